@@ -1,0 +1,175 @@
+// What a route handler sees: parsed path params and query, the body, and
+// ways to answer (JSON, streams, hijacked raw connections).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { InvalidParameter } from '../util/errors';
+
+export const API_VERSION = '1.43';
+export const MIN_API_VERSION = '1.24';
+
+export interface Hijacked {
+  /** Client → daemon bytes (stdin). */
+  input: Readable;
+  /** Daemon → client bytes. */
+  output: Writable;
+  /** Half-close our side (the stream is done) and release the connection. */
+  end(): void;
+  /** Called when the client goes away. */
+  onClose(fn: () => void): void;
+}
+
+export class Ctx {
+  params: Record<string, string> = {};
+  readonly query: URLSearchParams;
+  readonly path: string;
+  /** API version the client asked for (path prefix), or the current one. */
+  readonly version: string;
+  private bodyCache?: Buffer;
+
+  constructor(
+    readonly req: IncomingMessage,
+    /** For `Upgrade:` requests this response is bound to the raw socket by the server. */
+    readonly res: ServerResponse,
+    /** True when the client sent `Upgrade:` (attach and exec start). */
+    readonly upgraded: boolean,
+    readonly socket: Duplex,
+    readonly head: Buffer | undefined,
+    path: string,
+    version: string,
+    query: URLSearchParams,
+  ) {
+    this.path = path;
+    this.version = version;
+    this.query = query;
+  }
+
+  get method(): string { return this.req.method ?? 'GET'; }
+
+  /** Whole request body (bounded). */
+  async body(limit = 64 * 1024 * 1024): Promise<Buffer> {
+    if (this.bodyCache) return this.bodyCache;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of this.req) {
+      size += (c as Buffer).length;
+      if (size > limit) throw new InvalidParameter('request body too large');
+      chunks.push(c as Buffer);
+    }
+    this.bodyCache = Buffer.concat(chunks);
+    return this.bodyCache;
+  }
+
+  /** JSON body; an empty body is `undefined`; malformed JSON is a 400 as Docker answers. */
+  async json<T = any>(): Promise<T | undefined> {
+    const b = await this.body();
+    if (b.length === 0) return undefined;
+    try {
+      return JSON.parse(b.toString('utf8')) as T;
+    } catch (e) {
+      throw new InvalidParameter(`invalid character in JSON body: ${(e as Error).message}`);
+    }
+  }
+
+  /** Query helpers with Docker's boolean forms ("1", "true", "True"). */
+  bool(name: string, dflt = false): boolean {
+    const v = this.query.get(name);
+    if (v === null || v === '') return dflt;
+    return v === '1' || v.toLowerCase() === 'true';
+  }
+
+  int(name: string, dflt?: number): number | undefined {
+    const v = this.query.get(name);
+    if (v === null || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidParameter(`invalid value for ${name}: ${v}`);
+    return n;
+  }
+
+  str(name: string): string | undefined {
+    const v = this.query.get(name);
+    return v === null ? undefined : v;
+  }
+
+  /** `filters` query: JSON map name → list (or the old map name → {value: true}). */
+  filters(): Record<string, string[]> {
+    const raw = this.query.get('filters');
+    if (!raw) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new InvalidParameter(`invalid filter '${raw}'`);
+    }
+    const out: Record<string, string[]> = {};
+    if (parsed && typeof parsed === 'object') {
+      for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+        if (Array.isArray(v)) out[k] = v.map(String);
+        else if (v && typeof v === 'object') out[k] = Object.keys(v as object).filter((x) => (v as any)[x]);
+        else throw new InvalidParameter(`invalid filter '${raw}'`);
+      }
+    }
+    return out;
+  }
+
+  /** Answer with JSON. */
+  send(status: number, body?: unknown, headers: Record<string, string> = {}): void {
+    const res = this.requireRes();
+    if (body === undefined) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
+    const data = Buffer.from(JSON.stringify(body) + '\n');
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers });
+    res.end(data);
+  }
+
+  /** Start a streamed answer (JSON lines, tar, logs). */
+  stream(status: number, contentType: string, headers: Record<string, string> = {}): ServerResponse {
+    const res = this.requireRes();
+    res.writeHead(status, { 'Content-Type': contentType, ...headers });
+    res.flushHeaders();
+    return res;
+  }
+
+  /**
+   * Take over the connection for attach/exec. With `Upgrade: tcp` the daemon
+   * answers 101 and both directions use the raw socket; without it the
+   * response body is the output stream and the request body the input.
+   */
+  hijack(contentType: string): Hijacked {
+    if (this.upgraded) {
+      const sock = this.socket;
+      this.res.detachSocket(sock as any);
+      sock.write(
+        'HTTP/1.1 101 UPGRADED\r\n' +
+          `Content-Type: ${contentType}\r\n` +
+          'Connection: Upgrade\r\n' +
+          'Upgrade: tcp\r\n\r\n',
+      );
+      if (this.head && this.head.length) sock.unshift(this.head);
+      return {
+        input: sock,
+        output: sock,
+        end: () => {
+          // Half-close so the client sees EOF on its read side; it closes the rest.
+          if (!sock.destroyed) sock.end();
+        },
+        onClose: (fn) => sock.once('close', fn),
+      };
+    }
+    const res = this.res;
+    res.writeHead(200, { 'Content-Type': contentType });
+    res.flushHeaders();
+    return {
+      input: this.req,
+      output: res,
+      end: () => res.end(),
+      onClose: (fn) => res.once('close', fn),
+    };
+  }
+
+  private requireRes(): ServerResponse {
+    return this.res;
+  }
+}

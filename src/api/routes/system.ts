@@ -1,0 +1,184 @@
+// /_ping, /version, /info, /events.
+import os from 'node:os';
+import type { Router } from '../router';
+import type { Daemon } from '../../daemon/daemon';
+import { API_VERSION, MIN_API_VERSION } from '../context';
+import { BERTH_VERSION, GIT_COMMIT } from '../../version';
+import { hostInfo, backingFs } from '../../host/sysinfo';
+import { matchEvent, parseEventTime } from '../../events/filter';
+
+export function registerSystemRoutes(r: Router, d: Daemon): void {
+  const ping = (ctx: import('../context').Ctx) => {
+    const headers = {
+      'Api-Version': API_VERSION,
+      'Builder-Version': '1',
+      'Ostype': 'linux',
+      'Cache-Control': 'no-cache, no-store, must-revalidate',
+      'Pragma': 'no-cache',
+      'Swarm': 'inactive',
+    };
+    if (ctx.method === 'HEAD') {
+      ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '0', ...headers });
+      ctx.res.end();
+      return;
+    }
+    ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '2', ...headers });
+    ctx.res.end('OK');
+  };
+  r.get('/_ping', ping);
+  r.head('/_ping', ping);
+
+  r.get('/version', (ctx) => {
+    const h = hostInfo();
+    ctx.send(200, {
+      Platform: { Name: 'Berth Engine' },
+      Components: [
+        {
+          Name: 'Engine',
+          Version: BERTH_VERSION,
+          Details: {
+            ApiVersion: API_VERSION,
+            Arch: h.goArch,
+            BuildTime: d.startedAt.toISOString(),
+            Experimental: 'false',
+            GitCommit: GIT_COMMIT,
+            GoVersion: process.version,
+            KernelVersion: h.kernelVersion,
+            MinAPIVersion: MIN_API_VERSION,
+            Os: 'linux',
+          },
+        },
+      ],
+      Version: BERTH_VERSION,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: GIT_COMMIT,
+      GoVersion: process.version,
+      Os: 'linux',
+      Arch: h.goArch,
+      KernelVersion: h.kernelVersion,
+      BuildTime: d.startedAt.toISOString(),
+    });
+  });
+
+  r.get('/info', (ctx) => {
+    const h = hostInfo();
+    const c = d.containers.counts();
+    const cfg = d.config;
+    ctx.send(200, {
+      ID: d.daemonId,
+      Containers: c.total,
+      ContainersRunning: c.running,
+      ContainersPaused: c.paused,
+      ContainersStopped: c.stopped,
+      Images: d.images.count(),
+      Driver: 'overlay2',
+      DriverStatus: [
+        ['Backing Filesystem', backingFs(cfg.dataRoot)],
+        ['Supports d_type', 'true'],
+        ['Using metacopy', 'false'],
+        ['Native Overlay Diff', 'true'],
+        ['userxattr', 'false'],
+      ],
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      MemoryLimit: true,
+      SwapLimit: true,
+      KernelMemory: false,
+      KernelMemoryTCP: false,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      CPUShares: true,
+      CPUSet: true,
+      PidsLimit: true,
+      OomKillDisable: h.cgroupVersion === '1',
+      IPv4Forwarding: true,
+      BridgeNfIptables: true,
+      BridgeNfIp6tables: true,
+      Debug: cfg.logLevel === 'debug',
+      NFd: 0,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: 'k8s-file',
+      CgroupDriver: h.cgroupDriver,
+      CgroupVersion: h.cgroupVersion,
+      NEventsListener: 0,
+      KernelVersion: h.kernelVersion,
+      OperatingSystem: h.operatingSystem,
+      OSVersion: h.osVersion,
+      OSType: 'linux',
+      Architecture: h.architecture,
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
+        InsecureRegistryCIDRs: ['127.0.0.0/8'],
+        IndexConfigs: {
+          'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+          ...Object.fromEntries(cfg.insecureRegistries.map((n) => [n, { Name: n, Mirrors: [], Secure: false, Official: false }])),
+        },
+        Mirrors: [],
+      },
+      NCPU: h.ncpu,
+      MemTotal: h.memTotal,
+      GenericResources: null,
+      DockerRootDir: cfg.dataRoot,
+      HttpProxy: process.env.HTTP_PROXY ?? '',
+      HttpsProxy: process.env.HTTPS_PROXY ?? '',
+      NoProxy: process.env.NO_PROXY ?? '',
+      Name: os.hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: BERTH_VERSION,
+      Runtimes: {
+        runc: { path: 'runc' },
+        crun: { path: 'crun' },
+      },
+      DefaultRuntime: cfg.defaultRuntime,
+      Swarm: {
+        NodeID: '',
+        NodeAddr: '',
+        LocalNodeState: 'inactive',
+        ControlAvailable: false,
+        Error: '',
+        RemoteManagers: null,
+      },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: 'docker-init',
+      ContainerdCommit: { ID: '', Expected: '' },
+      RuncCommit: { ID: '', Expected: '' },
+      InitCommit: { ID: '', Expected: '' },
+      SecurityOptions: ['name=seccomp,profile=builtin'],
+      Warnings: [],
+    });
+  });
+
+  r.get('/events', (ctx) => {
+    const filters = ctx.filters();
+    const now = Date.now() * 1e6;
+    const since = ctx.str('since');
+    const until = ctx.str('until');
+    const sinceNs = since ? parseEventTime(since, now) : undefined;
+    const untilNs = until ? parseEventTime(until, now) : undefined;
+    const res = ctx.stream(200, 'application/json');
+    const write = (ev: import('../../events/bus').EngineEvent) => {
+      if (untilNs !== undefined && ev.timeNano > untilNs) return;
+      if (!matchEvent(ev, filters)) return;
+      res.write(JSON.stringify(ev) + '\n');
+    };
+    if (sinceNs !== undefined) for (const ev of d.events.since(sinceNs)) write(ev);
+    if (untilNs !== undefined && untilNs <= now) {
+      res.end();
+      return;
+    }
+    const unsubscribe = d.events.subscribe(write);
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      unsubscribe();
+      if (timer) clearTimeout(timer);
+      res.end();
+    };
+    if (untilNs !== undefined) timer = setTimeout(finish, Math.max(0, (untilNs - now) / 1e6));
+    res.on('close', finish);
+  });
+}

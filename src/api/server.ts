@@ -1,0 +1,84 @@
+// HTTP front door: version prefixes, routing, JSON errors, upgrades.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Ctx, API_VERSION, MIN_API_VERSION } from './context';
+import type { Router } from './router';
+import { statusOf, messageOf } from '../util/errors';
+import { log } from '../util/log';
+
+const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
+
+function cmpVersion(a: string, b: string): number {
+  const [am, an] = a.split('.').map(Number);
+  const [bm, bn] = b.split('.').map(Number);
+  return am !== bm ? am - bm : an - bn;
+}
+
+export function versionAtLeast(v: string, min: string): boolean {
+  return cmpVersion(v, min) >= 0;
+}
+
+export function createApiServer(router: Router, serverHeader: string): http.Server {
+  const server = http.createServer({ keepAlive: true });
+  server.keepAliveTimeout = 0;
+
+  const dispatch = async (req: http.IncomingMessage, res: http.ServerResponse, socket: Duplex, head: Buffer | undefined, upgraded: boolean) => {
+    const url = new URL(req.url ?? '/', 'http://berth');
+    let path = url.pathname;
+    let version = API_VERSION;
+    const m = VERSION_PREFIX.exec(path);
+    if (m) {
+      version = m[1];
+      path = m[2];
+    }
+    res.setHeader('Api-Version', API_VERSION);
+    res.setHeader('Server', serverHeader);
+    res.setHeader('Docker-Experimental', 'false');
+    res.setHeader('Ostype', 'linux');
+    const started = Date.now();
+    const fail = (status: number, message: string) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const body = Buffer.from(JSON.stringify({ message }) + '\n');
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(body.length) });
+      res.end(body);
+    };
+    if (m && cmpVersion(version, API_VERSION) > 0) {
+      return fail(400, `client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+    }
+    if (m && cmpVersion(version, MIN_API_VERSION) < 0) {
+      return fail(400, `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+    }
+    const route = router.match(req.method ?? 'GET', path);
+    if (route === undefined) return fail(404, 'page not found');
+    if (route === 'method') return fail(405, 'method not allowed');
+    const ctx = new Ctx(req, res, upgraded, socket, head, path, version, url.searchParams);
+    ctx.params = route.params;
+    try {
+      await route.handler(ctx);
+    } catch (err) {
+      const status = statusOf(err);
+      if (status >= 500) log.error('request failed', { method: req.method, path, err: messageOf(err), stack: (err as Error)?.stack });
+      fail(status, messageOf(err));
+    } finally {
+      log.debug('request', { method: req.method, url: req.url, ms: Date.now() - started });
+    }
+  };
+
+  server.on('request', (req, res) => {
+    void dispatch(req, res, req.socket, undefined, false);
+  });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const res = new http.ServerResponse(req);
+    res.assignSocket(socket as any);
+    res.shouldKeepAlive = false;
+    socket.on('error', () => socket.destroy());
+    void dispatch(req, res, socket, head, true);
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+  });
+  return server;
+}

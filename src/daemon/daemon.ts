@@ -1,0 +1,51 @@
+// Wires the services together in dependency order: store → storage →
+// images → containers; api/ gets the whole Daemon to reach them.
+import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { openDb, type Db } from '../store/db';
+import { EventBus } from '../events/bus';
+import { Overlay2 } from '../host/storage/overlay2';
+import { ImageService } from '../image/service';
+import { ContainerService } from '../container/service';
+import type { DaemonConfig } from './config';
+
+export class Daemon {
+  readonly startedAt = new Date();
+  readonly events = new EventBus();
+  readonly db: Db;
+  readonly storage: Overlay2;
+  readonly images: ImageService;
+  readonly containers: ContainerService;
+  /** Stable engine id, kept in the data root. */
+  readonly daemonId: string;
+
+  constructor(readonly config: DaemonConfig) {
+    fs.mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
+    fs.mkdirSync(config.execRoot, { recursive: true, mode: 0o700 });
+    const idFile = path.join(config.dataRoot, 'engine-id');
+    if (!fs.existsSync(idFile)) fs.writeFileSync(idFile, randomUUID() + '\n');
+    this.daemonId = fs.readFileSync(idFile, 'utf8').trim();
+    this.db = openDb(path.join(config.dataRoot, 'berth.db'));
+    this.storage = new Overlay2(config.dataRoot);
+    this.images = new ImageService({ db: this.db, events: this.events, storage: this.storage, dataRoot: config.dataRoot });
+    this.containers = new ContainerService({
+      db: this.db,
+      events: this.events,
+      storage: this.storage,
+      images: this.images,
+      config,
+    });
+  }
+
+  async init(): Promise<void> {
+    await this.storage.init();
+    await this.images.init();
+    await this.containers.init();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.containers.shutdown();
+    this.db.close();
+  }
+}

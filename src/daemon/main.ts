@@ -1,0 +1,151 @@
+// berthd: parse flags, take the data-root lock, start services, serve the API.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import https from 'node:https';
+import type http from 'node:http';
+import { createHash } from 'node:crypto';
+import { parseDaemonArgs, DAEMON_USAGE, FlagError, type DaemonConfig } from './config';
+import { Daemon } from './daemon';
+import { buildRouter } from '../api/routes';
+import { createApiServer } from '../api/server';
+import { log, setLogLevel } from '../util/log';
+import { BERTH_VERSION, GIT_COMMIT } from '../version';
+
+/**
+ * One daemon per data root: an abstract unix socket named after the data root
+ * is bound for the daemon's lifetime. The kernel frees it when the process
+ * dies, so a crash never leaves a stale lock behind.
+ */
+function lockDataRoot(dataRoot: string): Promise<net.Server> {
+  const name = '\0berthd-lock-' + createHash('sha256').update(path.resolve(dataRoot)).digest('hex').slice(0, 32);
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new Error(`another berthd is already using data root ${dataRoot}`));
+      else reject(err);
+    });
+    srv.listen(name, () => {
+      srv.unref();
+      resolve(srv);
+    });
+  });
+}
+
+function listen(server: http.Server, host: string): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    const onErr = (e: Error) => reject(e);
+    server.once('error', onErr);
+    if (host.startsWith('unix://') || host.startsWith('/')) {
+      const sock = host.replace(/^unix:\/\//, '');
+      fs.mkdirSync(path.dirname(sock), { recursive: true });
+      try {
+        fs.unlinkSync(sock);
+      } catch { /* not there */ }
+      server.listen(sock, () => {
+        fs.chmodSync(sock, 0o660);
+        server.off('error', onErr);
+        resolve(() => { try { fs.unlinkSync(sock); } catch { /* gone */ } });
+      });
+      return;
+    }
+    const m = /^(?:tcp:\/\/)?([^:]*|\[[^\]]*\]):(\d+)$/.exec(host);
+    if (!m) return reject(new Error(`invalid host: ${host}`));
+    server.listen(Number(m[2]), m[1].replace(/^\[|\]$/g, '') || '0.0.0.0', () => {
+      server.off('error', onErr);
+      resolve(() => {});
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  let cfg: DaemonConfig | 'help' | 'version';
+  try {
+    cfg = parseDaemonArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(e instanceof FlagError ? 125 : 1);
+  }
+  if (cfg === 'help') {
+    process.stdout.write(DAEMON_USAGE);
+    return;
+  }
+  if (cfg === 'version') {
+    process.stdout.write(`Berth version ${BERTH_VERSION}, build ${GIT_COMMIT}\n`);
+    return;
+  }
+  const config = cfg;
+  setLogLevel(config.logLevel);
+  if (process.getuid && process.getuid() !== 0) {
+    log.error('berthd needs to be started with root privileges');
+    process.exit(1);
+  }
+  fs.mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
+  await lockDataRoot(config.dataRoot);
+
+  const daemon = new Daemon(config);
+  await daemon.init();
+  fs.mkdirSync(path.dirname(config.pidfile), { recursive: true });
+  fs.writeFileSync(config.pidfile, `${process.pid}\n`);
+
+  const router = buildRouter(daemon);
+  const closers: Array<() => void> = [];
+  const servers: http.Server[] = [];
+  for (const host of config.hosts) {
+    let server = createApiServer(router, `Berth/${BERTH_VERSION} (linux)`);
+    if (/^tcp:\/\//.test(host) && config.tlsCert && config.tlsKey) {
+      server = wrapTls(server, config);
+    }
+    closers.push(await listen(server, host));
+    servers.push(server);
+  }
+  log.info('API listen', { hosts: config.hosts });
+  log.info('daemon started', { version: BERTH_VERSION, dataRoot: config.dataRoot, execRoot: config.execRoot });
+  daemon.events.publish('daemon', 'start', daemon.daemonId, { name: 'berthd' });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping daemon; containers keep running', { signal });
+    for (const s of servers) {
+      s.close();
+      s.closeAllConnections?.();
+    }
+    closers.forEach((c) => c());
+    try {
+      await daemon.shutdown();
+    } catch (e) {
+      log.error('shutdown failed', { err: String(e) });
+    }
+    try { fs.unlinkSync(config.pidfile); } catch { /* gone */ }
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGPIPE', () => {});
+}
+
+/** A TLS listener that hands decrypted requests to the plain API server. */
+function wrapTls(plain: http.Server, cfg: DaemonConfig): http.Server {
+  const tls = https.createServer({
+    cert: fs.readFileSync(cfg.tlsCert!),
+    key: fs.readFileSync(cfg.tlsKey!),
+    ca: cfg.tlsCaCert ? fs.readFileSync(cfg.tlsCaCert) : undefined,
+    requestCert: cfg.tlsVerify,
+    rejectUnauthorized: cfg.tlsVerify,
+  });
+  for (const ev of ['request', 'upgrade']) {
+    for (const l of plain.listeners(ev)) tls.on(ev, l as (...a: unknown[]) => void);
+  }
+  return tls as unknown as http.Server;
+}
+
+process.on('unhandledRejection', (err) => {
+  log.error('unhandled rejection', { err: String(err), stack: (err as Error)?.stack });
+});
+
+main().catch((e) => {
+  log.error('failed to start daemon', { err: (e as Error).message });
+  process.exit(1);
+});
