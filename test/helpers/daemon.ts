@@ -1,0 +1,281 @@
+// A private berthd for a test file: its own socket, data root, exec root,
+// bridge and iptables chain names, so tests never touch another daemon.
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import http from 'node:http';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { busyboxArchive } from '../fixtures/busybox';
+
+export const ROOT_DIR = path.resolve(__dirname, '..', '..', '..');
+const BERTHD = path.join(ROOT_DIR, 'bin', 'berthd');
+const BERTH = path.join(ROOT_DIR, 'bin', 'berth');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string | Buffer;
+  timeout?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Runs a program to completion, bounded in time. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timeout = opts.timeout ?? 60_000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} timed out after ${timeout} ms; stdout: ${Buffer.concat(out)}; stderr: ${Buffer.concat(err)}`));
+    }, timeout);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : -1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export interface DaemonOptions {
+  /** Extra berthd flags. */
+  args?: string[];
+}
+
+export class TestDaemon {
+  readonly id = randomBytes(3).toString('hex');
+  readonly root: string;
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly bridge: string;
+  readonly bip: string;
+  readonly chainPrefix: string;
+  readonly env: NodeJS.ProcessEnv;
+  private proc?: ChildProcess;
+  private logFile: string;
+
+  constructor(private readonly opts: DaemonOptions = {}) {
+    this.root = fs.mkdtempSync('/tmp/berth-test-');
+    this.socket = path.join(this.root, 'berth.sock');
+    this.dataRoot = path.join(this.root, 'data');
+    this.execRoot = path.join(this.root, 'exec');
+    this.bridge = `bt${this.id}`;
+    this.chainPrefix = `BT${this.id.toUpperCase()}`;
+    // A /24 per daemon; parallel test files get different ones.
+    this.bip = `172.30.${parseInt(this.id.slice(0, 2), 16)}.1/24`;
+    this.logFile = path.join(this.root, 'daemon.log');
+    const dockerConfig = path.join(this.root, 'docker-config');
+    fs.mkdirSync(dockerConfig, { recursive: true });
+    this.env = {
+      ...process.env,
+      DOCKER_HOST: `unix://${this.socket}`,
+      BERTH_HOST: `unix://${this.socket}`,
+      DOCKER_CONFIG: dockerConfig,
+      DOCKER_CLI_HINTS: 'false',
+      DOCKER_BUILDKIT: '0',
+    };
+  }
+
+  get host(): string {
+    return `unix://${this.socket}`;
+  }
+
+  async start(): Promise<void> {
+    const log = fs.openSync(this.logFile, 'a');
+    this.proc = spawn(
+      process.execPath,
+      [
+        BERTHD,
+        '-H', this.host,
+        '--data-root', this.dataRoot,
+        '--exec-root', this.execRoot,
+        '--bridge', this.bridge,
+        '--bip', this.bip,
+        '--iptables-chain-prefix', this.chainPrefix,
+        '--log-level', 'debug',
+        ...(this.opts.args ?? []),
+      ],
+      { stdio: ['ignore', log, log], detached: false },
+    );
+    fs.closeSync(log);
+    const proc = this.proc;
+    let exited = false;
+    proc.once('exit', () => (exited = true));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`berthd exited during start:\n${this.logs()}`);
+      if (await this.ping()) return;
+      await sleep(50);
+    }
+    throw new Error(`berthd did not answer /_ping within 20 s:\n${this.logs()}`);
+  }
+
+  ping(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = http.request({ socketPath: this.socket, path: '/_ping', timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => {
+        req.destroy();
+        resolve(false);
+      });
+      req.end();
+    });
+  }
+
+  logs(): string {
+    try {
+      return fs.readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  docker(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run('docker', args, { ...opts, env: { ...this.env, ...opts.env } });
+  }
+
+  berth(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run(process.execPath, [BERTH, ...args], { ...opts, env: { ...this.env, ...opts.env } });
+  }
+
+  /** `docker load` the busybox fixture as busybox:latest. */
+  async loadBusybox(): Promise<void> {
+    const archive = await busyboxArchive();
+    const r = await this.docker(['load', '-i', archive]);
+    if (r.code !== 0) throw new Error(`docker load failed: ${r.stderr}\n${this.logs().slice(-4000)}`);
+  }
+
+  /** Graceful stop of the daemon process only (containers keep running). */
+  async terminate(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const done = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill(signal);
+    const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await done;
+    clearTimeout(t);
+  }
+
+  /** SIGKILL the daemon (containers keep running under conmon). */
+  kill(): Promise<void> {
+    return this.terminate('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    await this.terminate('SIGTERM');
+    await this.start();
+  }
+
+  /** Stop the daemon and remove everything it made. */
+  async stop(): Promise<void> {
+    await this.terminate('SIGTERM');
+    cleanupHostState(this);
+    if (!process.env.BERTH_KEEP_TEST_ROOT) fs.rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/** Starts a private daemon. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
+  const d = new TestDaemon(opts);
+  await d.start();
+  return d;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function quiet(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: 15_000 }).toString();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Best-effort removal of whatever a test daemon left on the host: runc
+ * containers under its exec root, conmon processes, mounts under its root,
+ * its network namespaces, bridge interfaces and iptables chains.
+ */
+export function cleanupHostState(d: TestDaemon): void {
+  // runc state dirs: <runc-root>/<id>/state.json
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4) return;
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isFile() && e.name === 'state.json') {
+        quiet('runc', ['--root', path.dirname(dir), 'delete', '--force', path.basename(dir)]);
+      } else if (e.isDirectory()) {
+        walk(p, depth + 1);
+      }
+    }
+  };
+  walk(d.execRoot, 0);
+  // conmon (and anything else) started with our root in its command line.
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes(d.root) && Number(pid) !== process.pid) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  // Mounts under the test root, deepest first.
+  const mounts = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m && (m === d.root || m.startsWith(d.root + '/')))
+    .map((m) => m.replace(/\\040/g, ' '))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) quiet('umount', ['-l', m]);
+  // Network state named after this daemon.
+  for (const line of quiet('ip', ['-o', 'link', 'show']).split('\n')) {
+    const m = /^\d+:\s+([^:@]+)/.exec(line);
+    if (m && m[1].includes(d.id)) quiet('ip', ['link', 'delete', m[1]]);
+  }
+  for (const ns of quiet('ip', ['netns', 'list']).split('\n')) {
+    const name = ns.split(' ')[0];
+    if (name && name.includes(d.id)) quiet('ip', ['netns', 'delete', name]);
+  }
+  for (const table of ['filter', 'nat']) {
+    const rules = quiet('iptables-save', ['-t', table]).split('\n');
+    for (const r of rules) {
+      if (r.startsWith('-A ') && r.includes(d.chainPrefix) && !r.startsWith(`-A ${d.chainPrefix}`)) {
+        quiet('iptables', ['-t', table, ...r.replace(/^-A /, '-D ').split(' ')]);
+      }
+    }
+    for (const r of rules) {
+      const m = /^:(\S+)/.exec(r);
+      if (m && m[1].startsWith(d.chainPrefix)) {
+        quiet('iptables', ['-t', table, '-F', m[1]]);
+        quiet('iptables', ['-t', table, '-X', m[1]]);
+      }
+    }
+  }
+}
