@@ -1,0 +1,140 @@
+// Pure unit tests of the builder's parser, word expansion and .dockerignore matcher.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseDockerfile } from '../src/builder/parser';
+import { Lexer } from '../src/builder/lex';
+import { IgnoreMatcher, globMatch } from '../src/builder/dockerignore';
+import { scopedResolve } from '../src/builder/context';
+
+test('parser: comments, continuations, JSON and shell forms', () => {
+  const df = parseDockerfile([
+    '# syntax=docker/dockerfile:1',
+    '# a comment',
+    'FROM busybox AS base',
+    'RUN echo a \\',
+    '  # comment inside continuation',
+    '',
+    '    && echo b',
+    'CMD ["echo", "hi"]',
+    'ENTRYPOINT echo x # not a comment',
+    'copy --from=base --chown=1:2 a b /dst/',
+  ].join('\n'));
+  assert.equal(df.directives.syntax, 'docker/dockerfile:1');
+  assert.deepEqual(df.nodes.map((n) => n.cmd), ['from', 'run', 'cmd', 'entrypoint', 'copy']);
+  assert.deepEqual(df.nodes[0].args, ['busybox', 'AS', 'base']);
+  assert.equal(df.nodes[1].args[0], 'echo a     && echo b');
+  assert.equal(df.nodes[1].startLine, 4);
+  assert.equal(df.nodes[2].json, true);
+  assert.deepEqual(df.nodes[2].args, ['echo', 'hi']);
+  assert.equal(df.nodes[3].json, false);
+  assert.equal(df.nodes[3].args[0], 'echo x # not a comment');
+  assert.deepEqual(df.nodes[4].flags, ['--from=base', '--chown=1:2']);
+  assert.deepEqual(df.nodes[4].args, ['a', 'b', '/dst/']);
+});
+
+test('parser: escape directive changes continuation character', () => {
+  const df = parseDockerfile('# escape=`\nFROM busybox\nRUN echo a `\n  b\nCOPY a\\b c\n');
+  assert.equal(df.escape, '`');
+  assert.equal(df.nodes[1].args[0], 'echo a   b');
+  assert.deepEqual(df.nodes[2].args, ['a\\b', 'c']);
+});
+
+test('parser: unknown instruction names the line', () => {
+  assert.throws(() => parseDockerfile('FROM busybox\n\nFOO bar\n'), {
+    message: 'dockerfile parse error on line 3: unknown instruction: FOO',
+  });
+});
+
+test('parser: ENV and LABEL forms', () => {
+  const df = parseDockerfile('ENV A=1 B="two words" C=x\\ y\nENV LEGACY some value here\nLABEL "k"="v" x=1\n');
+  assert.deepEqual(df.nodes[0].args, ['A', '1', 'B', '"two words"', 'C', 'x\\ y']);
+  assert.deepEqual(df.nodes[1].args, ['LEGACY', 'some value here']);
+  assert.deepEqual(df.nodes[2].args, ['"k"', '"v"', 'x', '1']);
+  assert.throws(() => parseDockerfile('ENV A=1 B\n'), /can't find = in "B"/);
+});
+
+test('parser: heredocs, <<- and several', () => {
+  const df = parseDockerfile([
+    'FROM busybox',
+    'RUN <<EOF',
+    'echo one',
+    'echo $HOME',
+    'EOF',
+    'COPY <<-"A" <<B /dst/',
+    '\thello $X',
+    '\tA',
+    'b $X',
+    'B',
+    'RUN echo after',
+  ].join('\n'));
+  assert.equal(df.nodes.length, 4);
+  assert.deepEqual(df.nodes[1].heredocs, [{ name: 'EOF', content: 'echo one\necho $HOME\n', expand: true, stripTabs: false }]);
+  assert.equal(df.nodes[2].heredocs[0].content, 'hello $X\n');
+  assert.equal(df.nodes[2].heredocs[0].expand, false);
+  assert.equal(df.nodes[2].heredocs[1].content, 'b $X\n');
+  assert.equal(df.nodes[3].args[0], 'echo after');
+});
+
+test('parser: ONBUILD and HEALTHCHECK', () => {
+  const df = parseDockerfile('ONBUILD RUN echo hi\nHEALTHCHECK --interval=5s CMD ["true"]\nHEALTHCHECK NONE\n');
+  assert.equal(df.nodes[0].sub?.cmd, 'run');
+  assert.deepEqual(df.nodes[1].flags, ['--interval=5s']);
+  assert.deepEqual(df.nodes[1].args, ['CMD', 'true']);
+  assert.deepEqual(df.nodes[2].args, ['NONE']);
+  assert.throws(() => parseDockerfile('ONBUILD FROM x\n'), /isn't allowed as an ONBUILD trigger/);
+});
+
+test('lexer: variable forms and quoting', () => {
+  const env = new Map([['A', 'x'], ['E', ''], ['P', '/p']]);
+  const lx = new Lexer('\\');
+  assert.equal(lx.processWord('$A${A}', env), 'xx');
+  assert.equal(lx.processWord('${U:-def}', env), 'def');
+  assert.equal(lx.processWord('${E:-def}', env), 'def');
+  assert.equal(lx.processWord('${E-def}', env), '');
+  assert.equal(lx.processWord('${A:+set}', env), 'set');
+  assert.equal(lx.processWord('${U:+set}', env), '');
+  assert.equal(lx.processWord("'$A'", env), '$A');
+  assert.equal(lx.processWord('"$A b"', env), 'x b');
+  assert.equal(lx.processWord('\\$A', env), '$A');
+  assert.equal(lx.processWord('"a\\"b"', env), 'a"b');
+  assert.equal(lx.processWord('${P}/bin:$U', env), '/p/bin:');
+  assert.equal(lx.processWord('cost$', env), 'cost$');
+  assert.throws(() => lx.processWord('${U:?must be set}', env), /U: must be set/);
+  assert.deepEqual(lx.processWords('a "b c" $A', env), ['a', 'b c', 'x']);
+});
+
+test('dockerignore: patterns, exceptions, **, leading slash', () => {
+  const m = IgnoreMatcher.parse('# comment\n*.log\n!keep.log\n/build\n**/tmp\nsecret/**\n!secret/ok.txt\ndocs/*.md\n');
+  assert.equal(m.matches('a.log'), true);
+  assert.equal(m.matches('keep.log'), false);
+  assert.equal(m.matches('sub/a.log'), false); // * does not cross /
+  assert.equal(m.matches('build/x/y'), true); // parent dir matches
+  assert.equal(m.matches('a/b/tmp'), true);
+  assert.equal(m.matches('tmp/file'), true);
+  assert.equal(m.matches('secret/key'), true);
+  assert.equal(m.matches('secret/ok.txt'), false);
+  assert.equal(m.matches('docs/a.md'), true);
+  assert.equal(m.matches('docs/sub/a.md'), false);
+  assert.equal(m.matches('src/main.ts'), false);
+  assert.equal(globMatch('*.txt', 'a.txt'), true);
+  assert.equal(globMatch('*.txt', 'd/a.txt'), false);
+  assert.equal(globMatch('f?le[0-9]', 'file7'), true);
+});
+
+test('context: scoped resolution never leaves the root', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ctx-'));
+  try {
+    fs.mkdirSync(path.join(root, 'd'));
+    fs.symlinkSync('/etc', path.join(root, 'abs'));
+    fs.symlinkSync('../../../../etc', path.join(root, 'd', 'rel'));
+    assert.equal(scopedResolve(root, '../x'), path.join(root, 'x'));
+    assert.equal(scopedResolve(root, '/etc/passwd'), path.join(root, 'etc/passwd'));
+    assert.equal(scopedResolve(root, 'abs/passwd'), path.join(root, 'etc/passwd'));
+    assert.equal(scopedResolve(root, 'd/rel/passwd'), path.join(root, 'etc/passwd'));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
