@@ -1,0 +1,104 @@
+// go-units and docker's display helpers: sizes ("4.86MB"), durations
+// ("2 minutes ago"), IDs and ellipsis.
+
+/** Go's fmt %.<prec>g. */
+export function goG(x: number, prec: number): string {
+  if (x === 0) return '0';
+  if (!Number.isFinite(x)) return x > 0 ? '+Inf' : x < 0 ? '-Inf' : 'NaN';
+  const e = x.toExponential(prec - 1);
+  const [mant, expS] = e.split('e');
+  const exp = Number(expS);
+  if (exp < -4 || exp >= prec) {
+    const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
+    const ae = Math.abs(exp);
+    return `${m}e${exp < 0 ? '-' : '+'}${ae < 10 ? '0' + ae : ae}`;
+  }
+  const f = x.toFixed(Math.max(0, prec - 1 - exp));
+  return f.includes('.') ? f.replace(/0+$/, '').replace(/\.$/, '') : f;
+}
+
+const decimalAbbrs = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+const binaryAbbrs = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
+
+function sizeAndUnit(size: number, base: number, abbrs: string[]): [number, string] {
+  let i = 0;
+  while (size >= base && i < abbrs.length - 1) {
+    size /= base;
+    i++;
+  }
+  return [size, abbrs[i]];
+}
+
+/** units.HumanSizeWithPrecision: decimal units. */
+export function humanSize(size: number, precision = 4): string {
+  const [s, u] = sizeAndUnit(size, 1000, decimalAbbrs);
+  return goG(s, precision) + u;
+}
+
+/** units.BytesSize: binary units, %.4g. */
+export function bytesSize(size: number): string {
+  const [s, u] = sizeAndUnit(size, 1024, binaryAbbrs);
+  return goG(s, 4) + u;
+}
+
+/** units.HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.trunc(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.trunc(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3600000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
+  return `${Math.trunc(ms / 3600000 / 24 / 365)} years`;
+}
+
+/** "<duration> ago" from a unix-seconds timestamp. */
+export function since(unixSeconds: number, now = Date.now()): string {
+  return humanDuration(now - unixSeconds * 1000) + ' ago';
+}
+
+/** stringid.TruncateID: drop "sha256:" and keep 12 characters. */
+export function shortId(id: string): string {
+  const i = id.indexOf(':');
+  const s = i >= 0 ? id.slice(i + 1) : id;
+  return s.slice(0, 12);
+}
+
+/** formatter.Ellipsis: cut to `max` display columns ending in "…". */
+export function ellipsis(s: string, max: number): string {
+  const cs = [...s];
+  if (cs.length <= max) return s;
+  if (max <= 0) return '';
+  if (max === 1) return cs[0];
+  return cs.slice(0, max - 1).join('') + '…';
+}
+
+/** Go's time.Time.String() in local time: "2006-01-02 15:04:05 -0700 MST". */
+export function goTimeString(d: Date): string {
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const ao = Math.abs(off);
+  let zone = 'UTC';
+  if (off !== 0) {
+    const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName');
+    zone = part?.value ?? `${sign}${pad(Math.trunc(ao / 60))}`;
+  }
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.trunc(ao / 60))}${pad(ao % 60)} ${zone}`;
+}
+
+/** RFC 3339 with nanoseconds, as Go's time.RFC3339Nano prints (trailing zeros dropped). */
+export function rfc3339Nano(unixNano: bigint | number): string {
+  const ns = BigInt(unixNano);
+  const sec = ns / 1000000000n;
+  const frac = (ns % 1000000000n).toString().padStart(9, '0').replace(/0+$/, '');
+  const iso = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  return `${iso}${frac ? '.' + frac : ''}Z`;
+}

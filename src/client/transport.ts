@@ -1,0 +1,184 @@
+// HTTP/1.1 to the daemon over a unix socket, TCP or TCP+TLS: plain requests,
+// streamed responses and hijacked (Upgrade: tcp) connections.
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex, Readable } from 'node:stream';
+import type { Endpoint } from './host';
+import { ApiError, ConnectionError } from './errors';
+
+export type QueryValue = string | number | boolean | undefined | null | string[] | Record<string, unknown>;
+
+export interface RequestOptions {
+  method?: string;
+  path: string;
+  query?: Record<string, QueryValue>;
+  /** Object → JSON; Buffer/string as is; Readable streamed (tar uploads). */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Don't put /v1.xx in front (only /_ping). */
+  unversioned?: boolean;
+  /** Abort after this many ms without an answer (0 = never). */
+  timeoutMs?: number;
+}
+
+export function encodeQuery(q: Record<string, QueryValue> | undefined): string {
+  if (!q) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined || v === null) continue;
+    let s: string;
+    if (typeof v === 'boolean') s = v ? '1' : '0';
+    else if (Array.isArray(v)) {
+      for (const item of v) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(item)}`);
+      continue;
+    } else if (typeof v === 'object') s = JSON.stringify(v);
+    else s = String(v);
+    parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(s)}`);
+  }
+  return parts.length ? '?' + parts.join('&') : '';
+}
+
+function isReadable(x: unknown): x is Readable {
+  return !!x && typeof (x as Readable).pipe === 'function' && typeof (x as Readable).on === 'function';
+}
+
+export class Transport {
+  /** API version used in the path prefix; set by negotiation. */
+  version = '1.43';
+  userAgent = 'Berth-Client/0.1.0';
+
+  constructor(readonly endpoint: Endpoint) {}
+
+  private baseOptions(o: RequestOptions, extraHeaders: Record<string, string>): http.RequestOptions & https.RequestOptions {
+    const ep = this.endpoint;
+    const prefix = o.unversioned ? '' : `/v${this.version}`;
+    const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...extraHeaders, ...(o.headers ?? {}) };
+    const base: http.RequestOptions & https.RequestOptions = {
+      method: o.method ?? 'GET',
+      path: ep.basePath + prefix + o.path + encodeQuery(o.query),
+      headers,
+      agent: false,
+    };
+    if (ep.kind === 'unix') {
+      base.socketPath = ep.socketPath;
+      headers.Host = 'api.moby.localhost';
+    } else {
+      base.hostname = ep.hostname;
+      base.port = ep.port;
+      if (ep.tls) {
+        base.ca = ep.tls.ca;
+        base.cert = ep.tls.cert;
+        base.key = ep.tls.key;
+        base.rejectUnauthorized = ep.tls.verify;
+        if (!ep.tls.verify) base.checkServerIdentity = () => undefined;
+      }
+    }
+    return base;
+  }
+
+  private send(o: RequestOptions, upgrade: boolean): http.ClientRequest {
+    const extra: Record<string, string> = {};
+    let payload: Buffer | undefined;
+    if (o.body !== undefined && !isReadable(o.body)) {
+      if (Buffer.isBuffer(o.body)) payload = o.body;
+      else if (typeof o.body === 'string') payload = Buffer.from(o.body);
+      else {
+        payload = Buffer.from(JSON.stringify(o.body));
+        extra['Content-Type'] = 'application/json';
+      }
+      extra['Content-Length'] = String(payload.length);
+    } else if (isReadable(o.body)) {
+      extra['Content-Type'] = 'application/x-tar';
+      extra['Transfer-Encoding'] = 'chunked';
+    } else if ((o.method ?? 'GET') === 'POST' && !upgrade) {
+      extra['Content-Type'] = 'text/plain';
+      extra['Content-Length'] = '0';
+    }
+    if (upgrade) {
+      extra.Connection = 'Upgrade';
+      extra.Upgrade = 'tcp';
+      if (!payload) extra['Content-Type'] = extra['Content-Type'] ?? 'text/plain';
+    }
+    const opts = this.baseOptions(o, extra);
+    const req = (this.endpoint.tls ? https : http).request(opts);
+    if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(new Error('request timed out')));
+    if (isReadable(o.body)) o.body.pipe(req);
+    else req.end(payload);
+    return req;
+  }
+
+  private connErr(e: unknown): Error {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+      return new ConnectionError(this.endpoint.raw, e);
+    }
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  /** Send a request; resolve with the response once its status is known to be OK (< 400). */
+  request(o: RequestOptions): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = this.send(o, false);
+      req.on('error', (e) => reject(this.connErr(e)));
+      req.on('response', (res) => {
+        if ((res.statusCode ?? 500) >= 400) {
+          readAll(res).then((body) => reject(toApiError(res.statusCode ?? 500, body)), reject);
+        } else resolve(res);
+      });
+    });
+  }
+
+  /** Request and read the whole body: parsed JSON when it is JSON, else undefined. */
+  async json<T = any>(o: RequestOptions): Promise<T> {
+    const res = await this.request(o);
+    const body = await readAll(res);
+    if (res.statusCode === 204 || res.statusCode === 304 || body.length === 0) return undefined as T;
+    const ct = String(res.headers['content-type'] ?? '');
+    const text = body.toString();
+    if (ct.includes('json') || /^\s*[[{"]/.test(text)) return JSON.parse(text) as T;
+    return text as unknown as T;
+  }
+
+  /**
+   * Upgrade the connection to a raw duplex stream (attach, exec start).
+   * Resolves with the socket once the daemon answered 101 (or 200, for daemons
+   * that stream without upgrading).
+   */
+  hijack(o: RequestOptions): Promise<{ socket: Duplex; head: Buffer; headers: http.IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+      const req = this.send(o, true);
+      req.on('error', (e) => reject(this.connErr(e)));
+      req.on('upgrade', (res, socket, head) => resolve({ socket, head, headers: res.headers }));
+      req.on('response', (res) => {
+        if ((res.statusCode ?? 500) >= 400) {
+          readAll(res).then((body) => reject(toApiError(res.statusCode ?? 500, body)), reject);
+          return;
+        }
+        // No upgrade: the response body is the output stream; input is not possible.
+        resolve({ socket: res as unknown as Duplex, head: Buffer.alloc(0), headers: res.headers });
+      });
+    });
+  }
+}
+
+export function readAll(src: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    src.on('data', (c: Buffer) => chunks.push(c));
+    src.on('end', () => resolve(Buffer.concat(chunks)));
+    src.on('error', reject);
+  });
+}
+
+function toApiError(status: number, body: Buffer): ApiError {
+  const text = body.toString().trim();
+  let message = text;
+  try {
+    const j = JSON.parse(text);
+    if (j && typeof j.message === 'string') message = j.message;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  if (!message) message = `${status} ${http.STATUS_CODES[status] ?? ''}`.trim();
+  return new ApiError(status, message);
+}
