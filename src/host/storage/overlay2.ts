@@ -1,5 +1,175 @@
-// STUB — to be implemented by the storage owner. See docs/ARCHITECTURE.md.
+// The overlay2 storage driver. Read-only layers live in layers/ (LayerStore);
+// a container's writable layer is containers/<id>/{upper,work,merged} plus a
+// `lower` file naming its lower chain IDs (bottom → top). Lifecycle:
+//   createRw → mount ⇄ unmount → removeRw
+// with changes()/diffTar() for `docker diff`/commit and exportTar() for export.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { execHost, HostExecError } from '../exec';
+import { NotFound, SystemError } from '../../util/errors';
+import { LayerStore, EMPTY_LOWER } from './layers';
+import { packDir } from './tar-pack';
+
+export interface Change { Path: string; Kind: 0 | 1 | 2 }
+
 export class Overlay2 {
-  constructor(readonly root: string) {}
-  async init(): Promise<void> {}
+  readonly layers: LayerStore;
+  readonly containersDir: string;
+
+  constructor(readonly root: string) {
+    this.layers = new LayerStore(path.join(root, 'layers'));
+    this.containersDir = path.join(root, 'containers');
+  }
+
+  async init(): Promise<void> {
+    await this.layers.init();
+    await fsp.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
+  }
+
+  layerPath(chainId: string): string {
+    return this.layers.path(chainId);
+  }
+
+  private dir(id: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new NotFound(`invalid container layer id: ${id}`);
+    return path.join(this.containersDir, id);
+  }
+
+  /** Upper dir of a container (for volume copy-up and the like). */
+  upperPath(id: string): string { return path.join(this.dir(id), 'upper'); }
+  mergedPath(id: string): string { return path.join(this.dir(id), 'merged'); }
+
+  /** Lower chain IDs (bottom → top) recorded for a container layer. */
+  lowers(id: string): string[] {
+    try {
+      return fs.readFileSync(path.join(this.dir(id), 'lower'), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      throw new NotFound(`no such container layer: ${id}`);
+    }
+  }
+
+  /** Every chain ID some container layer stands on (so image delete keeps them). */
+  chainIdsInUse(): Set<string> {
+    const used = new Set<string>();
+    let names: string[] = [];
+    try { names = fs.readdirSync(this.containersDir); } catch { return used; }
+    for (const n of names) {
+      try {
+        for (const c of fs.readFileSync(path.join(this.containersDir, n, 'lower'), 'utf8').split('\n')) if (c) used.add(c);
+      } catch { /* not a container layer */ }
+    }
+    return used;
+  }
+
+  async createRw(id: string, chainIds: string[]): Promise<void> {
+    const d = this.dir(id);
+    for (const c of chainIds) {
+      if (!this.layers.exists(c)) throw new NotFound(`layer ${c} does not exist`);
+    }
+    await fsp.mkdir(d, { recursive: true, mode: 0o710 });
+    try {
+      for (const sub of ['upper', 'work', 'merged']) await fsp.mkdir(path.join(d, sub), { recursive: true, mode: 0o755 });
+      const tmp = path.join(d, 'lower.tmp');
+      await fsp.writeFile(tmp, chainIds.join('\n') + '\n');
+      await fsp.rename(tmp, path.join(d, 'lower'));
+    } catch (e) {
+      for (const sub of ['upper', 'work', 'merged', 'lower', 'lower.tmp']) await fsp.rm(path.join(d, sub), { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private isMounted(p: string): boolean {
+    let info = '';
+    try { info = fs.readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return false; }
+    for (const line of info.split('\n')) {
+      const f = line.split(' ');
+      if (f[4] && unescapeMount(f[4]) === p) return true;
+    }
+    return false;
+  }
+
+  async mount(id: string): Promise<string> {
+    const d = this.dir(id);
+    const merged = path.join(d, 'merged');
+    if (this.isMounted(merged)) return merged;
+    const lowers = this.lowers(id);
+    // overlay wants the top-most lower first; relative short paths from the
+    // layers dir keep the option under one page for 100+ layers.
+    const lowerOpt = lowers.length ? lowers.slice().reverse().map((c) => this.layers.shortLower(c)).join(':') : EMPTY_LOWER;
+    const rel = path.relative(this.layers.dir, d);
+    const opts = `lowerdir=${lowerOpt},upperdir=${rel}/upper,workdir=${rel}/work`;
+    if (opts.length > 4000) throw new SystemError(`too many layers to mount (${lowers.length})`);
+    try {
+      await execHost('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.layers.dir, timeout: 60_000 });
+    } catch (e) {
+      if (this.isMounted(merged)) return merged;
+      throw new SystemError(`error mounting overlay for ${id}: ${e instanceof HostExecError ? e.stderr.trim() : (e as Error).message}`);
+    }
+    return merged;
+  }
+
+  async unmount(id: string): Promise<void> {
+    const merged = path.join(this.dir(id), 'merged');
+    for (let i = 0; i < 5 && this.isMounted(merged); i++) {
+      const r = await execHost('umount', [merged], { allowFailure: true, timeout: 30_000 });
+      if (r.code !== 0 && this.isMounted(merged)) {
+        if (/busy/i.test(r.stderr) && i < 4) { await new Promise((res) => setTimeout(res, 100 * (i + 1))); continue; }
+        if (/busy/i.test(r.stderr)) { await execHost('umount', ['-l', merged], { allowFailure: true }); break; }
+        if (!/not mounted|no mount point/i.test(r.stderr)) throw new SystemError(`error unmounting ${merged}: ${r.stderr.trim()}`);
+      }
+    }
+  }
+
+  async removeRw(id: string): Promise<void> {
+    const d = this.dir(id);
+    if (!fs.existsSync(d)) return;
+    await this.unmount(id);
+    for (const sub of ['merged', 'upper', 'work', 'lower', 'lower.tmp']) {
+      await fsp.rm(path.join(d, sub), { recursive: true, force: true });
+    }
+  }
+
+  async changes(id: string): Promise<Change[]> {
+    const d = this.dir(id);
+    const upper = path.join(d, 'upper');
+    const lowerDirs = this.lowers(id).map((c) => this.layers.path(c));
+    const out: Change[] = [];
+    const inLower = async (rel: string): Promise<boolean> => {
+      for (const l of lowerDirs) {
+        try { await fsp.lstat(path.join(l, rel)); return true; } catch { /* next */ }
+      }
+      return false;
+    };
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let names: string[];
+      try { names = (await fsp.readdir(dir)).sort(); } catch { return; }
+      for (const n of names) {
+        const r = `${rel}/${n}`;
+        const full = path.join(dir, n);
+        const st = await fsp.lstat(full);
+        if (st.isCharacterDevice() && st.rdev === 0) {
+          out.push({ Path: r, Kind: 2 });
+          continue;
+        }
+        out.push({ Path: r, Kind: (await inLower(r)) ? 0 : 1 });
+        if (st.isDirectory()) await walk(full, r);
+      }
+    };
+    await walk(upper, '');
+    return out;
+  }
+
+  diffTar(id: string): NodeJS.ReadableStream {
+    return packDir(path.join(this.dir(id), 'upper'), { overlay: true });
+  }
+
+  async exportTar(id: string): Promise<NodeJS.ReadableStream> {
+    const merged = await this.mount(id);
+    return packDir(merged, { overlay: false });
+  }
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8)));
 }

@@ -1,0 +1,174 @@
+// Read-only layers: layers/<chain-id-hex>/diff, each extracted exactly once.
+// Extraction goes to layers/tmp-<rand>/diff and is renamed into place, so a
+// layer directory that exists is complete. Concurrent applies of the same
+// chain ID share one extraction. Short links layers/l/<12 hex> → ../<hex>/diff
+// keep the overlay lowerdir= option short enough for 100+ layers.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createHash, randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
+import { InvalidParameter } from '../../util/errors';
+import { applyTar } from './tar-apply';
+
+const SHORT = 12;
+export const EMPTY_LOWER = 'empty';
+
+export function hexOf(digest: string): string {
+  const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
+  if (!m) throw new InvalidParameter(`invalid digest: ${digest}`);
+  return m[1];
+}
+
+/** chainID(n) = sha256(chainID(n-1) + " " + diffID(n)); chainID(0) = diffID(0). */
+export function chainIdsOf(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    if (out.length === 0) out.push(d);
+    else out.push(`sha256:${createHash('sha256').update(`${out[out.length - 1]} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+export interface StagedTar {
+  /** Uncompressed tar file (caller deletes it). */
+  file: string;
+  diffId: string;
+  /** Bytes of the uncompressed tar. */
+  tarSize: number;
+}
+
+/**
+ * Copies a layer stream (plain tar or gzip, detected) into an uncompressed
+ * temp file, hashing it: the hash is the layer's diffID.
+ */
+export async function stageTar(input: NodeJS.ReadableStream, file: string): Promise<StagedTar> {
+  const it = (input as Readable)[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield Buffer.from(n.value as Buffer);
+    }
+  }
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) {
+    throw new InvalidParameter('unsupported layer compression: bzip2');
+  }
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
+    throw new InvalidParameter('unsupported layer compression: xz');
+  }
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) {
+    throw new InvalidParameter('unsupported layer compression: zstd');
+  }
+  const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+  const hash = createHash('sha256');
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const stages: any[] = [Readable.from(rest())];
+  if (gz) stages.push(zlib.createGunzip());
+  stages.push(counter, fs.createWriteStream(file, { mode: 0o600 }));
+  try {
+    await (pipeline as any)(...stages);
+  } catch (e) {
+    await fsp.rm(file, { force: true });
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (code.startsWith('Z_')) throw new InvalidParameter(`invalid gzip layer: ${(e as Error).message}`);
+    throw e;
+  }
+  return { file, diffId: `sha256:${hash.digest('hex')}`, tarSize: size };
+}
+
+export class LayerStore {
+  private readonly inflight = new Map<string, Promise<{ size: number }>>();
+
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await fsp.mkdir(path.join(this.dir, 'l'), { recursive: true, mode: 0o700 });
+    await fsp.mkdir(path.join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
+    // Half-made extractions from a crash are garbage.
+    for (const n of await fsp.readdir(this.dir)) {
+      if (n.startsWith('tmp-')) await fsp.rm(path.join(this.dir, n), { recursive: true, force: true });
+    }
+  }
+
+  path(chainId: string): string {
+    return path.join(this.dir, hexOf(chainId), 'diff');
+  }
+
+  /** Lower path relative to this.dir, short enough for lowerdir=. */
+  shortLower(chainId: string): string {
+    return `l/${hexOf(chainId).slice(0, SHORT)}`;
+  }
+
+  exists(chainId: string): boolean {
+    return fs.existsSync(path.join(this.dir, hexOf(chainId)));
+  }
+
+  /** Extracts `tarFile` as layer `chainId` unless it already exists. */
+  async apply(chainId: string, tarFile: string): Promise<{ size: number; created: boolean }> {
+    const hex = hexOf(chainId);
+    const running = this.inflight.get(hex);
+    if (running) return { ...(await running), created: false };
+    if (this.exists(chainId)) return { size: await this.sizeOf(chainId), created: false };
+    const p = this.extract(hex, tarFile);
+    this.inflight.set(hex, p);
+    try {
+      return { ...(await p), created: true };
+    } finally {
+      this.inflight.delete(hex);
+    }
+  }
+
+  private async extract(hex: string, tarFile: string): Promise<{ size: number }> {
+    const tmp = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+      const { size } = await applyTar(tarFile, path.join(tmp, 'diff'));
+      await fsp.writeFile(path.join(tmp, 'size'), String(size));
+      await fsp.rename(tmp, path.join(this.dir, hex));
+      const link = path.join(this.dir, 'l', hex.slice(0, SHORT));
+      await fsp.rm(link, { force: true });
+      await fsp.symlink(`../${hex}/diff`, link);
+      return { size };
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async sizeOf(chainId: string): Promise<number> {
+    try {
+      return Number(await fsp.readFile(path.join(this.dir, hexOf(chainId), 'size'), 'utf8')) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  async remove(chainId: string): Promise<void> {
+    const hex = hexOf(chainId);
+    const link = path.join(this.dir, 'l', hex.slice(0, SHORT));
+    try {
+      if ((await fsp.readlink(link)) === `../${hex}/diff`) await fsp.rm(link, { force: true });
+    } catch { /* no link */ }
+    // Rename first so a crash mid-delete leaves a tmp- dir, not a half layer.
+    const doomed = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await fsp.rename(path.join(this.dir, hex), doomed);
+    } catch {
+      return;
+    }
+    await fsp.rm(doomed, { recursive: true, force: true });
+  }
+}

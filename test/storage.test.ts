@@ -1,0 +1,224 @@
+// overlay2 driver and secure layer extraction, on real overlay mounts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import * as tar from 'tar-stream';
+import { Overlay2 } from '../src/host/storage/overlay2';
+import { stageTar, chainIdsOf } from '../src/host/storage/layers';
+import { InvalidParameter } from '../src/util/errors';
+
+type E = Partial<tar.Header> & { name: string; body?: string | Buffer };
+
+export function makeTar(entries: E[], opts: { truncate?: number } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+    pack.on('end', () => {
+      const all = Buffer.concat(chunks);
+      resolve(opts.truncate ? all.subarray(0, opts.truncate) : all);
+    });
+    pack.on('error', reject);
+    for (const { body, ...h } of entries) pack.entry({ mode: 0o644, mtime: new Date('2024-01-01T00:00:00Z'), ...h } as tar.Header, (body ?? (h.type ? undefined : '')) as any);
+    pack.finalize();
+  });
+}
+
+let root: string;
+let ov: Overlay2;
+let n = 0;
+
+before(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-storage-'));
+  ov = new Overlay2(root);
+  await ov.init();
+});
+
+after(async () => {
+  for (const c of fs.readdirSync(path.join(root, 'containers'))) await ov.removeRw(c).catch(() => {});
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+/** Stages and applies layers on top of each other; returns chain ids. */
+async function applyLayers(tars: Buffer[]): Promise<string[]> {
+  const diffIds: string[] = [];
+  const staged: string[] = [];
+  for (const t of tars) {
+    const s = await stageTar(Readable.from([t]), path.join(root, `stage-${n++}.tar`));
+    diffIds.push(s.diffId);
+    staged.push(s.file);
+  }
+  const chains = chainIdsOf(diffIds);
+  for (let i = 0; i < chains.length; i++) {
+    await ov.layers.apply(chains[i], staged[i]);
+    fs.rmSync(staged[i]);
+  }
+  return chains;
+}
+
+function layerDirs(): string[] {
+  return fs.readdirSync(path.join(root, 'layers')).filter((x) => x !== 'l' && x !== 'empty').sort();
+}
+
+test('whiteouts and opaque dirs in an upper layer hide lower content once mounted', async () => {
+  const lower = await makeTar([
+    { name: 'a/', type: 'directory', mode: 0o755 },
+    { name: 'a/keep', body: 'keep' },
+    { name: 'a/gone', body: 'gone' },
+    { name: 'b/', type: 'directory', mode: 0o755 },
+    { name: 'b/x', body: 'x' },
+    { name: 'link', type: 'symlink', linkname: '/a/keep' },
+    { name: 'suid', body: 's', mode: 0o4755, uid: 1234, gid: 99 },
+  ]);
+  const upper = zlib.gzipSync(await makeTar([
+    { name: 'a/', type: 'directory', mode: 0o755 },
+    { name: 'a/.wh.gone' },
+    { name: 'b/', type: 'directory', mode: 0o755 },
+    { name: 'b/.wh..wh..opq' },
+    { name: 'b/y', body: 'y' },
+  ]));
+  const chains = await applyLayers([lower, upper]);
+  const ud = ov.layerPath(chains[1]);
+  const wh = fs.lstatSync(path.join(ud, 'a/gone'));
+  assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'OCI whiteout became an overlay whiteout');
+  const st = fs.statSync(path.join(ov.layerPath(chains[0]), 'suid'));
+  assert.equal(st.mode & 0o7777, 0o4755);
+  assert.equal(st.uid, 1234);
+  assert.equal(st.gid, 99);
+
+  await ov.createRw('c1', chains);
+  const m = await ov.mount('c1');
+  assert.equal(await ov.mount('c1'), m, 'mount is idempotent');
+  assert.equal(fs.readFileSync(path.join(m, 'a/keep'), 'utf8'), 'keep');
+  assert.equal(fs.existsSync(path.join(m, 'a/gone')), false);
+  assert.equal(fs.existsSync(path.join(m, 'b/x')), false, 'opaque dir hides lower entries');
+  assert.equal(fs.readFileSync(path.join(m, 'b/y'), 'utf8'), 'y');
+  assert.equal(fs.readlinkSync(path.join(m, 'link')), '/a/keep');
+
+  // Change things in the container and read them back as diff and tar.
+  fs.rmSync(path.join(m, 'a/keep'));
+  fs.writeFileSync(path.join(m, 'a/new'), 'new');
+  fs.writeFileSync(path.join(m, 'suid'), 'changed');
+  const ch = await ov.changes('c1');
+  assert.deepEqual(ch, [
+    { Path: '/a', Kind: 0 },
+    { Path: '/a/keep', Kind: 2 },
+    { Path: '/a/new', Kind: 1 },
+    { Path: '/suid', Kind: 0 },
+  ]);
+  const names: string[] = [];
+  const ex = tar.extract();
+  const diff = ov.diffTar('c1');
+  (diff as any).pipe(ex);
+  for await (const e of ex) { names.push(e.header.name); e.resume(); }
+  assert.deepEqual(names, ['a', 'a/.wh.keep', 'a/new', 'suid']);
+
+  // The diff applies as a layer on top and reproduces the view.
+  const exported = ov.diffTar('c1');
+  const chunks: Buffer[] = [];
+  for await (const c of exported as any) chunks.push(c);
+  const chains2 = await applyLayers([lower, upper, Buffer.concat(chunks)]);
+  assert.equal(chains2[1], chains[1]);
+  await ov.createRw('c2', chains2);
+  const m2 = await ov.mount('c2');
+  assert.equal(fs.existsSync(path.join(m2, 'a/keep')), false);
+  assert.equal(fs.readFileSync(path.join(m2, 'a/new'), 'utf8'), 'new');
+  await ov.removeRw('c2');
+
+  const exp = await ov.exportTar('c1');
+  const expNames: string[] = [];
+  const ex2 = tar.extract();
+  (exp as any).pipe(ex2);
+  for await (const e of ex2) { expNames.push(e.header.name); e.resume(); }
+  assert.ok(expNames.includes('a/new') && expNames.includes('b/y') && !expNames.includes('b/x') && !expNames.includes('a/keep'));
+
+  await ov.unmount('c1');
+  await ov.unmount('c1'); // tolerates not mounted
+  await ov.removeRw('c1');
+  assert.equal(fs.existsSync(path.join(root, 'containers/c1/upper')), false);
+});
+
+test('120 layers mount fine', async () => {
+  const tars: Buffer[] = [];
+  for (let i = 0; i < 120; i++) tars.push(await makeTar([{ name: `f${i}`, body: String(i) }]));
+  const chains = await applyLayers(tars);
+  await ov.createRw('many', chains);
+  const m = await ov.mount('many');
+  for (let i = 0; i < 120; i++) assert.equal(fs.readFileSync(path.join(m, `f${i}`), 'utf8'), String(i));
+  await ov.removeRw('many');
+});
+
+test('a zero-layer container still gets a rootfs', async () => {
+  await ov.createRw('none', []);
+  const m = await ov.mount('none');
+  fs.writeFileSync(path.join(m, 'hello'), 'hi');
+  assert.deepEqual(await ov.changes('none'), [{ Path: '/hello', Kind: 1 }]);
+  await ov.removeRw('none');
+});
+
+test('concurrent applies of the same chain extract once', async () => {
+  const t = await makeTar([{ name: 'same', body: 'x'.repeat(100000) }]);
+  const s1 = await stageTar(Readable.from([t]), path.join(root, 's1.tar'));
+  const s2 = await stageTar(Readable.from([t]), path.join(root, 's2.tar'));
+  const [a, b] = await Promise.all([ov.layers.apply(s1.diffId, s1.file), ov.layers.apply(s2.diffId, s2.file)]);
+  assert.equal([a.created, b.created].filter(Boolean).length, 1);
+  assert.equal(a.size, 100000);
+  assert.equal(b.size, 100000);
+});
+
+test('hostile layer tars are refused and leave nothing behind', async () => {
+  const outside = path.join(root, 'outside');
+  fs.mkdirSync(outside, { recursive: true });
+  const cases: Array<[string, Buffer]> = [
+    ['dotdot', await makeTar([{ name: '../../escape', body: 'x' }])],
+    ['absolute', await makeTar([{ name: '/etc/evil', body: 'x' }])],
+    ['symlink escape', await makeTar([
+      { name: 'evil', type: 'symlink', linkname: '../../../../../../../' + outside },
+      { name: 'evil/pwned', body: 'x' },
+    ])],
+    ['symlink chain escape', await makeTar([
+      { name: 'd/', type: 'directory' },
+      { name: 'd/up', type: 'symlink', linkname: '..' },
+      { name: 'd/up2', type: 'symlink', linkname: 'up/..' },
+      { name: 'd/up2/pwned', body: 'x' },
+    ])],
+    ['hardlink out', await makeTar([{ name: 'h', type: 'link', linkname: '../../../../etc/passwd' }])],
+    ['hardlink missing', await makeTar([{ name: 'h', type: 'link', linkname: 'nope' }])],
+    ['device', await makeTar([{ name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 }])],
+    ['chardev', await makeTar([{ name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }])],
+    ['truncated', await makeTar([{ name: 'big', body: 'y'.repeat(5000) }], { truncate: 2048 })],
+  ];
+  const before = layerDirs();
+  for (const [what, t] of cases) {
+    const s = await stageTar(Readable.from([t]), path.join(root, `h-${n++}.tar`));
+    await assert.rejects(ov.layers.apply(s.diffId, s.file), (e: unknown) => {
+      assert.ok(e instanceof InvalidParameter, `${what}: ${(e as Error).stack}`);
+      return true;
+    }, what);
+    assert.equal(ov.layers.exists(s.diffId), false, what);
+    fs.rmSync(s.file);
+  }
+  assert.deepEqual(layerDirs(), before, 'no layer or temp dir left');
+  assert.deepEqual(fs.readdirSync(outside), []);
+  assert.equal(fs.existsSync(path.join(root, 'escape')), false);
+});
+
+test('a symlink followed inside the layer is fine', async () => {
+  const chains = await applyLayers([await makeTar([
+    { name: 'usr/', type: 'directory', mode: 0o755 },
+    { name: 'usr/lib/', type: 'directory', mode: 0o755 },
+    { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+    { name: 'lib/x', body: 'x' },
+    { name: 'abs', type: 'symlink', linkname: '/usr' },
+    { name: 'abs/y', body: 'y' },
+    { name: 'hl', type: 'link', linkname: 'usr/lib/x' },
+  ])]);
+  const d = ov.layerPath(chains[0]);
+  assert.equal(fs.readFileSync(path.join(d, 'usr/lib/x'), 'utf8'), 'x');
+  assert.equal(fs.readFileSync(path.join(d, 'usr/y'), 'utf8'), 'y');
+  assert.equal(fs.statSync(path.join(d, 'hl')).ino, fs.statSync(path.join(d, 'usr/lib/x')).ino);
+});
