@@ -31,16 +31,16 @@ class Breakout extends InvalidParameter {
 }
 
 /** Cleans a tar entry name into path components relative to the root. */
-export function cleanEntryName(name: string): string[] {
-  if (name.includes('\0')) throw new Breakout(name, 'contains a NUL byte');
+export function cleanEntryName(name: string, label = name): string[] {
+  if (name.includes('\0')) throw new Breakout(label, 'contains a NUL byte');
   if (name.startsWith('/') && name.replace(/\/+/g, '') !== '') {
-    throw new Breakout(name, 'absolute path not allowed in a layer');
+    throw new Breakout(label, 'absolute path not allowed in a layer');
   }
   const out: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      if (out.length === 0) throw new Breakout(name, 'path escapes the layer root');
+      if (out.length === 0) throw new Breakout(label, 'path escapes the layer root');
       out.pop();
       continue;
     }
@@ -137,6 +137,11 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
   const source = fs.createReadStream(tarPath);
   source.on('error', (e) => extract.destroy(e));
   source.pipe(extract);
+  // A truncated archive fails the extractor while an entry is still being
+  // read; race every entry against that failure so nothing waits forever.
+  let failed!: Promise<never>;
+  failed = new Promise<never>((_r, reject) => extract.once('error', reject));
+  failed.catch(() => {});
   let size = 0;
   const attrLines: string[] = [];
   const dirTimes: Array<[string, Date]> = [];
@@ -145,7 +150,7 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
     for await (const entry of extract) {
       const h = entry.header;
       try {
-        size += await applyEntry(root, h, entry as unknown as NodeJS.ReadableStream, attrLines, dirTimes);
+        size += await Promise.race([applyEntry(root, h, entry as unknown as NodeJS.ReadableStream, attrLines, dirTimes), failed]);
       } finally {
         entry.resume();
       }
@@ -229,7 +234,7 @@ async function applyEntry(
       break;
     }
     case 'link': {
-      const linkParts = cleanEntryName(h.linkname ?? '');
+      const linkParts = cleanEntryName(h.linkname ?? '', h.name);
       if (linkParts.length === 0) throw new Breakout(h.name, 'hardlink to the layer root');
       const linkBase = linkParts.pop()!;
       const linkDir = await resolveDir(root, linkParts, h.name);
