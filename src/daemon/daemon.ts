@@ -8,6 +8,8 @@ import { EventBus } from '../events/bus';
 import { Overlay2 } from '../host/storage/overlay2';
 import { ImageService } from '../image/service';
 import { ContainerService } from '../container/service';
+import { NetworkService } from '../network/service';
+import { VolumeService } from '../volume/service';
 import type { DaemonConfig } from './config';
 
 export class Daemon {
@@ -17,6 +19,8 @@ export class Daemon {
   readonly storage: Overlay2;
   readonly images: ImageService;
   readonly containers: ContainerService;
+  readonly networks: NetworkService;
+  readonly volumes: VolumeService;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -29,6 +33,8 @@ export class Daemon {
     this.db = openDb(path.join(config.dataRoot, 'berth.db'));
     this.storage = new Overlay2(config.dataRoot);
     this.images = new ImageService({ db: this.db, events: this.events, storage: this.storage, dataRoot: config.dataRoot });
+    this.networks = new NetworkService({ db: this.db, events: this.events, config });
+    this.volumes = new VolumeService({ db: this.db, events: this.events, dataRoot: config.dataRoot });
     this.containers = new ContainerService({
       db: this.db,
       events: this.events,
@@ -41,11 +47,15 @@ export class Daemon {
   async init(): Promise<void> {
     await this.storage.init();
     await this.images.init();
+    await this.volumes.init();
+    await this.networks.init();
     await this.containers.init();
   }
 
   async shutdown(): Promise<void> {
     await this.containers.shutdown();
+    await this.networks.shutdown();
+    await this.volumes.shutdown();
     this.db.close();
   }
 }

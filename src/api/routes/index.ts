@@ -2,9 +2,13 @@
 import { Router } from '../router';
 import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
+import { registerNetworkRoutes } from './networks';
+import { registerVolumeRoutes } from './volumes';
 
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
   registerSystemRoutes(r, d);
+  registerNetworkRoutes(r, d);
+  registerVolumeRoutes(r, d);
   return r;
 }

@@ -1,0 +1,123 @@
+// iproute2 plumbing: bridges, network namespaces and veth pairs. Commands are
+// batched (`ip -batch -`) so one container's setup costs one or two processes.
+import fs from 'node:fs';
+import { execHost } from '../exec';
+
+const NETNS_DIR = '/run/netns';
+
+async function batch(cmds: string[], netns?: string): Promise<void> {
+  if (cmds.length === 0) return;
+  const args = netns ? ['-n', netns, '-batch', '-'] : ['-batch', '-'];
+  await execHost('ip', args, { input: cmds.join('\n') + '\n', timeout: 15_000 });
+}
+
+export function linkExists(name: string): boolean {
+  return fs.existsSync(`/sys/class/net/${name}`);
+}
+
+/** Host interfaces whose names start with `prefix` (for leak checks and cleanup). */
+export function listLinks(prefix = ''): string[] {
+  try {
+    return fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+/** Creates (or repairs after a crash) a bridge with the gateway address; idempotent. */
+export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500): Promise<void> {
+  const cmds: string[] = [];
+  if (!linkExists(name)) cmds.push(`link add name ${name} type bridge`);
+  cmds.push(`link set dev ${name} mtu ${mtu}`);
+  if (gatewayCidr) cmds.push(`addr replace ${gatewayCidr} dev ${name}`);
+  cmds.push(`link set dev ${name} up`);
+  await batch(cmds);
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  if (!linkExists(name)) return;
+  await execHost('ip', ['link', 'del', 'dev', name], { allowFailure: true, timeout: 10_000 });
+}
+
+export function netnsPath(name: string): string {
+  return `${NETNS_DIR}/${name}`;
+}
+
+export function netnsExists(name: string): boolean {
+  return fs.existsSync(netnsPath(name));
+}
+
+export function listNetns(prefix: string): string[] {
+  try {
+    return fs.readdirSync(NETNS_DIR).filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+/** A new network namespace with its loopback up. */
+export async function addNetns(name: string): Promise<string> {
+  if (!netnsExists(name)) await execHost('ip', ['netns', 'add', name], { timeout: 10_000 });
+  await batch(['link set dev lo up'], name);
+  return netnsPath(name);
+}
+
+export async function delNetns(name: string): Promise<void> {
+  if (!netnsExists(name)) return;
+  await execHost('ip', ['netns', 'del', name], { allowFailure: true, timeout: 10_000 });
+}
+
+export interface VethSpec {
+  netns: string;
+  bridge: string;
+  hostIf: string;
+  /** Name inside the namespace (eth0, eth1, ...). */
+  ifName: string;
+  addrCidr: string;
+  mac: string;
+  /** Default route via this address (first network only, not for internal ones). */
+  gateway?: string;
+  mtu?: number;
+}
+
+/** Creates a veth pair, plugs the host end into the bridge and configures the other end in the namespace. */
+export async function attachVeth(v: VethSpec): Promise<void> {
+  const tmp = `t${v.hostIf.slice(4)}`;
+  const mtu = v.mtu ?? 1500;
+  await batch([
+    `link add ${v.hostIf} mtu ${mtu} type veth peer name ${tmp} mtu ${mtu} netns ${v.netns}`,
+    `link set dev ${v.hostIf} master ${v.bridge}`,
+    `link set dev ${v.hostIf} up`,
+  ]);
+  try {
+    const inner = [
+      `link set dev ${tmp} name ${v.ifName}`,
+      `link set dev ${v.ifName} address ${v.mac}`,
+      `addr add ${v.addrCidr} dev ${v.ifName}`,
+      `link set dev ${v.ifName} up`,
+    ];
+    if (v.gateway) inner.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
+    await batch(inner, v.netns);
+  } catch (e) {
+    await deleteLink(v.hostIf);
+    throw e;
+  }
+}
+
+/** Removes the pair (deleting either end deletes both). */
+export async function detachVeth(hostIf: string, netns?: string, ifName?: string): Promise<void> {
+  if (linkExists(hostIf)) return deleteLink(hostIf);
+  if (netns && ifName && netnsExists(netns)) {
+    await execHost('ip', ['-n', netns, 'link', 'del', 'dev', ifName], { allowFailure: true, timeout: 10_000 });
+  }
+}
+
+/** Writes a /proc/sys value (ip_forward, route_localnet). */
+export function sysctl(key: string, value: string): void {
+  const p = '/proc/sys/' + key.replace(/\./g, '/');
+  try {
+    if (fs.readFileSync(p, 'utf8').trim() !== value) fs.writeFileSync(p, value);
+  } catch {
+    /* not fatal: e.g. a read-only /proc/sys; the feature needing it fails visibly */
+  }
+}

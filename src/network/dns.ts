@@ -1,0 +1,145 @@
+// Embedded DNS for user-defined networks. The daemon listens on each such
+// network's gateway address (udp+tcp 53) and the containers' resolv.conf
+// points there: container names, aliases and short ids of containers on the
+// same network are answered from the service; everything else is forwarded
+// to upstream resolvers with a short timeout, so it never hangs.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import fs from 'node:fs';
+import * as packet from 'dns-packet';
+import { log } from '../util/log';
+
+export type Resolver = (name: string) => string[];
+
+const FORWARD_TIMEOUT = 2000;
+
+export function hostNameservers(): string[] {
+  try {
+    return fs
+      .readFileSync('/etc/resolv.conf', 'utf8')
+      .split('\n')
+      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+      .filter((s): s is string => !!s && net.isIPv4(s) && !s.startsWith('127.'));
+  } catch {
+    return [];
+  }
+}
+
+export class DnsServer {
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+
+  constructor(
+    readonly address: string,
+    private readonly resolve: Resolver,
+    private readonly upstream: () => string[],
+  ) {}
+
+  async start(): Promise<void> {
+    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    udp.on('message', (msg, rinfo) => {
+      this.answer(msg).then(
+        (out) => out && udp.send(out, rinfo.port, rinfo.address),
+        () => {},
+      );
+    });
+    udp.on('error', (e) => log.warn('dns udp error', { address: this.address, error: e.message }));
+    await new Promise<void>((res, rej) => {
+      udp.once('error', rej);
+      udp.bind(53, this.address, () => {
+        udp.off('error', rej);
+        res();
+      });
+    });
+    this.udp = udp;
+    const tcp = net.createServer((sock) => {
+      let buf = Buffer.alloc(0);
+      sock.setTimeout(10_000, () => sock.destroy());
+      sock.on('error', () => {});
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const len = buf.readUInt16BE(0);
+          const msg = buf.subarray(2, 2 + len);
+          buf = buf.subarray(2 + len);
+          this.answer(msg).then((out) => {
+            if (!out || sock.destroyed) return;
+            const hdr = Buffer.alloc(2);
+            hdr.writeUInt16BE(out.length);
+            sock.write(Buffer.concat([hdr, out]));
+          }, () => {});
+        }
+      });
+    });
+    await new Promise<void>((res, rej) => {
+      tcp.once('error', rej);
+      tcp.listen(53, this.address, () => {
+        tcp.off('error', rej);
+        res();
+      });
+    });
+    tcp.on('error', () => {});
+    this.tcp = tcp;
+  }
+
+  close(): void {
+    this.udp?.close();
+    this.tcp?.close();
+    this.udp = undefined;
+    this.tcp = undefined;
+  }
+
+  private async answer(msg: Buffer): Promise<Buffer | undefined> {
+    let q: packet.Packet;
+    try {
+      q = packet.decode(msg);
+    } catch {
+      return undefined;
+    }
+    const question = q.questions?.[0];
+    if (!question) return undefined;
+    const name = question.name.replace(/\.$/, '').toLowerCase();
+    const ips = this.resolve(name);
+    if (ips.length > 0) {
+      const answers: packet.Answer[] =
+        question.type === 'A' ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip }) as packet.Answer) : [];
+      return packet.encode({
+        id: q.id,
+        type: 'response',
+        flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE,
+        questions: q.questions,
+        answers,
+      });
+    }
+    return this.forward(msg, q);
+  }
+
+  /** Asks each upstream in turn; SERVFAIL when none answers in time. */
+  private async forward(msg: Buffer, q: packet.Packet): Promise<Buffer> {
+    for (const server of this.upstream()) {
+      const reply = await new Promise<Buffer | undefined>((resolve) => {
+        const s = dgram.createSocket('udp4');
+        const t = setTimeout(() => finish(undefined), FORWARD_TIMEOUT);
+        const finish = (b: Buffer | undefined) => {
+          clearTimeout(t);
+          try {
+            s.close();
+          } catch {
+            /* closed */
+          }
+          resolve(b);
+        };
+        s.on('error', () => finish(undefined));
+        s.on('message', (b) => finish(b));
+        s.send(msg, 53, server);
+      });
+      if (reply) return reply;
+    }
+    return packet.encode({
+      id: q.id,
+      type: 'response',
+      flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | 2 /* SERVFAIL */,
+      questions: q.questions,
+    });
+  }
+}

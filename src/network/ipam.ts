@@ -1,0 +1,109 @@
+// IPAM: address pools of networks and the addresses handed out from them,
+// persisted so an address stays taken across daemon restarts.
+import type { Db } from '../store/db';
+import { ensureSchema } from '../store/db';
+import { Conflict, InvalidParameter, SystemError } from '../util/errors';
+import { type Cidr, contains, hostRange, ipStr, overlaps, parseCidr, parseIp } from './cidr';
+
+export interface Pool {
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+}
+
+/** Where subnets for networks created without --subnet come from (Docker's default local pools). */
+const DEFAULT_POOLS: Array<{ base: string; size: number }> = [
+  ...Array.from({ length: 14 }, (_, i) => ({ base: `172.${18 + i}.0.0/16`, size: 16 })),
+  { base: '192.168.0.0/16', size: 20 },
+];
+
+export class Ipam {
+  constructor(private readonly db: Db) {
+    ensureSchema(
+      db,
+      `CREATE TABLE IF NOT EXISTS ipam_addr (
+         network_id TEXT NOT NULL, ip TEXT NOT NULL, owner TEXT NOT NULL,
+         PRIMARY KEY (network_id, ip));`,
+    );
+  }
+
+  /** Checks a user pool (--subnet/--gateway/--ip-range) and fills in the gateway. */
+  validatePool(p: { Subnet?: string; Gateway?: string; IPRange?: string }, others: Cidr[]): Pool {
+    if (!p.Subnet) throw new InvalidParameter('invalid pool request: subnet is required when gateway or ip-range is set');
+    const sub = parseCidr(p.Subnet);
+    if (sub.bits > 30) throw new InvalidParameter(`invalid subnet ${p.Subnet}: too small for a network`);
+    for (const o of others) if (overlaps(o, sub)) throw new Conflict('Pool overlaps with other one on this address space');
+    const [first] = hostRange(sub);
+    let gw = first;
+    if (p.Gateway) {
+      const g = parseIp(p.Gateway);
+      if (g === undefined) throw new InvalidParameter(`invalid gateway address ${p.Gateway}`);
+      if (!contains(sub, g)) throw new InvalidParameter(`no matching subnet for gateway ${p.Gateway}`);
+      gw = g;
+    }
+    let ipRange: string | undefined;
+    if (p.IPRange) {
+      const r = parseCidr(p.IPRange);
+      if (r.bits < sub.bits || !contains(sub, r.base)) throw new InvalidParameter(`no matching subnet for range ${p.IPRange}`);
+      ipRange = `${ipStr(r.base)}/${r.bits}`;
+    }
+    return { subnet: `${ipStr(sub.base)}/${sub.bits}`, gateway: ipStr(gw), ipRange };
+  }
+
+  /** A free subnet from the default pools, avoiding `taken` (our networks and host routes). */
+  pickSubnet(taken: Cidr[]): Pool {
+    for (const p of DEFAULT_POOLS) {
+      const base = parseCidr(p.base);
+      const step = 2 ** (32 - p.size);
+      for (let a = base.base; contains(base, a); a += step) {
+        const c = { base: a >>> 0, bits: p.size };
+        if (taken.some((t) => overlaps(t, c))) continue;
+        return { subnet: `${ipStr(c.base)}/${c.bits}`, gateway: ipStr(hostRange(c)[0]) };
+      }
+    }
+    throw new SystemError('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+  }
+
+  /** Hands out `preferred` (when given) or the lowest free address of the pool. */
+  allocate(networkId: string, pool: Pool, owner: string, preferred?: string): string {
+    const sub = parseCidr(pool.subnet);
+    const tx = this.db.transaction((): string => {
+      const used = new Set(
+        (this.db.prepare('SELECT ip FROM ipam_addr WHERE network_id = ?').all(networkId) as Array<{ ip: string }>).map((r) => r.ip),
+      );
+      used.add(pool.gateway);
+      if (preferred) {
+        const p = parseIp(preferred);
+        if (p === undefined) throw new InvalidParameter(`invalid IPv4 address: ${preferred}`);
+        const [lo, hi] = hostRange(sub);
+        if (!contains(sub, p) || p < lo || p > hi) throw new InvalidParameter(`no configured subnet or ip-range contain the IP address ${preferred}`);
+        if (used.has(preferred)) throw new Conflict('Address already in use');
+        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, preferred, owner);
+        return preferred;
+      }
+      const range = pool.ipRange ? parseCidr(pool.ipRange) : sub;
+      const [lo, hi] = hostRange(range);
+      const [slo, shi] = hostRange(sub);
+      for (let a = Math.max(lo, slo); a <= Math.min(hi, shi); a++) {
+        const s = ipStr(a);
+        if (used.has(s)) continue;
+        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
+        return s;
+      }
+      throw new SystemError(`no available IPv4 addresses on this network's address pools: (${networkId})`);
+    });
+    return tx();
+  }
+
+  release(networkId: string, ip: string): void {
+    this.db.prepare('DELETE FROM ipam_addr WHERE network_id = ? AND ip = ?').run(networkId, ip);
+  }
+
+  releaseOwner(owner: string): void {
+    this.db.prepare('DELETE FROM ipam_addr WHERE owner = ?').run(owner);
+  }
+
+  releaseNetwork(networkId: string): void {
+    this.db.prepare('DELETE FROM ipam_addr WHERE network_id = ?').run(networkId);
+  }
+}

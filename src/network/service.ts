@@ -1,0 +1,894 @@
+// Networks: the predefined bridge/host/none, user-defined bridges, and the
+// attachment of containers to them (address, veth, hosts/DNS names, ports).
+// Lifecycle of a container's networking: prepare() at create (validate, record
+// the attachments), setup() before start (namespace, veths, addresses, rules,
+// proxies), teardown() after stop (release all of that), forget() at remove.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { Db } from '../store/db';
+import { ensureSchema } from '../store/db';
+import type { EventBus } from '../events/bus';
+import type { DaemonConfig } from '../daemon/config';
+import { Conflict, Forbidden, InvalidParameter, NotFound, SystemError } from '../util/errors';
+import { newId, shortId } from '../util/ids';
+import { log } from '../util/log';
+import * as ip from '../host/network/ip';
+import * as ipt from '../host/network/iptables';
+import { execHost } from '../host/exec';
+import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
+import { Ipam } from './ipam';
+import { DnsServer, hostNameservers } from './dns';
+import { PortProxies, wantedBindings, type PortBinding } from './ports';
+import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer, NetworkRecord } from './types';
+
+export interface NetworkServiceDeps {
+  db: Db;
+  events: EventBus;
+  config: DaemonConfig;
+}
+
+/** What setup() tells the container service to put into the OCI spec and files. */
+export interface NetSetup {
+  /** Path of the network namespace to join; undefined = the host's. */
+  netnsPath?: string;
+  /** True for --network host: share the host's namespace, hostname files from the host. */
+  hostMode: boolean;
+  hostsFile: string;
+  resolvConf: string;
+  hostname: string;
+  /** Legacy link environment variables (NAME_PORT_80_TCP=...). */
+  linkEnv: string[];
+}
+
+const DEFAULT_NAMES = ['bridge', 'host', 'none'];
+
+export class NetworkService {
+  private readonly db: Db;
+  readonly ipam: Ipam;
+  private readonly nets = new Map<string, NetworkRecord>();
+  private readonly dns = new Map<string, DnsServer>();
+  readonly proxies = new PortProxies();
+  private lookup?: ContainerLookup;
+  /** Short, per-daemon tag in interface and namespace names, so daemons never clash. */
+  readonly tag: string;
+  private readonly prefix: string;
+  private ruleChain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: NetworkServiceDeps) {
+    this.db = deps.db;
+    this.prefix = deps.config.chainPrefix;
+    this.tag = deps.config.chainPrefix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) || 'berth';
+    ensureSchema(
+      this.db,
+      `CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+       CREATE TABLE IF NOT EXISTS net_attach (
+         container_id TEXT NOT NULL, network_id TEXT NOT NULL, data TEXT NOT NULL,
+         PRIMARY KEY (container_id, network_id));
+       CREATE TABLE IF NOT EXISTS net_ports (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
+    );
+    this.ipam = new Ipam(this.db);
+  }
+
+  setContainerLookup(l: ContainerLookup): void {
+    this.lookup = l;
+  }
+
+  // ---- start and stop of the daemon ----
+
+  async init(): Promise<void> {
+    for (const row of this.db.prepare('SELECT data FROM networks').all() as Array<{ data: string }>) {
+      const n = JSON.parse(row.data) as NetworkRecord;
+      this.nets.set(n.id, n);
+    }
+    this.ensurePredefined();
+    ip.sysctl('net.ipv4.ip_forward', '1');
+    for (const n of this.nets.values()) {
+      if (n.driver === 'bridge') await ip.ensureBridge(n.bridge!, `${n.pools[0].gateway}/${parseCidr(n.pools[0].subnet).bits}`, mtuOf(n));
+    }
+    // Endpoints whose namespace vanished (host reboot, crash mid-stop) are released.
+    for (const a of this.allAttachments()) {
+      if (a.endpoint && !ip.netnsExists(this.netnsName(a.containerId))) this.dropEndpoint(a);
+    }
+    await this.installJumps();
+    await this.applyRules();
+    for (const n of this.nets.values()) if (this.isUserBridge(n)) await this.startDns(n);
+    for (const row of this.db.prepare('SELECT container_id, data FROM net_ports').all() as Array<{ container_id: string; data: string }>) {
+      const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
+      if (!ip.netnsExists(this.netnsName(row.container_id))) {
+        this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(row.container_id);
+        continue;
+      }
+      await this.proxies.restore(row.container_id, bindings, target);
+    }
+  }
+
+  /** Daemon stops: close our sockets; containers keep running, so rules and veths stay. */
+  async shutdown(): Promise<void> {
+    this.proxies.closeAll();
+    for (const d of this.dns.values()) d.close();
+    this.dns.clear();
+  }
+
+  private ensurePredefined(): void {
+    const byName = (name: string) => [...this.nets.values()].find((n) => n.name === name);
+    const bip = parseCidr(this.deps.config.bip, true);
+    const subnet = `${ipStr(parseCidr(this.deps.config.bip).base)}/${bip.bits}`;
+    const base = (name: string, driver: NetworkRecord['driver']): NetworkRecord => ({
+      id: newId(), name, driver, created: new Date().toISOString(), internal: false, attachable: false, enableIPv6: false,
+      labels: {}, options: {}, ipamOptions: {}, pools: [], userSubnet: false, predefined: true,
+    });
+    let bridge = byName('bridge');
+    if (!bridge) bridge = base('bridge', 'bridge');
+    // The daemon flags decide the default bridge each start.
+    bridge.bridge = this.deps.config.bridge;
+    bridge.pools = [{ subnet, gateway: ipStr(bip.ip) }];
+    bridge.options = {
+      'com.docker.network.bridge.default_bridge': 'true',
+      'com.docker.network.bridge.enable_icc': 'true',
+      'com.docker.network.bridge.enable_ip_masquerade': 'true',
+      'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+      'com.docker.network.bridge.name': this.deps.config.bridge,
+      'com.docker.network.driver.mtu': '1500',
+    };
+    this.save(bridge);
+    if (!byName('host')) this.save(base('host', 'host'));
+    if (!byName('none')) this.save(base('none', 'null'));
+  }
+
+  private save(n: NetworkRecord): void {
+    this.db.prepare('INSERT OR REPLACE INTO networks (id, name, data) VALUES (?, ?, ?)').run(n.id, n.name, JSON.stringify(n));
+    this.nets.set(n.id, n);
+  }
+
+  // ---- network CRUD ----
+
+  /** By full id, unique id prefix, or name (Docker's lookup order: id, name, prefix). */
+  get(idOrName: string): NetworkRecord {
+    const n = this.find(idOrName);
+    if (!n) throw new NotFound(`network ${idOrName} not found`);
+    return n;
+  }
+
+  find(idOrName: string): NetworkRecord | undefined {
+    if (!idOrName) return undefined;
+    const exact = this.nets.get(idOrName);
+    if (exact) return exact;
+    const named = [...this.nets.values()].find((n) => n.name === idOrName);
+    if (named) return named;
+    const pref = [...this.nets.values()].filter((n) => n.id.startsWith(idOrName));
+    if (pref.length === 1) return pref[0];
+    if (pref.length > 1) throw new InvalidParameter(`network ${idOrName} is ambiguous (${pref.length} matches found based on ID prefix)`);
+    return undefined;
+  }
+
+  all(): NetworkRecord[] {
+    return [...this.nets.values()];
+  }
+
+  async create(req: any): Promise<{ Id: string; Warning: string }> {
+    const name = req?.Name;
+    if (typeof name !== 'string' || !name) throw new InvalidParameter('network name is required');
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new InvalidParameter(`invalid network name "${name}"`);
+    if ([...this.nets.values()].some((n) => n.name === name)) throw new Conflict(`network with name ${name} already exists`);
+    const driver = req.Driver || 'bridge';
+    if (driver === 'host' || driver === 'null') throw new Forbidden(`only one instance of "${driver}" network is allowed`);
+    if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`);
+    if (req.EnableIPv6) throw new InvalidParameter('IPv6 networks are not supported by this daemon');
+    const options: Record<string, string> = { ...(req.Options ?? {}) };
+    const taken = this.takenSubnets();
+    const cfgs: any[] = req.IPAM?.Config ?? [];
+    if ((req.IPAM?.Driver ?? 'default') !== 'default') throw new NotFound(`plugin "${req.IPAM.Driver}" not found`);
+    const v4 = cfgs.filter((c) => !c.Subnet || !c.Subnet.includes(':'));
+    if (v4.length > 1) throw new InvalidParameter('only one IPv4 pool per network is supported');
+    let pool;
+    if (v4.length === 1 && (v4[0].Subnet || v4[0].Gateway || v4[0].IPRange)) pool = this.ipam.validatePool(v4[0], taken);
+    else pool = this.ipam.pickSubnet([...taken, ...(await this.hostRoutes())]);
+    const id = newId();
+    let bridge = options['com.docker.network.bridge.name'];
+    if (bridge !== undefined) {
+      if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge)) throw new InvalidParameter(`invalid bridge name "${bridge}"`);
+      if (ip.linkExists(bridge) || [...this.nets.values()].some((n) => n.bridge === bridge)) {
+        throw new Conflict(`bridge name ${bridge} is already in use`);
+      }
+    } else {
+      bridge = this.ifName('-', id);
+    }
+    const n: NetworkRecord = {
+      id, name, driver: 'bridge', created: new Date().toISOString(),
+      internal: !!req.Internal, attachable: !!req.Attachable, enableIPv6: false,
+      labels: { ...(req.Labels ?? {}) }, options, ipamOptions: { ...(req.IPAM?.Options ?? {}) },
+      pools: [pool], userSubnet: v4.length === 1 && !!v4[0].Subnet, bridge, predefined: false,
+    };
+    try {
+      await ip.ensureBridge(bridge, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n));
+      this.save(n);
+      await this.applyRules();
+      await this.startDns(n);
+    } catch (e) {
+      this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
+      this.nets.delete(id);
+      this.dns.get(id)?.close();
+      this.dns.delete(id);
+      await ip.deleteLink(bridge);
+      await this.applyRules().catch(() => {});
+      throw e instanceof SystemError || e instanceof InvalidParameter ? e : new SystemError(`failed to create network ${name}: ${(e as Error).message}`);
+    }
+    this.deps.events.publish('network', 'create', id, { name, type: 'bridge' });
+    return { Id: id, Warning: '' };
+  }
+
+  async remove(idOrName: string): Promise<void> {
+    const n = this.get(idOrName);
+    if (n.predefined) throw new Forbidden(`${n.name} is a pre-defined network and cannot be removed`);
+    const users = this.attachmentsOf(n.id).filter((a) => a.endpoint);
+    if (users.length > 0) throw new Forbidden(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
+    this.dns.get(n.id)?.close();
+    this.dns.delete(n.id);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM networks WHERE id = ?').run(n.id);
+      this.db.prepare('DELETE FROM net_attach WHERE network_id = ?').run(n.id);
+    })();
+    this.ipam.releaseNetwork(n.id);
+    this.nets.delete(n.id);
+    await this.applyRules();
+    if (n.bridge) await ip.deleteLink(n.bridge);
+    this.deps.events.publish('network', 'destroy', n.id, { name: n.name, type: 'bridge' });
+  }
+
+  async prune(filters: Record<string, string[]>): Promise<string[]> {
+    const deleted: string[] = [];
+    for (const n of [...this.nets.values()]) {
+      if (n.predefined) continue;
+      if (!matchUntilAndLabels(n, filters)) continue;
+      if (this.attachmentsOf(n.id).length > 0) continue;
+      await this.remove(n.id);
+      deleted.push(n.name);
+    }
+    if (deleted.length) this.deps.events.publish('network', 'prune', '', { reclaimed: '0' });
+    return deleted;
+  }
+
+  list(filters: Record<string, string[]>): NetworkRecord[] {
+    for (const k of Object.keys(filters)) {
+      if (!['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'].includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
+    }
+    return [...this.nets.values()].filter((n) => {
+      if (filters.driver && !filters.driver.includes(n.driver)) return false;
+      if (filters.id && !filters.id.some((v) => n.id.startsWith(v))) return false;
+      if (filters.name && !filters.name.some((v) => n.name.includes(v))) return false;
+      if (filters.scope && !filters.scope.includes('local')) return false;
+      if (filters.type) {
+        for (const t of filters.type) if (t !== 'custom' && t !== 'builtin') throw new InvalidParameter(`invalid filter: 'type'='${t}'`);
+        if (!filters.type.includes(n.predefined ? 'builtin' : 'custom')) return false;
+      }
+      if (filters.label && !labelsMatch(n.labels, filters.label)) return false;
+      if (filters.dangling) {
+        const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
+        const dangling = !n.predefined && this.attachmentsOf(n.id).length === 0;
+        if (want !== dangling) return false;
+      }
+      return true;
+    });
+  }
+
+  /** Docker's NetworkResource JSON. */
+  toJson(n: NetworkRecord, withContainers = true): any {
+    const containers: Record<string, any> = {};
+    if (withContainers) {
+      for (const a of this.attachmentsOf(n.id)) {
+        if (!a.endpoint) continue;
+        const c = this.lookup?.find(a.containerId);
+        containers[a.containerId] = {
+          Name: c?.name ?? '',
+          EndpointID: a.endpoint.endpointId,
+          MacAddress: a.endpoint.mac,
+          IPv4Address: `${a.endpoint.ip}/${a.endpoint.prefix}`,
+          IPv6Address: '',
+        };
+      }
+    }
+    return {
+      Name: n.name,
+      Id: n.id,
+      Created: n.created,
+      Scope: 'local',
+      Driver: n.driver,
+      EnableIPv6: n.enableIPv6,
+      IPAM: {
+        Driver: 'default',
+        Options: Object.keys(n.ipamOptions).length ? n.ipamOptions : null,
+        Config: n.pools.map((p) => ({
+          Subnet: p.subnet,
+          ...(n.predefined || n.userSubnet || true ? { Gateway: p.gateway } : {}),
+          ...(p.ipRange ? { IPRange: p.ipRange } : {}),
+        })),
+      },
+      Internal: n.internal,
+      Attachable: n.attachable,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: n.options,
+      Labels: n.labels,
+    };
+  }
+
+  // ---- attachments ----
+
+  private allAttachments(): Attachment[] {
+    return (this.db.prepare('SELECT data FROM net_attach').all() as Array<{ data: string }>).map((r) => JSON.parse(r.data));
+  }
+
+  attachmentsOf(networkId: string): Attachment[] {
+    return (this.db.prepare('SELECT data FROM net_attach WHERE network_id = ?').all(networkId) as Array<{ data: string }>).map((r) =>
+      JSON.parse(r.data),
+    );
+  }
+
+  attachmentsFor(containerId: string): Attachment[] {
+    return (this.db.prepare('SELECT data FROM net_attach WHERE container_id = ? ORDER BY rowid').all(containerId) as Array<{ data: string }>).map(
+      (r) => JSON.parse(r.data),
+    );
+  }
+
+  private putAttachment(a: Attachment): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO net_attach (container_id, network_id, data) VALUES (?, ?, ?)')
+      .run(a.containerId, a.networkId, JSON.stringify(a));
+  }
+
+  private attachConfig(ec: any, c: NetContainer, n: NetworkRecord): AttachConfig {
+    const aliases: string[] = Array.isArray(ec?.Aliases) ? ec.Aliases.map(String) : [];
+    const ipv4: string | undefined = ec?.IPAMConfig?.IPv4Address || undefined;
+    if (ipv4) {
+      if (parseIp(ipv4) === undefined) throw new InvalidParameter(`invalid IPv4 address: ${ipv4}`);
+      if (!n.userSubnet) throw new InvalidParameter('user specified IP address is supported only when connecting to networks with user configured subnets');
+    }
+    if (aliases.length && !this.isUserBridge(n)) throw new InvalidParameter('network-scoped alias is supported only for containers in user defined networks');
+    const mac = ec?.MacAddress || c.macAddress || undefined;
+    if (mac && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new InvalidParameter(`${mac} is not a valid mac address`);
+    return { aliases, ipv4, links: Array.isArray(ec?.Links) ? ec.Links : [], mac, driverOpts: ec?.DriverOpts ?? undefined };
+  }
+
+  isUserBridge(n: NetworkRecord): boolean {
+    return n.driver === 'bridge' && !n.predefined;
+  }
+
+  /** Which network a container's NetworkMode names ("default" is the bridge). */
+  modeNetwork(mode: string): NetworkRecord | undefined {
+    if (!mode || mode === 'default') return this.find('bridge');
+    if (mode.startsWith('container:')) return undefined;
+    return this.get(mode);
+  }
+
+  /** At create: validate the container's network settings and record its attachments. */
+  prepare(c: NetContainer): void {
+    const mode = c.networkMode || 'default';
+    if (mode.startsWith('container:')) {
+      const other = mode.slice('container:'.length);
+      if (!this.lookup?.find(other)) throw new NotFound(`No such container: ${other}`);
+      if (c.portBindings && Object.keys(c.portBindings).length) throw new InvalidParameter('conflicting options: port publishing and the container type network mode');
+      if (c.hostname && c.hostname !== c.id.slice(0, 12)) throw new InvalidParameter('conflicting options: hostname and the network mode');
+      return;
+    }
+    const primary = this.modeNetwork(mode)!;
+    if (primary.driver === 'host' && c.portBindings && Object.values(c.portBindings).some((l) => (l ?? []).length)) {
+      // Docker ignores published ports with a warning in host mode.
+    }
+    if (c.links.length && this.isUserBridge(primary)) {
+      // Links on user networks become aliases visible to this container only; we resolve them through hosts entries.
+    }
+    wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
+    const ecs = c.endpointsConfig ?? {};
+    const rows: Attachment[] = [];
+    const primaryEc = ecs[mode] ?? ecs[primary.name] ?? ecs[primary.id];
+    rows.push({ containerId: c.id, networkId: primary.id, config: this.attachConfig(primaryEc, c, primary) });
+    for (const [key, ec] of Object.entries(ecs)) {
+      const n = this.get(key);
+      if (n.id === primary.id) continue;
+      if (primary.driver !== 'bridge' || n.driver !== 'bridge') throw new InvalidParameter('Container cannot be connected to network endpoints');
+      rows.push({ containerId: c.id, networkId: n.id, config: this.attachConfig(ec, c, n) });
+    }
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(c.id);
+      for (const r of rows) this.putAttachment(r);
+    })();
+  }
+
+  netnsName(containerId: string): string {
+    return `${this.tag}-${containerId.slice(0, 12)}`;
+  }
+
+  private ifName(kind: string, seed: string): string {
+    const room = 15 - this.tag.length - kind.length;
+    return `${this.tag}${kind}${seed.slice(0, room)}`;
+  }
+
+  /** Before start: namespace, veths, addresses, rules, ports, hosts and resolv.conf. */
+  async setup(c: NetContainer): Promise<NetSetup> {
+    const mode = c.networkMode || 'default';
+    const hostname = c.hostname || c.id.slice(0, 12);
+    if (mode.startsWith('container:')) {
+      const otherRef = mode.slice('container:'.length);
+      const other = this.lookup?.find(otherRef);
+      if (!other) throw new NotFound(`No such container: ${otherRef}`);
+      if (!other.running) throw new Conflict(`cannot join network of a non running container: ${other.id}`);
+      const o = await this.setupFilesFor(other);
+      return { ...o, hostname: other.hostname || other.id.slice(0, 12), linkEnv: [] };
+    }
+    const atts = this.attachmentsFor(c.id);
+    const primary = atts.length ? this.nets.get(atts[0].networkId) : this.modeNetwork(mode);
+    if (primary?.driver === 'host') {
+      return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: require('node:os').hostname(), linkEnv: [] };
+    }
+    const nsName = this.netnsName(c.id);
+    const nsPath = await ip.addNetns(nsName);
+    const made: Attachment[] = [];
+    try {
+      if (primary?.driver === 'bridge') {
+        let i = 0;
+        for (const a of atts) {
+          const n = this.nets.get(a.networkId);
+          if (!n || n.driver !== 'bridge') continue;
+          await this.plug(c, a, n, `eth${i}`, i === 0);
+          made.push(a);
+          i++;
+        }
+        await this.applyRules();
+        const first = made[0];
+        if (first?.endpoint) {
+          const wanted = wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
+          if (wanted.length) {
+            const bindings = await this.proxies.publish(c.id, c.name, first.endpoint.endpointId, wanted, first.endpoint.ip);
+            this.db.prepare('INSERT OR REPLACE INTO net_ports VALUES (?, ?)').run(c.id, JSON.stringify({ target: first.endpoint.ip, bindings }));
+            await this.applyRules();
+          }
+        }
+      }
+    } catch (e) {
+      await this.teardown(c.id).catch(() => {});
+      throw e;
+    }
+    const files = await this.setupFilesFor(c);
+    return { ...files, netnsPath: nsPath, hostMode: false, hostname, linkEnv: this.linkEnv(c) };
+  }
+
+  /** One endpoint: address, MAC and veth into the container's namespace. */
+  private async plug(c: NetContainer, a: Attachment, n: NetworkRecord, ifName: string, withRoute: boolean): Promise<void> {
+    const pool = n.pools[0];
+    const addr = this.ipam.allocate(n.id, pool, c.id, a.config.ipv4);
+    const prefix = parseCidr(pool.subnet).bits;
+    const ep: Endpoint = {
+      endpointId: newId(),
+      ip: addr,
+      prefix,
+      gateway: pool.gateway,
+      mac: a.config.mac ?? macFor(addr),
+      hostIf: this.ifName('v', randomBytes(8).toString('hex')),
+      ifName,
+    };
+    try {
+      await ip.attachVeth({
+        netns: this.netnsName(c.id),
+        bridge: n.bridge!,
+        hostIf: ep.hostIf,
+        ifName,
+        addrCidr: `${addr}/${prefix}`,
+        mac: ep.mac,
+        gateway: withRoute && !n.internal ? pool.gateway : undefined,
+        mtu: mtuOf(n),
+      });
+    } catch (e) {
+      this.ipam.release(n.id, addr);
+      throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
+    }
+    a.endpoint = ep;
+    this.putAttachment(a);
+  }
+
+  private dropEndpoint(a: Attachment): void {
+    if (a.endpoint) this.ipam.release(a.networkId, a.endpoint.ip);
+    a.endpoint = undefined;
+    this.putAttachment(a);
+  }
+
+  /** After stop (or a failed start): release addresses, veths, rules, ports and the namespace. */
+  async teardown(containerId: string): Promise<void> {
+    this.proxies.unpublish(containerId);
+    this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId);
+    const nsName = this.netnsName(containerId);
+    for (const a of this.attachmentsFor(containerId)) {
+      if (!a.endpoint) continue;
+      await ip.detachVeth(a.endpoint.hostIf, nsName, a.endpoint.ifName);
+      this.dropEndpoint(a);
+    }
+    this.ipam.releaseOwner(containerId);
+    await ip.delNetns(nsName);
+    await this.applyRules();
+  }
+
+  /** At remove: forget the attachments. */
+  async forget(containerId: string): Promise<void> {
+    await this.teardown(containerId);
+    this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(containerId);
+  }
+
+  private container(ref: string): NetContainer {
+    const c = ref ? this.lookup?.find(ref) : undefined;
+    if (!c) throw new NotFound(`No such container: ${ref}`);
+    return c;
+  }
+
+  connectContainer(netRef: string, containerRef: string, ec: any): Promise<void> {
+    this.get(netRef);
+    return this.connect(netRef, this.container(containerRef), ec);
+  }
+
+  disconnectContainer(netRef: string, containerRef: string, force: boolean): Promise<void> {
+    this.get(netRef);
+    return this.disconnect(netRef, this.container(containerRef), force);
+  }
+
+  /** `network connect` (running or not). */
+  async connect(netRef: string, c: NetContainer, ec: any): Promise<void> {
+    const n = this.get(netRef);
+    const atts = this.attachmentsFor(c.id);
+    const primary = atts.length ? this.nets.get(atts[0].networkId) : undefined;
+    const mode = c.networkMode || 'default';
+    if (primary?.driver === 'host' || mode === 'host' || n.driver === 'host') {
+      throw new InvalidParameter('container cannot be disconnected from host network or connected to host network');
+    }
+    if (mode.startsWith('container:')) throw new InvalidParameter('conflicting options: container type network can\'t be used with other networks');
+    if (n.driver === 'null' || primary?.driver === 'null') throw new InvalidParameter('container cannot be disconnected from "none" network or connected to another network');
+    if (atts.some((a) => a.networkId === n.id)) throw new Forbidden(`endpoint with name ${c.name} already exists in network ${n.name}`);
+    const a: Attachment = { containerId: c.id, networkId: n.id, config: this.attachConfig(ec, c, n) };
+    this.putAttachment(a);
+    if (c.running) {
+      try {
+        await this.plug(c, a, n, `eth${atts.filter((x) => x.endpoint).length}`, !atts.some((x) => x.endpoint));
+        await this.applyRules();
+      } catch (e) {
+        this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
+        throw e;
+      }
+    }
+    this.deps.events.publish('network', 'connect', n.id, { container: c.id, name: n.name, type: n.driver });
+  }
+
+  async disconnect(netRef: string, c: NetContainer, _force: boolean): Promise<void> {
+    const n = this.get(netRef);
+    if (n.driver === 'host') throw new InvalidParameter('container cannot be disconnected from host network or connected to host network');
+    const a = this.attachmentsFor(c.id).find((x) => x.networkId === n.id);
+    if (!a) throw new Forbidden(`container ${c.id} is not connected to network ${n.name}`);
+    if (a.endpoint) {
+      await ip.detachVeth(a.endpoint.hostIf, this.netnsName(c.id), a.endpoint.ifName);
+      this.ipam.release(n.id, a.endpoint.ip);
+    }
+    this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
+    await this.applyRules();
+    this.deps.events.publish('network', 'disconnect', n.id, { container: c.id, name: n.name, type: n.driver });
+  }
+
+  // ---- what inspect shows ----
+
+  /** NetworkSettings in Docker's shape. */
+  settingsJson(c: NetContainer): any {
+    const atts = this.attachmentsFor(c.id);
+    const networks: Record<string, any> = {};
+    for (const a of atts) {
+      const n = this.nets.get(a.networkId);
+      if (!n) continue;
+      const ep = a.endpoint;
+      networks[n.name] = {
+        IPAMConfig: a.config.ipv4 ? { IPv4Address: a.config.ipv4 } : null,
+        Links: a.config.links.length ? a.config.links : null,
+        Aliases: this.isUserBridge(n) ? [...a.config.aliases, ...(ep ? [c.id.slice(0, 12)] : [])] : null,
+        NetworkID: n.id,
+        EndpointID: ep?.endpointId ?? '',
+        Gateway: ep?.gateway ?? '',
+        IPAddress: ep?.ip ?? '',
+        IPPrefixLen: ep?.prefix ?? 0,
+        IPv6Gateway: '',
+        GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0,
+        MacAddress: ep?.mac ?? '',
+        DriverOpts: a.config.driverOpts ?? null,
+      };
+    }
+    const bridgeNet = [...this.nets.values()].find((n) => n.name === 'bridge');
+    const def = atts.find((a) => a.networkId === bridgeNet?.id)?.endpoint;
+    const ports: Record<string, any> = {};
+    const running = atts.some((a) => a.endpoint) || false;
+    if (running) {
+      for (const p of c.exposedPorts) ports[p.includes('/') ? p : `${p}/tcp`] = null;
+      const row = this.db.prepare('SELECT data FROM net_ports WHERE container_id = ?').get(c.id) as { data: string } | undefined;
+      if (row) {
+        for (const b of (JSON.parse(row.data) as { bindings: PortBinding[] }).bindings) {
+          const key = `${b.containerPort}/${b.proto}`;
+          (ports[key] ??= []).push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
+        }
+      }
+    }
+    const nsPath = ip.netnsExists(this.netnsName(c.id)) ? ip.netnsPath(this.netnsName(c.id)) : '';
+    return {
+      Bridge: '',
+      SandboxID: nsPath ? c.id : '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: ports,
+      SandboxKey: nsPath,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: def?.endpointId ?? '',
+      Gateway: def?.gateway ?? '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: def?.ip ?? '',
+      IPPrefixLen: def?.prefix ?? 0,
+      IPv6Gateway: '',
+      MacAddress: def?.mac ?? '',
+      Networks: networks,
+    };
+  }
+
+  // ---- hosts, resolv.conf, links ----
+
+  private async setupFilesFor(c: NetContainer): Promise<{ hostMode: boolean; netnsPath?: string; hostsFile: string; resolvConf: string }> {
+    const atts = this.attachmentsFor(c.id);
+    const hostname = c.hostname || c.id.slice(0, 12);
+    const lines = [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'ff00::0\tip6-mcastprefix',
+      'ff02::1\tip6-allnodes',
+      'ff02::2\tip6-allrouters',
+    ];
+    for (const l of c.links) {
+      const [target, alias] = splitLink(l);
+      const other = this.lookup?.find(target);
+      if (!other) continue;
+      const oip = this.sharedIp(c, other.id);
+      if (oip) lines.push(`${oip}\t${alias} ${other.hostname || other.id.slice(0, 12)} ${other.name}`.replace(/ +$/, ''));
+    }
+    for (const h of c.extraHosts) {
+      const i = h.indexOf(':');
+      if (i < 0) continue;
+      let addr = h.slice(i + 1);
+      if (addr === 'host-gateway') addr = this.nets.get(atts[0]?.networkId ?? '')?.pools[0]?.gateway ?? '127.0.0.1';
+      lines.push(`${addr}\t${h.slice(0, i)}`);
+    }
+    const self = atts.find((a) => a.endpoint)?.endpoint;
+    if (self) lines.push(`${self.ip}\t${c.domainname ? `${hostname}.${c.domainname} ` : ''}${hostname}`);
+    const userNet = atts.map((a) => this.nets.get(a.networkId)).find((n) => n && this.isUserBridge(n));
+    const ns: string[] = userNet ? [userNet.pools[0].gateway] : c.dns.length ? c.dns : hostNameservers();
+    if (ns.length === 0) ns.push('8.8.8.8', '8.8.4.4');
+    const resolv: string[] = [];
+    const search = c.dnsSearch.length ? c.dnsSearch : hostSearch();
+    for (const s of ns) resolv.push(`nameserver ${s}`);
+    if (search.length) resolv.push(`search ${search.join(' ')}`);
+    const opts = c.dnsOptions.length ? c.dnsOptions : userNet ? ['ndots:0'] : [];
+    if (opts.length) resolv.push(`options ${opts.join(' ')}`);
+    return { hostMode: false, hostsFile: lines.join('\n') + '\n', resolvConf: resolv.join('\n') + '\n' };
+  }
+
+  /** Address of `otherId` on a network both share (for links). */
+  private sharedIp(c: NetContainer, otherId: string): string | undefined {
+    const mine = new Set(this.attachmentsFor(c.id).map((a) => a.networkId));
+    for (const a of this.attachmentsFor(otherId)) if (a.endpoint && mine.has(a.networkId)) return a.endpoint.ip;
+    return this.attachmentsFor(otherId).find((a) => a.endpoint)?.endpoint?.ip;
+  }
+
+  /** Docker's legacy link variables: ALIAS_PORT_80_TCP=tcp://ip:80, ALIAS_NAME, ALIAS_ENV_x. */
+  private linkEnv(c: NetContainer): string[] {
+    const env: string[] = [];
+    for (const l of c.links) {
+      const [target, alias] = splitLink(l);
+      const other = this.lookup?.find(target);
+      if (!other) continue;
+      const oip = this.sharedIp(c, other.id);
+      if (!oip) continue;
+      const p = alias.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+      env.push(`${p}_NAME=/${c.name}/${alias}`);
+      const ports = [...other.exposedPorts].map((k) => (k.includes('/') ? k : `${k}/tcp`)).sort((a, b) => parseInt(a) - parseInt(b));
+      if (ports.length) {
+        const [port, proto] = ports[0].split('/');
+        env.push(`${p}_PORT=${proto}://${oip}:${port}`);
+      }
+      for (const k of ports) {
+        const [port, proto] = k.split('/');
+        const q = `${p}_PORT_${port}_${proto.toUpperCase()}`;
+        env.push(`${q}=${proto}://${oip}:${port}`, `${q}_ADDR=${oip}`, `${q}_PORT=${port}`, `${q}_PROTO=${proto}`);
+      }
+    }
+    return env;
+  }
+
+  // ---- embedded DNS ----
+
+  private async startDns(n: NetworkRecord): Promise<void> {
+    if (this.dns.has(n.id)) return;
+    const srv = new DnsServer(n.pools[0].gateway, (name) => this.resolveName(n.id, name), () => hostNameservers());
+    try {
+      await srv.start();
+      this.dns.set(n.id, srv);
+    } catch (e) {
+      log.warn('embedded DNS could not start', { network: n.name, error: (e as Error).message });
+    }
+  }
+
+  /** Names of running containers on network `netId`: name, aliases, short id. */
+  resolveName(netId: string, name: string): string[] {
+    const out: string[] = [];
+    const n = this.nets.get(netId);
+    const bare = n && name.endsWith(`.${n.name}`) ? name.slice(0, -(n.name.length + 1)) : name;
+    for (const a of this.attachmentsOf(netId)) {
+      if (!a.endpoint) continue;
+      const c = this.lookup?.find(a.containerId);
+      const names = [a.containerId.slice(0, 12), ...a.config.aliases.map((x) => x.toLowerCase())];
+      if (c) names.push(c.name.toLowerCase());
+      if (names.includes(bare)) out.push(a.endpoint.ip);
+    }
+    return out;
+  }
+
+  // ---- iptables ----
+
+  private jumps(): ipt.Jump[] {
+    const P = this.prefix;
+    return [
+      { table: 'filter', chain: 'FORWARD', args: ['-j', `${P}-FORWARD`] },
+      { table: 'nat', chain: 'PREROUTING', args: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', `${P}-NAT`] },
+      { table: 'nat', chain: 'POSTROUTING', args: ['-j', `${P}-POSTROUTING`] },
+    ];
+  }
+
+  private async installJumps(): Promise<void> {
+    // Chains must exist before a jump can point at them.
+    await ipt.applyChains(this.buildRules());
+    for (const j of this.jumps()) await ipt.ensureJump(j);
+  }
+
+  /** Removes every rule and chain of this daemon (used by `berthd --cleanup` and tests). */
+  async removeAllRules(): Promise<void> {
+    for (const j of this.jumps()) await ipt.removeJump(j);
+    const P = this.prefix;
+    for (const c of ['FORWARD', 'ISOLATION']) await ipt.deleteChain('filter', `${P}-${c}`);
+    for (const c of ['NAT', 'POSTROUTING']) await ipt.deleteChain('nat', `${P}-${c}`);
+  }
+
+  /** The full rule set, computed from the state. */
+  private buildRules(): ipt.ChainSet {
+    const P = this.prefix;
+    const fwd: string[] = [`-j ${P}-ISOLATION`];
+    const iso: string[] = [];
+    const nat: string[] = [];
+    const post: string[] = [];
+    const bridges = [...this.nets.values()].filter((n) => n.driver === 'bridge' && n.bridge);
+    for (const n of bridges) {
+      const br = n.bridge!;
+      const sub = n.pools[0].subnet;
+      if (n.internal) {
+        fwd.push(`-i ${br} ! -o ${br} -j DROP`, `-o ${br} ! -i ${br} -j DROP`, `-i ${br} -o ${br} -j ACCEPT`);
+        continue;
+      }
+      fwd.push(`-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+      fwd.push(`-i ${br} -o ${br} -j ACCEPT`, `-i ${br} ! -o ${br} -j ACCEPT`);
+      post.push(`-s ${sub} ! -o ${br} -j MASQUERADE`);
+      for (const m of bridges) if (m !== n) iso.push(`-i ${br} -o ${m.bridge} -j DROP`);
+    }
+    // Published ports: DNAT for traffic from other hosts and containers (the proxy serves loopback).
+    for (const row of this.db.prepare('SELECT data FROM net_ports').all() as Array<{ data: string }>) {
+      const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
+      const br = bridges.find((n) => parseCidr(n.pools[0].subnet).base === (((parseIp(target) ?? 0) & maskOf(n)) >>> 0))?.bridge;
+      for (const b of bindings) {
+        const dst = b.hostIp && b.hostIp !== '0.0.0.0' ? `-d ${b.hostIp}/32 ` : '';
+        nat.push(`${dst}-p ${b.proto} -m ${b.proto} --dport ${b.hostPort} -j DNAT --to-destination ${target}:${b.containerPort}`);
+        if (br) fwd.splice(1, 0, `-d ${target}/32 ! -i ${br} -o ${br} -p ${b.proto} -m ${b.proto} --dport ${b.containerPort} -j ACCEPT`);
+      }
+    }
+    return {
+      filter: { [`${P}-FORWARD`]: fwd, [`${P}-ISOLATION`]: [...iso, '-j RETURN'] },
+      nat: { [`${P}-NAT`]: nat, [`${P}-POSTROUTING`]: post },
+    };
+  }
+
+  /** Rewrites our chains from the state; serialized so concurrent changes never interleave. */
+  applyRules(): Promise<void> {
+    const run = this.ruleChain.then(() => ipt.applyChains(this.buildRules()));
+    this.ruleChain = run.catch(() => {});
+    return run;
+  }
+
+  private takenSubnets(): Cidr[] {
+    const out: Cidr[] = [];
+    for (const n of this.nets.values()) for (const p of n.pools) out.push(parseCidr(p.subnet));
+    return out;
+  }
+
+  /** Subnets routed on the host (other daemons' bridges), so picked pools never collide with them. */
+  async hostRoutes(): Promise<Cidr[]> {
+    const r = await execHost('ip', ['-4', 'route', 'show'], { allowFailure: true });
+    const out: Cidr[] = [];
+    for (const l of r.stdout.split('\n')) {
+      const m = /^(\d+\.\d+\.\d+\.\d+\/\d+)/.exec(l);
+      if (m) out.push(parseCidr(m[1]));
+    }
+    return out;
+  }
+}
+
+function maskOf(n: NetworkRecord): number {
+  const bits = parseCidr(n.pools[0].subnet).bits;
+  return bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+}
+
+function mtuOf(n: NetworkRecord): number {
+  const v = Number(n.options['com.docker.network.driver.mtu']);
+  return Number.isInteger(v) && v >= 68 ? v : 1500;
+}
+
+/** Docker's MAC from the address: 02:42 followed by the 4 address bytes. */
+export function macFor(addr: string): string {
+  return ['02', '42', ...addr.split('.').map((x) => Number(x).toString(16).padStart(2, '0'))].join(':');
+}
+
+function splitLink(l: string): [string, string] {
+  const i = l.indexOf(':');
+  const target = (i < 0 ? l : l.slice(0, i)).replace(/^\//, '');
+  const alias = i < 0 ? target : l.slice(i + 1).replace(/^.*\//, '');
+  return [target, alias];
+}
+
+function labelsMatch(labels: Record<string, string>, want: string[]): boolean {
+  return want.every((w) => {
+    const i = w.indexOf('=');
+    if (i < 0) return w in labels;
+    return labels[w.slice(0, i)] === w.slice(i + 1);
+  });
+}
+
+function matchUntilAndLabels(n: NetworkRecord, f: Record<string, string[]>): boolean {
+  if (f.until) {
+    const t = parseUntil(f.until[0]);
+    if (new Date(n.created).getTime() >= t) return false;
+  }
+  if (f.label && !labelsMatch(n.labels, f.label)) return false;
+  if (f['label!'] && f['label!'].some((w) => labelsMatch(n.labels, [w]))) return false;
+  return true;
+}
+
+export function parseUntil(v: string): number {
+  const d = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(v);
+  if (d) return Date.now() - Number(d[1]) * ({ s: 1e3, m: 6e4, h: 3.6e6 } as Record<string, number>)[d[2]];
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidParameter(`failed to parse value as time or duration: "${v}"`);
+  return t;
+}
+
+function hostHosts(): string {
+  try {
+    return require('node:fs').readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    return '127.0.0.1\tlocalhost\n';
+  }
+}
+
+function hostResolv(): string {
+  try {
+    return require('node:fs').readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function hostSearch(): string[] {
+  const m = /^\s*search\s+(.+)$/m.exec(hostResolv());
+  return m ? m[1].trim().split(/\s+/) : [];
+}
+
+void net;
+void shortId;
