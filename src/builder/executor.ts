@@ -1,0 +1,753 @@
+// Runs a parsed Dockerfile with classic-builder semantics: one image per
+// step, a layer only for steps that change the filesystem (RUN in a real
+// container, COPY/ADD/WORKDIR written directly as a layer tar), metadata
+// steps as `empty_layer` history entries, a per-step cache, multi-stage
+// builds that only build what the target needs, and Docker's classic output.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { BerthError, InvalidParameter } from '../util/errors';
+import { shortId } from '../util/ids';
+import type { BuilderBackend, ImageConfig, ImageRecord, HistoryEntry } from './backend';
+import { BuildContext, cleanRel, scopedResolve } from './context';
+import tar from 'tar-stream';
+import { pipeline } from 'node:stream/promises';
+import { parseDockerfile, DockerfileParseError, type Node } from './parser';
+import { Lexer, type Env } from './lex';
+import { splitStages, resolveBases, neededStages, stageRef, copyFrom, type Stage } from './stages';
+import { BuildCache } from './cache';
+import { writeCopyLayer, resolveOwner, type Source, type Owner } from './copy';
+import { hasGlob } from './dockerignore';
+
+export interface BuildOptions {
+  dockerfile: string;
+  tags: string[];
+  buildArgs: Record<string, string | null>;
+  noCache: boolean;
+  rm: boolean;
+  forceRm: boolean;
+  pull: boolean;
+  quiet: boolean;
+  labels: Record<string, string>;
+  target?: string;
+  networkMode?: string;
+  extraHosts: string[];
+}
+
+/** Where progress goes: Docker's JSON-lines messages. */
+export interface BuildSink {
+  stream(text: string): void;
+  aux(v: unknown): void;
+}
+
+/** A step failed: the stream gets errorDetail with the code (RUN's exit code). */
+export class BuildStepError extends BerthError {
+  constructor(message: string, readonly code?: number) {
+    super(message, 500);
+  }
+}
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+/** Build args Docker accepts without an ARG and keeps out of history. */
+const BUILTIN_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+
+interface StageState {
+  stage: Stage;
+  image?: ImageRecord; // undefined while on scratch before the first step
+  config: ImageConfig;
+  author?: string;
+  /** ARGs declared in this stage with their values (undefined: declared, no value). */
+  args: Map<string, string | undefined>;
+  cmdSet: boolean;
+}
+
+export class Build {
+  private readonly escape: string;
+  private readonly stages: Stage[];
+  private readonly metaArgs: Node[];
+  private readonly meta: Env = new Map();
+  private readonly toBuild: number[];
+  private readonly target: number;
+  private readonly results = new Map<number, ImageRecord | undefined>();
+  private readonly usedArgs = new Set<string>();
+  private step = 0;
+  private total = 0;
+  private readonly lx: Lexer;
+  private readonly abort = new AbortController();
+  private readonly containers = new Set<string>();
+
+  /** Parse and plan; throws (before any output) on a bad Dockerfile or target. */
+  constructor(
+    private readonly backend: BuilderBackend,
+    private readonly cache: BuildCache,
+    private readonly ctx: BuildContext,
+    private readonly opts: BuildOptions,
+    private readonly out: BuildSink,
+  ) {
+    const dfPath = ctx.resolve(opts.dockerfile || 'Dockerfile');
+    let text: string;
+    try {
+      text = fs.readFileSync(dfPath, 'utf8');
+    } catch {
+      throw new InvalidParameter(`Cannot locate specified Dockerfile: ${opts.dockerfile || 'Dockerfile'}`);
+    }
+    const parsed = parseDockerfile(text);
+    if (parsed.nodes.length === 0) throw new InvalidParameter('the Dockerfile (Dockerfile) cannot be empty');
+    this.escape = parsed.escape;
+    this.lx = new Lexer(this.escape);
+    const split = splitStages(parsed.nodes);
+    this.metaArgs = split.metaArgs;
+    for (const n of this.metaArgs) {
+      for (const w of n.args) {
+        const { name, value } = this.argWord(w, this.meta);
+        const v = this.opts.buildArgs[name] ?? value;
+        if (v !== undefined && v !== null) this.meta.set(name, v);
+        this.usedArgs.add(name);
+      }
+    }
+    this.stages = resolveBases(split.stages, this.meta, this.escape);
+    if (opts.target) {
+      const t = this.stages.findIndex((s) => s.name === opts.target!.toLowerCase());
+      if (t < 0) throw new InvalidParameter(`failed to reach build target ${opts.target} in Dockerfile`);
+      this.target = t;
+    } else this.target = this.stages.length - 1;
+    this.toBuild = neededStages(this.stages, this.target, this.meta, this.escape);
+    // --label adds LABEL steps to the target stage, as the classic builder does.
+    const labelKeys = Object.keys(opts.labels).sort();
+    this.total = this.metaArgs.length + this.toBuild.reduce((n, i) => n + 1 + this.stages[i].commands.length, 0) + labelKeys.length;
+  }
+
+  cancel(): void {
+    this.abort.abort();
+  }
+
+  /** Run the build; returns the final image. Streams progress to the sink. */
+  async run(): Promise<ImageRecord> {
+    const q = this.opts.quiet;
+    try {
+      for (const n of this.metaArgs) this.stepHeader(n);
+      let last: ImageRecord | undefined;
+      for (const i of this.toBuild) {
+        last = await this.runStage(this.stages[i], i === this.target);
+        this.results.set(i, last);
+      }
+      if (!last) throw new BuildStepError('No image was generated. Is your Dockerfile empty?');
+      const unused = Object.keys(this.opts.buildArgs).filter((a) => !this.usedArgs.has(a) && !BUILTIN_ARGS.has(a)).sort();
+      if (unused.length && !q) {
+        this.out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+      }
+      this.out.aux({ ID: last.id });
+      if (q) this.out.stream(`${last.id}\n`);
+      else this.out.stream(`Successfully built ${shortId(last.id)}\n`);
+      for (const t of this.opts.tags) {
+        await this.backend.tagImage(last.id, t);
+        if (!q) this.out.stream(`Successfully tagged ${t.includes(':') && !/:[^/]*\//.test(t.slice(t.lastIndexOf(':'))) ? t : t + ':latest'}\n`);
+      }
+      return last;
+    } finally {
+      // Whatever happened, leave no build containers behind unless --rm=false.
+      if (this.opts.rm || this.opts.forceRm) {
+        for (const c of [...this.containers]) await this.removeContainer(c);
+      }
+    }
+  }
+
+  private stepHeader(n: Node): void {
+    this.step++;
+    if (!this.opts.quiet) this.out.stream(`Step ${this.step}/${this.total} : ${n.original}\n`);
+  }
+
+  private say(s: string): void {
+    if (!this.opts.quiet) this.out.stream(s);
+  }
+
+  private async runStage(stage: Stage, isTarget: boolean): Promise<ImageRecord> {
+    this.stepHeader(stage.from);
+    const st: StageState = { stage, config: {}, args: new Map(), cmdSet: false };
+    const baseIdx = stageRef(this.stages, stage.base, stage.index);
+    let onbuild: string[] = [];
+    if (baseIdx >= 0) {
+      const img = this.results.get(baseIdx);
+      if (img) this.adoptBase(st, img);
+    } else if (stage.base.toLowerCase() !== 'scratch') {
+      const img = await this.getImage(stage.base, this.opts.pull);
+      this.adoptBase(st, img);
+      onbuild = img.config.config?.OnBuild ?? [];
+    }
+    if (st.image) this.say(` ---> ${shortId(st.image.id)}\n`);
+    if (onbuild.length) {
+      this.say(`# Executing ${onbuild.length} build trigger${onbuild.length > 1 ? 's' : ''}\n`);
+      st.config.OnBuild = [];
+      for (const t of onbuild) {
+        const node = parseDockerfile(t).nodes[0];
+        if (!node) continue;
+        await this.dispatch(st, node);
+      }
+    }
+    st.config.OnBuild = st.config.OnBuild?.length ? st.config.OnBuild : null;
+    for (const n of stage.commands) {
+      this.stepHeader(n);
+      await this.dispatch(st, n);
+    }
+    if (isTarget) {
+      for (const k of Object.keys(this.opts.labels).sort()) {
+        const original = `LABEL ${JSON.stringify(k)}=${JSON.stringify(this.opts.labels[k])}`;
+        this.step++;
+        this.say(`Step ${this.step}/${this.total} : ${original}\n`);
+        st.config.Labels = { ...(st.config.Labels ?? {}), [k]: this.opts.labels[k] };
+        await this.metaStep(st, `LABEL ${k}=${this.opts.labels[k]}`);
+      }
+    }
+    if (!st.image) {
+      // A scratch stage with only metadata: still an image (empty rootfs).
+      await this.metaStep(st, 'FROM scratch');
+    }
+    return st.image!;
+  }
+
+  private adoptBase(st: StageState, img: ImageRecord): void {
+    st.image = img;
+    st.config = JSON.parse(JSON.stringify(img.config.config ?? {}));
+    st.config.OnBuild = null;
+    if (!st.config.Env?.length && !img.config.config?.Env) st.config.Env = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+  }
+
+  private async getImage(ref: string, pull: boolean): Promise<ImageRecord> {
+    const local = pull ? undefined : this.backend.findImage(ref);
+    if (local) return local;
+    try {
+      return await this.backend.pullImage(ref, (l) => this.say(l));
+    } catch (e) {
+      const again = this.backend.findImage(ref);
+      if (again) return again;
+      throw e;
+    }
+  }
+
+  // ---- environment -------------------------------------------------------
+
+  private envMap(st: StageState): Env {
+    const m: Env = new Map();
+    for (const [k, v] of st.args) if (v !== undefined) m.set(k, v);
+    for (const e of st.config.Env ?? []) {
+      const i = e.indexOf('=');
+      if (i > 0) m.set(e.slice(0, i), e.slice(i + 1));
+    }
+    return m;
+  }
+
+  /** Build args in effect for RUN (declared ARGs with values, not shadowed by ENV), sorted. */
+  private runArgs(st: StageState): string[] {
+    const envKeys = new Set((st.config.Env ?? []).map((e) => e.split('=')[0]));
+    const out: string[] = [];
+    for (const [k, v] of st.args) if (v !== undefined && !envKeys.has(k)) out.push(`${k}=${v}`);
+    return out.sort();
+  }
+
+  private word(st: StageState, w: string): string {
+    try {
+      return this.lx.processWord(w, this.envMap(st));
+    } catch (e) {
+      throw new BuildStepError((e as Error).message);
+    }
+  }
+
+  private argWord(w: string, env: Env): { name: string; value?: string } {
+    const eq = w.indexOf('=');
+    if (eq < 0) return { name: w };
+    return { name: w.slice(0, eq), value: this.lx.processWord(w.slice(eq + 1), env) };
+  }
+
+  private flags(n: Node, allowed: string[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const f of n.flags) {
+      const m = /^--([a-zA-Z-]+)(?:=([\s\S]*))?$/.exec(f);
+      if (!m || !allowed.includes(m[1])) throw new DockerfileParseError(n.startLine, `unknown flag: ${f.split('=')[0].slice(2)}`);
+      out[m[1]] = m[2] ?? 'true';
+    }
+    return out;
+  }
+
+  // ---- steps ---------------------------------------------------------------
+
+  private async dispatch(st: StageState, n: Node): Promise<void> {
+    if (this.abort.signal.aborted) throw new BuildStepError('build canceled');
+    const name = n.cmd.toUpperCase();
+    switch (n.cmd) {
+      case 'run':
+        return this.run_(st, n);
+      case 'copy':
+      case 'add':
+        return this.copy(st, n);
+      case 'workdir': {
+        this.flags(n, []);
+        if (!n.args[0]) throw new DockerfileParseError(n.startLine, 'WORKDIR requires exactly one argument');
+        let dir = this.word(st, n.args[0]);
+        if (!dir.startsWith('/')) dir = path.posix.join(st.config.WorkingDir || '/', dir);
+        dir = path.posix.normalize(dir);
+        st.config.WorkingDir = dir;
+        return this.workdir(st, dir);
+      }
+      case 'env': {
+        this.flags(n, []);
+        const env = [...(st.config.Env ?? [])];
+        const parts: string[] = [];
+        for (let i = 0; i < n.args.length; i += 2) {
+          const k = this.word(st, n.args[i]);
+          const v = this.word(st, n.args[i + 1]);
+          const idx = env.findIndex((e) => e.split('=')[0] === k);
+          if (idx >= 0) env[idx] = `${k}=${v}`;
+          else env.push(`${k}=${v}`);
+          parts.push(`${k}=${v}`);
+          st.config.Env = env; // later pairs see earlier ones
+        }
+        return this.metaStep(st, `ENV ${parts.join(' ')}`);
+      }
+      case 'label': {
+        this.flags(n, []);
+        const labels = { ...(st.config.Labels ?? {}) };
+        const parts: string[] = [];
+        for (let i = 0; i < n.args.length; i += 2) {
+          const k = this.word(st, n.args[i]);
+          const v = this.word(st, n.args[i + 1]);
+          labels[k] = v;
+          parts.push(`${k}=${v}`);
+        }
+        st.config.Labels = labels;
+        return this.metaStep(st, `LABEL ${parts.join(' ')}`);
+      }
+      case 'arg': {
+        this.flags(n, []);
+        const parts: string[] = [];
+        for (const w of n.args) {
+          const { name: k, value } = this.argWord(w, this.envMap(st));
+          this.usedArgs.add(k);
+          let v: string | undefined = this.opts.buildArgs[k] ?? value;
+          if (v === undefined && this.meta.has(k)) v = this.meta.get(k);
+          st.args.set(k, v ?? undefined);
+          parts.push(value !== undefined ? `${k}=${value}` : k);
+        }
+        return this.metaStep(st, `ARG ${parts.join(' ')}`);
+      }
+      case 'cmd':
+      case 'entrypoint': {
+        this.flags(n, []);
+        const cmd = n.json ? n.args : n.args.length ? [...(st.config.Shell ?? DEFAULT_SHELL), n.args[0]] : [];
+        if (n.cmd === 'cmd') {
+          st.config.Cmd = cmd;
+          st.cmdSet = true;
+        } else {
+          st.config.Entrypoint = cmd.length ? cmd : null;
+          if (!st.cmdSet) st.config.Cmd = null;
+        }
+        return this.metaStep(st, `${name} ${JSON.stringify(cmd)}`);
+      }
+      case 'shell': {
+        this.flags(n, []);
+        st.config.Shell = n.args;
+        return this.metaStep(st, `SHELL ${JSON.stringify(n.args)}`);
+      }
+      case 'expose': {
+        this.flags(n, []);
+        const ports = { ...(st.config.ExposedPorts ?? {}) };
+        const added: string[] = [];
+        for (const w of n.args) {
+          for (const p of expandPorts(this.word(st, w), n.startLine)) {
+            ports[p] = {};
+            added.push(p);
+          }
+        }
+        st.config.ExposedPorts = ports;
+        return this.metaStep(st, `EXPOSE ${added.sort().join(' ')}`);
+      }
+      case 'volume': {
+        this.flags(n, []);
+        const vols = { ...(st.config.Volumes ?? {}) };
+        const added: string[] = [];
+        for (const w of n.args) {
+          const v = this.word(st, w).trim();
+          if (!v) throw new BuildStepError('VOLUME specified can not be an empty string');
+          vols[v] = {};
+          added.push(v);
+        }
+        st.config.Volumes = vols;
+        return this.metaStep(st, `VOLUME ${JSON.stringify(added)}`);
+      }
+      case 'user': {
+        this.flags(n, []);
+        st.config.User = this.word(st, n.args[0] ?? '');
+        return this.metaStep(st, `USER ${st.config.User}`);
+      }
+      case 'stopsignal': {
+        this.flags(n, []);
+        const sig = this.word(st, n.args[0] ?? '');
+        if (!/^(SIG)?[A-Z0-9+-]+$/.test(sig)) throw new BuildStepError(`Invalid signal: ${sig}`);
+        st.config.StopSignal = sig;
+        return this.metaStep(st, `STOPSIGNAL ${sig}`);
+      }
+      case 'maintainer': {
+        st.author = n.args[0] ?? '';
+        return this.metaStep(st, `MAINTAINER ${st.author}`);
+      }
+      case 'onbuild': {
+        const trig = n.args[0];
+        st.config.OnBuild = [...(st.config.OnBuild ?? []), trig];
+        return this.metaStep(st, `ONBUILD ${trig}`);
+      }
+      case 'healthcheck': {
+        const f = this.flags(n, ['interval', 'timeout', 'start-period', 'start-interval', 'retries']);
+        if (n.args[0] === 'NONE') st.config.Healthcheck = { Test: ['NONE'] };
+        else {
+          const hc: NonNullable<ImageConfig['Healthcheck']> = {
+            Test: n.json ? ['CMD', ...n.args.slice(1)] : ['CMD-SHELL', n.args[1]],
+          };
+          if (f.interval) hc.Interval = goDuration(f.interval, n.startLine);
+          if (f.timeout) hc.Timeout = goDuration(f.timeout, n.startLine);
+          if (f['start-period']) hc.StartPeriod = goDuration(f['start-period'], n.startLine);
+          if (f['start-interval']) hc.StartInterval = goDuration(f['start-interval'], n.startLine);
+          if (f.retries) {
+            const r = Number(f.retries);
+            if (!Number.isInteger(r) || r < 0) throw new DockerfileParseError(n.startLine, `invalid retries: ${f.retries}`);
+            hc.Retries = r;
+          }
+          st.config.Healthcheck = hc;
+        }
+        return this.metaStep(st, `HEALTHCHECK ${JSON.stringify(st.config.Healthcheck)}`);
+      }
+      default:
+        throw new DockerfileParseError(n.startLine, `unknown instruction: ${name}`);
+    }
+  }
+
+  /** Metadata-only step: a new image with an empty_layer history entry, no container, no layer. */
+  private async metaStep(st: StageState, comment: string): Promise<void> {
+    const createdBy = `/bin/sh -c #(nop)  ${comment}`;
+    await this.commitStep(st, createdBy, { kind: 'meta' }, async () =>
+      this.backend.createImage({
+        parent: st.image,
+        config: this.finalConfig(st),
+        containerConfig: this.containerConfig(st, createdBy),
+        history: { created_by: createdBy, empty_layer: true },
+        author: st.author,
+      }),
+    );
+  }
+
+  private finalConfig(st: StageState): ImageConfig {
+    const c: ImageConfig = JSON.parse(JSON.stringify(st.config));
+    if (c.OnBuild && c.OnBuild.length === 0) c.OnBuild = null;
+    return c;
+  }
+
+  private containerConfig(st: StageState, createdBy: string): ImageConfig {
+    const c = this.finalConfig(st);
+    c.Cmd = [...DEFAULT_SHELL, createdBy.replace(/^\/bin\/sh -c /, '')];
+    return c;
+  }
+
+  /**
+   * Shared cache-or-make logic: a hit prints "Using cache"; a miss calls make().
+   * The key covers the parent, what the step does and the resulting config.
+   */
+  private async commitStep(st: StageState, createdBy: string, extra: unknown, make: () => Promise<ImageRecord>): Promise<void> {
+    const parent = st.image?.id ?? '';
+    const key = BuildCache.key({ createdBy, extra, config: this.finalConfig(st), author: st.author ?? '' });
+    if (!this.opts.noCache) {
+      const hit = this.cache.get(parent, key);
+      const img = hit ? this.backend.findImage(hit) : undefined;
+      if (img) {
+        st.image = img;
+        this.say(` ---> Using cache\n ---> ${shortId(img.id)}\n`);
+        return;
+      }
+    }
+    const img = await make();
+    this.cache.put(parent, key, img.id);
+    st.image = img;
+    this.say(` ---> ${shortId(img.id)}\n`);
+  }
+
+  private async workdir(st: StageState, dir: string): Promise<void> {
+    const createdBy = `/bin/sh -c #(nop) WORKDIR ${dir}`;
+    // Only a directory that does not exist yet makes a layer.
+    const missing = await this.backend.withRootfs(st.image, async (root) => {
+      try {
+        return !fs.statSync(scopedResolve(root, dir)).isDirectory();
+      } catch {
+        return true;
+      }
+    });
+    if (!missing) return this.metaStepRaw(st, createdBy);
+    await this.commitStep(st, createdBy, { kind: 'workdir' }, async () => {
+      const tmp = this.backend.tempDir('workdir');
+      try {
+        const file = path.join(tmp, 'layer.tar');
+        await this.backend.withRootfs(st.image, (root) => writeDirLayer(dir, root, file));
+        return await this.backend.createImage({
+          parent: st.image,
+          layerTar: file,
+          config: this.finalConfig(st),
+          containerConfig: this.containerConfig(st, createdBy),
+          history: { created_by: createdBy },
+          author: st.author,
+        });
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  }
+
+  private async metaStepRaw(st: StageState, createdBy: string): Promise<void> {
+    await this.commitStep(st, createdBy, { kind: 'meta' }, async () =>
+      this.backend.createImage({
+        parent: st.image,
+        config: this.finalConfig(st),
+        containerConfig: this.containerConfig(st, createdBy),
+        history: { created_by: createdBy, empty_layer: true },
+        author: st.author,
+      }),
+    );
+  }
+
+  private async run_(st: StageState, n: Node): Promise<void> {
+    const f = this.flags(n, ['network', 'mount', 'security']);
+    if (!st.image) throw new BuildStepError('Please provide a source image with `from` prior to run');
+    let cmd: string[];
+    if (n.json) cmd = n.args;
+    else {
+      let script = n.args[0] ?? '';
+      if (n.heredocs.length) {
+        const only = n.heredocs.length === 1 && /^<<-?["']?[A-Za-z0-9_.-]+["']?$/.test(script.trim());
+        script = only ? n.heredocs[0].content : script + '\n' + n.heredocs.map((h) => h.content + h.name + '\n').join('');
+      }
+      cmd = [...(st.config.Shell ?? DEFAULT_SHELL), script];
+    }
+    const args = this.runArgs(st);
+    const cmdLine = cmd.join(' ');
+    const createdBy = args.length ? `|${args.length} ${args.join(' ')} ${cmdLine}` : cmdLine;
+    const network = f.network ?? this.opts.networkMode;
+    await this.commitStep(st, createdBy, { kind: 'run', cmd, network }, async () => {
+      let cid = '';
+      const code = await this.backend.run(
+        {
+          image: st.image!.id,
+          cmd,
+          env: [...(st.config.Env ?? []), ...args],
+          workingDir: st.config.WorkingDir || undefined,
+          user: st.config.User || undefined,
+          network,
+          extraHosts: this.opts.extraHosts,
+          onOutput: (b) => this.say(b.toString('utf8')),
+          signal: this.abort.signal,
+          config: { ...this.finalConfig(st), Cmd: cmd, Env: [...(st.config.Env ?? []), ...args] },
+        },
+        (id) => {
+          cid = id;
+          this.containers.add(id);
+          this.say(` ---> Running in ${shortId(id)}\n`);
+        },
+      );
+      if (code !== 0) {
+        throw new BuildStepError(`The command '${cmdLine}' returned a non-zero code: ${code}`, code);
+      }
+      const img = await this.backend.commit(cid, {
+        parent: st.image,
+        config: this.finalConfig(st),
+        containerConfig: { ...this.finalConfig(st), Cmd: cmd },
+        history: { created_by: createdBy },
+        author: st.author,
+        containerId: cid,
+      });
+      if (this.opts.rm) await this.removeContainer(cid);
+      return img;
+    });
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    if (!this.containers.has(id)) return;
+    this.containers.delete(id);
+    try {
+      await this.backend.removeContainer(id);
+      this.say(`Removing intermediate container ${shortId(id)}\n`);
+    } catch (e) {
+      this.say(`Error removing intermediate container ${shortId(id)}: ${(e as Error).message}\n`);
+    }
+  }
+
+  private async copy(st: StageState, n: Node): Promise<void> {
+    const isAdd = n.cmd === 'add';
+    const name = n.cmd.toUpperCase();
+    const f = this.flags(n, isAdd ? ['chown', 'chmod', 'checksum', 'keep-git-dir', 'link'] : ['from', 'chown', 'chmod', 'link', 'parents', 'exclude']);
+    if (n.args.length < 2 && !(n.heredocs.length && n.args.length >= 2)) {
+      throw new DockerfileParseError(n.startLine, `${name} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+    }
+    const words = n.args.map((w) => this.word(st, w));
+    let dest = words[words.length - 1];
+    const srcWords = words.slice(0, -1);
+    if (!dest.startsWith('/')) {
+      const wd = st.config.WorkingDir || '/';
+      dest = path.posix.join(wd, dest) + (dest.endsWith('/') || dest === '.' ? '/' : '');
+    }
+    let chmod: number | undefined;
+    if (f.chmod) {
+      if (!/^[0-7]{3,4}$/.test(f.chmod)) throw new BuildStepError(`invalid chmod parameter: ${f.chmod}`);
+      chmod = parseInt(f.chmod, 8);
+    }
+    const fromRef = f.from !== undefined ? this.word(st, f.from) : undefined;
+    let fromImage: ImageRecord | undefined;
+    let fromScratch = false;
+    if (fromRef !== undefined) {
+      const si = stageRef(this.stages, fromRef, st.stage.index);
+      if (si >= 0) {
+        fromImage = this.results.get(si);
+        if (!fromImage) fromScratch = true;
+      } else if (fromRef.toLowerCase() === st.stage.name || /^[0-9]+$/.test(fromRef)) {
+        throw new BuildStepError(`invalid from flag value ${fromRef}: refers to current build stage`);
+      } else {
+        try {
+          fromImage = await this.getImage(fromRef, false);
+        } catch (e) {
+          throw new BuildStepError(`invalid from flag value ${fromRef}: ${(e as Error).message}`);
+        }
+      }
+    }
+    const tmp = this.backend.tempDir(n.cmd);
+    try {
+      const run = async (srcRoot: string | undefined) => {
+        // Collect sources and their checksums (content only, no mtimes).
+        const sources: Source[] = [];
+        const sums: string[] = [];
+        const heredocNames = new Set(n.heredocs.map((h) => h.name));
+        for (const [i, w] of srcWords.entries()) {
+          const raw = n.args[i];
+          const hd = n.heredocs.find((h) => `<<${h.name}` === raw.replace(/^<<-/, '<<').replace(/["']/g, ''));
+          if (hd && heredocNames.has(hd.name)) {
+            const data = Buffer.from(hd.expand ? this.lx.processWord(hd.content, this.envMap(st)).replace(/\n?$/, '\n') : hd.content);
+            sources.push({ kind: 'data', name: hd.name, data, mode: 0o644, mtime: new Date(0) });
+            sums.push('data:' + sha(data));
+            continue;
+          }
+          if (isAdd && /^https?:\/\//.test(w)) {
+            const got = await fetchUrl(w, tmp, i);
+            sources.push({ kind: 'data', name: got.name, data: got.data, mode: 0o600, mtime: got.mtime });
+            sums.push('url:' + sha(got.data));
+            continue;
+          }
+          if (/^(git@|git:\/\/)/.test(w) || (isAdd && /^[a-z]+:\/\//.test(w))) throw new BuildStepError(`${name} failed: unsupported source ${w}`);
+          if (srcRoot === undefined) {
+            // COPY --from a scratch stage: nothing exists there.
+            throw new BuildStepError(`${name} failed: file not found in build context or excluded by .dockerignore: stat ${cleanRel(w)}: file does not exist`);
+          }
+          const sctx = fromRef !== undefined ? new BuildContext(srcRoot) : this.ctx;
+          const matches = sctx.sources(w);
+          if (matches.length === 0) {
+            if (hasGlob(w)) throw new BuildStepError(`${name} failed: no source files were specified`);
+            throw new BuildStepError(`${name} failed: file not found in build context or excluded by .dockerignore: stat ${cleanRel(w)}: file does not exist`);
+          }
+          for (const m of matches) {
+            const abs = sctx.resolve(m);
+            sources.push({ kind: 'path', abs, name: m });
+            sums.push(`${fs.statSync(abs).isDirectory() ? 'dir' : 'file'}:${sctx.checksum(m)}`);
+          }
+        }
+        if (sources.length > 1 && !dest.endsWith('/')) {
+          throw new BuildStepError(`When using ${name} with more than one source file, the destination must be a directory and end with a /`);
+        }
+        const srcHash = sums.length === 1 ? sums[0].replace(/:([a-f0-9]+)$/, (_m, h) => ':' + h) : `multi:${sha(sums.join('\n'))}`;
+        const createdBy = `/bin/sh -c #(nop) ${name} ${srcHash} in ${dest} `;
+        await this.commitStep(st, createdBy, { kind: n.cmd, chown: f.chown ?? '', chmod: chmod ?? null }, async () => {
+          const file = path.join(tmp, 'layer.tar');
+          await this.backend.withRootfs(st.image, async (root) => {
+            const owner: Owner | undefined = f.chown ? resolveOwner(this.word(st, f.chown), root) : undefined;
+            await writeCopyLayer({ sources, dest, rootfs: root, owner, chmod, extractArchives: isAdd, cmdName: name }, file);
+          });
+          return this.backend.createImage({
+            parent: st.image,
+            layerTar: file,
+            config: this.finalConfig(st),
+            containerConfig: this.containerConfig(st, createdBy),
+            history: { created_by: createdBy },
+            author: st.author,
+          });
+        });
+      };
+      if (fromRef !== undefined && !fromScratch) await this.backend.withRootfs(fromImage, run);
+      else if (fromScratch) await run(undefined);
+      else await run(this.ctx.root);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+}
+
+function sha(b: Buffer | string): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Layer with the (missing) directories of dir, 0755 root-owned. */
+async function writeDirLayer(dir: string, rootfs: string, file: string): Promise<void> {
+  const pack = tar.pack();
+  const done = pipeline(pack as any, fs.createWriteStream(file));
+  const parts = cleanRel(dir).split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const rel = parts.slice(0, i).join('/');
+    let exists = false;
+    try {
+      exists = fs.statSync(scopedResolve(rootfs, rel)).isDirectory();
+    } catch { /* missing */ }
+    if (exists) continue;
+    const real = path.relative(rootfs, scopedResolve(rootfs, rel));
+    pack.entry({ name: real + '/', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date() });
+  }
+  pack.finalize();
+  await done;
+}
+
+/** EXPOSE words: `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... */
+function expandPorts(w: string, line: number): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(w);
+  if (!m) throw new DockerfileParseError(line, `Invalid containerPort: ${w}`);
+  const a = Number(m[1]);
+  const b = m[2] ? Number(m[2]) : a;
+  if (a < 1 || b > 65535 || b < a) throw new DockerfileParseError(line, `Invalid port range: ${w}`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  const out: string[] = [];
+  for (let p = a; p <= b; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+/** Go duration (`30s`, `1m30s`, `500ms`) → nanoseconds. */
+function goDuration(s: string, line: number): number {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+  const unit: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  let used = 0;
+  for (const m of s.matchAll(re)) {
+    total += Number(m[1]) * unit[m[2]];
+    used += m[0].length;
+  }
+  if (used !== s.length || s === '') {
+    if (s === '0') return 0;
+    throw new DockerfileParseError(line, `time: invalid duration "${s}"`);
+  }
+  return Math.round(total);
+}
+
+async function fetchUrl(url: string, dir: string, i: number): Promise<{ name: string; data: Buffer; mtime: Date }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+  } catch (e) {
+    throw new BuildStepError(`failed to GET ${url}: ${(e as Error).message}`);
+  }
+  if (!res.ok) throw new BuildStepError(`failed to GET ${url} with status ${res.status} ${res.statusText}`);
+  const data = Buffer.from(await res.arrayBuffer());
+  void dir;
+  void i;
+  const lm = res.headers.get('last-modified');
+  let name = path.posix.basename(new URL(url).pathname);
+  if (!name) throw new BuildStepError(`cannot determine filename from url: ${url}`);
+  name = name.replace(/[^A-Za-z0-9._-]/g, '_');
+  return { name, data, mtime: lm ? new Date(lm) : new Date() };
+}
+
