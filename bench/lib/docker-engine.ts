@@ -1,0 +1,117 @@
+// Docker (Debian's docker.io) on private paths: its own socket, data root,
+// exec root, pid file, config file and a bridge made for it. dockerd starts
+// its own containerd under the exec root.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Engine } from './engine';
+import { quiet } from './proc';
+import { chainPolicy, deleteRuncContainers, freeSubnet, killByMarker, removeIptables, unmountUnder, type ProcInfo } from './host';
+
+const KEY_JSON = '/etc/docker/key.json';
+const POLICY_RC = '/usr/sbin/policy-rc.d';
+/** containerd-shim-runc-v2 keeps runc state here, per containerd namespace. */
+const SHIM_RUNC_ROOT = '/run/containerd/runc/moby';
+
+function which(cmd: string): string | undefined {
+  const p = quiet('sh', ['-c', `command -v ${cmd}`]).trim();
+  return p || undefined;
+}
+
+/** Installs Debian's docker.io when dockerd is missing, without starting its service. */
+export function ensureDockerd(log: (s: string) => void): void {
+  if (which('dockerd')) return;
+  log('dockerd not found: installing Debian docker.io (apt-get)');
+  // Without a policy-rc.d, the package's postinst would try to start the
+  // system-wide service on /var/run/docker.sock.
+  const madePolicy = !fs.existsSync(POLICY_RC);
+  if (madePolicy) fs.writeFileSync(POLICY_RC, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'docker.io'], {
+      stdio: 'inherit',
+      timeout: 600_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } finally {
+    if (madePolicy) fs.rmSync(POLICY_RC, { force: true });
+  }
+  if (!which('dockerd')) throw new Error('docker.io installed but dockerd is still missing');
+}
+
+export class DockerEngine extends Engine {
+  readonly key = 'docker';
+  readonly title = 'Docker';
+  readonly bridge: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  private hadKeyJson = fs.existsSync(KEY_JSON);
+  private hadContainerdRun = fs.existsSync('/run/containerd');
+  private forwardPolicy?: string;
+
+  constructor(root: string, logFile: string, readonly id: string) {
+    super(root, logFile);
+    this.bridge = `bbd${id}`;
+    this.dataRoot = path.join(root, 'data');
+    this.execRoot = path.join(root, 'exec');
+  }
+
+  async start(): Promise<void> {
+    // dockerd sets the FORWARD policy to DROP when it has to turn on
+    // ip_forward itself; with br_netfilter loaded that would cut off other
+    // bridges on this host. Turning it on first avoids that.
+    this.forwardPolicy = chainPolicy('FORWARD');
+    if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    const cidr = freeSubnet(parseInt(this.id, 16) % 250);
+    execFileSync('ip', ['link', 'add', this.bridge, 'type', 'bridge'], { timeout: 10_000 });
+    execFileSync('ip', ['addr', 'add', cidr, 'dev', this.bridge], { timeout: 10_000 });
+    execFileSync('ip', ['link', 'set', this.bridge, 'up'], { timeout: 10_000 });
+    const config = path.join(this.root, 'daemon.json');
+    fs.writeFileSync(config, '{}\n');
+    this.spawnDaemon('dockerd', [
+      '-H', `unix://${this.socket}`,
+      '--data-root', this.dataRoot,
+      '--exec-root', this.execRoot,
+      '--pidfile', path.join(this.root, 'dockerd.pid'),
+      '--config-file', config,
+      '--bridge', this.bridge,
+      '--storage-driver', 'overlay2',
+      '--log-level', 'warn',
+    ]);
+    await this.waitReady(60_000);
+    const v = await this.docker(['version', '--format', '{{.Server.Version}}']);
+    this.version = v.stdout.trim();
+  }
+
+  isMonitor(p: ProcInfo): boolean {
+    return p.comm.startsWith('containerd-shim') && p.cmdline.includes(this.execRoot);
+  }
+
+  protected cleanupHost(): void {
+    // Containers whose runc state is in the shim's shared root but whose bundle is ours.
+    let ids: string[] = [];
+    try {
+      ids = fs.readdirSync(SHIM_RUNC_ROOT);
+    } catch {
+      /* none */
+    }
+    for (const id of ids) {
+      try {
+        const state = fs.readFileSync(path.join(SHIM_RUNC_ROOT, id, 'state.json'), 'utf8');
+        if (state.includes(this.root)) quiet('runc', ['--root', SHIM_RUNC_ROOT, 'delete', '--force', id]);
+      } catch {
+        /* not a container dir */
+      }
+    }
+    deleteRuncContainers(this.execRoot);
+    killByMarker(this.root);
+    unmountUnder(this.root);
+    // Docker's chain names are fixed; no other dockerd runs on this machine.
+    removeIptables((c) => c.startsWith('DOCKER'), [this.bridge]);
+    if (this.forwardPolicy && chainPolicy('FORWARD') !== this.forwardPolicy) quiet('iptables', ['-w', '5', '-P', 'FORWARD', this.forwardPolicy]);
+    quiet('ip', ['link', 'delete', this.bridge]);
+    if (!this.hadKeyJson) fs.rmSync(KEY_JSON, { force: true });
+    // The shims make /run/containerd/s for their sockets; drop it if we made it and it is empty.
+    if (!this.hadContainerdRun) quiet('find', ['/run/containerd', '-depth', '-type', 'd', '-empty', '-delete']);
+    fs.rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

@@ -1,0 +1,167 @@
+// Host state the two engines leave behind, read and removed by the harness:
+// process trees and their memory, mounts, bridges, network namespaces and
+// iptables rules. Cleanup is synchronous and best-effort, so it can also run
+// from an exit handler after Ctrl-C.
+import fs from 'node:fs';
+import path from 'node:path';
+import { quiet } from './proc';
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  cmdline: string;
+}
+
+export function listProcs(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      // comm may hold spaces and parentheses: the fields after it start at the last ')'.
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      out.push({ pid: Number(name), ppid, comm, cmdline });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Resident set size and proportional set size of one process, in KiB. */
+export function memoryOf(pid: number): { rssKiB: number; pssKiB: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /^VmRSS:\s+(\d+)/m.exec(status);
+    let pss: RegExpExecArray | null = null;
+    try {
+      pss = /^Pss:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    } catch {
+      /* older kernels have no smaps_rollup */
+    }
+    if (!rss) return undefined;
+    return { rssKiB: Number(rss[1]), pssKiB: pss ? Number(pss[1]) : NaN };
+  } catch {
+    return undefined;
+  }
+}
+
+/** pid and its descendants, not descending into processes `stop` matches. */
+export function processTree(procs: ProcInfo[], root: number, stop: (p: ProcInfo) => boolean): ProcInfo[] {
+  const byParent = new Map<number, ProcInfo[]>();
+  for (const p of procs) byParent.set(p.ppid, [...(byParent.get(p.ppid) ?? []), p]);
+  const self = procs.find((p) => p.pid === root);
+  if (!self) return [];
+  const out: ProcInfo[] = [self];
+  for (let i = 0; i < out.length; i++) {
+    for (const c of byParent.get(out[i].pid) ?? []) if (!stop(c)) out.push(c);
+  }
+  return out;
+}
+
+/** SIGKILLs every process whose command line mentions `marker` (a private tmp root). */
+export function killByMarker(marker: string): void {
+  for (const p of listProcs()) {
+    if (p.pid !== process.pid && p.cmdline.includes(marker)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+/** Lazily unmounts everything at or under `dir`, deepest first. */
+export function unmountUnder(dir: string): void {
+  const mounts = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((m) => m === dir || m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) quiet('umount', ['-l', m]);
+}
+
+/** Deletes runc containers whose state lives under `dir` (any depth up to 5). */
+export function deleteRuncContainers(dir: string): void {
+  const walk = (d: string, depth: number): void => {
+    if (depth > 5) return;
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isFile() && e.name === 'state.json') quiet('runc', ['--root', path.dirname(d), 'delete', '--force', path.basename(d)]);
+      else if (e.isDirectory()) walk(path.join(d, e.name), depth + 1);
+    }
+  };
+  walk(dir, 0);
+}
+
+export function deleteLinksMatching(match: (name: string) => boolean): void {
+  for (const line of quiet('ip', ['-o', 'link', 'show']).split('\n')) {
+    const m = /^\d+:\s+([^:@]+)/.exec(line);
+    if (m && match(m[1])) quiet('ip', ['link', 'delete', m[1]]);
+  }
+}
+
+export function deleteNetnsMatching(match: (name: string) => boolean): void {
+  for (const line of quiet('ip', ['netns', 'list']).split('\n')) {
+    const name = line.split(' ')[0];
+    if (name && match(name)) quiet('ip', ['netns', 'delete', name]);
+  }
+}
+
+/** Splits an iptables-save rule into argv, honouring double quotes. */
+function ruleArgs(rule: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(rule))) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]);
+  return out;
+}
+
+/**
+ * Removes rules that jump to one of our chains or mention one of our
+ * interfaces, then flushes and deletes our chains, in the filter and nat tables.
+ */
+export function removeIptables(isOurChain: (chain: string) => boolean, interfaces: string[]): void {
+  for (const table of ['filter', 'nat']) {
+    const lines = quiet('iptables-save', ['-t', table]).split('\n');
+    for (const line of lines) {
+      if (!line.startsWith('-A ')) continue;
+      const args = ruleArgs(line);
+      const chain = args[1];
+      if (isOurChain(chain)) continue; // goes away with the chain
+      const jumps = args.some((a, i) => (args[i - 1] === '-j' || args[i - 1] === '-g') && isOurChain(a));
+      const iface = args.some((a, i) => (args[i - 1] === '-i' || args[i - 1] === '-o') && interfaces.includes(a));
+      if (jumps || iface) quiet('iptables', ['-w', '5', '-t', table, '-D', ...args.slice(1)]);
+    }
+    const chains = lines.map((l) => /^:(\S+)/.exec(l)?.[1]).filter((c): c is string => !!c && isOurChain(c));
+    for (const c of chains) quiet('iptables', ['-w', '5', '-t', table, '-F', c]);
+    for (const c of chains) quiet('iptables', ['-w', '5', '-t', table, '-X', c]);
+  }
+}
+
+/** The policy of a built-in filter chain, e.g. FORWARD → ACCEPT. */
+export function chainPolicy(chain: string): string | undefined {
+  return /^-P \S+ (\S+)/m.exec(quiet('iptables', ['-w', '5', '-S', chain]))?.[1];
+}
+
+/** Picks a free /24 in 10.<a>.<b>.0 not used by any interface. */
+export function freeSubnet(seed: number): string {
+  const used = quiet('ip', ['-o', '-4', 'addr', 'show']);
+  for (let i = 0; i < 200; i++) {
+    const b = (seed + i) % 250;
+    const net = `10.213.${b}.`;
+    if (!used.includes(` ${net}`)) return `${net}1/24`;
+  }
+  throw new Error('no free 10.213.x.0/24 subnet for a bench bridge');
+}

@@ -1,0 +1,94 @@
+// Running host programs from the harness: every call is bounded in time, and
+// timed with a monotonic clock from spawn to exit (what a user waits for).
+import os from 'node:os';
+import { spawn, execFileSync } from 'node:child_process';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to exit, in milliseconds. */
+  ms: number;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  timeout?: number;
+  input?: string;
+}
+
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timeout = opts.timeout ?? 60_000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')}: timed out after ${timeout} ms`));
+    }, timeout);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      clearTimeout(timer);
+      resolve({
+        code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : -1),
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        ms,
+      });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** The first meaningful line of a failed command's output, for a report cell. */
+export function failureText(r: RunResult): string {
+  const text = (r.stderr.trim() || r.stdout.trim() || `exit code ${r.code}`).split('\n').filter(Boolean);
+  const line = text.find((l) => /error|fail|no such|not implemented|unknown/i.test(l)) ?? text[0];
+  return line.replace(/\s+/g, ' ').slice(0, 160);
+}
+
+/** Runs a program synchronously for cleanup; never throws, returns stdout or ''. */
+export function quiet(cmd: string, args: string[], timeout = 15_000): string {
+  try {
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout }).toString();
+  } catch {
+    return '';
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns true, at most `timeout` ms. */
+export async function waitFor(what: string, timeout: number, check: () => Promise<boolean> | boolean, every = 50): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+/** Runs `fn` over items with at most `limit` in flight. */
+export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
