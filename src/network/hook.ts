@@ -1,0 +1,103 @@
+// The network service's part in a container's life, plugged into the
+// container service's hook seam: validate at create, plumb before start,
+// release after stop, forget at remove.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NetworkService } from './service';
+import type { NetContainer } from './types';
+
+/** Reads what networking needs from a container record (Docker-shaped Config/HostConfig). */
+export function netView(c: any): NetContainer {
+  const cfg = c.config ?? c.Config ?? {};
+  const hc = c.hostConfig ?? c.HostConfig ?? {};
+  const nc = c.networkingConfig ?? c.NetworkingConfig ?? {};
+  const state = c.state ?? c.State ?? {};
+  return {
+    id: c.id ?? c.Id,
+    name: String(c.name ?? c.Name ?? '').replace(/^\//, ''),
+    hostname: cfg.Hostname ?? '',
+    domainname: cfg.Domainname ?? '',
+    networkMode: hc.NetworkMode || 'default',
+    endpointsConfig: nc.EndpointsConfig ?? {},
+    macAddress: cfg.MacAddress || undefined,
+    portBindings: hc.PortBindings ?? {},
+    publishAll: !!hc.PublishAllPorts,
+    exposedPorts: Object.keys(cfg.ExposedPorts ?? {}),
+    links: hc.Links ?? [],
+    dns: hc.Dns ?? [],
+    dnsSearch: hc.DnsSearch ?? [],
+    dnsOptions: hc.DnsOptions ?? [],
+    extraHosts: hc.ExtraHosts ?? [],
+    running: !!(state.running ?? state.Running),
+    pid: state.pid ?? state.Pid,
+  };
+}
+
+/** Sets (or with `undefined`, removes) the network namespace of an OCI spec. */
+export function setNetns(spec: any, nsPath: string | undefined): void {
+  spec.linux ??= {};
+  const list: any[] = (spec.linux.namespaces ??= []);
+  const i = list.findIndex((n) => n.type === 'network');
+  if (nsPath === undefined) {
+    if (i >= 0) list.splice(i, 1);
+    return;
+  }
+  if (i >= 0) list[i] = { type: 'network', path: nsPath };
+  else list.push({ type: 'network', path: nsPath });
+}
+
+/** Replaces the spec's mount at `dest` (or adds it). */
+export function putMount(spec: any, m: { destination: string; type: string; source: string; options: string[] }): void {
+  const mounts: any[] = (spec.mounts ??= []);
+  const i = mounts.findIndex((x) => x.destination === m.destination);
+  if (i >= 0) mounts[i] = m;
+  else mounts.push(m);
+}
+
+export class NetworkHook {
+  constructor(private readonly net: NetworkService) {}
+
+  async onCreate(c: any): Promise<void> {
+    this.net.prepare(netView(c));
+  }
+
+  async beforeStart(c: any, spec: any, bundle: { dir: string; rootfs: string }): Promise<void> {
+    const v = netView(c);
+    const s = await this.net.setup(v);
+    try {
+      setNetns(spec, s.hostMode ? undefined : s.netnsPath);
+      spec.hostname = s.hostname;
+      // Files in the bundle directory, bind-mounted over the image's.
+      const files: Array<[string, string]> = [
+        ['hosts', s.hostsFile],
+        ['resolv.conf', s.resolvConf],
+        ['hostname', s.hostname + '\n'],
+      ];
+      for (const [name, text] of files) {
+        const p = path.join(bundle.dir, name);
+        const tmp = `${p}.tmp`;
+        fs.writeFileSync(tmp, text, { mode: 0o644 });
+        fs.renameSync(tmp, p);
+        putMount(spec, { destination: `/etc/${name}`, type: 'bind', source: p, options: ['rbind', 'rprivate'] });
+      }
+      if (s.linkEnv.length) {
+        spec.process ??= {};
+        spec.process.env = [...(spec.process.env ?? []), ...s.linkEnv];
+      }
+      c.networkSettings = this.net.settingsJson(v);
+    } catch (e) {
+      await this.net.teardown(v.id).catch(() => {});
+      throw e;
+    }
+  }
+
+  async afterStop(c: any): Promise<void> {
+    const v = netView(c);
+    await this.net.teardown(v.id);
+    c.networkSettings = this.net.settingsJson(v);
+  }
+
+  async onRemove(c: any): Promise<void> {
+    await this.net.forget(netView(c).id);
+  }
+}
