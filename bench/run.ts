@@ -20,6 +20,7 @@ import { BerthEngine, REPO_ROOT } from './lib/berth-engine';
 import { loadWorkloads } from './lib/registry';
 import { machineInfo, writeResults } from './lib/report';
 import { summarizeProfiles } from './lib/profile';
+import { summarizeRequestLog } from './lib/reqlog';
 
 const LOCK = '/tmp/berth-bench.lock';
 
@@ -177,7 +178,7 @@ async function main(): Promise<number> {
     process.stdout.write('\n' + md + '\n');
     await stopAll();
     if (args.profile) {
-      const summary = summarizeProfiles(path.join(outDir, 'profile'));
+      const summary = [summarizeProfiles(path.join(outDir, 'profile')), summarizeRequestLog(path.join(outDir, 'berthd.log'))].filter(Boolean).join('\n');
       if (summary) {
         fs.writeFileSync(path.join(outDir, 'profile.md'), summary);
         process.stdout.write(summary + '\n');
