@@ -33,6 +33,8 @@ export interface NewImage {
 }
 
 export interface BuilderBackend {
+  /** Clean what a crashed build left (filesystem views). */
+  recover?(): Promise<void>;
   /** A local image by reference or id, or undefined. */
   findImage(refOrId: string): ImageRecord | undefined;
   /** Fetch an image that is not local (FROM, COPY --from); throws Docker's error when it cannot. */

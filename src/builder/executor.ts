@@ -18,6 +18,7 @@ import { splitStages, resolveBases, neededStages, stageRef, copyFrom, type Stage
 import { BuildCache } from './cache';
 import { writeCopyLayer, resolveOwner, type Source, type Owner } from './copy';
 import { hasGlob } from './dockerignore';
+import { familiarString, parseTagged } from '../image/reference';
 
 export interface BuildOptions {
   dockerfile: string;
@@ -141,7 +142,7 @@ export class Build {
       else this.out.stream(`Successfully built ${shortId(last.id)}\n`);
       for (const t of this.opts.tags) {
         await this.backend.tagImage(last.id, t);
-        if (!q) this.out.stream(`Successfully tagged ${t.includes(':') && !/:[^/]*\//.test(t.slice(t.lastIndexOf(':'))) ? t : t + ':latest'}\n`);
+        if (!q) this.out.stream(`Successfully tagged ${familiarString(parseTagged(t))}\n`);
       }
       return last;
     } finally {

@@ -10,6 +10,9 @@ import { ImageService } from '../image/service';
 import { ContainerService } from '../container/service';
 import { NetworkService } from '../network/service';
 import { VolumeService } from '../volume/service';
+import { BuilderService } from '../builder/service';
+import { DaemonBuilderBackend } from '../builder/daemon-backend';
+import { ServiceRunner } from '../builder/runner-containers';
 import type { DaemonConfig } from './config';
 
 export class Daemon {
@@ -21,6 +24,7 @@ export class Daemon {
   readonly containers: ContainerService;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
+  readonly builder: BuilderService;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -42,6 +46,11 @@ export class Daemon {
       images: this.images,
       config,
     });
+    this.builder = new BuilderService(
+      this.db,
+      new DaemonBuilderBackend(this.images, this.storage, new ServiceRunner(this.containers), path.join(config.dataRoot, 'builder', 'tmp')),
+      config.dataRoot,
+    );
   }
 
   async init(): Promise<void> {
@@ -50,6 +59,7 @@ export class Daemon {
     await this.volumes.init();
     await this.networks.init();
     await this.containers.init();
+    await this.builder.init();
   }
 
   async shutdown(): Promise<void> {

@@ -4,11 +4,13 @@ import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
+import { registerBuildRoutes } from './build';
 
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
   registerSystemRoutes(r, d);
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);
+  registerBuildRoutes(r, d);
   return r;
 }

@@ -1,0 +1,59 @@
+// POST /build (classic builder, JSON-lines progress), /build/prune, /build/cancel.
+import type { Router } from '../router';
+import type { Daemon } from '../../daemon/daemon';
+import { InvalidParameter, messageOf } from '../../util/errors';
+import { BuildStepError, type BuildOptions } from '../../builder/service';
+
+function jsonMap(raw: string | undefined, what: string): Record<string, any> {
+  if (!raw) return {};
+  try {
+    const v = JSON.parse(raw);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+  } catch { /* fall through */ }
+  throw new InvalidParameter(`failed to parse ${what}: ${raw}`);
+}
+
+export function registerBuildRoutes(r: Router, d: Daemon): void {
+  r.post('/build', async (ctx) => {
+    if (ctx.str('remote')) throw new InvalidParameter('building from a remote URL is not supported');
+    const opts: BuildOptions = {
+      dockerfile: ctx.str('dockerfile') || 'Dockerfile',
+      tags: ctx.query.getAll('t').filter(Boolean),
+      buildArgs: jsonMap(ctx.str('buildargs'), 'buildargs'),
+      noCache: ctx.bool('nocache'),
+      rm: ctx.bool('rm', true),
+      forceRm: ctx.bool('forcerm'),
+      pull: ctx.bool('pull'),
+      quiet: ctx.bool('q'),
+      labels: jsonMap(ctx.str('labels'), 'labels'),
+      target: ctx.str('target') || undefined,
+      networkMode: ctx.str('networkmode') || undefined,
+      extraHosts: (ctx.str('extrahosts') ?? '').split(',').filter(Boolean),
+    };
+    for (const t of opts.tags) d.builder.validateTag(t);
+    const prepared = await d.builder.prepare(ctx.req, opts);
+    const res = ctx.stream(200, 'application/json');
+    const write = (o: unknown) => {
+      if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(o) + '\r\n');
+    };
+    res.on('close', () => {
+      if (!res.writableFinished) prepared.cancel();
+    });
+    try {
+      await prepared.run({ stream: (s) => write({ stream: s }), aux: (v) => write({ aux: v }) });
+    } catch (e) {
+      const message = messageOf(e);
+      const code = e instanceof BuildStepError ? e.code : undefined;
+      write({ errorDetail: code !== undefined ? { code, message } : { message }, error: message });
+    }
+    res.end();
+  });
+
+  r.post('/build/prune', (ctx) => {
+    ctx.send(200, d.builder.prune());
+  });
+
+  r.post('/build/cancel', (ctx) => {
+    ctx.send(200);
+  });
+}

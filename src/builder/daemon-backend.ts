@@ -1,0 +1,116 @@
+// BuilderBackend on the daemon's services: images through ImageService,
+// read-only filesystem views through the overlay2 driver, RUN steps through
+// ContainerService.
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ImageService } from '../image/service';
+import type { Overlay2 } from '../host/storage/overlay2';
+import { parseTagged } from '../image/reference';
+import { NotFound } from '../util/errors';
+import type { BuilderBackend, NewImage, RunSpec, ImageRecord } from './backend';
+import type { ContainerRunner } from './runner';
+
+export class DaemonBuilderBackend implements BuilderBackend {
+  constructor(
+    private readonly images: ImageService,
+    private readonly storage: Overlay2,
+    private readonly runner: ContainerRunner,
+    private readonly tmpRoot: string,
+    private readonly pull?: (ref: string, progress: (line: string) => void) => Promise<ImageRecord>,
+  ) {}
+
+  async recover(): Promise<void> {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.storage.containersDir);
+    } catch { /* none */ }
+    for (const n of names) {
+      if (!n.startsWith('buildview-')) continue;
+      await this.storage.removeRw(n).catch(() => undefined);
+      fs.rmSync(path.join(this.storage.containersDir, n), { recursive: true, force: true });
+    }
+  }
+
+  findImage(refOrId: string): ImageRecord | undefined {
+    try {
+      return this.images.tryResolve(refOrId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async pullImage(ref: string, progress: (line: string) => void): Promise<ImageRecord> {
+    if (this.pull) return this.pull(ref, progress);
+    let name = ref;
+    try {
+      const r = parseTagged(ref);
+      name = r.path.replace(/^library\//, '');
+    } catch { /* as given */ }
+    throw new NotFound(`pull access denied for ${name}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied`);
+  }
+
+  async createImage(img: NewImage): Promise<ImageRecord> {
+    return this.images.createImage({
+      parent: img.parent,
+      layerTar: img.layerTar ? fs.createReadStream(img.layerTar) : undefined,
+      config: img.config,
+      containerConfig: img.containerConfig,
+      container: img.containerId,
+      history: img.history,
+      author: img.author,
+    });
+  }
+
+  async tagImage(id: string, ref: string): Promise<void> {
+    const img = this.images.get(id);
+    if (!img) throw new NotFound(`No such image: ${id}`);
+    this.images.tagImage(img, parseTagged(ref));
+  }
+
+  async withRootfs<T>(image: ImageRecord | undefined, fn: (root: string) => Promise<T>): Promise<T> {
+    if (!image || (image.config.rootfs?.diff_ids ?? []).length === 0) {
+      const dir = this.tempDir('scratch');
+      try {
+        return await fn(dir);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    const id = `buildview-${randomBytes(8).toString('hex')}`;
+    await this.storage.createRw(id, this.images.chainIds(image));
+    try {
+      const root = await this.storage.mount(id);
+      return await fn(root);
+    } finally {
+      await this.storage.removeRw(id);
+      fs.rmSync(path.join(this.storage.containersDir, id), { recursive: true, force: true });
+    }
+  }
+
+  run(spec: RunSpec, created: (containerId: string) => void): Promise<number> {
+    return this.runner.run(spec, created);
+  }
+
+  async commit(containerId: string, img: Omit<NewImage, 'layerTar'>): Promise<ImageRecord> {
+    const tar = await this.runner.diffTar(containerId);
+    return this.images.createImage({
+      parent: img.parent,
+      layerTar: tar,
+      config: img.config,
+      containerConfig: img.containerConfig,
+      container: containerId,
+      history: img.history,
+      author: img.author,
+    });
+  }
+
+  removeContainer(containerId: string): Promise<void> {
+    return this.runner.remove(containerId);
+  }
+
+  tempDir(prefix: string): string {
+    fs.mkdirSync(this.tmpRoot, { recursive: true, mode: 0o700 });
+    return fs.mkdtempSync(path.join(this.tmpRoot, `${prefix}-`));
+  }
+}
