@@ -103,7 +103,9 @@ async function main(): Promise<number> {
       await Promise.all(engines.map((e) => e.stop().catch((err) => log(`  ${e.key}: stop: ${errorText(err)}`))));
       fs.rmSync(tmp, { recursive: true, force: true });
     })());
+  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted = true;
     log(`${sig}: interrupted`);
     const hard = setTimeout(() => process.exit(130), 120_000);
     void stopAll().finally(() => {
@@ -154,6 +156,7 @@ async function main(): Promise<number> {
     let current = '';
     const bench = new Bench(engines, { quick: args.quick }, log, () => current);
     for (const w of workloads) {
+      if (interrupted) break;
       current = w.name;
       log(`workload ${w.name}: ${w.description}`);
       try {
@@ -166,6 +169,10 @@ async function main(): Promise<number> {
       }
     }
 
+    if (interrupted) {
+      await stopAll(); // the signal handler exits once this is done
+      return 130;
+    }
     const info = {
       date: started.toISOString(),
       command: ['node', 'dist/bench/run.js', ...process.argv.slice(2)].join(' '),

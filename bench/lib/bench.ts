@@ -96,6 +96,7 @@ export class Bench {
    */
   async interleave(row: Row, runs: number, sample: (e: Engine, i: number) => Promise<number>, warmup = 0): Promise<void> {
     for (let i = -warmup; i < runs; i++) {
+      if (this.engines.every((e) => e.stopped)) return; // interrupted
       const order = (i + warmup) % 2 === 0 ? this.live : [...this.live].reverse();
       for (const e of order) {
         if (this.failed(row, e)) continue;

@@ -29,6 +29,8 @@ export abstract class Engine {
   readonly env: NodeJS.ProcessEnv;
   protected proc?: ChildProcess;
   private cleaned = false;
+  /** Set once stop() began: the run was interrupted or is over. */
+  stopped = false;
 
   /** `logFile` lives outside `root`, so it survives cleanup for the report. */
   constructor(readonly root: string, logFile: string) {
@@ -150,6 +152,7 @@ export abstract class Engine {
 
   /** Stops the daemon gracefully (bounded), then removes all host state. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.cleaned) return;
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       await Promise.race([this.removeAllContainers(), sleep(90_000)]);
