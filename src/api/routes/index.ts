@@ -2,6 +2,7 @@
 import { Router } from '../router';
 import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
+import { registerImageRoutes } from './images';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
 import { registerBuildRoutes } from './build';
@@ -9,6 +10,7 @@ import { registerBuildRoutes } from './build';
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
   registerSystemRoutes(r, d);
+  registerImageRoutes(r, d);
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);
   registerBuildRoutes(r, d);
