@@ -1,0 +1,18 @@
+// The `container` group and its top-level short forms (run, ps, rm, ...).
+import { registerGroup, registerShortcut } from '../../registry';
+import { createCommand, runCommand } from './run';
+import { listCommand } from './list';
+import { startCommand, stopCommand, restartCommand, killCommand, rmCommand, waitCommand, renameCommand, pauseCommand, unpauseCommand, pruneCommand } from './lifecycle';
+import { logsCommand } from './logs';
+import { diffCommand, exportCommand, commitCommand } from './fs';
+import { containerInspectCommand } from './inspect';
+
+registerGroup('container', 'Manage containers', [
+  commitCommand, createCommand, diffCommand, exportCommand, containerInspectCommand, killCommand, logsCommand, listCommand,
+  pauseCommand, pruneCommand, renameCommand, restartCommand, rmCommand, runCommand, startCommand, stopCommand, unpauseCommand, waitCommand,
+]);
+
+for (const name of ['commit', 'create', 'diff', 'export', 'kill', 'logs', 'pause', 'rename', 'restart', 'rm', 'run', 'start', 'stop', 'unpause', 'wait']) {
+  registerShortcut(name, 'container', name);
+}
+registerShortcut('ps', 'container', 'ls');

@@ -1,0 +1,127 @@
+// ps / container ls: docker's columns, truncation and --format contexts.
+import type { Command } from '../../registry';
+import { parseFilters } from '../../flags';
+import { formatRows, sortedJson } from '../../format';
+import { ellipsis, goTimeString, humanSize, shortId, since } from '../../units';
+import type { ContainerSummary, Port } from '../../../client';
+import { parseRef, familiarName } from '../../refs';
+
+export const psHeaders: Record<string, string> = {
+  ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED',
+  Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS', Label: 'LABEL',
+  Mounts: 'MOUNTS', LocalVolumes: 'LOCAL VOLUMES', Networks: 'NETWORKS', Platform: 'PLATFORM',
+};
+
+/** formatter.DisplayablePorts: group consecutive ports, list host mappings after. */
+export function displayablePorts(ports: Port[]): string {
+  const sorted = [...ports].sort((a, b) =>
+    a.PrivatePort !== b.PrivatePort ? a.PrivatePort - b.PrivatePort
+      : (a.IP ?? '') !== (b.IP ?? '') ? ((a.IP ?? '') < (b.IP ?? '') ? -1 : 1)
+      : (a.PublicPort ?? 0) !== (b.PublicPort ?? 0) ? (a.PublicPort ?? 0) - (b.PublicPort ?? 0)
+      : a.Type < b.Type ? -1 : a.Type > b.Type ? 1 : 0);
+  const groups = new Map<string, { first: number; last: number }>();
+  const order: string[] = [];
+  const result: string[] = [];
+  const host: string[] = [];
+  const form = (key: string, a: number, b: number) => {
+    const parts = key.split('/');
+    let type = parts[0];
+    let ip = '';
+    if (parts.length > 1) { ip = parts.slice(0, -1).join('/'); type = parts[parts.length - 1]; }
+    let g = String(a);
+    if (a !== b) g = `${g}-${b}`;
+    if (ip) g = `${ip.includes(':') ? `[${ip}]` : ip}:${g}->${g}`;
+    return `${g}/${type}`;
+  };
+  for (const p of sorted) {
+    const cur = p.PrivatePort;
+    let key = p.Type;
+    if (p.IP) {
+      if (p.PublicPort !== cur) {
+        const hp = p.IP.includes(':') ? `[${p.IP}]:${p.PublicPort}` : `${p.IP}:${p.PublicPort}`;
+        host.push(`${hp}->${p.PrivatePort}/${p.Type}`);
+        continue;
+      }
+      key = `${p.IP}/${p.Type}`;
+    }
+    const g = groups.get(key);
+    if (!g) { groups.set(key, { first: cur, last: cur }); order.push(key); continue; }
+    if (cur === g.last + 1) { g.last = cur; continue; }
+    result.push(form(key, g.first, g.last));
+    groups.set(key, { first: cur, last: cur });
+  }
+  for (const k of order) { const g = groups.get(k)!; result.push(form(k, g.first, g.last)); }
+  return [...result, ...host].join(', ');
+}
+
+/** The fields `--format` can use for one container (docker's ContainerContext). */
+export function containerContext(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
+  const labels = c.Labels ?? {};
+  const ctx: Record<string, unknown> = {
+    ID: trunc ? shortId(c.Id) : c.Id,
+    Names: (() => {
+      let names = (c.Names ?? []).map((n) => n.replace(/^\//, ''));
+      if (trunc) { const top = names.find((n) => !n.includes('/')); if (top !== undefined) names = [top]; }
+      return names.join(',');
+    })(),
+    Image: (() => {
+      if (!c.Image) return '<no image>';
+      if (trunc) {
+        if (shortId(c.ImageID ?? '') === shortId(c.Image)) return shortId(c.Image);
+        const r = parseRef(c.Image);
+        if (r.digest && !r.tag) return familiarName(r.name);
+        if (r.tag) return `${familiarName(r.name)}:${r.tag}`;
+        return familiarName(r.name);
+      }
+      return c.Image;
+    })(),
+    Command: JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : c.Command ?? ''),
+    CreatedAt: goTimeString(new Date(c.Created * 1000)),
+    RunningFor: since(c.Created),
+    Ports: displayablePorts(c.Ports ?? []),
+    State: c.State,
+    Status: c.Status,
+    Size: (() => {
+      const rw = humanSize(c.SizeRw ?? 0, 3);
+      return (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSize(c.SizeRootFs!, 3)})` : rw;
+    })(),
+    Labels: Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(','),
+    Mounts: (c.Mounts ?? []).map((m) => (trunc ? ellipsis(m.Name || m.Source || '', 15) : m.Name || m.Source || '')).join(','),
+    LocalVolumes: String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length),
+    Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+  };
+  Object.defineProperty(ctx, 'Label', { value: (k: string) => labels[k] ?? '', enumerable: false });
+  Object.defineProperty(ctx, 'toJSON', { value: () => sortedJson({ ...ctx }), enumerable: false });
+  return ctx;
+}
+
+export const listCommand: Command = {
+  name: 'ls',
+  aliases: ['ps', 'list'],
+  usage: '[OPTIONS]',
+  short: 'List containers',
+  flags: [
+    { name: 'all', short: 'a', type: 'bool', usage: 'Show all containers (default shows just running)' },
+    { name: 'filter', short: 'f', type: 'list', usage: 'Filter output based on conditions provided', valueName: 'filter' },
+    { name: 'format', type: 'string', usage: 'Format output using a custom template' },
+    { name: 'last', short: 'n', type: 'int', usage: 'Show n last created containers (includes all states)', default: -1 },
+    { name: 'latest', short: 'l', type: 'bool', usage: 'Show the latest created container (includes all states)' },
+    { name: 'no-trunc', type: 'bool', usage: "Don't truncate output" },
+    { name: 'quiet', short: 'q', type: 'bool', usage: 'Only display container IDs' },
+    { name: 'size', short: 's', type: 'bool', usage: 'Display total file sizes' },
+  ],
+  args: { max: 0 },
+  async run(ctx, p) {
+    const f = p.flags;
+    let limit = f.last as number;
+    if (f.latest) limit = 1;
+    let format: string = f.format;
+    if (f.quiet && format) ctx.err('WARNING: Ignoring custom format, because both --format and --quiet are set.\n');
+    if (f.quiet) format = '{{.ID}}';
+    if (!format) format = 'table';
+    const size = !!f.size || /\.Size\b/.test(format);
+    const list = await ctx.client.containerList({ all: f.all || limit > 0, limit: limit > 0 ? limit : undefined, size, filters: parseFilters(f.filter) });
+    const table = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}' + (f.size ? '\t{{.Size}}' : '');
+    ctx.out(formatRows({ format, defaultTable: table, headers: psHeaders }, list.map((c) => containerContext(c, !f['no-trunc']))));
+  },
+};

@@ -1,0 +1,4 @@
+// Loads every command group; each group's index registers its commands.
+import './container';
+import './image';
+import './system';

@@ -1,0 +1,12 @@
+// Top-level system commands (version, info, events, inspect) and the `system` group.
+import { registerGroup, registerTopLevel } from '../../registry';
+import { versionCommand } from './version';
+import { infoCommand } from './info';
+import { eventsCommand } from './events';
+import { inspectCommand } from './inspect';
+
+registerTopLevel(versionCommand);
+registerTopLevel(infoCommand);
+registerTopLevel(eventsCommand);
+registerTopLevel(inspectCommand);
+registerGroup('system', 'Manage Berth', [eventsCommand, infoCommand]);
