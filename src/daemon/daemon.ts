@@ -13,6 +13,7 @@ import { VolumeService } from '../volume/service';
 import { BuilderService } from '../builder/service';
 import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
+import { DistributionService } from '../distribution/service';
 import type { DaemonConfig } from './config';
 
 export class Daemon {
@@ -25,6 +26,7 @@ export class Daemon {
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly builder: BuilderService;
+  readonly distribution: DistributionService;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -37,6 +39,14 @@ export class Daemon {
     this.db = openDb(path.join(config.dataRoot, 'berth.db'));
     this.storage = new Overlay2(config.dataRoot);
     this.images = new ImageService({ db: this.db, events: this.events, storage: this.storage, dataRoot: config.dataRoot });
+    this.distribution = new DistributionService({
+      db: this.db,
+      images: this.images,
+      events: this.events,
+      insecureRegistries: config.insecureRegistries,
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+    });
     this.networks = new NetworkService({ db: this.db, events: this.events, config });
     this.volumes = new VolumeService({ db: this.db, events: this.events, dataRoot: config.dataRoot });
     this.containers = new ContainerService({
@@ -56,6 +66,7 @@ export class Daemon {
   async init(): Promise<void> {
     await this.storage.init();
     await this.images.init();
+    await this.distribution.init();
     await this.volumes.init();
     await this.networks.init();
     await this.containers.init();

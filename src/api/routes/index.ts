@@ -6,6 +6,7 @@ import { registerImageRoutes } from './images';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
 import { registerBuildRoutes } from './build';
+import { registerDistributionRoutes } from './distribution';
 
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
@@ -14,5 +15,6 @@ export function buildRouter(d: Daemon): Router {
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);
   registerBuildRoutes(r, d);
+  registerDistributionRoutes(r, d);
   return r;
 }

@@ -1,0 +1,323 @@
+// Pull: resolve the manifest (choosing a platform from a list/index), fetch
+// and verify the config, download layers concurrently straight into the
+// content store (resuming with Range after a cut), then extract them in
+// order and record the image. Nothing is tagged until every blob is verified
+// and every layer extracted; layers this pull created are dropped on failure.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ImageService } from '../image/service';
+import type { ImageConfigJSON } from '../image/types';
+import { familiarName, familiarString, type Reference } from '../image/reference';
+import { chainIdsOf } from '../host/storage/layers';
+import { InvalidParameter, NotFound, SystemError, BerthError } from '../util/errors';
+import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, MT, ManifestError, parseManifest, type Descriptor, type ImageManifest, type Manifest, type Platform } from './manifest';
+import { hostPlatform, platformString, selectManifest } from './platform';
+import { LayerProgress, shortId, type ProgressSink } from './progress';
+import { RegistrySession, TransientError, failure, readAll, withRetry, type RegistryResponse } from './transport';
+import type { DistributionMetadata } from './metadata';
+
+const LAYER_TYPES = new Set<string>([MT.dockerLayer, MT.ociLayer, MT.ociLayerGzip, 'application/vnd.docker.image.rootfs.diff.tar']);
+const CONFIG_TYPES = new Set<string>([MT.dockerConfig, MT.ociConfig]);
+const MAX_CONFIG_SIZE = 8 * 1024 * 1024;
+
+export interface FetchedManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  manifest: Manifest;
+}
+
+/** GETs a manifest by tag or digest and verifies it against the digest it must have. */
+export async function fetchManifest(s: RegistrySession, reference: string, shown: string): Promise<FetchedManifest> {
+  return withRetry(async () => {
+    const res = await s.request('GET', `/v2/${s.repo}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
+    if (res.status === 404) {
+      const err = await failure(res, '');
+      throw new NotFound(`manifest for ${shown} not found: ${err.message.replace(/^: /, '')}`);
+    }
+    if (res.status === 401 || res.status === 403) {
+      const err = await failure(res, '');
+      throw new BerthError(
+        `pull access denied for ${shown.replace(/[:@].*$/, '')}, repository does not exist or may require 'docker login': ${err.message.replace(/^: /, '')}`,
+        res.status === 401 ? 401 : 403,
+      );
+    }
+    if (res.status !== 200) throw await failure(res, `fetching manifest for ${shown}`);
+    const cl = Number(res.headers['content-length'] ?? 0);
+    if (cl > MAX_MANIFEST_SIZE) {
+      res.body.destroy();
+      throw new InvalidParameter(`manifest for ${shown} is too large: ${cl} bytes (limit ${MAX_MANIFEST_SIZE})`);
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readAll(res.body, MAX_MANIFEST_SIZE);
+    } catch (e) {
+      if (e instanceof SystemError && /larger than/.test(e.message)) throw new InvalidParameter(`manifest for ${shown} is too large (limit ${MAX_MANIFEST_SIZE} bytes)`);
+      throw new TransientError(`reading manifest for ${shown}: ${(e as Error).message}`);
+    }
+    const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new InvalidParameter(`manifest verification failed for digest ${reference}: got ${digest}`);
+    }
+    const header = res.headers['docker-content-digest'];
+    if (typeof header === 'string' && header.startsWith('sha256:') && header !== digest) {
+      throw new InvalidParameter(`manifest verification failed for ${shown}: registry says ${header}, content is ${digest}`);
+    }
+    let manifest: Manifest;
+    try {
+      manifest = parseManifest(bytes, res.headers['content-type']);
+    } catch (e) {
+      throw new InvalidParameter(`invalid manifest for ${shown}: ${(e as ManifestError).message}`);
+    }
+    return { digest, mediaType: manifest.mediaType, bytes, manifest };
+  });
+}
+
+export interface PullDeps {
+  images: ImageService;
+  meta: DistributionMetadata;
+  maxConcurrentDownloads: number;
+  /** Shared by all pulls: a blob being downloaded is downloaded once. */
+  inflight: Map<string, Promise<void>>;
+  publishPull(ref: Reference, imageId: string): void;
+}
+
+/** A small blob (config) fetched into memory and verified. */
+async function fetchSmallBlob(s: RegistrySession, d: Descriptor, limit: number): Promise<Buffer> {
+  return withRetry(async () => {
+    const res = await getBlob(s, d.digest, {});
+    if (res.status !== 200) throw await failure(res, `fetching blob ${d.digest}`);
+    let bytes: Buffer;
+    try {
+      bytes = await readAll(res.body, limit);
+    } catch (e) {
+      throw new TransientError(`reading blob ${d.digest}: ${(e as Error).message}`);
+    }
+    const got = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    if (got !== d.digest) throw new InvalidParameter(`filesystem layer verification failed for digest ${d.digest}`);
+    return bytes;
+  });
+}
+
+/** GET a blob, following redirects (Docker Hub sends layers to a CDN). */
+async function getBlob(s: RegistrySession, digest: string, headers: Record<string, string>): Promise<RegistryResponse> {
+  let res = await s.request('GET', `/v2/${s.repo}/blobs/${digest}`, { headers });
+  for (let i = 0; i < 5 && [301, 302, 303, 307, 308].includes(res.status); i++) {
+    const loc = res.headers.location;
+    res.body.resume();
+    if (!loc) break;
+    const base = await s.base();
+    res = await s.request('GET', new URL(loc, base).href, { headers });
+  }
+  return res;
+}
+
+/**
+ * Downloads a blob into the content store, verified. A cut connection is
+ * resumed with a Range request; a mismatch leaves nothing behind.
+ */
+async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageService, progress: LayerProgress): Promise<void> {
+  const content = images.content;
+  const tmp = content.tempPath('.download');
+  let hash: Hash = createHash('sha256');
+  let received = 0;
+  try {
+    await withRetry(async () => {
+      // What the file holds must be exactly what was hashed; otherwise start over.
+      const onDisk = fs.existsSync(tmp) ? fs.statSync(tmp).size : 0;
+      if (onDisk !== received) {
+        received = 0;
+        hash = createHash('sha256');
+        await fsp.rm(tmp, { force: true });
+      }
+      const headers: Record<string, string> = received > 0 ? { Range: `bytes=${received}-` } : {};
+      const res = await getBlob(s, d.digest, headers);
+      if (res.status === 200 && received > 0) {
+        received = 0;
+        hash = createHash('sha256');
+        await fsp.rm(tmp, { force: true });
+      } else if (res.status !== 200 && res.status !== 206) {
+        throw await failure(res, `fetching blob ${d.digest}`);
+      }
+      const h = hash;
+      const counter = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          if (received + chunk.length > d.size) {
+            cb(new InvalidParameter(`blob ${d.digest} is larger than the ${d.size} bytes its manifest says`));
+            return;
+          }
+          h.update(chunk);
+          received += chunk.length;
+          progress.update(received);
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(res.body, counter, fs.createWriteStream(tmp, { flags: 'a', mode: 0o600 }));
+      } catch (e) {
+        if (e instanceof BerthError && !(e instanceof TransientError)) throw e;
+        throw new TransientError(`downloading ${d.digest}: ${(e as Error).message}`);
+      }
+      if (received < d.size) throw new TransientError(`downloading ${d.digest}: connection closed after ${received} of ${d.size} bytes`);
+    }, 5);
+    progress.update(received, true);
+    const got = 'sha256:' + hash.digest('hex');
+    if (got !== d.digest || received !== d.size) {
+      throw new InvalidParameter(`filesystem layer verification failed for digest ${d.digest}`);
+    }
+    await content.commitFile(tmp, d.digest);
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
+/** Limits concurrency: at most n tasks run at once, the rest wait. */
+function limiter(n: number) {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> => {
+    if (active >= n) {
+      onWait?.();
+      await new Promise<void>((r) => queue.push(r));
+    }
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      queue.shift()?.();
+    }
+  };
+}
+
+/**
+ * Pulls one platform image given its manifest. `tagRef` is tagged and
+ * `digestRef` recorded as a repo digest once all is in place.
+ */
+export async function pullImageManifest(
+  deps: PullDeps,
+  s: RegistrySession,
+  registry: string,
+  man: ImageManifest,
+  manDigest: string,
+  manBytes: Buffer,
+  sink: ProgressSink,
+): Promise<{ imageId: string; existed: boolean }> {
+  const { images } = deps;
+  if (!CONFIG_TYPES.has(man.config.mediaType) && man.config.mediaType !== undefined) {
+    throw new InvalidParameter(`unsupported image config media type: ${man.config.mediaType} (not a container image)`);
+  }
+  for (const l of man.layers) {
+    if (l.mediaType === MT.dockerForeignLayer) continue;
+    if (l.mediaType === MT.ociLayerZstd) throw new InvalidParameter(`unsupported layer media type: ${l.mediaType} (zstd)`);
+    if (l.mediaType !== undefined && !LAYER_TYPES.has(l.mediaType)) throw new InvalidParameter(`unsupported layer media type: ${l.mediaType}`);
+  }
+  const configBytes = await fetchSmallBlob(s, man.config, MAX_CONFIG_SIZE);
+  let config: ImageConfigJSON;
+  try {
+    config = JSON.parse(configBytes.toString('utf8'));
+  } catch {
+    throw new InvalidParameter(`invalid image config ${man.config.digest}: malformed JSON`);
+  }
+  const diffIds = config?.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== man.layers.length || !diffIds.every((d) => /^sha256:[a-f0-9]{64}$/.test(d))) {
+    throw new InvalidParameter(`invalid image config ${man.config.digest}: rootfs.diff_ids do not match the ${man.layers.length} layers of the manifest`);
+  }
+  const imageId = man.config.digest;
+  const existed = !!images.get(imageId);
+  const chainIds = chainIdsOf(diffIds);
+  const present = chainIds.map((c) => !!images.layer(c) && images.deps.storage.layers.exists(c));
+  man.layers.forEach((l, i) => sink.write({ status: present[i] ? 'Already exists' : 'Pulling fs layer', progressDetail: {}, id: shortId(l.digest) }));
+
+  // Downloads, concurrently, each blob once (also across concurrent pulls).
+  const limit = limiter(deps.maxConcurrentDownloads);
+  const downloads = man.layers.map((l, i) => {
+    if (present[i]) return Promise.resolve();
+    const id = shortId(l.digest);
+    if (images.content.has(l.digest)) {
+      sink.write({ status: 'Download complete', progressDetail: {}, id });
+      return Promise.resolve();
+    }
+    let p = deps.inflight.get(l.digest);
+    if (!p) {
+      p = limit(
+        async () => {
+          await downloadBlob(s, l, images, new LayerProgress(sink, id, 'Downloading', l.size));
+        },
+        () => sink.write({ status: 'Waiting', progressDetail: {}, id }),
+      ).finally(() => deps.inflight.delete(l.digest));
+      deps.inflight.set(l.digest, p);
+    }
+    return p.then(() => {
+      sink.write({ status: 'Verifying Checksum', progressDetail: {}, id });
+      sink.write({ status: 'Download complete', progressDetail: {}, id });
+    });
+  });
+  // Keep rejections from being unhandled while earlier layers extract.
+  downloads.forEach((d) => d.catch(() => {}));
+
+  const created: string[] = [];
+  try {
+    let parent: string | undefined;
+    for (let i = 0; i < man.layers.length; i++) {
+      const l = man.layers[i];
+      const id = shortId(l.digest);
+      if (present[i]) {
+        parent = chainIds[i];
+        continue;
+      }
+      await downloads[i];
+      // Extract: gunzip + hash while staging, then apply once per chain ID.
+      const prog = new LayerProgress(sink, id, 'Extracting', l.size);
+      let read = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          read += chunk.length;
+          prog.update(read);
+          cb(null, chunk);
+        },
+      });
+      const src = images.content.createReadStream(l.digest);
+      src.on('error', (e) => counter.destroy(e));
+      const staged = await images.stageLayer(src.pipe(counter));
+      try {
+        prog.update(read, true);
+        if (staged.diffId !== diffIds[i]) {
+          throw new InvalidParameter(`layer ${l.digest} does not match its diff ID in the image config (got ${staged.diffId}, want ${diffIds[i]})`);
+        }
+        images.recordLayerBlob(staged.diffId, l.digest);
+        const r = await images.commitLayer(parent, staged);
+        if (r.created) created.push(r.layer.chainId);
+        deps.meta.recordLayer(staged.diffId, { digest: l.digest, mediaType: l.mediaType ?? MT.dockerLayer, size: l.size, registry, repo: s.repo });
+      } finally {
+        await fsp.rm(staged.file, { force: true });
+      }
+      parent = chainIds[i];
+      sink.write({ status: 'Pull complete', progressDetail: {}, id });
+    }
+    await images.content.put(manBytes, manDigest);
+    const img = await images.registerImage(configBytes);
+    deps.meta.recordManifest(img.id, manDigest, man.mediaType);
+    return { imageId: img.id, existed };
+  } catch (e) {
+    await Promise.allSettled(downloads);
+    for (const c of created.reverse()) await images.dropLayerIfUnused(c).catch(() => {});
+    throw e;
+  }
+}
+
+/** Picks the platform's manifest from a list/index, or explains what there is. */
+export function choosePlatform(entries: Descriptor[], want: Platform | undefined, shown: string): Descriptor {
+  const p = want ?? hostPlatform();
+  const d = selectManifest(entries, p);
+  if (!d) {
+    const have = entries.map((e) => (e.platform ? platformString(e.platform) : '?')).join(', ');
+    throw new NotFound(`no matching manifest for ${platformString(p)} in the manifest list entries (${shown} has: ${have || 'none'})`);
+  }
+  return d;
+}
+
+export { familiarName, familiarString };
