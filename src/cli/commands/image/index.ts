@@ -3,10 +3,11 @@ import { registerGroup, registerShortcut } from '../../registry';
 import { imageListCommand } from './list';
 import { imageInspectCommand, historyCommand, tagCommand, imageRmCommand, imagePruneCommand } from './ops';
 import { importCommand, loadCommand, saveCommand, pullCommand, pushCommand } from './transfer';
+import { buildCommand } from './build';
 
 registerGroup('image', 'Manage images', [
-  historyCommand, importCommand, imageInspectCommand, loadCommand, imageListCommand, imagePruneCommand, pullCommand, pushCommand, imageRmCommand, saveCommand, tagCommand,
+  buildCommand, historyCommand, importCommand, imageInspectCommand, loadCommand, imageListCommand, imagePruneCommand, pullCommand, pushCommand, imageRmCommand, saveCommand, tagCommand,
 ]);
 registerShortcut('images', 'image', 'ls');
 registerShortcut('rmi', 'image', 'rm');
-for (const n of ['history', 'import', 'load', 'pull', 'push', 'save', 'tag']) registerShortcut(n, 'image', n);
+for (const n of ['build', 'history', 'import', 'load', 'pull', 'push', 'save', 'tag']) registerShortcut(n, 'image', n);
