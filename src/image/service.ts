@@ -156,7 +156,10 @@ export class ImageService {
     const img = this.tryResolve(ref);
     if (img) return img;
     let shown = ref;
-    try { shown = familiarString(parseNormalized(ref)); } catch { /* show as given */ }
+    if (/^[a-f0-9]{64}$/.test(ref)) shown = `sha256:${ref}`;
+    else if (!/^sha256:/.test(ref)) {
+      try { shown = familiarString(parseTagged(ref)); } catch { /* show as given */ }
+    }
     throw new NotFound(`No such image: ${shown}`);
   }
 
