@@ -48,7 +48,7 @@ export const infoCommand: Command = {
     line(`  Network: ${(i.Plugins?.Network ?? []).join(' ')}`);
     line(`  Log: ${(i.Plugins?.Log ?? []).join(' ')}`);
     line(` Swarm: ${i.Swarm?.LocalNodeState ?? 'inactive'}`);
-    line(` Runtimes: ${Object.keys(i.Runtimes ?? {}).sort().join(' ')}`);
+    line(` Runtimes: ${Object.keys(i.Runtimes ?? {}).join(' ')}`);
     line(` Default Runtime: ${i.DefaultRuntime}`);
     line(` Init Binary: ${i.InitBinary ?? ''}`);
     line(` containerd version: ${i.ContainerdCommit?.ID ?? ''}`);
@@ -72,6 +72,12 @@ export const infoCommand: Command = {
     line(` ID: ${i.ID}`);
     line(` Docker Root Dir: ${i.DockerRootDir}`);
     line(` Debug Mode: ${!!i.Debug}`);
+    if (i.Debug) {
+      line(`  File Descriptors: ${i.NFd}`);
+      line(`  Goroutines: ${i.NGoroutines}`);
+      line(`  System Time: ${i.SystemTime}`);
+      line(`  EventsListeners: ${i.NEventsListener}`);
+    }
     if (i.HttpProxy) line(` HTTP Proxy: ${i.HttpProxy}`);
     if (i.HttpsProxy) line(` HTTPS Proxy: ${i.HttpsProxy}`);
     if (i.NoProxy) line(` No Proxy: ${i.NoProxy}`);
@@ -84,7 +90,7 @@ export const infoCommand: Command = {
     if (insecure.length) { line(' Insecure Registries:'); for (const r of insecure) line(`  ${r}`); }
     if (i.RegistryConfig?.Mirrors?.length) { line(' Registry Mirrors:'); for (const r of i.RegistryConfig.Mirrors) line(`  ${r}`); }
     line(` Live Restore Enabled: ${!!i.LiveRestoreEnabled}`);
-    ctx.out(o);
+    ctx.out(o + '\n');
     for (const w of i.Warnings ?? []) ctx.err(`${w}\n`);
   },
 };

@@ -11,6 +11,16 @@ function goArch(): string {
   return m[process.arch] ?? process.arch;
 }
 
+/** Go's time.ANSIC in local time ("Mon Jan _2 15:04:05 2006"), as docker shows build times. */
+function ansic(t: string | undefined): string {
+  const d = t ? new Date(t) : undefined;
+  if (!d || Number.isNaN(d.getTime())) return t ?? '';
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getDay()]} ${months[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${d.getFullYear()}`;
+}
+
 export const versionCommand: Command = {
   name: 'version',
   usage: '[OPTIONS]',
@@ -45,7 +55,7 @@ export const versionCommand: Command = {
       if (serverErr) throw serverErr;
       return;
     }
-    const row = (k: string, v: unknown, indent = ' ', width = 18) => `${indent}${(k + ':').padEnd(width)}${v ?? ''}\n`;
+    const row = (k: string, v: unknown, indent = ' ', width = 19) => `${indent}${(k + ':').padEnd(width)}${v ?? ''}\n`;
     let out = 'Client:\n';
     out += row('Version', client.Version);
     out += row('API version', client.ApiVersion + (client.ApiVersion !== CLIENT_API_VERSION ? ` (downgraded from ${CLIENT_API_VERSION})` : ''));
@@ -62,17 +72,17 @@ export const versionCommand: Command = {
     let s = `\nServer: ${server.Platform?.Name ?? ''}\n`;
     for (const c of server.Components ?? []) {
       s += ` ${c.Name}:\n`;
-      s += row('Version', c.Version, '  ', 17);
+      s += row('Version', c.Version, '  ', 18);
       const d = c.Details ?? {};
       if (c.Name === 'Engine') {
-        s += row('API version', `${d.ApiVersion} (minimum version ${d.MinAPIVersion})`, '  ', 17);
-        s += row('Go version', d.GoVersion, '  ', 17);
-        s += row('Git commit', d.GitCommit, '  ', 17);
-        s += row('Built', d.BuildTime, '  ', 17);
-        s += row('OS/Arch', `${d.Os}/${d.Arch}`, '  ', 17);
-        s += row('Experimental', d.Experimental, '  ', 17);
+        s += row('API version', `${d.ApiVersion} (minimum version ${d.MinAPIVersion})`, '  ', 18);
+        s += row('Go version', d.GoVersion, '  ', 18);
+        s += row('Git commit', d.GitCommit, '  ', 18);
+        s += row('Built', ansic(d.BuildTime), '  ', 18);
+        s += row('OS/Arch', `${d.Os}/${d.Arch}`, '  ', 18);
+        s += row('Experimental', d.Experimental, '  ', 18);
       } else {
-        for (const [k, v] of Object.entries(d)) s += row(k, v, '  ', 17);
+        for (const [k, v] of Object.entries(d)) s += row(k, v, '  ', 18);
       }
     }
     ctx.out(s);
