@@ -102,7 +102,7 @@ export class DistributionService {
     const shown = familiarString(ref);
     const top = await fetchManifest(s, ref.digest ?? ref.tag!, shown);
     const tagOrDigest = ref.tag ?? ref.digest!;
-    sink.write({ status: `Pulling from ${familiarName(ref)}`, id: tagOrDigest });
+    sink.write({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
     let man = top;
     if (top.manifest.kind === 'index') {
       const pick = choosePlatform(top.manifest.manifests, platform, shown);

@@ -1,0 +1,243 @@
+// berthd as a registry client, proven with the official docker CLI: pull by
+// tag, digest and platform from the Berth registry server; push to it; push
+// to and pull from the real distribution registry with and without htpasswd
+// auth; `pull -a`; /distribution/{name}/json.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import { startDaemon, type TestDaemon } from './helpers/daemon';
+import {
+  makeImage,
+  startBerthRegistry,
+  startDistributionRegistry,
+  tmpDir,
+  run,
+  sha256,
+  type FixtureImage,
+  type RunningRegistry,
+} from './helpers/registry';
+import { htpasswdLine } from '../src/registry/htpasswd';
+
+/** Pushes a fixture image (blobs + manifest) to a registry over HTTP. */
+export async function pushFixture(base: string, repo: string, ref: string, img: FixtureImage, headers: Record<string, string> = {}): Promise<void> {
+  for (const blob of [img.config, ...img.layers.map((l) => l.gz)]) {
+    const r = await fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob, headers });
+    assert.equal(r.status, 201, await r.text());
+  }
+  const r = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: img.manifest, headers: { 'Content-Type': img.mediaType, ...headers } });
+  assert.equal(r.status, 201, await r.text());
+}
+
+/** GET on the daemon's unix socket. */
+function apiGet(socket: string, p: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socket, path: p, method: 'GET' }, (res) => {
+      let data = '';
+      res.on('data', (c) => (data += c));
+      res.on('end', () => {
+        let body: any = data;
+        try {
+          body = JSON.parse(data);
+        } catch {
+          /* text */
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function imageId(d: TestDaemon, ref: string): Promise<string> {
+  const r = await d.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+describe('distribution: docker CLI against berthd and the Berth registry', () => {
+  let d: TestDaemon;
+  let reg: RunningRegistry;
+  let app: FixtureImage;
+  before(async () => {
+    d = await startDaemon();
+    await d.loadBusybox();
+    reg = await startBerthRegistry();
+    app = await makeImage([{ 'app/one.txt': 'one' }, { 'app/two.txt': 'two' }, { 'app/three.txt': 'three' }]);
+    await pushFixture(reg.url, 'team/app', '1.0', app);
+    await pushFixture(reg.url, 'team/app', '1.1', app);
+  });
+  after(async () => {
+    await reg?.stop();
+    await d?.stop();
+    if (reg) fs.rmSync(reg.root, { recursive: true, force: true });
+  });
+
+  it('pulls by tag with progress, records RepoDigests, and is up to date the second time', async () => {
+    const ref = `${reg.addr}/team/app:1.0`;
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr + d.logs().slice(-2000));
+    assert.match(r.stdout, /1\.0: Pulling from team\/app/);
+    assert.match(r.stdout, /Pull complete/);
+    assert.match(r.stdout, new RegExp(`Digest: ${app.manifestDigest}`));
+    assert.match(r.stdout, /Status: Downloaded newer image for/);
+    assert.equal(await imageId(d, ref), app.configDigest);
+    const digests = await d.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', ref]);
+    assert.deepEqual(JSON.parse(digests.stdout), [`${reg.addr}/team/app@${app.manifestDigest}`]);
+    const listing = await d.docker(['images', '--digests', '--format', '{{.Repository}} {{.Tag}} {{.Digest}}']);
+    assert.match(listing.stdout, new RegExp(`${reg.addr}/team/app 1\\.0 ${app.manifestDigest}`));
+    const again = await d.docker(['pull', ref]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /Already exists/);
+    assert.match(again.stdout, /Status: Image is up to date for/);
+    // The layers are the image's content: the blobs we pulled are in the content store.
+    for (const l of app.layers) assert.ok(fs.existsSync(path.join(d.dataRoot, 'blobs/sha256', l.digest.slice(7))));
+  });
+
+  it('pulls by digest and removes by digest', async () => {
+    const ref = `${reg.addr}/team/app@${app.manifestDigest}`;
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await imageId(d, ref), app.configDigest);
+    const wrong = await d.docker(['pull', `${reg.addr}/team/app@sha256:${'0'.repeat(64)}`]);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr + wrong.stdout, /not found|manifest unknown/);
+  });
+
+  it('pull -a fetches every tag', async () => {
+    const r = await d.docker(['pull', '-a', `${reg.addr}/team/app`]);
+    assert.equal(r.code, 0, r.stderr);
+    const tags = await d.docker(['images', '--format', '{{.Tag}}', `${reg.addr}/team/app`]);
+    assert.deepEqual(tags.stdout.trim().split('\n').sort(), ['1.0', '1.1']);
+  });
+
+  it('pushes a local image (new manifest) and a pulled one (same digest, mounted blobs)', async () => {
+    const target = `${reg.addr}/mine/busybox:v1`;
+    assert.equal((await d.docker(['tag', 'busybox:latest', target])).code, 0);
+    const p = await d.docker(['push', target]);
+    assert.equal(p.code, 0, p.stderr + d.logs().slice(-2000));
+    assert.match(p.stdout, /The push refers to repository \[127\.0\.0\.1:\d+\/mine\/busybox\]/);
+    assert.match(p.stdout, /Pushed/);
+    const m = /v1: digest: (sha256:[a-f0-9]{64}) size: (\d+)/.exec(p.stdout);
+    assert.ok(m, p.stdout);
+    const inspect = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${target}`]);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.equal(sha256(Buffer.from(inspect.stdout)), m![1]);
+    assert.equal(JSON.parse(inspect.stdout).config.digest, await imageId(d, 'busybox:latest'));
+    // Pushing again: every layer is already there.
+    const again = await d.docker(['push', target]);
+    assert.match(again.stdout, /Layer already exists/);
+    // A pulled image keeps its manifest digest; its blobs are mounted from team/app.
+    const other = `${reg.addr}/other/app:2.0`;
+    await d.docker(['tag', `${reg.addr}/team/app:1.0`, other]);
+    const p2 = await d.docker(['push', other]);
+    assert.equal(p2.code, 0, p2.stderr);
+    assert.match(p2.stdout, /Mounted from team\/app/);
+    assert.match(p2.stdout, new RegExp(`2\\.0: digest: ${app.manifestDigest}`));
+    // Round trip: remove locally, pull back, same image id.
+    const id = await imageId(d, target);
+    assert.equal((await d.docker(['rmi', target])).code, 0);
+    const back = await d.docker(['pull', target]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(await imageId(d, target), id);
+  });
+
+  it('selects the platform from an OCI index (host by default, --platform on request)', async () => {
+    const amd = await makeImage([{ 'arch': 'amd64' }], { oci: true, arch: 'amd64' });
+    const arm = await makeImage([{ 'arch': 'arm64' }], { oci: true, arch: 'arm64' });
+    await pushFixture(reg.url, 'team/multi', amd.manifestDigest, amd);
+    await pushFixture(reg.url, 'team/multi', arm.manifestDigest, arm);
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { mediaType: arm.mediaType, digest: arm.manifestDigest, size: arm.manifest.length, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+          { mediaType: amd.mediaType, digest: amd.manifestDigest, size: amd.manifest.length, platform: { os: 'linux', architecture: 'amd64' } },
+        ],
+      }),
+    );
+    const put = await fetch(`${reg.url}/v2/team/multi/manifests/latest`, { method: 'PUT', body: index, headers: { 'Content-Type': 'application/vnd.oci.image.index.v1+json' } });
+    assert.equal(put.status, 201);
+    const ref = `${reg.addr}/team/multi:latest`;
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`Digest: ${sha256(index)}`));
+    assert.equal(await imageId(d, ref), amd.configDigest);
+    const r2 = await d.docker(['pull', '--platform', 'linux/arm64', ref]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(await imageId(d, ref), arm.configDigest);
+    const none = await d.docker(['pull', '--platform', 'linux/s390x', ref]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr + none.stdout, /no matching manifest for linux\/s390x/);
+    // GET /distribution/{name}/json lists the platforms of the index.
+    const info = await apiGet(d.socket, `/v1.43/distribution/${ref}/json`);
+    assert.equal(info.status, 200);
+    assert.equal(info.body.Descriptor.digest, sha256(index));
+    assert.deepEqual(info.body.Platforms.map((p: any) => p.architecture).sort(), ['amd64', 'arm64']);
+  });
+});
+
+describe('distribution: the Debian distribution registry', () => {
+  let d: TestDaemon;
+  let open: RunningRegistry;
+  let secured: RunningRegistry;
+  let dir: string;
+  before(async () => {
+    dir = tmpDir('dist-auth-');
+    fs.writeFileSync(path.join(dir, 'htpasswd'), htpasswdLine('bob', 'hunter2', 5) + '\n');
+    d = await startDaemon();
+    await d.loadBusybox();
+    open = await startDistributionRegistry();
+    secured = await startDistributionRegistry({ htpasswd: path.join(dir, 'htpasswd') });
+  });
+  after(async () => {
+    await open?.stop();
+    await secured?.stop();
+    await d?.stop();
+    for (const x of [open?.root, secured?.root, dir]) if (x) fs.rmSync(x, { recursive: true, force: true });
+  });
+
+  it('pushes to and pulls from it without auth', async () => {
+    const ref = `${open.addr}/lib/busybox:1`;
+    const id = await imageId(d, 'busybox:latest');
+    assert.equal((await d.docker(['tag', 'busybox:latest', ref])).code, 0);
+    const p = await d.docker(['push', ref]);
+    assert.equal(p.code, 0, p.stderr + open.output());
+    assert.match(p.stdout, /1: digest: sha256:[a-f0-9]{64} size: \d+/);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await imageId(d, ref), id);
+    const tags = await (await fetch(`${open.url}/v2/lib/busybox/tags/list`)).json();
+    assert.deepEqual(tags, { name: 'lib/busybox', tags: ['1'] });
+  });
+
+  it('requires login with htpasswd, then pushes and pulls with the stored credentials', async () => {
+    const ref = `${secured.addr}/sec/busybox:1`;
+    assert.equal((await d.docker(['tag', 'busybox:latest', ref])).code, 0);
+    const denied = await d.docker(['push', ref]);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr + denied.stdout, /unauthorized|authentication required|no basic auth credentials/i);
+    const badLogin = await d.docker(['login', '-u', 'bob', '--password-stdin', secured.addr], { input: 'wrong\n' });
+    assert.notEqual(badLogin.code, 0);
+    assert.match(badLogin.stderr, /401|unauthorized/i);
+    const login = await d.docker(['login', '-u', 'bob', '--password-stdin', secured.addr], { input: 'hunter2\n' });
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /Login Succeeded/);
+    const p = await d.docker(['push', ref]);
+    assert.equal(p.code, 0, p.stderr + secured.output());
+    assert.match(p.stdout, /1: digest: sha256:/);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await imageId(d, ref), await imageId(d, 'busybox:latest'));
+    assert.equal((await d.docker(['logout', secured.addr])).code, 0);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const after = await d.docker(['pull', ref]);
+    assert.notEqual(after.code, 0);
+  });
+});
