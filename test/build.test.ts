@@ -44,7 +44,7 @@ function postBuild(query: string, body: Buffer): Promise<{ status: number; body:
       { socketPath: d.socket, path: `/v1.43/build?${query}`, method: 'POST', timeout: 30_000, headers: { 'Content-Type': 'application/x-tar' } },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('data', (c: unknown) => void chunks.push(c as Buffer));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
       },
     );
@@ -186,4 +186,140 @@ test('bad input: Docker errors, nothing left behind', async () => {
   const views = fs.readdirSync(path.join(d.dataRoot, 'containers')).filter((n) => n.startsWith('buildview-'));
   assert.deepEqual(views, []);
   assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(d.dataRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '/containers/buildview'));
+});
+
+/** Files of an image, from `docker save`: path → {mode, uid, gid, body|link}, top layer wins. */
+async function imageFiles(ref: string): Promise<Map<string, { mode: number; uid: number; gid: number; type: string; body: string; link?: string }>> {
+  const tar = (await import('tar-stream')).default;
+  const out = path.join(d.root, `save-${Date.now()}.tar`);
+  const r = await d.docker(['save', '-o', out, ref], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const entries = new Map<string, Buffer>();
+  await new Promise<void>((resolve, reject) => {
+    const ex = tar.extract();
+    ex.on('entry', (h, s, next) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: unknown) => void chunks.push(c as Buffer));
+      s.on('end', () => {
+        entries.set(h.name, Buffer.concat(chunks));
+        next();
+      });
+    });
+    ex.on('finish', () => resolve());
+    ex.on('error', reject);
+    fs.createReadStream(out).pipe(ex);
+  });
+  fs.rmSync(out);
+  const manifest = JSON.parse(entries.get('manifest.json')!.toString());
+  const files = new Map<string, { mode: number; uid: number; gid: number; type: string; body: string; link?: string }>();
+  for (const layer of manifest[0].Layers as string[]) {
+    await new Promise<void>((resolve, reject) => {
+      const ex = tar.extract();
+      ex.on('entry', (h, s, next) => {
+        const chunks: Buffer[] = [];
+        s.on('data', (c: unknown) => void chunks.push(c as Buffer));
+        s.on('end', () => {
+          files.set('/' + h.name.replace(/\/$/, ''), { mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, type: h.type ?? 'file', body: Buffer.concat(chunks).toString(), link: h.linkname ?? undefined });
+          next();
+        });
+      });
+      ex.on('finish', () => resolve());
+      ex.on('error', reject);
+      const { Readable } = require('node:stream') as typeof import('node:stream');
+      Readable.from([entries.get(layer)!]).pipe(ex);
+    });
+  }
+  return files;
+}
+
+async function inspect(ref: string): Promise<any> {
+  const r = await d.docker(['image', 'inspect', ref], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout)[0];
+}
+
+test('instructions: WORKDIR, COPY --chown/--chmod, heredoc, ADD tar and URL, metadata in the config', async () => {
+  // A loopback HTTP server for ADD <url>.
+  const server = http.createServer((req, res) => {
+    if (req.url === '/files/remote.txt') {
+      res.writeHead(200, { 'Last-Modified': new Date('2020-01-02T03:04:05Z').toUTCString() });
+      res.end('remote content\n');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  try {
+    const tarStream = (await import('tar-stream')).default.pack();
+    tarStream.entry({ name: 'inner/x.txt' }, 'from tar\n');
+    tarStream.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of tarStream as any) chunks.push(c);
+    const dir = ctxDir({
+      Dockerfile: [
+        'FROM scratch',
+        'MAINTAINER someone',
+        'WORKDIR /app',
+        'WORKDIR sub',
+        'COPY --chown=1000:2000 --chmod=0640 a.txt ./',
+        'COPY <<EOF /etc/greeting',
+        'hello ${NAME:-world}',
+        'EOF',
+        'ADD archive.tar /unpacked/',
+        `ADD http://127.0.0.1:${port}/files/remote.txt /remote/`,
+        'COPY *.md /docs/',
+        'USER 1000:1000',
+        'EXPOSE 80 53/udp 8000-8001',
+        'VOLUME ["/data"]',
+        'STOPSIGNAL SIGTERM',
+        'HEALTHCHECK --interval=5s --retries=2 CMD ["/bin/true"]',
+        'ONBUILD COPY . /src',
+        'SHELL ["/bin/bash", "-c"]',
+        'ENTRYPOINT exec /app/run',
+        '',
+      ].join('\n'),
+      'a.txt': 'A\n',
+      'archive.tar': Buffer.concat(chunks).toString('latin1'),
+      'one.md': '1',
+      'two.md': '2',
+    });
+    // The tar body must be written as bytes.
+    fs.writeFileSync(path.join(dir, 'archive.tar'), Buffer.concat(chunks));
+    const r = await build(['-t', 'instr:1', '--label', 'from.cli=yes', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const img = await inspect('instr:1');
+    const c = img.Config;
+    assert.equal(img.Author, 'someone');
+    assert.equal(c.WorkingDir, '/app/sub');
+    assert.equal(c.User, '1000:1000');
+    assert.deepEqual(Object.keys(c.ExposedPorts).sort(), ['53/udp', '80/tcp', '8000/tcp', '8001/tcp']);
+    assert.deepEqual(Object.keys(c.Volumes), ['/data']);
+    assert.equal(c.StopSignal, 'SIGTERM');
+    assert.deepEqual(c.Healthcheck, { Test: ['CMD', '/bin/true'], Interval: 5e9, Retries: 2 });
+    assert.deepEqual(c.OnBuild, ['COPY . /src']);
+    assert.deepEqual(c.Shell, ['/bin/bash', '-c']);
+    assert.deepEqual(c.Entrypoint, ['/bin/bash', '-c', 'exec /app/run']);
+    assert.equal(c.Labels['from.cli'], 'yes');
+    // Layers: WORKDIR /app, WORKDIR sub (both make dirs), COPY, COPY heredoc, ADD tar, ADD url, COPY glob = 7.
+    assert.equal(img.RootFS.Layers.length, 7);
+    const files = await imageFiles('instr:1');
+    const a = files.get('/app/sub/a.txt')!;
+    assert.equal(a.body, 'A\n');
+    assert.equal(a.uid, 1000);
+    assert.equal(a.gid, 2000);
+    assert.equal(a.mode & 0o777, 0o640);
+    assert.equal(files.get('/etc/greeting')?.body, 'hello world\n');
+    assert.equal(files.get('/unpacked/inner/x.txt')?.body, 'from tar\n');
+    assert.equal(files.get('/remote/remote.txt')?.body, 'remote content\n');
+    assert.equal((files.get('/remote/remote.txt')!.mode & 0o777), 0o600);
+    assert.equal(files.get('/docs/one.md')?.body, '1');
+    assert.equal(files.get('/docs/two.md')?.body, '2');
+    // History: metadata steps are empty layers.
+    const h = await d.docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Size}}', 'instr:1'], { env });
+    assert.match(h.stdout, /#\(nop\)  USER 1000:1000\|0B/);
+  } finally {
+    server.close();
+  }
 });

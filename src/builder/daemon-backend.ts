@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ImageService } from '../image/service';
 import type { Overlay2 } from '../host/storage/overlay2';
-import { parseTagged } from '../image/reference';
+import { parseTagged, familiarString, fullString } from '../image/reference';
 import { NotFound } from '../util/errors';
 import type { BuilderBackend, NewImage, RunSpec, ImageRecord } from './backend';
 import type { ContainerRunner } from './runner';
@@ -17,7 +17,8 @@ export class DaemonBuilderBackend implements BuilderBackend {
     private readonly storage: Overlay2,
     private readonly runner: ContainerRunner,
     private readonly tmpRoot: string,
-    private readonly pull?: (ref: string, progress: (line: string) => void) => Promise<ImageRecord>,
+    /** Registry pull (distribution service), given a tagged reference; progress as JSON messages. */
+    private readonly pull?: (ref: string, sink: { write(m: any): void }) => Promise<void>,
   ) {}
 
   async recover(): Promise<void> {
@@ -41,12 +42,18 @@ export class DaemonBuilderBackend implements BuilderBackend {
   }
 
   async pullImage(ref: string, progress: (line: string) => void): Promise<ImageRecord> {
-    if (this.pull) return this.pull(ref, progress);
-    let name = ref;
-    try {
-      const r = parseTagged(ref);
-      name = r.path.replace(/^library\//, '');
-    } catch { /* as given */ }
+    const r = parseTagged(ref);
+    if (this.pull) {
+      await this.pull(familiarString(r), {
+        write: (m) => {
+          // The classic builder shows pull status lines, not progress bars.
+          if (m?.status && !m.progressDetail?.total) progress(`${m.id ? m.id + ': ' : ''}${m.status}\n`);
+        },
+      });
+      const img = this.images.tryResolve(fullString(r));
+      if (img) return img;
+    }
+    const name = r.path.replace(/^library\//, '');
     throw new NotFound(`pull access denied for ${name}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied`);
   }
 
