@@ -323,3 +323,47 @@ test('instructions: WORKDIR, COPY --chown/--chmod, heredoc, ADD tar and URL, met
     server.close();
   }
 });
+
+test('ONBUILD triggers run in the child build; -f names a Dockerfile in the context', async () => {
+  const parent = ctxDir({ 'build/Parent.dockerfile': 'FROM scratch\nONBUILD COPY trigger.txt /triggered.txt\n', 'trigger.txt': 'unused' });
+  const r1 = await build(['-f', path.join(parent, 'build/Parent.dockerfile'), '-t', 'onbuild-parent', parent]);
+  assert.equal(r1.code, 0, r1.stderr + r1.stdout);
+  const child = ctxDir({ Dockerfile: 'FROM onbuild-parent\nLABEL child=1\n', 'trigger.txt': 'child file\n' });
+  const r2 = await build(['-t', 'onbuild-child', child]);
+  assert.equal(r2.code, 0, r2.stderr + r2.stdout);
+  assert.match(r2.stdout, /# Executing 1 build trigger/);
+  const files = await imageFiles('onbuild-child');
+  assert.equal(files.get('/triggered.txt')?.body, 'child file\n');
+  const img = await inspect('onbuild-child');
+  assert.equal(img.Config.OnBuild, null, 'triggers are not inherited');
+});
+
+test('the daemon applies .dockerignore itself (raw API context with ignored files)', async () => {
+  const tar = (await import('tar-stream')).default;
+  const pack = tar.pack();
+  pack.entry({ name: 'Dockerfile' }, 'FROM scratch\nCOPY secret.txt /s\n');
+  pack.entry({ name: '.dockerignore' }, 'secret.txt\n');
+  pack.entry({ name: 'secret.txt' }, 'top secret');
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack as any) chunks.push(c);
+  const r = await postBuild('', Buffer.concat(chunks));
+  assert.equal(r.status, 200);
+  assert.match(r.body, /"errorDetail":\{"message":"COPY failed: file not found in build context or excluded by \.dockerignore: stat secret.txt: file does not exist"\}/);
+});
+
+test('berth build: tags, cache and --iidfile through the berth CLI', async () => {
+  const dir = ctxDir({ Dockerfile: 'FROM scratch\nCOPY f /f\nCMD ["/f"]\n', f: 'x', '.dockerignore': 'junk\n', junk: 'j' });
+  const iid = path.join(d.root, 'iid.txt');
+  const r1 = await d.berth(['build', '-t', 'berthbuilt:1', '-t', 'berthbuilt:2', '--iidfile', iid, dir], { timeout: 120_000 });
+  assert.equal(r1.code, 0, r1.stderr + r1.stdout);
+  assert.match(r1.stdout, /Successfully tagged berthbuilt:1\nSuccessfully tagged berthbuilt:2/);
+  const id = fs.readFileSync(iid, 'utf8');
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  const r2 = await d.berth(['build', '-q', dir], { timeout: 120_000 });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(r2.stdout.trim(), id);
+  const bad = await d.berth(['build', ctxDir({ Dockerfile: 'FROM scratch\nBAD x\n' })]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /dockerfile parse error on line 2: unknown instruction: BAD/);
+});
