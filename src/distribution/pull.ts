@@ -31,7 +31,7 @@ export interface FetchedManifest {
 }
 
 /** GETs a manifest by tag or digest and verifies it against the digest it must have. */
-export async function fetchManifest(s: RegistrySession, reference: string, shown: string): Promise<FetchedManifest> {
+export async function fetchManifest(s: RegistrySession, reference: string, shown: string, repoShown: string): Promise<FetchedManifest> {
   return withRetry(async () => {
     const res = await s.request('GET', `/v2/${s.repo}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
     if (res.status === 404) {
@@ -41,7 +41,7 @@ export async function fetchManifest(s: RegistrySession, reference: string, shown
     if (res.status === 401 || res.status === 403) {
       const err = await failure(res, '');
       throw new BerthError(
-        `pull access denied for ${shown.replace(/[:@].*$/, '')}, repository does not exist or may require 'docker login': ${err.message.replace(/^: /, '')}`,
+        `pull access denied for ${repoShown}, repository does not exist or may require 'docker login': ${err.message.replace(/^: /, '')}`,
         res.status === 401 ? 401 : 403,
       );
     }

@@ -100,13 +100,13 @@ export class DistributionService {
   private async pullOne(ref: Reference, auth: AuthConfig | undefined, platform: Platform | undefined, sink: ProgressSink, quietStatus: boolean): Promise<void> {
     const s = this.session(ref, auth, 'pull');
     const shown = familiarString(ref);
-    const top = await fetchManifest(s, ref.digest ?? ref.tag!, shown);
+    const top = await fetchManifest(s, ref.digest ?? ref.tag!, shown, familiarName(ref));
     const tagOrDigest = ref.tag ?? ref.digest!;
     sink.write({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
     let man = top;
     if (top.manifest.kind === 'index') {
       const pick = choosePlatform(top.manifest.manifests, platform, shown);
-      man = await fetchManifest(s, pick.digest, `${familiarName(ref)}@${pick.digest}`);
+      man = await fetchManifest(s, pick.digest, `${familiarName(ref)}@${pick.digest}`, familiarName(ref));
       if (man.manifest.kind !== 'image') throw new InvalidParameter(`manifest ${pick.digest} of ${shown} is not an image manifest`);
       await this.deps.images.content.put(top.bytes, top.digest);
     }
@@ -201,7 +201,7 @@ export class DistributionService {
     const ref0 = parseNormalized(name);
     const ref = ref0.tag === undefined && ref0.digest === undefined ? { ...ref0, tag: 'latest' } : ref0;
     const s = this.session(ref, auth, 'pull');
-    const m = await fetchManifest(s, ref.digest ?? ref.tag!, familiarString(ref));
+    const m = await fetchManifest(s, ref.digest ?? ref.tag!, familiarString(ref), familiarName(ref));
     const platforms: Platform[] = [];
     if (m.manifest.kind === 'index') {
       for (const d of m.manifest.manifests) if (d.platform) platforms.push(d.platform);
