@@ -1,0 +1,66 @@
+// Workload: the classic builder (`DOCKER_BUILDKIT=0 docker build`) on a
+// ten-step Dockerfile — rebuilt with every step cached, and rebuilt after
+// changing one COPY source (that step and the ones after it rebuild).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Workload } from '../lib/bench';
+import type { Engine } from '../lib/engine';
+import { failureText } from '../lib/proc';
+
+const DOCKERFILE = [
+  'FROM busybox',
+  'WORKDIR /app',
+  'ENV MODE=bench',
+  'COPY a.txt /app/',
+  'COPY b.txt /app/',
+  'RUN echo one > /one',
+  'COPY c.txt /app/',
+  'RUN cat /app/c.txt > /two',
+  'EXPOSE 8080',
+  'CMD ["cat", "/app/a.txt"]',
+  '',
+].join('\n');
+
+function contextFor(e: Engine): string {
+  const dir = path.join(e.root, 'build-ctx');
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), DOCKERFILE);
+    fs.writeFileSync(path.join(dir, 'a.txt'), 'a\n'.repeat(1000));
+    fs.writeFileSync(path.join(dir, 'b.txt'), 'b\n'.repeat(1000));
+    fs.writeFileSync(path.join(dir, 'c.txt'), 'c0\n');
+  }
+  return dir;
+}
+
+async function build(e: Engine, dir: string): Promise<{ ms: number; stdout: string }> {
+  const r = await e.docker(['build', '-t', 'bench-build', dir], { timeout: 300_000, env: { DOCKER_BUILDKIT: '0' } });
+  if (r.code !== 0) throw new Error(failureText(r));
+  return { ms: r.ms, stdout: r.stdout };
+}
+
+export const workload: Workload = {
+  name: 'build',
+  description: 'classic `docker build` of a ten-step Dockerfile: all cached, and one COPY source changed',
+  order: 60,
+  async run(b) {
+    const cached = b.row('build-cached', '`build` 10 steps, all cached', 'ms', { target: { minRatio: 3 } });
+    const changed = b.row('build-one-change', '`build` 10 steps, 3rd COPY source changed', 'ms');
+    await b.interleave(
+      cached,
+      b.runs(10, 3),
+      async (e) => {
+        const r = await build(e, contextFor(e));
+        if (!/Using cache[\s\S]*Using cache[\s\S]*Using cache/.test(r.stdout)) throw new Error('rebuild was not cached');
+        return r.ms;
+      },
+      1,
+    );
+    let n = 0;
+    await b.interleave(changed, b.runs(5, 2), async (e) => {
+      const dir = contextFor(e);
+      fs.writeFileSync(path.join(dir, 'c.txt'), `c${++n}\n`);
+      return (await build(e, dir)).ms;
+    });
+  },
+};
