@@ -8,6 +8,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import * as tar from 'tar-stream';
+import http from 'node:http';
+import Docker from 'dockerode';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 
 type E = Partial<tar.Header> & { name: string; body?: string | Buffer };
@@ -273,6 +275,41 @@ test('hostile archives are refused and leave nothing behind', async () => {
   assert.deepEqual(fs.readdirSync(path.join(d.dataRoot, 'blobs', 'sha256')).sort(), blobsBefore, 'no blob left behind');
   assert.equal(fs.existsSync('/tmp/berth-pwned'), false);
   assert.deepEqual(fs.readdirSync(path.join(d.dataRoot, 'blobs', 'tmp')), [], 'no temp file left behind');
+});
+
+test('import from a URL; dockerode sees the same images', async () => {
+  const t = await rootfsTar({ 'url.txt': 'from url' });
+  const server = http.createServer((_req, res) => { res.writeHead(200); res.end(t); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as any).port;
+    await ok(['import', `http://127.0.0.1:${port}/rootfs.tar`, 'fromurl:1']);
+    const insp = JSON.parse(await ok(['image', 'inspect', 'fromurl:1']))[0];
+    assert.equal(insp.Comment, `Imported from http://127.0.0.1:${port}/rootfs.tar`);
+    assert.equal(insp.RootFS.Layers[0], `sha256:${sha(t)}`);
+  } finally {
+    server.close();
+  }
+  const docker = new Docker({ socketPath: d.socket });
+  const list = await docker.listImages();
+  assert.ok(list.some((i) => (i.RepoTags ?? []).includes('fromurl:1')));
+  const img = await docker.getImage('fromurl:1').inspect();
+  assert.equal(img.RepoTags[0], 'fromurl:1');
+  await docker.getImage('fromurl:1').tag({ repo: 'viadockerode', tag: 'x' });
+  const del = await docker.getImage('viadockerode:x').remove();
+  assert.deepEqual(del, [{ Untagged: 'viadockerode:x' }]);
+  await assert.rejects(docker.getImage('nosuch:1').inspect(), (e: any) => e.statusCode === 404 && /No such image: nosuch:1/.test(e.message));
+});
+
+test('load moves an existing tag and says so', async () => {
+  await ok(['import', '-', 'moveme:1'], await rootfsTar({ one: '1' }));
+  const old = (await ok(['image', 'inspect', '--format', '{{.Id}}', 'moveme:1'])).trim();
+  const layer = await rootfsTar({ two: '2' });
+  const out = await ok(['load'], await dockerArchive(layer, { tag: 'moveme:1' }));
+  assert.match(out, new RegExp(`The image moveme:1 already exists, renaming the old one with ID ${old} to empty string`));
+  assert.match(out, /Loaded image: moveme:1/);
+  assert.notEqual((await ok(['image', 'inspect', '--format', '{{.Id}}', 'moveme:1'])).trim(), old);
+  assert.match(await ok(['images', '-q', '--no-trunc', '--filter', 'dangling=true']), new RegExp(old));
 });
 
 test('image events: import, tag, untag, delete, save, load', async () => {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import * as tar from 'tar-stream';
 import { Overlay2 } from '../src/host/storage/overlay2';
 import { stageTar, chainIdsOf } from '../src/host/storage/layers';
@@ -205,6 +206,24 @@ test('hostile layer tars are refused and leave nothing behind', async () => {
   assert.deepEqual(layerDirs(), before, 'no layer or temp dir left');
   assert.deepEqual(fs.readdirSync(outside), []);
   assert.equal(fs.existsSync(path.join(root, 'escape')), false);
+});
+
+test('xattrs from pax headers are kept and written back into diffs', async () => {
+  const chains = await applyLayers([await makeTar([
+    { name: 'x', body: 'x', pax: { 'SCHILY.xattr.user.greeting': 'hello' } } as any,
+  ])]);
+  const r = execFileSync('getfattr', ['--only-values', '-n', 'user.greeting', path.join(ov.layerPath(chains[0]), 'x')]).toString();
+  assert.equal(r, 'hello');
+  await ov.createRw('xa', chains);
+  const m = await ov.mount('xa');
+  fs.writeFileSync(path.join(m, 'y'), 'y');
+  execFileSync('setfattr', ['-n', 'user.mark', '-v', 'yes', path.join(m, 'y')]);
+  const ex = tar.extract();
+  (ov.diffTar('xa') as any).pipe(ex);
+  const seen: Record<string, unknown> = {};
+  for await (const e of ex) { seen[e.header.name] = (e.header as any).pax; e.resume(); }
+  assert.equal((seen.y as any)?.['SCHILY.xattr.user.mark'], 'yes');
+  await ov.removeRw('xa');
 });
 
 test('a symlink followed inside the layer is fine', async () => {

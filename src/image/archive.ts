@@ -160,6 +160,7 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
   const dir = path.join(tmpRoot, `load-${randomBytes(8).toString('hex')}`);
   const staged: StagedTar[] = [];
   const createdLayers: string[] = [];
+  const newImages: string[] = [];
   try {
     const files = await ArchiveFiles.read(input, dir);
     const plan: PlannedImage[] = files.has('manifest.json') ? planDockerArchive(files) : files.has('index.json') ? planOci(files) : [];
@@ -199,12 +200,19 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
         if (r.created) createdLayers.push(r.layer.chainId);
         parent = r.layer.chainId;
       }
-      images.push([await svc.registerImage(plan[i].configBytes), plan[i].tags]);
+      const existed = !!svc.get(`sha256:${createHash('sha256').update(plan[i].configBytes).digest('hex')}`);
+      const img = await svc.registerImage(plan[i].configBytes);
+      if (!existed) newImages.push(img.id);
+      images.push([img, plan[i].tags]);
     }
     // Everything is in place: now point the tags.
     for (const [img, tags] of images) {
       svc.logEvent('load', img);
       for (const t of tags) {
+        const old = svc.tryResolve(fullString(t));
+        if (old && old.id !== img.id) {
+          out.push(`The image ${familiarString(t)} already exists, renaming the old one with ID ${old.id} to empty string`);
+        }
         svc.tagImage(img, t);
         out.push(`Loaded image: ${familiarString(t)}`);
       }
@@ -212,6 +220,7 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
     }
     return out;
   } catch (e) {
+    for (const id of newImages) svc.discardImage(id);
     for (const c of createdLayers.reverse()) await svc.dropLayerIfUnused(c).catch(() => {});
     throw e;
   } finally {

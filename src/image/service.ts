@@ -98,11 +98,19 @@ export function hostArch(): string {
 }
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
+const PIN_MS = 30 * 60_000;
 
 export class ImageService {
   readonly content: ContentStore;
   private readonly images = new Map<string, ImageRecord>();
   private usage: UsageChecker = () => [];
+  /**
+   * Layers committed by operations that have not registered their image yet.
+   * A failing operation's rollback must not remove a layer another
+   * operation is about to use. Released by registerImage or the rollback;
+   * expire after PIN_MS in case an operation forgets.
+   */
+  private readonly pins = new Map<string, Set<symbol>>();
 
   constructor(readonly deps: ImageServiceDeps) {
     this.content = new ContentStore(deps.dataRoot);
@@ -215,6 +223,7 @@ export class ImageService {
    */
   async commitLayer(parentChain: string | undefined, staged: StagedTar): Promise<{ layer: LayerRecord; created: boolean }> {
     const chainId = parentChain ? chainIdsOf([parentChain, staged.diffId])[1] : staged.diffId;
+    this.pin(chainId);
     const existing = this.layer(chainId);
     if (existing && this.deps.storage.layers.exists(chainId)) return { layer: existing, created: false };
     const { size, created } = await this.deps.storage.layers.apply(chainId, staged.file);
@@ -237,9 +246,29 @@ export class ImageService {
       })();
       return { layer, created: created || !existing };
     } catch (e) {
-      if (created) await this.deps.storage.layers.remove(chainId);
+      this.unpin(chainId);
+      if (created && !this.pins.has(chainId)) await this.deps.storage.layers.remove(chainId);
       throw e;
     }
+  }
+
+  private pin(chainId: string): void {
+    const token = Symbol(chainId);
+    const set = this.pins.get(chainId) ?? new Set<symbol>();
+    set.add(token);
+    this.pins.set(chainId, set);
+    setTimeout(() => {
+      set.delete(token);
+      if (set.size === 0 && this.pins.get(chainId) === set) this.pins.delete(chainId);
+    }, PIN_MS).unref();
+  }
+
+  private unpin(chainId: string): void {
+    const set = this.pins.get(chainId);
+    if (!set) return;
+    const first = set.values().next();
+    if (!first.done) set.delete(first.value);
+    if (set.size === 0) this.pins.delete(chainId);
   }
 
   /** Records a compressed blob as holding `diffId` (distribution uses this after a pull). */
@@ -247,8 +276,18 @@ export class ImageService {
     this.db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(diffId, blobDigest);
   }
 
-  /** Removes a layer (and its blob) when no image and no container layer stands on it. */
+  /**
+   * Rollback of a failed operation: releases its hold on a layer it
+   * committed and removes the layer (and blob) if nothing else uses it.
+   */
   async dropLayerIfUnused(chainId: string): Promise<boolean> {
+    this.unpin(chainId);
+    return this.removeLayerIfUnused(chainId);
+  }
+
+  /** Removes a layer (and its blob) when no image, container layer or operation in flight stands on it. */
+  private async removeLayerIfUnused(chainId: string): Promise<boolean> {
+    if (this.pins.has(chainId)) return false;
     const used = new Set<string>();
     for (const img of this.images.values()) for (const c of this.chainIds(img)) used.add(c);
     for (const c of this.deps.storage.chainIdsInUse()) used.add(c);
@@ -286,18 +325,31 @@ export class ImageService {
     const config = JSON.parse(configBytes.toString('utf8')) as ImageConfigJSON;
     const { digest: id } = await this.content.put(configBytes);
     const existing = this.images.get(id);
-    if (existing) return existing;
+    if (existing) {
+      for (const c of chainIdsOf(config.rootfs?.diff_ids ?? [])) this.unpin(c);
+      return existing;
+    }
     let size = 0;
     for (const c of chainIdsOf(config.rootfs?.diff_ids ?? [])) {
       const l = this.layer(c);
       if (!l) throw new InvalidParameter(`layer ${c} of image ${id} is missing`);
       size += l.size;
     }
+    for (const c of chainIdsOf(config.rootfs?.diff_ids ?? [])) this.unpin(c);
     const created = config.created ?? new Date().toISOString();
     const img: ImageRecord = { id, config, repoTags: [], repoDigests: [], parent: opts.parent ?? '', size, created, lastTagTime: '' };
     this.db.prepare('INSERT OR IGNORE INTO images (id, parent, size, created, last_tag_time) VALUES (?, ?, ?, ?, ?)').run(id, img.parent, size, created, '');
     this.images.set(id, img);
     return img;
+  }
+
+  /** Rollback of a just-registered, untagged image (a failed multi-image load). */
+  discardImage(id: string): void {
+    const img = this.images.get(id);
+    if (!img || this.refsOf(img).length > 0 || this.children(id).length > 0) return;
+    this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
+    this.images.delete(id);
+    this.content.delete(id);
   }
 
   /** docker commit and the builder: parent image + optional layer + config. */
@@ -479,7 +531,7 @@ export class ImageService {
     this.deps.events.publish('image', 'delete', img.id, { name: img.id });
     records.push({ Deleted: img.id });
     for (const chainId of chains.reverse()) {
-      if (await this.dropLayerIfUnused(chainId)) records.push({ Deleted: chainId });
+      if (await this.removeLayerIfUnused(chainId)) records.push({ Deleted: chainId });
     }
     const parent = img.parent && this.images.get(img.parent);
     if (prune && parent) await this.deleteHelper(parent, records, false, true, true);
