@@ -309,7 +309,10 @@ function truthy(v: unknown): boolean {
 /** JSON as docker's `json` function writes it (no HTML escaping; objects keep their key order). */
 export function toJson(v: unknown): string {
   if (v === undefined) return 'null';
-  return JSON.stringify(v, (_k, x) => (x === undefined ? null : x)) ?? 'null';
+  const s = JSON.stringify(v, (_k, x) => (x === undefined ? null : x)) ?? 'null';
+  // docker's list contexts marshal themselves with json.Marshal, which escapes HTML characters.
+  if (v && typeof (v as { toJSON?: unknown }).toJSON === 'function') return s.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+  return s;
 }
 
 /** Go's fmt.Sprintf for the verbs templates use: %s %v %d %q %f %x %t %%, with width/flags. */

@@ -124,7 +124,7 @@ export class EngineClient {
   /** The event stream; ends when `until` passes or the caller destroys it. */
   async events(opts: { since?: string; until?: string; filters?: T.Filters } = {}): Promise<{ stream: AsyncGenerator<T.EngineEvent>; close: () => void }> {
     const res = await this.raw('GET', '/events', { since: opts.since, until: opts.until, filters: opts.filters && Object.keys(opts.filters).length ? opts.filters : undefined });
-    return { stream: jsonLines<T.EngineEvent>(res), close: () => res.destroy() };
+    return { stream: jsonLines<T.EngineEvent>(res, ['timeNano']), close: () => res.destroy() };
   }
   auth(body: { username?: string; password?: string; serveraddress?: string; identitytoken?: string }): Promise<any> {
     return this.call('POST', '/auth', undefined, body);

@@ -65,8 +65,13 @@ export function demuxTo(src: Readable, out: (b: Buffer) => void, err: (b: Buffer
   });
 }
 
-/** Yield each JSON value of a JSON-lines (or concatenated JSON) stream. */
-export async function* jsonLines<T = any>(src: Readable): AsyncGenerator<T> {
+/**
+ * Yield each JSON value of a JSON-lines stream. Integers under `exactKeys`
+ * (e.g. timeNano, beyond 2^53) are kept as digit strings so no precision is lost.
+ */
+export async function* jsonLines<T = any>(src: Readable, exactKeys: string[] = []): AsyncGenerator<T> {
+  const exact = exactKeys.length ? new RegExp(`"(${exactKeys.join('|')})":(-?\\d{16,})`, 'g') : undefined;
+  const parse = (line: string) => JSON.parse(exact ? line.replace(exact, '"$1":"$2"') : line) as T;
   let buf = '';
   for await (const chunk of src) {
     buf += chunk.toString();
@@ -74,9 +79,9 @@ export async function* jsonLines<T = any>(src: Readable): AsyncGenerator<T> {
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i).trim();
       buf = buf.slice(i + 1);
-      if (line) yield JSON.parse(line) as T;
+      if (line) yield parse(line);
     }
   }
   const rest = buf.trim();
-  if (rest) yield JSON.parse(rest) as T;
+  if (rest) yield parse(rest);
 }

@@ -92,7 +92,8 @@ export interface EngineEvent {
   Actor: { ID: string; Attributes: Labels };
   scope?: string;
   time: number;
-  timeNano: number;
+  /** Digits as a string when it is beyond 2^53 (it always is, for real clocks). */
+  timeNano: number | string;
   status?: string;
   id?: string;
   from?: string;

@@ -2,3 +2,4 @@
 import './container';
 import './image';
 import './system';
+import './registry';

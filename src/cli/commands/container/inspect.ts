@@ -27,7 +27,7 @@ export async function inspectEach(ctx: CommandContext, refs: string[], format: s
       results.push(await get(r));
     } catch (e) {
       if (e instanceof ConnectionError) throw e;
-      errs.push(e instanceof ApiError ? (e.status === 404 ? `Error: ${e.message}` : `Error response from daemon: ${e.message}`) : (e as Error).message);
+      errs.push(e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message);
     }
   }
   if (results.length || !format) printInspect(ctx, results, format);

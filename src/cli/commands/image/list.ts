@@ -22,9 +22,9 @@ function rowContext(img: ImageSummary, repo: string, tag: string, digest: string
     CreatedAt: goTimeString(new Date(img.Created * 1000)),
     Size: humanSize(img.Size, 3),
     Containers: img.Containers === -1 ? 'N/A' : String(img.Containers),
-    VirtualSize: humanSize(img.VirtualSize ?? img.Size, 3),
-    SharedSize: img.SharedSize === -1 ? 'N/A' : humanSize(img.SharedSize, 3),
-    UniqueSize: img.SharedSize === -1 ? 'N/A' : humanSize(img.Size - img.SharedSize, 3),
+    VirtualSize: humanSize(img.VirtualSize ?? img.Size),
+    SharedSize: img.SharedSize === -1 ? 'N/A' : humanSize(img.SharedSize),
+    UniqueSize: img.SharedSize === -1 ? 'N/A' : humanSize(img.Size - img.SharedSize),
   };
   Object.defineProperty(ctx, 'toJSON', { value: () => sortedJson({ ...ctx }), enumerable: false });
   return ctx;

@@ -8,6 +8,16 @@ import { forEach, confirm } from '../container/lifecycle';
 import { parseFilters } from '../../flags';
 import { parseRef } from '../../refs';
 
+/** Go's time.RFC3339 in local time. */
+function rfc3339(unix: number): string {
+  const d = new Date(unix * 1000);
+  const off = -d.getTimezoneOffset();
+  const local = new Date(unix * 1000 + off * 60000).toISOString().slice(0, 19);
+  if (off === 0) return local + 'Z';
+  const a = Math.abs(off);
+  return `${local}${off > 0 ? '+' : '-'}${String(Math.trunc(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
 export const imageInspectCommand: Command = {
   name: 'inspect',
   usage: '[OPTIONS] IMAGE [IMAGE...]',
@@ -38,8 +48,8 @@ export const historyCommand: Command = {
       const createdBy = h.CreatedBy.replace(/\t/g, ' ');
       return {
         ID: h.Id === '<missing>' ? '<missing>' : trunc ? shortId(h.Id) : h.Id,
-        CreatedSince: f.human ? since(h.Created) : new Date(h.Created * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
-        CreatedAt: new Date(h.Created * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        CreatedSince: f.human ? since(h.Created) : rfc3339(h.Created),
+        CreatedAt: rfc3339(h.Created),
         CreatedBy: trunc ? ellipsis(createdBy, 45) : createdBy,
         Size: f.human ? humanSize(h.Size, 3) : String(h.Size),
         Comment: h.Comment,
@@ -52,7 +62,7 @@ export const historyCommand: Command = {
     ctx.out(formatRows({
       format,
       defaultTable: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
-      headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT', Tags: 'TAGS' },
+      headers: { ID: 'IMAGE', CreatedSince: f.human ? 'CREATED' : 'CREATED AT', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT', Tags: 'TAGS' },
     }, rows));
   },
 };

@@ -6,7 +6,7 @@ import type { EngineEvent } from '../../../client';
 
 /** jsonmessage.RFC3339NanoFixed in local time: "2006-01-02T15:04:05.000000000Z07:00". */
 export function eventTime(ev: EngineEvent): string {
-  const ns = BigInt(ev.timeNano || ev.time * 1e9);
+  const ns = ev.timeNano ? BigInt(ev.timeNano) : BigInt(ev.time) * 1000000000n;
   const ms = Number(ns / 1000000n);
   const d = new Date(ms);
   const off = -d.getTimezoneOffset();

@@ -51,7 +51,9 @@ export const versionCommand: Command = {
     }
     if (p.flags.format) {
       const t = new Template(p.flags.format);
-      ctx.out(t.execute({ Client: client, Server: server ?? null }) + '\n');
+      // Templates name Go's struct fields (APIVersion), the JSON says ApiVersion: offer both.
+      const srv = server ? { ...server, APIVersion: server.ApiVersion, MinAPIVersion: server.MinAPIVersion } : null;
+      ctx.out(t.execute({ Client: { ...client, APIVersion: client.ApiVersion }, Server: srv }) + '\n');
       if (serverErr) throw serverErr;
       return;
     }
