@@ -162,7 +162,7 @@ export class Build {
     if (!this.opts.quiet) this.out.stream(s);
   }
 
-  private async runStage(stage: Stage, isTarget: boolean): Promise<ImageRecord> {
+  private async runStage(stage: Stage, isTarget: boolean): Promise<ImageRecord | undefined> {
     this.stepHeader(stage.from);
     const st: StageState = { stage, config: {}, args: new Map(), cmdSet: false };
     const baseIdx = stageRef(this.stages, stage.base, stage.index);
@@ -176,6 +176,10 @@ export class Build {
       onbuild = img.config.config?.OnBuild ?? [];
     }
     if (st.image) this.say(` ---> ${shortId(st.image.id)}\n`);
+    // Like the classic builder, every stage has a PATH for its RUN steps.
+    if (!(st.config.Env ?? []).some((e) => e.startsWith('PATH='))) {
+      st.config.Env = [...(st.config.Env ?? []), 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+    }
     if (onbuild.length) {
       this.say(`# Executing ${onbuild.length} build trigger${onbuild.length > 1 ? 's' : ''}\n`);
       st.config.OnBuild = [];
@@ -199,18 +203,14 @@ export class Build {
         await this.metaStep(st, `LABEL ${k}=${this.opts.labels[k]}`);
       }
     }
-    if (!st.image) {
-      // A scratch stage with only metadata: still an image (empty rootfs).
-      await this.metaStep(st, 'FROM scratch');
-    }
-    return st.image!;
+    // A bare `FROM scratch` stage makes no image (COPY --from it finds nothing).
+    return st.image;
   }
 
   private adoptBase(st: StageState, img: ImageRecord): void {
     st.image = img;
     st.config = JSON.parse(JSON.stringify(img.config.config ?? {}));
     st.config.OnBuild = null;
-    if (!st.config.Env?.length && !img.config.config?.Env) st.config.Env = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
   }
 
   private async getImage(ref: string, pull: boolean): Promise<ImageRecord> {
