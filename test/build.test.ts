@@ -167,6 +167,18 @@ test('bad input: Docker errors, nothing left behind', async () => {
   assert.notEqual(escape.code, 0, 'COPY ../ must not reach outside the context');
   assert.match(escape.stderr + escape.stdout, /stat etc\/passwd: file does not exist/);
 
+  // Symlinks in the context that point out resolve inside the context root.
+  const linkDir = ctxDir({ Dockerfile: 'FROM scratch\nCOPY abs/passwd /x\n' });
+  fs.symlinkSync('/etc', path.join(linkDir, 'abs'));
+  const viaAbs = await build([linkDir]);
+  assert.notEqual(viaAbs.code, 0);
+  assert.match(viaAbs.stderr + viaAbs.stdout, /stat abs\/passwd: file does not exist/);
+  const relDir = ctxDir({ Dockerfile: 'FROM scratch\nCOPY rel /x\n', 'etc/passwd': 'inside\n' });
+  fs.symlinkSync('../../../../../../etc/passwd', path.join(relDir, 'rel'));
+  const viaRel = await build(['-t', 'symlink-inside', relDir]);
+  assert.equal(viaRel.code, 0, viaRel.stderr + viaRel.stdout);
+  assert.equal((await imageFiles('symlink-inside')).get('/x')?.body, 'inside\n', 'the link resolved to the context copy, not the host file');
+
   const multi = await build([ctxDir({ Dockerfile: 'FROM scratch\nCOPY a b /dst\n', a: '1', b: '2' })]);
   assert.notEqual(multi.code, 0);
   assert.match(multi.stderr + multi.stdout, /When using COPY with more than one source file, the destination must be a directory and end with a \//);
