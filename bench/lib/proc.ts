@@ -49,10 +49,17 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
   });
 }
 
-/** The first meaningful line of a failed command's output, for a report cell. */
+/** The most telling line of a failed command's output, for a report cell. */
 export function failureText(r: RunResult): string {
-  const text = (r.stderr.trim() || r.stdout.trim() || `exit code ${r.code}`).split('\n').filter(Boolean);
-  const line = text.find((l) => /error|fail|no such|not implemented|unknown/i.test(l)) ?? text[0];
+  const lines = (r.stderr.trim() || r.stdout.trim() || `exit code ${r.code}`)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^DEPRECATED|legacy builder|BuildKit|docs\.docker\.com|^See '/.test(l));
+  const line =
+    lines.find((l) => /Error response from daemon|^docker: |^Error/.test(l)) ??
+    lines.find((l) => /error|fail|no such|not implemented|unknown|denied|invalid/i.test(l)) ??
+    lines[0] ??
+    `exit code ${r.code}`;
   return line.replace(/\s+/g, ' ').slice(0, 160);
 }
 
