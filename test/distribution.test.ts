@@ -240,4 +240,23 @@ describe('distribution: the Debian distribution registry', () => {
     const after = await d.docker(['pull', ref]);
     assert.notEqual(after.code, 0);
   });
+
+  it('berth login writes the credentials docker uses; berth logout removes them', async () => {
+    const ref = `${secured.addr}/sec/shared:1`;
+    const bad = await d.berth(['login', '-u', 'bob', '--password-stdin', secured.addr], { input: 'wrong\n' });
+    assert.notEqual(bad.code, 0);
+    const login = await d.berth(['login', '-u', 'bob', '--password-stdin', secured.addr], { input: 'hunter2\n' });
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /Login Succeeded/);
+    const cfg = JSON.parse(fs.readFileSync(path.join(d.env.DOCKER_CONFIG!, 'config.json'), 'utf8'));
+    assert.equal(cfg.auths[secured.addr].auth, Buffer.from('bob:hunter2').toString('base64'));
+    assert.equal((await d.docker(['tag', 'busybox:latest', ref])).code, 0);
+    const p = await d.docker(['push', ref]);
+    assert.equal(p.code, 0, p.stderr);
+    const out = await d.berth(['logout', secured.addr]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, new RegExp(`Removing login credentials for ${secured.addr}`));
+    const cfg2 = JSON.parse(fs.readFileSync(path.join(d.env.DOCKER_CONFIG!, 'config.json'), 'utf8'));
+    assert.equal(cfg2.auths[secured.addr], undefined);
+  });
 });

@@ -384,15 +384,15 @@ describe('berth registry gc', () => {
       for (const l of img.layers) await pushBlob(base, 'gc/app', l.gz);
       await req(`${base}/v2/gc/app/manifests/v1`, { method: 'PUT', body: img.manifest, headers: { 'Content-Type': img.mediaType } });
       const orphan = await pushBlob(base, 'gc/app', Buffer.from('nobody references me'));
-      const cli = path.resolve(__dirname, '../src/registry/cli.js');
+      const berth = path.resolve(__dirname, '../../bin/berth');
       // Within the default grace period nothing is removed (a push may be in flight).
-      let r = await run(process.execPath, [cli, 'gc', '--root', reg.root]);
+      let r = await run(berth, ['registry', 'gc', '--root', reg.root]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /deleted 0 blobs/);
-      r = await run(process.execPath, [cli, 'gc', '--root', reg.root, '--grace', '0s', '--dry-run']);
+      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s', '--dry-run']);
       assert.match(r.stdout, new RegExp(`deleting blob ${orphan}`));
       assert.ok(fs.existsSync(path.join(reg.root, 'blobs/sha256', orphan.slice(7))));
-      r = await run(process.execPath, [cli, 'gc', '--root', reg.root, '--grace', '0s']);
+      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /deleted 1 blobs/);
       assert.ok(!fs.existsSync(path.join(reg.root, 'blobs/sha256', orphan.slice(7))));
@@ -404,7 +404,7 @@ describe('berth registry gc', () => {
       assert.equal((await req(`${base}/v2/gc/app/manifests/v1`)).status, 200);
       // Untagged manifests go only with --delete-untagged, then their blobs too.
       await req(`${base}/v2/gc/app/manifests/v1`, { method: 'DELETE' });
-      r = await run(process.execPath, [cli, 'gc', '--root', reg.root, '--grace', '0s', '--delete-untagged']);
+      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s', '--delete-untagged']);
       assert.match(r.stdout, /deleted 3 blobs.*1 manifests/);
       assert.equal((await req(`${base}/v2/gc/app/manifests/${img.manifestDigest}`)).status, 404);
     } finally {

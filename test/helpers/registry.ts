@@ -161,11 +161,11 @@ async function stopProc(proc: ChildProcess): Promise<void> {
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
-/** Starts `berth registry serve` (through the registry module's own entry point). */
+/** Starts `berth registry serve` through the berth CLI. */
 export async function startBerthRegistry(opts: { htpasswd?: string; tls?: { cert: string; key: string }; root?: string } = {}): Promise<RunningRegistry> {
   const port = await freePort();
   const root = opts.root ?? tmpDir('berth-reg-');
-  const args = [path.join(REPO_ROOT, 'dist/src/registry/cli.js'), 'serve', '--root', root, '--addr', `127.0.0.1:${port}`];
+  const args = [path.join(REPO_ROOT, 'bin/berth'), 'registry', 'serve', '--root', root, '--addr', `127.0.0.1:${port}`];
   if (opts.htpasswd) args.push('--htpasswd', opts.htpasswd);
   if (opts.tls) args.push('--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
