@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
+import { startBerthRegistry } from './helpers/registry';
 
 let d: TestDaemon;
 let work: string;
@@ -168,6 +169,33 @@ test('events: --since/--until/--filter and --format match docker', async () => {
   const bf = await d.berth(f);
   assert.equal(bf.stdout, af.stdout);
   assert.match(bf.stdout, /^image tag evt:1\nimage untag /);
+});
+
+test('push and pull through a local registry print what docker prints', async () => {
+  const reg = await startBerthRegistry();
+  try {
+    const ref = `${reg.addr}/cli/bb:1`;
+    assert.equal((await d.berth(['tag', 'busybox', ref])).code, 0);
+    const push = await d.berth(['push', ref], { timeout: 60_000 });
+    assert.equal(push.code, 0, push.stderr);
+    assert.match(push.stdout, new RegExp(`^The push refers to repository \\[${reg.addr}/cli/bb\\]\n`));
+    assert.match(push.stdout, /\n1: digest: sha256:[0-9a-f]{64} size: \d+\n$/);
+    assert.equal((await d.berth(['rmi', ref])).code, 0);
+    const pull = await d.berth(['pull', ref], { timeout: 60_000 });
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /^1: Pulling from cli\/bb\n/);
+    assert.match(pull.stdout, new RegExp(`\nStatus: Downloaded newer image for ${ref}\n${ref}\n$`));
+    const again = await d.berth(['pull', ref]);
+    const dockerAgain = await d.docker(['pull', ref]);
+    assert.equal(again.stdout, dockerAgain.stdout);
+    const q = await d.berth(['pull', '-q', `${reg.addr}/cli/bb`]);
+    const dq = await d.docker(['pull', '-q', `${reg.addr}/cli/bb`]);
+    assert.equal(q.code, 1);
+    assert.equal(q.stderr, dq.stderr);
+    await d.berth(['rmi', ref]);
+  } finally {
+    await reg.stop();
+  }
 });
 
 test('run, ps, inspect, logs, rm through berth', async (t) => {

@@ -169,6 +169,10 @@ export function reportError(ctx: CommandContext, e: unknown, errorCode: number):
   const prefix = errorCode === 125 ? `${PROG}: ` : '';
   const tail = errorCode === 125 ? `\n\nRun '${ctx.commandPath} --help' for more information\n` : '\n';
   if (e instanceof StatusError) {
+    if (e.message && e.code === 125 && errorCode === 125) {
+      ctx.err(`${prefix}${e.message}${tail}`);
+      return 125;
+    }
     if (e.message) ctx.err(e.message.endsWith('\n') ? e.message : e.message + '\n');
     return e.code;
   }

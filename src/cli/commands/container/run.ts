@@ -31,7 +31,13 @@ export async function createContainer(ctx: CommandContext, req: CreateRequest, p
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 404 || pull !== 'missing' || !/^No such image/i.test(e.message)) throw e;
     ctx.err(`Unable to find image '${withDefaultTag(req.image)}' locally\n`);
-    await pullImage(ctx, req.image, req.platform, quiet);
+    try {
+      await pullImage(ctx, req.image, req.platform, quiet);
+    } catch (pe) {
+      // docker prints a failed pull as "docker: <message>" with exit 125.
+      if (pe instanceof CliError) throw new CliError(pe.message, 125);
+      throw pe;
+    }
     res = await ctx.client.containerCreate(req.body, { name: req.name, platform: req.platform });
   }
   for (const w of res.Warnings ?? []) ctx.err(`WARNING: ${w}\n`);
