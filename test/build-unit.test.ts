@@ -138,3 +138,25 @@ test('context: scoped resolution never leaves the root', () => {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('stages: global ARGs, names, and only the stages a target needs', async () => {
+  const { splitStages, resolveBases, neededStages } = await import('../src/builder/stages');
+  const df = parseDockerfile([
+    'ARG BASE=alpine',
+    'FROM ${BASE} AS deps',
+    'FROM scratch AS unused',
+    'FROM deps AS build',
+    'COPY --from=0 /a /a',
+    'FROM scratch',
+    'COPY --from=build /a /a',
+  ].join('\n'));
+  const { metaArgs, stages } = splitStages(df.nodes);
+  assert.equal(metaArgs.length, 1);
+  const resolved = resolveBases(stages, new Map([['BASE', 'busybox']]), '\\');
+  assert.equal(resolved[0].base, 'busybox');
+  assert.equal(resolved[2].name, 'build');
+  assert.deepEqual(neededStages(resolved, 3, new Map(), '\\'), [0, 2, 3]);
+  assert.deepEqual(neededStages(resolved, 1, new Map(), '\\'), [1]);
+  assert.throws(() => splitStages(parseDockerfile('RUN x\n').nodes), /line 1: no build stage in current context/);
+  assert.throws(() => splitStages(parseDockerfile('FROM a AS x\nFROM b AS x\n').nodes), /duplicate name x/);
+});
