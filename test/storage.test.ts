@@ -210,8 +210,15 @@ test('hostile layer tars are refused and leave nothing behind', async () => {
 
 test('xattrs from pax headers are kept and written back into diffs', async () => {
   const chains = await applyLayers([await makeTar([
+    { name: 'd/', type: 'directory', mode: 0o755 },
+    { name: 'd/.wh..wh..opq' },
     { name: 'x', body: 'x', pax: { 'SCHILY.xattr.user.greeting': 'hello' } } as any,
+    { name: 'bad', body: 'b', pax: { 'SCHILY.xattr.security.capability': 'garbage', 'SCHILY.xattr.trusted.overlay.redirect': '/etc' } } as any,
   ])]);
+  const opq = execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', path.join(ov.layerPath(chains[0]), 'd')]).toString();
+  assert.equal(opq, 'y', 'opaque marker kept even when another attribute is refused');
+  const bad = execFileSync('getfattr', ['-d', '-m', '-', path.join(ov.layerPath(chains[0]), 'bad')]).toString();
+  assert.doesNotMatch(bad, /trusted\.overlay\.redirect/, 'overlay attributes never come from a tar');
   const r = execFileSync('getfattr', ['--only-values', '-n', 'user.greeting', path.join(ov.layerPath(chains[0]), 'x')]).toString();
   assert.equal(r, 'hello');
   await ov.createRw('xa', chains);

@@ -429,7 +429,7 @@ export class ImageService {
     if (!list.includes(full)) list.push(full);
     if (!canonical) {
       img.lastTagTime = now;
-      this.deps.events.publish('image', 'tag', img.id, { name: familiarString(ref) });
+      this.logEvent('tag', img, familiarString(ref));
     }
   }
 
@@ -468,7 +468,7 @@ export class ImageService {
       const parsed = parseTagged(ref);
       const full = fullString(parsed);
       this.removeRef(full);
-      this.deps.events.publish('image', 'untag', img.id, { name: img.id });
+      this.logEvent('untag', img);
       records.push({ Untagged: familiarString(parsed) });
       // A removed tag takes along the digests of the same repository when no other tag of it remains.
       if (!parsed.digest) {
@@ -486,7 +486,7 @@ export class ImageService {
       this.checkConflict(img, force ? 'hard' : 'hard+stopped');
       for (const r of this.refsOf(img)) {
         this.removeRef(r);
-        this.deps.events.publish('image', 'untag', img.id, { name: img.id });
+        this.logEvent('untag', img);
         records.push({ Untagged: familiarOf(r) });
       }
     }
@@ -521,14 +521,14 @@ export class ImageService {
     }
     for (const r of this.refsOf(img)) {
       this.removeRef(r);
-      this.deps.events.publish('image', 'untag', img.id, { name: img.id });
+      this.logEvent('untag', img);
       records.push({ Untagged: familiarOf(r) });
     }
     const chains = this.chainIds(img);
     this.db.prepare('DELETE FROM images WHERE id = ?').run(img.id);
     this.images.delete(img.id);
     this.content.delete(img.id);
-    this.deps.events.publish('image', 'delete', img.id, { name: img.id });
+    this.logEvent('delete', img);
     records.push({ Deleted: img.id });
     for (const chainId of chains.reverse()) {
       if (await this.removeLayerIfUnused(chainId)) records.push({ Deleted: chainId });
@@ -562,7 +562,7 @@ export class ImageService {
         const recs: DeleteItem[] = [];
         for (const r of this.refsOf(img)) {
           this.removeRef(r);
-          this.deps.events.publish('image', 'untag', img.id, { name: img.id });
+          this.logEvent('untag', img);
           recs.push({ Untagged: familiarOf(r) });
         }
         await this.deleteHelper(img, recs, false, false, false);
@@ -730,7 +730,8 @@ export class ImageService {
 
   /** Event helper for other image operations (pull/push/save/load/import). */
   logEvent(action: string, img: ImageRecord, name = img.id): void {
-    this.deps.events.publish('image', action, img.id, { name });
+    // Docker puts the image's labels into the event attributes too.
+    this.deps.events.publish('image', action, img.id, { ...(img.config.config?.Labels ?? {}), name });
   }
 }
 

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { InvalidParameter } from '../../util/errors';
 import { execHost } from '../exec';
+import { log } from '../../util/log';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -108,7 +109,11 @@ function xattrsOf(h: tar.Header): Array<[string, string]> {
   const pax = (h as any).pax as Record<string, string> | undefined;
   if (!pax) return out;
   for (const [k, v] of Object.entries(pax)) {
-    if (k.startsWith('SCHILY.xattr.')) out.push([k.slice('SCHILY.xattr.'.length), v]);
+    if (!k.startsWith('SCHILY.xattr.')) continue;
+    const name = k.slice('SCHILY.xattr.'.length);
+    // Overlay's own attributes (redirect, metacopy, origin...) must never come from a tar.
+    if (name.startsWith('trusted.overlay.')) continue;
+    out.push([name, v]);
   }
   return out;
 }
@@ -121,6 +126,10 @@ export function quoteAttrPath(p: string): string {
     else out += String.fromCharCode(b);
   }
   return out;
+}
+
+function unquoteAttrPath(s: string): string {
+  return Buffer.from(s.replace(/\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8))), 'latin1').toString();
 }
 
 async function removeExisting(p: string, st: fs.Stats): Promise<void> {
@@ -166,7 +175,19 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
   }
 
   if (attrLines.length) {
-    await execHost('setfattr', ['-h', '--restore=-'], { input: attrLines.join('\n') + '\n', timeout: 120_000 });
+    const r = await execHost('setfattr', ['-h', '--restore=-'], { input: attrLines.join('\n') + '\n', timeout: 120_000, allowFailure: true });
+    // An attribute the filesystem refuses (or a binary value tar-stream could
+    // not carry intact) is dropped with a warning rather than failing the layer.
+    if (r.code !== 0) log.warn('some extended attributes were not applied', { root, stderr: r.stderr.trim().slice(0, 2000) });
+    if (attrLines.some((l) => l.startsWith('trusted.overlay.opaque')) && r.code !== 0) {
+      // Opaque markers change what the layer means: those must stick.
+      for (let i = 0; i < attrLines.length; i++) {
+        if (attrLines[i].startsWith('trusted.overlay.opaque')) {
+          const file = unquoteAttrPath(attrLines[i - 1].slice('# file: '.length));
+          await execHost('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', file]);
+        }
+      }
+    }
   }
   // Directory times last: creating entries inside a directory changes its mtime.
   for (const [p, t] of dirTimes.reverse()) await fsp.utimes(p, t, t).catch(() => {});
