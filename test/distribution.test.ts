@@ -253,6 +253,15 @@ describe('distribution: the Debian distribution registry', () => {
     assert.equal((await d.docker(['tag', 'busybox:latest', ref])).code, 0);
     const p = await d.docker(['push', ref]);
     assert.equal(p.code, 0, p.stderr);
+    // berth pull/push send the same stored credentials.
+    const ref2 = `${secured.addr}/sec/viaberth:1`;
+    assert.equal((await d.docker(['tag', 'busybox:latest', ref2])).code, 0);
+    const bp = await d.berth(['push', ref2]);
+    assert.equal(bp.code, 0, bp.stderr + bp.stdout);
+    assert.equal((await d.docker(['rmi', ref2])).code, 0);
+    const bl = await d.berth(['pull', ref2]);
+    assert.equal(bl.code, 0, bl.stderr + bl.stdout);
+    assert.equal(await imageId(d, ref2), await imageId(d, 'busybox:latest'));
     const out = await d.berth(['logout', secured.addr]);
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, new RegExp(`Removing login credentials for ${secured.addr}`));

@@ -6,6 +6,7 @@ import { CliError } from '../../registry';
 import { renderProgress } from '../../progress';
 import { saveTo } from '../container/fs';
 import { parseRef, withDefaultTag, familiarName } from '../../refs';
+import { registryAuthFor } from '../registry/credentials';
 
 export const importCommand: Command = {
   name: 'import',
@@ -93,7 +94,7 @@ export const pullCommand: Command = {
       tag = 'latest';
       if (!p.flags.quiet) ctx.out('Using default tag: latest\n');
     }
-    const stream = await ctx.client.imagePull(r.name, { tag, platform: p.flags.platform || undefined });
+    const stream = await ctx.client.imagePull(r.name, { tag, platform: p.flags.platform || undefined, auth: registryAuthFor(r.name) });
     if (p.flags.quiet) {
       for await (const m of stream) if (m.error || m.errorDetail?.message) throw new CliError(m.errorDetail?.message || m.error || '');
     } else await renderProgress(stream, ctx.stdout);
@@ -118,7 +119,7 @@ export const pushCommand: Command = {
       tag = 'latest';
       if (!p.flags.quiet) ctx.out('Using default tag: latest\n');
     }
-    const stream = await ctx.client.imagePush(r.name, { tag });
+    const stream = await ctx.client.imagePush(r.name, { tag, auth: registryAuthFor(r.name) });
     if (p.flags.quiet) {
       for await (const m of stream) if (m.error || m.errorDetail?.message) throw new CliError(m.errorDetail?.message || m.error || '');
       ctx.out(`${familiarName(r.name)}${tag ? ':' + tag : ''}\n`);
