@@ -312,6 +312,31 @@ test('load moves an existing tag and says so', async () => {
   assert.match(await ok(['images', '-q', '--no-trunc', '--filter', 'dangling=true']), new RegExp(old));
 });
 
+test('berth CLI: import, load, history, inspect, image prune', async () => {
+  const file = path.join(work, 'berth-rootfs.tar');
+  fs.writeFileSync(file, await rootfsTar({ 'b.txt': 'berth' }));
+  const imp = await d.berth(['import', '-c', 'CMD ["cat","/b.txt"]', file, 'byberth:1']);
+  assert.equal(imp.code, 0, imp.stderr);
+  assert.match(imp.stdout, /^sha256:[0-9a-f]{64}$/m);
+  const insp = await d.berth(['image', 'inspect', '--format', '{{json .Config.Cmd}}', 'byberth:1']);
+  assert.equal(insp.code, 0, insp.stderr);
+  assert.equal(insp.stdout.trim(), '["cat","/b.txt"]');
+  const hist = await d.berth(['history', '-q', 'byberth:1']);
+  assert.equal(hist.code, 0, hist.stderr);
+  assert.equal(hist.stdout.trim(), imp.stdout.trim().slice(7, 19));
+  const saved = path.join(work, 'byberth.tar');
+  await ok(['save', '-o', saved, 'byberth:1']);
+  await ok(['rmi', 'byberth:1']);
+  const ld = await d.berth(['load', '-i', saved]);
+  assert.equal(ld.code, 0, ld.stderr);
+  assert.match(ld.stdout, /Loaded image: byberth:1/);
+  // Make it dangling, then prune through berth.
+  await ok(['import', '-', 'byberth:1'], await rootfsTar({ other: 'x' }));
+  const pr = await d.berth(['image', 'prune', '-f']);
+  assert.equal(pr.code, 0, pr.stderr);
+  assert.match(pr.stdout, new RegExp(`deleted: ${imp.stdout.trim()}`));
+});
+
 test('image events: import, tag, untag, delete, save, load', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
   const id = (await ok(['import', '-', 'ev:1'], await rootfsTar({ e: 'e' }))).trim();
