@@ -43,6 +43,28 @@ function fetchUrl(url: string, redirects = 5): Promise<Readable> {
   });
 }
 
+/**
+ * After a failed upload, read (and drop) the rest of the body so the client
+ * sees our error instead of a broken pipe. Bounded in time.
+ */
+async function drained<T>(ctx: Ctx, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    const req = ctx.req;
+    if (!req.readableEnded && !req.destroyed) {
+      req.unpipe();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 30_000);
+        req.on('end', () => { clearTimeout(t); resolve(); });
+        req.on('error', () => { clearTimeout(t); resolve(); });
+        req.resume();
+      });
+    }
+    throw e;
+  }
+}
+
 export function registerImageRoutes(r: Router, d: Daemon): void {
   const svc = d.images;
 
@@ -68,7 +90,7 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
 
   r.post('/images/load', async (ctx) => {
     const quiet = ctx.bool('quiet');
-    const lines = await loadArchive(svc, ctx.req, path.join(d.config.dataRoot, 'blobs', 'tmp'));
+    const lines = await drained(ctx, () => loadArchive(svc, ctx.req, path.join(d.config.dataRoot, 'blobs', 'tmp')));
     const out = jsonLines(ctx);
     for (const l of lines) out.write({ stream: `${l}\n` });
     void quiet;
@@ -94,13 +116,15 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
       return;
     }
     if (!fromSrc) throw new InvalidParameter('fromImage or fromSrc is required');
-    const input = fromSrc === '-' ? ctx.req : await fetchUrl(fromSrc);
-    const img = await importImage(svc, input, {
-      source: fromSrc,
-      repo: ctx.str('repo') || undefined,
-      tag: ctx.str('tag') || undefined,
-      message: ctx.str('message') || undefined,
-      changes: ctx.query.getAll('changes').flatMap((c) => c.split('\n')),
+    const img = await drained(ctx, async () => {
+      const input = fromSrc === '-' ? ctx.req : await fetchUrl(fromSrc);
+      return importImage(svc, input, {
+        source: fromSrc,
+        repo: ctx.str('repo') || undefined,
+        tag: ctx.str('tag') || undefined,
+        message: ctx.str('message') || undefined,
+        changes: ctx.query.getAll('changes').flatMap((c) => c.split('\n')),
+      });
     });
     const out = jsonLines(ctx);
     out.write({ status: img.id });
