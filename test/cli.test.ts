@@ -6,13 +6,32 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
-import { startBerthRegistry } from './helpers/registry';
+import { startBerthRegistry, freePort } from './helpers/registry';
 
 let d: TestDaemon;
 let work: string;
+let tlsDir: string;
+let tlsHost: string;
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+function makeCerts(dir: string): void {
+  const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore', timeout: 30_000 });
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=berth-test-ca']);
+  fs.writeFileSync(path.join(dir, 'srv.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  fs.writeFileSync(path.join(dir, 'cli.ext'), 'extendedKeyUsage=clientAuth\n');
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'server-cert.pem', '-days', '2', '-extfile', 'srv.ext']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'client.csr', '-subj', '/CN=client']);
+  ssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'cert.pem', '-days', '2', '-extfile', 'cli.ext']);
+}
 
 before(async () => {
-  d = await startDaemon();
+  tlsDir = fs.mkdtempSync('/tmp/berth-cli-tls-');
+  makeCerts(tlsDir);
+  tlsHost = `tcp://127.0.0.1:${await freePort()}`;
+  d = await startDaemon({
+    args: ['-H', tlsHost, '--tlsverify', '--tlscacert', path.join(tlsDir, 'ca.pem'), '--tlscert', path.join(tlsDir, 'server-cert.pem'), '--tlskey', path.join(tlsDir, 'server-key.pem')],
+  });
   await d.loadBusybox();
   work = fs.mkdtempSync(path.join(d.root, 'cli-'));
   fs.mkdirSync(path.join(work, 'rootfs/etc'), { recursive: true });
@@ -22,6 +41,7 @@ before(async () => {
 
 after(async () => {
   await d?.stop();
+  if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
 });
 
 /** Run both CLIs with the same arguments; retry once if a time column ticked between them. */
@@ -169,6 +189,23 @@ test('events: --since/--until/--filter and --format match docker', async () => {
   const bf = await d.berth(f);
   assert.equal(bf.stdout, af.stdout);
   assert.match(bf.stdout, /^image tag evt:1\nimage untag /);
+});
+
+test('tcp+TLS: DOCKER_CERT_PATH/DOCKER_TLS_VERIFY and --tlsverify flags, like docker', async () => {
+  const env = { DOCKER_HOST: tlsHost, BERTH_HOST: '', DOCKER_CERT_PATH: tlsDir, DOCKER_TLS_VERIFY: '1' };
+  const f = ['version', '--format', '{{.Server.Version}} {{.Client.APIVersion}}'];
+  const a = await d.docker(f, { env });
+  const b = await d.berth(f, { env });
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+  const flags = await d.berth(['-H', tlsHost, '--tlsverify', '--tlscacert', path.join(tlsDir, 'ca.pem'), '--tlscert', path.join(tlsDir, 'cert.pem'), '--tlskey', path.join(tlsDir, 'key.pem'), 'images', '-q'], { env: { BERTH_HOST: '', DOCKER_HOST: '' } });
+  assert.equal(flags.code, 0, flags.stderr);
+  assert.match(flags.stdout, /^[0-9a-f]{12}\n/);
+  // No client certificate: the daemon refuses the handshake.
+  const nocert = await d.berth(['-H', tlsHost, '--tlsverify', '--tlscacert', path.join(tlsDir, 'ca.pem'), 'images'], { env: { BERTH_HOST: '', DOCKER_HOST: '', DOCKER_CERT_PATH: '/nonexistent' } });
+  assert.notEqual(nocert.code, 0);
+  assert.equal(nocert.stdout, '');
 });
 
 test('push and pull through a local registry print what docker prints', async () => {

@@ -144,7 +144,14 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
     get client() {
       if (!client) {
         const host = (g.host as string[]).length ? (g.host as string[])[0] : undefined;
-        client = new EngineClient({ host, tls: g.tls, tlsVerify: g.tlsverify });
+        client = new EngineClient({
+          host,
+          tls: g.tls || !!g.tlscacert || !!g.tlscert,
+          tlsVerify: g.tlsverify,
+          caFile: g.tlscacert || undefined,
+          certFile: g.tlscert || undefined,
+          keyFile: g.tlskey || undefined,
+        });
       }
       return client;
     },

@@ -9,8 +9,9 @@ export class ApiError extends Error {
 
 /** The daemon could not be reached at all (socket missing, refused, TLS failure). */
 export class ConnectionError extends Error {
-  constructor(readonly host: string, override readonly cause?: unknown) {
-    super(`Cannot connect to the Berth daemon at ${host}. Is the berth daemon running?`);
+  /** `detail` given: a failure past the socket (TLS, protocol), printed as docker's "error during connect". */
+  constructor(readonly host: string, override readonly cause?: unknown, detail?: string) {
+    super(detail ? `error during connect: ${detail}` : `Cannot connect to the Berth daemon at ${host}. Is the berth daemon running?`);
     this.name = 'ConnectionError';
   }
 }

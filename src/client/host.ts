@@ -31,6 +31,10 @@ export interface HostOptions {
   tls?: boolean;
   tlsVerify?: boolean;
   certPath?: string;
+  /** Explicit files (--tlscacert/--tlscert/--tlskey) override those in certPath. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -68,11 +72,12 @@ export function parseEndpoint(opts: HostOptions = {}): Endpoint {
 }
 
 function loadTls(opts: HostOptions, env: NodeJS.ProcessEnv): TlsOptions {
-  const dir = opts.certPath || env.DOCKER_CERT_PATH || path.join(env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'));
-  const read = (name: string) => {
+  const dir = opts.certPath || env.DOCKER_CERT_PATH || env.DOCKER_CONFIG || path.join(os.homedir(), '.docker');
+  const read = (explicit: string | undefined, name: string) => {
+    if (explicit) return fs.readFileSync(explicit);
     const f = path.join(dir, name);
     return fs.existsSync(f) ? fs.readFileSync(f) : undefined;
   };
   const verify = !!(opts.tlsVerify || env.DOCKER_TLS_VERIFY);
-  return { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem'), verify };
+  return { ca: read(opts.caFile, 'ca.pem'), cert: read(opts.certFile, 'cert.pem'), key: read(opts.keyFile, 'key.pem'), verify };
 }

@@ -107,19 +107,29 @@ export class Transport {
     return req;
   }
 
-  private connErr(e: unknown): Error {
+  private connErr(e: unknown, o?: RequestOptions): Error {
     const code = (e as NodeJS.ErrnoException)?.code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
       return new ConnectionError(this.endpoint.raw, e);
     }
-    return e instanceof Error ? e : new Error(String(e));
+    const msg = (e as Error)?.message ?? String(e);
+    if (o && (code?.startsWith('ERR_SSL') || code?.startsWith('ERR_TLS') || /SSL|certificate|socket hang up|ECONNRESET|EPIPE/.test(msg + (code ?? '')))) {
+      const ep = this.endpoint;
+      const scheme = ep.tls ? 'https' : 'http';
+      const where = ep.kind === 'unix' ? `${scheme}://%2F${encodeURIComponent(ep.socketPath ?? '').slice(3)}` : `${scheme}://${ep.hostname}:${ep.port}`;
+      const prefix = o.unversioned ? '' : `/v${this.version}`;
+      const alert = /alert ([a-z ]+?)(?::|$)/i.exec(msg);
+      const reason = alert ? `remote error: tls: ${alert[1].replace(/^tlsv1\d? /, '').replace(/^alert /, '')}` : msg;
+      return new ConnectionError(ep.raw, e, `${o.method ?? 'GET'} "${where}${ep.basePath}${prefix}${o.path}": ${reason}`);
+    }
+    return e instanceof Error ? e : new Error(msg);
   }
 
   /** Send a request; resolve with the response once its status is known to be OK (< 400). */
   request(o: RequestOptions): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = this.send(o, false);
-      req.on('error', (e) => reject(this.connErr(e)));
+      req.on('error', (e) => reject(this.connErr(e, o)));
       req.on('response', (res) => {
         if ((res.statusCode ?? 500) >= 400) {
           readAll(res).then((body) => reject(toApiError(res.statusCode ?? 500, body)), reject);
@@ -147,7 +157,7 @@ export class Transport {
   hijack(o: RequestOptions): Promise<{ socket: Duplex; head: Buffer; headers: http.IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
       const req = this.send(o, true);
-      req.on('error', (e) => reject(this.connErr(e)));
+      req.on('error', (e) => reject(this.connErr(e, o)));
       req.on('upgrade', (res, socket, head) => resolve({ socket, head, headers: res.headers }));
       req.on('response', (res) => {
         if ((res.statusCode ?? 500) >= 400) {
