@@ -1,10 +1,33 @@
-// STUB — to be implemented by the container owner.
+// The container service: records, lifecycle (create/start/stop/kill/rm),
+// logs and attach from conmon's log file, wait, rename, prune, commit,
+// export, and live restore after a daemon restart. Runtime work goes through
+// ConmonRuntime (host layer); files under the container dir are ours.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
 import type { Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import type { ImageService } from '../image/service';
 import type { DaemonConfig } from '../daemon/config';
-import type { ContainerHook } from './types';
+import type { ImageConfig, ImageRecord } from '../image/types';
+import { applyChanges } from '../image/changes';
+import { ConmonRuntime } from '../host/runtime/conmon';
+import { buildSpec, effectiveCaps } from '../host/runtime/spec';
+import { resolveUser, resolveInRoot } from '../host/runtime/users';
+import { Conflict, InvalidParameter, NotFound, NotModified, SystemError, BerthError } from '../util/errors';
+import { newId } from '../util/ids';
+import { log } from '../util/log';
+import { ContainerStore } from './store';
+import { validateName, randomName } from './names';
+import { LogReader, frame, type LogEntry } from './logs';
+import { inspectJson, listJson, ZERO_TIME } from './view';
+import { parseSignal, signalName } from './signals';
+import type { ContainerConfig, ContainerHook, ContainerRecord, HostConfig } from './types';
+
 export type { ContainerHook, ContainerRecord } from './types';
 
 export interface ContainerServiceDeps {
@@ -17,14 +40,873 @@ export interface ContainerServiceDeps {
 
 export interface ContainerCounts { total: number; running: number; paused: number; stopped: number }
 
+export interface LogOptions {
+  stdout: boolean;
+  stderr: boolean;
+  follow: boolean;
+  timestamps: boolean;
+  tail?: number;
+  /** ns since epoch; entries before are skipped. */
+  sinceNs?: bigint;
+  untilNs?: bigint;
+}
+
+/** Where a stream goes: bytes out, and the end of the stream. */
+export interface StreamSink {
+  write(b: Buffer): void;
+  end(): void;
+}
+
+const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
+
 export class ContainerService {
   private readonly hooks: ContainerHook[] = [];
-  constructor(readonly deps: ContainerServiceDeps) {}
+  private readonly byId = new Map<string, ContainerRecord>();
+  private store!: ContainerStore;
+  readonly runtime: ConmonRuntime;
+  private readonly notify = new EventEmitter();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly containersDir: string;
+  /** cgroup parent under each v1 controller, one per daemon. */
+  readonly cgroupParent: string;
+
+  constructor(readonly deps: ContainerServiceDeps) {
+    this.notify.setMaxListeners(0);
+    this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.defaultRuntime || 'runc');
+    this.containersDir = path.join(deps.config.dataRoot, 'containers');
+    const prefix = (deps.config.chainPrefix || 'BERTH').toLowerCase();
+    this.cgroupParent = prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
+  }
+
   /** Network/volume services plug in here (see ContainerHook). */
   addHook(h: ContainerHook): void { this.hooks.push(h); }
-  /** Load records, reconcile with conmon exit files, restart what policies say. */
-  async init(): Promise<void> {}
+
+  // ---- startup / shutdown -------------------------------------------------------
+
+  /** Load records, reconcile with conmon exit files and runc, watch for exits. */
+  async init(): Promise<void> {
+    this.store = new ContainerStore(this.deps.db);
+    this.runtime.init();
+    await fsp.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
+    for (const c of this.store.all()) this.byId.set(c.id, c);
+    (this.deps.images as any).setUsageChecker?.((imageId: string) =>
+      [...this.byId.values()].filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })));
+    this.runtime.watch((id) => void this.onExitFile(id), () => void this.poll());
+    for (const c of [...this.byId.values()]) {
+      try {
+        await this.reconcile(c);
+      } catch (e) {
+        log.error('reconcile failed', { id: c.id, err: String(e) });
+      }
+    }
+  }
+
   /** Daemon is stopping: stop watching; containers keep running under conmon. */
-  async shutdown(): Promise<void> {}
-  counts(): ContainerCounts { return { total: 0, running: 0, paused: 0, stopped: 0 }; }
+  async shutdown(): Promise<void> {
+    this.runtime.stopWatching();
+    if (![...this.byId.values()].some((c) => c.state.Running)) this.runtime.removeCgroupParent(this.cgroupParent);
+  }
+
+  counts(): ContainerCounts {
+    let running = 0, paused = 0, stopped = 0;
+    for (const c of this.byId.values()) {
+      if (c.state.Paused) paused++;
+      else if (c.state.Running) running++;
+      else stopped++;
+    }
+    return { total: this.byId.size, running, paused, stopped };
+  }
+
+  /** A container found running at startup: still alive, or exited while we were away. */
+  private async reconcile(c: ContainerRecord): Promise<void> {
+    if (c.state.Status === 'removing') {
+      await this.finishRemove(c, false).catch((e) => log.warn('finishing removal failed', { id: c.id, err: String(e) }));
+      return;
+    }
+    if (!c.state.Running) {
+      if (c.hostConfig.AutoRemove && c.state.Status === 'exited') await this.autoRemove(c);
+      return;
+    }
+    const exit = this.runtime.readExit(c.id);
+    if (exit) return this.handleExit(c.id);
+    const st = await this.runtime.state(c.id);
+    if (st && (st.status === 'running' || st.status === 'paused') && this.runtime.conmonAlive(c.conmonPid)) {
+      log.info('container still running', { id: c.id, pid: st.pid });
+      return;
+    }
+    return this.handleExit(c.id);
+  }
+
+  private onExitFile(id: string): void {
+    const c = this.byId.get(id);
+    if (c && c.state.Running && this.runtime.readExit(id)) void this.handleExit(id);
+  }
+
+  /** Safety net for missed inotify events and conmons that died. */
+  private async poll(): Promise<void> {
+    for (const c of this.byId.values()) {
+      if (!c.state.Running) continue;
+      if (this.runtime.readExit(c.id) || (c.conmonPid && !this.runtime.conmonAlive(c.conmonPid))) void this.handleExit(c.id);
+    }
+  }
+
+  // ---- lookup -----------------------------------------------------------------
+
+  /** By full id, name, or unique id prefix — as Docker resolves them. */
+  get(ref: string): ContainerRecord {
+    const r = ref.replace(/^\//, '');
+    const byId = this.byId.get(r);
+    if (byId) return byId;
+    for (const c of this.byId.values()) if (c.name === r) return c;
+    if (/^[a-f0-9]+$/.test(r)) {
+      const hits = [...this.byId.values()].filter((c) => c.id.startsWith(r));
+      if (hits.length > 1) throw new InvalidParameter(`Multiple IDs found with provided prefix: ${r}`);
+      if (hits.length === 1) return hits[0];
+    }
+    throw new NotFound(`No such container: ${ref}`);
+  }
+
+  all(): ContainerRecord[] {
+    return [...this.byId.values()];
+  }
+
+  private nameOwner(name: string): ContainerRecord | undefined {
+    for (const c of this.byId.values()) if (c.name === name) return c;
+    return undefined;
+  }
+
+  private dir(id: string): string {
+    return path.join(this.containersDir, id);
+  }
+
+  private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(c.config.Labels ?? {}), image: c.config.Image, name: c.name, ...extra };
+  }
+
+  private event(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.deps.events.publish('container', action, c.id, this.attrs(c, extra));
+  }
+
+  private save(c: ContainerRecord): void {
+    this.store.save(c);
+    this.byId.set(c.id, c);
+  }
+
+  /** Serializes lifecycle steps of one container. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chain = prev.then(() => mine);
+    this.locks.set(id, chain);
+    await prev.catch(() => {});
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(id) === chain) this.locks.delete(id);
+    }
+  }
+
+  // ---- create -----------------------------------------------------------------
+
+  async create(body: any, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (!body || typeof body !== 'object') throw new InvalidParameter('config cannot be empty in order to create a container');
+    let cname = '';
+    if (name) {
+      cname = validateName(name);
+      const owner = this.nameOwner(cname);
+      if (owner) throw nameConflict(cname, owner.id);
+    }
+    if (!body.Image) throw new InvalidParameter('No image specified');
+    const img = this.deps.images.resolve(String(body.Image));
+    const hostConfig = normalizeHostConfig(body.HostConfig ?? {});
+    // Validate what start would reject, so bad input fails at create.
+    effectiveCaps(hostConfig);
+    if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name && hostConfig.RestartPolicy.Name !== 'no') {
+      throw new InvalidParameter('can\'t create \'AutoRemove\' container with restart policy');
+    }
+    if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(hostConfig.RestartPolicy.Name)) {
+      throw new InvalidParameter(`invalid restart policy '${hostConfig.RestartPolicy.Name}'`);
+    }
+    const config = mergeConfig(body, img);
+    const [p, ...args] = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
+    if (p === undefined || p === '') throw new InvalidParameter('No command specified');
+
+    const id = newId();
+    if (!cname) {
+      for (let i = 0; ; i++) {
+        cname = randomName(i > 5 ? 1 : 0);
+        if (!this.nameOwner(cname)) break;
+      }
+    }
+    if (!config.Hostname) config.Hostname = id.slice(0, 12);
+    const dir = this.dir(id);
+    const c: ContainerRecord = {
+      id,
+      name: cname,
+      created: new Date().toISOString(),
+      imageId: img.id,
+      path: p,
+      args,
+      config,
+      hostConfig,
+      networkingConfig: body.NetworkingConfig ?? null,
+      state: {
+        Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+        Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
+      },
+      restartCount: 0,
+      logPath: path.join(dir, 'ctr.log'),
+      hostnamePath: path.join(dir, 'hostname'),
+      hostsPath: path.join(dir, 'hosts'),
+      resolvConfPath: path.join(dir, 'resolv.conf'),
+      networkSettings: {},
+      mounts: [],
+      imageConfig: (img.config.config ?? {}) as Record<string, any>,
+      extra: {},
+    };
+    const done: ContainerHook[] = [];
+    try {
+      await this.deps.storage.createRw(id, this.deps.images.chainIds(img));
+      await writeFileAtomic(c.hostnamePath, `${config.Hostname}\n`);
+      await writeFileAtomic(c.hostsPath, HOSTS);
+      await writeFileAtomic(c.resolvConfPath, resolvConf(hostConfig));
+      for (const h of this.hooks) {
+        if (h.onCreate) await h.onCreate(c);
+        done.push(h);
+      }
+      // The name may have been taken while we awaited.
+      const owner = this.nameOwner(cname);
+      if (owner) throw nameConflict(cname, owner.id);
+      this.save(c);
+    } catch (e) {
+      for (const h of done.reverse()) await h.onRemove?.(c, { removeVolumes: true }).catch(() => {});
+      await this.deps.storage.removeRw(id).catch(() => {});
+      await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw e;
+    }
+    this.event(c, 'create');
+    return { Id: id, Warnings: [] };
+  }
+
+  // ---- start ------------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const c0 = this.get(ref);
+    await this.locked(c0.id, async () => {
+      const c = this.get(c0.id);
+      if (c.state.Running) throw new NotModified();
+      if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`cannot start a container in state ${c.state.Status}`);
+      await this.startLocked(c);
+    });
+  }
+
+  private async startLocked(c: ContainerRecord): Promise<void> {
+    const rootfs = await this.deps.storage.mount(c.id);
+    let created = false;
+    const started: ContainerHook[] = [];
+    try {
+      const user = resolveUser(rootfs, c.config.User, (c.hostConfig.GroupAdd ?? []).map(String));
+      const workdir = c.config.WorkingDir || '/';
+      if (workdir !== '/') {
+        const p = resolveInRoot(rootfs, workdir);
+        if (!fs.existsSync(p)) {
+          await fsp.mkdir(p, { recursive: true, mode: 0o755 });
+          await fsp.chown(p, user.uid, user.gid).catch(() => {});
+        }
+      }
+      const spec = buildSpec({
+        id: c.id,
+        rootfs,
+        args: [c.path, ...c.args],
+        env: c.config.Env ?? [],
+        workingDir: workdir,
+        tty: !!c.config.Tty,
+        openStdin: !!c.config.OpenStdin,
+        hostname: c.config.Hostname,
+        domainname: c.config.Domainname,
+        user,
+        etcFiles: { hostname: c.hostnamePath, hosts: c.hostsPath, resolvConf: c.resolvConfPath },
+        cgroupsPath: `/${this.cgroupParent}/${c.id}`,
+        host: c.hostConfig,
+      });
+      for (const h of this.hooks) {
+        started.push(h);
+        if (h.beforeStart) await h.beforeStart(c, spec, { dir: this.dir(c.id), rootfs });
+      }
+      created = true;
+      const { pid, conmonPid } = await this.runtime.create(c.id, spec, {
+        name: c.name,
+        logPath: c.logPath,
+        tty: !!c.config.Tty,
+        stdin: !!c.config.OpenStdin,
+      });
+      await this.runtime.start(c.id);
+      c.state = {
+        ...c.state,
+        Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+        Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME,
+      };
+      c.conmonPid = conmonPid;
+      this.save(c);
+    } catch (e) {
+      if (created) await this.runtime.cleanup(c.id).catch(() => {});
+      for (const h of started.reverse()) await h.afterStop?.(c).catch(() => {});
+      await this.deps.storage.unmount(c.id).catch(() => {});
+      const msg = (e as Error).message;
+      c.state = { ...c.state, Error: msg, ExitCode: /executable file not found|no such file or directory/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128 };
+      if (c.state.Status === 'running') c.state.Status = 'exited';
+      this.save(c);
+      throw e;
+    }
+    this.event(c, 'start');
+  }
+
+  // ---- exits ------------------------------------------------------------------
+
+  /** The container's process is gone: record it, clean up, tell waiters. */
+  private async handleExit(id: string): Promise<void> {
+    await this.locked(id, async () => {
+      const c = this.byId.get(id);
+      if (!c || !c.state.Running) return;
+      const exit = this.runtime.readExit(id);
+      const code = exit?.code ?? 255;
+      await this.runtime.cleanup(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) }));
+      for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
+      await this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) }));
+      c.state = {
+        ...c.state,
+        Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code,
+        Error: exit ? '' : c.state.Error, FinishedAt: (exit?.at ?? new Date()).toISOString(),
+      };
+      c.conmonPid = undefined;
+      this.save(c);
+      const startedMs = Date.parse(c.state.StartedAt);
+      this.event(c, 'die', { exitCode: String(code), execDuration: String(Math.max(0, Math.round((Date.now() - startedMs) / 1000))) });
+      this.notify.emit(`exit:${id}`, code);
+    });
+    const c = this.byId.get(id);
+    if (c && c.hostConfig.AutoRemove && !c.state.Running) await this.autoRemove(c);
+  }
+
+  private async autoRemove(c: ContainerRecord): Promise<void> {
+    try {
+      await this.remove(c.id, { force: false, volumes: true });
+    } catch (e) {
+      if (!(e instanceof NotFound)) log.warn('auto-remove failed', { id: c.id, err: String(e) });
+    }
+  }
+
+  /** Resolves with the exit code at the container's next exit (or -1 if removed first). */
+  private nextExit(id: string, timeoutMs?: number): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onExit = (code: number) => finish(code);
+      const onRemoved = () => finish(-1);
+      const finish = (v: number | undefined) => {
+        if (timer) clearTimeout(timer);
+        this.notify.off(`exit:${id}`, onExit);
+        this.notify.off(`removed:${id}`, onRemoved);
+        resolve(v);
+      };
+      this.notify.on(`exit:${id}`, onExit);
+      this.notify.on(`removed:${id}`, onRemoved);
+      if (timeoutMs !== undefined && timeoutMs >= 0) timer = setTimeout(() => finish(undefined), timeoutMs);
+    });
+  }
+
+  // ---- stop / kill / restart ----------------------------------------------------
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.get(ref);
+    const sig = parseSignal(signal);
+    if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
+    this.runtime.signal(c.state.Pid, sig);
+    this.event(c, 'kill', { signal: String(sig) });
+  }
+
+  /** Stop signal, then SIGKILL after the timeout (seconds; -1 waits forever). */
+  async stop(ref: string, timeout?: number, signal?: string): Promise<void> {
+    const c = this.get(ref);
+    if (!c.state.Running) throw new NotModified();
+    await this.stopRunning(c, timeout, signal);
+    this.event(c, 'stop');
+  }
+
+  private async stopRunning(c: ContainerRecord, timeout?: number, signal?: string): Promise<void> {
+    const sig = parseSignal(signal || c.config.StopSignal || 'SIGTERM');
+    const t = timeout ?? (typeof c.config.StopTimeout === 'number' ? c.config.StopTimeout : 10);
+    const exited = this.nextExit(c.id, t < 0 ? undefined : t * 1000);
+    if (sig !== 9) {
+      this.runtime.signal(c.state.Pid, sig);
+      this.event(c, 'kill', { signal: String(sig) });
+      if ((await exited) !== undefined) return;
+    }
+    if (!this.get(c.id).state.Running) return;
+    const killed = this.nextExit(c.id, 30_000);
+    this.runtime.signal(c.state.Pid, 9);
+    this.event(c, 'kill', { signal: '9' });
+    if ((await killed) === undefined && this.get(c.id).state.Running) {
+      // conmon should have told us; look for ourselves.
+      await this.handleExit(c.id);
+    }
+  }
+
+  async restart(ref: string, timeout?: number, signal?: string): Promise<void> {
+    const c = this.get(ref);
+    if (c.state.Running) {
+      await this.stopRunning(c, timeout, signal);
+      this.event(c, 'stop');
+    }
+    await this.start(c.id);
+    this.event(this.get(c.id), 'restart');
+  }
+
+  // ---- remove -----------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    const c = this.get(ref);
+    if (c.state.Running) {
+      if (!opts.force) {
+        throw new Conflict(`You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`);
+      }
+      await this.stopRunning(c, 0, 'SIGKILL');
+    }
+    await this.locked(c.id, async () => {
+      const cur = this.byId.get(c.id);
+      if (!cur) throw new NotFound(`No such container: ${ref}`);
+      if (cur.state.Running) throw new Conflict(`You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`);
+      if (cur.state.Status === 'removing' && this.removing.has(c.id)) throw new Conflict(`removal of container ${c.id} is already in progress`);
+      this.removing.add(c.id);
+      try {
+        cur.state = { ...cur.state, Status: 'removing' };
+        this.save(cur);
+        await this.finishRemove(cur, opts.volumes);
+      } finally {
+        this.removing.delete(c.id);
+      }
+    });
+  }
+
+  private readonly removing = new Set<string>();
+
+  private async finishRemove(c: ContainerRecord, volumes: boolean): Promise<void> {
+    await this.runtime.cleanup(c.id).catch(() => {});
+    for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
+    await this.deps.storage.removeRw(c.id);
+    await fsp.rm(this.dir(c.id), { recursive: true, force: true });
+    this.store.delete(c.id);
+    this.byId.delete(c.id);
+    this.event(c, 'destroy');
+    this.notify.emit(`removed:${c.id}`);
+  }
+
+  // ---- wait -------------------------------------------------------------------
+
+  /**
+   * `not-running` answers at once for a stopped container; `next-exit` waits
+   * for the next exit; `removed` waits until the container is gone.
+   */
+  async wait(ref: string, condition = 'not-running', abort?: AbortSignal): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
+    if (!['', 'not-running', 'next-exit', 'removed'].includes(condition)) throw new InvalidParameter(`invalid condition: "${condition}"`);
+    const c = this.get(ref);
+    if ((condition === 'not-running' || condition === '') && !c.state.Running) return { StatusCode: c.state.ExitCode, Error: null };
+    const id = c.id;
+    let lastCode = c.state.ExitCode;
+    return new Promise((resolve) => {
+      const onExit = (code: number) => {
+        lastCode = code;
+        if (condition !== 'removed') finish();
+      };
+      const onRemoved = () => finish();
+      const finish = () => {
+        this.notify.off(`exit:${id}`, onExit);
+        this.notify.off(`removed:${id}`, onRemoved);
+        resolve({ StatusCode: lastCode, Error: null });
+      };
+      this.notify.on(`exit:${id}`, onExit);
+      this.notify.on(`removed:${id}`, onRemoved);
+      abort?.addEventListener('abort', () => {
+        this.notify.off(`exit:${id}`, onExit);
+        this.notify.off(`removed:${id}`, onRemoved);
+      });
+    });
+  }
+
+  // ---- logs and attach -----------------------------------------------------------
+
+  /** Output of a container as Docker streams it (frames unless TTY). */
+  private encoder(c: ContainerRecord, opts: { stdout: boolean; stderr: boolean; timestamps: boolean }): (e: LogEntry) => Buffer | undefined {
+    const tty = !!c.config.Tty;
+    return (e) => {
+      if ((e.stream === 'stdout' && !opts.stdout) || (e.stream === 'stderr' && !opts.stderr)) return undefined;
+      let data = e.full ? Buffer.concat([e.text, Buffer.from('\n')]) : e.text;
+      if (opts.timestamps) data = Buffer.concat([Buffer.from(`${formatTs(e.timeNs)} `), data]);
+      return tty ? data : frame(e.stream, data);
+    };
+  }
+
+  async logs(ref: string, o: LogOptions, sink: StreamSink, closed: Promise<void>): Promise<void> {
+    const c = this.get(ref);
+    const enc = this.encoder(c, o);
+    const want = (e: LogEntry) => (o.sinceNs === undefined || e.timeNs >= o.sinceNs) && (o.untilNs === undefined || e.timeNs <= o.untilNs);
+    // Past entries, grouped into messages so tail counts lines.
+    const messages: LogEntry[][] = [];
+    let cur: Partial<Record<string, LogEntry[]>> = {};
+    const reader = new LogReader(c.logPath, 0, (e) => {
+      if (!want(e)) return;
+      const list = (cur[e.stream] ??= []);
+      list.push(e);
+      if (e.full) {
+        messages.push(list);
+        cur[e.stream] = undefined;
+      }
+    });
+    await reader.read();
+    const endOffset = LogReader.sizeOf(c.logPath);
+    for (const l of Object.values(cur)) if (l?.length) messages.push(l);
+    const chosen = o.tail !== undefined && o.tail >= 0 ? messages.slice(Math.max(0, messages.length - o.tail)) : messages;
+    for (const m of chosen) for (const e of m) {
+      const b = enc(e);
+      if (b) sink.write(b);
+    }
+    const live = this.byId.get(c.id);
+    if (!o.follow || !live || !live.state.Running || (o.untilNs !== undefined && o.untilNs <= BigInt(Date.now()) * 1_000_000n)) {
+      sink.end();
+      return;
+    }
+    await this.streamUntilExit(c, endOffset, (e) => (want(e) ? enc(e) : undefined), sink, closed);
+  }
+
+  /** Follows the log file from `offset` until the container's next exit (or the client leaves). */
+  private async streamUntilExit(c: ContainerRecord, offset: number, enc: (e: LogEntry) => Buffer | undefined, sink: StreamSink, closed: Promise<void>): Promise<void> {
+    const reader = new LogReader(c.logPath, offset, (e) => {
+      const b = enc(e);
+      if (b) sink.write(b);
+    });
+    const exit = this.nextExit(c.id);
+    reader.follow();
+    const how = await Promise.race([exit.then(() => 'exit'), closed.then(() => 'closed')]);
+    await reader.stop(how === 'exit');
+    sink.end();
+  }
+
+  /**
+   * Attach without stdin: the container's output from now until it exits.
+   * Attaching to a container that is not running waits for it to start
+   * (docker run attaches before it starts the container).
+   */
+  async attach(ref: string, o: { stdout: boolean; stderr: boolean; logs: boolean }, sink: StreamSink, closed: Promise<void>): Promise<void> {
+    const c = this.get(ref);
+    this.event(c, 'attach');
+    const enc = this.encoder(c, { ...o, timestamps: false });
+    const offset = o.logs ? 0 : LogReader.sizeOf(c.logPath);
+    await this.streamUntilExit(c, offset, enc, sink, closed);
+  }
+
+  // ---- rename / prune / list / inspect ---------------------------------------------
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.get(ref);
+    if (!newName) throw new InvalidParameter('Neither old nor new names may be empty');
+    const n = validateName(newName);
+    if (n === c.name) throw new InvalidParameter('Renaming a container with the same name as its current name');
+    const owner = this.nameOwner(n);
+    if (owner) throw nameConflict(n, owner.id);
+    const old = c.name;
+    await this.locked(c.id, async () => {
+      c.name = n;
+      this.save(c);
+    });
+    this.event(c, 'rename', { oldName: `/${old}` });
+  }
+
+  async prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+    for (const k of Object.keys(filters)) if (k !== 'until' && k !== 'label' && k !== 'label!') throw new InvalidParameter(`invalid filter '${k}'`);
+    const untilMs = filters.until?.length ? Math.min(...filters.until.map(parseUntil)) : undefined;
+    const deleted: string[] = [];
+    let space = 0;
+    for (const c of [...this.byId.values()]) {
+      if (c.state.Running || c.state.Paused || c.state.Restarting) continue;
+      if (untilMs !== undefined && Date.parse(c.created) >= untilMs) continue;
+      if (!matchLabels(c.config.Labels ?? {}, filters.label ?? [], filters['label!'] ?? [])) continue;
+      const size = await dirSize(this.deps.storage.upperPath(c.id)).catch(() => 0);
+      try {
+        await this.remove(c.id, { force: false, volumes: false });
+        deleted.push(c.id);
+        space += size;
+      } catch (e) {
+        log.warn('prune: remove failed', { id: c.id, err: String(e) });
+      }
+    }
+    this.deps.events.publish('container', 'prune', '', { reclaimed: String(space) });
+    return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: space };
+  }
+
+  private graph(c: ContainerRecord): { upper: string; merged: string; work: string; lower: string } {
+    const st = this.deps.storage;
+    let lower = '';
+    try {
+      lower = st.lowers(c.id).slice().reverse().map((x) => st.layerPath(x)).join(':');
+    } catch { /* layer gone */ }
+    return { upper: st.upperPath(c.id), merged: st.mergedPath(c.id), work: path.join(this.dir(c.id), 'work'), lower };
+  }
+
+  private async sizes(c: ContainerRecord): Promise<{ rw: number; rootFs: number }> {
+    const rw = await dirSize(this.deps.storage.upperPath(c.id)).catch(() => 0);
+    const img = this.deps.images.get(c.imageId);
+    return { rw, rootFs: rw + (img?.size ?? 0) };
+  }
+
+  async inspect(ref: string, size = false): Promise<Record<string, unknown>> {
+    const c = this.get(ref);
+    return inspectJson(c, this.graph(c), size ? await this.sizes(c) : undefined);
+  }
+
+  async list(o: { all: boolean; limit?: number; size: boolean; filters: Record<string, string[]> }): Promise<Array<Record<string, unknown>>> {
+    const f = o.filters;
+    const known = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'network', 'volume', 'health', 'isolation', 'is-task', 'publish', 'expose'];
+    for (const k of Object.keys(f)) if (!known.includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
+    for (const s of f.status ?? []) {
+      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) {
+        throw new InvalidParameter(`invalid filter 'status=${s}'`);
+      }
+    }
+    let list = [...this.byId.values()].sort((a, b) => (b.created < a.created ? -1 : b.created > a.created ? 1 : 0));
+    const before = f.before?.length ? this.get(f.before[0]) : undefined;
+    const since = f.since?.length ? this.get(f.since[0]) : undefined;
+    const ancestors = (f.ancestor ?? []).map((a) => this.ancestorIds(a));
+    const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status || !!f.exited || !!before || !!since;
+    list = list.filter((c) => {
+      if (!all && !c.state.Running) return false;
+      if (f.status && !f.status.includes(c.state.Status)) return false;
+      if (f.name && !f.name.some((n) => new RegExp(n.replace(/^\//, '')).test(c.name))) return false;
+      if (f.id && !f.id.some((x) => c.id.startsWith(x))) return false;
+      if (f.label && !matchLabels(c.config.Labels ?? {}, f.label, [])) return false;
+      if (f.exited && (c.state.Status !== 'exited' || !f.exited.some((x) => Number(x) === c.state.ExitCode))) return false;
+      if (before && c.created >= before.created) return false;
+      if (since && c.created <= since.created) return false;
+      if (ancestors.length && !ancestors.some((set) => set.has(c.imageId))) return false;
+      if (f.network && !f.network.some((n) => Object.keys(c.networkSettings?.Networks ?? {}).includes(n) || Object.values(c.networkSettings?.Networks ?? {}).some((v: any) => v?.NetworkID?.startsWith(n)))) return false;
+      if (f.volume && !f.volume.some((v) => (c.mounts ?? []).some((m) => m.Name === v || m.Destination === v || m.Source === v))) return false;
+      return true;
+    });
+    if (o.limit !== undefined && o.limit > 0) list = list.slice(0, o.limit);
+    const out: Array<Record<string, unknown>> = [];
+    for (const c of list) out.push(listJson(c, this.imageName(c), o.size ? await this.sizes(c) : undefined));
+    return out;
+  }
+
+  /** Image ids an `ancestor=` filter matches: the image and its descendants. */
+  private ancestorIds(ref: string): Set<string> {
+    const set = new Set<string>();
+    const img = this.deps.images.tryResolve(ref);
+    if (!img) return set;
+    const queue = [img.id];
+    while (queue.length) {
+      const id = queue.shift()!;
+      if (set.has(id)) continue;
+      set.add(id);
+      for (const ch of this.deps.images.children(id)) queue.push(ch.id);
+    }
+    return set;
+  }
+
+  /** What `docker ps` shows as IMAGE: the name used, or the id if the tag moved. */
+  private imageName(c: ContainerRecord): string {
+    const img = this.deps.images.tryResolve(c.config.Image);
+    if (img && img.id === c.imageId) return c.config.Image;
+    return c.imageId;
+  }
+
+  // ---- filesystem: changes / export / commit -------------------------------------------
+
+  async changes(ref: string): Promise<Array<{ Path: string; Kind: number }>> {
+    const c = this.get(ref);
+    return this.deps.storage.changes(c.id);
+  }
+
+  async export(ref: string): Promise<NodeJS.ReadableStream> {
+    const c = this.get(ref);
+    const s = await this.deps.storage.exportTar(c.id);
+    this.event(c, 'export');
+    return s;
+  }
+
+  /** `docker commit`: the container's rw layer on top of its image. */
+  async commit(ref: string, o: { repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean; changes?: string[]; config?: Partial<ContainerConfig> }): Promise<{ Id: string }> {
+    const c = this.get(ref);
+    const parent = this.deps.images.get(c.imageId);
+    let cfg: ImageConfig = { ...stripContainerOnly(c.config), ...(o.config ?? {}) } as ImageConfig;
+    if (o.changes?.length) cfg = applyChanges(cfg, o.changes);
+    const tags: string[] = [];
+    if (o.repo) tags.push(`${o.repo}:${o.tag || 'latest'}`);
+    const img = await this.deps.images.createImage({
+      parent,
+      layerTar: this.deps.storage.diffTar(c.id),
+      config: cfg,
+      history: { created_by: [c.path, ...c.args].join(' '), ...(o.comment ? { comment: o.comment } : {}), ...(o.author ? { author: o.author } : {}) },
+      tags,
+      author: o.author,
+      comment: o.comment,
+      container: c.id,
+      containerConfig: stripContainerOnly(c.config) as ImageConfig,
+    });
+    this.event(c, 'commit', { comment: o.comment ?? '' });
+    return { Id: img.id };
+  }
 }
+
+// ---- helpers ---------------------------------------------------------------------
+
+function nameConflict(name: string, id: string): Conflict {
+  return new Conflict(`Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
+}
+
+function formatTs(ns: bigint): string {
+  const base = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
+  return `${base}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
+}
+
+async function writeFileAtomic(p: string, text: string): Promise<void> {
+  await fsp.mkdir(path.dirname(p), { recursive: true });
+  const tmp = `${p}.tmp`;
+  await fsp.writeFile(tmp, text, { mode: 0o644 });
+  await fsp.rename(tmp, p);
+}
+
+/** The host's resolv.conf without loopback nameservers (unreachable from a container), as Docker does. */
+function resolvConf(h: HostConfig): string {
+  let host = '';
+  try {
+    host = fs.readFileSync('/etc/resolv.conf', 'utf8');
+  } catch { /* none */ }
+  const lines = host.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$|::1$)/.test(l));
+  let out = lines.filter((l) => l.trim() !== '');
+  if (h.Dns?.length) out = out.filter((l) => !/^\s*nameserver\s/.test(l)).concat(h.Dns.map((d) => `nameserver ${d}`));
+  if (h.DnsSearch?.length) out = out.filter((l) => !/^\s*(search|domain)\s/.test(l)).concat([`search ${h.DnsSearch.join(' ')}`]);
+  if (h.DnsOptions?.length) out = out.filter((l) => !/^\s*options\s/.test(l)).concat([`options ${h.DnsOptions.join(' ')}`]);
+  if (!out.some((l) => /^\s*nameserver\s/.test(l))) out.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
+  return out.join('\n') + '\n';
+}
+
+const HOST_DEFAULTS: HostConfig = {
+  Binds: null, ContainerIDFile: '', LogConfig: { Type: 'k8s-file', Config: {} }, NetworkMode: 'default', PortBindings: {},
+  RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, AutoRemove: false, VolumeDriver: '', VolumesFrom: null,
+  CapAdd: null, CapDrop: null, CgroupnsMode: 'host', Dns: [], DnsOptions: [], DnsSearch: [], ExtraHosts: null,
+  GroupAdd: null, IpcMode: 'private', Cgroup: '', Links: null, OomScoreAdj: 0, PidMode: '', Privileged: false,
+  PublishAllPorts: false, ReadonlyRootfs: false, SecurityOpt: null, UTSMode: '', UsernsMode: '', ShmSize: 67108864,
+  Runtime: 'runc', Isolation: '', CpuShares: 0, Memory: 0, NanoCpus: 0, CgroupParent: '', BlkioWeight: 0,
+  CpuPeriod: 0, CpuQuota: 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0, CpusetCpus: '', CpusetMems: '',
+  Devices: [], MemoryReservation: 0, MemorySwap: 0, MemorySwappiness: null, OomKillDisable: null, PidsLimit: null,
+  Ulimits: null, MaskedPaths: null, ReadonlyPaths: null,
+};
+
+function normalizeHostConfig(h: Record<string, unknown>): HostConfig {
+  const out: HostConfig = { ...HOST_DEFAULTS, ...(h as Partial<HostConfig>) } as HostConfig;
+  for (const [k, v] of Object.entries(HOST_DEFAULTS)) if ((out as any)[k] == null && v != null) (out as any)[k] = v;
+  if (!out.NetworkMode) out.NetworkMode = 'default';
+  if (!out.RestartPolicy || typeof out.RestartPolicy !== 'object') out.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
+  if (!out.RestartPolicy.Name) out.RestartPolicy = { ...out.RestartPolicy, Name: 'no' };
+  if (!out.LogConfig?.Type) out.LogConfig = { Type: 'k8s-file', Config: out.LogConfig?.Config ?? {} };
+  if (!out.ShmSize) out.ShmSize = 67108864;
+  if (out.Memory && out.Memory < 6 * 1024 * 1024) throw new InvalidParameter('Minimum memory limit allowed is 6MB');
+  if ((out.CpuShares ?? 0) < 0) throw new InvalidParameter('invalid CPU shares: must be >= 0');
+  if (out.OomScoreAdj < -1000 || out.OomScoreAdj > 1000) throw new InvalidParameter(`Invalid value ${out.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+  return out;
+}
+
+/** Docker's merge of the image config into the create request's Config. */
+function mergeConfig(body: any, img: ImageRecord): ContainerConfig {
+  const ic: ImageConfig = img.config.config ?? {};
+  const env = new Map<string, string>();
+  const order: string[] = [];
+  const put = (e: string) => {
+    const k = e.split('=')[0];
+    if (!env.has(k)) order.push(k);
+    env.set(k, e);
+  };
+  for (const e of ic.Env ?? []) put(e);
+  for (const e of body.Env ?? []) put(String(e));
+  let entrypoint: string[] | null = Array.isArray(body.Entrypoint) ? body.Entrypoint.map(String) : typeof body.Entrypoint === 'string' ? [body.Entrypoint] : null;
+  let cmd: string[] | null = Array.isArray(body.Cmd) ? body.Cmd.map(String) : typeof body.Cmd === 'string' ? [body.Cmd] : null;
+  if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
+  if (!entrypoint || entrypoint.length === 0) {
+    if (!cmd || cmd.length === 0) cmd = ic.Cmd ?? null;
+    if (entrypoint === null) entrypoint = ic.Entrypoint ?? null;
+  }
+  const labels = { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) };
+  const exposed = { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) };
+  const volumes = { ...(ic.Volumes ?? {}), ...(body.Volumes ?? {}) };
+  return {
+    Hostname: body.Hostname ?? '',
+    Domainname: body.Domainname ?? '',
+    User: body.User || ic.User || '',
+    AttachStdin: !!body.AttachStdin,
+    AttachStdout: !!body.AttachStdout,
+    AttachStderr: !!body.AttachStderr,
+    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
+    Tty: !!body.Tty,
+    OpenStdin: !!body.OpenStdin,
+    StdinOnce: !!body.StdinOnce,
+    Env: order.length ? order.map((k) => env.get(k)!) : null,
+    Cmd: cmd,
+    ...(body.Healthcheck ?? ic.Healthcheck ? { Healthcheck: body.Healthcheck ?? ic.Healthcheck } : {}),
+    Image: String(body.Image),
+    Volumes: Object.keys(volumes).length ? volumes : null,
+    WorkingDir: body.WorkingDir || ic.WorkingDir || '',
+    Entrypoint: entrypoint,
+    ...(body.NetworkDisabled ? { NetworkDisabled: true } : {}),
+    ...(body.MacAddress ? { MacAddress: body.MacAddress } : {}),
+    OnBuild: body.OnBuild ?? null,
+    Labels: labels,
+    ...(body.StopSignal || ic.StopSignal ? { StopSignal: body.StopSignal || ic.StopSignal } : {}),
+    ...(typeof body.StopTimeout === 'number' ? { StopTimeout: body.StopTimeout } : {}),
+    ...(body.Shell ? { Shell: body.Shell } : {}),
+  };
+}
+
+function stripContainerOnly(c: ContainerConfig): Partial<ContainerConfig> {
+  const { Hostname: _h, Domainname: _d, Image: _i, ...rest } = c;
+  return { Hostname: '', Domainname: '', ...rest, Image: '' };
+}
+
+function matchLabels(labels: Record<string, string>, want: string[], notWant: string[]): boolean {
+  const has = (spec: string) => {
+    const i = spec.indexOf('=');
+    return i < 0 ? spec in labels : labels[spec.slice(0, i)] === spec.slice(i + 1);
+  };
+  return want.every(has) && !notWant.some(has);
+}
+
+/** `until` for prune: unix seconds, RFC 3339, or a duration before now. */
+function parseUntil(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const dur = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
+  if (dur) return Date.now() - Number(dur[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[dur[2]];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidParameter(`failed to parse value ${v} as a timestamp`);
+  return t;
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) total += (await fsp.lstat(p)).size;
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+void os; void createHash; void SystemError; void BerthError; void signalName;

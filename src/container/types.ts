@@ -100,8 +100,13 @@ export interface HostConfig {
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
+/** Docker's State object, kept in its wire shape. */
 export interface ContainerState {
   Status: ContainerStatus;
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  Dead: boolean;
   Pid: number;
   ExitCode: number;
   Error: string;
@@ -146,6 +151,8 @@ export interface ContainerRecord {
   networkSettings: Record<string, any>;
   /** Inspect's Mounts; the volume hooks fill it. */
   mounts: MountPoint[];
+  /** The image's runtime config at create (Volumes for the volume hook). */
+  imageConfig?: Record<string, any>;
   /** Set while a conmon is watching the container. */
   conmonPid?: number;
   /** Extra state a hook wants kept with the record (e.g. allocated addresses). */

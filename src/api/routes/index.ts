@@ -2,6 +2,7 @@
 import { Router } from '../router';
 import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
+import { registerContainerRoutes } from './containers';
 import { registerImageRoutes } from './images';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
@@ -11,6 +12,7 @@ import { registerDistributionRoutes } from './distribution';
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
   registerSystemRoutes(r, d);
+  registerContainerRoutes(r, d);
   registerImageRoutes(r, d);
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);

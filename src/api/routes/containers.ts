@@ -1,0 +1,152 @@
+// /containers/* and /commit: parse, call the container service, encode.
+import type { Router } from '../router';
+import type { Ctx } from '../context';
+import type { Daemon } from '../../daemon/daemon';
+import { InvalidParameter } from '../../util/errors';
+import { parseTimestampArg } from '../../container/time';
+
+/** A promise that settles when the client goes away. */
+function closedOf(ctx: Ctx): Promise<void> {
+  return new Promise((resolve) => {
+    ctx.res.once('close', () => resolve());
+    ctx.socket.once('close', () => resolve());
+  });
+}
+
+export function registerContainerRoutes(r: Router, d: Daemon): void {
+  const svc = d.containers;
+
+  r.post('/containers/create', async (ctx) => {
+    const body = await ctx.json();
+    const res = await svc.create(body, ctx.str('name') || undefined);
+    ctx.send(201, res);
+  });
+
+  r.get('/containers/json', async (ctx) => {
+    const limit = ctx.int('limit');
+    ctx.send(200, await svc.list({ all: ctx.bool('all'), limit, size: ctx.bool('size'), filters: ctx.filters() }));
+  });
+
+  r.get('/containers/:id/json', async (ctx) => {
+    ctx.send(200, await svc.inspect(ctx.params.id, ctx.bool('size')));
+  });
+
+  r.post('/containers/:id/start', async (ctx) => {
+    await svc.start(ctx.params.id);
+    ctx.send(204);
+  });
+
+  r.post('/containers/:id/stop', async (ctx) => {
+    await svc.stop(ctx.params.id, ctx.int('t'), ctx.str('signal') || undefined);
+    ctx.send(204);
+  });
+
+  r.post('/containers/:id/restart', async (ctx) => {
+    await svc.restart(ctx.params.id, ctx.int('t'), ctx.str('signal') || undefined);
+    ctx.send(204);
+  });
+
+  r.post('/containers/:id/kill', async (ctx) => {
+    await svc.kill(ctx.params.id, ctx.str('signal') || 'SIGKILL');
+    ctx.send(204);
+  });
+
+  r.delete('/containers/:id', async (ctx) => {
+    if (ctx.bool('link')) throw new InvalidParameter('Legacy links are not supported');
+    await svc.remove(ctx.params.id, { force: ctx.bool('force'), volumes: ctx.bool('v') });
+    ctx.send(204);
+  });
+
+  r.post('/containers/:id/rename', async (ctx) => {
+    await svc.rename(ctx.params.id, ctx.str('name') ?? '');
+    ctx.send(204);
+  });
+
+  r.post('/containers/prune', async (ctx) => {
+    ctx.send(200, await svc.prune(ctx.filters()));
+  });
+
+  r.post('/containers/:id/wait', async (ctx) => {
+    const condition = ctx.str('condition') ?? 'not-running';
+    // Validate and resolve before committing to 200 (errors must be real statuses).
+    svc.get(ctx.params.id);
+    if (!['', 'not-running', 'next-exit', 'removed'].includes(condition)) throw new InvalidParameter(`invalid condition: "${condition}"`);
+    const ac = new AbortController();
+    const p = svc.wait(ctx.params.id, condition, ac.signal);
+    const res = ctx.stream(200, 'application/json');
+    res.once('close', () => ac.abort());
+    const out = await p;
+    if (!res.destroyed) res.end(JSON.stringify(out) + '\n');
+  });
+
+  r.get('/containers/:id/logs', async (ctx) => {
+    const c = svc.get(ctx.params.id);
+    const stdout = ctx.bool('stdout');
+    const stderr = ctx.bool('stderr');
+    if (!stdout && !stderr) throw new InvalidParameter('Bad parameters: you must choose at least one stream');
+    const tailRaw = ctx.str('tail');
+    const tail = tailRaw === undefined || tailRaw === '' || tailRaw === 'all' ? undefined : Number(tailRaw);
+    if (tail !== undefined && !Number.isFinite(tail)) throw new InvalidParameter(`invalid value for "tail": ${tailRaw}`);
+    const since = ctx.str('since');
+    const until = ctx.str('until');
+    const opts = {
+      stdout, stderr,
+      follow: ctx.bool('follow'),
+      timestamps: ctx.bool('timestamps'),
+      tail,
+      sinceNs: since && since !== '0' ? parseTimestampArg(since) : undefined,
+      untilNs: until && until !== '0' ? parseTimestampArg(until) : undefined,
+    };
+    const ct = c.config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
+    const res = ctx.stream(200, ct);
+    await svc.logs(c.id, opts, { write: (b) => { if (!res.destroyed) res.write(b); }, end: () => res.end() }, closedOf(ctx));
+  });
+
+  r.post('/containers/:id/attach', async (ctx) => {
+    const c = svc.get(ctx.params.id);
+    const ct = c.config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
+    const h = ctx.hijack(ct);
+    const closed = new Promise<void>((resolve) => h.onClose(resolve));
+    const stream = ctx.bool('stream');
+    const logs = ctx.bool('logs');
+    // stdin is accepted and discarded until interactive attach lands.
+    h.input.on('data', () => {});
+    h.input.on('error', () => {});
+    if (!stream && !logs) {
+      h.end();
+      return;
+    }
+    await svc.attach(c.id, { stdout: ctx.bool('stdout'), stderr: ctx.bool('stderr'), logs }, {
+      write: (b) => { if (!(h.output as any).destroyed) h.output.write(b); },
+      end: () => h.end(),
+    }, closed);
+  });
+
+  r.get('/containers/:id/changes', async (ctx) => {
+    ctx.send(200, await svc.changes(ctx.params.id));
+  });
+
+  r.get('/containers/:id/export', async (ctx) => {
+    const tar = await svc.export(ctx.params.id);
+    const res = ctx.stream(200, 'application/x-tar');
+    tar.on('error', () => res.destroy());
+    tar.pipe(res);
+  });
+
+  r.post('/commit', async (ctx) => {
+    const id = ctx.str('container');
+    if (!id) throw new InvalidParameter('No container specified');
+    const body = await ctx.json().catch(() => undefined);
+    const changes = ctx.query.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim() !== '');
+    const res = await svc.commit(id, {
+      repo: ctx.str('repo') || undefined,
+      tag: ctx.str('tag') || undefined,
+      comment: ctx.str('comment') || undefined,
+      author: ctx.str('author') || undefined,
+      pause: ctx.bool('pause', true),
+      changes,
+      config: body && typeof body === 'object' && Object.keys(body).length ? body : undefined,
+    });
+    ctx.send(201, res);
+  });
+}

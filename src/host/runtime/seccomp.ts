@@ -1,0 +1,91 @@
+// Docker's default seccomp profile, read from Debian's containers-common
+// (/usr/share/containers/seccomp.json, the same profile in Docker's JSON
+// form) and turned into the OCI form for this host's architecture and the
+// container's capabilities (rules gated on caps/arches/kernel apply or not).
+import fs from 'node:fs';
+import os from 'node:os';
+import type { OciSeccomp, OciSeccompSyscall } from './spec-types';
+
+const PROFILE_PATHS = ['/usr/share/containers/seccomp.json', '/etc/containers/seccomp.json'];
+
+interface DockerRule {
+  names?: string[];
+  name?: string;
+  action: string;
+  errnoRet?: number;
+  args?: Array<{ index: number; value: number; valueTwo?: number; op: string }> | null;
+  includes?: { arches?: string[]; caps?: string[]; minKernel?: string };
+  excludes?: { arches?: string[]; caps?: string[]; minKernel?: string };
+}
+
+interface DockerProfile {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  archMap?: Array<{ architecture: string; subArchitectures?: string[] }>;
+  syscalls: DockerRule[];
+}
+
+let cached: DockerProfile | null | undefined;
+
+function loadProfile(): DockerProfile | null {
+  if (cached !== undefined) return cached;
+  cached = null;
+  for (const p of PROFILE_PATHS) {
+    try {
+      cached = JSON.parse(fs.readFileSync(p, 'utf8')) as DockerProfile;
+      break;
+    } catch { /* next */ }
+  }
+  return cached;
+}
+
+/** True when a default profile is available on this host. */
+export function haveDefaultProfile(): boolean {
+  return loadProfile() !== null;
+}
+
+const SECCOMP_ARCH: Record<string, string> = {
+  x64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', arm: 'SCMP_ARCH_ARM', ia32: 'SCMP_ARCH_X86',
+  s390x: 'SCMP_ARCH_S390X', ppc64: 'SCMP_ARCH_PPC64LE', mips64el: 'SCMP_ARCH_MIPSEL64',
+};
+const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', s390x: 's390x', ppc64: 'ppc64le' };
+
+function kernelAtLeast(min: string): boolean {
+  const parse = (v: string) => v.split(/[.-]/).slice(0, 2).map((x) => parseInt(x, 10) || 0);
+  const [a, b] = parse(os.release());
+  const [c, d] = parse(min);
+  return a !== c ? a > c : b >= d;
+}
+
+/** The default profile for a container holding `caps` (CAP_* names); undefined when none is installed. */
+export function defaultSeccomp(caps: string[]): OciSeccomp | undefined {
+  const prof = loadProfile();
+  if (!prof) return undefined;
+  const arch = SECCOMP_ARCH[process.arch];
+  const goArch = GO_ARCH[process.arch] ?? process.arch;
+  const archEntry = prof.archMap?.find((a) => a.architecture === arch);
+  const architectures = archEntry ? [archEntry.architecture, ...(archEntry.subArchitectures ?? [])] : arch ? [arch] : [];
+  const capSet = new Set(caps);
+  const syscalls: OciSeccompSyscall[] = [];
+  for (const r of prof.syscalls) {
+    const inc = r.includes ?? {};
+    const exc = r.excludes ?? {};
+    if (inc.arches?.length && !inc.arches.includes(goArch)) continue;
+    if (exc.arches?.length && exc.arches.includes(goArch)) continue;
+    if (inc.caps?.length && !inc.caps.every((c) => capSet.has(c))) continue;
+    if (exc.caps?.length && exc.caps.some((c) => capSet.has(c))) continue;
+    if (inc.minKernel && !kernelAtLeast(inc.minKernel)) continue;
+    const names = r.names ?? (r.name ? [r.name] : []);
+    if (!names.length) continue;
+    const s: OciSeccompSyscall = { names, action: r.action };
+    if (r.errnoRet !== undefined) s.errnoRet = r.errnoRet;
+    if (r.args?.length) s.args = r.args.map((a) => ({ index: a.index, value: a.value, ...(a.valueTwo ? { valueTwo: a.valueTwo } : {}), op: a.op }));
+    syscalls.push(s);
+  }
+  return {
+    defaultAction: prof.defaultAction,
+    ...(prof.defaultErrnoRet !== undefined ? { defaultErrnoRet: prof.defaultErrnoRet } : {}),
+    architectures,
+    syscalls,
+  };
+}
