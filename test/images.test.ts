@@ -137,6 +137,9 @@ test('import from stdin and from a file, with --change and -m', async () => {
   assert.equal(insp2.RootFS.Layers[0], insp.RootFS.Layers[0], 'gzip is detected; same diffID');
   assert.equal(insp2.Comment, 'Imported from -');
   await fails(['import', '-c', 'FROM x', '-', 'imp:3'], /from is not a valid change command/, t);
+  // Refused before the (large) body is read: the client still gets the error, not a broken pipe.
+  const big = await rootfsTar({ big: 'z'.repeat(8 * 1024 * 1024) });
+  await fails(['import', '-', 'Bad:1'], /invalid reference format/, big);
 });
 
 test('tag, untag vs delete, dangling after a tag moves, prune', async () => {
