@@ -102,6 +102,11 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     const r = await d.docker(['pull', ref]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await imageId(d, ref), app.configDigest);
+    const rmi = await d.docker(['rmi', ref]);
+    assert.equal(rmi.code, 0, rmi.stderr);
+    assert.match(rmi.stdout, new RegExp(`Untagged: ${reg.addr}/team/app@${app.manifestDigest}`));
+    assert.notEqual((await d.docker(['image', 'inspect', ref])).code, 0);
+    assert.equal(await imageId(d, `${reg.addr}/team/app:1.0`), app.configDigest);
     const wrong = await d.docker(['pull', `${reg.addr}/team/app@sha256:${'0'.repeat(64)}`]);
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stderr + wrong.stdout, /not found|manifest unknown/);

@@ -26,6 +26,26 @@ function authOf(ctx: Ctx): AuthConfig | undefined {
   return decodeRegistryAuth(Array.isArray(h) ? h[0] : h);
 }
 
+/**
+ * POST /images/create?fromImage=... as Docker answers it: errors found before
+ * any progress (bad reference, manifest unknown, access denied) are plain
+ * HTTP errors (404, 401, ...); later ones go into the JSON stream. images.ts
+ * may call this for its fromImage branch.
+ */
+export async function handlePull(ctx: Ctx, d: Daemon): Promise<void> {
+  const sink = lazyJsonLines(ctx);
+  try {
+    await d.distribution.pull(
+      { fromImage: ctx.str('fromImage') ?? '', tag: ctx.str('tag') || undefined, platform: ctx.str('platform') || undefined, auth: authOf(ctx) },
+      sink,
+    );
+  } catch (e) {
+    if (!sink.started()) throw e;
+    sink.write({ errorDetail: { message: messageOf(e) }, error: messageOf(e) });
+  }
+  sink.end();
+}
+
 export function registerDistributionRoutes(r: Router, d: Daemon): void {
   r.post('/images/*name/push', async (ctx) => {
     const sink = lazyJsonLines(ctx);
