@@ -161,8 +161,9 @@ function listen(b: PortBinding, target: string): Promise<Listener> {
 function listenTcp(b: PortBinding, target: string): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const conns = new Set<net.Socket>();
-    const server = net.createServer((client) => {
-      const upstream = net.connect({ host: target, port: b.containerPort });
+    // Half-open on both legs: a client that shuts down its sending side still gets the answer.
+    const server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = net.connect({ host: target, port: b.containerPort, allowHalfOpen: true });
       conns.add(client);
       conns.add(upstream);
       const done = () => {
