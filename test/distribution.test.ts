@@ -274,3 +274,44 @@ describe('distribution: the Debian distribution registry', () => {
     assert.equal(cfg2.auths[secured.addr], undefined);
   });
 });
+
+describe('distribution: Berth registry with TLS and htpasswd', () => {
+  let d: TestDaemon;
+  let reg: RunningRegistry;
+  let dir: string;
+  before(async () => {
+    dir = tmpDir('berth-tls-');
+    fs.writeFileSync(path.join(dir, 'htpasswd'), htpasswdLine('carol', 'pa55', 5) + '\n');
+    const r = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')]);
+    assert.equal(r.code, 0, r.stderr);
+    reg = await startBerthRegistry({ htpasswd: path.join(dir, 'htpasswd'), tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
+    d = await startDaemon();
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await reg?.stop();
+    await d?.stop();
+    for (const x of [reg?.root, dir]) if (x) fs.rmSync(x, { recursive: true, force: true });
+  });
+
+  it('logs in, pushes and pulls over HTTPS (loopback: certificate not verified, as Docker)', async () => {
+    const ref = `${reg.addr}/tls/busybox:1`;
+    assert.equal((await d.docker(['tag', 'busybox:latest', ref])).code, 0);
+    const denied = await d.docker(['push', ref]);
+    assert.notEqual(denied.code, 0);
+    const login = await d.docker(['login', '-u', 'carol', '--password-stdin', reg.addr], { input: 'pa55\n' });
+    assert.equal(login.code, 0, login.stderr + d.logs().slice(-1500));
+    const p = await d.docker(['push', ref]);
+    assert.equal(p.code, 0, p.stderr);
+    const m = /1: digest: (sha256:[a-f0-9]{64})/.exec(p.stdout);
+    assert.ok(m, p.stdout);
+    // The registry holds exactly that manifest, over TLS.
+    const raw = await run('curl', ['-sk', '-u', 'carol:pa55', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', `${reg.url}/v2/tls/busybox/manifests/1`]);
+    assert.equal(sha256(Buffer.from(raw.stdout)), m![1]);
+    assert.equal((await d.docker(['rmi', ref])).code, 0);
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await imageId(d, ref), await imageId(d, 'busybox:latest'));
+  });
+});
