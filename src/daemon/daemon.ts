@@ -58,7 +58,7 @@ export class Daemon {
     });
     this.builder = new BuilderService(
       this.db,
-      new DaemonBuilderBackend(this.images, this.storage, new ServiceRunner(this.containers), path.join(config.dataRoot, 'builder', 'tmp'),
+      new DaemonBuilderBackend(this.images, this.storage, new ServiceRunner(this.containers, this.storage), path.join(config.dataRoot, 'builder', 'tmp'),
         (ref, sink) => this.distribution.pull({ fromImage: ref }, sink)),
       config.dataRoot,
     );
