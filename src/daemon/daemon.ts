@@ -10,6 +10,9 @@ import { ImageService } from '../image/service';
 import { ContainerService } from '../container/service';
 import { NetworkService } from '../network/service';
 import { VolumeService } from '../volume/service';
+import { NetworkHook, netView } from '../network/hook';
+import { VolumeHook } from '../volume/hook';
+import type { MountPoint } from '../volume/mounts';
 import { BuilderService } from '../builder/service';
 import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
@@ -56,12 +59,28 @@ export class Daemon {
       images: this.images,
       config,
     });
+    this.wireNetworkAndVolumes();
     this.builder = new BuilderService(
       this.db,
       new DaemonBuilderBackend(this.images, this.storage, new ServiceRunner(this.containers, this.storage), path.join(config.dataRoot, 'builder', 'tmp'),
         (ref, sink) => this.distribution.pull({ fromImage: ref }, sink)),
       config.dataRoot,
     );
+  }
+
+  /** Network and volume services plug into the container lifecycle. */
+  private wireNetworkAndVolumes(): void {
+    const find = (ref: string) => {
+      try {
+        return this.containers.get(ref);
+      } catch {
+        return undefined;
+      }
+    };
+    this.networks.setContainerLookup({ find: (ref) => { const c = find(ref); return c ? netView(c) : undefined; } });
+    this.networks.onChange = (id) => { const c = find(id); if (c) c.networkSettings = this.networks.settingsJson(netView(c)); };
+    this.containers.addHook(new VolumeHook(this.volumes, (ref) => find(ref)?.extra?.mountPoints as MountPoint[] | undefined));
+    this.containers.addHook(new NetworkHook(this.networks));
   }
 
   async init(): Promise<void> {
@@ -71,6 +90,7 @@ export class Daemon {
     await this.volumes.init();
     await this.networks.init();
     await this.containers.init();
+    for (const c of this.containers.all()) c.networkSettings = this.networks.settingsJson(netView(c));
     await this.builder.init();
   }
 

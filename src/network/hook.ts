@@ -2,7 +2,6 @@
 // container service's hook seam: validate at create, plumb before start,
 // release after stop, forget at remove.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { NetworkService } from './service';
 import type { NetContainer } from './types';
 
@@ -58,27 +57,28 @@ export class NetworkHook {
   constructor(private readonly net: NetworkService) {}
 
   async onCreate(c: any): Promise<void> {
-    this.net.prepare(netView(c));
+    const v = netView(c);
+    this.net.prepare(v);
+    c.networkSettings = this.net.settingsJson(v);
   }
 
-  async beforeStart(c: any, spec: any, bundle: { dir: string; rootfs: string }): Promise<void> {
+  async beforeStart(c: any, spec: any, _bundle: { dir: string; rootfs: string }): Promise<void> {
     const v = netView(c);
     const s = await this.net.setup(v);
     try {
       setNetns(spec, s.hostMode ? undefined : s.netnsPath);
-      spec.hostname = s.hostname;
-      // Files in the bundle directory, bind-mounted over the image's.
-      const files: Array<[string, string]> = [
-        ['hosts', s.hostsFile],
-        ['resolv.conf', s.resolvConf],
-        ['hostname', s.hostname + '\n'],
+      if (!s.hostMode) spec.hostname = s.hostname;
+      // The container service bind-mounts these files; we fill them in.
+      const files: Array<[string | undefined, string]> = [
+        [c.hostsPath, s.hostsFile],
+        [c.resolvConfPath, s.resolvConf],
+        [c.hostnamePath, s.hostname + '\n'],
       ];
-      for (const [name, text] of files) {
-        const p = path.join(bundle.dir, name);
+      for (const [p, text] of files) {
+        if (!p) continue;
         const tmp = `${p}.tmp`;
         fs.writeFileSync(tmp, text, { mode: 0o644 });
         fs.renameSync(tmp, p);
-        putMount(spec, { destination: `/etc/${name}`, type: 'bind', source: p, options: ['rbind', 'rprivate'] });
       }
       if (s.linkEnv.length) {
         spec.process ??= {};

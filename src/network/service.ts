@@ -49,6 +49,8 @@ export class NetworkService {
   private readonly dns = new Map<string, DnsServer>();
   readonly proxies = new PortProxies();
   private lookup?: ContainerLookup;
+  /** Called when a container's networking changed outside its lifecycle (connect/disconnect), to refresh inspect. */
+  onChange?: (containerId: string) => void;
   /** Short, per-daemon tag in interface and namespace names, so daemons never clash. */
   readonly tag: string;
   private readonly prefix: string;
@@ -382,9 +384,10 @@ export class NetworkService {
     wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
     const ecs = c.endpointsConfig ?? {};
     const rows: Attachment[] = [];
-    const primaryEc = ecs[mode] ?? ecs[primary.name] ?? ecs[primary.id];
+    const primaryEc = ecs[mode] ?? ecs[primary.name] ?? ecs[primary.id] ?? (mode === 'default' ? ecs.bridge : undefined);
     rows.push({ containerId: c.id, networkId: primary.id, config: this.attachConfig(primaryEc, c, primary) });
     for (const [key, ec] of Object.entries(ecs)) {
+      if (key === mode || key === 'default') continue;
       const n = this.get(key);
       if (n.id === primary.id) continue;
       if (primary.driver !== 'bridge' || n.driver !== 'bridge') throw new InvalidParameter('Container cannot be connected to network endpoints');
@@ -415,7 +418,12 @@ export class NetworkService {
       if (!other) throw new NotFound(`No such container: ${otherRef}`);
       if (!other.running) throw new Conflict(`cannot join network of a non running container: ${other.id}`);
       const o = await this.setupFilesFor(other);
-      return { ...o, hostname: other.hostname || other.id.slice(0, 12), linkEnv: [] };
+      const otherNs = this.netnsName(other.id);
+      if (!ip.netnsExists(otherNs)) {
+        // The other container shares the host's namespace.
+        return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: require('node:os').hostname(), linkEnv: [] };
+      }
+      return { ...o, hostMode: false, netnsPath: ip.netnsPath(otherNs), hostname: other.hostname || other.id.slice(0, 12), linkEnv: [] };
     }
     const atts = this.attachmentsFor(c.id);
     const primary = atts.length ? this.nets.get(atts[0].networkId) : this.modeNetwork(mode);
@@ -553,6 +561,7 @@ export class NetworkService {
         throw e;
       }
     }
+    this.onChange?.(c.id);
     this.deps.events.publish('network', 'connect', n.id, { container: c.id, name: n.name, type: n.driver });
   }
 
@@ -567,6 +576,7 @@ export class NetworkService {
     }
     this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
     await this.applyRules();
+    this.onChange?.(c.id);
     this.deps.events.publish('network', 'disconnect', n.id, { container: c.id, name: n.name, type: n.driver });
   }
 

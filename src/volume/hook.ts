@@ -30,12 +30,12 @@ export class VolumeHook {
       },
       this.mountsOf,
     );
-    c.mountPoints = mps;
+    (c.extra ??= {}).mountPoints = mps;
     c.mounts = MountPlanner.toJson(mps);
   }
 
   async beforeStart(c: any, spec: any, bundle: { dir: string; rootfs: string }): Promise<void> {
-    const mps: MountPoint[] = c.mountPoints ?? [];
+    const mps: MountPoint[] = (c.extra?.mountPoints as MountPoint[]) ?? [];
     const id = c.id ?? c.Id;
     try {
       for (const m of await this.planner.ociMounts(id, mps, bundle.rootfs)) putMount(spec, m);
@@ -50,6 +50,6 @@ export class VolumeHook {
   }
 
   async onRemove(c: any, opts: { removeVolumes: boolean }): Promise<void> {
-    await this.planner.release(c.id ?? c.Id, c.mountPoints ?? [], opts.removeVolumes);
+    await this.planner.release(c.id ?? c.Id, (c.extra?.mountPoints as MountPoint[]) ?? [], opts.removeVolumes);
   }
 }

