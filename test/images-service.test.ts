@@ -127,6 +127,8 @@ test('usage checker drives the 409s of rmi', async () => {
   assert.deepEqual(recs.slice(0, 2), [{ Untagged: 'used:2' }, { Deleted: img.id }]);
   assert.ok(storage.layers.exists(svc.chainIds({ ...img })[0]), 'layer kept for the container');
   await storage.removeRw('holder');
+  assert.deepEqual(await svc.pruneLayers(), svc.chainIds({ ...img }), 'layers go once the container layer is gone');
+  assert.equal(storage.layers.exists(svc.chainIds({ ...img })[0]), false);
   svc.setUsageChecker(() => []);
   assert.throws(() => svc.resolve(img.id), NotFound);
 });

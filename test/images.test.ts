@@ -180,6 +180,24 @@ test('tag, untag vs delete, dangling after a tag moves, prune', async () => {
   assert.match(rm.stdout, /Untagged: viaberth:1/);
 });
 
+test('rmi refuses while a real container uses the image', async () => {
+  const id = (await ok(['import', '-c', 'CMD ["true"]', '-', 'inuse:1'], await rootfsTar({ u: 'used' }))).trim();
+  await ok(['tag', 'inuse:1', 'inuse:2']);
+  const cid = (await ok(['create', '--pull=never', '--network', 'none', 'inuse:1'])).trim();
+  try {
+    // Two tags: untagging one is fine; the last one needs force.
+    assert.equal((await ok(['rmi', 'inuse:1'])).trim(), 'Untagged: inuse:1');
+    await fails(['rmi', 'inuse:2'], new RegExp(`conflict: unable to remove repository reference "inuse:2" \\(must force\\) - container ${cid.slice(0, 12)} is using its referenced image ${id.slice(7, 19)}`));
+    await fails(['rmi', id.slice(7, 19)], new RegExp(`conflict: unable to delete ${id.slice(7, 19)} \\(must be forced\\) - image is being used by stopped container ${cid.slice(0, 12)}`));
+    // Forced: untagged and deleted; the container keeps its layers.
+    const out = await ok(['rmi', '-f', 'inuse:2']);
+    assert.match(out, /Untagged: inuse:2/);
+    assert.match(out, new RegExp(`Deleted: ${id}`));
+  } finally {
+    await d.docker(['rm', '-f', cid]);
+  }
+});
+
 test('save and load round trip keeps image ids', async () => {
   await ok(['import', '-c', 'CMD ["x"]', '-', 'rt:1'], await rootfsTar({ 'f': 'round trip' }));
   const ids = (await ok(['image', 'inspect', '--format', '{{.Id}}', 'busybox', 'rt:1'])).trim().split('\n');

@@ -147,9 +147,28 @@ export class ImageService {
         await this.deps.storage.layers.remove(`sha256:${n}`);
       }
     }
+    const dropped = await this.pruneLayers();
+    if (dropped.length) log.info('removed layers no image or container uses', { count: dropped.length });
   }
 
   setUsageChecker(fn: UsageChecker): void { this.usage = fn; }
+
+  /**
+   * Removes layers no image and no container layer stands on any more (an
+   * image force-deleted while a container used it leaves its layers until
+   * that container is gone). Run at start, by image prune, and callable
+   * after a container is removed.
+   */
+  async pruneLayers(): Promise<string[]> {
+    const removed: string[] = [];
+    const used = this.layersInUse();
+    const rows = this.db.prepare('SELECT chain_id FROM layers').all() as any[];
+    for (const r of rows) {
+      if (used.has(r.chain_id) || this.pins.has(r.chain_id)) continue;
+      if (await this.removeLayerIfUnused(r.chain_id)) removed.push(r.chain_id);
+    }
+    return removed;
+  }
 
   count(): number { return this.images.size; }
 
@@ -286,12 +305,16 @@ export class ImageService {
   }
 
   /** Removes a layer (and its blob) when no image, container layer or operation in flight stands on it. */
-  private async removeLayerIfUnused(chainId: string): Promise<boolean> {
-    if (this.pins.has(chainId)) return false;
+  private layersInUse(): Set<string> {
     const used = new Set<string>();
     for (const img of this.images.values()) for (const c of this.chainIds(img)) used.add(c);
     for (const c of this.deps.storage.chainIdsInUse()) used.add(c);
-    if (used.has(chainId)) return false;
+    return used;
+  }
+
+  private async removeLayerIfUnused(chainId: string): Promise<boolean> {
+    if (this.pins.has(chainId)) return false;
+    if (this.layersInUse().has(chainId)) return false;
     const rec = this.layer(chainId);
     await this.deps.storage.layers.remove(chainId);
     this.db.prepare('DELETE FROM layers WHERE chain_id = ?').run(chainId);
@@ -572,6 +595,7 @@ export class ImageService {
         if (!(e instanceof Conflict)) throw e;
       }
     }
+    await this.pruneLayers();
     this.deps.events.publish('image', 'prune', '', { reclaimed: String(reclaimed) });
     return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }
