@@ -49,6 +49,7 @@ export class RegistryServer {
         ? https.createServer({ cert: fs.readFileSync(this.opts.tlsCert), key: fs.readFileSync(this.opts.tlsKey) }, handler)
         : http.createServer(handler);
     srv.requestTimeout = 0; // large blobs take as long as they take
+    srv.keepAliveTimeout = 65_000; // clients reuse connections between slow steps
     this.server = srv;
     const { host, port } = splitAddr(this.opts.addr);
     await new Promise<void>((resolve, reject) => {
@@ -313,7 +314,7 @@ export class RegistryServer {
       res.end();
       return;
     }
-    const rs = fs.createReadStream(this.store.blobPath(digest), { start, end });
+    const rs = fs.createReadStream(this.store.blobPath(digest), { start, end, highWaterMark: 1 << 20 });
     rs.on('error', () => res.destroy());
     res.on('close', () => rs.destroy());
     rs.pipe(res);
