@@ -4,8 +4,9 @@
 import type { Router } from '../router';
 import type { Ctx } from '../context';
 import type { Daemon } from '../../daemon/daemon';
-import { InvalidParameter, SystemError, messageOf } from '../../util/errors';
+import { InvalidParameter, SystemError } from '../../util/errors';
 import { importImage, loadArchive, saveArchive } from '../../image/archive';
+import { handlePull } from './distribution';
 import path from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
@@ -101,18 +102,9 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
     const fromImage = ctx.str('fromImage');
     const fromSrc = ctx.str('fromSrc');
     if (fromImage) {
-      const dist = (d as unknown as { distribution?: { pull?: (opts: object, sink: { write(m: object): void }) => Promise<void> } }).distribution;
-      if (!dist?.pull) throw new SystemError('pull is not supported yet');
-      const out = jsonLines(ctx);
-      try {
-        await dist.pull(
-          { fromImage, tag: ctx.str('tag'), platform: ctx.str('platform'), registryAuth: ctx.req.headers['x-registry-auth'] },
-          out,
-        );
-      } catch (e) {
-        out.write({ errorDetail: { message: messageOf(e) }, error: messageOf(e) });
-      }
-      out.end();
+      // Pull belongs to the distribution service (errors before progress are plain HTTP errors there).
+      if (!d.distribution) throw new SystemError('pull is not supported yet');
+      await handlePull(ctx, d);
       return;
     }
     if (!fromSrc) throw new InvalidParameter('fromImage or fromSrc is required');
