@@ -470,44 +470,25 @@ export class Build {
 
   private async workdir(st: StageState, dir: string): Promise<void> {
     const createdBy = `/bin/sh -c #(nop) WORKDIR ${dir}`;
-    // Only a directory that does not exist yet makes a layer.
-    const missing = await this.backend.withRootfs(st.image, async (root) => {
-      try {
-        return !fs.statSync(scopedResolve(root, dir)).isDirectory();
-      } catch {
-        return true;
-      }
-    });
-    if (!missing) return this.metaStepRaw(st, createdBy);
+    // The parent is part of the key, so whether the directory existed is too:
+    // look at the filesystem only on a cache miss.
     await this.commitStep(st, createdBy, { kind: 'workdir' }, async () => {
       const tmp = this.backend.tempDir('workdir');
       try {
         const file = path.join(tmp, 'layer.tar');
-        await this.backend.withRootfs(st.image, (root) => writeDirLayer(dir, root, file));
+        const made = await this.backend.withRootfs(st.image, (root) => writeDirLayer(dir, root, file));
         return await this.backend.createImage({
           parent: st.image,
-          layerTar: file,
+          layerTar: made ? file : undefined,
           config: this.finalConfig(st),
           containerConfig: this.containerConfig(st, createdBy),
-          history: { created_by: createdBy },
+          history: made ? { created_by: createdBy } : { created_by: createdBy, empty_layer: true },
           author: st.author,
         });
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
       }
     });
-  }
-
-  private async metaStepRaw(st: StageState, createdBy: string): Promise<void> {
-    await this.commitStep(st, createdBy, { kind: 'meta' }, async () =>
-      this.backend.createImage({
-        parent: st.image,
-        config: this.finalConfig(st),
-        containerConfig: this.containerConfig(st, createdBy),
-        history: { created_by: createdBy, empty_layer: true },
-        author: st.author,
-      }),
-    );
   }
 
   private async run_(st: StageState, n: Node): Promise<void> {
@@ -685,11 +666,12 @@ function sha(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-/** Layer with the (missing) directories of dir, 0755 root-owned. */
-async function writeDirLayer(dir: string, rootfs: string, file: string): Promise<void> {
+/** Layer with the missing directories of dir (0755, root-owned); false when none were missing. */
+async function writeDirLayer(dir: string, rootfs: string, file: string): Promise<boolean> {
   const pack = tar.pack();
   const done = pipeline(pack as any, fs.createWriteStream(file));
   const parts = cleanRel(dir).split('/').filter(Boolean);
+  let made = false;
   for (let i = 1; i <= parts.length; i++) {
     const rel = parts.slice(0, i).join('/');
     let exists = false;
@@ -699,9 +681,11 @@ async function writeDirLayer(dir: string, rootfs: string, file: string): Promise
     if (exists) continue;
     const real = path.relative(rootfs, scopedResolve(rootfs, rel));
     pack.entry({ name: real + '/', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date() });
+    made = true;
   }
   pack.finalize();
   await done;
+  return made;
 }
 
 /** EXPOSE words: `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... */
