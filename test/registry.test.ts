@@ -402,6 +402,16 @@ describe('berth registry gc', () => {
         assert.equal((await req(`${base}/v2/gc/app/blobs/${d}`, { method: 'HEAD' })).status, 200);
       }
       assert.equal((await req(`${base}/v2/gc/app/manifests/v1`)).status, 200);
+      // A blob a pusher just found with HEAD counts as recent: not collected.
+      const old = await pushBlob(base, 'gc/app', Buffer.from('old but just checked'));
+      const past = new Date(Date.now() - 3 * 3600_000);
+      fs.utimesSync(path.join(reg.root, 'blobs/sha256', old.slice(7)), past, past);
+      fs.utimesSync(path.join(reg.root, 'repositories/gc/app/_blobs/sha256', old.slice(7)), past, past);
+      assert.equal((await req(`${base}/v2/gc/app/blobs/${old}`, { method: 'HEAD' })).status, 200);
+      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '1h']);
+      assert.match(r.stdout, /deleted 0 blobs/);
+      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s']);
+      assert.match(r.stdout, /deleted 1 blobs/);
       // Untagged manifests go only with --delete-untagged, then their blobs too.
       await req(`${base}/v2/gc/app/manifests/v1`, { method: 'DELETE' });
       r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s', '--delete-untagged']);

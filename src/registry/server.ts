@@ -281,6 +281,8 @@ export class RegistryServer {
   private async getBlob(req: Req, res: Res, name: string, digest: string, head: boolean): Promise<void> {
     const size = await this.store.repoBlobSize(name, digest);
     if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    // A push that finds the blob here will reference it soon: keep gc off it.
+    if (head) await this.store.touchBlobLink(name, digest);
     const headers: Record<string, string> = {
       'Content-Type': 'application/octet-stream',
       'Docker-Content-Digest': digest,

@@ -109,6 +109,12 @@ export class RegistryStore {
     await fsp.writeFile(link, '');
   }
 
+  /** Marks a repository's blob link as just used (a pusher's HEAD), so gc's grace period covers it. */
+  async touchBlobLink(name: string, digest: string): Promise<void> {
+    const now = new Date();
+    await fsp.utimes(this.blobLink(name, digest), now, now).catch(() => {});
+  }
+
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
     try {
       await fsp.unlink(this.blobLink(name, digest));
