@@ -294,12 +294,20 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const c0 = this.get(ref);
-    await this.locked(c0.id, async () => {
-      const c = this.get(c0.id);
-      if (c.state.Running) throw new NotModified();
-      if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`cannot start a container in state ${c.state.Status}`);
-      await this.startLocked(c);
-    });
+    try {
+      await this.locked(c0.id, async () => {
+        const c = this.get(c0.id);
+        if (c.state.Running) throw new NotModified();
+        if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`cannot start a container in state ${c.state.Status}`);
+        await this.startLocked(c);
+      });
+    } catch (e) {
+      // Docker removes an --rm container whose start failed (its client waits for `removed`).
+      if (!(e instanceof NotModified) && c0.hostConfig.AutoRemove && this.byId.has(c0.id) && !this.byId.get(c0.id)!.state.Running) {
+        await this.autoRemove(c0);
+      }
+      throw e;
+    }
   }
 
   private async startLocked(c: ContainerRecord): Promise<void> {

@@ -1,0 +1,292 @@
+// `docker exec`: exec instances live in memory (as in Docker) with their
+// config; start runs one `runc exec` (see host/runtime/exec.ts) whose
+// output is sent to the client as Docker frames (raw when TTY), and whose
+// exit code inspect reports.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { EventBus } from '../events/bus';
+import type { ContainerService } from './service';
+import { Conflict, InvalidParameter, NotFound } from '../util/errors';
+import { newId } from '../util/ids';
+import { resolveUser } from '../host/runtime/users';
+import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
+import { spawnExec, readPidFile, resizePty, type ExecProcess } from '../host/runtime/exec';
+import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
+import { frame } from './logs';
+import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
+
+export interface ExecConfig {
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  Tty: boolean;
+  Env: string[];
+  Cmd: string[];
+  Privileged: boolean;
+  User: string;
+  WorkingDir: string;
+  DetachKeys: string;
+  ConsoleSize?: [number, number] | null;
+}
+
+interface ExecRecord {
+  id: string;
+  containerId: string;
+  config: ExecConfig;
+  running: boolean;
+  started: boolean;
+  exitCode: number | null;
+  pid: number;
+  dir: string;
+  proc?: ExecProcess;
+}
+
+/** What the route gives start when the client attached (hijacked connection). */
+export interface ExecIo {
+  input: Readable;
+  output: Writable;
+  end(): void;
+  closed: Promise<void>;
+}
+
+export class ExecService {
+  private readonly execs = new Map<string, ExecRecord>();
+  private readonly root: string;
+
+  constructor(private readonly containers: ContainerService, private readonly events: EventBus, execRoot: string) {
+    this.root = path.join(execRoot, 'exec');
+  }
+
+  private get(id: string): ExecRecord {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFound(`No such exec instance: ${id}`);
+    return e;
+  }
+
+  private runningContainer(ref: string) {
+    const c = this.containers.get(ref);
+    if (c.state.Paused) throw new Conflict(`Container ${c.id} is paused, unpause the container before exec`);
+    if (c.state.Restarting) throw new Conflict(`Container ${c.id} is restarting, wait until the container is running`);
+    if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
+    return c;
+  }
+
+  async create(ref: string, body: any): Promise<{ Id: string }> {
+    const c = this.runningContainer(ref);
+    if (!body || typeof body !== 'object') throw new InvalidParameter('config cannot be empty in order to create an exec');
+    const cmd = Array.isArray(body.Cmd) ? body.Cmd.map(String) : typeof body.Cmd === 'string' ? [body.Cmd] : [];
+    if (!cmd.length) throw new InvalidParameter('No exec command specified');
+    if (body.DetachKeys) parseDetachKeys(String(body.DetachKeys));
+    const config: ExecConfig = {
+      AttachStdin: !!body.AttachStdin,
+      AttachStdout: !!body.AttachStdout,
+      AttachStderr: !!body.AttachStderr,
+      Tty: !!body.Tty,
+      Env: Array.isArray(body.Env) ? body.Env.map(String) : [],
+      Cmd: cmd,
+      Privileged: !!body.Privileged,
+      User: body.User ? String(body.User) : '',
+      WorkingDir: body.WorkingDir ? String(body.WorkingDir) : '',
+      DetachKeys: body.DetachKeys ? String(body.DetachKeys) : '',
+      ConsoleSize: Array.isArray(body.ConsoleSize) ? body.ConsoleSize : null,
+    };
+    const id = newId();
+    const e: ExecRecord = { id, containerId: c.id, config, running: false, started: false, exitCode: null, pid: 0, dir: path.join(this.root, id) };
+    // The process spec is written once, here: start is then one runc exec.
+    const proc = this.processSpec(c.id, config);
+    await fsp.mkdir(e.dir, { recursive: true, mode: 0o700 });
+    await fsp.writeFile(path.join(e.dir, 'process.json'), JSON.stringify(proc));
+    this.execs.set(id, e);
+    this.events.publish('container', `exec_create: ${cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
+    return { Id: id };
+  }
+
+  private attrs(cid: string, extra: Record<string, string>): Record<string, string> {
+    try {
+      const c = this.containers.get(cid);
+      return { ...(c.config.Labels ?? {}), image: c.config.Image, name: c.name, ...extra };
+    } catch {
+      return extra;
+    }
+  }
+
+  /** The container's own process (from its bundle) adjusted by the exec config. */
+  private processSpec(cid: string, x: ExecConfig): OciProcess {
+    const c = this.containers.get(cid);
+    let spec: OciSpec;
+    try {
+      spec = JSON.parse(fs.readFileSync(path.join(this.containers.runtime.bundleDir(cid), 'config.json'), 'utf8'));
+    } catch {
+      throw new Conflict(`Container ${cid} is not running`);
+    }
+    const base = spec.process!;
+    const rootfs = spec.root?.path ?? '';
+    let user = base.user;
+    let home = '/';
+    if (x.User) {
+      const u = resolveUser(rootfs, x.User, (c.hostConfig.GroupAdd ?? []).map(String));
+      user = { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
+      home = u.home;
+    } else {
+      home = (base.env.find((v) => v.startsWith('HOME=')) ?? 'HOME=/').slice(5);
+    }
+    const env = new Map<string, string>();
+    for (const v of [...base.env.filter((v) => !v.startsWith('HOME=') || !x.User), ...x.Env]) env.set(v.split('=')[0], v);
+    let envList = [...env.values()];
+    envList = containerEnv(envList, c.config.Hostname, home, x.Tty);
+    const caps = x.Privileged ? { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS } : base.capabilities;
+    return {
+      terminal: x.Tty,
+      user,
+      args: x.Cmd,
+      env: envList,
+      cwd: x.WorkingDir || base.cwd || '/',
+      ...(caps ? { capabilities: caps } : {}),
+      ...(base.rlimits ? { rlimits: base.rlimits } : {}),
+      noNewPrivileges: x.Privileged ? false : !!base.noNewPrivileges,
+      ...(base.oomScoreAdj ? { oomScoreAdj: base.oomScoreAdj } : {}),
+    };
+  }
+
+  inspect(id: string): Record<string, unknown> {
+    const e = this.get(id);
+    if (e.running && !e.pid) e.pid = readPidFile(path.join(e.dir, 'pid'));
+    return {
+      CanRemove: false,
+      ContainerID: e.containerId,
+      DetachKeys: e.config.DetachKeys,
+      ExitCode: e.exitCode,
+      ID: e.id,
+      OpenStderr: e.config.AttachStderr,
+      OpenStdin: e.config.AttachStdin,
+      OpenStdout: e.config.AttachStdout,
+      ProcessConfig: {
+        arguments: e.config.Cmd.slice(1),
+        entrypoint: e.config.Cmd[0],
+        privileged: e.config.Privileged,
+        tty: e.config.Tty,
+        ...(e.config.User ? { user: e.config.User } : {}),
+      },
+      Running: e.running,
+      Pid: e.running ? e.pid : 0,
+    };
+  }
+
+  /** Validates before the route commits to an answer (errors must keep their status). */
+  checkStart(id: string): void {
+    const e = this.get(id);
+    if (e.running) throw new Conflict(`Error: Exec command ${id} is already running`);
+    if (e.started) throw new Conflict(`Error: Exec command ${id} has already run`);
+    this.runningContainer(e.containerId);
+  }
+
+  /**
+   * Runs the exec. Detached (`io` absent): returns once it is started.
+   * Attached: streams until the process exits or the client detaches.
+   */
+  async start(id: string, io?: ExecIo, o: { tty?: boolean } = {}): Promise<void> {
+    this.checkStart(id);
+    const e = this.get(id);
+    const c = this.containers.get(e.containerId);
+    const tty = e.config.Tty || !!o.tty;
+    e.started = true;
+    e.running = true;
+    const proc = spawnExec({
+      runc: this.containers.runtime.runc.bin,
+      root: this.containers.runtime.runc.root,
+      containerId: c.id,
+      processPath: path.join(e.dir, 'process.json'),
+      pidFile: path.join(e.dir, 'pid'),
+      tty,
+      stdin: !!io && e.config.AttachStdin,
+    });
+    e.proc = proc;
+    this.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
+    let runcErr = '';
+    const done = proc.exited.then(async (code) => {
+      // runc's own failure to start the process: Docker's 126/127.
+      if (code === 255 && /executable file not found|no such file or directory/.test(runcErr)) code = 127;
+      else if (code === 255 && /permission denied/.test(runcErr)) code = 126;
+      e.exitCode = code;
+      e.running = false;
+      e.pid = 0;
+      e.proc = undefined;
+      this.events.publish('container', 'exec_die', c.id, this.attrs(c.id, { execID: id, exitCode: String(code) }));
+      await fsp.rm(e.dir, { recursive: true, force: true }).catch(() => {});
+      // Finished execs are kept a while for inspect, then dropped.
+      setTimeout(() => this.execs.delete(id), 5 * 60_000).unref();
+      return code;
+    });
+    if (e.config.ConsoleSize && tty) void this.waitPidThenResize(e, e.config.ConsoleSize[0], e.config.ConsoleSize[1]);
+    if (!io) {
+      proc.stdout.resume();
+      proc.stderr?.on('data', (b: Buffer) => { if (runcErr.length < 4096) runcErr += b.toString(); });
+      return;
+    }
+    const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
+      if ((io.output as any).destroyed) return;
+      if (stream === 'stdout' && !e.config.AttachStdout) return;
+      if (stream === 'stderr' && !e.config.AttachStderr) return;
+      io.output.write(tty ? b : frame(stream, b));
+    };
+    proc.stdout.on('data', (b: Buffer) => write('stdout', b));
+    proc.stderr?.on('data', (b: Buffer) => {
+      if (runcErr.length < 4096) runcErr += b.toString();
+      write('stderr', b);
+    });
+    let detached = false;
+    const detach = new Promise<void>((resolve) => {
+      if (proc.stdin) {
+        const filter = new DetachFilter(parseDetachKeys(e.config.DetachKeys || DEFAULT_DETACH_KEYS), () => {
+          detached = true;
+          resolve();
+        });
+        io.input.on('data', (b: Buffer) => {
+          const out = tty ? filter.push(b) : b;
+          if (out.length && !detached) proc.stdin!.write(out);
+        });
+        io.input.on('end', () => { if (!detached) proc.stdin!.end(); });
+      } else {
+        io.input.resume();
+      }
+      io.input.on('error', () => {});
+    });
+    const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
+    await Promise.race([Promise.all([done, outputsDone]), detach, io.closed]);
+    io.end();
+  }
+
+  private async waitPidThenResize(e: ExecRecord, h: number, w: number): Promise<void> {
+    for (let i = 0; i < 100 && e.running; i++) {
+      const pid = readPidFile(path.join(e.dir, 'pid'));
+      if (pid) {
+        e.pid = pid;
+        await resizePty(pid, h, w);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async resize(id: string, h: number, w: number): Promise<void> {
+    const e = this.get(id);
+    if (!e.running) throw new Conflict(`Exec ${id} is not running`);
+    if (!e.config.Tty) return;
+    await this.waitPidThenResize(e, h, w);
+  }
+
+  /** Kills running execs of a container that stopped (runc exec would linger otherwise). */
+  containerStopped(cid: string): void {
+    for (const e of this.execs.values()) if (e.containerId === cid && e.proc) e.proc.child.kill('SIGKILL');
+  }
+}
+
+function streamEnd(s: Readable): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.readableEnded || s.destroyed) return resolve();
+    s.once('end', () => resolve());
+    s.once('close', () => resolve());
+  });
+}
