@@ -213,6 +213,17 @@ describe('distribution: bad registries and bad content', () => {
     assert.ok((fake.hits.get('busy/app manifests 1') ?? 0) >= 2, 'the 429 was retried');
   });
 
+  it('push to a failing registry ends with a clear error and records no repo digest', async () => {
+    const src = `${fake.addr}/busy/app:1`;
+    const dst = `${fake.addr}/down/app:1`;
+    assert.equal((await d.docker(['tag', src, dst])).code, 0);
+    const p = await d.docker(['push', dst]);
+    assert.notEqual(p.code, 0);
+    assert.match(p.stderr + p.stdout, /503|service unavailable/i);
+    const digests = await d.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', dst]);
+    assert.ok(!digests.stdout.includes('/down/app@'), digests.stdout);
+  });
+
   it('bearer tokens: anonymous is refused, login and X-Registry-Auth get a token', async () => {
     const ref = `${fake.addr}/token/app:1`;
     const anon = await d.docker(['pull', ref]);
