@@ -159,3 +159,46 @@ test('berth build with RUN', async () => {
   assert.equal(bad.code, 7);
   assert.match(bad.stderr, /returned a non-zero code: 7/);
 });
+
+test('a client that goes away cancels the build: the RUN container is stopped and removed', async () => {
+  const tar = (await import('tar-stream')).default;
+  const http = await import('node:http');
+  const pack = tar.pack();
+  pack.entry({ name: 'Dockerfile' }, 'FROM busybox\nRUN echo started && sleep 60\n');
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack as any) chunks.push(c);
+  const t0 = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request({ socketPath: d.socket, path: '/v1.43/build?t=cancelled', method: 'POST', headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+        if (text.includes('{"stream":"started\\n"}')) {
+          req.destroy();
+          resolve();
+        }
+      });
+      res.on('error', () => {});
+    });
+    req.on('error', () => {});
+    setTimeout(() => reject(new Error('build did not start in 30 s')), 30_000).unref();
+    req.end(Buffer.concat(chunks));
+  });
+  let left = 'x';
+  for (let i = 0; i < 100 && left; i++) {
+    left = (await d.docker(['ps', '-aq'], { env })).stdout.trim();
+    if (left) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(left, '', 'the build container is gone');
+  assert.ok(Date.now() - t0 < 40_000, 'cancelled well before the sleep ended');
+  const img = await d.docker(['image', 'inspect', 'cancelled'], { env });
+  assert.notEqual(img.code, 0, 'no image tagged');
+  await noBuildLeftovers();
+});
+
+test('POST /build/prune answers Docker\'s shape', async () => {
+  const r = await d.docker(['builder', 'prune', '-f'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Total reclaimed space: 0B/);
+});

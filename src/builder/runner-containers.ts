@@ -36,6 +36,8 @@ export class ServiceRunner implements ContainerRunner {
     const onAbort = () => void this.containers.kill(id, 'SIGKILL').catch(() => undefined);
     spec.signal?.addEventListener('abort', onAbort);
     try {
+      // Cancelled while the container was being made: never start it.
+      if (spec.signal?.aborted) return 137;
       await this.containers.start(id);
       const w = await this.containers.wait(id, 'not-running');
       // The attach ends at the exit; bound the wait for its last bytes anyway.

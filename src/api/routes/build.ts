@@ -36,9 +36,12 @@ export function registerBuildRoutes(r: Router, d: Daemon): void {
     const write = (o: unknown) => {
       if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(o) + '\r\n');
     };
-    res.on('close', () => {
+    // The client went away: stop the build (its RUN container is killed).
+    const onGone = () => {
       if (!res.writableFinished) prepared.cancel();
-    });
+    };
+    res.on('close', onGone);
+    ctx.req.socket.on('close', onGone);
     try {
       await prepared.run({ stream: (s) => write({ stream: s }), aux: (v) => write({ aux: v }) });
     } catch (e) {
