@@ -97,6 +97,27 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     for (const l of app.layers) assert.ok(fs.existsSync(path.join(d.dataRoot, 'blobs/sha256', l.digest.slice(7))));
   });
 
+  it('dockerode pulls with progress events and an authconfig; a pull event is published', async () => {
+    const Docker = (await import('dockerode')).default;
+    const api = new Docker({ socketPath: d.socket });
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const ref = `${reg.addr}/team/app:1.1`;
+    const stream = await api.pull(ref, { authconfig: { username: 'nobody', password: 'unused', serveraddress: reg.addr } });
+    const events: any[] = await new Promise((resolve, reject) => api.modem.followProgress(stream, (err: any, out: any[]) => (err ? reject(err) : resolve(out))));
+    const statuses = events.map((e) => e.status);
+    assert.ok(statuses.some((s) => /^Digest: sha256:/.test(s)), statuses.join('|'));
+    assert.ok(statuses.some((s) => /^Status: /.test(s)));
+    const info = await api.getImage(ref).inspect();
+    assert.equal(info.Id, app.configDigest);
+    const ev = await d.docker(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=pull', '--format', '{{.Actor.ID}}']);
+    assert.match(ev.stdout, new RegExp(`${reg.addr}/team/app:1\.1`));
+    // A missing tag is an error dockerode surfaces.
+    await assert.rejects(async () => {
+      const s2 = await api.pull(`${reg.addr}/team/app:nope`);
+      await new Promise((resolve, reject) => api.modem.followProgress(s2, (err: any, out: any) => (err ? reject(err) : resolve(out))));
+    }, /not found/);
+  });
+
   it('pulls by digest and removes by digest', async () => {
     const ref = `${reg.addr}/team/app@${app.manifestDigest}`;
     const r = await d.docker(['pull', ref]);

@@ -122,7 +122,7 @@ export class DistributionService {
     }
     const before = this.deps.images.tryResolve(fullString(ref));
     const upToDate = existed && before?.id === imageId;
-    if (ref.tag) this.deps.images.tagImage(img, { domain: ref.domain, path: ref.path, tag: ref.tag });
+    if (ref.tag && !ref.digest) this.deps.images.tagImage(img, { domain: ref.domain, path: ref.path, tag: ref.tag });
     this.deps.images.tagImage(img, { domain: ref.domain, path: ref.path, digest: top.digest });
     sink.write({ status: `Digest: ${top.digest}` });
     if (!quietStatus) {
