@@ -90,10 +90,33 @@ test('a failing RUN: errorDetail with its exit code, docker build exits non-zero
   assert.match(r.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
   assert.doesNotMatch(r.stdout, /never/);
   await noBuildLeftovers();
-  // --rm=false keeps the containers of successful steps; --force-rm removes even the failed one.
   const f = await build(['--force-rm', dir]);
   assert.notEqual(f.code, 0);
   await noBuildLeftovers();
+  // --rm=false keeps the build containers (the successful step's and the failed one).
+  const keep = await build(['--rm=false', '--no-cache', dir]);
+  assert.notEqual(keep.code, 0);
+  assert.doesNotMatch(keep.stdout, /Removing intermediate container/);
+  const ids = (await d.docker(['ps', '-aq'], { env })).stdout.trim().split('\n').filter(Boolean);
+  assert.equal(ids.length, 2);
+  assert.equal((await d.docker(['rm', '-f', ...ids], { env })).code, 0);
+});
+
+test('unknown stage or image in COPY --from / FROM, excluded Dockerfile stays out of COPY . .', async () => {
+  const r = await build([ctxDir({ Dockerfile: 'FROM busybox\nCOPY --from=nostage /x /x\n' })]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /invalid from flag value nostage: /);
+  const f = await build([ctxDir({ Dockerfile: 'FROM nosuchbase\n' })]);
+  assert.notEqual(f.code, 0);
+  assert.match(f.stderr, /registry-1\.docker\.io|pull access denied/);
+  const dir = ctxDir({ Dockerfile: 'FROM busybox\nCOPY . /ctx/\nCMD ["ls", "-a", "/ctx"]\n', '.dockerignore': 'Dockerfile\n.dockerignore\n', 'kept.txt': 'k' });
+  const b = await build(['-t', 'noignorefiles', dir]);
+  assert.equal(b.code, 0, b.stderr + b.stdout);
+  const ls = await d.docker(['run', '--rm', 'noignorefiles'], { env, timeout: 60_000 });
+  assert.equal(ls.stdout, '.\n..\nkept.txt\n');
+  // --pull is accepted: with no registry reachable the local image is used.
+  const p = await build(['--pull', dir]);
+  assert.equal(p.code, 0, p.stderr);
 });
 
 test('build args reach RUN, show in history, and invalidate the cache when they change', async () => {

@@ -49,10 +49,15 @@ export class BuilderService {
     let ctx: BuildContext | undefined;
     try {
       ctx = await BuildContext.fromTar(body, dir);
-      ctx.applyDockerignore([opts.dockerfile || 'Dockerfile', '.dockerignore']);
+      const dockerfile = opts.dockerfile || 'Dockerfile';
+      const ignore = ctx.applyDockerignore([dockerfile, '.dockerignore']);
       let sink: BuildSink = { stream() {}, aux() {} };
       const proxy: BuildSink = { stream: (s) => sink.stream(s), aux: (v) => sink.aux(v) };
       const build = new Build(this.backend, this.cache, ctx, opts, proxy);
+      // The client always sends these two; once read, they go if .dockerignore excludes them.
+      for (const f of [dockerfile, '.dockerignore']) {
+        if (ignore?.matches(f)) fs.rmSync(ctx.resolve(f, false), { force: true });
+      }
       const c = ctx;
       return {
         run: async (s) => {

@@ -8,6 +8,8 @@ import { EventBus } from '../events/bus';
 import { Overlay2 } from '../host/storage/overlay2';
 import { ImageService } from '../image/service';
 import { ContainerService } from '../container/service';
+import { ExecService } from '../container/exec';
+import { AttachService } from '../container/attach';
 import { NetworkService } from '../network/service';
 import { VolumeService } from '../volume/service';
 import { NetworkHook, netView } from '../network/hook';
@@ -26,6 +28,8 @@ export class Daemon {
   readonly storage: Overlay2;
   readonly images: ImageService;
   readonly containers: ContainerService;
+  readonly execs: ExecService;
+  readonly attach: AttachService;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly builder: BuilderService;
@@ -59,6 +63,8 @@ export class Daemon {
       images: this.images,
       config,
     });
+    this.execs = new ExecService(this.containers, this.events, config.execRoot);
+    this.attach = new AttachService(this.containers);
     this.wireNetworkAndVolumes();
     this.builder = new BuilderService(
       this.db,

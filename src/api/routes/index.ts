@@ -3,6 +3,7 @@ import { Router } from '../router';
 import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
 import { registerContainerRoutes } from './containers';
+import { registerExecRoutes } from './exec';
 import { registerImageRoutes } from './images';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
@@ -13,6 +14,7 @@ export function buildRouter(d: Daemon): Router {
   const r = new Router();
   registerSystemRoutes(r, d);
   registerContainerRoutes(r, d);
+  registerExecRoutes(r, d);
   registerImageRoutes(r, d);
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);
