@@ -349,6 +349,7 @@ export class ContainerService {
         logPath: c.logPath,
         tty: !!c.config.Tty,
         stdin: !!c.config.OpenStdin,
+        leaveStdinOpen: !!c.config.Tty || !c.config.StdinOnce,
       });
       await this.runtime.start(c.id);
       c.state = {

@@ -39,12 +39,14 @@ export async function fetchManifest(s: RegistrySession, reference: string, shown
       const err = await failure(res, '');
       throw new NotFound(`manifest for ${shown} not found: ${err.message.replace(/^: /, '')}`);
     }
-    if (res.status === 401 || res.status === 403) {
+    if (res.status === 403) {
+      // Docker: denied reads as "not found" (the repository may not exist).
       const err = await failure(res, '');
-      throw new BerthError(
-        `pull access denied for ${repoShown}, repository does not exist or may require 'docker login': ${err.message.replace(/^: /, '')}`,
-        res.status === 401 ? 401 : 403,
-      );
+      throw new NotFound(`pull access denied for ${repoShown}, repository does not exist or may require 'docker login': ${err.message.replace(/^: /, '')}`);
+    }
+    if (res.status === 401) {
+      const err = await failure(res, '');
+      throw new SystemError(`Head "${(await s.base())}/v2/${s.repo}/manifests/${reference}": ${err.message.replace(/^: /, '')}`);
     }
     if (res.status !== 200) throw await failure(res, `fetching manifest for ${shown}`);
     const cl = Number(res.headers['content-length'] ?? 0);

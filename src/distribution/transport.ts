@@ -62,7 +62,14 @@ export class RegistrySession {
       const ch = parseChallenges(res.headers['www-authenticate']);
       res.body.resume();
       if (ch.length === 0) return res;
-      await this.authenticate(ch);
+      try {
+        await this.authenticate(ch);
+      } catch (e) {
+        // The engine answers registry auth failures with 500, as Docker does:
+        // a 401 from the daemon would make the docker CLI prompt for a login.
+        if (e instanceof Unauthorized) throw new SystemError(e.message);
+        throw e;
+      }
       res = await this.send(method, pathOrUrl, opts);
     }
     return res;
@@ -78,7 +85,7 @@ export class RegistrySession {
     }
     if (basicCh) {
       const b = this.auth && basicHeader(this.auth);
-      if (!b) throw new Unauthorized(`unauthorized: authentication required`);
+      if (!b) throw new Unauthorized('no basic auth credentials');
       this.basic = b;
     }
   }
@@ -249,7 +256,8 @@ export async function failure(res: RegistryResponse, what: string): Promise<Bert
     const ra = Number(res.headers['retry-after']);
     return new TransientError(`${what}: ${msg || res.status}`, Number.isFinite(ra) ? ra * 1000 : undefined);
   }
-  if (res.status === 401) return new Unauthorized(`${what}: ${msg}`);
+  // 401 from a registry is a 500 from the engine (see request()).
+  if (res.status === 401) return new SystemError(`${what}: ${msg}`);
   if (res.status === 403) return new Forbidden(`${what}: ${msg}`);
   if (res.status === 404) return new NotFound(`${what}: ${msg}`);
   return new SystemError(`${what}: unexpected status ${res.status}: ${msg}`);

@@ -109,9 +109,16 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
     const closed = new Promise<void>((resolve) => h.onClose(resolve));
     const stream = ctx.bool('stream');
     const logs = ctx.bool('logs');
-    // stdin is accepted and discarded until interactive attach lands.
-    h.input.on('data', () => {});
-    h.input.on('error', () => {});
+    let ended: Promise<void> = closed;
+    if (stream && ctx.bool('stdin') && c.config.OpenStdin) {
+      let onDetach!: () => void;
+      const detached = new Promise<void>((resolve) => (onDetach = resolve));
+      ended = Promise.race([closed, detached]);
+      d.attach.forwardStdin(c.id, h.input, ctx.str('detachKeys'), onDetach, closed);
+    } else {
+      h.input.on('data', () => {});
+      h.input.on('error', () => {});
+    }
     if (!stream && !logs) {
       h.end();
       return;
@@ -119,7 +126,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
     await svc.attach(c.id, { stdout: ctx.bool('stdout'), stderr: ctx.bool('stderr'), logs }, {
       write: (b) => { if (!(h.output as any).destroyed) h.output.write(b); },
       end: () => h.end(),
-    }, closed);
+    }, ended);
   });
 
   r.get('/containers/:id/changes', async (ctx) => {

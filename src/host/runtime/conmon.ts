@@ -20,6 +20,8 @@ export interface CreateOptions {
   logPath: string;
   tty: boolean;
   stdin: boolean;
+  /** Keep the container's stdin open when an attach client leaves (Docker: TTY or not StdinOnce). */
+  leaveStdinOpen?: boolean;
 }
 
 export interface ExitInfo { code: number; at: Date }
@@ -83,6 +85,7 @@ export class ConmonRuntime {
     ];
     if (o.tty) args.push('-t');
     if (o.stdin) args.push('-i');
+    if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
     const child = spawn(CONMON, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
