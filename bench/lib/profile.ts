@@ -45,6 +45,9 @@ export function summarizeProfiles(dir: string): string | undefined {
   if (!files.length) return undefined;
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
+  // Self time charged to the nearest Berth function on the stack: which of our
+  // calls made node spend the time (e.g. spawn, lstat) on its behalf.
+  const byOwn = new Map<string, number>();
   let wallMs = 0;
   let idleMs = 0;
   let totalMs = 0;
@@ -52,6 +55,15 @@ export function summarizeProfiles(dir: string): string | undefined {
     const p = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile;
     wallMs += (p.endTime - p.startTime) / 1000;
     const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+    const parent = new Map<number, number>();
+    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const ownFrame = (id: number): string => {
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+        const cf = nodes.get(cur)!.callFrame;
+        if (cf.url.includes('/dist/src/')) return `${cf.functionName || '(anonymous)'} ${shortUrl(cf.url)}:${cf.lineNumber + 1}`;
+      }
+      return '(no Berth frame: node internals, GC, timers)';
+    };
     const self = new Map<number, number>();
     p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000));
     for (const [id, ms] of self) {
@@ -65,6 +77,8 @@ export function summarizeProfiles(dir: string): string | undefined {
       const fn = `${cf.functionName || '(anonymous)'} ${file}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
       byFn.set(fn, (byFn.get(fn) ?? 0) + ms);
       byFile.set(file, (byFile.get(file) ?? 0) + ms);
+      const own = ownFrame(id);
+      byOwn.set(own, (byOwn.get(own) ?? 0) + ms);
     }
   }
   const sort = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
@@ -76,6 +90,8 @@ export function summarizeProfiles(dir: string): string | undefined {
     table('By source file (self time)', sort(byFile), totalMs, 20),
     '',
     table('By function (self time)', sort(byFn), totalMs, 30),
+    '',
+    table('Charged to the nearest Berth function on the stack', sort(byOwn), totalMs, 30),
     '',
   ].join('\n');
 }

@@ -50,7 +50,7 @@ export const workload: Workload = {
           }
         }
         for (const s of snaps) b.add(daemonRss, e, s.daemonRssKiB / MiB);
-        const procs = [...new Set(last.daemonProcs)].join(' + ');
+        const procs = [...new Set(last.daemonProcs.map((c) => (c === 'node' ? 'berthd' : c)))].join(' + ');
         daemonRss.note = [daemonRss.note, `${e.title} counts ${procs}`].filter(Boolean).join('; ');
         b.log(`  ${e.key}: ${last.monitors.length} monitors, daemon ${(last.daemonRssKiB / MiB).toFixed(1)} MiB (${procs})`);
       }
