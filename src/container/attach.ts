@@ -3,7 +3,11 @@
 // stream ends while the container keeps running. A partial match is held
 // back and flushed when the next byte does not continue it (as Docker's
 // escape proxy does).
-import { InvalidParameter } from '../util/errors';
+import type { Readable } from 'node:stream';
+import type { ContainerService } from './service';
+import { Conflict, InvalidParameter } from '../util/errors';
+import { attachSocketPath, connectAttach, resizeViaConmon, type AttachConn } from '../host/runtime/attach';
+import { log } from '../util/log';
 
 export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';
 
@@ -55,5 +59,86 @@ export class DetachFilter {
       else out.push(byte);
     }
     return Buffer.from(out);
+  }
+}
+
+// ---- stdin and resize of a container (through conmon) ------------------------------
+
+export class AttachService {
+  constructor(private readonly containers: ContainerService) {}
+
+  /**
+   * Forwards the client's stdin to the container (conmon's attach socket),
+   * buffering until the container runs (docker run attaches before start).
+   * TTY: the detach keys end the attach (`onDetach`), the container runs on.
+   * At the client's EOF the socket is half-closed; conmon then closes the
+   * container's stdin unless it keeps it open (TTY or not StdinOnce).
+   */
+  forwardStdin(ref: string, input: Readable, detachKeys: string | undefined, onDetach: () => void, closed: Promise<void>): void {
+    const c = this.containers.get(ref);
+    const keys = parseDetachKeys(detachKeys || DEFAULT_DETACH_KEYS);
+    const tty = !!c.config.Tty;
+    let conn: AttachConn | undefined;
+    let gone = false;
+    let ended = false;
+    const pending: Buffer[] = [];
+    const filter = new DetachFilter(keys, () => {
+      gone = true;
+      conn?.destroy();
+      onDetach();
+    });
+    input.on('data', (b: Buffer) => {
+      if (gone) return;
+      const out = tty ? filter.push(b) : b;
+      if (!out.length || gone) return;
+      if (conn) conn.write(out);
+      else pending.push(out);
+    });
+    input.on('end', () => {
+      ended = true;
+      conn?.end();
+    });
+    input.on('error', () => {});
+    void closed.then(() => {
+      gone = true;
+      conn?.destroy();
+    });
+    const connect = async () => {
+      const deadline = Date.now() + 60_000;
+      while (!gone) {
+        let cur;
+        try {
+          cur = this.containers.get(c.id);
+        } catch {
+          return;
+        }
+        if (cur.state.Running) break;
+        if (Date.now() > deadline) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      if (gone) return;
+      try {
+        conn = await connectAttach(attachSocketPath(this.containers.runtime.socketDir, c.id));
+      } catch (e) {
+        log.debug('attach socket connect failed', { id: c.id, err: String(e) });
+        return;
+      }
+      if (gone) {
+        conn.destroy();
+        return;
+      }
+      conn.onData(() => {}); // output is read from the log file
+      for (const b of pending.splice(0)) conn.write(b);
+      if (ended) conn.end();
+    };
+    void connect();
+  }
+
+  /** POST /containers/{id}/resize: the TTY of a running container. */
+  resize(ref: string, h: number, w: number): void {
+    const c = this.containers.get(ref);
+    if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
+    if (!c.config.Tty) return;
+    resizeViaConmon(this.containers.runtime.bundleDir(c.id), h, w);
   }
 }

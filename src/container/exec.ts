@@ -12,7 +12,7 @@ import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
-import { spawnExec, readPidFile, resizePty, type ExecProcess } from '../host/runtime/exec';
+import { spawnExec, readPidFile, resizePty, hostHasCaps, type ExecProcess } from '../host/runtime/exec';
 import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
 import { frame } from './logs';
 import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
@@ -136,7 +136,8 @@ export class ExecService {
     for (const v of [...base.env.filter((v) => !v.startsWith('HOME=') || !x.User), ...x.Env]) env.set(v.split('=')[0], v);
     let envList = [...env.values()];
     envList = containerEnv(envList, c.config.Hostname, home, x.Tty);
-    const caps = x.Privileged ? { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS } : base.capabilities;
+    const all = hostHasCaps(ALL_CAPS);
+    const caps = x.Privileged ? { bounding: all, effective: all, permitted: all } : base.capabilities;
     return {
       terminal: x.Tty,
       user,

@@ -6,13 +6,15 @@ import { startCommand, stopCommand, restartCommand, killCommand, rmCommand, wait
 import { logsCommand } from './logs';
 import { diffCommand, exportCommand, commitCommand } from './fs';
 import { containerInspectCommand } from './inspect';
+import { execCommand, attachCommand } from './exec';
 
 registerGroup('container', 'Manage containers', [
+  execCommand, attachCommand,
   commitCommand, createCommand, diffCommand, exportCommand, containerInspectCommand, killCommand, logsCommand, listCommand,
   pauseCommand, pruneCommand, renameCommand, restartCommand, rmCommand, runCommand, startCommand, stopCommand, unpauseCommand, waitCommand,
 ]);
 
-for (const name of ['commit', 'create', 'diff', 'export', 'kill', 'logs', 'pause', 'rename', 'restart', 'rm', 'run', 'start', 'stop', 'unpause', 'wait']) {
+for (const name of ['exec', 'attach', 'commit', 'create', 'diff', 'export', 'kill', 'logs', 'pause', 'rename', 'restart', 'rm', 'run', 'start', 'stop', 'unpause', 'wait']) {
   registerShortcut(name, 'container', name);
 }
 registerShortcut('ps', 'container', 'ls');
