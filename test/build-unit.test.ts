@@ -160,3 +160,39 @@ test('stages: global ARGs, names, and only the stages a target needs', async () 
   assert.throws(() => splitStages(parseDockerfile('RUN x\n').nodes), /line 1: no build stage in current context/);
   assert.throws(() => splitStages(parseDockerfile('FROM a AS x\nFROM b AS x\n').nodes), /duplicate name x/);
 });
+
+test('context: a hostile tar cannot write outside the context', async () => {
+  const { BuildContext } = await import('../src/builder/context');
+  const tar = (await import('tar-stream')).default;
+  const { Readable } = await import('node:stream');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ctxtar-'));
+  const outside = path.join(base, 'outside');
+  fs.mkdirSync(outside);
+  const make = async (entries: Array<[any, string?]>) => {
+    const pack = tar.pack();
+    for (const [h, body] of entries) pack.entry(h, body as any);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack as any) chunks.push(c);
+    return Readable.from([Buffer.concat(chunks)]);
+  };
+  try {
+    // `..` is clamped to the root.
+    const c1 = await BuildContext.fromTar(await make([[{ name: '../../escape.txt' }, 'x']]), path.join(base, 'c1'));
+    assert.equal(fs.readFileSync(path.join(c1.root, 'escape.txt'), 'utf8'), 'x');
+    assert.equal(fs.existsSync(path.join(base, 'escape.txt')), false);
+    // Writing through a symlink that points out is refused.
+    await assert.rejects(
+      BuildContext.fromTar(await make([[{ name: 'link', type: 'symlink', linkname: outside }], [{ name: 'link/evil.txt' }, 'evil']]), path.join(base, 'c2')),
+      /failed to read build context/,
+    );
+    assert.deepEqual(fs.readdirSync(outside), []);
+    // A symlink's target is only ever resolved inside the root.
+    const c3 = await BuildContext.fromTar(await make([[{ name: 'up', type: 'symlink', linkname: '../../outside' }]]), path.join(base, 'c3'));
+    assert.equal(c3.resolve('up'), path.join(c3.root, 'outside'));
+    // Garbage is not a tar.
+    await assert.rejects(BuildContext.fromTar(Readable.from([Buffer.alloc(1024, 'z')]), path.join(base, 'c4')), /failed to read build context/);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
