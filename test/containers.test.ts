@@ -164,6 +164,10 @@ test('default capabilities, seccomp, masked paths; no mounting', async () => {
   const m = await d.docker(['run', '--rm', 'busybox', 'sh', '-c', 'mkdir -p /tmp/m && mount -t tmpfs none /tmp/m']);
   assert.notEqual(m.code, 0);
   assert.match(m.stderr, /denied|not permitted/i);
+  // Docker's seccomp gating: no new namespaces, no keyring without privileges; threads still work.
+  const ns = await d.docker(['run', '--rm', 'busybox', 'unshare', '-n', 'true']);
+  assert.notEqual(ns.code, 0);
+  assert.match(ns.stderr, /not permitted/i);
   const kcore = await ok(['run', '--rm', 'busybox', 'sh', '-c', '[ -c /proc/timer_list ] && echo masked; (echo 1 > /proc/sys/vm/overcommit_memory) 2>&1 || echo rofail']);
   assert.match(kcore, /^masked$/m);
   assert.match(kcore, /rofail|Read-only/);

@@ -311,7 +311,11 @@ export class ContainerService {
   }
 
   private async startLocked(c: ContainerRecord): Promise<void> {
+    const t0 = Date.now();
+    const phases: Record<string, number> = {};
+    const mark = (k: string) => (phases[k] = Date.now() - t0);
     const rootfs = await this.deps.storage.mount(c.id);
+    mark('mount');
     let created = false;
     const started: ContainerHook[] = [];
     try {
@@ -343,6 +347,7 @@ export class ContainerService {
         started.push(h);
         if (h.beforeStart) await h.beforeStart(c, spec, { dir: this.dir(c.id), rootfs });
       }
+      mark('hooks');
       created = true;
       const { pid, conmonPid } = await this.runtime.create(c.id, spec, {
         name: c.name,
@@ -351,7 +356,9 @@ export class ContainerService {
         stdin: !!c.config.OpenStdin,
         leaveStdinOpen: !!c.config.Tty || !c.config.StdinOnce,
       });
+      mark('create');
       await this.runtime.start(c.id);
+      mark('start');
       c.state = {
         ...c.state,
         Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
@@ -370,6 +377,7 @@ export class ContainerService {
       throw e;
     }
     this.event(c, 'start');
+    log.debug('container started', { id: c.id, ms: phases });
   }
 
   // ---- exits ------------------------------------------------------------------

@@ -82,10 +82,57 @@ export function defaultSeccomp(caps: string[]): OciSeccomp | undefined {
     if (r.args?.length) s.args = r.args.map((a) => ({ index: a.index, value: a.value, ...(a.valueTwo ? { valueTwo: a.valueTwo } : {}), op: a.op }));
     syscalls.push(s);
   }
+  harden(syscalls, capSet);
   return {
     defaultAction: prof.defaultAction,
     ...(prof.defaultErrnoRet !== undefined ? { defaultErrnoRet: prof.defaultErrnoRet } : {}),
     architectures,
     syscalls,
   };
+}
+
+/**
+ * containers-common's profile is podman's, which (for rootless user
+ * namespaces) allows mount, unshare, keyctl, reboot and namespace-creating
+ * clone to everyone. Docker gates those on capabilities; do the same so a
+ * Berth container gets Docker's attack surface.
+ */
+const GATED: Array<{ cap: string; names: string[] }> = [
+  { cap: 'CAP_SYS_ADMIN', names: ['mount', 'umount', 'umount2', 'unshare', 'setns', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'move_mount', 'open_tree', 'pivot_root', 'quotactl', 'quotactl_fd', 'lookup_dcookie', 'syslog', 'sethostname', 'setdomainname', 'mount_setattr'] },
+  { cap: 'CAP_SYS_BOOT', names: ['reboot'] },
+  { cap: 'CAP_SYS_MODULE', names: ['init_module', 'finit_module', 'delete_module'] },
+  { cap: 'CAP_DAC_READ_SEARCH', names: ['open_by_handle_at'] },
+  { cap: 'CAP_SYS_TIME', names: ['settimeofday', 'stime', 'clock_settime', 'clock_settime64', 'adjtimex', 'clock_adjtime', 'clock_adjtime64'] },
+  { cap: 'CAP_SYS_PACCT', names: ['acct'] },
+  { cap: 'CAP_SYS_NICE', names: ['get_mempolicy', 'mbind', 'set_mempolicy'] },
+  { cap: 'CAP_SYSLOG', names: ['syslog'] },
+];
+/** Never allowed by Docker's default profile (the kernel keyring is not namespaced). */
+const ALWAYS_DENIED = ['keyctl', 'add_key', 'request_key'];
+const CLONE_NEW_FLAGS = 0x7e020000; // CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+
+function harden(syscalls: OciSeccompSyscall[], caps: Set<string>): void {
+  const deny = new Set(ALWAYS_DENIED);
+  for (const g of GATED) if (!caps.has(g.cap)) for (const n of g.names) deny.add(n);
+  // syslog is allowed with either CAP_SYS_ADMIN or CAP_SYSLOG.
+  if (caps.has('CAP_SYS_ADMIN') || caps.has('CAP_SYSLOG')) deny.delete('syslog');
+  const sysAdmin = caps.has('CAP_SYS_ADMIN');
+  if (!sysAdmin) {
+    deny.add('clone');
+    deny.add('clone3');
+  }
+  for (const s of syscalls) {
+    if (s.action !== 'SCMP_ACT_ALLOW') continue;
+    s.names = s.names.filter((n) => !deny.has(n));
+  }
+  for (let i = syscalls.length - 1; i >= 0; i--) if (syscalls[i].names.length === 0) syscalls.splice(i, 1);
+  const denied = [...deny].filter((n) => n !== 'clone' && n !== 'clone3');
+  if (denied.length) syscalls.push({ names: denied, action: 'SCMP_ACT_ERRNO', errnoRet: 1 });
+  if (!sysAdmin) {
+    // clone without namespace flags only (the flags are argument 1 on s390x, 0 elsewhere).
+    const index = process.arch === 's390x' ? 1 : 0;
+    syscalls.push({ names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index, value: CLONE_NEW_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] });
+    // clone3 passes flags in memory seccomp cannot see: ENOSYS makes libc fall back to clone.
+    syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
+  }
 }
