@@ -20,7 +20,7 @@ interface Fake {
 
 const TOKEN = 'tok-123';
 
-async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage): Promise<Fake> {
+async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage, hangImg: FixtureImage): Promise<Fake> {
   const hits = new Map<string, number>();
   const count = (k: string) => {
     const n = (hits.get(k) ?? 0) + 1;
@@ -28,7 +28,7 @@ async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage): Promi
     return n;
   };
   const blobs = new Map<string, Buffer>();
-  for (const i of [img, bigLayerImg]) {
+  for (const i of [img, bigLayerImg, hangImg]) {
     blobs.set(i.configDigest, i.config);
     for (const l of i.layers) blobs.set(l.digest, l.gz);
   }
@@ -56,7 +56,7 @@ async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage): Promi
     const [, repo, kind, ref] = m;
     const scenario = repo.split('/')[0];
     count(`${repo} ${kind} ${ref}`);
-    const image = scenario === 'slow' || scenario === 'cutonce' || scenario === 'cutalways' ? bigLayerImg : img;
+    const image = scenario === 'slow' || scenario === 'cutonce' || scenario === 'cutalways' ? bigLayerImg : scenario === 'hang' ? hangImg : img;
     if (scenario === 'token') {
       if (req.headers.authorization !== `Bearer ${TOKEN}`) {
         res.setHeader('WWW-Authenticate', `Bearer realm="http://${req.headers.host}/token",service="fake",scope="repository:${repo}:pull"`);
@@ -109,6 +109,10 @@ async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage): Promi
       res.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => res.destroy(), 50));
       return;
     }
+    if (scenario === 'hang' && isLayer && ref === image.layers[image.layers.length - 1].digest) {
+      res.write(body.subarray(0, 1)); // then nothing: the daemon is killed meanwhile
+      return;
+    }
     if (scenario === 'slow' && isLayer) {
       setTimeout(() => res.end(body), 700);
       return;
@@ -139,7 +143,7 @@ describe('distribution: bad registries and bad content', () => {
     const noise = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < noise.length; i += 4) noise.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
     big = await makeImage([{ 'big/noise': noise }, { 'big/small': 'x' }]);
-    fake = await fakeRegistry(img, big);
+    fake = await fakeRegistry(img, big, await makeImage([{ 'h/one': 'first layer' }, { 'h/two': 'never arrives' }]));
     d = await startDaemon();
   });
   after(async () => {
@@ -236,6 +240,28 @@ describe('distribution: bad registries and bad content', () => {
     const r = await d.docker(['pull', ref]);
     assert.equal(r.code, 0, r.stderr);
     await d.docker(['logout', fake.addr]);
+  });
+
+  it('a daemon killed mid-pull leaves no image and drops the layers it had extracted', async () => {
+    const layersDir = path.join(d.dataRoot, 'layers');
+    const layerDirs = () => new Set(fs.readdirSync(layersDir).filter((n) => /^[a-f0-9]{64}$/.test(n)));
+    const before = layerDirs();
+    const ref = `${fake.addr}/hang/app:1`;
+    const pull = d.docker(['pull', ref]);
+    const end = Date.now() + 20000;
+    let fresh: string[] = [];
+    while (Date.now() < end) {
+      fresh = [...layerDirs()].filter((n) => !before.has(n));
+      if (fresh.length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(fresh.length > 0, 'the first layer was extracted before the kill');
+    await d.kill();
+    await pull;
+    await d.start();
+    for (const n of fresh) assert.ok(!fs.existsSync(path.join(layersDir, n)), `layer ${n} of the interrupted pull is gone`);
+    assert.notEqual((await d.docker(['image', 'inspect', ref])).code, 0);
+    assert.match(d.logs(), /dropped layer of an interrupted pull/);
   });
 
   it('concurrent pulls of the same image download each blob once', async () => {

@@ -29,6 +29,9 @@ export class DistributionMetadata {
          PRIMARY KEY (diff_id, digest, registry, repo)
        );
        CREATE INDEX IF NOT EXISTS dist_layer_blobs_digest ON dist_layer_blobs(digest);
+       CREATE TABLE IF NOT EXISTS dist_pull_journal (
+         chain_id TEXT NOT NULL
+       );
        CREATE TABLE IF NOT EXISTS dist_image_manifests (
          image_id TEXT NOT NULL,
          manifest_digest TEXT NOT NULL,
@@ -36,6 +39,25 @@ export class DistributionMetadata {
          PRIMARY KEY (image_id, manifest_digest)
        );`,
     );
+  }
+
+  /** Layers a pull in progress has created; after a crash they are dropped unless an image uses them. */
+  journalAdd(chainId: string): void {
+    this.db.prepare('INSERT INTO dist_pull_journal (chain_id) VALUES (?)').run(chainId);
+  }
+
+  journalRemove(chainIds: string[]): void {
+    const del = this.db.prepare('DELETE FROM dist_pull_journal WHERE rowid IN (SELECT rowid FROM dist_pull_journal WHERE chain_id = ? LIMIT 1)');
+    this.db.transaction(() => chainIds.forEach((c) => del.run(c)))();
+  }
+
+  /** Everything in the journal, emptied (startup recovery). */
+  journalTake(): string[] {
+    return this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT DISTINCT chain_id FROM dist_pull_journal').all() as { chain_id: string }[];
+      this.db.prepare('DELETE FROM dist_pull_journal').run();
+      return rows.map((r) => r.chain_id);
+    })();
   }
 
   recordLayer(diffId: string, s: BlobSource): void {

@@ -325,7 +325,10 @@ export async function pullImageManifest(
         }
         images.recordLayerBlob(staged.diffId, l.digest);
         const r = await images.commitLayer(parent, staged);
-        if (r.created) created.push(r.layer.chainId);
+        if (r.created) {
+          created.push(r.layer.chainId);
+          deps.meta.journalAdd(r.layer.chainId);
+        }
         deps.meta.recordLayer(staged.diffId, { digest: l.digest, mediaType: l.mediaType ?? MT.dockerLayer, size: l.size, registry, repo: s.repo });
       } finally {
         await fsp.rm(staged.file, { force: true });
@@ -336,6 +339,7 @@ export async function pullImageManifest(
     await images.content.put(manBytes, manDigest);
     const img = await images.registerImage(configBytes);
     deps.meta.recordManifest(img.id, manDigest, man.mediaType);
+    deps.meta.journalRemove(created);
     return { imageId: img.id, existed };
   } catch (e) {
     await Promise.allSettled(downloads);
@@ -343,6 +347,7 @@ export async function pullImageManifest(
       if (r.status === 'fulfilled' && r.value) await fsp.rm(r.value.file, { force: true });
     }
     for (const c of created.reverse()) await images.dropLayerIfUnused(c).catch(() => {});
+    deps.meta.journalRemove(created);
     throw e;
   }
 }

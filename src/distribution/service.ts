@@ -18,6 +18,7 @@ import { pushTag } from './push';
 import { parsePlatform, hostPlatform } from './platform';
 import type { Platform } from './manifest';
 import type { ProgressSink } from './progress';
+import { log } from '../util/log';
 import { RegistrySession, rawRequest, readAll, registryMessage, failure } from './transport';
 
 export interface DistributionDeps {
@@ -50,6 +51,14 @@ export class DistributionService {
 
   async init(): Promise<void> {
     this.meta.init();
+    // Layers of pulls a crash interrupted: no image was recorded for them.
+    for (const chainId of this.meta.journalTake()) {
+      try {
+        if (await this.deps.images.dropLayerIfUnused(chainId)) log.info('dropped layer of an interrupted pull', { chainId });
+      } catch (e) {
+        log.warn('could not drop layer of an interrupted pull', { chainId, err: (e as Error).message });
+      }
+    }
   }
 
   private session(ref: Reference, auth: AuthConfig | undefined, actions: string): RegistrySession {
