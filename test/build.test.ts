@@ -146,6 +146,36 @@ test('.dockerignore and build args', async () => {
   assert.ok(sum1);
 });
 
+test('variable expansion: ENV sees the values from before it, ARG defaults, ${x:-y} and ${x:+y}', async () => {
+  const dir = ctxDir({
+    Dockerfile: [
+      'FROM scratch',
+      'ENV abc=hello',
+      'ENV abc=bye def=$abc',
+      'ARG WHO',
+      'ARG TAGGED=v1',
+      'ENV ghi=$abc who=${WHO:-nobody} t=${TAGGED:+set-$TAGGED} esc=\\$abc quoted="a b"',
+      'LABEL greeting="hi $who"',
+      'WORKDIR /srv/$TAGGED',
+      '',
+    ].join('\n'),
+  });
+  const r = await build(['-t', 'expand', dir]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const img = JSON.parse((await d.docker(['image', 'inspect', 'expand'], { env })).stdout)[0];
+  const e = img.Config.Env as string[];
+  assert.ok(e.includes('abc=bye'), e.join());
+  assert.ok(e.includes('def=hello'), e.join());
+  assert.ok(e.includes('ghi=bye'), e.join());
+  assert.ok(e.includes('who=nobody'), e.join());
+  assert.ok(e.includes('t=set-v1'), e.join());
+  assert.ok(e.includes('esc=$abc'), e.join());
+  assert.ok(e.includes('quoted=a b'), e.join());
+  assert.ok(e.some((x) => x.startsWith('PATH=')), 'default PATH');
+  assert.equal(img.Config.Labels.greeting, 'hi nobody');
+  assert.equal(img.Config.WorkingDir, '/srv/v1');
+});
+
 test('bad input: Docker errors, nothing left behind', async () => {
   const unknown = await build([ctxDir({ Dockerfile: 'FROM scratch\n\nFOO bar\n' })]);
   assert.notEqual(unknown.code, 0);

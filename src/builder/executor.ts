@@ -293,6 +293,7 @@ export class Build {
         this.flags(n, []);
         const env = [...(st.config.Env ?? [])];
         const parts: string[] = [];
+        // All values of one ENV see the environment from before it (`ENV a=x b=$a` uses the old a).
         for (let i = 0; i < n.args.length; i += 2) {
           const k = this.word(st, n.args[i]);
           const v = this.word(st, n.args[i + 1]);
@@ -300,8 +301,8 @@ export class Build {
           if (idx >= 0) env[idx] = `${k}=${v}`;
           else env.push(`${k}=${v}`);
           parts.push(`${k}=${v}`);
-          st.config.Env = env; // later pairs see earlier ones
         }
+        st.config.Env = env;
         return this.metaStep(st, `ENV ${parts.join(' ')}`);
       }
       case 'label': {
