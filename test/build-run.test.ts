@@ -163,6 +163,20 @@ test('heredoc RUN, SHELL, USER, and a multi-stage build with RUN', async () => {
   await noBuildLeftovers();
 });
 
+test('COPY --chown with names from the image, --chmod keeps created parents usable', async () => {
+  const dir = ctxDir({
+    Dockerfile: 'FROM busybox\nCOPY --chown=nobody --chmod=0600 f /deep/dir/f\nUSER nobody\nCMD ["sh", "-c", "stat -c %u:%g:%a /deep/dir/f /deep/dir && cat /deep/dir/f"]\n',
+    f: 'secret\n',
+  });
+  const r = await build(['-t', 'chown', dir]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const run = await d.docker(['run', '--rm', 'chown'], { env, timeout: 60_000 });
+  assert.equal(run.stdout, '65534:65534:600\n65534:65534:755\nsecret\n');
+  const bad = await build([ctxDir({ Dockerfile: 'FROM busybox\nCOPY --chown=nosuchuser f /f\n', f: 'x' })]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /unable to convert uid\/gid chown string to host mapping: can't find uid for user nosuchuser/);
+});
+
 test('--network none: RUN has only a loopback interface', async () => {
   const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " | sort > /ifaces\nCMD ["cat", "/ifaces"]\n' });
   const r = await build(['--network', 'none', '-t', 'nonet', dir]);

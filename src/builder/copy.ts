@@ -78,7 +78,7 @@ export async function writeCopyLayer(plan: CopyPlan, file: string): Promise<void
       const d = parts.slice(0, i).join('/');
       if (added.has(d) || exists(d)?.isDirectory()) continue;
       added.add(d);
-      await put({ name: d + '/', type: 'directory', mode: plan.chmod ?? 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
+      await put({ name: d + '/', type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
     }
   };
   const header = (rel: string, st: fs.Stats): H => ({
