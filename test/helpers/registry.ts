@@ -161,8 +161,28 @@ async function stopProc(proc: ChildProcess): Promise<void> {
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
+/** Retries a start on a new port when the process died (a port taken between pick and bind). */
+async function withPortRetry(start: () => Promise<RunningRegistry>): Promise<RunningRegistry> {
+  let last: unknown;
+  for (let i = 0; i < 3; i++) {
+    try {
+      const r = await start();
+      await new Promise((res) => setTimeout(res, 100));
+      if (r.proc.exitCode === null && r.proc.signalCode === null) return r;
+      last = new Error(`registry exited: ${r.output()}`);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
 /** Starts `berth registry serve` through the berth CLI. */
-export async function startBerthRegistry(opts: { htpasswd?: string; tls?: { cert: string; key: string }; root?: string } = {}): Promise<RunningRegistry> {
+export function startBerthRegistry(opts: { htpasswd?: string; tls?: { cert: string; key: string }; root?: string } = {}): Promise<RunningRegistry> {
+  return withPortRetry(() => startBerthRegistryOnce(opts));
+}
+
+async function startBerthRegistryOnce(opts: { htpasswd?: string; tls?: { cert: string; key: string }; root?: string }): Promise<RunningRegistry> {
   const port = await freePort();
   const root = opts.root ?? tmpDir('berth-reg-');
   const args = [path.join(REPO_ROOT, 'bin/berth'), 'registry', 'serve', '--root', root, '--addr', `127.0.0.1:${port}`];
@@ -172,13 +192,22 @@ export async function startBerthRegistry(opts: { htpasswd?: string; tls?: { cert
   const output = track(proc);
   const scheme = opts.tls ? 'https' : 'http';
   const url = `${scheme}://127.0.0.1:${port}`;
-  if (!opts.tls) await waitHttp(`${url}/v2/`);
-  else await waitFor(() => output().includes('listening'), 15000);
+  try {
+    if (!opts.tls) await waitHttp(`${url}/v2/`);
+    else await waitFor(() => output().includes('listening'), 15000);
+  } catch (e) {
+    await stopProc(proc);
+    throw new Error(`${(e as Error).message}; registry output: ${output()}`);
+  }
   return { addr: `127.0.0.1:${port}`, url, root, proc, output, stop: () => stopProc(proc) };
 }
 
 /** Starts Debian's distribution registry (/usr/bin/docker-registry) with its own config. */
-export async function startDistributionRegistry(opts: { htpasswd?: string } = {}): Promise<RunningRegistry> {
+export function startDistributionRegistry(opts: { htpasswd?: string } = {}): Promise<RunningRegistry> {
+  return withPortRetry(() => startDistributionRegistryOnce(opts));
+}
+
+async function startDistributionRegistryOnce(opts: { htpasswd?: string }): Promise<RunningRegistry> {
   const port = await freePort();
   const root = tmpDir('dist-reg-');
   const cfg = [
@@ -198,7 +227,12 @@ export async function startDistributionRegistry(opts: { htpasswd?: string } = {}
   const proc = spawn('/usr/bin/docker-registry', ['serve', path.join(root, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = track(proc);
   const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/v2/`);
+  try {
+    await waitHttp(`${url}/v2/`);
+  } catch (e) {
+    await stopProc(proc);
+    throw new Error(`${(e as Error).message}; registry output: ${output()}`);
+  }
   return { addr: `127.0.0.1:${port}`, url, root, proc, output, stop: () => stopProc(proc) };
 }
 
