@@ -22,6 +22,8 @@ import { Conflict, InvalidParameter, NotFound, NotModified, SystemError, BerthEr
 import { newId } from '../util/ids';
 import { log } from '../util/log';
 import { ContainerStore } from './store';
+import { execHost } from '../host/exec';
+import { checkResources } from './limits';
 import { validateName, randomName } from './names';
 import { LogReader, frame, type LogEntry } from './logs';
 import { inspectJson, listJson, ZERO_TIME } from './view';
@@ -77,6 +79,11 @@ export class ContainerService {
     const prefix = (deps.config.chainPrefix || 'BERTH').toLowerCase();
     this.cgroupParent = prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
   }
+
+  /** For sibling modules (ops, exec, restart): run under the container's lock, persist, publish. */
+  withLock<T>(id: string, fn: () => Promise<T>): Promise<T> { return this.locked(id, fn); }
+  persist(c: ContainerRecord): void { this.save(c); }
+  publish(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void { this.event(c, action, extra); }
 
   /** Network/volume services plug in here (see ContainerHook). */
   addHook(h: ContainerHook): void { this.hooks.push(h); }
@@ -221,6 +228,7 @@ export class ContainerService {
     if (!body.Image) throw new InvalidParameter('No image specified');
     const img = this.deps.images.resolve(String(body.Image));
     const hostConfig = normalizeHostConfig(body.HostConfig ?? {});
+    const warnings = checkResources(hostConfig);
     // Validate what start would reject, so bad input fails at create.
     effectiveCaps(hostConfig);
     if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name && hostConfig.RestartPolicy.Name !== 'no') {
@@ -287,7 +295,7 @@ export class ContainerService {
       throw e;
     }
     this.event(c, 'create');
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   // ---- start ------------------------------------------------------------------
@@ -439,6 +447,7 @@ export class ContainerService {
     const c = this.get(ref);
     const sig = parseSignal(signal);
     if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
+    if (c.state.Paused) throw new Conflict(`Container ${c.id} is paused, unpause the container before stopping or killing`);
     this.runtime.signal(c.state.Pid, sig);
     this.event(c, 'kill', { signal: String(sig) });
   }
@@ -447,6 +456,7 @@ export class ContainerService {
   async stop(ref: string, timeout?: number, signal?: string): Promise<void> {
     const c = this.get(ref);
     if (!c.state.Running) throw new NotModified();
+    if (c.state.Paused) throw new Conflict(`Container ${c.id} is paused, unpause the container before stopping or killing`);
     await this.stopRunning(c, timeout, signal);
     this.event(c, 'stop');
   }
@@ -484,6 +494,12 @@ export class ContainerService {
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const c = this.get(ref);
+    if (c.state.Paused) {
+      if (!opts.force) throw new Conflict(`You cannot remove a paused container ${c.id}. Unpause and then stop the container before attempting removal or force remove`);
+      // A frozen process cannot die: thaw it first.
+      await execHost(this.runtime.runc.bin, ['--root', this.runtime.runc.root, 'resume', c.id], { allowFailure: true, timeout: 15_000 });
+      c.state = { ...c.state, Paused: false, Status: 'running' };
+    }
     if (c.state.Running) {
       if (!opts.force) {
         throw new Conflict(`You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`);

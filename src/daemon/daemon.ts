@@ -10,6 +10,7 @@ import { ImageService } from '../image/service';
 import { ContainerService } from '../container/service';
 import { ExecService } from '../container/exec';
 import { AttachService } from '../container/attach';
+import { OpsService } from '../container/ops';
 import { NetworkService } from '../network/service';
 import { VolumeService } from '../volume/service';
 import { NetworkHook, netView } from '../network/hook';
@@ -30,6 +31,7 @@ export class Daemon {
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly attach: AttachService;
+  readonly ops: OpsService;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly builder: BuilderService;
@@ -65,6 +67,7 @@ export class Daemon {
     });
     this.execs = new ExecService(this.containers, this.events, config.execRoot);
     this.attach = new AttachService(this.containers);
+    this.ops = new OpsService(this.containers);
     this.wireNetworkAndVolumes();
     this.builder = new BuilderService(
       this.db,

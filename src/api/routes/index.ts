@@ -4,6 +4,7 @@ import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
 import { registerContainerRoutes } from './containers';
 import { registerExecRoutes } from './exec';
+import { registerOpsRoutes } from './ops';
 import { registerImageRoutes } from './images';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
@@ -15,6 +16,7 @@ export function buildRouter(d: Daemon): Router {
   registerSystemRoutes(r, d);
   registerContainerRoutes(r, d);
   registerExecRoutes(r, d);
+  registerOpsRoutes(r, d);
   registerImageRoutes(r, d);
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);

@@ -1,0 +1,134 @@
+// Operations on a running container besides its lifecycle: pause/unpause
+// (freezer through runc), stats (cgroup samples → Docker's JSON), top (ps),
+// and update (resources through `runc update`, restart policy).
+import type { ContainerService } from './service';
+import type { ContainerRecord } from './types';
+import { Conflict, InvalidParameter } from '../util/errors';
+import { runcPause, runcResume, runcUpdate } from '../host/runtime/control';
+import { resources } from '../host/runtime/spec';
+import { readStats, type RawStats } from '../host/cgroups/stats';
+import { cgroupPids } from '../host/cgroups/paths';
+import { top, type TopResult } from '../host/process/top';
+import { toDockerStats, type DockerStats } from './stats';
+import { checkResources } from './limits';
+
+const UPDATABLE = [
+  'BlkioWeight', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'CpusetCpus', 'CpusetMems',
+  'Memory', 'MemoryReservation', 'MemorySwap', 'KernelMemory', 'NanoCpus', 'PidsLimit', 'OomKillDisable',
+] as const;
+
+export class OpsService {
+  constructor(private readonly containers: ContainerService) {}
+
+  private cgroupsPath(c: ContainerRecord): string {
+    return `/${this.containers.cgroupParent}/${c.id}`;
+  }
+
+  private runc() {
+    return this.containers.runtime.runc;
+  }
+
+  async pause(ref: string): Promise<void> {
+    const c = this.containers.get(ref);
+    await this.containers.withLock(c.id, async () => {
+      if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
+      if (c.state.Paused) throw new Conflict(`Container ${c.id} is already paused`);
+      if (c.state.Restarting) throw new Conflict(`Container ${c.id} is restarting, wait until the container is running`);
+      await runcPause(this.runc().bin, this.runc().root, c.id);
+      c.state = { ...c.state, Paused: true, Status: 'paused' };
+      this.containers.persist(c);
+    });
+    this.containers.publish(c, 'pause');
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.containers.get(ref);
+    await this.containers.withLock(c.id, async () => {
+      if (!c.state.Paused) throw new Conflict(`Container ${c.id} is not paused`);
+      await runcResume(this.runc().bin, this.runc().root, c.id);
+      c.state = { ...c.state, Paused: false, Status: c.state.Running ? 'running' : c.state.Status };
+      this.containers.persist(c);
+    });
+    this.containers.publish(c, 'unpause');
+  }
+
+  sample(c: ContainerRecord): RawStats | undefined {
+    if (!c.state.Running) return undefined;
+    return readStats(this.cgroupsPath(c), c.state.Pid);
+  }
+
+  /**
+   * Streams stats every second (`stream`), or answers once: with one-shot at
+   * once (no precpu), else after a second so the CLI can compute CPU %.
+   */
+  async stats(ref: string, o: { stream: boolean; oneShot: boolean }, emit: (s: DockerStats) => void, closed: Promise<void>): Promise<void> {
+    const c = this.containers.get(ref);
+    const net = c.hostConfig.NetworkMode !== 'none' && c.hostConfig.NetworkMode !== 'host';
+    let gone = false;
+    void closed.then(() => (gone = true));
+    const sleep = (ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); void closed.then(() => { clearTimeout(t); r(); }); });
+    if (!o.stream) {
+      if (o.oneShot || !c.state.Running) {
+        emit(toDockerStats(c.id, c.name, this.sample(c), undefined, net));
+        return;
+      }
+      const prev = this.sample(c);
+      await sleep(1000);
+      emit(toDockerStats(c.id, c.name, this.sample(this.containers.get(c.id)), prev, net));
+      return;
+    }
+    let prev: RawStats | undefined;
+    while (!gone) {
+      let cur: RawStats | undefined;
+      try {
+        cur = this.sample(this.containers.get(c.id));
+      } catch {
+        return; // removed
+      }
+      emit(toDockerStats(c.id, c.name, cur, prev, net));
+      prev = cur;
+      await sleep(1000);
+    }
+  }
+
+  async top(ref: string, psArgs?: string): Promise<TopResult> {
+    const c = this.containers.get(ref);
+    if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
+    if (c.state.Restarting) throw new Conflict(`Container ${c.id} is restarting, wait until the container is running`);
+    const pids = cgroupPids(this.cgroupsPath(c));
+    return top(pids.length ? pids : [c.state.Pid], psArgs || '-ef');
+  }
+
+  /** POST /containers/{id}/update: resources (live via runc update) and the restart policy. */
+  async update(ref: string, body: any): Promise<{ Warnings: string[] }> {
+    const c = this.containers.get(ref);
+    if (!body || typeof body !== 'object') throw new InvalidParameter('config cannot be empty');
+    const warnings: string[] = [];
+    await this.containers.withLock(c.id, async () => {
+      if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`Container ${c.id} is marked for removal and cannot be "update".`);
+      const h = c.hostConfig as Record<string, any>;
+      const patch: Record<string, any> = {};
+      for (const k of UPDATABLE) if (body[k] !== undefined && body[k] !== null && !(typeof body[k] === 'number' && body[k] === 0 && k !== 'PidsLimit')) patch[k] = body[k];
+      const next = { ...h, ...patch };
+      warnings.push(...checkResources(next, { update: true, current: h }));
+      if (patch.NanoCpus) { next.CpuPeriod = 0; next.CpuQuota = 0; }
+      if (patch.CpuQuota || patch.CpuPeriod) next.NanoCpus = 0;
+      if (patch.Memory && !patch.MemorySwap && !h.MemorySwap) next.MemorySwap = patch.Memory * 2;
+      const rp = body.RestartPolicy;
+      if (rp && typeof rp === 'object' && rp.Name !== undefined) {
+        if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp.Name)) throw new InvalidParameter(`invalid restart policy '${rp.Name}'`);
+        if (h.AutoRemove && rp.Name && rp.Name !== 'no') throw new InvalidParameter('Restart policy cannot be updated because AutoRemove is enabled for the container');
+        if (rp.Name !== 'on-failure' && rp.MaximumRetryCount) throw new InvalidParameter(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
+        next.RestartPolicy = { Name: rp.Name || 'no', MaximumRetryCount: Number(rp.MaximumRetryCount ?? 0) };
+      }
+      if (c.state.Running && Object.keys(patch).length) {
+        const r = resources(next);
+        await runcUpdate(this.runc().bin, this.runc().root, c.id, r);
+      }
+      c.hostConfig = next as typeof c.hostConfig;
+      this.containers.persist(c);
+    });
+    this.containers.publish(c, 'update');
+    return { Warnings: warnings };
+  }
+}
