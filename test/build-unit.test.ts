@@ -104,6 +104,7 @@ test('lexer: variable forms and quoting', () => {
   assert.equal(lx.processWord('cost$', env), 'cost$');
   assert.throws(() => lx.processWord('${U:?must be set}', env), /U: must be set/);
   assert.deepEqual(lx.processWords('a "b c" $A', env), ['a', 'b c', 'x']);
+  assert.equal(lx.processHeredoc('don\'t "$A" \\$A ${U:-d}\n', env), 'don\'t "x" $A d\n');
 });
 
 test('dockerignore: patterns, exceptions, **, leading slash', () => {

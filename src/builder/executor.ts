@@ -605,7 +605,7 @@ export class Build {
           const raw = n.args[i];
           const hd = n.heredocs.find((h) => `<<${h.name}` === raw.replace(/^<<-/, '<<').replace(/["']/g, ''));
           if (hd && heredocNames.has(hd.name)) {
-            const data = Buffer.from(hd.expand ? this.lx.processWord(hd.content, this.envMap(st)).replace(/\n?$/, '\n') : hd.content);
+            const data = Buffer.from(hd.expand ? this.lx.processHeredoc(hd.content, this.envMap(st)) : hd.content);
             sources.push({ kind: 'data', name: hd.name, data, mode: 0o644, mtime: new Date(0) });
             sums.push('data:' + sha(data));
             continue;

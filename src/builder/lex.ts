@@ -39,6 +39,24 @@ export class Lexer {
     return this.run(word, env, true);
   }
 
+  /**
+   * Heredoc bodies expand like a shell heredoc: `$VAR` and `${...}` only;
+   * quotes are ordinary characters; `\$` and `\\` are escapes.
+   */
+  processHeredoc(body: string, env: Env): string {
+    const sc = new Scanner(body);
+    let out = '';
+    while (!sc.eof()) {
+      const c = sc.peek();
+      if (c === '$') out += this.dollar(sc, env);
+      else if (c === '\\' && (body[sc.pos + 1] === '$' || body[sc.pos + 1] === '\\')) {
+        sc.next();
+        out += sc.next();
+      } else out += sc.next();
+    }
+    return out;
+  }
+
   private run(word: string, env: Env, split: boolean): string[] {
     const sc = new Scanner(word);
     const words: string[] = [];
