@@ -357,3 +357,82 @@ test('SIGKILL of berthd: running containers survive, exits meanwhile are recorde
   assert.equal((await ok(['inspect', '--format', '{{.State.Status}}', 'survivor'])).trim(), 'running');
   await ok(['rm', '-f', 'survivor', 'shortlived']);
 });
+
+test('events carry Docker\'s actions and attributes', async () => {
+  const since = String(Date.now() / 1000);
+  assert.equal((await d.docker(['run', '--name', 'ev', '-l', 'team=blue', 'busybox', 'sh', '-c', 'exit 2'])).code, 2);
+  await ok(['rename', 'ev', 'ev2']);
+  await ok(['rm', 'ev2']);
+  const until = String(Date.now() / 1000 + 0.5);
+  const out = await ok(['events', '--since', since, '--until', until, '--filter', 'type=container', '--format', '{{json .}}']);
+  const evs = out.trim().split('\n').map((l) => JSON.parse(l));
+  const actions = evs.map((e) => e.Action);
+  for (const a of ['create', 'attach', 'start', 'die', 'rename', 'destroy']) assert.ok(actions.includes(a), `no ${a} event in ${actions}`);
+  assert.ok(actions.indexOf('create') < actions.indexOf('start') && actions.indexOf('start') < actions.indexOf('die'));
+  const die = evs.find((e) => e.Action === 'die');
+  assert.equal(die.Actor.Attributes.exitCode, '2');
+  assert.equal(die.Actor.Attributes.name, 'ev');
+  assert.equal(die.Actor.Attributes.image, 'busybox');
+  assert.equal(die.Actor.Attributes.team, 'blue');
+  const ren = evs.find((e) => e.Action === 'rename');
+  assert.equal(ren.Actor.Attributes.oldName, '/ev');
+  assert.equal(ren.Actor.Attributes.name, 'ev2');
+
+  const since2 = String(Date.now() / 1000);
+  await ok(['run', '-d', '--name', 'ev3', 'busybox', 'sleep', '300']);
+  await ok(['stop', '-t', '1', 'ev3']);
+  await ok(['rm', 'ev3']);
+  const out2 = await ok(['events', '--since', since2, '--until', String(Date.now() / 1000 + 0.5), '--filter', 'container=ev3', '--format', '{{.Action}} {{.Actor.Attributes.signal}}']);
+  const lines = out2.trim().split('\n');
+  const stopIdx = lines.findIndex((l) => l.startsWith('stop'));
+  assert.deepEqual(lines.filter((l) => l.startsWith('kill')), ['kill 15', 'kill 9']);
+  assert.ok(stopIdx > lines.findIndex((l) => l.startsWith('die')));
+});
+
+test('restart; image in use cannot be removed; parallel runs', async () => {
+  await ok(['run', '-d', '--name', 'rs', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; echo started; while true; do sleep 0.1; done']);
+  const pid1 = (await ok(['inspect', '--format', '{{.State.Pid}}', 'rs'])).trim();
+  await ok(['restart', '-t', '5', 'rs']);
+  const info = JSON.parse(await ok(['inspect', 'rs']))[0];
+  assert.equal(info.State.Status, 'running');
+  assert.notEqual(String(info.State.Pid), pid1);
+  let seen = '';
+  await waitFor(async () => (seen = await ok(['logs', 'rs'])) === 'started\nstarted\n').catch(() => assert.fail(`logs after restart: ${JSON.stringify(seen)}`));
+  const rmi = await d.docker(['rmi', 'busybox']);
+  assert.notEqual(rmi.code, 0);
+  assert.match(rmi.stderr, /conflict|being used|is using/i);
+  await ok(['rm', '-f', 'rs']);
+
+  const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => d.docker(['run', '--rm', 'busybox', 'sh', '-c', `echo par${i}; exit ${i}`], { timeout: 60_000 })));
+  runs.forEach((r, i) => {
+    assert.equal(r.code, i, r.stderr);
+    assert.equal(r.stdout, `par${i}\n`);
+  });
+  await waitFor(async () => (await ok(['ps', '-aq'])).trim() === '');
+});
+
+test('the berth CLI drives the same containers', async () => {
+  const r = await d.berth(['run', '--rm', 'busybox', '/bin/echo', 'Hello world']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'Hello world\n');
+  const e = await d.berth(['run', '--name', 'bexit', 'busybox', 'sh', '-c', 'echo o; echo e >&2; exit 9']);
+  assert.equal(e.code, 9);
+  assert.equal(e.stdout, 'o\n');
+  assert.equal(e.stderr, 'e\n');
+  const ps = await d.berth(['ps', '-a', '--filter', 'name=bexit', '--format', '{{.Names}} {{.Status}}']);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.match(ps.stdout, /^bexit Exited \(9\) /);
+  const logs = await d.berth(['logs', 'bexit']);
+  assert.equal(logs.stdout, 'o\n');
+  assert.equal(logs.stderr, 'e\n');
+  const id = (await d.berth(['run', '-d', '--name', 'bsleep', 'busybox', 'sleep', '300'])).stdout.trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  const ins = await d.berth(['inspect', '--format', '{{.State.Status}}', 'bsleep']);
+  assert.equal(ins.stdout.trim(), 'running');
+  const rm = await d.berth(['rm', 'bsleep']);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /You cannot remove a running container/);
+  assert.equal((await d.berth(['kill', 'bsleep'])).code, 0);
+  assert.equal((await d.berth(['wait', 'bsleep'])).stdout.trim(), '137');
+  assert.equal((await d.berth(['rm', 'bexit', 'bsleep'])).code, 0);
+});
