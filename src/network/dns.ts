@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import * as packet from 'dns-packet';
 import { log } from '../util/log';
 
-export type Resolver = (name: string) => string[];
+/** Answers `name` for the client at `from` (its networks decide what it can see). */
+export type Resolver = (name: string, from: string) => string[];
 
 const FORWARD_TIMEOUT = 2000;
 
@@ -38,7 +39,7 @@ export class DnsServer {
   async start(): Promise<void> {
     const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     udp.on('message', (msg, rinfo) => {
-      this.answer(msg).then(
+      this.answer(msg, rinfo.address).then(
         (out) => out && udp.send(out, rinfo.port, rinfo.address),
         () => {},
       );
@@ -62,7 +63,7 @@ export class DnsServer {
           const len = buf.readUInt16BE(0);
           const msg = buf.subarray(2, 2 + len);
           buf = buf.subarray(2 + len);
-          this.answer(msg).then((out) => {
+          this.answer(msg, sock.remoteAddress?.replace(/^::ffff:/, '') ?? '').then((out) => {
             if (!out || sock.destroyed) return;
             const hdr = Buffer.alloc(2);
             hdr.writeUInt16BE(out.length);
@@ -89,7 +90,7 @@ export class DnsServer {
     this.tcp = undefined;
   }
 
-  private async answer(msg: Buffer): Promise<Buffer | undefined> {
+  private async answer(msg: Buffer, from: string): Promise<Buffer | undefined> {
     let q: packet.Packet;
     try {
       q = packet.decode(msg);
@@ -99,7 +100,7 @@ export class DnsServer {
     const question = q.questions?.[0];
     if (!question) return undefined;
     const name = question.name.replace(/\.$/, '').toLowerCase();
-    const ips = this.resolve(name);
+    const ips = this.resolve(name, from);
     if (ips.length > 0) {
       const answers: packet.Answer[] =
         question.type === 'A' ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip }) as packet.Answer) : [];

@@ -720,13 +720,26 @@ export class NetworkService {
 
   private async startDns(n: NetworkRecord): Promise<void> {
     if (this.dns.has(n.id)) return;
-    const srv = new DnsServer(n.pools[0].gateway, (name) => this.resolveName(n.id, name), () => hostNameservers());
+    const srv = new DnsServer(n.pools[0].gateway, (name, from) => this.resolveFor(n.id, name, from), () => hostNameservers());
     try {
       await srv.start();
       this.dns.set(n.id, srv);
     } catch (e) {
       log.warn('embedded DNS could not start', { network: n.name, error: (e as Error).message });
     }
+  }
+
+  /** A query from `from` on network `netId`: names on every network the asking container is on. */
+  resolveFor(netId: string, name: string, from: string): string[] {
+    const asker = this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from);
+    const nets = asker ? this.attachmentsFor(asker.containerId).filter((a) => a.endpoint).map((a) => a.networkId) : [netId];
+    const out: string[] = [];
+    for (const id of nets) {
+      const n = this.nets.get(id);
+      if (!n || !this.isUserBridge(n)) continue;
+      for (const ipAddr of this.resolveName(id, name)) if (!out.includes(ipAddr)) out.push(ipAddr);
+    }
+    return out;
   }
 
   /** Names of running containers on network `netId`: name, aliases, short id. */
