@@ -611,7 +611,7 @@ export class Build {
             continue;
           }
           if (isAdd && /^https?:\/\//.test(w)) {
-            const got = await fetchUrl(w, tmp, i);
+            const got = await fetchUrl(w);
             sources.push({ kind: 'data', name: got.name, data: got.data, mode: 0o600, mtime: got.mtime });
             sums.push('url:' + sha(got.data));
             continue;
@@ -636,7 +636,7 @@ export class Build {
         if (sources.length > 1 && !dest.endsWith('/')) {
           throw new BuildStepError(`When using ${name} with more than one source file, the destination must be a directory and end with a /`);
         }
-        const srcHash = sums.length === 1 ? sums[0].replace(/:([a-f0-9]+)$/, (_m, h) => ':' + h) : `multi:${sha(sums.join('\n'))}`;
+        const srcHash = sums.length === 1 ? sums[0] : `multi:${sha(sums.join('\n'))}`;
         const createdBy = `/bin/sh -c #(nop) ${name} ${srcHash} in ${dest} `;
         await this.commitStep(st, createdBy, { kind: n.cmd, chown: f.chown ?? '', chmod: chmod ?? null }, async () => {
           const file = path.join(tmp, 'layer.tar');
@@ -719,7 +719,7 @@ function goDuration(s: string, line: number): number {
   return Math.round(total);
 }
 
-async function fetchUrl(url: string, dir: string, i: number): Promise<{ name: string; data: Buffer; mtime: Date }> {
+async function fetchUrl(url: string): Promise<{ name: string; data: Buffer; mtime: Date }> {
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
@@ -728,8 +728,6 @@ async function fetchUrl(url: string, dir: string, i: number): Promise<{ name: st
   }
   if (!res.ok) throw new BuildStepError(`failed to GET ${url} with status ${res.status} ${res.statusText}`);
   const data = Buffer.from(await res.arrayBuffer());
-  void dir;
-  void i;
   const lm = res.headers.get('last-modified');
   let name = path.posix.basename(new URL(url).pathname);
   if (!name) throw new BuildStepError(`cannot determine filename from url: ${url}`);
