@@ -332,9 +332,13 @@ test('SIGKILL of berthd: running containers survive, exits meanwhile are recorde
   await ok(['run', '-d', '--rm', '--name', 'autorm', 'busybox', 'sh', '-c', 'sleep 1']);
   const pid = Number((await ok(['inspect', '--format', '{{.State.Pid}}', 'survivor'])).trim());
   await d.kill();
+  // What a crash in the middle of a create leaves: a directory without a record.
+  const orphan = path.join(d.dataRoot, 'containers', 'f'.repeat(64));
+  fs.mkdirSync(path.join(orphan, 'upper'), { recursive: true });
   await new Promise((r) => setTimeout(r, 2000));
   assert.ok(fs.existsSync(`/proc/${pid}`), 'container died with the daemon');
   await d.start();
+  assert.ok(!fs.existsSync(orphan), 'orphan container dir kept');
   let info = JSON.parse(await ok(['inspect', 'survivor']))[0];
   assert.equal(info.State.Status, 'running');
   assert.equal(info.State.Pid, pid);

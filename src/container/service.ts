@@ -24,6 +24,8 @@ import { log } from '../util/log';
 import { ContainerStore } from './store';
 import { execHost } from '../host/exec';
 import { checkResources } from './limits';
+import { RestartManager } from './restart';
+import { oomKilled } from '../host/cgroups/oom';
 import { validateName, randomName } from './names';
 import { LogReader, frame, type LogEntry } from './logs';
 import { inspectJson, listJson, ZERO_TIME } from './view';
@@ -80,6 +82,9 @@ export class ContainerService {
     this.cgroupParent = prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
   }
 
+  /** Restart policies and their back-off. */
+  readonly restarts = new RestartManager(this);
+
   /** For sibling modules (ops, exec, restart): run under the container's lock, persist, publish. */
   withLock<T>(id: string, fn: () => Promise<T>): Promise<T> { return this.locked(id, fn); }
   persist(c: ContainerRecord): void { this.save(c); }
@@ -96,6 +101,7 @@ export class ContainerService {
     this.runtime.init();
     await fsp.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
     for (const c of this.store.all()) this.byId.set(c.id, c);
+    await this.removeOrphans();
     (this.deps.images as any).setUsageChecker?.((imageId: string) =>
       [...this.byId.values()].filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })));
     this.runtime.watch((id) => void this.onExitFile(id), () => void this.poll());
@@ -106,12 +112,34 @@ export class ContainerService {
         log.error('reconcile failed', { id: c.id, err: String(e) });
       }
     }
+    this.restarts.onDaemonStart();
   }
 
   /** Daemon is stopping: stop watching; containers keep running under conmon. */
   async shutdown(): Promise<void> {
     this.runtime.stopWatching();
-    if (![...this.byId.values()].some((c) => c.state.Running)) this.runtime.removeCgroupParent(this.cgroupParent);
+    this.restarts.stopAll();
+    // Only succeeds when no container cgroup is left under it.
+    this.runtime.removeCgroupParent(this.cgroupParent);
+  }
+
+  /**
+   * A crash between making a container's directory and recording it leaves
+   * a directory no record names: remove it (ids are 64 hex; other users of
+   * the containers dir, like the builder's views, use other names).
+   */
+  private async removeOrphans(): Promise<void> {
+    let names: string[] = [];
+    try {
+      names = await fsp.readdir(this.containersDir);
+    } catch { return; }
+    for (const n of names) {
+      if (!/^[0-9a-f]{64}$/.test(n) || this.byId.has(n)) continue;
+      log.warn('removing container directory without a record', { id: n });
+      await this.runtime.cleanup(n).catch(() => {});
+      await this.deps.storage.removeRw(n).catch(() => {});
+      await fsp.rm(this.dir(n), { recursive: true, force: true }).catch(() => {});
+    }
   }
 
   counts(): ContainerCounts {
@@ -131,6 +159,11 @@ export class ContainerService {
       return;
     }
     if (!c.state.Running) {
+      // Crashed between conmon and recording the start: kill what runc has.
+      if (fs.existsSync(this.runtime.bundleDir(c.id))) {
+        await this.runtime.cleanup(c.id).catch(() => {});
+        await this.deps.storage.unmount(c.id).catch(() => {});
+      }
       if (c.hostConfig.AutoRemove && c.state.Status === 'exited') await this.autoRemove(c);
       return;
     }
@@ -300,12 +333,18 @@ export class ContainerService {
 
   // ---- start ------------------------------------------------------------------
 
-  async start(ref: string): Promise<void> {
+  /** `policy`: a restart by the restart policy (keeps RestartCount and the user's stop mark). */
+  async start(ref: string, o: { policy?: boolean } = {}): Promise<void> {
     const c0 = this.get(ref);
     try {
       await this.locked(c0.id, async () => {
         const c = this.get(c0.id);
         if (c.state.Running) throw new NotModified();
+        if (!o.policy) {
+          this.restarts.cancel(c);
+          c.restartCount = 0;
+          c.extra.manualStop = false;
+        }
         if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`cannot start a container in state ${c.state.Status}`);
         await this.startLocked(c);
       });
@@ -397,12 +436,14 @@ export class ContainerService {
       if (!c || !c.state.Running) return;
       const exit = this.runtime.readExit(id);
       const code = exit?.code ?? 255;
+      const oom = oomKilled(`/${this.cgroupParent}/${id}`, this.runtime.bundleDir(id));
+      if (oom) this.event(c, 'oom');
       await this.runtime.cleanup(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) }));
       for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
       await this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) }));
       c.state = {
         ...c.state,
-        Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code,
+        Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom,
         Error: exit ? '' : c.state.Error, FinishedAt: (exit?.at ?? new Date()).toISOString(),
       };
       c.conmonPid = undefined;
@@ -413,6 +454,7 @@ export class ContainerService {
     });
     const c = this.byId.get(id);
     if (c && c.hostConfig.AutoRemove && !c.state.Running) await this.autoRemove(c);
+    else if (c && !c.state.Running && this.byId.has(c.id)) this.restarts.onExit(c);
   }
 
   private async autoRemove(c: ContainerRecord): Promise<void> {
@@ -446,8 +488,15 @@ export class ContainerService {
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const c = this.get(ref);
     const sig = parseSignal(signal);
+    if (c.state.Restarting) {
+      c.extra.manualStop = true;
+      this.restarts.cancel(c);
+      return;
+    }
     if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
     if (c.state.Paused) throw new Conflict(`Container ${c.id} is paused, unpause the container before stopping or killing`);
+    c.extra.manualStop = true;
+    this.save(c);
     this.runtime.signal(c.state.Pid, sig);
     this.event(c, 'kill', { signal: String(sig) });
   }
@@ -455,7 +504,15 @@ export class ContainerService {
   /** Stop signal, then SIGKILL after the timeout (seconds; -1 waits forever). */
   async stop(ref: string, timeout?: number, signal?: string): Promise<void> {
     const c = this.get(ref);
+    if (c.state.Restarting) {
+      c.extra.manualStop = true;
+      this.restarts.cancel(c);
+      this.event(c, 'stop');
+      return;
+    }
     if (!c.state.Running) throw new NotModified();
+    c.extra.manualStop = true;
+    this.save(c);
     if (c.state.Paused) throw new Conflict(`Container ${c.id} is paused, unpause the container before stopping or killing`);
     await this.stopRunning(c, timeout, signal);
     this.event(c, 'stop');
@@ -525,6 +582,7 @@ export class ContainerService {
   private readonly removing = new Set<string>();
 
   private async finishRemove(c: ContainerRecord, volumes: boolean): Promise<void> {
+    this.restarts.cancel(c);
     await this.runtime.cleanup(c.id).catch(() => {});
     for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
     await this.deps.storage.removeRw(c.id);
