@@ -101,16 +101,35 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     const Docker = (await import('dockerode')).default;
     const api = new Docker({ socketPath: d.socket });
     const since = Math.floor(Date.now() / 1000) - 1;
-    const ref = `${reg.addr}/team/app:1.1`;
+    const fresh = await makeImage([{ 'fresh/1': 'x'.repeat(300000) }, { 'fresh/2': 'y' }]);
+    await pushFixture(reg.url, 'team/fresh', '1', fresh);
+    const ref = `${reg.addr}/team/fresh:1`;
     const stream = await api.pull(ref, { authconfig: { username: 'nobody', password: 'unused', serveraddress: reg.addr } });
     const events: any[] = await new Promise((resolve, reject) => api.modem.followProgress(stream, (err: any, out: any[]) => (err ? reject(err) : resolve(out))));
     const statuses = events.map((e) => e.status);
+    for (const want of ['Pulling fs layer', 'Downloading', 'Verifying Checksum', 'Download complete', 'Extracting', 'Pull complete']) {
+      assert.ok(statuses.includes(want), `${want} in ${statuses.join('|')}`);
+    }
+    const dl = events.find((e) => e.status === 'Downloading');
+    assert.ok(fresh.layers.some((l) => l.digest.slice(7, 19) === dl.id), dl.id);
+    assert.ok(dl.progressDetail.total > 0 && dl.progressDetail.current <= dl.progressDetail.total);
     assert.ok(statuses.some((s) => /^Digest: sha256:/.test(s)), statuses.join('|'));
-    assert.ok(statuses.some((s) => /^Status: /.test(s)));
+    assert.ok(statuses.some((s) => /^Status: Downloaded newer image for /.test(s)));
     const info = await api.getImage(ref).inspect();
-    assert.equal(info.Id, app.configDigest);
+    assert.equal(info.Id, fresh.configDigest);
     const ev = await d.docker(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=pull', '--format', '{{.Actor.ID}}']);
-    assert.match(ev.stdout, new RegExp(`${reg.addr}/team/app:1\.1`));
+    assert.ok(ev.stdout.includes(`${reg.addr}/team/fresh:1`), ev.stdout);
+    // Push through dockerode: Preparing, then Pushed or Mounted, and the aux digest.
+    const target = `${reg.addr}/team/pushed:1`;
+    await api.getImage(ref).tag({ repo: `${reg.addr}/team/pushed`, tag: '1' });
+    const ps = await api.getImage(target).push({ authconfig: { username: 'x', password: 'y', serveraddress: reg.addr } });
+    const pev: any[] = await new Promise((resolve, reject) => api.modem.followProgress(ps, (err: any, out: any[]) => (err ? reject(err) : resolve(out))));
+    const pst = pev.map((e) => e.status);
+    assert.ok(pst.includes('Preparing'), pst.join('|'));
+    assert.ok(pst.includes('Mounted from team/fresh') || pst.includes('Pushed'), pst.join('|'));
+    const aux = pev.find((e) => e.aux)?.aux;
+    assert.equal(aux?.Digest, fresh.manifestDigest);
+    assert.equal(aux?.Tag, '1');
     // A missing tag is an error dockerode surfaces.
     await assert.rejects(async () => {
       const s2 = await api.pull(`${reg.addr}/team/app:nope`);
@@ -156,6 +175,13 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     // Pushing again: every layer is already there.
     const again = await d.docker(['push', target]);
     assert.match(again.stdout, /Layer already exists/);
+    // --all-tags pushes every tag of the repository.
+    for (const t of ['a', 'b']) assert.equal((await d.docker(['tag', 'busybox:latest', `${reg.addr}/mine/all:${t}`])).code, 0);
+    const all = await d.docker(['push', '--all-tags', `${reg.addr}/mine/all`]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /a: digest: sha256:/);
+    assert.match(all.stdout, /b: digest: sha256:/);
+    assert.deepEqual(((await (await fetch(`${reg.url}/v2/mine/all/tags/list`)).json()) as any).tags, ['a', 'b']);
     // A pulled image keeps its manifest digest; its blobs are mounted from team/app.
     const other = `${reg.addr}/other/app:2.0`;
     await d.docker(['tag', `${reg.addr}/team/app:1.0`, other]);
