@@ -94,6 +94,13 @@ test('COPY and metadata steps: one layer per COPY, cache on rebuild, same id', a
   assert.match(r4.stdout, /Step 3\/6 : COPY sub \/data\/\n ---> [0-9a-f]{12}\n/);
   assert.notEqual(ids4[1], ids2[1]);
   assert.notEqual(builtId(r4.stdout), id1);
+  // Same content under another name is a different step.
+  const renamed = ctxDir({ Dockerfile: 'FROM scratch\nCOPY b.txt /d/\n', 'b.txt': 'same\n' });
+  const first = ctxDir({ Dockerfile: 'FROM scratch\nCOPY a.txt /d/\n', 'a.txt': 'same\n' });
+  assert.equal((await build(['-t', 'name-a', first])).code, 0);
+  const rb = await build(['-t', 'name-b', renamed]);
+  assert.doesNotMatch(rb.stdout, /Using cache/);
+  assert.equal((await imageFiles('name-b')).get('/d/b.txt')?.body, 'same\n');
   // --no-cache rebuilds everything.
   const r5 = await build(['--no-cache', dir]);
   assert.doesNotMatch(r5.stdout, /Using cache/);

@@ -638,7 +638,9 @@ export class Build {
         }
         const srcHash = sums.length === 1 ? sums[0] : `multi:${sha(sums.join('\n'))}`;
         const createdBy = `/bin/sh -c #(nop) ${name} ${srcHash} in ${dest} `;
-        await this.commitStep(st, createdBy, { kind: n.cmd, chown: f.chown ?? '', chmod: chmod ?? null }, async () => {
+        // Names matter too: `COPY a /d/` and `COPY b /d/` with equal contents make different files.
+        const names = sources.map((x) => (x.kind === 'path' ? path.posix.basename(x.name) : x.name));
+        await this.commitStep(st, createdBy, { kind: n.cmd, chown: f.chown ?? '', chmod: chmod ?? null, names }, async () => {
           const file = path.join(tmp, 'layer.tar');
           await this.backend.withRootfs(st.image, async (root) => {
             const owner: Owner | undefined = f.chown ? resolveOwner(this.word(st, f.chown), root) : undefined;
