@@ -113,7 +113,9 @@ async function getBlob(s: RegistrySession, digest: string, headers: Record<strin
     res.body.resume();
     if (!loc) break;
     const base = await s.base();
-    res = await s.request('GET', new URL(loc, base).href, { headers });
+    const target = new URL(loc, base);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new InvalidParameter(`registry redirected to an unsupported URL: ${target.protocol}`);
+    res = await s.request('GET', target.href, { headers });
   }
   return res;
 }
