@@ -416,3 +416,20 @@ test('berth build: tags, cache and --iidfile through the berth CLI', async () =>
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /dockerfile parse error on line 2: unknown instruction: BAD/);
 });
+
+test('the cache survives a daemon restart; a Dockerfile on stdin builds', async () => {
+  const dir = ctxDir({ Dockerfile: 'FROM scratch\nCOPY f /f\nENV X=1\n', f: 'persist\n' });
+  const r1 = await build([dir]);
+  assert.equal(r1.code, 0, r1.stderr);
+  await d.restart();
+  const r2 = await build([dir]);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal((r2.stdout.match(/Using cache/g) ?? []).length, 2);
+  assert.equal(builtId(r2.stdout), builtId(r1.stdout));
+  const s = await d.docker(['build', '-t', 'from-stdin', '-'], { env, input: 'FROM scratch\nLABEL via=stdin\n', timeout: 60_000 });
+  assert.equal(s.code, 0, s.stderr + s.stdout);
+  assert.equal((await inspect('from-stdin')).Config.Labels.via, 'stdin');
+  const b = await d.berth(['build', '-t', 'from-stdin-berth', '-'], { input: 'FROM scratch\nLABEL via=berth\n', timeout: 60_000 });
+  assert.equal(b.code, 0, b.stderr + b.stdout);
+  assert.equal((await inspect('from-stdin-berth')).Config.Labels.via, 'berth');
+});
