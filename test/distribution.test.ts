@@ -137,6 +137,16 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     }, /not found/);
   });
 
+  it('accepts localhost:PORT names as Docker does', async () => {
+    const port = reg.addr.split(':')[1];
+    const ref = `localhost:${port}/team/app:1.0`;
+    const r = await d.docker(['pull', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await imageId(d, ref), app.configDigest);
+    const listed = await d.docker(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+    assert.match(listed.stdout, new RegExp(`^localhost:${port}/team/app:1\\.0$`, 'm'));
+  });
+
   it('pulls by digest and removes by digest', async () => {
     const ref = `${reg.addr}/team/app@${app.manifestDigest}`;
     const r = await d.docker(['pull', ref]);
