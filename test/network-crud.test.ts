@@ -119,3 +119,19 @@ test('chains are reconciled after a crash (SIGKILL + restart)', async () => {
   assert.equal((await d.docker(['network', 'rm', 'keep'])).code, 0);
   assert.ok(!fs.existsSync(`/sys/class/net/${br}`));
 });
+
+test('berth network create/ls/inspect/rm', async () => {
+  const c = await d.berth(['network', 'create', '--subnet', '10.235.0.0/24', '--label', 'via=berth', 'bnet']);
+  assert.equal(c.code, 0, c.stderr);
+  const ls = await d.berth(['network', 'ls', '--filter', 'label=via=berth', '--format', '{{.Name}} {{.Driver}}']);
+  assert.equal(ls.stdout.trim(), 'bnet bridge');
+  const table = await d.berth(['network', 'ls']);
+  assert.match(table.stdout, /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n/);
+  const sub = await d.berth(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', 'bnet']);
+  assert.equal(sub.stdout.trim(), '10.235.0.0/24');
+  const rm = await d.berth(['network', 'rm', 'bnet']);
+  assert.equal(rm.code, 0, rm.stderr);
+  const again = await d.berth(['network', 'rm', 'bnet']);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /Error response from daemon: network bnet not found/);
+});

@@ -80,3 +80,19 @@ test('local driver options: -o type= device= o= are recorded', async () => {
   assert.match(bad.stderr, /invalid option key: "foo"/);
   assert.equal((await d.docker(['volume', 'rm', 'tv'])).code, 0);
 });
+
+test('berth volume create/ls/inspect/rm/prune', async () => {
+  assert.equal((await d.berth(['volume', 'create', '--label', 'via=berth', 'bv1'])).stdout.trim(), 'bv1');
+  const ls = await d.berth(['volume', 'ls']);
+  assert.match(ls.stdout, /^DRIVER\s+VOLUME NAME\nlocal\s+bv1\n$/);
+  const q = await d.berth(['volume', 'ls', '-q', '--filter', 'label=via=berth']);
+  assert.equal(q.stdout.trim(), 'bv1');
+  const mp = await d.berth(['volume', 'inspect', '-f', '{{.Mountpoint}}', 'bv1']);
+  assert.equal(mp.stdout.trim(), path.join(d.dataRoot, 'volumes', 'bv1', '_data'));
+  const rm = await d.berth(['volume', 'rm', 'bv1']);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.equal((await d.berth(['volume', 'create'])).code, 0);
+  const pr = await d.berth(['volume', 'prune', '-f']);
+  assert.match(pr.stdout, /Deleted Volumes:\n[0-9a-f]{64}\n/);
+  assert.equal((await d.berth(['volume', 'ls', '-q'])).stdout.trim(), '');
+});

@@ -3,3 +3,5 @@ import './container';
 import './image';
 import './system';
 import './registry';
+import './network';
+import './volume';
