@@ -177,6 +177,25 @@ test('default capabilities, seccomp, masked paths; no mounting', async () => {
   assert.ok(Number(nofile.trim()) <= 20000 && Number(nofile.trim()) > 1024, nofile);
 });
 
+test('resources and limits reach the container: memory, pids, cpu shares, ulimits, read-only rootfs', async () => {
+  const out = await ok(['run', '--rm', '--memory', '64m', '--pids-limit', '50', '--cpu-shares', '512', '--ulimit', 'nofile=100:200', 'busybox', 'sh', '-c',
+    'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares; ulimit -n; ulimit -Hn']);
+  assert.deepEqual(out.trim().split('\n'), [String(64 * 1024 * 1024), '50', '512', '100', '200']);
+  const ro = await d.docker(['run', '--rm', '--read-only', 'busybox', 'touch', '/x']);
+  assert.notEqual(ro.code, 0);
+  assert.match(ro.stderr, /Read-only file system/);
+  await ok(['create', '--name', 'hc', '--memory', '64m', '--restart', 'on-failure:3', '--cap-add', 'NET_ADMIN', '--security-opt', 'no-new-privileges', 'busybox', 'true']);
+  const h = JSON.parse(await ok(['inspect', '--format', '{{json .HostConfig}}', 'hc']));
+  assert.equal(h.Memory, 64 * 1024 * 1024);
+  assert.deepEqual(h.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+  assert.deepEqual(h.CapAdd, ['CAP_NET_ADMIN']); // the CLI normalizes; kept as sent
+  assert.deepEqual(h.SecurityOpt, ['no-new-privileges']);
+  await ok(['rm', 'hc']);
+  const badcap = await d.docker(['create', '--cap-add', 'BOGUS', 'busybox', 'true']);
+  assert.notEqual(badcap.code, 0);
+  assert.match(badcap.stderr, /invalid capability/);
+});
+
 test('ps: filters and formats', async () => {
   await ok(['run', '-d', '--name', 'ps-run', '-l', 'app=a', 'busybox', 'sleep', '300']);
   await d.docker(['run', '--name', 'ps-exit', '-l', 'app=b', 'busybox', 'sh', '-c', 'exit 2']);

@@ -153,6 +153,14 @@ const RLIMIT_TYPES = [
   'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
 ];
 
+let swapCache: boolean | undefined;
+function swapAccounting(): boolean {
+  if (swapCache === undefined) {
+    swapCache = fs.existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  }
+  return swapCache;
+}
+
 /** cgroup resources from HostConfig (only what is set). */
 export function resources(h: HostConfigLike): OciResources {
   const r: OciResources = { devices: [{ allow: false, access: 'rwm' }] };
@@ -160,8 +168,11 @@ export function resources(h: HostConfigLike): OciResources {
   const mem: NonNullable<OciResources['memory']> = {};
   if (h.Memory) mem.limit = h.Memory;
   if (h.MemoryReservation) mem.reservation = h.MemoryReservation;
-  if (h.MemorySwap) mem.swap = h.MemorySwap;
-  else if (h.Memory) mem.swap = h.Memory * 2; // Docker: swap defaults to twice the memory limit
+  // Docker: swap defaults to twice the memory limit; left out when the kernel has no swap accounting.
+  if (swapAccounting()) {
+    if (h.MemorySwap) mem.swap = h.MemorySwap;
+    else if (h.Memory) mem.swap = h.Memory * 2;
+  }
   if (h.MemorySwappiness != null && h.MemorySwappiness >= 0) mem.swappiness = h.MemorySwappiness;
   if (h.OomKillDisable) mem.disableOOMKiller = true;
   if (Object.keys(mem).length) r.memory = mem;
