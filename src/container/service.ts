@@ -178,8 +178,8 @@ export class ContainerService {
   }
 
   private onExitFile(id: string): void {
-    const c = this.byId.get(id);
-    if (c && c.state.Running && this.runtime.readExit(id)) void this.handleExit(id);
+    // A start in progress holds the lock; handleExit runs after it and sees the new state.
+    if (this.byId.has(id) && this.runtime.readExit(id)) void this.handleExit(id);
   }
 
   /** Safety net for missed inotify events and conmons that died. */
@@ -425,6 +425,8 @@ export class ContainerService {
     }
     this.event(c, 'start');
     log.debug('container started', { id: c.id, ms: phases });
+    // Exited before it was recorded as running (inotify came while we held the lock).
+    if (this.runtime.readExit(c.id)) setImmediate(() => void this.handleExit(c.id));
   }
 
   // ---- exits ------------------------------------------------------------------
