@@ -232,6 +232,10 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     const r2 = await d.docker(['pull', '--platform', 'linux/arm64', ref]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(await imageId(d, ref), arm.configDigest);
+    // A single-platform image of another platform: pulled, with Docker's warning.
+    const single = await d.docker(['pull', '--platform', 'linux/arm64', `${reg.addr}/team/app:1.0`]);
+    assert.equal(single.code, 0, single.stderr);
+    assert.match(single.stdout, /WARNING: image with reference .*team\/app:1\.0 was found but does not match the specified platform: wanted linux\/arm64\/v8, actual: linux\/amd64/);
     const none = await d.docker(['pull', '--platform', 'linux/s390x', ref]);
     assert.notEqual(none.code, 0);
     assert.match(none.stderr + none.stdout, /no matching manifest for linux\/s390x/);

@@ -15,7 +15,7 @@ import { resolveEndpoint, registryFromServerAddress, DOCKER_HUB } from './endpoi
 import { DistributionMetadata } from './metadata';
 import { fetchManifest, pullImageManifest, choosePlatform, type PullDeps } from './pull';
 import { pushTag } from './push';
-import { parsePlatform, hostPlatform } from './platform';
+import { parsePlatform, hostPlatform, platformString } from './platform';
 import type { Platform } from './manifest';
 import type { ProgressSink } from './progress';
 import { log } from '../util/log';
@@ -126,7 +126,9 @@ export class DistributionService {
       const want = platform;
       if (img.config.os !== want.os || img.config.architecture !== want.architecture) {
         // Docker warns rather than fails for single-platform images.
-        sink.write({ status: `WARNING: image ${shown} is ${img.config.os}/${img.config.architecture}, not the requested ${want.os}/${want.architecture}` });
+        sink.write({
+          status: `WARNING: image with reference ${shown} was found but does not match the specified platform: wanted ${platformString(want)}, actual: ${platformString({ os: img.config.os, architecture: img.config.architecture, variant: img.config.variant })}`,
+        });
       }
     }
     const before = this.deps.images.tryResolve(fullString(ref));
