@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 
@@ -195,6 +195,56 @@ test('--network host, none, container:<name>', async () => {
   assert.notEqual(hc.code, 0);
   assert.match(hc.stderr, /connected to host network/);
   await ok(['rm', '-f', 'nsowner']);
+});
+
+test('port ranges and udp publishing', async () => {
+  await ok(['run', '-d', '--name', 'ranges', '-p', '127.0.0.1:18801-18802:81-82', '-p', '127.0.0.1:18803:53/udp', 'busybox', 'sh', '-c',
+    'mkdir -p /w && echo r81 > /w/index.html && httpd -p 81 -h /w && httpd -p 82 -h /w && exec sleep 300']);
+  // busybox has no UDP server: run a socat echo inside the container's network namespace
+  const id = await ok(['inspect', '-f', '{{.Id}}', 'ranges']);
+  const ns = `${d.chainPrefix.toLowerCase().slice(0, 8)}-${id.slice(0, 12)}`;
+  const echo = spawn('ip', ['netns', 'exec', ns, 'socat', 'UDP-LISTEN:53,fork,reuseaddr', 'EXEC:cat'], { stdio: 'ignore' });
+  after(() => echo.kill('SIGKILL'));
+  const ports = await ok(['port', 'ranges']);
+  assert.match(ports, /81\/tcp -> 127\.0\.0\.1:18801/);
+  assert.match(ports, /82\/tcp -> 127\.0\.0\.1:18802/);
+  assert.match(ports, /53\/udp -> 127\.0\.0\.1:18803/);
+  assert.match(await retry(() => httpGet(18802)), /r81/);
+  // udp: the echo comes back through the proxy
+  const dgram = await import('node:dgram');
+  const reply = await retry(
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const s = dgram.createSocket('udp4');
+        const t = setTimeout(() => {
+          s.close();
+          reject(new Error('no udp reply'));
+        }, 1000);
+        s.on('message', (m) => {
+          clearTimeout(t);
+          s.close();
+          resolve(m.toString());
+        });
+        s.send('ping-udp\n', 18803, '127.0.0.1');
+      }),
+    8000,
+  );
+  assert.equal(reply, 'ping-udp\n');
+  echo.kill('SIGKILL');
+  await ok(['rm', '-f', 'ranges']);
+});
+
+test('after a daemon crash and restart, running containers keep their ports and names', async () => {
+  await ok(['network', 'create', 'survive']);
+  await web('sweb', 'still-here', ['--network', 'survive', '-p', '127.0.0.1:18790:80']);
+  await retry(() => httpGet(18790).then((s) => (s.includes('still-here') ? s : Promise.reject(new Error(s)))));
+  await d.kill();
+  await d.start();
+  assert.match(await retry(() => httpGet(18790).then((s) => (s.includes('still-here') ? s : Promise.reject(new Error(s))))), /still-here/);
+  assert.equal(await ok(['run', '--rm', '--network', 'survive', 'busybox', 'wget', '-q', '-O', '-', 'http://sweb/']), 'still-here');
+  assert.equal(await ok(['inspect', '-f', '{{(index .NetworkSettings.Ports "80/tcp" 0).HostPort}}', 'sweb']), '18790');
+  await ok(['rm', '-f', 'sweb']);
+  await ok(['network', 'rm', 'survive']);
 });
 
 test('stopping and removing containers releases addresses, veths, namespaces and rules', async () => {
