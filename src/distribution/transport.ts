@@ -141,7 +141,13 @@ export class RegistrySession {
       return rawRequest(method, u, { ...opts, headers }, this.endpoint.insecureTls, this.userAgent);
     }
     const base = await this.base();
-    return rawRequest(method, new URL(base + pathOrUrl), { ...opts, headers }, this.endpoint.insecureTls, this.userAgent);
+    try {
+      return await rawRequest(method, new URL(base + pathOrUrl), { ...opts, headers }, this.endpoint.insecureTls, this.userAgent);
+    } catch (e) {
+      // The registry may have moved between HTTP and HTTPS: probe again next time.
+      if (e instanceof TransientError) workingBase.delete(this.endpoint.name);
+      throw e;
+    }
   }
 
   /** The first base URL that answers /v2/ (remembered per registry). */
