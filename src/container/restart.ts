@@ -94,9 +94,12 @@ export class RestartManager {
   onDaemonStart(): void {
     for (const c of this.svc.all()) {
       if (c.state.Running) continue;
-      const name = c.hostConfig.RestartPolicy?.Name;
-      const auto = name === 'always' || (name === 'unless-stopped' && !c.extra.manualStop);
-      if (c.state.Restarting || (auto && !c.extra.manualStop && c.state.Status !== 'created')) {
+      // As Docker: `always` comes back even after a user stop; unless-stopped only if not stopped by the user.
+      const p = c.hostConfig.RestartPolicy ?? { Name: 'no', MaximumRetryCount: 0 };
+      const auto = p.Name === 'always' || (!c.extra.manualStop && (p.Name === 'unless-stopped'
+        || (p.Name === 'on-failure' && c.state.ExitCode !== 0 && (!p.MaximumRetryCount || c.restartCount < p.MaximumRetryCount))));
+      if (c.state.Restarting || (auto && c.state.Status !== 'created' && !c.hostConfig.AutoRemove)) {
+        c.extra.manualStop = false;
         c.state = { ...c.state, Status: 'restarting', Restarting: true };
         this.svc.persist(c);
         this.schedule(c.id, FIRST_DELAY_MS);
