@@ -133,6 +133,23 @@ test('name clash is a 409 with Docker\'s message; bad names are refused', async 
   assert.notEqual(noimg.code, 0);
   assert.match(noimg.stderr, /No such image: nosuchimage:1/);
   await ok(['rm', 'taken']);
+  // Unique prefixes work; an ambiguous one is Docker's 400 (at most 17 creates find two sharing a first digit).
+  const ids: string[] = [];
+  let clash: [string, string] | undefined;
+  while (!clash && ids.length < 17) {
+    const nid = (await ok(['create', '-l', 'prefix-test=1', 'busybox', 'true'])).trim();
+    const other = ids.find((x) => x[0] === nid[0]);
+    if (other) clash = [other, nid];
+    ids.push(nid);
+  }
+  assert.ok(clash);
+  const amb = await d.docker(['inspect', '--type', 'container', clash[0][0]]);
+  assert.notEqual(amb.code, 0);
+  assert.match(amb.stderr, new RegExp(`multiple IDs found with provided prefix: ${clash[0][0]}`, 'i'));
+  let n = 1;
+  while (clash[0].slice(0, n) === clash[1].slice(0, n)) n++;
+  assert.equal((await ok(['inspect', '--format', '{{.Id}}', clash[1].slice(0, n)])).trim(), clash[1]);
+  await ok(['rm', ...ids]);
 });
 
 test('hostname, env, workdir, user, entrypoint', async () => {

@@ -200,7 +200,7 @@ export class ContainerService {
     for (const c of this.byId.values()) if (c.name === r) return c;
     if (/^[a-f0-9]+$/.test(r)) {
       const hits = [...this.byId.values()].filter((c) => c.id.startsWith(r));
-      if (hits.length > 1) throw new InvalidParameter(`Multiple IDs found with provided prefix: ${r}`);
+      if (hits.length > 1) throw new InvalidParameter(`multiple IDs found with provided prefix: ${ref}`);
       if (hits.length === 1) return hits[0];
     }
     throw new NotFound(`No such container: ${ref}`);
