@@ -320,6 +320,14 @@ test('dockerode: create, attach, start, wait, logs demuxed', async () => {
   const list = await docker.listContainers({ all: true, filters: { id: [c.id] } });
   assert.equal(list.length, 1);
   assert.equal(list[0].State, 'exited');
+  // logs=1 without stream: the output so far, then the end.
+  const past = await c.attach({ logs: true, stream: false, stdout: true, stderr: false });
+  const pastBuf: Buffer[] = [];
+  const pastOut = new PassThrough();
+  pastOut.on('data', (b) => pastBuf.push(b));
+  docker.modem.demuxStream(past, pastOut, new PassThrough());
+  await Promise.race([new Promise((r) => past.on('end', r)), new Promise((_r, rej) => setTimeout(() => rej(new Error('attach logs did not end')), 5000))]);
+  assert.equal(Buffer.concat(pastBuf).toString(), 'to-out\n');
   await c.remove();
   await assert.rejects(c.inspect(), (e: any) => e.statusCode === 404);
 });

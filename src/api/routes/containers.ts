@@ -119,8 +119,11 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       h.input.on('data', () => {});
       h.input.on('error', () => {});
     }
-    if (!stream && !logs) {
-      h.end();
+    if (!stream) {
+      // logs=1 alone: what was written so far, then the end.
+      const sink = { write: (b: Buffer) => { if (!(h.output as any).destroyed) h.output.write(b); }, end: () => h.end() };
+      if (!logs) sink.end();
+      else await svc.logs(c.id, { stdout: ctx.bool('stdout'), stderr: ctx.bool('stderr'), follow: false, timestamps: false }, sink, closed);
       return;
     }
     await svc.attach(c.id, { stdout: ctx.bool('stdout'), stderr: ctx.bool('stderr'), logs }, {
