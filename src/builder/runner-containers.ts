@@ -33,17 +33,28 @@ export class ServiceRunner implements ContainerRunner {
     const attached = this.containers
       .attach(id, { stdout: true, stderr: true, logs: true }, { write: (b) => deframe.push(b), end: () => {} }, closed)
       .catch(() => undefined);
-    const onAbort = () => void this.containers.kill(id, 'SIGKILL').catch(() => undefined);
+    let ended = false;
+    // Cancelled: kill until it is down (a kill racing the start may miss), bounded.
+    const onAbort = () => {
+      void (async () => {
+        for (let i = 0; i < 50 && !ended; i++) {
+          await this.containers.kill(id, 'SIGKILL').catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+    };
     spec.signal?.addEventListener('abort', onAbort);
     try {
       // Cancelled while the container was being made: never start it.
       if (spec.signal?.aborted) return 137;
       await this.containers.start(id);
       const w = await this.containers.wait(id, 'not-running');
+      ended = true;
       // The attach ends at the exit; bound the wait for its last bytes anyway.
       await Promise.race([attached, new Promise((r) => setTimeout(r, 5000))]);
       return w.StatusCode;
     } finally {
+      ended = true;
       closeAttach();
       spec.signal?.removeEventListener('abort', onAbort);
     }
