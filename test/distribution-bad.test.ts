@@ -28,6 +28,8 @@ async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage, hangIm
     return n;
   };
   const blobs = new Map<string, Buffer>();
+  const uploaded = new Map<string, Buffer>();
+  const pushed = new Map<string, Buffer>();
   for (const i of [img, bigLayerImg, hangImg]) {
     blobs.set(i.configDigest, i.config);
     for (const l of i.layers) blobs.set(l.digest, l.gz);
@@ -50,6 +52,49 @@ async function fakeRegistry(img: FixtureImage, bigLayerImg: FixtureImage, hangIm
       if (req.headers.authorization === `Bearer ${TOKEN}`) return send(200, '{}');
       res.setHeader('WWW-Authenticate', `Bearer realm="http://${req.headers.host}/token",service="fake"`);
       return ociErr(401, 'UNAUTHORIZED', 'authentication required');
+    }
+    // A push target that cuts the first upload of each blob mid-stream.
+    const up = /^\/v2\/(pushcut\/[^/]+)\/blobs\/uploads\/(\w*)$/.exec(p);
+    if (up) {
+      const repo = up[1];
+      if (req.method === 'POST') return send(202, '', { Location: `/v2/${repo}/blobs/uploads/u${count('pushcut uploads')}`, Range: '0-0' });
+      if (req.method === 'PATCH') {
+        const n = count(`pushcut patch ${up[2]}`);
+        const attempt = count('pushcut patches');
+        if (attempt === 1) {
+          req.once('data', () => req.socket.destroy()); // cut after the first bytes
+          return;
+        }
+        void n;
+        const chunks: Buffer[] = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+          uploaded.set(up[2], Buffer.concat(chunks));
+          send(202, '', { Location: `/v2/${repo}/blobs/uploads/${up[2]}`, Range: `0-${Buffer.concat(chunks).length - 1}` });
+        });
+        return;
+      }
+      if (req.method === 'PUT') {
+        const digest = u.searchParams.get('digest') ?? '';
+        const data = uploaded.get(up[2]) ?? Buffer.alloc(0);
+        if (sha256(data) !== digest) return ociErr(400, 'DIGEST_INVALID', 'digest mismatch');
+        pushed.set(digest, data);
+        return send(201, '', { Location: `/v2/${repo}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+      }
+    }
+    const pm = /^\/v2\/(pushcut\/[^/]+)\/(manifests|blobs)\/([^/]+)$/.exec(p);
+    if (pm && req.method === 'HEAD') return send(pushed.has(pm[3]) ? 200 : 404, '');
+    if (pm && req.method === 'PUT' && pm[2] === 'manifests') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const man = JSON.parse(body.toString());
+        const missing = [man.config, ...man.layers].filter((x: any) => !pushed.has(x.digest));
+        if (missing.length) return ociErr(400, 'MANIFEST_BLOB_UNKNOWN', 'blob unknown');
+        send(201, '', { 'Docker-Content-Digest': sha256(body) });
+      });
+      return;
     }
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(p);
     if (!m) return ociErr(404, 'NAME_UNKNOWN', 'nope');
@@ -226,6 +271,16 @@ describe('distribution: bad registries and bad content', () => {
     assert.match(p.stderr + p.stdout, /503|service unavailable/i);
     const digests = await d.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', dst]);
     assert.ok(!digests.stdout.includes('/down/app@'), digests.stdout);
+  });
+
+  it('push retries a blob upload whose connection was cut', async () => {
+    const src = `${fake.addr}/busy/app:1`;
+    const dst = `${fake.addr}/pushcut/app:1`;
+    assert.equal((await d.docker(['tag', src, dst])).code, 0);
+    const p = await d.docker(['push', dst]);
+    assert.equal(p.code, 0, p.stderr + p.stdout);
+    assert.match(p.stdout, /1: digest: sha256:/);
+    assert.ok((fake.hits.get('pushcut patches') ?? 0) >= 2, 'the cut upload was tried again');
   });
 
   it('bearer tokens: anonymous is refused, login and X-Registry-Auth get a token', async () => {
