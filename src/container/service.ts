@@ -440,9 +440,14 @@ export class ContainerService {
       const code = exit?.code ?? 255;
       const oom = oomKilled(`/${this.cgroupParent}/${id}`, this.runtime.bundleDir(id));
       if (oom) this.event(c, 'oom');
-      await this.runtime.cleanup(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) }));
-      for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
-      await this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) }));
+      // Independent of each other (the container's processes are gone): in parallel, to keep `docker run` short.
+      await Promise.all([
+        this.runtime.cleanup(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) })),
+        (async () => {
+          for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
+        })(),
+        this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) })),
+      ]);
       c.state = {
         ...c.state,
         Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom,
