@@ -426,6 +426,11 @@ test('the cache survives a daemon restart; a Dockerfile on stdin builds', async 
   assert.equal(r2.code, 0, r2.stderr);
   assert.equal((r2.stdout.match(/Using cache/g) ?? []).length, 2);
   assert.equal(builtId(r2.stdout), builtId(r1.stdout));
+  const iid = path.join(d.root, 'docker-iid');
+  const q = await build(['-q', '--iidfile', iid, dir]);
+  assert.equal(q.code, 0, q.stderr);
+  assert.equal(q.stdout.trim(), fs.readFileSync(iid, 'utf8').trim());
+  assert.match(q.stdout.trim(), new RegExp(`^sha256:${builtId(r1.stdout)}[0-9a-f]{52}$`));
   const s = await d.docker(['build', '-t', 'from-stdin', '-'], { env, input: 'FROM scratch\nLABEL via=stdin\n', timeout: 60_000 });
   assert.equal(s.code, 0, s.stderr + s.stdout);
   assert.equal((await inspect('from-stdin')).Config.Labels.via, 'stdin');
