@@ -85,7 +85,14 @@ export class NetworkService {
     this.ensurePredefined();
     ip.sysctl('net.ipv4.ip_forward', '1');
     for (const n of this.nets.values()) {
-      if (n.driver === 'bridge') await ip.ensureBridge(n.bridge!, `${n.pools[0].gateway}/${parseCidr(n.pools[0].subnet).bits}`, mtuOf(n));
+      if (n.driver !== 'bridge') continue;
+      try {
+        await ip.ensureBridge(n.bridge!, `${n.pools[0].gateway}/${parseCidr(n.pools[0].subnet).bits}`, mtuOf(n));
+      } catch (e) {
+        // The daemon still starts; containers on this network fail to start with the cause.
+        if (n.predefined) throw new SystemError(`failed to set up the default bridge ${n.bridge}: ${(e as Error).message}`);
+        log.error('could not restore the bridge of a network', { network: n.name, bridge: n.bridge, error: (e as Error).message });
+      }
     }
     // Endpoints whose namespace vanished (host reboot, crash mid-stop) are released.
     for (const a of this.allAttachments()) {
