@@ -337,7 +337,13 @@ test('diff, commit, export', async () => {
   const diff = await ok(['diff', 'fs']);
   assert.match(diff, /^A \/newfile$/m);
   assert.match(diff, /^D \/bin\/ls$/m);
+  const sized = JSON.parse(await ok(['inspect', '-s', 'fs']))[0];
+  assert.ok(sized.SizeRw >= 5 && sized.SizeRootFs > sized.SizeRw, `sizes ${sized.SizeRw} ${sized.SizeRootFs}`);
+  assert.match(await ok(['ps', '-a', '-s', '--filter', 'name=fs', '--format', '{{.Size}}']), /^\d+(\.\d+)?k?B \(virtual [\d.]+MB\)$/m);
   await ok(['commit', '-c', 'ENV COMMITTED=yes', '-m', 'my commit', 'fs', 'committed:1']);
+  const img = JSON.parse(await ok(['image', 'inspect', 'committed:1']))[0];
+  assert.equal(img.Comment, 'my commit');
+  assert.ok(img.Config.Env.includes('COMMITTED=yes'));
   const out = await ok(['run', '--rm', 'committed:1', 'sh', '-c', 'cat /newfile; echo $COMMITTED; test -e /bin/ls || echo nols']);
   assert.equal(out, 'data\nyes\nnols\n');
   const tarFile = path.join(d.root, 'fs.tar');
