@@ -11,7 +11,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImageService } from '../image/service';
 import type { ImageConfigJSON } from '../image/types';
-import { familiarName, familiarString, type Reference } from '../image/reference';
+import { familiarName, familiarString } from '../image/reference';
 import { chainIdsOf } from '../host/storage/layers';
 import { InvalidParameter, NotFound, SystemError, BerthError } from '../util/errors';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, MT, ManifestError, parseManifest, type Descriptor, type ImageManifest, type Manifest, type Platform } from './manifest';
@@ -85,7 +85,6 @@ export interface PullDeps {
   maxConcurrentDownloads: number;
   /** Shared by all pulls: a blob being downloaded is downloaded once. */
   inflight: Map<string, Promise<void>>;
-  publishPull(ref: Reference, imageId: string): void;
 }
 
 /** A small blob (config) fetched into memory and verified. */

@@ -71,7 +71,6 @@ export class DistributionService {
       meta: this.meta,
       maxConcurrentDownloads: this.deps.maxConcurrentDownloads,
       inflight: this.inflight,
-      publishPull: (ref, id) => this.deps.events.publish('image', 'pull', familiarString(ref), { name: familiarString(ref) }),
     };
   }
 
@@ -158,7 +157,7 @@ export class DistributionService {
     const imgs = tags.map((t) => {
       const r = { domain: ref0.domain, path: ref0.path, tag: t };
       const img = this.deps.images.tryResolve(fullString(r));
-      if (!img) throw new NotFound(`An image does not exist locally with the tag: ${familiarName(ref0)}${tags.length > 1 || tag ? '' : ''}`);
+      if (!img) throw new NotFound(`An image does not exist locally with the tag: ${familiarName(ref0)}`);
       return { tag: t, img };
     });
     sink.write({ status: `The push refers to repository [${ref0.domain === DOCKER_HUB ? 'docker.io/' + ref0.path : `${ref0.domain}/${ref0.path}`}]` });
