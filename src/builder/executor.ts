@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { BerthError, InvalidParameter } from '../util/errors';
 import { shortId } from '../util/ids';
 import type { BuilderBackend, ImageConfig, ImageRecord, HistoryEntry } from './backend';
@@ -511,6 +512,8 @@ export class Build {
     const network = f.network ?? this.opts.networkMode;
     await this.commitStep(st, createdBy, { kind: 'run', cmd, network }, async () => {
       let cid = '';
+      // Output chunks may split a UTF-8 character; decode across them.
+      const dec = new StringDecoder('utf8');
       const code = await this.backend.run(
         {
           image: st.image!.id,
@@ -520,7 +523,7 @@ export class Build {
           user: st.config.User || undefined,
           network,
           extraHosts: this.opts.extraHosts,
-          onOutput: (b) => this.say(b.toString('utf8')),
+          onOutput: (b) => this.say(dec.write(b)),
           signal: this.abort.signal,
           config: { ...this.finalConfig(st), Cmd: cmd, Env: [...(st.config.Env ?? []), ...args] },
         },
@@ -530,6 +533,8 @@ export class Build {
           this.say(` ---> Running in ${shortId(id)}\n`);
         },
       );
+      const tail = dec.end();
+      if (tail) this.say(tail);
       if (code !== 0) {
         throw new BuildStepError(`The command '${cmdLine}' returned a non-zero code: ${code}`, code);
       }
