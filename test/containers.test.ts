@@ -397,8 +397,13 @@ test('SIGKILL of berthd: running containers survive, exits meanwhile are recorde
   assert.equal(sl.State.ExitCode, 7);
   assert.equal((await ok(['logs', 'shortlived'])).trim(), 'bye');
   await waitFor(async () => (await d.docker(['inspect', 'autorm'])).code !== 0);
-  // Still controllable: stop works and the exit is seen.
+  // Still controllable: wait and logs -f follow it, stop works and the exit is seen.
+  const waiting = d.docker(['wait', 'survivor'], { timeout: 30_000 });
+  const following = d.docker(['logs', '-f', 'survivor'], { timeout: 30_000 });
+  await new Promise((r) => setTimeout(r, 500));
   await ok(['stop', '-t', '2', 'survivor']);
+  assert.equal((await waiting).stdout.trim(), '137');
+  assert.equal((await following).code, 0);
   info = JSON.parse(await ok(['inspect', 'survivor']))[0];
   assert.equal(info.State.Status, 'exited');
   assert.ok(!fs.existsSync(`/proc/${pid}`) || !fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep'));
