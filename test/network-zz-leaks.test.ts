@@ -65,6 +65,7 @@ test('after containers, networks and volumes are removed and the daemon stops, n
     `-A PREROUTING -m addrtype --dst-type LOCAL -j ${P}-NAT`,
     `-A POSTROUTING -j ${P}-POSTROUTING`,
     `-A ${P}-POSTROUTING -s ${d.bip.replace(/\.1\/24$/, '.0/24')} ! -o ${d.bridge} -j MASQUERADE`,
+    `-A ${P}-POSTROUTING -s ${d.bip.replace(/\.1\/24$/, '.0/24')} -o ${d.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`,
   ];
   assert.deepEqual([...ruleLines].sort(), [...expected].sort());
   // No veth or bridge appeared that is not named after this daemon (the harness could not find it).

@@ -807,6 +807,9 @@ export class NetworkService {
       fwd.push(`-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
       fwd.push(`-i ${br} -o ${br} -j ACCEPT`, `-i ${br} ! -o ${br} -j ACCEPT`);
       post.push(`-s ${sub} ! -o ${br} -j MASQUERADE`);
+      // A container reaching a published port of its own bridge: without br_netfilter the answer
+      // would bypass the DNAT, so the request leaves with the gateway's address.
+      post.push(`-s ${sub} -o ${br} -m conntrack --ctstate DNAT -j MASQUERADE`);
       for (const m of bridges) if (m !== n) iso.push(`-i ${br} -o ${m.bridge} -j DROP`);
     }
     // Published ports: DNAT for traffic from other hosts and containers (the proxy serves loopback).
