@@ -37,8 +37,8 @@ export function formatRows(spec: FormatSpec, rows: unknown[]): string {
   if (!table) return out;
   const headerCtx: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(spec.headers)) headerCtx[k] = v;
-  // Methods with arguments (Label "x") still print their title.
-  if ('Label' in spec.headers) headerCtx.Label = () => spec.headers.Label;
+  // docker titles a {{.Label "com.example.my-key"}} column with the key's last part: "my key".
+  if ('Label' in spec.headers) headerCtx.Label = (name: string) => String(name).split('.').pop()!.replace(/[-_]/g, ' ');
   let header = '';
   try {
     header = tmpl.execute(headerCtx);

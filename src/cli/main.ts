@@ -201,6 +201,8 @@ export function reportError(ctx: CommandContext, e: unknown, errorCode: number):
 }
 
 if (require.main === module || require.main?.filename.endsWith('/bin/berth')) {
+  // A closed pipe (berth export | head) ends the command quietly, as it does for docker.
+  for (const s of [process.stdout, process.stderr]) s.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

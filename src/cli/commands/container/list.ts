@@ -89,6 +89,7 @@ export function containerContext(c: ContainerSummary, trunc: boolean): Record<st
     Mounts: (c.Mounts ?? []).map((m) => (trunc ? ellipsis(m.Name || m.Source || '', 15) : m.Name || m.Source || '')).join(','),
     LocalVolumes: String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length),
     Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+    Platform: null,
   };
   Object.defineProperty(ctx, 'Label', { value: (k: string) => labels[k] ?? '', enumerable: false });
   Object.defineProperty(ctx, 'toJSON', { value: () => sortedJson({ ...ctx }), enumerable: false });
@@ -119,7 +120,8 @@ export const listCommand: Command = {
     if (f.quiet && format) ctx.err('WARNING: Ignoring custom format, because both --format and --quiet are set.\n');
     if (f.quiet) format = '{{.ID}}';
     if (!format) format = 'table';
-    const size = !!f.size || /\.Size\b/.test(format);
+    // Like docker, ask for sizes when the template uses them ({{json .}} uses every field).
+    const size = !!f.size || /\.Size\b/.test(format) || /json \.\s*}}/.test(format);
     const list = await ctx.client.containerList({ all: f.all || limit > 0, limit: limit > 0 ? limit : undefined, size, filters: parseFilters(f.filter) });
     const table = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}' + (f.size ? '\t{{.Size}}' : '');
     ctx.out(formatRows({ format, defaultTable: table, headers: psHeaders }, list.map((c) => containerContext(c, !f['no-trunc']))));

@@ -24,6 +24,8 @@ export async function pullImage(ctx: CommandContext, image: string, platform: st
 /** Create the container, pulling the image first if needed (--pull missing/always/never). */
 export async function createContainer(ctx: CommandContext, req: CreateRequest, pull: string, quiet: boolean): Promise<string> {
   if (!['always', 'missing', 'never'].includes(pull)) throw new CliError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, 125);
+  const cidfile = (req.body.HostConfig as Record<string, unknown> | undefined)?.ContainerIDFile as string | undefined;
+  if (cidfile && fs.existsSync(cidfile)) throw new CliError(`container ID file found, make sure the other container isn't running or delete ${cidfile}`, 125);
   if (pull === 'always') await pullImage(ctx, req.image, req.platform, quiet);
   let res;
   try {
@@ -41,11 +43,7 @@ export async function createContainer(ctx: CommandContext, req: CreateRequest, p
     res = await ctx.client.containerCreate(req.body, { name: req.name, platform: req.platform });
   }
   for (const w of res.Warnings ?? []) ctx.err(`WARNING: ${w}\n`);
-  const cidfile = (req.body.HostConfig as Record<string, unknown> | undefined)?.ContainerIDFile as string | undefined;
-  if (cidfile) {
-    if (fs.existsSync(cidfile)) throw new CliError(`container ID file found, make sure the other container isn't running or delete ${cidfile}`, 125);
-    fs.writeFileSync(cidfile, res.Id);
-  }
+  if (cidfile) fs.writeFileSync(cidfile, res.Id);
   return res.Id;
 }
 
