@@ -11,6 +11,7 @@ import { ContainerService } from '../container/service';
 import { ExecService } from '../container/exec';
 import { AttachService } from '../container/attach';
 import { OpsService } from '../container/ops';
+import { ArchiveService } from '../container/archive';
 import { NetworkService } from '../network/service';
 import { VolumeService } from '../volume/service';
 import { NetworkHook, netView } from '../network/hook';
@@ -32,6 +33,7 @@ export class Daemon {
   readonly execs: ExecService;
   readonly attach: AttachService;
   readonly ops: OpsService;
+  readonly archive: ArchiveService;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly builder: BuilderService;
@@ -68,6 +70,7 @@ export class Daemon {
     this.execs = new ExecService(this.containers, this.events, config.execRoot);
     this.attach = new AttachService(this.containers);
     this.ops = new OpsService(this.containers);
+    this.archive = new ArchiveService(this.containers);
     this.wireNetworkAndVolumes();
     this.builder = new BuilderService(
       this.db,

@@ -4,7 +4,7 @@ import type { Daemon } from '../../daemon/daemon';
 import { registerSystemRoutes } from './system';
 import { registerContainerRoutes } from './containers';
 import { registerExecRoutes } from './exec';
-import { registerOpsRoutes } from './ops';
+import { registerOpsRoutes, registerArchiveRoutes } from './ops';
 import { registerImageRoutes } from './images';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
@@ -17,6 +17,7 @@ export function buildRouter(d: Daemon): Router {
   registerContainerRoutes(r, d);
   registerExecRoutes(r, d);
   registerOpsRoutes(r, d);
+  registerArchiveRoutes(r, d);
   registerImageRoutes(r, d);
   registerNetworkRoutes(r, d);
   registerVolumeRoutes(r, d);

@@ -37,3 +37,33 @@ export function registerOpsRoutes(r: Router, d: Daemon): void {
     if (!res.destroyed) res.end();
   });
 }
+
+/** X-Docker-Container-Path-Stat: base64 of the JSON stat, as Docker sends it. */
+function statHeader(s: unknown): string {
+  return Buffer.from(JSON.stringify(s)).toString('base64');
+}
+
+export function registerArchiveRoutes(r: Router, d: Daemon): void {
+  const svc = d.archive;
+
+  r.head('/containers/:id/archive', async (ctx) => {
+    const st = await svc.stat(ctx.params.id, ctx.str('path') ?? '');
+    ctx.send(200, undefined, { 'X-Docker-Container-Path-Stat': statHeader(st), 'Content-Type': 'application/json' });
+  });
+
+  r.get('/containers/:id/archive', async (ctx) => {
+    const { stat, tar } = await svc.get(ctx.params.id, ctx.str('path') ?? '');
+    const res = ctx.stream(200, 'application/x-tar', { 'X-Docker-Container-Path-Stat': statHeader(stat) });
+    tar.on('error', () => res.destroy());
+    res.on('close', () => tar.destroy());
+    tar.pipe(res);
+  });
+
+  r.put('/containers/:id/archive', async (ctx) => {
+    await svc.put(ctx.params.id, ctx.str('path') ?? '', ctx.req, {
+      noOverwriteDirNonDir: ctx.bool('noOverwriteDirNonDir'),
+      copyUIDGID: ctx.bool('copyUIDGID'),
+    });
+    ctx.send(200);
+  });
+}
