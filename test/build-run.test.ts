@@ -71,6 +71,12 @@ test('a small app image: WORKDIR, COPY . ., RUN, CMD, EXPOSE; it runs and prints
   assert.equal(insp.Config.WorkingDir, '/app');
   // busybox has 1 layer; WORKDIR, COPY and RUN add one each; EXPOSE and CMD none.
   assert.equal(insp.RootFS.Layers.length, 4);
+  // A RUN that changes nothing adds no layer either.
+  const noop = await build(['-t', 'noop', ctxDir({ Dockerfile: 'FROM app:1\nRUN true\n' })]);
+  assert.equal(noop.code, 0, noop.stderr + noop.stdout);
+  const ni = JSON.parse((await d.docker(['image', 'inspect', 'noop'], { env })).stdout)[0];
+  assert.equal(ni.RootFS.Layers.length, 4);
+  assert.equal(ni.Config.Cmd.join(' '), 'sh -c cat /app/built.txt /app/msg.txt');
   // Rebuild: all cached, same id, no container.
   const again = await build(['-t', 'app:1', dir]);
   assert.equal(again.code, 0, again.stderr);

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
 import type { ImageService } from '../image/service';
 import type { Overlay2 } from '../host/storage/overlay2';
 import { parseTagged, familiarString, fullString } from '../image/reference';
@@ -100,7 +101,8 @@ export class DaemonBuilderBackend implements BuilderBackend {
   }
 
   async commit(containerId: string, img: Omit<NewImage, 'layerTar'>): Promise<ImageRecord> {
-    const tar = await this.runner.diffTar(containerId);
+    // A step that changed nothing adds no layer (an empty_layer entry), as Docker's commit does.
+    const tar = await nonEmptyTar(await this.runner.diffTar(containerId));
     return this.images.createImage({
       parent: img.parent,
       layerTar: tar,
@@ -120,4 +122,35 @@ export class DaemonBuilderBackend implements BuilderBackend {
     fs.mkdirSync(this.tmpRoot, { recursive: true, mode: 0o700 });
     return fs.mkdtempSync(path.join(this.tmpRoot, `${prefix}-`));
   }
+}
+
+/** The tar stream, or undefined when it has no entries (its first block is the zero end block). */
+async function nonEmptyTar(input: NodeJS.ReadableStream): Promise<NodeJS.ReadableStream | undefined> {
+  const it = (input as Readable)[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 512 && !done) {
+    const r = await it.next();
+    if (r.done) done = true;
+    else head = Buffer.concat([head, Buffer.from(r.value)]);
+  }
+  if (head.length < 512 || head.subarray(0, 512).every((b) => b === 0)) {
+    // Drain the rest so the producer finishes.
+    while (!done) done = !!(await it.next()).done;
+    return undefined;
+  }
+  const out = new PassThrough();
+  out.write(head);
+  if (done) out.end();
+  else {
+    (async () => {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        if (!out.write(r.value)) await new Promise((res) => out.once('drain', res));
+      }
+      out.end();
+    })().catch((e) => out.destroy(e));
+  }
+  return out;
 }
