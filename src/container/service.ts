@@ -5,9 +5,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import os from 'node:os';
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
 import type { Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
@@ -18,7 +16,7 @@ import { applyChanges } from '../image/changes';
 import { ConmonRuntime } from '../host/runtime/conmon';
 import { buildSpec, effectiveCaps } from '../host/runtime/spec';
 import { resolveUser, resolveInRoot } from '../host/runtime/users';
-import { Conflict, InvalidParameter, NotFound, NotModified, SystemError, BerthError } from '../util/errors';
+import { Conflict, InvalidParameter, NotFound, NotModified } from '../util/errors';
 import { newId } from '../util/ids';
 import { log } from '../util/log';
 import { ContainerStore } from './store';
@@ -27,9 +25,9 @@ import { checkResources } from './limits';
 import { RestartManager } from './restart';
 import { oomKilled } from '../host/cgroups/oom';
 import { validateName, randomName } from './names';
-import { LogReader, frame, type LogEntry } from './logs';
+import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
 import { inspectJson, listJson, ZERO_TIME } from './view';
-import { parseSignal, signalName } from './signals';
+import { parseSignal } from './signals';
 import type { ContainerConfig, ContainerHook, ContainerRecord, HostConfig } from './types';
 
 export type { ContainerHook, ContainerRecord } from './types';
@@ -640,7 +638,7 @@ export class ContainerService {
     return (e) => {
       if ((e.stream === 'stdout' && !opts.stdout) || (e.stream === 'stderr' && !opts.stderr)) return undefined;
       let data = e.full ? Buffer.concat([e.text, Buffer.from('\n')]) : e.text;
-      if (opts.timestamps) data = Buffer.concat([Buffer.from(`${formatTs(e.timeNs)} `), data]);
+      if (opts.timestamps) data = Buffer.concat([Buffer.from(`${formatTimestamp(e.timeNs)} `), data]);
       return tty ? data : frame(e.stream, data);
     };
   }
@@ -862,10 +860,6 @@ function nameConflict(name: string, id: string): Conflict {
   return new Conflict(`Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
 }
 
-function formatTs(ns: bigint): string {
-  const base = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
-  return `${base}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
-}
 
 async function writeFileAtomic(p: string, text: string): Promise<void> {
   await fsp.mkdir(path.dirname(p), { recursive: true });
@@ -1007,4 +1001,3 @@ async function dirSize(dir: string): Promise<number> {
   return total;
 }
 
-void os; void createHash; void SystemError; void BerthError; void signalName;
