@@ -94,6 +94,30 @@ test('two containers on a user-defined network: one fetches a page from the othe
   await ok(['network', 'rm', 'appnet']);
 });
 
+test('embedded DNS forwards other names to the container\'s --dns servers', async () => {
+  // A fake upstream resolver on the host answering every A query with 10.7.7.7.
+  const dgram = await import('node:dgram');
+  const packet = await import('dns-packet');
+  const up = dgram.createSocket('udp4');
+  up.on('message', (m, r) => {
+    const q = packet.decode(m);
+    const ans = packet.encode({ id: q.id, type: 'response', flags: packet.RECURSION_AVAILABLE, questions: q.questions,
+      answers: q.questions?.[0]?.type === 'A' ? [{ type: 'A', name: q.questions[0].name, ttl: 60, class: 'IN', data: '10.7.7.7' } as any] : [] });
+    up.send(ans, r.port, r.address);
+  });
+  await new Promise<void>((res) => up.bind(53, '127.0.0.77', () => res()));
+  try {
+    await ok(['network', 'create', 'fwdnet']);
+    const out = await ok(['run', '--rm', '--network', 'fwdnet', '--dns', '127.0.0.77', 'busybox', 'sh', '-c', 'cat /etc/resolv.conf; nslookup -type=a outside.example']);
+    const gw = JSON.parse(await ok(['network', 'inspect', 'fwdnet']))[0].IPAM.Config[0].Gateway;
+    assert.match(out, new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}`));
+    assert.match(out, /Address: 10\.7\.7\.7/);
+    await ok(['network', 'rm', 'fwdnet']);
+  } finally {
+    up.close();
+  }
+});
+
 test('a published port is fetched from the host on 127.0.0.1; docker port; taken port error', async () => {
   await web('pub', 'published', ['-p', '127.0.0.1:18765:80', '-p', '80']);
   const page = await retry(() => httpGet(18765).then((s) => (s.includes('published') ? s : Promise.reject(new Error(s)))));

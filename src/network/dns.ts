@@ -33,7 +33,8 @@ export class DnsServer {
   constructor(
     readonly address: string,
     private readonly resolve: Resolver,
-    private readonly upstream: () => string[],
+    /** Resolvers to forward to for the client at `from` (its --dns, or the host's). */
+    private readonly upstream: (from: string) => string[],
   ) {}
 
   async start(): Promise<void> {
@@ -112,12 +113,12 @@ export class DnsServer {
         answers,
       });
     }
-    return this.forward(msg, q);
+    return this.forward(msg, q, from);
   }
 
   /** Asks each upstream in turn; SERVFAIL when none answers in time. */
-  private async forward(msg: Buffer, q: packet.Packet): Promise<Buffer> {
-    for (const server of this.upstream()) {
+  private async forward(msg: Buffer, q: packet.Packet, from: string): Promise<Buffer> {
+    for (const server of this.upstream(from)) {
       const reply = await new Promise<Buffer | undefined>((resolve) => {
         const s = dgram.createSocket('udp4');
         const t = setTimeout(() => finish(undefined), FORWARD_TIMEOUT);

@@ -727,13 +727,21 @@ export class NetworkService {
 
   private async startDns(n: NetworkRecord): Promise<void> {
     if (this.dns.has(n.id)) return;
-    const srv = new DnsServer(n.pools[0].gateway, (name, from) => this.resolveFor(n.id, name, from), () => hostNameservers());
+    const srv = new DnsServer(n.pools[0].gateway, (name, from) => this.resolveFor(n.id, name, from), (from) => this.upstreamFor(n.id, from));
     try {
       await srv.start();
       this.dns.set(n.id, srv);
     } catch (e) {
       log.warn('embedded DNS could not start', { network: n.name, error: (e as Error).message });
     }
+  }
+
+  /** Where to forward other names for the client at `from`: its --dns servers, else the host's. */
+  private upstreamFor(netId: string, from: string): string[] {
+    const asker = this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from);
+    const c = asker ? this.lookup?.find(asker.containerId) : undefined;
+    const own = (c?.dns ?? []).filter((s) => net.isIPv4(s));
+    return own.length ? own : hostNameservers();
   }
 
   /** A query from `from` on network `netId`: names on every network the asking container is on. */
@@ -923,5 +931,4 @@ function hostSearch(): string[] {
   return m ? m[1].trim().split(/\s+/) : [];
 }
 
-void net;
 void shortId;
