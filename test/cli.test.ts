@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 import { startBerthRegistry, freePort } from './helpers/registry';
 
@@ -303,6 +303,35 @@ test('run, ps, inspect, logs, rm through berth', async (t) => {
   r = await d.berth(['rm', 'sleeper']);
   assert.equal(r.code, 1);
   assert.equal(r.stderr, 'Error response from daemon: No such container: sleeper\n');
+});
+
+/** Start a long-running berth command; collect its stdout until `until` matches (bounded). */
+function follow(args: string[], until: RegExp, timeoutMs = 30_000): { done: Promise<string>; stop: () => void } {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'berth'), ...args], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const done = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timed out; got: ${out}`)); }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (until.test(out)) { clearTimeout(timer); child.kill('SIGINT'); resolve(out); }
+    });
+    child.on('exit', () => { clearTimeout(timer); resolve(out); });
+  });
+  return { done, stop: () => child.kill('SIGKILL') };
+}
+
+test('events and logs -f stream live', async (t) => {
+  if (!(await containersReady())) return t.todo('daemon side pending');
+  const ev = follow(['events', '--filter', 'type=container', '--filter', 'container=streamer', '--format', '{{.Action}} {{.Actor.Attributes.name}}'], /^die streamer$/m);
+  await new Promise((r) => setTimeout(r, 500));
+  const r = await d.berth(['run', '-d', '--name', 'streamer', 'busybox', 'sh', '-c', 'echo one; sleep 1; echo two']);
+  assert.equal(r.code, 0, r.stderr);
+  const lf = follow(['logs', '-f', 'streamer'], /two\n/);
+  const logs = await lf.done;
+  assert.equal(logs, 'one\ntwo\n');
+  const events = await ev.done;
+  assert.match(events, /^create streamer\n(.*\n)*start streamer\n(.*\n)*die streamer$/m);
+  await d.berth(['rm', '-f', 'streamer']);
 });
 
 test('run -i forwards piped stdin and closes it at EOF', async (t) => {

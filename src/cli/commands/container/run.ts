@@ -9,11 +9,12 @@ import { ApiError } from '../../../client';
 import { renderProgress } from '../../progress';
 import { parseRef, withDefaultTag } from '../../refs';
 import { pumpStreams, watchResize } from '../../attach';
+import { registryAuthFor } from '../registry/credentials';
 import type { FlagDef, Parsed } from '../../flags';
 
 export async function pullImage(ctx: CommandContext, image: string, platform: string | undefined, quiet: boolean, out = ctx.stderr): Promise<void> {
   const r = parseRef(image);
-  const stream = await ctx.client.imagePull(r.name, { tag: r.digest ?? r.tag ?? 'latest', platform });
+  const stream = await ctx.client.imagePull(r.name, { tag: r.digest ?? r.tag ?? 'latest', platform, auth: registryAuthFor(r.name) });
   if (quiet) {
     for await (const m of stream) if (m.error || m.errorDetail?.message) throw new CliError(m.errorDetail?.message || m.error || '');
     return;
