@@ -450,7 +450,7 @@ export class NetworkService {
           made.push(a);
           i++;
         }
-        await this.applyRules();
+        // Rules depend only on networks and published ports, so a plain start changes none.
         const first = made[0];
         if (first?.endpoint) {
           const wanted = wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
@@ -511,7 +511,7 @@ export class NetworkService {
   /** After stop (or a failed start): release addresses, veths, rules, ports and the namespace. */
   async teardown(containerId: string): Promise<void> {
     this.proxies.unpublish(containerId);
-    this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId);
+    const hadPorts = this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId).changes > 0;
     const nsName = this.netnsName(containerId);
     for (const a of this.attachmentsFor(containerId)) {
       if (!a.endpoint) continue;
@@ -520,7 +520,7 @@ export class NetworkService {
     }
     this.ipam.releaseOwner(containerId);
     await ip.delNetns(nsName);
-    await this.applyRules();
+    if (hadPorts) await this.applyRules();
   }
 
   /** At remove: forget the attachments. */
@@ -562,7 +562,6 @@ export class NetworkService {
     if (c.running) {
       try {
         await this.plug(c, a, n, `eth${atts.filter((x) => x.endpoint).length}`, !atts.some((x) => x.endpoint));
-        await this.applyRules();
       } catch (e) {
         this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
         throw e;
@@ -582,7 +581,6 @@ export class NetworkService {
       this.ipam.release(n.id, a.endpoint.ip);
     }
     this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
-    await this.applyRules();
     this.onChange?.(c.id);
     this.deps.events.publish('network', 'disconnect', n.id, { container: c.id, name: n.name, type: n.driver });
   }
