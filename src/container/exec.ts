@@ -278,6 +278,44 @@ export class ExecService {
     await this.waitPidThenResize(e, h, w);
   }
 
+  /**
+   * One health probe: `cmd` run like an exec (no client), its output (at most
+   * 4 KiB) and exit code; killed after `timeoutMs` (exit code -1, Docker's text).
+   */
+  async runProbe(cid: string, cmd: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
+    const c = this.runningContainer(cid);
+    const config: ExecConfig = {
+      AttachStdin: false, AttachStdout: true, AttachStderr: true, Tty: false, Env: [], Cmd: cmd, Privileged: false,
+      User: '', WorkingDir: '', DetachKeys: '',
+    };
+    const dir = path.join(this.root, `probe-${newId().slice(0, 16)}`);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      await fsp.writeFile(path.join(dir, 'process.json'), JSON.stringify(this.processSpec(c.id, config)));
+      const proc = spawnExec({
+        runc: this.containers.runtime.runc.bin, root: this.containers.runtime.runc.root, containerId: c.id,
+        processPath: path.join(dir, 'process.json'), pidFile: path.join(dir, 'pid'), tty: false, stdin: false,
+      });
+      let output = '';
+      const take = (b: Buffer) => { if (output.length < 4096) output += b.toString().slice(0, 4096 - output.length); };
+      proc.stdout.on('data', take);
+      proc.stderr?.on('data', take);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeoutMs); });
+      const res = await Promise.race([proc.exited, timedOut]);
+      clearTimeout(timer);
+      if (res === 'timeout') {
+        const pid = readPidFile(path.join(dir, 'pid'));
+        if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        proc.child.kill('SIGKILL');
+        return { code: -1, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` };
+      }
+      return { code: res, output };
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
   /** Kills running execs of a container that stopped (runc exec would linger otherwise). */
   containerStopped(cid: string): void {
     for (const e of this.execs.values()) if (e.containerId === cid && e.proc) e.proc.child.kill('SIGKILL');

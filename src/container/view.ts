@@ -24,8 +24,11 @@ export function humanDuration(ms: number): string {
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const st = c.state;
   switch (st.Status) {
-    case 'running':
-      return `Up ${humanDuration(now - Date.parse(st.StartedAt))}`;
+    case 'running': {
+      const h = (c.extra.health as { Status?: string } | undefined)?.Status;
+      const suffix = h === 'starting' ? ' (health: starting)' : h ? ` (${h})` : '';
+      return `Up ${humanDuration(now - Date.parse(st.StartedAt))}${suffix}`;
+    }
     case 'paused':
       return `Up ${humanDuration(now - Date.parse(st.StartedAt))} (Paused)`;
     case 'restarting':
@@ -85,6 +88,7 @@ export function inspectJson(c: ContainerRecord, graph: { upper: string; merged: 
       Error: st.Error,
       StartedAt: st.StartedAt,
       FinishedAt: st.FinishedAt,
+      ...(c.extra.health ? { Health: c.extra.health } : {}),
     },
     Image: c.imageId,
     ResolvConfPath: c.resolvConfPath,

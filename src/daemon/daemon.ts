@@ -12,6 +12,7 @@ import { ExecService } from '../container/exec';
 import { AttachService } from '../container/attach';
 import { OpsService } from '../container/ops';
 import { ArchiveService } from '../container/archive';
+import { HealthService } from '../container/health';
 import { NetworkService } from '../network/service';
 import { VolumeService } from '../volume/service';
 import { NetworkHook, netView } from '../network/hook';
@@ -34,6 +35,7 @@ export class Daemon {
   readonly attach: AttachService;
   readonly ops: OpsService;
   readonly archive: ArchiveService;
+  readonly health: HealthService;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly builder: BuilderService;
@@ -71,6 +73,7 @@ export class Daemon {
     this.attach = new AttachService(this.containers);
     this.ops = new OpsService(this.containers);
     this.archive = new ArchiveService(this.containers);
+    this.health = new HealthService(this.containers, this.execs, this.events);
     this.wireNetworkAndVolumes();
     this.builder = new BuilderService(
       this.db,
@@ -102,11 +105,13 @@ export class Daemon {
     await this.volumes.init();
     await this.networks.init();
     await this.containers.init();
+    this.health.init();
     for (const c of this.containers.all()) c.networkSettings = this.networks.settingsJson(netView(c));
     await this.builder.init();
   }
 
   async shutdown(): Promise<void> {
+    this.health.shutdown();
     await this.containers.shutdown();
     await this.networks.shutdown();
     await this.volumes.shutdown();
