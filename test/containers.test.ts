@@ -208,6 +208,14 @@ test('resources and limits reach the container: memory, pids, cpu shares, ulimit
   assert.deepEqual(h.CapAdd, ['CAP_NET_ADMIN']); // the CLI normalizes; kept as sent
   assert.deepEqual(h.SecurityOpt, ['no-new-privileges']);
   await ok(['rm', 'hc']);
+  // Over the memory limit: the kernel kills it, inspect says OOMKilled, an oom event is sent.
+  const since = String(Date.now() / 1000);
+  const oom = await d.docker(['run', '--name', 'oom', '--memory', '8m', '--memory-swap', '8m', 'busybox', 'sh', '-c', 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo survived'], { timeout: 60_000 });
+  assert.equal(oom.code, 137, oom.stdout + oom.stderr);
+  assert.equal((await ok(['inspect', '--format', '{{.State.OOMKilled}}', 'oom'])).trim(), 'true');
+  const evs = await ok(['events', '--since', since, '--until', String(Date.now() / 1000 + 0.5), '--filter', 'container=oom', '--format', '{{.Action}}']);
+  assert.match(evs, /^oom$/m);
+  await ok(['rm', 'oom']);
   const badcap = await d.docker(['create', '--cap-add', 'BOGUS', 'busybox', 'true']);
   assert.notEqual(badcap.code, 0);
   assert.match(badcap.stderr, /invalid capability/);
