@@ -141,6 +141,9 @@ test('a published port is fetched from the host on 127.0.0.1; docker port; taken
   const gw = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].IPAM.Config[0].Gateway;
   const viaGw = await ok(['run', '--rm', 'busybox', 'wget', '-q', '-O', '-', `http://${gw}:${dyn[1]}/`]);
   assert.equal(viaGw, 'published');
+  // and from the publishing container itself (hairpin through the proxy)
+  const self = await ok(['exec', 'pub', 'wget', '-q', '-O', '-', `http://${gw}:${dyn[1]}/`]);
+  assert.equal(self, 'published');
   await ok(['rm', '-f', 'pub', 'pall']);
   await assert.rejects(httpGet(18765));
 });

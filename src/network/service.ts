@@ -824,7 +824,9 @@ export class NetworkService {
       const br = bridges.find((n) => parseCidr(n.pools[0].subnet).base === (((parseIp(target) ?? 0) & maskOf(n)) >>> 0))?.bridge;
       for (const b of bindings) {
         const dst = b.hostIp && b.hostIp !== '0.0.0.0' ? `-d ${b.hostIp}/32 ` : '';
-        nat.push(`${dst}-p ${b.proto} -m ${b.proto} --dport ${b.hostPort} -j DNAT --to-destination ${target}:${b.containerPort}`);
+        // Traffic from the container's own bridge goes to the proxy instead (as Docker with its
+        // userland proxy), so a container can reach its own published port without hairpin mode.
+        nat.push(`${br ? `! -i ${br} ` : ''}${dst}-p ${b.proto} -m ${b.proto} --dport ${b.hostPort} -j DNAT --to-destination ${target}:${b.containerPort}`);
         if (br) fwd.splice(1, 0, `-d ${target}/32 ! -i ${br} -o ${br} -p ${b.proto} -m ${b.proto} --dport ${b.containerPort} -j ACCEPT`);
       }
     }
