@@ -55,8 +55,19 @@ export function pumpStreams(ctx: CommandContext, h: Hijack, o: StreamOptions): P
     };
     const end = () => finish(sysErr ? new Error(sysErr.trim()) : undefined);
     if (o.tty) {
-      if (h.head.length) write(1, h.head);
-      sock.on('data', (b: Buffer) => write(1, b));
+      // Our terminal still maps \n to \r\n (libuv's raw mode keeps ONLCR, docker's clears OPOST);
+      // the container's pty already did, so turn its \r\n back into \n for a terminal.
+      const fixCrlf = !!(ctx.stdout as { isTTY?: boolean }).isTTY && o.stdin && !!ctx.stdin.isTTY;
+      let heldCr = false;
+      const onTty = (b: Buffer) => {
+        if (!fixCrlf) return write(1, b);
+        let t = (heldCr ? '\r' : '') + b.toString('latin1');
+        heldCr = t.endsWith('\r');
+        if (heldCr) t = t.slice(0, -1);
+        write(1, Buffer.from(t.replace(/\r\n/g, '\n'), 'latin1'));
+      };
+      if (h.head.length) onTty(h.head);
+      sock.on('data', onTty);
       sock.on('end', end);
       sock.on('close', end);
     } else {
