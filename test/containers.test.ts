@@ -263,6 +263,9 @@ test('logs: stdout and stderr apart, --tail, -t, --since, -f ends when the conta
   assert.match(ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z one$/m);
   const future = await d.docker(['logs', '--since', String(Math.floor(Date.now() / 1000) + 3600), 'logger']);
   assert.equal(future.stdout + future.stderr, '');
+  const before = await d.docker(['logs', '--until', '2020-01-01T00:00:00Z', 'logger']);
+  assert.equal(before.code, 0, before.stderr);
+  assert.equal(before.stdout + before.stderr, '');
   const past = await d.docker(['logs', '--since', '10m', 'logger']);
   assert.equal(past.stdout, 'one\nthree\n');
 
