@@ -254,6 +254,25 @@ export function cleanupHostState(d: TestDaemon): void {
     .map((m) => m.replace(/\\040/g, ' '))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) quiet('umount', ['-l', m]);
+  // The daemon's cgroup parent under each controller (children go with runc delete).
+  const parent = `berth-${d.chainPrefix.toLowerCase()}`;
+  let controllers: string[] = [];
+  try {
+    controllers = fs.readdirSync('/sys/fs/cgroup');
+  } catch { /* no cgroupfs */ }
+  for (const c of controllers) {
+    const dir = path.join('/sys/fs/cgroup', c, parent);
+    let kids: fs.Dirent[] = [];
+    try {
+      kids = fs.readdirSync(dir, { withFileTypes: true }).filter((k) => k.isDirectory());
+    } catch {
+      continue;
+    }
+    for (const k of kids) {
+      try { fs.rmdirSync(path.join(dir, k.name)); } catch { /* still busy */ }
+    }
+    try { fs.rmdirSync(dir); } catch { /* still busy */ }
+  }
   // Network state named after this daemon.
   for (const line of quiet('ip', ['-o', 'link', 'show']).split('\n')) {
     const m = /^\d+:\s+([^:@]+)/.exec(line);
