@@ -438,18 +438,28 @@ export class NetworkService {
       return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: require('node:os').hostname(), linkEnv: [] };
     }
     const nsName = this.netnsName(c.id);
-    const nsPath = await ip.addNetns(nsName);
+    let nsPath: string;
     const made: Attachment[] = [];
     try {
+      // Addresses first, then the namespace with every veth in two `ip` runs.
+      const veths: ip.VethSpec[] = [];
       if (primary?.driver === 'bridge') {
         let i = 0;
         for (const a of atts) {
           const n = this.nets.get(a.networkId);
           if (!n || n.driver !== 'bridge') continue;
-          await this.plug(c, a, n, `eth${i}`, i === 0);
+          veths.push(this.allocEndpoint(c, a, n, `eth${i}`, i === 0));
           made.push(a);
           i++;
         }
+      }
+      try {
+        nsPath = await ip.setupNetns(nsName, veths);
+      } catch (e) {
+        throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
+      }
+      for (const a of made) this.putAttachment(a);
+      if (primary?.driver === 'bridge') {
         // Rules depend only on networks and published ports, so a plain start changes none.
         const first = made[0];
         if (first?.endpoint) {
@@ -467,6 +477,32 @@ export class NetworkService {
     }
     const files = await this.setupFilesFor(c);
     return { ...files, netnsPath: nsPath, hostMode: false, hostname, linkEnv: this.linkEnv(c) };
+  }
+
+  /** Address and MAC for an endpoint (the veth is made by the caller). */
+  private allocEndpoint(c: NetContainer, a: Attachment, n: NetworkRecord, ifName: string, withRoute: boolean): ip.VethSpec {
+    const pool = n.pools[0];
+    const addr = this.ipam.allocate(n.id, pool, c.id, a.config.ipv4);
+    const prefix = parseCidr(pool.subnet).bits;
+    a.endpoint = {
+      endpointId: newId(),
+      ip: addr,
+      prefix,
+      gateway: pool.gateway,
+      mac: a.config.mac ?? macFor(addr),
+      hostIf: this.ifName('v', randomBytes(8).toString('hex')),
+      ifName,
+    };
+    return {
+      netns: this.netnsName(c.id),
+      bridge: n.bridge!,
+      hostIf: a.endpoint.hostIf,
+      ifName,
+      addrCidr: `${addr}/${prefix}`,
+      mac: a.endpoint.mac,
+      gateway: withRoute && !n.internal ? pool.gateway : undefined,
+      mtu: mtuOf(n),
+    };
   }
 
   /** One endpoint: address, MAC and veth into the container's namespace. */
@@ -513,13 +549,10 @@ export class NetworkService {
     this.proxies.unpublish(containerId);
     const hadPorts = this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId).changes > 0;
     const nsName = this.netnsName(containerId);
-    for (const a of this.attachmentsFor(containerId)) {
-      if (!a.endpoint) continue;
-      await ip.detachVeth(a.endpoint.hostIf, nsName, a.endpoint.ifName);
-      this.dropEndpoint(a);
-    }
+    const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
+    await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
+    for (const a of live) this.dropEndpoint(a);
     this.ipam.releaseOwner(containerId);
-    await ip.delNetns(nsName);
     if (hadPorts) await this.applyRules();
   }
 

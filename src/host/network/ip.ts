@@ -15,15 +15,6 @@ export function linkExists(name: string): boolean {
   return fs.existsSync(`/sys/class/net/${name}`);
 }
 
-/** Host interfaces whose names start with `prefix` (for leak checks and cleanup). */
-export function listLinks(prefix = ''): string[] {
-  try {
-    return fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(prefix));
-  } catch {
-    return [];
-  }
-}
-
 /** Creates (or repairs after a crash) a bridge with the gateway address; idempotent. */
 export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500): Promise<void> {
   const cmds: string[] = [];
@@ -45,26 +36,6 @@ export function netnsPath(name: string): string {
 
 export function netnsExists(name: string): boolean {
   return fs.existsSync(netnsPath(name));
-}
-
-export function listNetns(prefix: string): string[] {
-  try {
-    return fs.readdirSync(NETNS_DIR).filter((n) => n.startsWith(prefix));
-  } catch {
-    return [];
-  }
-}
-
-/** A new network namespace with its loopback up. */
-export async function addNetns(name: string): Promise<string> {
-  if (!netnsExists(name)) await execHost('ip', ['netns', 'add', name], { timeout: 10_000 });
-  await batch(['link set dev lo up'], name);
-  return netnsPath(name);
-}
-
-export async function delNetns(name: string): Promise<void> {
-  if (!netnsExists(name)) return;
-  await execHost('ip', ['netns', 'del', name], { allowFailure: true, timeout: 10_000 });
 }
 
 export interface VethSpec {
@@ -102,6 +73,50 @@ export async function attachVeth(v: VethSpec): Promise<void> {
     await deleteLink(v.hostIf);
     throw e;
   }
+}
+
+/**
+ * A container's namespace with all its veths in two `ip` runs: the host side
+ * (namespace, pairs, bridge ports) then the inside (lo, names, addresses,
+ * routes). On failure everything made here is removed again.
+ */
+export async function setupNetns(name: string, veths: VethSpec[]): Promise<string> {
+  const host: string[] = [];
+  const inner: string[] = ['link set dev lo up'];
+  const existed = netnsExists(name);
+  if (!existed) host.push(`netns add ${name}`);
+  for (const v of veths) {
+    const tmp = `t${v.hostIf.slice(4)}`;
+    const mtu = v.mtu ?? 1500;
+    host.push(
+      `link add ${v.hostIf} mtu ${mtu} type veth peer name ${tmp} mtu ${mtu} netns ${name}`,
+      `link set dev ${v.hostIf} master ${v.bridge}`,
+      `link set dev ${v.hostIf} up`,
+    );
+    inner.push(
+      `link set dev ${tmp} name ${v.ifName}`,
+      `link set dev ${v.ifName} address ${v.mac}`,
+      `addr add ${v.addrCidr} dev ${v.ifName}`,
+      `link set dev ${v.ifName} up`,
+    );
+    if (v.gateway) inner.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
+  }
+  try {
+    await batch(host);
+    await batch(inner, name);
+  } catch (e) {
+    await teardownNetns(existed ? undefined : name, veths.map((v) => v.hostIf));
+    throw e;
+  }
+  return netnsPath(name);
+}
+
+/** Host veths and the namespace in one `ip` run (errors for already-gone ones are ignored). */
+export async function teardownNetns(name: string | undefined, hostIfs: string[]): Promise<void> {
+  const cmds = hostIfs.filter(linkExists).map((i) => `link del dev ${i}`);
+  if (name && netnsExists(name)) cmds.push(`netns del ${name}`);
+  if (cmds.length === 0) return;
+  await execHost('ip', ['-force', '-batch', '-'], { input: cmds.join('\n') + '\n', allowFailure: true, timeout: 15_000 });
 }
 
 /** Removes the pair (deleting either end deletes both). */
