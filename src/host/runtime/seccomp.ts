@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { OciSeccomp, OciSeccompSyscall } from './spec-types';
+import { InvalidParameter } from '../../util/errors';
 
 const PROFILE_PATHS = ['/usr/share/containers/seccomp.json', '/etc/containers/seccomp.json'];
 
@@ -61,6 +62,24 @@ function kernelAtLeast(min: string): boolean {
 export function defaultSeccomp(caps: string[]): OciSeccomp | undefined {
   const prof = loadProfile();
   if (!prof) return undefined;
+  const out = convertProfile(prof, caps);
+  harden(out.syscalls!, new Set(caps));
+  return out;
+}
+
+/** A profile the client sent (`--security-opt seccomp=<file>`: the CLI sends the file's JSON). */
+export function customSeccomp(json: string, caps: string[]): OciSeccomp {
+  let prof: DockerProfile;
+  try {
+    prof = JSON.parse(json) as DockerProfile;
+  } catch (e) {
+    throw new InvalidParameter(`Decoding seccomp profile failed: ${(e as Error).message}`);
+  }
+  if (!prof || typeof prof.defaultAction !== 'string') throw new InvalidParameter('Decoding seccomp profile failed: defaultAction is required');
+  return convertProfile({ ...prof, syscalls: prof.syscalls ?? [] }, caps);
+}
+
+function convertProfile(prof: DockerProfile, caps: string[]): OciSeccomp {
   const arch = SECCOMP_ARCH[process.arch];
   const goArch = GO_ARCH[process.arch] ?? process.arch;
   const archEntry = prof.archMap?.find((a) => a.architecture === arch);
@@ -82,7 +101,6 @@ export function defaultSeccomp(caps: string[]): OciSeccomp | undefined {
     if (r.args?.length) s.args = r.args.map((a) => ({ index: a.index, value: a.value, ...(a.valueTwo ? { valueTwo: a.valueTwo } : {}), op: a.op }));
     syscalls.push(s);
   }
-  harden(syscalls, capSet);
   return {
     defaultAction: prof.defaultAction,
     ...(prof.defaultErrnoRet !== undefined ? { defaultErrnoRet: prof.defaultErrnoRet } : {}),

@@ -4,7 +4,9 @@
 // at the host's hard limits.
 import fs from 'node:fs';
 import { InvalidParameter } from '../../util/errors';
-import { defaultSeccomp } from './seccomp';
+import { defaultSeccomp, customSeccomp } from './seccomp';
+import { hostHasCaps } from './exec';
+import { applyDevices, applyInit, applyHostDevices, type DeviceMapping } from './spec-extra';
 import type { ResolvedUser } from './users';
 import type { OciMount, OciNamespace, OciResources, OciRlimit, OciSpec } from './spec-types';
 
@@ -239,7 +241,8 @@ export function containerEnv(env: string[], hostname: string, home: string, tty:
 
 export function buildSpec(i: SpecInput): OciSpec {
   const h = i.host;
-  const caps = effectiveCaps(h);
+  // Only what this host has: --privileged asks for all (as Docker, from our bounding set).
+  const caps = hostHasCaps(effectiveCaps(h));
   const sec = parseSecurityOpts(h.SecurityOpt ?? []);
   const ns: OciNamespace[] = [{ type: 'mount' }];
   if (h.PidMode !== 'host') ns.push({ type: 'pid' });
@@ -289,8 +292,11 @@ export function buildSpec(i: SpecInput): OciSpec {
       const prof = defaultSeccomp(caps);
       if (prof) spec.linux.seccomp = prof;
     } else {
-      throw new InvalidParameter('custom seccomp profiles are not supported; use seccomp=unconfined or the default');
+      spec.linux.seccomp = customSeccomp(sec.seccomp, caps);
     }
   }
+  applyDevices(spec, (h as { Devices?: DeviceMapping[] | null }).Devices, !!h.Privileged);
+  applyInit(spec, (h as { Init?: boolean | null }).Init);
+  applyHostDevices(spec, !!h.Privileged);
   return spec;
 }
