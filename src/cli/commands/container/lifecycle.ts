@@ -71,6 +71,7 @@ export const startCommand: Command = {
       });
     }
     const errs: string[] = [];
+    const failed: string[] = [];
     for (const c of p.args) {
       try {
         await ctx.client.containerStart(c);
@@ -78,9 +79,10 @@ export const startCommand: Command = {
       } catch (e) {
         if (e instanceof ConnectionError) throw e;
         errs.push(e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message);
+        failed.push(c);
       }
     }
-    if (errs.length) throw new CliError(errs.join('\n'), 1);
+    if (errs.length) throw new CliError(`${errs.join('\n')}\nError: failed to start containers: ${failed.join(', ')}`, 1);
   },
 };
 

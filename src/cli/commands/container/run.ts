@@ -38,7 +38,7 @@ export async function createContainer(ctx: CommandContext, req: CreateRequest, p
       await pullImage(ctx, req.image, req.platform, quiet);
     } catch (pe) {
       // docker prints a failed pull as "docker: <message>" with exit 125.
-      if (pe instanceof CliError) throw new CliError(pe.message, 125);
+      if (pe instanceof CliError) throw new CliError(pe.message, ctx.commandPath.endsWith(' run') ? 125 : 1);
       throw pe;
     }
     res = await ctx.client.containerCreate(req.body, { name: req.name, platform: req.platform });
@@ -123,7 +123,8 @@ export const createCommand: Command = {
   flags: containerFlags,
   interspersed: false,
   args: { min: 1 },
-  errorCode: 125,
+  // docker 28 prints create's daemon errors plainly and exits 1 (run uses 125).
+  errorCode: 1,
   async run(ctx, p) {
     const req = buildCreate(p, true);
     // create keeps docker's attach defaults (stdout/stderr attachable later).
