@@ -5,12 +5,14 @@
 // proxies), teardown() after stop (release all of that), forget() at remove.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import os from 'node:os';
+import fs from 'node:fs';
 import type { Db } from '../store/db';
 import { ensureSchema } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { DaemonConfig } from '../daemon/config';
 import { Conflict, Forbidden, InvalidParameter, NotFound, SystemError } from '../util/errors';
-import { newId, shortId } from '../util/ids';
+import { newId } from '../util/ids';
 import { log } from '../util/log';
 import * as ip from '../host/network/ip';
 import * as ipt from '../host/network/iptables';
@@ -308,7 +310,7 @@ export class NetworkService {
         Options: Object.keys(n.ipamOptions).length ? n.ipamOptions : null,
         Config: n.pools.map((p) => ({
           Subnet: p.subnet,
-          ...(n.predefined || n.userSubnet || true ? { Gateway: p.gateway } : {}),
+          Gateway: p.gateway,
           ...(p.ipRange ? { IPRange: p.ipRange } : {}),
         })),
       },
@@ -382,12 +384,7 @@ export class NetworkService {
       return;
     }
     const primary = this.modeNetwork(mode)!;
-    if (primary.driver === 'host' && c.portBindings && Object.values(c.portBindings).some((l) => (l ?? []).length)) {
-      // Docker ignores published ports with a warning in host mode.
-    }
-    if (c.links.length && this.isUserBridge(primary)) {
-      // Links on user networks become aliases visible to this container only; we resolve them through hosts entries.
-    }
+    // (Published ports are ignored in host mode, as Docker does; links become hosts entries on any bridge.)
     wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
     const ecs = c.endpointsConfig ?? {};
     const rows: Attachment[] = [];
@@ -428,14 +425,14 @@ export class NetworkService {
       const otherNs = this.netnsName(other.id);
       if (!ip.netnsExists(otherNs)) {
         // The other container shares the host's namespace.
-        return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: require('node:os').hostname(), linkEnv: [] };
+        return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: os.hostname(), linkEnv: [] };
       }
       return { ...o, hostMode: false, netnsPath: ip.netnsPath(otherNs), hostname: other.hostname || other.id.slice(0, 12), linkEnv: [] };
     }
     const atts = this.attachmentsFor(c.id);
     const primary = atts.length ? this.nets.get(atts[0].networkId) : this.modeNetwork(mode);
     if (primary?.driver === 'host') {
-      return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: require('node:os').hostname(), linkEnv: [] };
+      return { hostMode: true, hostsFile: hostHosts(), resolvConf: hostResolv(), hostname: os.hostname(), linkEnv: [] };
     }
     const nsName = this.netnsName(c.id);
     let nsPath: string;
@@ -945,7 +942,7 @@ export function parseUntil(v: string): number {
 
 function hostHosts(): string {
   try {
-    return require('node:fs').readFileSync('/etc/hosts', 'utf8');
+    return fs.readFileSync('/etc/hosts', 'utf8');
   } catch {
     return '127.0.0.1\tlocalhost\n';
   }
@@ -953,7 +950,7 @@ function hostHosts(): string {
 
 function hostResolv(): string {
   try {
-    return require('node:fs').readFileSync('/etc/resolv.conf', 'utf8');
+    return fs.readFileSync('/etc/resolv.conf', 'utf8');
   } catch {
     return '';
   }
@@ -964,4 +961,3 @@ function hostSearch(): string[] {
   return m ? m[1].trim().split(/\s+/) : [];
 }
 
-void shortId;
