@@ -230,8 +230,16 @@ test('port ranges and udp publishing', async () => {
   // busybox has no UDP server: run a socat echo inside the container's network namespace
   const id = await ok(['inspect', '-f', '{{.Id}}', 'ranges']);
   const ns = `${d.chainPrefix.toLowerCase().slice(0, 8)}-${id.slice(0, 12)}`;
-  const echo = spawn('ip', ['netns', 'exec', ns, 'socat', 'UDP-LISTEN:53,fork,reuseaddr', 'EXEC:cat'], { stdio: 'ignore' });
-  after(() => echo.kill('SIGKILL'));
+  // (own process group: socat forks a child per peer, and all of them must go)
+  const echo = spawn('ip', ['netns', 'exec', ns, 'socat', 'UDP-LISTEN:53,fork,reuseaddr', 'EXEC:cat'], { stdio: 'ignore', detached: true });
+  const stopEcho = () => {
+    try {
+      process.kill(-echo.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  after(stopEcho);
   const ports = await ok(['port', 'ranges']);
   assert.match(ports, /81\/tcp -> 127\.0\.0\.1:18801/);
   assert.match(ports, /82\/tcp -> 127\.0\.0\.1:18802/);
@@ -257,7 +265,7 @@ test('port ranges and udp publishing', async () => {
     8000,
   );
   assert.equal(reply, 'ping-udp\n');
-  echo.kill('SIGKILL');
+  stopEcho();
   await ok(['rm', '-f', 'ranges']);
 });
 
