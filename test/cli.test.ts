@@ -52,9 +52,8 @@ async function both(args: string[]): Promise<[string, string]> {
     if (a.stdout === b.stdout) return [a.stdout, b.stdout];
     if (i === 4) {
       // Still a tick apart (node starts slower than docker's Go binary): compare with
-      // relative times masked and runs of spaces collapsed, but keep the header exact.
-      const mask = (t: string) => t.replace(/(\d+ seconds|Less than a second|1 second|About a minute) ago/g, 'AGO').replace(/ {2,}/g, '  ');
-      assert.equal(b.stdout.split('\n')[0], a.stdout.split('\n')[0]);
+      // relative times masked and runs of spaces collapsed (a column can widen from 9 to 10 seconds).
+      const mask = (t: string) => t.replace(/(\d+ seconds|Less than a second|1 second|About a minute)/g, 'T').replace(/ {2,}/g, '  ');
       assert.equal(mask(b.stdout), mask(a.stdout));
       return [a.stdout, a.stdout];
     }
