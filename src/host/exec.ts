@@ -1,6 +1,7 @@
 // The one way the host layer runs programs: always with a timeout, and a
 // failure becomes a HostExecError carrying the program's stderr.
 import { spawn } from 'node:child_process';
+import { isDebug, log } from '../util/log';
 
 export class HostExecError extends Error {
   constructor(
@@ -36,7 +37,8 @@ export interface ExecResult {
 }
 
 export function execHost(program: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
+  const t0 = isDebug() ? performance.now() : 0;
+  const p = new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(program, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
@@ -67,4 +69,11 @@ export function execHost(program: string, args: string[], opts: ExecOptions = {}
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
   });
+  // Debug logs carry each host program's wall time: the start path's profile.
+  if (t0) void p.then(() => trace(program, args, t0), () => trace(program, args, t0));
+  return p;
+}
+
+function trace(program: string, args: string[], t0: number): void {
+  log.debug('host exec', { program, args: args.slice(0, 4).join(' '), ms: Math.round(performance.now() - t0) });
 }

@@ -1,5 +1,8 @@
 // runc, run through execHost with the daemon's own --root (each daemon, and
 // so each test daemon, keeps its container states apart).
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { execHost, HostExecError } from '../exec';
 
 export interface RuncState { status: string; pid: number }
@@ -21,10 +24,36 @@ export class Runc {
 
   /** Removes runc's state and the container's cgroups; no error when already gone. */
   async delete(id: string): Promise<void> {
+    // No state directory: runc has nothing to delete (it would only say so).
+    if (!fs.existsSync(path.join(this.root, id))) return;
+    if (await this.deleteStopped(id)) return;
     const r = await execHost(this.bin, this.args(['delete', '--force', id]), { timeout: 30_000, allowFailure: true });
     if (r.code !== 0 && !/does not exist|not exist|no such/i.test(r.stderr)) {
       throw new HostExecError(this.bin, this.args(['delete', '--force', id]), r.code, r.stderr);
     }
+  }
+
+  /**
+   * What `runc delete` does for a container whose init has exited, without
+   * a process: remove its (empty) cgroups, then its state directory. Returns
+   * false — and changes nothing runc would still need — whenever anything is
+   * unusual (init alive, poststop hooks, RDT, a busy cgroup): runc does it then.
+   */
+  private async deleteStopped(id: string): Promise<boolean> {
+    const dir = path.join(this.root, id);
+    let st: { init_process_pid?: number; init_process_start?: number; cgroup_paths?: Record<string, string>; intel_rdt_path?: string; config?: { hooks?: Record<string, unknown[]> } };
+    try {
+      st = JSON.parse(await fsp.readFile(path.join(dir, 'state.json'), 'utf8'));
+    } catch {
+      return false;
+    }
+    if (!st.init_process_pid || initAlive(st.init_process_pid, st.init_process_start)) return false;
+    if (st.intel_rdt_path || Object.values(st.config?.hooks ?? {}).some((h) => Array.isArray(h) && h.length)) return false;
+    for (const p of new Set(Object.values(st.cgroup_paths ?? {}))) {
+      if (!p.startsWith('/sys/fs/cgroup/') || !removeCgroup(p)) return false;
+    }
+    await fsp.rm(dir, { recursive: true, force: true });
+    return true;
   }
 
   async state(id: string): Promise<RuncState | undefined> {
@@ -36,5 +65,36 @@ export class Runc {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** Whether the process `pid` that started at `start` (clock ticks, /proc stat field 22) still exists. */
+function initAlive(pid: number, start: number | undefined): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // Fields after the command (which may contain spaces): state is field 3, starttime field 22.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z' || f[0] === 'X') return false;
+  return start === undefined || Number(f[19]) === start;
+}
+
+/** rmdir of a cgroup and its sub-cgroups, deepest first; false if one is busy (processes left). */
+function removeCgroup(p: string): boolean {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(p, { withFileTypes: true });
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  for (const e of entries) if (e.isDirectory() && !removeCgroup(path.join(p, e.name))) return false;
+  try {
+    fs.rmdirSync(p);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
