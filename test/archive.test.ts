@@ -114,3 +114,24 @@ test('symlinks pointing outside the rootfs stay inside the container', async () 
     fs.rmSync('/etc/evil.txt', { force: true });
   }
 });
+
+test('berth cp both ways', async () => {
+  const r = await d.berth(['cp', 'cp1:/data/a.txt', path.join(tmp, 'b-a.txt')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.readFileSync(path.join(tmp, 'b-a.txt'), 'utf8'), 'one\n');
+  const r2 = await d.berth(['cp', 'cp1:/data', path.join(tmp, 'b-data')]);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(fs.readFileSync(path.join(tmp, 'b-data', 'sub', 'b.txt'), 'utf8'), 'two\n');
+  fs.writeFileSync(path.join(tmp, 'b-in.txt'), 'berth in\n');
+  const r3 = await d.berth(['cp', path.join(tmp, 'b-in.txt'), 'cp1:/tmp/b-renamed.txt']);
+  assert.equal(r3.code, 0, r3.stderr);
+  assert.equal(await ok(['exec', 'cp1', 'cat', '/tmp/b-renamed.txt']), 'berth in\n');
+  fs.mkdirSync(path.join(tmp, 'btree', 'deep'), { recursive: true });
+  fs.writeFileSync(path.join(tmp, 'btree', 'deep', 'f'), 'deep\n');
+  const r4 = await d.berth(['cp', path.join(tmp, 'btree'), 'cp1:/tmp/']);
+  assert.equal(r4.code, 0, r4.stderr + d.logs().split('\n').filter((l) => /archive|error|warn/.test(l)).slice(-8).join('\n'));
+  assert.equal(await ok(['exec', 'cp1', 'cat', '/tmp/btree/deep/f']), 'deep\n');
+  const r5 = await d.berth(['cp', 'cp1:/nope', tmp]);
+  assert.notEqual(r5.code, 0);
+  assert.match(r5.stderr, /Could not find the file \/nope/);
+});

@@ -221,6 +221,10 @@ export class EngineClient {
       changes: o.changes && o.changes.length ? o.changes : undefined,
     }, o.config ?? {});
   }
+  /** HEAD: only the X-Docker-Container-Path-Stat header (cp uses it to stat the destination). */
+  containerArchiveHead(id: string, path: string): Promise<http.IncomingMessage> {
+    return this.raw('HEAD', `/containers/${encodeURIComponent(id)}/archive`, { path });
+  }
   containerArchiveGet(id: string, path: string): Promise<http.IncomingMessage> {
     return this.raw('GET', `/containers/${encodeURIComponent(id)}/archive`, { path });
   }

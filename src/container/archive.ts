@@ -113,13 +113,12 @@ export class ArchiveService {
       const out = new PassThrough();
       pack.pipe(out);
       resolveReady({ stat, tar: out, done });
-      try {
-        await packTree(pack, host, name === '/' ? '.' : name);
-        pack.finalize();
-      } catch (e) {
-        pack.destroy(e as Error);
-      }
-      await new Promise<void>((r) => { out.once('end', r); out.once('close', r); out.once('error', () => r()); });
+      // The client may leave early: then stop packing and let go of the rootfs.
+      const gone = new Promise<void>((r) => { out.once('end', r); out.once('close', r); out.once('error', () => r()); });
+      const packing = packTree(pack, host, name === '/' ? '.' : name).then(() => pack.finalize(), (e) => pack.destroy(e as Error));
+      await Promise.race([packing, gone]);
+      await gone;
+      pack.destroy();
     }).catch((e) => { rejectReady(e); throw e; });
     done.catch(() => {});
     return ready;
