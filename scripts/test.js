@@ -33,9 +33,29 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.BERTH_TEST_CONCURRENCY || '3';
+// spec for people, tap into a file for the closing count line.
+const tapFile = path.join(require('node:os').tmpdir(), `berth-tests-${process.pid}.tap`);
+const started = Date.now();
 const r = spawnSync(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', '--test-reporter=spec', ...files],
+  [
+    '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
+let tap = '';
+try {
+  tap = fs.readFileSync(tapFile, 'utf8');
+  fs.rmSync(tapFile, { force: true });
+} catch { /* runner died before writing */ }
+const count = (name) => {
+  const m = new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap);
+  return m ? Number(m[1]) : 0;
+};
+const secs = Math.round((Date.now() - started) / 1000);
+console.log(`\n${files.length} test files in ${secs} s`);
+console.log(`${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped') + count('todo')} skipped`);
 process.exit(r.status ?? 1);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDockerfile } from '../src/builder/parser';
 import { Lexer } from '../src/builder/lex';
-import { IgnoreMatcher, globMatch } from '../src/builder/dockerignore';
+import { IgnoreMatcher, globMatch } from '../src/common/dockerignore';
 import { scopedResolve } from '../src/builder/context';
 
 test('parser: comments, continuations, JSON and shell forms', () => {

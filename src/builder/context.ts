@@ -11,7 +11,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidParameter } from '../util/errors';
-import { IgnoreMatcher, globMatch, hasGlob } from './dockerignore';
+import { IgnoreMatcher, globMatch, hasGlob } from '../common/dockerignore';
 
 export class BuildContext {
   private sums = new Map<string, string>();

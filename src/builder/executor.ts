@@ -18,7 +18,7 @@ import { Lexer, type Env } from './lex';
 import { splitStages, resolveBases, neededStages, stageRef, copyFrom, type Stage } from './stages';
 import { BuildCache } from './cache';
 import { writeCopyLayer, resolveOwner, type Source, type Owner } from './copy';
-import { hasGlob } from './dockerignore';
+import { hasGlob } from '../common/dockerignore';
 import { familiarString, parseTagged } from '../image/reference';
 
 export interface BuildOptions {

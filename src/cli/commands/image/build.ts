@@ -7,7 +7,7 @@ import tar from 'tar-stream';
 import type { Command, CommandContext } from '../../registry';
 import { CliError, StatusError } from '../../registry';
 // Pure pattern logic shared with the daemon (no daemon state involved).
-import { IgnoreMatcher } from '../../../builder/dockerignore';
+import { IgnoreMatcher } from '../../../common/dockerignore';
 
 export const buildCommand: Command = {
   name: 'build',
