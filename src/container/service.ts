@@ -402,6 +402,7 @@ export class ContainerService {
         leaveStdinOpen: !!c.config.Tty || !c.config.StdinOnce,
       });
       mark('create');
+      for (const h of started) if (h.beforeRun) await h.beforeRun(c);
       await this.runtime.start(c.id);
       mark('start');
       c.state = {

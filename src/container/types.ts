@@ -168,6 +168,8 @@ export interface ContainerHook {
   onCreate?(c: ContainerRecord): Promise<void>;
   /** May add mounts, set the netns path, add hosts entries. */
   beforeStart?(c: ContainerRecord, spec: OciSpec, bundle: { dir: string; rootfs: string }): Promise<void>;
+  /** After the runtime created the container, before its process runs (work begun in beforeStart may finish here). */
+  beforeRun?(c: ContainerRecord): Promise<void>;
   /** Release addresses, veths, ... */
   afterStop?(c: ContainerRecord): Promise<void>;
   onRemove?(c: ContainerRecord, opts: { removeVolumes: boolean }): Promise<void>;

@@ -54,6 +54,9 @@ export function putMount(spec: any, m: { destination: string; type: string; sour
 }
 
 export class NetworkHook {
+  /** Namespaces whose inside is still being configured, by container id (see beforeRun). */
+  private readonly pending = new Map<string, Promise<Error | undefined>>();
+
   constructor(private readonly net: NetworkService) {}
 
   async onCreate(c: any): Promise<void> {
@@ -65,6 +68,7 @@ export class NetworkHook {
   async beforeStart(c: any, spec: any, _bundle: { dir: string; rootfs: string }): Promise<void> {
     const v = netView(c);
     const s = await this.net.setup(v);
+    if (s.ready) this.pending.set(v.id, s.ready);
     try {
       setNetns(spec, s.hostMode ? undefined : s.netnsPath);
       if (!s.hostMode) spec.hostname = s.hostname;
@@ -91,8 +95,18 @@ export class NetworkHook {
     }
   }
 
+  /** Created, not yet running: the namespace's inside must be ready now. */
+  async beforeRun(c: any): Promise<void> {
+    const id = netView(c).id;
+    const ready = this.pending.get(id);
+    this.pending.delete(id);
+    const err = ready && (await ready);
+    if (err) throw err;
+  }
+
   async afterStop(c: any): Promise<void> {
     const v = netView(c);
+    this.pending.delete(v.id);
     await this.net.teardown(v.id);
     c.networkSettings = this.net.settingsJson(v);
   }

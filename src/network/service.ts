@@ -40,6 +40,12 @@ export interface NetSetup {
   hostname: string;
   /** Legacy link environment variables (NAME_PORT_80_TCP=...). */
   linkEnv: string[];
+  /**
+   * The namespace's inside (addresses, routes) is still being configured:
+   * resolves with its error, never rejects. The container may be created
+   * meanwhile, but must not run before this settles without error.
+   */
+  ready?: Promise<Error | undefined>;
 }
 
 const DEFAULT_NAMES = ['bridge', 'host', 'none'];
@@ -436,6 +442,7 @@ export class NetworkService {
     }
     const nsName = this.netnsName(c.id);
     let nsPath: string;
+    let ready: Promise<Error | undefined>;
     const made: Attachment[] = [];
     try {
       // Addresses first, then the namespace with every veth in two `ip` runs.
@@ -451,7 +458,9 @@ export class NetworkService {
         }
       }
       try {
-        nsPath = await ip.setupNetns(nsName, veths);
+        const ns = await ip.beginNetns(nsName, veths);
+        nsPath = ns.path;
+        ready = ns.inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
       } catch (e) {
         throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
       }
@@ -473,7 +482,7 @@ export class NetworkService {
       throw e;
     }
     const files = await this.setupFilesFor(c);
-    return { ...files, netnsPath: nsPath, hostMode: false, hostname, linkEnv: this.linkEnv(c) };
+    return { ...files, netnsPath: nsPath, hostMode: false, hostname, linkEnv: this.linkEnv(c), ready };
   }
 
   /** Address and MAC for an endpoint (the veth is made by the caller). */

@@ -81,6 +81,30 @@ export async function attachVeth(v: VethSpec): Promise<void> {
  * routes). On failure everything made here is removed again.
  */
 export async function setupNetns(name: string, veths: VethSpec[]): Promise<string> {
+  const s = await beginNetns(name, veths);
+  const err = await s.inside;
+  if (err) {
+    await teardownNetns(s.made ? name : undefined, veths.map((v) => v.hostIf));
+    throw err;
+  }
+  return s.path;
+}
+
+export interface NetnsStart {
+  path: string;
+  /** The in-namespace half, still running: resolves with its error (never rejects). */
+  inside: Promise<Error | undefined>;
+  /** The namespace was made here (false: it existed). */
+  made: boolean;
+}
+
+/**
+ * The host half of setupNetns (namespace, pairs, bridge ports), awaited; the
+ * inside half runs on so it can overlap `runc create` — a container's process
+ * runs only at `runc start`, which must wait for `inside`. A failure of the
+ * host half removes what it made.
+ */
+export async function beginNetns(name: string, veths: VethSpec[]): Promise<NetnsStart> {
   const host: string[] = [];
   const inner: string[] = ['link set dev lo up'];
   const existed = netnsExists(name);
@@ -103,12 +127,12 @@ export async function setupNetns(name: string, veths: VethSpec[]): Promise<strin
   }
   try {
     await batch(host);
-    await batch(inner, name);
   } catch (e) {
     await teardownNetns(existed ? undefined : name, veths.map((v) => v.hostIf));
     throw e;
   }
-  return netnsPath(name);
+  const inside = batch(inner, name).then(() => undefined, (e: Error) => e);
+  return { path: netnsPath(name), inside, made: !existed };
 }
 
 /** Host veths and the namespace in one `ip` run (errors for already-gone ones are ignored). */
