@@ -242,7 +242,8 @@ function resolveBin(name: string): string {
  * turns into exit codes 127/126.
  */
 export function runtimeError(message: string): Error {
-  const m = message.trim().replace(/^.*?level=error msg="(.*)"\s*$/s, '$1');
+  // runc logs in logfmt: the message is quoted, with its own quotes escaped.
+  const m = message.trim().replace(/^.*?level=error msg="(.*)"\s*$/s, '$1').replace(/\\"/g, '"');
   const text = `OCI runtime create failed: ${m}: unknown`;
   if (/executable file not found|no such file or directory|permission denied|not a directory/i.test(m)) return new InvalidParameter(text);
   return new SystemError(text);
