@@ -14,6 +14,7 @@ import type { ImageConfigJSON } from '../image/types';
 import { familiarName, familiarString } from '../image/reference';
 import { chainIdsOf } from '../host/storage/layers';
 import { InvalidParameter, NotFound, SystemError, BerthError } from '../util/errors';
+import { limiter } from '../util/limiter';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, MT, ManifestError, parseManifest, type Descriptor, type ImageManifest, type Manifest, type Platform } from './manifest';
 import { hostPlatform, platformString, selectManifest } from './platform';
 import { LayerProgress, shortId, type ProgressSink } from './progress';
@@ -201,25 +202,6 @@ function layerStream(images: ImageService, digest: string, counter: Transform): 
   gunzip.on('error', () => {}); // reported through the staging pipeline
   const out = counted.pipe(gunzip);
   return out;
-}
-
-/** Limits concurrency: at most n tasks run at once, the rest wait. */
-function limiter(n: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> => {
-    if (active >= n) {
-      onWait?.();
-      await new Promise<void>((r) => queue.push(r));
-    }
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
 }
 
 /**

@@ -9,6 +9,7 @@ import { Transform } from 'node:stream';
 import type { ImageService } from '../image/service';
 import type { ImageRecord } from '../image/types';
 import { InvalidParameter, SystemError } from '../util/errors';
+import { limiter } from '../util/limiter';
 import { MT, parseManifest, type Descriptor } from './manifest';
 import { LayerProgress, shortId, type ProgressSink } from './progress';
 import { RegistrySession, failure, withRetry } from './transport';
@@ -57,24 +58,6 @@ export function manifestFor(deps: PushDeps, img: ImageRecord): { bytes: Buffer; 
     ),
   );
   return { bytes, mediaType: MT.dockerManifest, config, layers };
-}
-
-function limiter(n: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> => {
-    if (active >= n) {
-      onWait?.();
-      await new Promise<void>((r) => queue.push(r));
-    }
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
 }
 
 async function blobExists(s: RegistrySession, digest: string): Promise<boolean> {
