@@ -15,7 +15,48 @@ export class Runc {
   }
 
   async start(id: string): Promise<void> {
+    if (await this.startByFifo(id)) return;
     await execHost(this.bin, this.args(['start', id]), { timeout: 30_000 });
+  }
+
+  /**
+   * What `runc start` does, without a process: runc init waits to write one
+   * byte into <state>/exec.fifo and then execs the user's process; runc
+   * start reads the fifo and removes it. Returns false (runc does it, with
+   * its own errors) when there is no fifo or poststart hooks must run.
+   */
+  private async startByFifo(id: string): Promise<boolean> {
+    const dir = path.join(this.root, id);
+    const fifo = path.join(dir, 'exec.fifo');
+    let st: RuncStateFile;
+    try {
+      st = JSON.parse(await fsp.readFile(path.join(dir, 'state.json'), 'utf8'));
+    } catch {
+      return false;
+    }
+    if (!fs.existsSync(fifo) || !st.init_process_pid || (st.config?.hooks?.poststart ?? []).length) return false;
+    // Opening the read end blocks until init opens the write end; should init
+    // be dead, a write end of our own releases the open (then nothing is read).
+    const guard = setInterval(() => {
+      if (initAlive(st.init_process_pid!, st.init_process_start)) return;
+      try {
+        fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      } catch { /* our reader is not waiting yet: next tick */ }
+    }, 100);
+    try {
+      const fh = await fsp.open(fifo, 'r');
+      let data: Buffer;
+      try {
+        data = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+      if (data.length === 0) throw new HostExecError(this.bin, this.args(['start', id]), 1, 'container process is already dead');
+    } finally {
+      clearInterval(guard);
+    }
+    await fsp.rm(fifo, { force: true });
+    return true;
   }
 
   async kill(id: string, signal: string | number): Promise<void> {
@@ -41,7 +82,7 @@ export class Runc {
    */
   private async deleteStopped(id: string): Promise<boolean> {
     const dir = path.join(this.root, id);
-    let st: { init_process_pid?: number; init_process_start?: number; cgroup_paths?: Record<string, string>; intel_rdt_path?: string; config?: { hooks?: Record<string, unknown[]> } };
+    let st: RuncStateFile;
     try {
       st = JSON.parse(await fsp.readFile(path.join(dir, 'state.json'), 'utf8'));
     } catch {
@@ -66,6 +107,15 @@ export class Runc {
       return undefined;
     }
   }
+}
+
+/** The parts of runc's <root>/<id>/state.json used here. */
+interface RuncStateFile {
+  init_process_pid?: number;
+  init_process_start?: number;
+  cgroup_paths?: Record<string, string>;
+  intel_rdt_path?: string;
+  config?: { hooks?: Record<string, unknown[]> };
 }
 
 /** Whether the process `pid` that started at `start` (clock ticks, /proc stat field 22) still exists. */
