@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidParameter } from '../util/errors';
+import { peek, replay } from '../util/peek';
 import { IgnoreMatcher, globMatch, hasGlob } from '../common/dockerignore';
 
 export class BuildContext {
@@ -261,27 +262,9 @@ export function scopedResolve(root: string, p: string, followFinal = true): stri
 
 /** Gzip is detected by its magic and inflated; bzip2/xz are refused with a clear error. */
 async function decompressed(body: Readable): Promise<Readable> {
-  const it = body[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
-  let done = false;
-  while (head.length < 6 && !done) {
-    const r = await it.next();
-    if (r.done) done = true;
-    else head = Buffer.concat([head, Buffer.from(r.value)]);
-  }
-  const rest = new PassThrough();
-  rest.write(head);
-  if (done) rest.end();
-  else {
-    (async () => {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        if (!rest.write(r.value)) await new Promise((res) => rest.once('drain', res));
-      }
-      rest.end();
-    })().catch((e) => rest.destroy(e));
-  }
+  const peeked = await peek(body, 6);
+  const head = peeked.head;
+  const rest = replay(peeked);
   if (head[0] === 0x1f && head[1] === 0x8b) return rest.pipe(zlib.createGunzip());
   if (head.subarray(0, 3).toString() === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
     throw new InvalidParameter('failed to read build context: bzip2 and xz compressed contexts are not supported; use gzip');

@@ -4,11 +4,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
 import type { ImageService } from '../image/service';
 import type { Overlay2 } from '../host/storage/overlay2';
 import { parseTagged, familiarString, fullString } from '../image/reference';
 import { NotFound } from '../util/errors';
+import { drain, peek, replay } from '../util/peek';
 import type { BuilderBackend, NewImage, RunSpec, ImageRecord } from './backend';
 import type { ContainerRunner } from './runner';
 
@@ -126,31 +126,11 @@ export class DaemonBuilderBackend implements BuilderBackend {
 
 /** The tar stream, or undefined when it has no entries (its first block is the zero end block). */
 async function nonEmptyTar(input: NodeJS.ReadableStream): Promise<NodeJS.ReadableStream | undefined> {
-  const it = (input as Readable)[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
-  let done = false;
-  while (head.length < 512 && !done) {
-    const r = await it.next();
-    if (r.done) done = true;
-    else head = Buffer.concat([head, Buffer.from(r.value)]);
-  }
+  const peeked = await peek(input, 512);
+  const head = peeked.head;
   if (head.length < 512 || head.subarray(0, 512).every((b) => b === 0)) {
-    // Drain the rest so the producer finishes.
-    while (!done) done = !!(await it.next()).done;
+    await drain(peeked);
     return undefined;
   }
-  const out = new PassThrough();
-  out.write(head);
-  if (done) out.end();
-  else {
-    (async () => {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        if (!out.write(r.value)) await new Promise((res) => out.once('drain', res));
-      }
-      out.end();
-    })().catch((e) => out.destroy(e));
-  }
-  return out;
+  return replay(peeked);
 }
