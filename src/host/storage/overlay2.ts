@@ -70,11 +70,12 @@ export class Overlay2 {
     await fsp.mkdir(d, { recursive: true, mode: 0o710 });
     try {
       for (const sub of ['upper', 'work', 'merged']) await fsp.mkdir(path.join(d, sub), { recursive: true, mode: 0o755 });
+      await makeInitLayer(path.join(d, 'init'));
       const tmp = path.join(d, 'lower.tmp');
       await fsp.writeFile(tmp, chainIds.join('\n') + '\n');
       await fsp.rename(tmp, path.join(d, 'lower'));
     } catch (e) {
-      for (const sub of ['upper', 'work', 'merged', 'lower', 'lower.tmp']) await fsp.rm(path.join(d, sub), { recursive: true, force: true });
+      for (const sub of ['upper', 'work', 'merged', 'init', 'lower', 'lower.tmp']) await fsp.rm(path.join(d, sub), { recursive: true, force: true });
       throw e;
     }
   }
@@ -96,8 +97,11 @@ export class Overlay2 {
     const lowers = this.lowers(id);
     // overlay wants the top-most lower first; relative short paths from the
     // layers dir keep the option under one page for 100+ layers.
-    const lowerOpt = lowers.length ? lowers.slice().reverse().map((c) => this.layers.shortLower(c)).join(':') : EMPTY_LOWER;
     const rel = path.relative(this.layers.dir, d);
+    const tops = lowers.slice().reverse().map((c) => this.layers.shortLower(c));
+    // the init layer sits right under the upper dir (layers made before it existed have none)
+    if (fs.existsSync(path.join(d, 'init'))) tops.unshift(`${rel}/init`);
+    const lowerOpt = tops.length ? tops.join(':') : EMPTY_LOWER;
     const opts = `lowerdir=${lowerOpt},upperdir=${rel}/upper,workdir=${rel}/work`;
     if (opts.length > 4000) throw new SystemError(`too many layers to mount (${lowers.length})`);
     try {
@@ -125,7 +129,7 @@ export class Overlay2 {
     const d = this.dir(id);
     if (!fs.existsSync(d)) return;
     await this.unmount(id);
-    for (const sub of ['merged', 'upper', 'work', 'lower', 'lower.tmp']) {
+    for (const sub of ['merged', 'upper', 'work', 'init', 'lower', 'lower.tmp']) {
       await fsp.rm(path.join(d, sub), { recursive: true, force: true });
     }
   }
@@ -133,7 +137,7 @@ export class Overlay2 {
   async changes(id: string): Promise<Change[]> {
     const d = this.dir(id);
     const upper = path.join(d, 'upper');
-    const lowerDirs = this.lowers(id).map((c) => this.layers.path(c));
+    const lowerDirs = [path.join(d, 'init'), ...this.lowers(id).map((c) => this.layers.path(c))];
     const out: Change[] = [];
     const inLower = async (rel: string): Promise<boolean> => {
       for (const l of lowerDirs) {
@@ -168,6 +172,20 @@ export class Overlay2 {
     const merged = await this.mount(id);
     return packDir(merged, { overlay: false });
   }
+}
+
+/**
+ * Docker's init layer: empty mount points for what the runtime mounts over
+ * (/proc, /sys, /dev/*, /etc/{hosts,hostname,resolv.conf}) plus /.dockerenv
+ * and /etc/mtab, so runc never creates them in the upper dir and they never
+ * show in `docker diff` or a commit.
+ */
+async function makeInitLayer(dir: string): Promise<void> {
+  for (const sub of ['dev/pts', 'dev/shm', 'proc', 'sys', 'etc']) await fsp.mkdir(path.join(dir, sub), { recursive: true, mode: 0o755 });
+  for (const f of ['.dockerenv', 'etc/resolv.conf', 'etc/hosts', 'etc/hostname', 'dev/console']) {
+    await fsp.writeFile(path.join(dir, f), '', { mode: 0o755 });
+  }
+  await fsp.symlink('/proc/mounts', path.join(dir, 'etc/mtab'));
 }
 
 function unescapeMount(s: string): string {
