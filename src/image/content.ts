@@ -10,10 +10,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { InvalidParameter, NotFound } from '../util/errors';
+import { digestCounter } from '../util/digest';
 
 export interface BlobInfo { digest: string; size: number }
 
@@ -56,24 +57,16 @@ export class ContentStore {
   async put(source: NodeJS.ReadableStream | Buffer, expected?: string): Promise<BlobInfo> {
     if (expected !== undefined) this.path(expected); // validates its form
     const tmp = this.tempPath();
-    const hash = createHash('sha256');
-    let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const counter = digestCounter();
     const input = Buffer.isBuffer(source) ? Readable.from([source]) : (source as Readable);
     try {
-      await pipeline(input, counter, fs.createWriteStream(tmp, { mode: 0o600 }));
-      const digest = `sha256:${hash.digest('hex')}`;
+      await pipeline(input, counter.stream, fs.createWriteStream(tmp, { mode: 0o600 }));
+      const digest = counter.digest();
       if (expected !== undefined && expected !== digest) {
         throw new InvalidParameter(`digest mismatch: expected ${expected}, got ${digest}`);
       }
       await this.commitFile(tmp, digest);
-      return { digest, size };
+      return { digest, size: counter.size() };
     } finally {
       await fsp.rm(tmp, { force: true });
     }

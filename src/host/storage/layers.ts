@@ -9,8 +9,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { InvalidParameter } from '../../util/errors';
+import { digestCounter } from '../../util/digest';
 import { applyTar } from './tar-apply';
 
 const SHORT = 12;
@@ -66,18 +67,10 @@ export async function stageTar(input: NodeJS.ReadableStream, file: string): Prom
     throw new InvalidParameter('unsupported layer compression: zstd');
   }
   const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-  const hash = createHash('sha256');
-  let size = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const counter = digestCounter();
   const stages: any[] = [Readable.from(rest())];
   if (gz) stages.push(zlib.createGunzip());
-  stages.push(counter, fs.createWriteStream(file, { mode: 0o600 }));
+  stages.push(counter.stream, fs.createWriteStream(file, { mode: 0o600 }));
   try {
     await (pipeline as any)(...stages);
   } catch (e) {
@@ -86,7 +79,7 @@ export async function stageTar(input: NodeJS.ReadableStream, file: string): Prom
     if (code.startsWith('Z_')) throw new InvalidParameter(`invalid gzip layer: ${(e as Error).message}`);
     throw e;
   }
-  return { file, diffId: `sha256:${hash.digest('hex')}`, tarSize: size };
+  return { file, diffId: counter.digest(), tarSize: counter.size() };
 }
 
 export class LayerStore {
