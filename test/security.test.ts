@@ -128,9 +128,17 @@ test('nothing leaks after the daemon stops: no conmon, runc state, mounts or cgr
   await ok(['exec', 'leak1', 'true']);
   await ok(['create', '--name', 'leak3', 'busybox', 'true']);
   const root = d.root;
-  const parentCgroups = fs.readdirSync('/sys/fs/cgroup/memory').filter((x) => x.startsWith('berth'));
-  void parentCgroups;
+  // The daemon's cgroup parent, from a container's memory cgroup (/<parent>/<id>).
+  const pid = (await ok(['inspect', '-f', '{{.State.Pid}}', 'leak1'])).trim();
+  const memLine = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1] === 'memory')!;
+  const parent = path.posix.dirname(memLine.split(':')[2]);
+  assert.ok(parent.length > 1, `cgroup parent of ${memLine}`);
   await d.stop();
+  for (const ctrl of ['memory', 'pids', 'cpu', 'cpuacct', 'freezer', 'cpuset', 'blkio', 'devices']) {
+    const dir = path.join('/sys/fs/cgroup', ctrl, parent);
+    const kids = fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+    assert.deepEqual(kids, [], `container cgroups left under ${dir}`);
+  }
   stopped = true;
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   assert.ok(!mounts.includes(root), 'a mount under the test root is left');
