@@ -5,6 +5,7 @@
 // (`--from=x`) before the arguments, JSON or shell form, and heredocs for
 // RUN/COPY/ADD. No variable expansion happens here; instructions.ts does it.
 import { BerthError } from '../util/errors';
+import { jsonArray } from '../util/exec-form';
 
 export class DockerfileParseError extends BerthError {
   constructor(readonly line: number, readonly detail: string) {
@@ -189,13 +190,7 @@ export function splitWords(s: string, escape: string): string[] {
 }
 
 function tryJson(rest: string): string[] | undefined {
-  const t = rest.trim();
-  if (!t.startsWith('[')) return undefined;
-  try {
-    const v = JSON.parse(t);
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
-  } catch { /* shell form */ }
-  return undefined;
+  return jsonArray(rest.trim());
 }
 
 function parseArgs(node: Node, escape: string): void {

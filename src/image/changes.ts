@@ -2,18 +2,10 @@
 // instructions applied to an image config (CMD, ENTRYPOINT, ENV, EXPOSE,
 // LABEL, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR).
 import { InvalidParameter } from '../util/errors';
+import { jsonArray } from '../util/exec-form';
 import type { ImageConfig } from './types';
 
 const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
-
-function jsonArray(s: string): string[] | undefined {
-  if (!s.startsWith('[')) return undefined;
-  try {
-    const v = JSON.parse(s);
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
-  } catch { /* shell form */ }
-  return undefined;
-}
 
 /** Splits `a=b "c d"=e` / `k v` words, honouring quotes and backslashes. */
 function words(s: string): string[] {
