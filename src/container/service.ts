@@ -770,18 +770,27 @@ export class ContainerService {
         throw new InvalidParameter(`invalid filter 'status=${s}'`);
       }
     }
+    // as moby's foldFilter: exit codes must be integers, health one of four words
+    const exitCodes = (f.exited ?? []).map((x) => {
+      if (!/^[+-]?\d+$/.test(x)) throw new InvalidParameter(`strconv.Atoi: parsing ${JSON.stringify(x)}: invalid syntax`);
+      return Number(x);
+    });
+    for (const h of f.health ?? []) {
+      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(h)) throw new InvalidParameter(`Unrecognised filter value for health: ${h}`);
+    }
     let list = [...this.byId.values()].sort((a, b) => (b.created < a.created ? -1 : b.created > a.created ? 1 : 0));
     const before = f.before?.length ? this.get(f.before[0]) : undefined;
     const since = f.since?.length ? this.get(f.since[0]) : undefined;
     const ancestors = (f.ancestor ?? []).map((a) => this.ancestorIds(a));
-    const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status || !!f.exited || !!before || !!since;
+    const all = o.all || (o.limit !== undefined && o.limit > 0) || !!f.status;
     list = list.filter((c) => {
       if (!all && !c.state.Running) return false;
       if (f.status && !f.status.includes(c.state.Status)) return false;
-      if (f.name && !f.name.some((n) => new RegExp(n.replace(/^\//, '')).test(c.name))) return false;
-      if (f.id && !f.id.some((x) => c.id.startsWith(x))) return false;
+      if (f.name && !filterMatch(f.name, `/${c.name}`) && !filterMatch(f.name, c.name)) return false;
+      if (f.id && !filterMatch(f.id, c.id)) return false;
       if (f.label && !matchLabels(c.config.Labels ?? {}, f.label, [])) return false;
-      if (f.exited && (c.state.Status !== 'exited' || !f.exited.some((x) => Number(x) === c.state.ExitCode))) return false;
+      if (exitCodes.length && (c.state.Running || c.state.StartedAt === ZERO_TIME || !exitCodes.includes(c.state.ExitCode))) return false;
+      if (f.health && !f.health.includes((c.extra.health as { Status?: string } | undefined)?.Status ?? 'none')) return false;
       if (before && c.created >= before.created) return false;
       if (since && c.created <= since.created) return false;
       if (ancestors.length && !ancestors.some((set) => set.has(c.imageId))) return false;
@@ -856,6 +865,14 @@ export class ContainerService {
 }
 
 // ---- helpers ---------------------------------------------------------------------
+
+/** moby's filters.Match: an exact value or an unanchored regular expression (a bad one matches nothing). */
+function filterMatch(values: string[], source: string): boolean {
+  return values.some((v) => {
+    if (v === source) return true;
+    try { return new RegExp(v).test(source); } catch { return false; }
+  });
+}
 
 function nameConflict(name: string, id: string): Conflict {
   return new Conflict(`Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);

@@ -1,0 +1,59 @@
+// Audit of issue 2 against Docker's behaviour: each test pins a gap that was
+// found by trying the docker CLI and berth side by side against berthd.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon, type TestDaemon } from './helpers/daemon';
+
+let d: TestDaemon;
+
+before(async () => {
+  d = await startDaemon();
+  await d.loadBusybox();
+});
+
+after(async () => {
+  await d?.stop();
+});
+
+async function ok(cli: 'docker' | 'berth', args: string[]): Promise<string> {
+  const r = cli === 'docker' ? await d.docker(args) : await d.berth(args);
+  assert.equal(r.code, 0, `${cli} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+test('diff shows only what the process changed: runtime mount points live in an init layer', async () => {
+  await ok('docker', ['run', '--name', 'au-diff', 'busybox', 'sh', '-c', 'echo x > /new; test -e /.dockerenv && readlink /etc/mtab']);
+  for (const cli of ['docker', 'berth'] as const) {
+    assert.equal((await ok(cli, ['diff', 'au-diff'])).trim(), 'A /new');
+  }
+  assert.equal((await ok('docker', ['logs', 'au-diff'])).trim(), '/proc/mounts');
+  // a commit carries the change only, not /etc/hosts or /etc/resolv.conf
+  await ok('docker', ['commit', 'au-diff', 'au-diff:1']);
+  await ok('docker', ['run', '--name', 'au-diff2', 'au-diff:1', 'cat', '/new']);
+  assert.equal((await ok('berth', ['diff', 'au-diff2'])).trim(), '');
+});
+
+test('ps filters as moby: exited needs -a, name matches with or without the slash, bad values are errors', async () => {
+  await ok('docker', ['run', '--name', 'au-ex0', 'busybox', 'true']);
+  assert.equal((await d.docker(['run', '--name', 'au-ex3', 'busybox', 'sh', '-c', 'exit 3'])).code, 3);
+  await ok('docker', ['create', '--name', 'au-cr', 'busybox']);
+  for (const cli of ['docker', 'berth'] as const) {
+    // without -a, a stopped container is not listed even when its exit code matches
+    assert.equal((await ok(cli, ['ps', '--filter', 'exited=0', '-q'])).trim(), '');
+    // a never-started container has exit code 0 but is not "exited=0"
+    assert.equal((await ok(cli, ['ps', '-a', '--filter', 'exited=0', '--filter', 'name=au-', '--format', '{{.Names}}'])).trim().split('\n').sort().join(','), 'au-diff,au-diff2,au-ex0');
+    assert.equal((await ok(cli, ['ps', '-a', '--filter', 'name=^/au-ex', '--format', '{{.Names}}'])).trim().split('\n').sort().join(','), 'au-ex0,au-ex3');
+    assert.equal((await ok(cli, ['ps', '-a', '--filter', 'name=^au-cr$', '--format', '{{.Names}}'])).trim(), 'au-cr');
+    assert.equal((await ok(cli, ['ps', '-a', '--filter', 'name=(', '-q'])).trim(), '');
+    assert.equal((await ok(cli, ['ps', '-a', '--filter', 'health=none', '--filter', 'name=au-cr', '-q'])).trim().length, 12);
+    const bad = cli === 'docker' ? await d.docker(['ps', '--filter', 'exited=x']) : await d.berth(['ps', '--filter', 'exited=x']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Error response from daemon: strconv.Atoi: parsing "x": invalid syntax/);
+    const badH = cli === 'docker' ? await d.docker(['ps', '--filter', 'health=x']) : await d.berth(['ps', '--filter', 'health=x']);
+    assert.equal(badH.code, 1);
+    assert.match(badH.stderr, /Unrecognised filter value for health: x/);
+  }
+  // an id filter is a pattern over the whole id, not only a prefix
+  const id = (await ok('docker', ['inspect', '-f', '{{.Id}}', 'au-ex3'])).trim();
+  assert.equal((await ok('berth', ['ps', '-a', '--filter', `id=${id.slice(5, 20)}`, '--format', '{{.Names}}'])).trim(), 'au-ex3');
+});
