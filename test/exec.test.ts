@@ -118,6 +118,14 @@ test('docker exec -it has a real pty; resize reaches the process (stty size)', a
   await t.send('exit', 'Enter');
 });
 
+test('docker exec -it: ctrl-p ctrl-q detaches the client; the exec process keeps running', async () => {
+  const t = await tmux('execdetach', 'docker exec -it e1 sh -c "echo marker-exec-$((2*21)); exec sh"', 100, 30);
+  await waitFor(async () => (await t.screen()).includes('marker-exec-42'), 15_000, 'exec started');
+  await t.send('C-p', 'C-q');
+  await waitFor(async () => (await t.command()) === 'sleep', 10_000, 'docker exec detached');
+  assert.match(await ok(['top', 'e1']), /\bsh\b/);
+});
+
 test('docker run -it: a shell in a real terminal; ctrl-p ctrl-q detaches and the container keeps running', async () => {
   const t = await tmux('runit', 'docker run -it --name it1 busybox sh', 100, 30);
   await waitFor(async () => /#\s*$/m.test(await t.screen()), 20_000, 'run -it prompt');

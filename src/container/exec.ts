@@ -248,7 +248,8 @@ export class ExecService {
           const out = tty ? filter.push(b) : b;
           if (out.length && !detached) proc.stdin!.write(out);
         });
-        io.input.on('end', () => { if (!detached) proc.stdin!.end(); });
+        // As Docker: a TTY's stdin stays open when the client goes (it may have detached on its side).
+        io.input.on('end', () => { if (!detached && !tty) proc.stdin!.end(); });
       } else {
         io.input.resume();
       }
@@ -314,11 +315,6 @@ export class ExecService {
     } finally {
       await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
     }
-  }
-
-  /** Kills running execs of a container that stopped (runc exec would linger otherwise). */
-  containerStopped(cid: string): void {
-    for (const e of this.execs.values()) if (e.containerId === cid && e.proc) e.proc.child.kill('SIGKILL');
   }
 }
 
