@@ -12,7 +12,7 @@ import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
-import { spawnExec, readPidFile, resizePty, hostHasCaps, type ExecProcess } from '../host/runtime/exec';
+import { spawnExec, readPidFile, resizeExecTty, hostHasCaps, type ExecProcess } from '../host/runtime/exec';
 import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
 import { frame } from './logs';
 import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
@@ -265,7 +265,7 @@ export class ExecService {
       const pid = readPidFile(path.join(e.dir, 'pid'));
       if (pid) {
         e.pid = pid;
-        await resizePty(pid, h, w);
+        await resizeExecTty(e.proc?.child.pid, pid, h, w);
         return;
       }
       await new Promise((r) => setTimeout(r, 20));

@@ -96,6 +96,21 @@ export function readPidFile(p: string): number {
   }
 }
 
+/**
+ * A TTY exec has two ptys: script's (runc's stdio) and the container's. runc
+ * copies the outer size to the inner one at start and on SIGWINCH, so the
+ * outer one is resized too (else runc's first copy could undo ours).
+ */
+export async function resizeExecTty(scriptPid: number | undefined, pid: number, height: number, width: number): Promise<void> {
+  if (scriptPid) {
+    try {
+      const kids = fs.readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      if (kids[0]) await resizePty(Number(kids[0]), height, width);
+    } catch { /* script gone */ }
+  }
+  await resizePty(pid, height, width);
+}
+
 /** Sets the window size of the terminal a process has on fd 0 (its pty slave). */
 export async function resizePty(pid: number, height: number, width: number): Promise<void> {
   if (!pid) return;
