@@ -133,6 +133,10 @@ test('docker run -it: a shell in a real terminal; ctrl-p ctrl-q detaches and the
   await waitFor(async () => (await t.screen()).includes('hello-42'), 10_000, 'echo output');
   await t.send('stty size', 'Enter');
   await waitFor(async () => /^30 100\s*$/m.test(await t.screen()), 10_000, 'stty size in run -it');
+  await run('tmux', ['resize-window', '-t', sessions[sessions.length - 1], '-x', '80', '-y', '20']);
+  await new Promise((r) => setTimeout(r, 500));
+  await t.send('clear; stty size', 'Enter');
+  await waitFor(async () => /^20 80\s*$/m.test(await t.screen()), 10_000, 'container resized through /containers/{id}/resize');
   await t.send('C-p', 'C-q');
   // docker run exits quietly on detach: the pane is back to the trailing sleep.
   await waitFor(async () => (await t.command()) === 'sleep', 10_000, 'docker run detached');
