@@ -57,3 +57,21 @@ test('ps filters as moby: exited needs -a, name matches with or without the slas
   const id = (await ok('docker', ['inspect', '-f', '{{.Id}}', 'au-ex3'])).trim();
   assert.equal((await ok('berth', ['ps', '-a', '--filter', `id=${id.slice(5, 20)}`, '--format', '{{.Names}}'])).trim(), 'au-ex3');
 });
+
+test('logs/events --since/--until are checked and converted on the client, as docker does', async () => {
+  await ok('docker', ['run', '--name', 'au-logs', 'busybox', 'echo', 'hello']);
+  for (const cli of ['docker', 'berth'] as const) {
+    const run = (args: string[]) => (cli === 'docker' ? d.docker(args) : d.berth(args));
+    const bad = await run(['logs', '--since', 'bogus', 'au-logs']);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr.trim(), 'invalid value for "since": failed to parse value as time or duration: "bogus"');
+    const badE = await run(['events', '--since', 'bogus']);
+    assert.equal(badE.code, 1);
+    assert.equal(badE.stderr.trim(), 'failed to parse value as time or duration: "bogus"');
+    // relative and local-time values select the same lines through both clients
+    assert.equal((await ok(cli, ['logs', '--since', '1h', '--until', '-1m', 'au-logs'])).trim(), 'hello');
+    assert.equal((await ok(cli, ['logs', '--until', '2000-01-01T00:00:00', 'au-logs'])).trim(), '');
+    const ev = await ok(cli, ['events', '--since', '1h', '--until', '-1s', '--filter', 'container=au-logs', '--filter', 'event=die', '--format', '{{.Action}} {{.Actor.Attributes.exitCode}}']);
+    assert.equal(ev.trim(), 'die 0');
+  }
+});

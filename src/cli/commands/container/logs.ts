@@ -1,6 +1,16 @@
 // logs: the container's output, demultiplexed unless it has a TTY.
 import type { Command } from '../../registry';
 import { demuxTo } from '../../../client';
+import { apiTimestamp } from '../../timestamps';
+
+/** As docker's client: a bad value fails before any request, naming the flag. */
+function flagTimestamp(name: string, v: string | undefined): string | undefined {
+  try {
+    return apiTimestamp(v);
+  } catch (e) {
+    throw new Error(`invalid value for ${JSON.stringify(name)}: ${(e as Error).message}`);
+  }
+}
 
 export const logsCommand: Command = {
   name: 'logs',
@@ -17,9 +27,11 @@ export const logsCommand: Command = {
   args: { min: 1, max: 1 },
   async run(ctx, p) {
     const f = p.flags;
+    const since = flagTimestamp('since', f.since);
+    const until = flagTimestamp('until', f.until);
     const info = await ctx.client.containerInspect(p.args[0]);
     const res = await ctx.client.containerLogs(info.Id, {
-      follow: f.follow, since: f.since, until: f.until, timestamps: f.timestamps, tail: f.tail, details: f.details,
+      follow: f.follow, since, until, timestamps: f.timestamps, tail: f.tail, details: f.details,
     });
     if (info.Config?.Tty) {
       for await (const chunk of res) ctx.stdout.write(chunk);

@@ -1,4 +1,5 @@
 // events: the daemon's event stream, printed as docker does (or --format).
+import { apiTimestamp } from '../../timestamps';
 import type { Command } from '../../registry';
 import { parseFilters } from '../../flags';
 import { Template } from '../../template';
@@ -39,7 +40,7 @@ export const eventsCommand: Command = {
   async run(ctx, p) {
     const f = p.flags;
     const tmpl = f.format ? new Template(f.format === 'json' ? '{{json .}}' : f.format) : undefined;
-    const { stream, close } = await ctx.client.events({ since: f.since || undefined, until: f.until || undefined, filters: parseFilters(f.filter) });
+    const { stream, close } = await ctx.client.events({ since: apiTimestamp(f.since), until: apiTimestamp(f.until), filters: parseFilters(f.filter) });
     const stop = () => close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
