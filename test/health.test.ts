@@ -43,6 +43,8 @@ test('--health-cmd: starting, then healthy; ps shows (healthy); a health_status 
   assert.match(await ok(['ps', '--filter', 'name=h1']), /\(health: starting\)/);
   await waitFor(async () => (await status('h1')) === 'healthy', 15_000, 'healthy');
   assert.match(await ok(['ps', '--filter', 'name=h1']), /\(healthy\)/);
+  assert.match(await ok(['ps', '--filter', 'health=healthy', '--format', '{{.Names}}']), /^h1$/m);
+  assert.doesNotMatch(await ok(['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}']), /h1/);
   const log = JSON.parse(await ok(['inspect', '-f', '{{json .State.Health}}', 'h1']));
   assert.equal(log.FailingStreak, 0);
   assert.ok(log.Log.length >= 1 && log.Log.length <= 5);
