@@ -75,3 +75,18 @@ test('logs/events --since/--until are checked and converted on the client, as do
     assert.equal(ev.trim(), 'die 0');
   }
 });
+
+test('container prune --filter until= takes Go durations and reports a bad value as docker', async () => {
+  await ok('docker', ['run', '--name', 'au-prune-old', 'busybox', 'true']);
+  await new Promise((r) => setTimeout(r, 2100));
+  await ok('docker', ['run', '--name', 'au-prune-new', 'busybox', 'true']);
+  const bad = await d.berth(['container', 'prune', '-f', '--filter', 'until=bogus']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /Error response from daemon: failed to parse value as time or duration: "bogus"/);
+  await ok('docker', ['container', 'prune', '-f', '--filter', 'until=1h1m']); // older than an hour: none
+  const out = await ok('berth', ['container', 'prune', '-f', '--filter', 'until=0h0m1s', '--filter', 'label!=keep']);
+  assert.match(out, /Deleted Containers:/);
+  const names = (await ok('docker', ['ps', '-a', '--format', '{{.Names}}'])).split('\n');
+  assert.ok(!names.includes('au-prune-old'));
+  assert.ok(names.includes('au-prune-new'));
+});

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
-import type { ImageService } from '../image/service';
+import { parseTimeFilter, type ImageService } from '../image/service';
 import type { DaemonConfig } from '../daemon/config';
 import type { ImageConfig, ImageRecord } from '../image/types';
 import { applyChanges } from '../image/changes';
@@ -993,12 +993,8 @@ function matchLabels(labels: Record<string, string>, want: string[], notWant: st
 
 /** `until` for prune: unix seconds, RFC 3339, or a duration before now. */
 function parseUntil(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const dur = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
-  if (dur) return Date.now() - Number(dur[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[dur[2]];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidParameter(`failed to parse value ${v} as a timestamp`);
-  return t;
+  // the same parser (and message) as image prune's
+  return parseTimeFilter(v) * 1000;
 }
 
 async function dirSize(dir: string): Promise<number> {

@@ -802,10 +802,12 @@ function refMatches(pattern: string, familiar: string): boolean {
 /** Docker's time filters: unix seconds, RFC3339, or a duration ago ("10m"). */
 export function parseTimeFilter(v: string): number {
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
-  const dur = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
-  if (dur) {
-    const mult: Record<string, number> = { ns: 1e-9, us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-    return Date.now() / 1000 - Number(dur[1]) * mult[dur[2]];
+  // a Go duration, possibly compound ("1h30m") or negative
+  if (/^[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/.test(v)) {
+    const mult: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+    let secs = 0;
+    for (const m of v.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) secs += Number(m[1]) * mult[m[2]];
+    return Date.now() / 1000 - (v.startsWith('-') ? -secs : secs);
   }
   const t = Date.parse(v);
   if (Number.isFinite(t)) return t / 1000;
