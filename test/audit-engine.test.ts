@@ -90,3 +90,22 @@ test('container prune --filter until= takes Go durations and reports a bad value
   assert.ok(!names.includes('au-prune-old'));
   assert.ok(names.includes('au-prune-new'));
 });
+
+test('bad image references are rejected by the client before any request, with docker\'s texts and exit codes', async () => {
+  const cases: Array<[string[], number, string]> = [
+    [['run', 'Busybox', 'true'], 125, '{p}: invalid reference format: repository name (library/Busybox) must be lowercase\n\nRun \'{p} run --help\' for more information'],
+    [['create', 'busybox@sha256:abc'], 1, 'invalid reference format'],
+    [['tag', 'busybox', 'UP:1'], 1, 'Error parsing reference: "UP:1" is not a valid repository/tag: invalid reference format: repository name (library/UP) must be lowercase'],
+    [['import', '-', 'Bad'], 1, 'invalid reference format: repository name (library/Bad) must be lowercase'],
+  ];
+  for (const [args, code, text] of cases) {
+    for (const p of ['docker', 'berth'] as const) {
+      const r = p === 'docker' ? await d.docker(args) : await d.berth(args);
+      assert.equal(r.code, code, `${p} ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), text.replaceAll('{p}', p), `${p} ${args.join(' ')}`);
+    }
+  }
+  // a full image id is a valid reference for run
+  const id = (await ok('docker', ['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).trim();
+  assert.equal((await ok('berth', ['run', '--rm', id.slice(7), 'echo', 'ok'])).trim(), 'ok');
+});

@@ -7,7 +7,7 @@ import { CliError, StatusError } from '../../registry';
 import { containerFlags, buildCreate, type CreateRequest } from './opts';
 import { ApiError } from '../../../client';
 import { renderProgress } from '../../progress';
-import { parseRef, withDefaultTag } from '../../refs';
+import { checkAnyReference, parseRef, withDefaultTag } from '../../refs';
 import { pumpStreams, watchResize } from '../../attach';
 import { registryAuthFor } from '../registry/credentials';
 import type { FlagDef, Parsed } from '../../flags';
@@ -27,6 +27,7 @@ export async function createContainer(ctx: CommandContext, req: CreateRequest, p
   if (!['always', 'missing', 'never'].includes(pull)) throw new CliError(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, 125);
   const cidfile = (req.body.HostConfig as Record<string, unknown> | undefined)?.ContainerIDFile as string | undefined;
   if (cidfile && fs.existsSync(cidfile)) throw new CliError(`container ID file found, make sure the other container isn't running or delete ${cidfile}`, 125);
+  checkAnyReference(req.image);
   if (pull === 'always') await pullImage(ctx, req.image, req.platform, quiet);
   let res;
   try {

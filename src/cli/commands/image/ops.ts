@@ -6,7 +6,7 @@ import { ellipsis, humanSize, shortId, since } from '../../units';
 import { inspectEach, inspectFlags } from '../container/inspect';
 import { forEach, confirm } from '../container/lifecycle';
 import { parseFilters } from '../../flags';
-import { parseRef } from '../../refs';
+import { checkTagReference, parseRef } from '../../refs';
 
 /** Go's time.RFC3339 in local time. */
 function rfc3339(unix: number): string {
@@ -73,6 +73,8 @@ export const tagCommand: Command = {
   short: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
   args: { min: 2, max: 2 },
   async run(ctx, p) {
+    checkTagReference(p.args[0], true);
+    checkTagReference(p.args[1], false);
     const r = parseRef(p.args[1]);
     if (r.digest) throw new CliError('refusing to create a tag with a digest reference');
     await ctx.client.imageTag(p.args[0], r.name, r.tag ?? 'latest');

@@ -6,6 +6,7 @@ import { CliError } from '../../registry';
 import { renderProgress } from '../../progress';
 import { saveTo } from '../container/fs';
 import { parseRef, withDefaultTag, familiarName } from '../../refs';
+import { parseNormalized } from '../../../common/reference';
 import { registryAuthFor } from '../registry/credentials';
 
 export const importCommand: Command = {
@@ -23,6 +24,7 @@ export const importCommand: Command = {
     let repo: string | undefined;
     let tag: string | undefined;
     if (ref) {
+      parseNormalized(ref); // docker's client rejects a bad name before sending anything
       const r = parseRef(ref);
       if (r.digest) throw new CliError('refusing to create a tag with a digest reference');
       repo = r.name;
