@@ -90,6 +90,8 @@ export class ConmonRuntime {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
       detached: true,
+      // conmon writes its `oom` marker in its working directory: keep it in the bundle.
+      cwd: dir,
     });
     const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
     let stderr = '';
