@@ -27,6 +27,9 @@ test('diff shows only what the process changed: runtime mount points live in an 
     assert.equal((await ok(cli, ['diff', 'au-diff'])).trim(), 'A /new');
   }
   assert.equal((await ok('docker', ['logs', 'au-diff'])).trim(), '/proc/mounts');
+  // inspect names the init layer as the top lower dir, as Docker's <id>-init
+  const lower = (await ok('berth', ['inspect', '-f', '{{.GraphDriver.Data.LowerDir}}', 'au-diff'])).trim().split(':');
+  assert.ok(lower.length >= 2 && lower[0].endsWith('/init'), lower.join(':'));
   // a commit carries the change only, not /etc/hosts or /etc/resolv.conf
   await ok('docker', ['commit', 'au-diff', 'au-diff:1']);
   await ok('docker', ['run', '--name', 'au-diff2', 'au-diff:1', 'cat', '/new']);

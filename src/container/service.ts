@@ -745,7 +745,8 @@ export class ContainerService {
     const st = this.deps.storage;
     let lower = '';
     try {
-      lower = st.lowers(c.id).slice().reverse().map((x) => st.layerPath(x)).join(':');
+      const init = st.initPath(c.id);
+      lower = [...(init ? [init] : []), ...st.lowers(c.id).slice().reverse().map((x) => st.layerPath(x))].join(':');
     } catch { /* layer gone */ }
     return { upper: st.upperPath(c.id), merged: st.mergedPath(c.id), work: path.join(this.dir(c.id), 'work'), lower };
   }

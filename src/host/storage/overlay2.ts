@@ -39,6 +39,11 @@ export class Overlay2 {
   /** Upper dir of a container (for volume copy-up and the like). */
   upperPath(id: string): string { return path.join(this.dir(id), 'upper'); }
   mergedPath(id: string): string { return path.join(this.dir(id), 'merged'); }
+  /** The container's init layer, or undefined for layers made before there was one. */
+  initPath(id: string): string | undefined {
+    const p = path.join(this.dir(id), 'init');
+    return fs.existsSync(p) ? p : undefined;
+  }
 
   /** Lower chain IDs (bottom → top) recorded for a container layer. */
   lowers(id: string): string[] {
