@@ -39,7 +39,8 @@ export function spawnExec(o: ExecSpawnOptions): ExecProcess {
     // Paths and ids are [A-Za-z0-9/._-]; quote anyway for the shell script runs.
     const cmd = [o.runc, ...runcArgs].map(shq).join(' ');
     child = spawn('script', ['-q', '-f', '-e', '-c', cmd, '/dev/null'], {
-      stdio: [o.stdin ? 'pipe' : 'pipe', 'pipe', 'ignore'],
+      // Always a pipe: at EOF on its stdin script would send the pty an EOF (ending a shell).
+      stdio: ['pipe', 'pipe', 'ignore'],
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', SHELL: '/bin/sh', TERM: 'xterm' },
     });
   } else {
