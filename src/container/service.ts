@@ -796,7 +796,6 @@ export class ContainerService {
       if (since && c.created <= since.created) return false;
       if (ancestors.length && !ancestors.some((set) => set.has(c.imageId))) return false;
       if (f.network && !f.network.some((n) => Object.keys(c.networkSettings?.Networks ?? {}).includes(n) || Object.values(c.networkSettings?.Networks ?? {}).some((v: any) => v?.NetworkID?.startsWith(n)))) return false;
-      if (f.health && !f.health.includes((c.extra.health as { Status?: string } | undefined)?.Status ?? 'none')) return false;
       if (f.volume && !f.volume.some((v) => (c.mounts ?? []).some((m) => m.Name === v || m.Destination === v || m.Source === v))) return false;
       return true;
     });
