@@ -359,11 +359,23 @@ export class ContainerService {
     const t0 = Date.now();
     const phases: Record<string, number> = {};
     const mark = (k: string) => (phases[k] = Date.now() - t0);
-    const rootfs = await this.deps.storage.mount(c.id);
+    // Hooks' rootfs-independent work (the network namespace) overlaps the mount.
+    const early = this.hooks.filter((h) => h.prepare);
+    const prepared = early.map((h) => h.prepare!(c).then(() => undefined, (e: Error) => e));
+    let rootfs: string;
+    try {
+      rootfs = await this.deps.storage.mount(c.id);
+    } catch (e) {
+      await Promise.all(prepared);
+      for (const h of early.reverse()) await h.afterStop?.(c).catch(() => {});
+      throw e;
+    }
     mark('mount');
     let created = false;
-    const started: ContainerHook[] = [];
+    const started: ContainerHook[] = [...early];
     try {
+      const failed = (await Promise.all(prepared)).find((e) => e);
+      if (failed) throw failed;
       const user = resolveUser(rootfs, c.config.User, (c.hostConfig.GroupAdd ?? []).map(String));
       const workdir = c.config.WorkingDir || '/';
       if (workdir !== '/') {
@@ -389,7 +401,7 @@ export class ContainerService {
         host: c.hostConfig,
       });
       for (const h of this.hooks) {
-        started.push(h);
+        if (!started.includes(h)) started.push(h);
         if (h.beforeStart) await h.beforeStart(c, spec, { dir: this.dir(c.id), rootfs });
       }
       mark('hooks');

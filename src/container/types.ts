@@ -166,6 +166,8 @@ export interface ContainerRecord {
 export interface ContainerHook {
   /** Validate/prepare at create (may throw → create fails, nothing left behind). */
   onCreate?(c: ContainerRecord): Promise<void>;
+  /** Start-time work that needs neither rootfs nor spec; runs while the rootfs is mounted (afterStop undoes it). */
+  prepare?(c: ContainerRecord): Promise<void>;
   /** May add mounts, set the netns path, add hosts entries. */
   beforeStart?(c: ContainerRecord, spec: OciSpec, bundle: { dir: string; rootfs: string }): Promise<void>;
   /** After the runtime created the container, before its process runs (work begun in beforeStart may finish here). */

@@ -2,7 +2,7 @@
 // container service's hook seam: validate at create, plumb before start,
 // release after stop, forget at remove.
 import fs from 'node:fs';
-import type { NetworkService } from './service';
+import type { NetworkService, NetSetup } from './service';
 import type { NetContainer } from './types';
 
 /** Reads what networking needs from a container record (Docker-shaped Config/HostConfig). */
@@ -57,7 +57,17 @@ export class NetworkHook {
   /** Namespaces whose inside is still being configured, by container id (see beforeRun). */
   private readonly pending = new Map<string, Promise<Error | undefined>>();
 
+  /** Setups begun by prepare(), taken by beforeStart(). */
+  private readonly early = new Map<string, Promise<NetSetup>>();
+
   constructor(private readonly net: NetworkService) {}
+
+  async prepare(c: any): Promise<void> {
+    const v = netView(c);
+    const p = this.net.setup(v);
+    this.early.set(v.id, p);
+    await p;
+  }
 
   async onCreate(c: any): Promise<void> {
     const v = netView(c);
@@ -67,7 +77,9 @@ export class NetworkHook {
 
   async beforeStart(c: any, spec: any, _bundle: { dir: string; rootfs: string }): Promise<void> {
     const v = netView(c);
-    const s = await this.net.setup(v);
+    const begun = this.early.get(v.id);
+    this.early.delete(v.id);
+    const s = await (begun ?? this.net.setup(v));
     if (s.ready) this.pending.set(v.id, s.ready);
     try {
       setNetns(spec, s.hostMode ? undefined : s.netnsPath);
@@ -107,6 +119,7 @@ export class NetworkHook {
   async afterStop(c: any): Promise<void> {
     const v = netView(c);
     this.pending.delete(v.id);
+    this.early.delete(v.id);
     await this.net.teardown(v.id);
     c.networkSettings = this.net.settingsJson(v);
   }
