@@ -112,3 +112,18 @@ test('bad image references are rejected by the client before any request, with d
   const id = (await ok('docker', ['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).trim();
   assert.equal((await ok('berth', ['run', '--rm', id.slice(7), 'echo', 'ok'])).trim(), 'ok');
 });
+
+test('events --format sees Go field names (.ID .Status .From .TimeNano) and {{json .}} prints docker\'s message', async () => {
+  await ok('docker', ['run', '--rm', '--label', 'au-ev=1', '--label', 'a-first=1', 'busybox', 'true']);
+  const fmt = '{{.ID}}|{{.Status}}|{{.From}}|{{.Scope}}|{{.Time}}|{{.TimeNano}}|{{json .}}';
+  const args = ['events', '--since', '1h', '--until', '-1s', '--filter', 'event=start', '--filter', 'label=au-ev=1', '--format', fmt];
+  const a = await ok('docker', args);
+  const b = await ok('berth', args);
+  assert.equal(b, a);
+  const [id, status, from, scope, time, nano, json] = b.trim().split('|');
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.deepEqual([status, from, scope], ['start', 'busybox', 'local']);
+  assert.ok(nano.startsWith(time) && nano.length === time.length + 9, nano);
+  assert.ok(json.endsWith(`"timeNano":${nano}}`), json);
+  assert.match(json, /"Attributes":\{"a-first":"1","au-ev":"1","image":"busybox"/);
+});

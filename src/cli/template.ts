@@ -309,7 +309,10 @@ function truthy(v: unknown): boolean {
 /** JSON as docker's `json` function writes it (no HTML escaping; objects keep their key order). */
 export function toJson(v: unknown): string {
   if (v === undefined) return 'null';
-  const s = JSON.stringify(v, (_k, x) => (x === undefined ? null : x)) ?? 'null';
+  // bigints (event timeNano) are written as exact integers, as Go's int64
+  const big = '\u0000bigint:';
+  const s = (JSON.stringify(v, (_k, x) => (x === undefined ? null : typeof x === 'bigint' ? `${big}${x}` : x)) ?? 'null')
+    .replace(/"\\u0000bigint:(-?\d+)"/g, '$1');
   // docker's list contexts marshal themselves with json.Marshal, which escapes HTML characters.
   if (v && typeof (v as { toJSON?: unknown }).toJSON === 'function') return s.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
   return s;

@@ -26,6 +26,25 @@ export function prettyEvent(ev: EngineEvent): string {
   return s + '\n';
 }
 
+/**
+ * The event as docker's templates see it: Go field names (.ID, .Status,
+ * .From, .Scope, .Time, .TimeNano) next to the JSON keys, which are the only
+ * ones `{{json .}}` prints, in events.Message's order with sorted attributes
+ * and timeNano as an exact integer.
+ */
+function templateView(ev: EngineEvent): EngineEvent {
+  const raw = ev as unknown as Record<string, unknown>;
+  const actor = (raw.Actor ?? {}) as { ID?: string; Attributes?: Record<string, string> };
+  const attrs = Object.fromEntries(Object.entries(actor.Attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const view: Record<string, unknown> = {};
+  for (const k of ['status', 'id', 'from']) if (raw[k]) view[k] = raw[k];
+  Object.assign(view, { Type: raw.Type, Action: raw.Action, Actor: { ID: actor.ID ?? '', Attributes: attrs }, scope: raw.scope, time: raw.time });
+  view.timeNano = raw.timeNano !== undefined && /^\d+$/.test(String(raw.timeNano)) ? BigInt(String(raw.timeNano)) : raw.timeNano;
+  const go: Record<string, string> = { ID: 'id', Status: 'status', From: 'from', Scope: 'scope', Time: 'time', TimeNano: 'timeNano' };
+  for (const [field, key] of Object.entries(go)) Object.defineProperty(view, field, { value: view[key] ?? (key === 'id' || key === 'status' || key === 'from' ? '' : undefined), enumerable: false });
+  return view as unknown as EngineEvent;
+}
+
 export const eventsCommand: Command = {
   name: 'events',
   usage: '[OPTIONS]',
@@ -45,7 +64,7 @@ export const eventsCommand: Command = {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      for await (const ev of stream) ctx.out(tmpl ? tmpl.execute(ev) + '\n' : prettyEvent(ev));
+      for await (const ev of stream) ctx.out(tmpl ? tmpl.execute(templateView(ev)) + '\n' : prettyEvent(ev));
     } catch (e) {
       // Interrupted by the user: the stream was closed on purpose.
       if ((e as NodeJS.ErrnoException)?.code !== 'ECONNRESET' && !/aborted/.test((e as Error)?.message ?? '')) throw e;
