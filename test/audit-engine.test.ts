@@ -2,7 +2,8 @@
 // found by trying the docker CLI and berth side by side against berthd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, type TestDaemon } from './helpers/daemon';
+import path from 'node:path';
+import { startDaemon, run, ROOT_DIR, type TestDaemon } from './helpers/daemon';
 
 let d: TestDaemon;
 
@@ -81,17 +82,18 @@ test('logs/events --since/--until are checked and converted on the client, as do
 
 test('container prune --filter until= takes Go durations and reports a bad value as docker', async () => {
   await ok('docker', ['run', '--name', 'au-prune-old', 'busybox', 'true']);
-  await new Promise((r) => setTimeout(r, 2100));
+  await new Promise((r) => setTimeout(r, 3500));
   await ok('docker', ['run', '--name', 'au-prune-new', 'busybox', 'true']);
-  const bad = await d.berth(['container', 'prune', '-f', '--filter', 'until=bogus']);
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /Error response from daemon: failed to parse value as time or duration: "bogus"/);
-  await ok('docker', ['container', 'prune', '-f', '--filter', 'until=1h1m']); // older than an hour: none
-  const out = await ok('berth', ['container', 'prune', '-f', '--filter', 'until=0h0m1s', '--filter', 'label!=keep']);
+  const out = await ok('berth', ['container', 'prune', '-f', '--filter', 'until=0h0m2s', '--filter', 'label!=keep']);
   assert.match(out, /Deleted Containers:/);
   const names = (await ok('docker', ['ps', '-a', '--format', '{{.Names}}'])).split('\n');
   assert.ok(!names.includes('au-prune-old'));
   assert.ok(names.includes('au-prune-new'));
+  const bad = await d.berth(['container', 'prune', '-f', '--filter', 'until=bogus']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /Error response from daemon: failed to parse value as time or duration: "bogus"/);
+  await ok('docker', ['container', 'prune', '-f', '--filter', 'until=1h1m']); // older than an hour: none
+  assert.ok((await ok('docker', ['ps', '-a', '--format', '{{.Names}}'])).split('\n').includes('au-prune-new'));
 });
 
 test('bad image references are rejected by the client before any request, with docker\'s texts and exit codes', async () => {
@@ -126,4 +128,35 @@ test('events --format sees Go field names (.ID .Status .From .TimeNano) and {{js
   assert.ok(nano.startsWith(time) && nano.length === time.length + 9, nano);
   assert.ok(json.endsWith(`"timeNano":${nano}}`), json);
   assert.match(json, /"Attributes":\{"a-first":"1","au-ev":"1","image":"busybox"/);
+});
+
+test('run/create option errors print as docker: texts, forms and exit codes', async () => {
+  const cases: Array<string[]> = [
+    ['--restart', 'bogus'],
+    ['--restart', 'always:3'],
+    ['--restart', 'always', '--rm'],
+    ['--env-file', '/nonexistent-env-file'],
+    ['--label-file', '/nonexistent-label-file'],
+    ['-e', '=x'],
+    ['-w', 'rel'],
+    ['--stop-signal', 'BOGUS'],
+  ];
+  for (const opts of cases) {
+    for (const verb of ['run', 'create']) {
+      const args = [verb, ...opts, 'busybox', 'true'];
+      const a = await d.docker(args);
+      // ./bin/berth itself: its shebang keeps node from taking --env-file as its own option
+      const b = await run(path.join(ROOT_DIR, 'bin', 'berth'), args, { env: d.env });
+      assert.equal(b.code, a.code, `${args.join(' ')}: docker ${a.code} ${a.stderr} / berth ${b.code} ${b.stderr}`);
+      assert.equal(b.stderr.replaceAll('berth', 'docker'), a.stderr, args.join(' '));
+      assert.notEqual(a.code, 0);
+    }
+  }
+  // -d prints the id even when start then fails, and exits as docker (127: command not found)
+  for (const cli of ['docker', 'berth'] as const) {
+    const r = cli === 'docker' ? await d.docker(['run', '-d', 'busybox', 'nosuch']) : await d.berth(['run', '-d', 'busybox', 'nosuch']);
+    assert.equal(r.code, 127);
+    assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+    await ok('docker', ['rm', r.stdout.trim()]);
+  }
 });

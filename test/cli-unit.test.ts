@@ -117,7 +117,7 @@ test('run flags become Config/HostConfig as docker sends them', () => {
   const p = runFlags.parse(['--rm', '-e', 'A=1', '-p', '127.0.0.1:8080:80/udp', '-p', '9000-9001:90-91', '-v', 'data:/data', '-v', '/anon',
     '-m', '512m', '--cpus', '1.5', '--restart', 'on-failure:3', '-l', 'k=v', '-w', '/tmp', '-u', '1000:1000', '--entrypoint', '', '--stop-timeout', '5',
     '--ulimit', 'nofile=100:200', '--tmpfs', '/run:size=1m', '--network', 'net1', '--network-alias', 'web', 'busybox', 'echo', 'hi']);
-  assert.throws(() => buildCreate(p, false), /Conflicting options: --restart and --rm/);
+  assert.throws(() => buildCreate(p, false), /conflicting options: cannot specify both --restart and --rm/);
   const p2 = runFlags.parse(['-e', 'A=1', '-p', '127.0.0.1:8080:80/udp', '-p', '9000-9001:90-91', '-v', 'data:/data', '-v', '/anon',
     '-m', '512m', '--cpus', '1.5', '--restart', 'on-failure:3', '-l', 'k=v', '-w', '/tmp', '-u', '1000:1000', '--entrypoint', '', '--stop-timeout', '5',
     '--ulimit', 'nofile=100:200', '--tmpfs', '/run:size=1m', '--network', 'net1', '--network-alias', 'web', '-i', 'busybox', 'echo', 'hi']);

@@ -3,7 +3,7 @@
 import { EngineClient, ApiError, ConnectionError } from '../client';
 import { FlagSet, FlagError, HelpRequested, type FlagDef } from './flags';
 import { TemplateError } from './template';
-import { groups, shortcuts, topLevel, findInGroup, StatusError, type Command, type CommandContext } from './registry';
+import { groups, shortcuts, topLevel, findInGroup, StatusError, CliError, type Command, type CommandContext } from './registry';
 import './commands';
 import { BERTH_VERSION } from '../version';
 
@@ -167,6 +167,13 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
     const code = await cmd.run(ctx, parsed);
     return typeof code === 'number' ? code : 0;
   } catch (e) {
+    // a flag value rejected while building the request: docker shows a bad
+    // value with the usage line (pflag), other option errors as "docker: ..."
+    if (e instanceof FlagError) {
+      if (e.message.startsWith('invalid argument "')) err(`${e.message}\n\nUsage:  ${path} ${cmd.usage}\n\nRun '${path} --help' for more information\n`);
+      else err(`${PROG}: ${e.message}\n\nRun '${path} --help' for more information\n`);
+      return 125;
+    }
     return reportError(ctx, e, errorCode);
   }
 }
@@ -176,8 +183,9 @@ export function reportError(ctx: CommandContext, e: unknown, errorCode: number):
   const prefix = errorCode === 125 ? `${PROG}: ` : '';
   const tail = errorCode === 125 ? `\n\nRun '${ctx.commandPath} --help' for more information\n` : '\n';
   if (e instanceof StatusError) {
-    if (e.message && e.code === 125 && errorCode === 125) {
-      ctx.err(`${prefix}${e.message}${tail}`);
+    if (e.message && e.code === 125 && (errorCode === 125 || e instanceof CliError)) {
+      // create and run both print option errors as "docker: ..." with exit 125
+      ctx.err(`${PROG}: ${e.message}\n\nRun '${ctx.commandPath} --help' for more information\n`);
       return 125;
     }
     if (e.message) ctx.err(e.message.endsWith('\n') ? e.message : e.message + '\n');

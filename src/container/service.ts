@@ -268,6 +268,16 @@ export class ContainerService {
     if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(hostConfig.RestartPolicy.Name)) {
       throw new InvalidParameter(`invalid restart policy '${hostConfig.RestartPolicy.Name}'`);
     }
+    // the rest of moby's verifyContainerSettings
+    const rp = hostConfig.RestartPolicy;
+    if (['always', 'unless-stopped', 'no'].includes(rp.Name) && rp.MaximumRetryCount) {
+      throw new InvalidParameter('invalid restart policy: maximum retry count can only be used with \'on-failure\'');
+    }
+    if (rp.Name === 'on-failure' && rp.MaximumRetryCount < 0) throw new InvalidParameter('invalid restart policy: maximum retry count cannot be negative');
+    if (body.WorkingDir && !String(body.WorkingDir).startsWith('/')) {
+      throw new InvalidParameter(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
+    }
+    if (body.StopSignal) parseSignal(String(body.StopSignal));
     const config = mergeConfig(body, img);
     const [p, ...args] = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
     if (p === undefined || p === '') throw new InvalidParameter('No command specified');

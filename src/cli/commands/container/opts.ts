@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import type { FlagDef, Parsed } from '../../flags';
 import { FlagError, keyValue } from '../../flags';
+import { CliError } from '../../registry';
 import type { ContainerCreateBody } from '../../../client';
 
 export const containerFlags: FlagDef[] = [
@@ -129,7 +130,7 @@ function envList(p: Parsed): string[] {
   const out: string[] = [];
   for (const f of p.flags['env-file'] as string[]) out.push(...readKvFile(f, true));
   for (const e of p.flags.env as string[]) {
-    if (e.startsWith('=')) throw new FlagError(`invalid environment variable: ${e}`);
+    if (e.startsWith('=')) throw new FlagError(`invalid argument "${e}" for "-e, --env" flag: invalid environment variable: ${e}`);
     if (!e.includes('=')) {
       const v = process.env[e];
       out.push(v === undefined ? e : `${e}=${v}`);
@@ -242,11 +243,12 @@ export function parseMount(spec: string): Record<string, unknown> {
 
 function restartPolicy(v: string): { Name: string; MaximumRetryCount?: number } {
   if (!v) return { Name: 'no' };
+  // as docker's ParseRestartPolicy: only the shape is checked here, the
+  // daemon judges the name (so its message is the one printed)
   const [name, count] = v.split(':');
-  if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(name)) throw new FlagError(`invalid restart policy format: ${v}`);
-  if (count !== undefined) {
-    if (name !== 'on-failure') throw new FlagError(`invalid restart policy format: maximum retry count can only be used with 'on-failure'`);
-    if (!/^\d+$/.test(count)) throw new FlagError(`invalid restart policy format: maximum retry count must be an integer`);
+  if (name === '' && count !== undefined) throw new FlagError('invalid restart policy format: no policy provided before colon');
+  if (count) {
+    if (!/^[+-]?\d+$/.test(count)) throw new FlagError(`invalid restart policy format: maximum retry count must be an integer`);
     return { Name: name, MaximumRetryCount: Number(count) };
   }
   return { Name: name };
@@ -290,7 +292,7 @@ export function buildCreate(p: Parsed, detached: boolean): CreateRequest {
   const [image, ...cmd] = p.args;
   const attach = f.attach as string[];
   for (const a of attach) if (!['stdin', 'stdout', 'stderr'].includes(a.toLowerCase())) throw new FlagError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`);
-  if (detached && attach.length) throw new FlagError('Conflicting options: -a and -d');
+  if (detached && attach.length) throw new CliError('conflicting options: cannot specify both --attach and --detach');
   const want = (s: string) => attach.map((a) => a.toLowerCase()).includes(s);
   let attachStdin = false;
   let attachStdout = false;
@@ -451,6 +453,6 @@ export function buildCreate(p: Parsed, detached: boolean): CreateRequest {
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: endpoints },
   };
-  if (f.restart && f.restart !== 'no' && f.rm) throw new FlagError('Conflicting options: --restart and --rm');
+  if (f.restart && f.restart !== 'no' && f.rm) throw new FlagError('conflicting options: cannot specify both --restart and --rm');
   return { name: f.name || undefined, platform: f.platform || undefined, body, image };
 }

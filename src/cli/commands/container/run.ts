@@ -157,6 +157,8 @@ export const runCommand: Command = {
     const req = buildCreate(p, detached);
     const id = await createContainer(ctx, req, p.flags.pull, p.flags.quiet);
     if (detached) {
+      // docker prints the id as soon as the container exists, even if start then fails
+      ctx.out(id + '\n');
       try {
         await ctx.client.containerStart(id);
       } catch (e) {
@@ -166,7 +168,6 @@ export const runCommand: Command = {
         }
         throw e;
       }
-      ctx.out(id + '\n');
       return 0;
     }
     const b = req.body;
