@@ -385,15 +385,19 @@ describe('berth registry gc', () => {
       await req(`${base}/v2/gc/app/manifests/v1`, { method: 'PUT', body: img.manifest, headers: { 'Content-Type': img.mediaType } });
       const orphan = await pushBlob(base, 'gc/app', Buffer.from('nobody references me'));
       const berth = path.resolve(__dirname, '../../bin/berth');
+      // Every gc must succeed: on failure show its stderr, not just an empty stdout.
+      const gc = async (...args: string[]) => {
+        const out = await run(berth, ['registry', 'gc', '--root', reg.root, ...args]);
+        assert.equal(out.code, 0, `berth registry gc ${args.join(' ')}: ${out.stderr}`);
+        return out;
+      };
       // Within the default grace period nothing is removed (a push may be in flight).
-      let r = await run(berth, ['registry', 'gc', '--root', reg.root]);
-      assert.equal(r.code, 0, r.stderr);
+      let r = await gc();
       assert.match(r.stdout, /deleted 0 blobs/);
-      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s', '--dry-run']);
+      r = await gc('--grace', '0s', '--dry-run');
       assert.match(r.stdout, new RegExp(`deleting blob ${orphan}`));
       assert.ok(fs.existsSync(path.join(reg.root, 'blobs/sha256', orphan.slice(7))));
-      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s']);
-      assert.equal(r.code, 0, r.stderr);
+      r = await gc('--grace', '0s');
       assert.match(r.stdout, /deleted 1 blobs/);
       assert.ok(!fs.existsSync(path.join(reg.root, 'blobs/sha256', orphan.slice(7))));
       assert.equal((await req(`${base}/v2/gc/app/blobs/${orphan}`, { method: 'HEAD' })).status, 404);
@@ -408,13 +412,13 @@ describe('berth registry gc', () => {
       fs.utimesSync(path.join(reg.root, 'blobs/sha256', old.slice(7)), past, past);
       fs.utimesSync(path.join(reg.root, 'repositories/gc/app/_blobs/sha256', old.slice(7)), past, past);
       assert.equal((await req(`${base}/v2/gc/app/blobs/${old}`, { method: 'HEAD' })).status, 200);
-      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '1h']);
+      r = await gc('--grace', '1h');
       assert.match(r.stdout, /deleted 0 blobs/);
-      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s']);
+      r = await gc('--grace', '0s');
       assert.match(r.stdout, /deleted 1 blobs/);
       // Untagged manifests go only with --delete-untagged, then their blobs too.
       await req(`${base}/v2/gc/app/manifests/v1`, { method: 'DELETE' });
-      r = await run(berth, ['registry', 'gc', '--root', reg.root, '--grace', '0s', '--delete-untagged']);
+      r = await gc('--grace', '0s', '--delete-untagged');
       assert.match(r.stdout, /deleted 3 blobs.*1 manifests/);
       assert.equal((await req(`${base}/v2/gc/app/manifests/${img.manifestDigest}`)).status, 404);
     } finally {
