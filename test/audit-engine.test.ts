@@ -160,3 +160,41 @@ test('run/create option errors print as docker: texts, forms and exit codes', as
     await ok('docker', ['rm', r.stdout.trim()]);
   }
 });
+
+test('a create/update body with a field of the wrong JSON type is a 400 and stores nothing', async () => {
+  const http = await import('node:http');
+  const post = (p: string, body: string) => new Promise<{ status: number; json: any }>((resolve, reject) => {
+    const req = http.request({ socketPath: d.socket, path: p, method: 'POST', headers: { 'Content-Type': 'application/json' }, timeout: 10_000 }, (res) => {
+      let t = '';
+      res.on('data', (c) => { t += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: t ? JSON.parse(t) : null }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const before = (await ok('docker', ['ps', '-aq'])).trim();
+  const bad: Array<[object, RegExp]> = [
+    [{ Image: 'busybox', Env: 'A=1' }, /cannot unmarshal string into Go struct field ContainerConfigWrapper.Env of type \[\]string/],
+    [{ Image: 'busybox', Labels: { a: 1 } }, /cannot unmarshal number 1 into Go struct field ContainerConfigWrapper.Labels of type string/],
+    [{ Image: 'busybox', User: 0 }, /ContainerConfigWrapper.User of type string/],
+    [{ Image: 'busybox', ExposedPorts: ['80/tcp'] }, /ContainerConfigWrapper.ExposedPorts of type nat.PortSet/],
+    [{ Image: 'busybox', HostConfig: { Memory: '1g' } }, /ContainerConfigWrapper.HostConfig.Memory of type int64/],
+    [{ Image: 'busybox', HostConfig: { PortBindings: { '80/tcp': '8080' } } }, /HostConfig.PortBindings of type \[\]nat.PortBinding/],
+    [{ Image: 'busybox', HostConfig: 'x' }, /ContainerConfigWrapper.HostConfig of type container.HostConfig/],
+  ];
+  for (const [body, msg] of bad) {
+    const r = await post('/containers/create', JSON.stringify(body));
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.json.message, msg);
+  }
+  // nothing was stored, and listing still works for both clients
+  assert.equal((await ok('docker', ['ps', '-aq'])).trim(), before);
+  await ok('berth', ['ps', '-a']);
+  // Cmd and Entrypoint take a plain string (strslice), as Docker's
+  const good = await post('/containers/create?name=au-strslice', JSON.stringify({ Image: 'busybox', Cmd: 'true' }));
+  assert.equal(good.status, 201);
+  const up = await post('/containers/au-strslice/update', JSON.stringify({ Memory: 'x' }));
+  assert.equal(up.status, 400);
+  assert.match(up.json.message, /UpdateConfig.Memory of type int64/);
+  await ok('docker', ['rm', 'au-strslice']);
+});

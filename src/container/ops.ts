@@ -11,6 +11,7 @@ import { cgroupPids } from '../host/cgroups/paths';
 import { top, type TopResult } from '../host/process/top';
 import { toDockerStats, type DockerStats } from './stats';
 import { checkResources } from './limits';
+import { checkUpdateBody } from './wire-types';
 
 const UPDATABLE = [
   'BlkioWeight', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'CpusetCpus', 'CpusetMems',
@@ -103,6 +104,7 @@ export class OpsService {
   async update(ref: string, body: any): Promise<{ Warnings: string[] }> {
     const c = this.containers.get(ref);
     if (!body || typeof body !== 'object') throw new InvalidParameter('config cannot be empty');
+    checkUpdateBody(body);
     const warnings: string[] = [];
     await this.containers.withLock(c.id, async () => {
       if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`Container ${c.id} is marked for removal and cannot be "update".`);

@@ -28,6 +28,7 @@ import { validateName, randomName } from './names';
 import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
 import { inspectJson, listJson, ZERO_TIME } from './view';
 import { parseSignal } from './signals';
+import { checkCreateBody } from './wire-types';
 import type { ContainerConfig, ContainerHook, ContainerRecord, HostConfig } from './types';
 
 export type { ContainerHook, ContainerRecord } from './types';
@@ -250,6 +251,7 @@ export class ContainerService {
 
   async create(body: any, name?: string): Promise<{ Id: string; Warnings: string[] }> {
     if (!body || typeof body !== 'object') throw new InvalidParameter('config cannot be empty in order to create a container');
+    checkCreateBody(body);
     let cname = '';
     if (name) {
       cname = validateName(name);
