@@ -198,3 +198,12 @@ test('a create/update body with a field of the wrong JSON type is a 400 and stor
   assert.match(up.json.message, /UpdateConfig.Memory of type int64/);
   await ok('docker', ['rm', 'au-strslice']);
 });
+
+test('info reports the runc commit as docker info\'s "runc version"', async () => {
+  const want = /^commit:\s*(\S+)/m.exec((await run('runc', ['--version'])).stdout)?.[1];
+  assert.ok(want);
+  for (const cli of ['docker', 'berth'] as const) {
+    assert.equal((await ok(cli, ['info', '--format', '{{.RuncCommit.ID}}'])).trim(), want);
+  }
+  assert.match(await ok('docker', ['info']), new RegExp(`runc version: ${want!.replace(/[.+]/g, '\\$&')}`));
+});

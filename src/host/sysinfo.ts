@@ -1,6 +1,7 @@
 // Facts about the host for /info and /version, read once from /proc and /sys.
 import fs from 'node:fs';
 import os from 'node:os';
+import { execHost } from './exec';
 
 export interface HostInfo {
   kernelVersion: string;
@@ -83,4 +84,18 @@ export function backingFs(dir: string): string {
   } catch {
     return 'unknown';
   }
+}
+
+const commits = new Map<string, Promise<string>>();
+
+/** `commit:` of `<runtime> --version` (docker info's "runc version"), asked once per binary; '' if it cannot run. */
+export function runtimeCommit(bin: string): Promise<string> {
+  let p = commits.get(bin);
+  if (!p) {
+    p = execHost(bin, ['--version'], { timeout: 5_000, allowFailure: true })
+      .then((r) => /^commit:\s*(\S+)/m.exec(r.stdout)?.[1] ?? '')
+      .catch(() => '');
+    commits.set(bin, p);
+  }
+  return p;
 }

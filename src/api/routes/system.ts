@@ -4,7 +4,7 @@ import type { Router } from '../router';
 import type { Daemon } from '../../daemon/daemon';
 import { API_VERSION, MIN_API_VERSION } from '../context';
 import { BERTH_VERSION, GIT_COMMIT } from '../../version';
-import { hostInfo, backingFs } from '../../host/sysinfo';
+import { hostInfo, backingFs, runtimeCommit } from '../../host/sysinfo';
 import { matchEvent, parseEventTime } from '../../events/filter';
 
 export function registerSystemRoutes(r: Router, d: Daemon): void {
@@ -61,8 +61,9 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
     });
   });
 
-  r.get('/info', (ctx) => {
+  r.get('/info', async (ctx) => {
     const h = hostInfo();
+    const runcCommit = await runtimeCommit('runc');
     const c = d.containers.counts();
     const cfg = d.config;
     ctx.send(200, {
@@ -146,7 +147,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       Isolation: '',
       InitBinary: 'docker-init',
       ContainerdCommit: { ID: '', Expected: '' },
-      RuncCommit: { ID: '', Expected: '' },
+      RuncCommit: { ID: runcCommit, Expected: runcCommit },
       InitCommit: { ID: '', Expected: '' },
       SecurityOptions: ['name=seccomp,profile=builtin'],
       Warnings: [],
