@@ -207,3 +207,13 @@ test('info reports the runc commit as docker info\'s "runc version"', async () =
   }
   assert.match(await ok('docker', ['info']), new RegExp(`runc version: ${want!.replace(/[.+]/g, '\\$&')}`));
 });
+
+test('a --filter without "=" is refused as pflag does, naming the flag as the command spells it', async () => {
+  for (const args of [['ps', '--filter', 'bogus'], ['images', '-f', 'x'], ['container', 'prune', '-f', '--filter', 'x'], ['events', '--filter', 'x']]) {
+    const a = await d.docker(args);
+    const b = await d.berth(args);
+    assert.equal(a.code, 125);
+    assert.equal(b.code, 125, args.join(' '));
+    assert.equal(b.stderr.replaceAll('berth', 'docker'), a.stderr, args.join(' '));
+  }
+});

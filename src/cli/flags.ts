@@ -216,11 +216,13 @@ export function keyValue(list: string[]): Record<string, string> {
 }
 
 /** `--filter key=value` flags as the API's filters map ({key: [values]}). */
-export function parseFilters(list: string[]): Record<string, string[]> {
+export function parseFilters(list: string[], label = '-f, --filter'): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const f of list) {
+    if (f === '') continue; // docker's FilterOpt skips an empty value
     const i = f.indexOf('=');
-    if (i < 0) throw new FlagError(`bad format of filter (expected name=value)`);
+    // pflag's wording, as the value is refused while the flag is set
+    if (i < 0) throw new FlagError(`invalid argument "${f}" for "${label}" flag: bad format of filter (expected name=value)`);
     const k = f.slice(0, i).trim().toLowerCase();
     (out[k] ??= []).push(f.slice(i + 1).trim());
   }

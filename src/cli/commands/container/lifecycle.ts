@@ -214,7 +214,7 @@ export const pruneCommand: Command = {
     if (!p.flags.force && !(await confirm(ctx, 'WARNING! This will remove all stopped containers.'))) {
       throw new StatusError('', 0);
     }
-    const r = await ctx.client.containerPrune(parseFilters(p.flags.filter));
+    const r = await ctx.client.containerPrune(parseFilters(p.flags.filter, '--filter'));
     if (r.ContainersDeleted?.length) ctx.out(`Deleted Containers:\n${r.ContainersDeleted.join('\n')}\n\n`);
     ctx.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}\n`);
   },

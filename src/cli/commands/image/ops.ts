@@ -113,7 +113,7 @@ export const imagePruneCommand: Command = {
   ],
   args: { max: 0 },
   async run(ctx, p) {
-    const filters = parseFilters(p.flags.filter);
+    const filters = parseFilters(p.flags.filter, '--filter');
     filters.dangling = [p.flags.all ? 'false' : 'true'];
     const warning = p.flags.all
       ? 'WARNING! This will remove all images without at least one container associated to them.'

@@ -122,7 +122,7 @@ const pruneCommand: Command = {
   args: { max: 0 },
   async run(ctx, p) {
     if (!p.flags.force && !(await confirm(ctx, 'WARNING! This will remove all custom networks not used by at least one container.'))) return;
-    const r: any = await ctx.client.networkPrune(parseFilters(p.flags.filter ?? []));
+    const r: any = await ctx.client.networkPrune(parseFilters(p.flags.filter ?? [], '--filter'));
     const gone: string[] = r.NetworksDeleted ?? [];
     if (gone.length) ctx.out('Deleted Networks:\n' + gone.map((n) => n + '\n').join(''));
   },

@@ -95,7 +95,7 @@ const pruneCommand: Command = {
   async run(ctx, p) {
     const warning = p.flags.all ? 'WARNING! This will remove all local volumes not used by at least one container.' : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
     if (!p.flags.force && !(await confirm(ctx, warning))) return;
-    const filters = parseFilters(p.flags.filter ?? []);
+    const filters = parseFilters(p.flags.filter ?? [], '--filter');
     if (p.flags.all) filters.all = ['true'];
     const r: any = await ctx.client.volumePrune(filters);
     const gone: string[] = r.VolumesDeleted ?? [];
