@@ -367,7 +367,7 @@ test('image events: import, tag, untag, delete, save, load', async () => {
   const until = Math.floor(Date.now() / 1000) + 1;
   const ev = await ok(['events', '--since', String(since), '--until', String(until), '--filter', 'type=image', '--format', '{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "name"}}']);
   const lines = ev.trim().split('\n');
-  for (const want of [`import ${id} ${id}`, `tag ${id} ev:1`, `save ${id} ev:1`, `untag ${id} ${id}`, `delete ${id} ${id}`, `load ${id} ${id}`]) {
+  for (const want of [`import ${id} ${id}`, `tag ${id} ev:1`, `save ${id} ${id}`, `untag ${id} ${id}`, `delete ${id} ${id}`, `load ${id} ${id}`]) {
     assert.ok(lines.includes(want), `missing event "${want}" in:\n${ev}`);
   }
 });

@@ -343,7 +343,8 @@ export function saveArchive(svc: ImageService, names: string[]): NodeJS.Readable
         const name = familiarString({ ...t, tag: undefined });
         (repositories[name] ??= {})[t.tag!] = top;
       }
-      svc.logEvent('save', img, tags.length ? familiarString(tags[0]) : img.id);
+      // moby's tarexporter names the image by its id in the save event
+      svc.logEvent('save', img, img.id);
     }
     await add('manifest.json', JSON.stringify(manifest));
     if (Object.keys(repositories).length) await add('repositories', JSON.stringify(repositories));
