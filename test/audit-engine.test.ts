@@ -217,3 +217,18 @@ test('a --filter without "=" is refused as pflag does, naming the flag as the co
     assert.equal(b.stderr.replaceAll('berth', 'docker'), a.stderr, args.join(' '));
   }
 });
+
+test('import/commit --change accepts exactly moby\'s validCommitCommands', async () => {
+  const tar = await run('tar', ['-C', path.join(ROOT_DIR, 'test', 'fixtures'), '-cf', path.join(d.root, 'au-change.tar'), '.']);
+  assert.equal(tar.code, 0, tar.stderr);
+  for (const cli of ['docker', 'berth'] as const) {
+    const r = cli === 'docker' ? await d.docker(['import', '-c', 'SHELL ["/bin/bash", "-c"]', path.join(d.root, 'au-change.tar')]) : await d.berth(['import', '-c', 'SHELL ["/bin/bash", "-c"]', path.join(d.root, 'au-change.tar')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), 'Error response from daemon: shell is not a valid change command');
+  }
+  await ok('berth', ['import', '-c', 'HEALTHCHECK --interval=5s CMD true', '-c', 'STOPSIGNAL SIGINT', '-c', 'ONBUILD RUN x', path.join(d.root, 'au-change.tar'), 'au-change:1']);
+  const cfg = JSON.parse(await ok('docker', ['image', 'inspect', '-f', '{{json .Config}}', 'au-change:1']));
+  assert.deepEqual(cfg.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5e9 });
+  assert.equal(cfg.StopSignal, 'SIGINT');
+  assert.deepEqual(cfg.OnBuild, ['RUN x']);
+});

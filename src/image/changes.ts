@@ -5,7 +5,8 @@ import { InvalidParameter } from '../util/errors';
 import { jsonArray } from '../util/exec-form';
 import type { ImageConfig } from './types';
 
-const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+// moby's validCommitCommands (SHELL is not among them)
+const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
 
 /** Splits `a=b "c d"=e` / `k v` words, honouring quotes and backslashes. */
 function words(s: string): string[] {
@@ -129,13 +130,52 @@ export function applyChanges(base: ImageConfig, changes: string[]): ImageConfig 
         if (!args) throw new InvalidParameter('ONBUILD requires at least one argument');
         cfg.OnBuild = [...(cfg.OnBuild ?? []), args];
         break;
-      case 'HEALTHCHECK': {
-        const a = /^(?:CMD\s+)?(.*)$/is.exec(args)![1];
-        if (/^NONE$/i.test(args)) cfg.Healthcheck = { Test: ['NONE'] };
-        else cfg.Healthcheck = { Test: jsonArray(a) ? ['CMD', ...jsonArray(a)!] : ['CMD-SHELL', a] };
+      case 'HEALTHCHECK':
+        cfg.Healthcheck = healthcheck(args);
         break;
-      }
     }
   }
   return cfg;
+}
+
+const HC_DURATIONS: Record<string, string> = { interval: 'Interval', timeout: 'Timeout', 'start-period': 'StartPeriod', 'start-interval': 'StartInterval' };
+
+/** A Go duration ("30s", "1m30s") in nanoseconds. */
+function durationNs(v: string): number {
+  const unit: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  if (v === '0') return 0;
+  if (!/^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/.test(v)) throw new InvalidParameter(`time: invalid duration "${v}"`);
+  let ns = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) ns += Number(m[1]) * unit[m[2]];
+  return Math.round(ns);
+}
+
+/** `HEALTHCHECK [--interval=..] [--timeout=..] [--start-period=..] [--start-interval=..] [--retries=..] CMD ...|NONE`, as the Dockerfile instruction. */
+function healthcheck(args: string): Record<string, unknown> {
+  let rest = args.trim();
+  const flags: Record<string, number> = {};
+  let m: RegExpExecArray | null;
+  while ((m = /^--([A-Za-z-]+)=(\S*)\s*/.exec(rest))) {
+    rest = rest.slice(m[0].length);
+    const [, name, val] = m;
+    if (name === 'retries') {
+      if (!/^\d+$/.test(val)) throw new InvalidParameter(`strconv.ParseInt: parsing ${JSON.stringify(val)}: invalid syntax`);
+      flags.Retries = Number(val);
+    } else if (HC_DURATIONS[name]) {
+      flags[HC_DURATIONS[name]] = durationNs(val);
+    } else throw new InvalidParameter(`Unknown flag: ${name}`);
+  }
+  const t = /^(\S+)\s*(.*)$/s.exec(rest);
+  const kind = (t?.[1] ?? '').toUpperCase();
+  if (kind === 'NONE') {
+    if (t![2] || Object.keys(flags).length) throw new InvalidParameter('HEALTHCHECK NONE takes no arguments');
+    return { Test: ['NONE'] };
+  }
+  if (kind !== 'CMD') throw new InvalidParameter(`Unknown type ${JSON.stringify(kind)} in HEALTHCHECK (try CMD)`);
+  const body = t![2];
+  if (!body) throw new InvalidParameter('Missing command after HEALTHCHECK CMD');
+  const arr = jsonArray(body);
+  const hc: Record<string, unknown> = { Test: arr ? ['CMD', ...arr] : ['CMD-SHELL', body] };
+  for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries']) if (flags[k] !== undefined) hc[k] = flags[k];
+  return hc;
 }
