@@ -195,7 +195,14 @@ export class TestDaemon {
 /** Starts a private daemon. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
   const d = new TestDaemon(opts);
-  await d.start();
+  try {
+    await d.start();
+  } catch (e) {
+    // The caller never gets `d`, so its after() cannot stop it: a berthd left
+    // running here keeps the test process (and the whole suite) alive forever.
+    await d.stop().catch(() => {});
+    throw e;
+  }
   return d;
 }
 
