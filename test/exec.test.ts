@@ -34,6 +34,24 @@ async function waitFor(pred: () => Promise<boolean>, ms = 10_000, what = 'condit
   assert.fail(`${what} not met in time; screen:\n${last}`);
 }
 
+/**
+ * Types `cmd` until the screen matches `re`: after a tmux resize the client's
+ * SIGWINCH → resize request → pty resize may land after the first command ran
+ * (on a loaded machine), so a stale answer is retried until the deadline.
+ */
+async function typeUntil(t: { send(...keys: string[]): Promise<void>; screen(): Promise<string> }, cmd: string, re: RegExp, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    await t.send(cmd, 'Enter');
+    const next = Math.min(end, Date.now() + 2_000);
+    while (Date.now() < next) {
+      if (re.test(await t.screen())) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.fail(`${what} not met in time; screen:\n${last}`);
+}
+
 /** A docker command in a real terminal (tmux), with DOCKER_HOST of the test daemon. */
 async function tmux(name: string, cmd: string, cols = 100, rows = 30): Promise<{ send(...keys: string[]): Promise<void>; screen(): Promise<string>; command(): Promise<string> }> {
   const s = `berth-${name}-${process.pid}`;
@@ -112,9 +130,7 @@ test('docker exec -it has a real pty; resize reaches the process (stty size)', a
   await t.send('tty; stty size', 'Enter');
   await waitFor(async () => /\/dev\/pts\/\d+/.test(await t.screen()) && /^30 100\s*$/m.test(await t.screen()), 10_000, 'tty and size');
   await run('tmux', ['resize-window', '-t', sessions[sessions.length - 1], '-x', '90', '-y', '25']);
-  await new Promise((r) => setTimeout(r, 500));
-  await t.send('clear; stty size', 'Enter');
-  await waitFor(async () => /^25 90\s*$/m.test(await t.screen()), 10_000, 'resized stty size');
+  await typeUntil(t, 'clear; stty size', /^25 90\s*$/m, 15_000, 'resized stty size');
   await t.send('exit', 'Enter');
 });
 
@@ -134,9 +150,7 @@ test('docker run -it: a shell in a real terminal; ctrl-p ctrl-q detaches and the
   await t.send('stty size', 'Enter');
   await waitFor(async () => /^30 100\s*$/m.test(await t.screen()), 10_000, 'stty size in run -it');
   await run('tmux', ['resize-window', '-t', sessions[sessions.length - 1], '-x', '80', '-y', '20']);
-  await new Promise((r) => setTimeout(r, 500));
-  await t.send('clear; stty size', 'Enter');
-  await waitFor(async () => /^20 80\s*$/m.test(await t.screen()), 10_000, 'container resized through /containers/{id}/resize');
+  await typeUntil(t, 'clear; stty size', /^20 80\s*$/m, 15_000, 'container resized through /containers/{id}/resize');
   await t.send('C-p', 'C-q');
   // docker run exits quietly on detach: the pane is back to the trailing sleep.
   await waitFor(async () => (await t.command()) === 'sleep', 10_000, 'docker run detached');
