@@ -232,3 +232,23 @@ test('import/commit --change accepts exactly moby\'s validCommitCommands', async
   assert.equal(cfg.StopSignal, 'SIGINT');
   assert.deepEqual(cfg.OnBuild, ['RUN x']);
 });
+
+test('a malformed %-escape in the path is a 400 JSON error, not a request left hanging', async () => {
+  const http = await import('node:http');
+  const get = (p: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request({ socketPath: d.socket, path: p, method: 'GET', timeout: 5000 }, (res) => {
+      let t = '';
+      res.on('data', (c) => { t += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: t }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer for ${p}`)));
+    req.on('error', reject);
+    req.end();
+  });
+  for (const p of ['/containers/%ZZ/json', '/v1.43/images/a%2/json']) {
+    const r = await get(p);
+    assert.equal(r.status, 400, p);
+    assert.match(JSON.parse(r.body).message, /^invalid URL escape "%/);
+  }
+  assert.equal((await get('/_ping')).body, 'OK');
+});

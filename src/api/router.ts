@@ -1,6 +1,17 @@
 // A small method + path-pattern router. Patterns use `:name` segments; a
 // trailing `*name` captures the rest (image names contain slashes).
 import type { Ctx } from './context';
+import { InvalidParameter } from '../util/errors';
+
+/** A path segment decoded; a bad %-escape is a 400 as in Go's URL parser, never an exception out of routing. */
+function decodePathParam(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    const bad = /%(?![0-9a-fA-F]{2}).{0,2}/.exec(s)?.[0] ?? s;
+    throw new InvalidParameter(`invalid URL escape ${JSON.stringify(bad)}`);
+  }
+}
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;
 
@@ -50,7 +61,7 @@ export class Router {
         pathMatched = true;
         if (r.method !== want) continue;
         const params: Record<string, string> = {};
-        r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1])));
+        r.names.forEach((n, i) => (params[n] = decodePathParam(m[i + 1])));
         return { handler: r.handler, params };
       }
     }

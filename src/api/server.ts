@@ -51,7 +51,12 @@ export function createApiServer(router: Router, serverHeader: string): http.Serv
     if (m && cmpVersion(version, MIN_API_VERSION) < 0) {
       return fail(400, `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
     }
-    const route = router.match(req.method ?? 'GET', path);
+    let route: ReturnType<Router['match']>;
+    try {
+      route = router.match(req.method ?? 'GET', path);
+    } catch (err) {
+      return fail(statusOf(err), messageOf(err));
+    }
     if (route === undefined) return fail(404, 'page not found');
     if (route === 'method') return fail(405, 'method not allowed');
     const ctx = new Ctx(req, res, upgraded, socket, head, path, version, url.searchParams);
@@ -67,15 +72,26 @@ export function createApiServer(router: Router, serverHeader: string): http.Serv
     }
   };
 
+  // whatever escapes dispatch still gets an answer (a request must never hang)
+  const guarded = (req: http.IncomingMessage, res: http.ServerResponse, socket: Duplex, head: Buffer | undefined, upgraded: boolean) => {
+    dispatch(req, res, socket, head, upgraded).catch((err) => {
+      log.error('request failed', { method: req.method, url: req.url, err: messageOf(err) });
+      if (res.headersSent) { res.destroy(); return; }
+      const body = Buffer.from(JSON.stringify({ message: messageOf(err) }) + '\n');
+      res.writeHead(statusOf(err), { 'Content-Type': 'application/json', 'Content-Length': String(body.length) });
+      res.end(body);
+    });
+  };
+
   server.on('request', (req, res) => {
-    void dispatch(req, res, req.socket, undefined, false);
+    guarded(req, res, req.socket, undefined, false);
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const res = new http.ServerResponse(req);
     res.assignSocket(socket as any);
     res.shouldKeepAlive = false;
     socket.on('error', () => socket.destroy());
-    void dispatch(req, res, socket, head, true);
+    guarded(req, res, socket, head, true);
   });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
