@@ -38,9 +38,15 @@ const status = async (n: string) => (await ok(['inspect', '-f', '{{if .State.Hea
 
 test('--health-cmd: starting, then healthy; ps shows (healthy); a health_status event is sent', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
-  await ok(['run', '-d', '--name', 'h1', '--health-cmd', 'test -f /tmp/ready', '--health-interval', '300ms', '--health-retries', '2', 'busybox', 'sh', '-c', 'sleep 1; touch /tmp/ready; exec sleep 600']);
+  // The start period keeps early failures from counting (as Docker), and the test
+  // makes it ready itself: a fixed sleep raced the probes (two failures at ~600 ms
+  // already meant unhealthy, a slow inspect could already see healthy).
+  await ok(['run', '-d', '--name', 'h1', '--health-cmd', 'test -f /tmp/ready', '--health-interval', '300ms', '--health-retries', '2', '--health-start-period', '60s', 'busybox', 'sleep', '600']);
   assert.equal(await status('h1'), 'starting');
   assert.match(await ok(['ps', '--filter', 'name=h1']), /\(health: starting\)/);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(await status('h1'), 'starting', 'failing probes within the start period do not count');
+  await ok(['exec', 'h1', 'touch', '/tmp/ready']);
   await waitFor(async () => (await status('h1')) === 'healthy', 15_000, 'healthy');
   assert.match(await ok(['ps', '--filter', 'name=h1']), /\(healthy\)/);
   assert.match(await ok(['ps', '--filter', 'health=healthy', '--format', '{{.Names}}']), /^h1$/m);
