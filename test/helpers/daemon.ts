@@ -153,7 +153,7 @@ export class TestDaemon {
   }
 
   berth(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run(process.execPath, [BERTH, ...args], { ...opts, env: { ...this.env, ...opts.env } });
+    return run(process.execPath, ['--', BERTH, ...args], { ...opts, env: { ...this.env, ...opts.env } });
   }
 
   /** `docker load` the busybox fixture as busybox:latest. */
