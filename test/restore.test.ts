@@ -51,7 +51,9 @@ test('always restarts with a growing back-off; docker stop ends it; restart rese
   await new Promise((r) => setTimeout(r, 3000));
   const n = Number(await insp('al', '{{.RestartCount}}'));
   // 100+200+400+800+1600 ms of waits: about 4-5 restarts in 3 s, never dozens.
-  assert.ok(n >= 2 && n <= 7, `restart count after 3 s: ${n}`);
+  // (A loaded host makes each start slower, so fewer is fine: wait for the 2nd.)
+  assert.ok(n <= 7, `restart count after 3 s: ${n}`);
+  await waitFor(async () => Number(await insp('al', '{{.RestartCount}}')) >= 2, 20_000, 'always restarts again');
   const ps = await ok(['ps', '-a', '--filter', 'name=al', '--format', '{{.Status}}']);
   assert.match(ps, /Restarting|Up|Exited/);
   await ok(['stop', 'al']);
