@@ -307,11 +307,18 @@ export async function pullImageManifest(
           throw new InvalidParameter(`layer ${l.digest} does not match its diff ID in the image config (got ${staged.diffId}, want ${diffIds[i]})`);
         }
         images.recordLayerBlob(staged.diffId, l.digest);
-        const r = await images.commitLayer(parent, staged);
-        if (r.created) {
-          created.push(r.layer.chainId);
-          deps.meta.journalAdd(r.layer.chainId);
+        // Journal first: a crash while the layer is being committed (its
+        // directory exists, its record may not) must still drop it at startup.
+        deps.meta.journalAdd(chainIds[i]);
+        let r: Awaited<ReturnType<typeof images.commitLayer>>;
+        try {
+          r = await images.commitLayer(parent, staged);
+        } catch (e) {
+          deps.meta.journalRemove([chainIds[i]]);
+          throw e;
         }
+        if (r.created) created.push(r.layer.chainId);
+        else deps.meta.journalRemove([chainIds[i]]);
         deps.meta.recordLayer(staged.diffId, { digest: l.digest, mediaType: l.mediaType ?? MT.dockerLayer, size: l.size, registry, repo: s.repo });
       } finally {
         await fsp.rm(staged.file, { force: true });
