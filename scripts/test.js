@@ -44,8 +44,10 @@ const r = spawnSync(
     '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
     ...files,
   ],
-  { cwd: root, stdio: 'inherit' },
+  // A hung test process must not outlive CI's 90 minutes: the whole run is bounded.
+  { cwd: root, stdio: 'inherit', timeout: 75 * 60 * 1000, killSignal: 'SIGKILL' },
 );
+if (r.error) console.error(`test run stopped: ${r.error.message}`);
 let tap = '';
 try {
   tap = fs.readFileSync(tapFile, 'utf8');
