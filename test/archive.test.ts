@@ -24,11 +24,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-async function ok(args: string[], timeout = 60_000): Promise<string> {
-  const r = await d.docker(args, { timeout });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${d.logs().slice(-2000)}`);
-  return r.stdout;
-}
+const ok = (args: string[], timeout?: number): Promise<string> => d.ok(args, timeout);
 
 test('cp a file and a directory out of a running container', async () => {
   await ok(['cp', 'cp1:/data/a.txt', path.join(tmp, 'a.txt')]);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startDaemon, type TestDaemon } from './helpers/daemon';
+import { startDaemon, type TestDaemon, waitFor as waitUntil } from './helpers/daemon';
 
 let d: TestDaemon;
 
@@ -19,20 +19,9 @@ after(async () => {
   await d?.stop();
 });
 
-async function ok(args: string[], timeout = 60_000): Promise<string> {
-  const r = await d.docker(args, { timeout });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${d.logs().slice(-2000)}`);
-  return r.stdout;
-}
+const ok = (args: string[], timeout?: number): Promise<string> => d.ok(args, timeout);
 
-async function waitFor(pred: () => Promise<boolean>, ms = 15_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  assert.fail(`${what} not met in time`);
-}
+const waitFor = (pred: () => Promise<boolean>, ms = 15_000, what = 'condition'): Promise<void> => waitUntil(pred, ms, what, 150);
 
 const status = async (n: string) => (await ok(['inspect', '-f', '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}', n])).trim();
 

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startDaemon, run, type TestDaemon } from './helpers/daemon';
+import { startDaemon, run, type TestDaemon, waitFor as waitUntil } from './helpers/daemon';
 
 let d: TestDaemon;
 
@@ -17,11 +17,7 @@ after(async () => {
   await d?.stop();
 });
 
-async function ok(args: string[], timeout = 60_000): Promise<string> {
-  const r = await d.docker(args, { timeout });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${d.logs().slice(-2000)}`);
-  return r.stdout;
-}
+const ok = (args: string[], timeout?: number): Promise<string> => d.ok(args, timeout);
 
 async function fails(args: string[], re: RegExp): Promise<void> {
   const r = await d.docker(args, { timeout: 30_000 });
@@ -29,14 +25,7 @@ async function fails(args: string[], re: RegExp): Promise<void> {
   assert.match(r.stderr, re);
 }
 
-async function waitFor(pred: () => Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`${what} not met in time`);
-}
+const waitFor = (pred: () => Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> => waitUntil(pred, ms, what, 100);
 
 /** The v1 cgroup dir of a container for one controller (found through its init's /proc/<pid>/cgroup). */
 async function cgroupFile(name: string, controller: string, file: string): Promise<string> {

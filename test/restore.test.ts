@@ -3,7 +3,7 @@
 // everything is as it should be. Through the docker CLI.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, run, type TestDaemon } from './helpers/daemon';
+import { startDaemon, run, type TestDaemon, waitFor as waitUntil } from './helpers/daemon';
 
 let d: TestDaemon;
 
@@ -16,20 +16,9 @@ after(async () => {
   await d?.stop();
 });
 
-async function ok(args: string[], timeout = 60_000): Promise<string> {
-  const r = await d.docker(args, { timeout });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${d.logs().slice(-2000)}`);
-  return r.stdout;
-}
+const ok = (args: string[], timeout?: number): Promise<string> => d.ok(args, timeout);
 
-async function waitFor(pred: () => Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`${what} not met in time\n${d.logs().slice(-1500)}`);
-}
+const waitFor = (pred: () => Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> => waitUntil(pred, ms, what, 100, () => `\n${d.logs().slice(-1500)}`);
 
 const insp = async (name: string, f: string) => (await ok(['inspect', '-f', f, name])).trim();
 

@@ -22,11 +22,7 @@ after(async () => {
   if (!stopped) await d?.stop();
 });
 
-async function ok(args: string[], timeout = 60_000): Promise<string> {
-  const r = await d.docker(args, { timeout });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${d.logs().slice(-2000)}`);
-  return r.stdout;
-}
+const ok = (args: string[], timeout?: number): Promise<string> => d.ok(args, timeout);
 
 async function runIn(args: string[], script: string): Promise<{ code: number; out: string }> {
   const r = await d.docker(['run', '--rm', ...args, 'busybox', 'sh', '-c', script], { timeout: 60_000 });

@@ -6,6 +6,7 @@ import os from 'node:os';
 import http from 'node:http';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { busyboxArchive } from '../fixtures/busybox';
 
 export const ROOT_DIR = path.resolve(__dirname, '..', '..', '..');
@@ -152,6 +153,13 @@ export class TestDaemon {
     return run('docker', args, { ...opts, env: { ...this.env, ...opts.env } });
   }
 
+  /** A docker command that must succeed: its stdout, or a failure that shows stderr and the daemon log's tail. */
+  async ok(args: string[], timeout = 60_000): Promise<string> {
+    const r = await this.docker(args, { timeout });
+    assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${this.logs().slice(-2000)}`);
+    return r.stdout;
+  }
+
   berth(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     return run(process.execPath, ['--', BERTH, ...args], { ...opts, env: { ...this.env, ...opts.env } });
   }
@@ -204,6 +212,16 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     throw e;
   }
   return d;
+}
+
+/** Polls `pred` every `interval` ms until it holds; fails after `ms` with `what` and `detail()`. */
+export async function waitFor(pred: () => Promise<boolean>, ms: number, what: string, interval = 100, detail: () => string = () => ''): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return;
+    await sleep(interval);
+  }
+  assert.fail(`${what} not met in time${detail()}`);
 }
 
 function sleep(ms: number): Promise<void> {
