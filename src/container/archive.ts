@@ -13,7 +13,7 @@ import * as tar from 'tar-stream';
 import type { ContainerService } from './service';
 import type { ContainerRecord } from './types';
 import { InvalidParameter, NotFound, Conflict } from '../util/errors';
-import { resolveInRoot } from '../host/runtime/users';
+import { resolveInRoot } from '../host/rootfs';
 
 export interface PathStat {
   name: string;

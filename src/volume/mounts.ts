@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidParameter, NotFound } from '../util/errors';
-import { copyUp, resolveInRoot } from '../host/volume/mount';
+import { copyUp } from '../host/volume/mount';
+import { resolveInRoot } from '../host/rootfs';
 import type { VolumeService } from './service';
 
 export interface MountPoint {

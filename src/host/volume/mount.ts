@@ -33,40 +33,6 @@ export async function unmount(target: string): Promise<void> {
 }
 
 /**
- * Resolves `p` inside `root` following symlinks as if `root` were `/`, so a
- * link in an image can never lead outside the container's filesystem.
- */
-export function resolveInRoot(root: string, p: string): string {
-  const parts = p.split('/').filter((x) => x && x !== '.');
-  let cur: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const part = parts.shift()!;
-    if (part === '..') {
-      cur.pop();
-      continue;
-    }
-    const full = path.join(root, ...cur, part);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(full);
-    } catch {
-      cur.push(part);
-      continue;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) throw new Error(`too many levels of symbolic links: ${p}`);
-      const target = fs.readlinkSync(full);
-      if (target.startsWith('/')) cur = [];
-      parts.unshift(...target.split('/').filter((x) => x && x !== '.'));
-      continue;
-    }
-    cur.push(part);
-  }
-  return path.join(root, ...cur);
-}
-
-/**
  * Copies the content of image directory `src` into an empty volume directory
  * `dst`, keeping owners, modes, times and xattrs (cp -a does not follow links).
  */
