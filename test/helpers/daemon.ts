@@ -77,8 +77,9 @@ export class TestDaemon {
     this.execRoot = path.join(this.root, 'exec');
     this.bridge = `bt${this.id}`;
     this.chainPrefix = `BT${this.id.toUpperCase()}`;
-    // A /24 per daemon; parallel test files get different ones.
-    this.bip = `172.30.${parseInt(this.id.slice(0, 2), 16)}.1/24`;
+    // A /24 per daemon, reserved on disk so that parallel test files (and
+    // parallel checkouts) never share a bridge subnet.
+    this.bip = `172.30.${reserveSubnet(this.root)}.1/24`;
     this.logFile = path.join(this.root, 'daemon.log');
     const dockerConfig = path.join(this.root, 'docker-config');
     fs.mkdirSync(dockerConfig, { recursive: true });
@@ -196,6 +197,7 @@ export class TestDaemon {
   async stop(): Promise<void> {
     await this.terminate('SIGTERM');
     cleanupHostState(this);
+    releaseSubnet(this.root);
     if (!process.env.BERTH_KEEP_TEST_ROOT) fs.rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
   }
 }
@@ -321,5 +323,44 @@ export function cleanupHostState(d: TestDaemon): void {
         quiet('iptables', ['-t', table, '-X', m[1]]);
       }
     }
+  }
+}
+
+const SUBNET_DIR = '/tmp/berth-test-subnets';
+
+/** Claims a free third octet for 172.30.N.0/24: a file made with O_EXCL names its owner's test root. */
+function reserveSubnet(owner: string): number {
+  fs.mkdirSync(SUBNET_DIR, { recursive: true });
+  const start = randomBytes(1)[0];
+  for (let i = 0; i < 256; i++) {
+    const n = (start + i) % 256;
+    const f = path.join(SUBNET_DIR, String(n));
+    try {
+      fs.writeFileSync(f, owner, { flag: 'wx' });
+      return n;
+    } catch {
+      // Taken: reclaim it only when its owner's test root is gone.
+      let holder = '';
+      try { holder = fs.readFileSync(f, 'utf8'); } catch { continue; }
+      if (holder && !fs.existsSync(holder)) {
+        try { fs.rmSync(f); } catch { /* raced */ }
+        try {
+          fs.writeFileSync(f, owner, { flag: 'wx' });
+          return n;
+        } catch { /* raced */ }
+      }
+    }
+  }
+  throw new Error('no free 172.30.N.0/24 test subnet');
+}
+
+function releaseSubnet(owner: string): void {
+  let names: string[] = [];
+  try { names = fs.readdirSync(SUBNET_DIR); } catch { return; }
+  for (const n of names) {
+    const f = path.join(SUBNET_DIR, n);
+    try {
+      if (fs.readFileSync(f, 'utf8') === owner) fs.rmSync(f);
+    } catch { /* gone */ }
   }
 }
