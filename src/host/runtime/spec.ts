@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { InvalidParameter } from '../../util/errors';
 import { defaultSeccomp, customSeccomp } from './seccomp';
 import { hostHasCaps } from './exec';
-import { applyDevices, applyInit, applyHostDevices, type DeviceMapping } from './spec-extra';
+import { applyDevices, applyDeviceCgroupRules, applyInit, applyHostDevices, type DeviceMapping } from './spec-extra';
 import type { ResolvedUser } from './users';
 import type { OciMount, OciNamespace, OciResources, OciRlimit, OciSpec } from './spec-types';
 
@@ -57,6 +57,7 @@ export interface HostConfigLike {
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
   SecurityOpt?: string[] | null;
+  DeviceCgroupRules?: string[] | null;
   ReadonlyRootfs?: boolean;
   NetworkMode?: string;
   PidMode?: string;
@@ -208,7 +209,7 @@ function defaultMounts(h: HostConfigLike): OciMount[] {
   ];
 }
 
-function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: 'default' | 'unconfined' | string } {
+export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: 'default' | 'unconfined' | string } {
   let noNewPrivileges = false;
   let seccomp = 'default';
   for (const o of opts) {
@@ -296,6 +297,7 @@ export function buildSpec(i: SpecInput): OciSpec {
     }
   }
   applyDevices(spec, (h as { Devices?: DeviceMapping[] | null }).Devices, !!h.Privileged);
+  applyDeviceCgroupRules(spec, h.DeviceCgroupRules, !!h.Privileged);
   applyInit(spec, (h as { Init?: boolean | null }).Init);
   applyHostDevices(spec, !!h.Privileged);
   return spec;
