@@ -12,16 +12,6 @@ export const MAX_BODY = 64 * 1024 * 1024;
 const MAX_DISCARD = 1024 * 1024 * 1024;
 const MAX_JSON_DEPTH = 10000;
 
-function discardRest(req: IncomingMessage): void {
-  let dropped = 0;
-  req.on('data', (c: Buffer) => {
-    dropped += c.length;
-    if (dropped > MAX_DISCARD) req.socket.destroy();
-  });
-  req.on('error', () => {});
-  req.resume();
-}
-
 /** Deepest nesting of objects/arrays in a JSON text (strings skipped). */
 function nestingDepth(b: Buffer): number {
   let depth = 0;
@@ -84,17 +74,30 @@ export class Ctx {
    */
   async body(limit = MAX_BODY): Promise<Buffer> {
     if (this.bodyCache) return this.bodyCache;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of this.req) {
-      size += (c as Buffer).length;
-      if (size > limit) {
-        discardRest(this.req);
-        throw new InvalidParameter('request body too large');
-      }
-      chunks.push(c as Buffer);
-    }
-    this.bodyCache = Buffer.concat(chunks);
+    // Listeners rather than for-await: leaving a for-await loop destroys the request, and then nobody reads the socket.
+    this.bodyCache = await new Promise<Buffer>((resolve, reject) => {
+      const req = this.req;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (over) {
+          if (size > limit + MAX_DISCARD) req.socket.destroy();
+          return;
+        }
+        if (size > limit) {
+          over = true;
+          chunks.length = 0;
+          reject(new InvalidParameter('request body too large'));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.once('end', () => resolve(Buffer.concat(chunks)));
+      req.once('error', reject);
+      req.once('close', () => reject(new InvalidParameter('request body incomplete: the client went away')));
+    });
     return this.bodyCache;
   }
 
