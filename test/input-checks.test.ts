@@ -166,6 +166,7 @@ const CREATE_REFUSALS: Array<[string, unknown, string]> = [
     'invalid mount config for type "bind": field VolumeOptions must not be specified'],
   ['Binds [":/x"]', { HostConfig: { Binds: [':/x'] } }, "invalid volume specification: ':/x'"],
   ['SecurityOpt bogus (at create, not only at start)', { HostConfig: { SecurityOpt: ['bogus'] } }, 'invalid --security-opt 1: "bogus"'],
+  ['SecurityOpt bogus=1', { HostConfig: { SecurityOpt: ['bogus=1'] } }, 'invalid --security-opt 2: "bogus=1"'],
 ];
 
 for (const [what, extra, message] of CREATE_REFUSALS) {

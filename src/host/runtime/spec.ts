@@ -209,21 +209,29 @@ function defaultMounts(h: HostConfigLike): OciMount[] {
   ];
 }
 
+/** dockerd's parseSecurityOpt: its accepted forms and its two error texts. */
 export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: 'default' | 'unconfined' | string } {
   let noNewPrivileges = false;
   let seccomp = 'default';
   for (const o of opts) {
-    const [k, v] = o.includes('=') ? o.split(/=(.*)/s, 2) : o.split(/:(.*)/s, 2);
+    if (o === 'no-new-privileges') { noNewPrivileges = true; continue; }
+    if (o === 'disable') continue; // a label option; no LSM here
+    const sep = o.includes('=') ? '=' : o.includes(':') ? ':' : '';
+    if (!sep) throw new InvalidParameter(`invalid --security-opt 1: "${o}"`);
+    const i = o.indexOf(sep);
+    const k = o.slice(0, i);
+    const v = o.slice(i + 1);
     if (k === 'no-new-privileges') {
-      if (v === undefined || v === '' || v === 'true') noNewPrivileges = true;
-      else if (v === 'false') noNewPrivileges = false;
+      // Go's strconv.ParseBool
+      if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) noNewPrivileges = true;
+      else if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) noNewPrivileges = false;
       else throw new InvalidParameter(`invalid --security-opt 2: "${o}"`);
     } else if (k === 'seccomp') {
-      seccomp = v ?? '';
+      seccomp = v;
     } else if (k === 'label' || k === 'apparmor' || k === 'systempaths') {
       /* accepted; no LSM on this host */
     } else {
-      throw new InvalidParameter(`invalid --security-opt 1: "${o}"`);
+      throw new InvalidParameter(`invalid --security-opt 2: "${o}"`);
     }
   }
   return { noNewPrivileges, seccomp };
