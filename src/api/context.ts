@@ -74,6 +74,7 @@ export class Ctx {
    */
   async body(limit = MAX_BODY): Promise<Buffer> {
     if (this.bodyCache) return this.bodyCache;
+    if (this.req.readableEnded) return (this.bodyCache = Buffer.alloc(0));
     // Listeners rather than for-await: leaving a for-await loop destroys the request, and then nobody reads the socket.
     this.bodyCache = await new Promise<Buffer>((resolve, reject) => {
       const req = this.req;
