@@ -15,6 +15,7 @@ let d: TestDaemon;
 let tcpPort = 0;
 let wrapper = '';
 let wrapperLog = '';
+let wrapperDir = '';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -29,9 +30,9 @@ function freePort(): Promise<number> {
 
 before(async () => {
   tcpPort = await freePort();
-  const dir = fs.mkdtempSync('/tmp/berth-ic-');
-  wrapper = path.join(dir, 'rt.sh');
-  wrapperLog = path.join(dir, 'rt.log');
+  wrapperDir = fs.mkdtempSync('/tmp/berth-ic-');
+  wrapper = path.join(wrapperDir, 'rt.sh');
+  wrapperLog = path.join(wrapperDir, 'rt.log');
   // A runc-compatible runtime that records that it was the one called.
   fs.writeFileSync(wrapper, `#!/bin/sh\necho "$@" >> ${wrapperLog}\nexec runc "$@"\n`, { mode: 0o755 });
   d = await startDaemon({ args: ['--add-runtime', `berthtest=${wrapper}`, '-H', `tcp://127.0.0.1:${tcpPort}`] });
@@ -40,6 +41,7 @@ before(async () => {
 
 after(async () => {
   await d?.stop();
+  if (wrapperDir) fs.rmSync(wrapperDir, { recursive: true, force: true });
 });
 
 interface Answer { status: number; text: string; json: any }
