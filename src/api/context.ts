@@ -6,6 +6,28 @@ import { InvalidParameter } from '../util/errors';
 
 export const API_VERSION = '1.43';
 export const MIN_API_VERSION = '1.24';
+/** Largest request body read into memory. */
+export const MAX_BODY = 64 * 1024 * 1024;
+/** Past this many bytes a refused body is no longer drained: the connection is dropped. */
+const MAX_DISCARD = 1024 * 1024 * 1024;
+const MAX_JSON_DEPTH = 10000;
+
+/** Deepest nesting of objects/arrays in a JSON text (strings skipped). */
+function nestingDepth(b: Buffer): number {
+  let depth = 0;
+  let max = 0;
+  let inStr = false;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (inStr) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inStr = false;
+    } else if (c === 0x22) inStr = true;
+    else if (c === 0x7b || c === 0x5b) { if (++depth > max) max = depth; }
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
 
 export interface Hijacked {
   /** Client → daemon bytes (stdin). */
@@ -45,36 +67,73 @@ export class Ctx {
 
   get method(): string { return this.req.method ?? 'GET'; }
 
-  /** Whole request body (bounded). */
-  async body(limit = 64 * 1024 * 1024): Promise<Buffer> {
+  /**
+   * Whole request body (bounded). Past the limit the rest is read and thrown
+   * away while the 400 goes out: a client that writes its whole body before
+   * reading must not block on a socket nobody reads.
+   */
+  async body(limit = MAX_BODY): Promise<Buffer> {
     if (this.bodyCache) return this.bodyCache;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of this.req) {
-      size += (c as Buffer).length;
-      if (size > limit) throw new InvalidParameter('request body too large');
-      chunks.push(c as Buffer);
-    }
-    this.bodyCache = Buffer.concat(chunks);
+    if (this.req.readableEnded) return (this.bodyCache = Buffer.alloc(0));
+    // Listeners rather than for-await: leaving a for-await loop destroys the request, and then nobody reads the socket.
+    this.bodyCache = await new Promise<Buffer>((resolve, reject) => {
+      const req = this.req;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (over) {
+          if (size > limit + MAX_DISCARD) req.socket.destroy();
+          return;
+        }
+        if (size > limit) {
+          over = true;
+          chunks.length = 0;
+          reject(new InvalidParameter('request body too large'));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.once('end', () => resolve(Buffer.concat(chunks)));
+      req.once('error', reject);
+      req.once('close', () => reject(new InvalidParameter('request body incomplete: the client went away')));
+    });
     return this.bodyCache;
+  }
+
+  /**
+   * Docker's CheckForJSON for endpoints that decode a JSON body: a body must
+   * come as application/json. An empty body passes whatever its type (the
+   * berth client marks body-less POSTs text/plain).
+   */
+  async requireJson(): Promise<void> {
+    const ct = this.req.headers['content-type'] ?? '';
+    if ((await this.body()).length === 0) return;
+    if (ct.split(';')[0].trim().toLowerCase() === 'application/json') return;
+    throw new InvalidParameter(`Content-Type specified (${ct}) must be 'application/json'`);
   }
 
   /** JSON body; an empty body is `undefined`; malformed JSON is a 400 as Docker answers. */
   async json<T = any>(): Promise<T | undefined> {
     const b = await this.body();
     if (b.length === 0) return undefined;
+    // Go's decoder stops at 10000 levels; deeper input would overflow our recursive checks.
+    if (nestingDepth(b) > MAX_JSON_DEPTH) throw new InvalidParameter('exceeded max depth');
     try {
-      return JSON.parse(b.toString('utf8')) as T;
+      const text = b.toString('utf8');
+      // A `__proto__` key would become an object's prototype once merged with Object.assign: drop it (Go ignores unknown fields).
+      return (text.includes('"__proto__"') ? JSON.parse(text, (k, v) => (k === '__proto__' ? undefined : v)) : JSON.parse(text)) as T;
     } catch (e) {
       throw new InvalidParameter(`invalid character in JSON body: ${(e as Error).message}`);
     }
   }
 
-  /** Query helpers with Docker's boolean forms ("1", "true", "True"). */
+  /** Query booleans by Docker's BoolValue: anything but "", "0", "no", "false", "none" (any case) is true. */
   bool(name: string, dflt = false): boolean {
     const v = this.query.get(name);
-    if (v === null || v === '') return dflt;
-    return v === '1' || v.toLowerCase() === 'true';
+    if (v === null) return dflt;
+    return !['', '0', 'no', 'false', 'none'].includes(v.trim().toLowerCase());
   }
 
   int(name: string, dflt?: number): number | undefined {

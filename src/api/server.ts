@@ -6,12 +6,18 @@ import type { Router } from './router';
 import { statusOf, messageOf } from '../util/errors';
 import { log } from '../util/log';
 
-const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
+// Docker's router takes any `/v{version:[0-9.]+}` prefix (`/v1/version` is "too old", not 404).
+const VERSION_PREFIX = /^\/v([0-9.]+)(\/.*)$/;
 
+/** Docker's versions.compare: dotted numbers, a missing part counts as 0. */
 function cmpVersion(a: string, b: string): number {
-  const [am, an] = a.split('.').map(Number);
-  const [bm, bn] = b.split('.').map(Number);
-  return am !== bm ? am - bm : an - bn;
+  const as = a.split('.');
+  const bs = b.split('.');
+  for (let i = 0; i < Math.max(as.length, bs.length); i++) {
+    const d = (parseInt(as[i] ?? '0', 10) || 0) - (parseInt(bs[i] ?? '0', 10) || 0);
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 export function versionAtLeast(v: string, min: string): boolean {

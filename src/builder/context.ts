@@ -13,6 +13,7 @@ import tar from 'tar-stream';
 import { InvalidParameter } from '../util/errors';
 import { peek, replay } from '../util/peek';
 import { IgnoreMatcher, globMatch, hasGlob } from '../common/dockerignore';
+import { goTarEnding } from './tar-ending';
 
 export class BuildContext {
   private sums = new Map<string, string>();
@@ -28,7 +29,7 @@ export class BuildContext {
       ctx.writeEntry(header, stream as unknown as Readable).then(() => next(), (e) => next(e));
     });
     try {
-      await pipeline(input, ex);
+      await pipeline(input, goTarEnding(), ex);
     } catch (e) {
       const msg = (e as Error).message;
       throw new InvalidParameter(`failed to read build context: ${/header|tar|Unexpected end/i.test(msg) ? 'archive/tar: invalid tar header' : msg}`);

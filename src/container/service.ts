@@ -13,6 +13,7 @@ import { parseTimeFilter, type ImageService } from '../image/service';
 import type { DaemonConfig } from '../daemon/config';
 import type { ImageConfig, ImageRecord } from '../image/types';
 import { applyChanges } from '../image/changes';
+import { fullString, isValidTag, parseNormalized, withDefaultTag } from '../common/reference';
 import { ConmonRuntime } from '../host/runtime/conmon';
 import { buildSpec, effectiveCaps } from '../host/runtime/spec';
 import { resolveUser } from '../host/runtime/users';
@@ -26,6 +27,7 @@ import { checkResources } from './limits';
 import { RestartManager } from './restart';
 import { oomKilled } from '../host/cgroups/oom';
 import { validateName, randomName } from './names';
+import { validateExposedPorts, validateHealthcheck, validateHostConfig } from './validate';
 import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
 import { inspectJson, listJson, ZERO_TIME } from './view';
 import { parseSignal } from './signals';
@@ -76,7 +78,8 @@ export class ContainerService {
 
   constructor(readonly deps: ContainerServiceDeps) {
     this.notify.setMaxListeners(0);
-    this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.defaultRuntime || 'runc');
+    const dflt = deps.config.defaultRuntime || 'runc';
+    this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.runtimes?.[dflt] ?? dflt);
     this.containersDir = path.join(deps.config.dataRoot, 'containers');
     const prefix = (deps.config.chainPrefix || 'BERTH').toLowerCase();
     this.cgroupParent = prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
@@ -262,6 +265,7 @@ export class ContainerService {
     if (!body.Image) throw new InvalidParameter('No image specified');
     const img = this.deps.images.resolve(String(body.Image));
     const hostConfig = normalizeHostConfig(body.HostConfig ?? {});
+    if (!body.HostConfig?.Runtime) hostConfig.Runtime = this.deps.config.defaultRuntime || 'runc';
     const warnings = checkResources(hostConfig);
     // Validate what start would reject, so bad input fails at create.
     effectiveCaps(hostConfig);
@@ -274,13 +278,16 @@ export class ContainerService {
     // the rest of moby's verifyContainerSettings
     const rp = hostConfig.RestartPolicy;
     if (['always', 'unless-stopped', 'no'].includes(rp.Name) && rp.MaximumRetryCount) {
-      throw new InvalidParameter('invalid restart policy: maximum retry count can only be used with \'on-failure\'');
+      throw new InvalidParameter(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
     }
-    if (rp.Name === 'on-failure' && rp.MaximumRetryCount < 0) throw new InvalidParameter('invalid restart policy: maximum retry count cannot be negative');
+    if (rp.Name === 'on-failure' && rp.MaximumRetryCount < 0) throw new InvalidParameter('maximum retry count cannot be negative');
     if (body.WorkingDir && !String(body.WorkingDir).startsWith('/')) {
       throw new InvalidParameter(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
     }
     if (body.StopSignal) parseSignal(String(body.StopSignal));
+    validateHealthcheck(body.Healthcheck);
+    validateExposedPorts(body.ExposedPorts);
+    validateHostConfig(hostConfig, this.deps.config.runtimes ?? { runc: 'runc' });
     const config = mergeConfig(body, img);
     const [p, ...args] = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
     if (p === undefined || p === '') throw new InvalidParameter('No command specified');
@@ -368,6 +375,14 @@ export class ContainerService {
     }
   }
 
+  /** The OCI runtime program of a container's HostConfig.Runtime (dockerd's --add-runtime names). */
+  private runtimeFor(c: ContainerRecord): string {
+    const name = c.hostConfig.Runtime || this.deps.config.defaultRuntime || 'runc';
+    const runtimes = this.deps.config.runtimes ?? { runc: 'runc' };
+    if (!Object.prototype.hasOwnProperty.call(runtimes, name)) throw new InvalidParameter(`Unknown runtime specified ${name}`);
+    return runtimes[name];
+  }
+
   private async startLocked(c: ContainerRecord): Promise<void> {
     const t0 = Date.now();
     const phases: Record<string, number> = {};
@@ -418,8 +433,10 @@ export class ContainerService {
         if (h.beforeStart) await h.beforeStart(c, spec, { dir: this.dir(c.id), rootfs });
       }
       mark('hooks');
+      const runtime = this.runtimeFor(c);
       created = true;
       const { pid, conmonPid } = await this.runtime.create(c.id, spec, {
+        runtime,
         name: c.name,
         logPath: c.logPath,
         tty: !!c.config.Tty,
@@ -869,11 +886,12 @@ export class ContainerService {
   /** `docker commit`: the container's rw layer on top of its image. */
   async commit(ref: string, o: { repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean; changes?: string[]; config?: Partial<ContainerConfig> }): Promise<{ Id: string }> {
     const c = this.get(ref);
+    // The name is checked before any work, so a bad one leaves no untagged image behind.
+    const tags = o.repo ? [commitTag(o.repo, o.tag)] : [];
     const parent = this.deps.images.get(c.imageId);
-    let cfg: ImageConfig = { ...stripContainerOnly(c.config), ...(o.config ?? {}) } as ImageConfig;
+    // Docker's Config.Image is the container's (the image as it was named at create), as is ContainerConfig.
+    let cfg: ImageConfig = { ...stripContainerOnly(c.config), Image: c.config.Image, ...(o.config ?? {}) } as ImageConfig;
     if (o.changes?.length) cfg = applyChanges(cfg, o.changes);
-    const tags: string[] = [];
-    if (o.repo) tags.push(`${o.repo}:${o.tag || 'latest'}`);
     const img = await this.deps.images.createImage({
       parent,
       layerTar: this.deps.storage.diffTar(c.id),
@@ -883,7 +901,7 @@ export class ContainerService {
       author: o.author,
       comment: o.comment,
       container: c.id,
-      containerConfig: stripContainerOnly(c.config) as ImageConfig,
+      containerConfig: { ...stripContainerOnly(c.config), Image: c.config.Image } as ImageConfig,
     });
     this.event(c, 'commit', { comment: o.comment ?? '' });
     return { Id: img.id };
@@ -898,6 +916,17 @@ function filterMatch(values: string[], source: string): boolean {
     if (v === source) return true;
     try { return new RegExp(v).test(source); } catch { return false; }
   });
+}
+
+/** `repo` (which may carry a tag) and `tag` as dockerd's commit names the image; Docker's errors for bad ones. */
+function commitTag(repo: string, tag?: string): string {
+  let ref = parseNormalized(repo);
+  if (ref.digest !== undefined) throw new InvalidParameter('cannot commit to digest reference');
+  if (tag) {
+    if (!isValidTag(tag)) throw new InvalidParameter(`invalid tag format`);
+    ref = { ...ref, tag };
+  }
+  return fullString(withDefaultTag(ref));
 }
 
 function nameConflict(name: string, id: string): Conflict {

@@ -86,6 +86,7 @@ export interface HostConfig {
   CpusetCpus: string;
   CpusetMems: string;
   Devices: unknown[] | null;
+  DeviceCgroupRules?: string[] | null;
   MemoryReservation: number;
   MemorySwap: number;
   MemorySwappiness: number | null;

@@ -88,6 +88,11 @@ const RANGES: Record<string, [number, number]> = {
   int: [-(2 ** 63), 2 ** 63], int64: [-(2 ** 63), 2 ** 63], uint16: [0, 65535], uint32: [0, 2 ** 32 - 1], uint64: [0, 2 ** 64],
 };
 
+/** A struct's field spec; own keys only, so `__proto__` or `constructor` in a body is an unknown field as in Go. */
+function field(struct: Record<string, Spec>, k: string): Spec | undefined {
+  return Object.prototype.hasOwnProperty.call(struct, k) ? struct[k] : undefined;
+}
+
 function check(v: unknown, s: Spec, struct: string, path: string[]): void {
   if (v === null || v === undefined) return;
   const fail = (): never => {
@@ -116,7 +121,7 @@ function check(v: unknown, s: Spec, struct: string, path: string[]): void {
     return;
   }
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const f = s.struct[k];
+    const f = field(s.struct, k);
     if (f) check(x, f, struct, [...path, k]);
   }
 }
@@ -124,7 +129,7 @@ function check(v: unknown, s: Spec, struct: string, path: string[]): void {
 /** Throws InvalidParameter (400) when a create body has a field of the wrong JSON type. */
 export function checkCreateBody(body: unknown): void {
   for (const [k, x] of Object.entries(body as Record<string, unknown>)) {
-    const f = (CREATE as { struct: Record<string, Spec> }).struct[k];
+    const f = field((CREATE as { struct: Record<string, Spec> }).struct, k);
     if (f) check(x, f, 'ContainerConfigWrapper', [k]);
   }
 }
@@ -133,7 +138,7 @@ export function checkCreateBody(body: unknown): void {
 export function checkUpdateBody(body: unknown): void {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return;
   for (const [k, x] of Object.entries(body as Record<string, unknown>)) {
-    const f = (UPDATE as { struct: Record<string, Spec> }).struct[k];
+    const f = field((UPDATE as { struct: Record<string, Spec> }).struct, k);
     if (f) check(x, f, 'UpdateConfig', [k]);
   }
 }

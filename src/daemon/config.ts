@@ -7,6 +7,8 @@ export interface DaemonConfig {
   pidfile: string;
   logLevel: string;
   defaultRuntime: string;
+  /** OCI runtimes by name (HostConfig.Runtime): runc, crun and each --add-runtime name=path. */
+  runtimes: Record<string, string>;
   /** Name of the default bridge interface (Docker's docker0). */
   bridge: string;
   /** CIDR of the default bridge (gateway address/prefix), as dockerd's --bip. */
@@ -32,6 +34,7 @@ export function defaultConfig(): DaemonConfig {
     pidfile: '',
     logLevel: 'info',
     defaultRuntime: 'runc',
+    runtimes: { runc: 'runc', crun: 'crun' },
     bridge: 'berth0',
     bip: '172.29.0.1/16',
     chainPrefix: 'BERTH',
@@ -52,6 +55,7 @@ Options:
       --exec-root string              Root directory for execution state files (default "/run/berth")
   -p, --pidfile string                Path to use for daemon PID file (default "<exec-root>/berthd.pid")
   -l, --log-level string              Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
+      --add-runtime runtime           Register an additional OCI compatible runtime (name=path)
       --default-runtime string        Default OCI runtime for containers (default "runc")
   -b, --bridge string                 Name of the default bridge interface (default "berth0")
       --bip string                    Bridge address and prefix of the default bridge (default "172.29.0.1/16")
@@ -83,6 +87,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     '-l': (v) => (c.logLevel = v),
     '--log-level': (v) => (c.logLevel = v),
     '--default-runtime': (v) => (c.defaultRuntime = v),
+    '--add-runtime': (v) => addRuntime(c, v),
     '-b': (v) => (c.bridge = v),
     '--bridge': (v) => (c.bridge = v),
     '--bip': (v) => (c.bip = v),
@@ -118,9 +123,38 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     if (v === undefined) throw new FlagError(`flag needs an argument: ${a}`);
     set(v);
   }
+  if (!(c.defaultRuntime in c.runtimes)) throw new FlagError(`specified default runtime '${c.defaultRuntime}' does not exist`);
   if (c.hosts.length === 0) c.hosts.push(`unix://${c.execRoot}/berth.sock`);
   if (!c.pidfile) c.pidfile = `${c.execRoot}/berthd.pid`;
   return c;
+}
+
+/** dockerd's --add-runtime name=path (the stock name is taken). */
+function addRuntime(c: DaemonConfig, v: string): void {
+  const eq = v.indexOf('=');
+  if (eq <= 0 || eq === v.length - 1) throw new FlagError(`invalid argument "${v}" for "--add-runtime" flag: runtime must be in the form name=path`);
+  const name = v.slice(0, eq);
+  if (name === 'runc') throw new FlagError(`runtime name 'runc' is reserved`);
+  c.runtimes[name] = v.slice(eq + 1);
+}
+
+/**
+ * dockerd's /info Warnings for API hosts: tcp:// without TLS, or TLS without
+ * client verification, is root access for anyone who can connect.
+ */
+export function apiWarnings(c: DaemonConfig): string[] {
+  const attack = `
+         Access to the remote API is equivalent to root access on the host. Refer
+         to the 'Docker daemon attack surface' section in the documentation for
+         more information: https://docs.docker.com/go/attack-surface/`;
+  const out: string[] = [];
+  for (const h of c.hosts) {
+    if (!h.startsWith('tcp://')) continue;
+    const addr = h.slice('tcp://'.length);
+    if (!(c.tlsCert && c.tlsKey)) out.push(`WARNING: API is accessible on http://${addr} without encryption.${attack}`);
+    else if (!c.tlsVerify) out.push(`WARNING: API is accessible on https://${addr} without TLS client verification.${attack}`);
+  }
+  return out;
 }
 
 function toInt(v: string): number {

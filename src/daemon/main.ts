@@ -92,6 +92,11 @@ async function main(): Promise<void> {
   const closers: Array<() => void> = [];
   const servers: http.Server[] = [];
   for (const host of config.hosts) {
+    // dockerd's startup warnings for tcp:// without verified client certificates
+    if (/^tcp:\/\//.test(host) && !(config.tlsVerify && config.tlsCert && config.tlsKey)) {
+      log.warn('Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.', { host });
+      log.warn('Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!', { host });
+    }
     let server = createApiServer(router, `Berth/${BERTH_VERSION} (linux)`);
     if (/^tcp:\/\//.test(host) && config.tlsCert && config.tlsKey) {
       server = wrapTls(server, config);

@@ -2,7 +2,7 @@
 // persisted so an address stays taken across daemon restarts.
 import type { Db } from '../store/db';
 import { ensureSchema } from '../store/db';
-import { Conflict, InvalidParameter, SystemError } from '../util/errors';
+import { Conflict, Forbidden, InvalidParameter, SystemError } from '../util/errors';
 import { type Cidr, contains, hostRange, ipStr, overlaps, parseCidr, parseIp } from './cidr';
 
 export interface Pool {
@@ -32,7 +32,7 @@ export class Ipam {
     if (!p.Subnet) throw new InvalidParameter('invalid pool request: subnet is required when gateway or ip-range is set');
     const sub = parseCidr(p.Subnet);
     if (sub.bits > 30) throw new InvalidParameter(`invalid subnet ${p.Subnet}: too small for a network`);
-    for (const o of others) if (overlaps(o, sub)) throw new Conflict('Pool overlaps with other one on this address space');
+    for (const o of others) if (overlaps(o, sub)) throw new Forbidden('Pool overlaps with other one on this address space');
     const [first] = hostRange(sub);
     let gw = first;
     if (p.Gateway) {

@@ -46,6 +46,8 @@ function checkDest(dest: string, type: string): string {
 
 /** `-v src:dst[:mode]` or `-v dst` (one Bind entry). */
 function parseBind(spec: string): MountPoint {
+  // moby's linuxSplitRawSpec: an empty first field (":/x") is not an anonymous volume
+  if (spec.startsWith(':')) throw new InvalidParameter(`invalid volume specification: '${spec}'`);
   const parts = spec.split(':');
   let src = '';
   let dst: string;
@@ -90,6 +92,7 @@ function parseMount(m: any): MountPoint {
   if (type === 'bind') {
     const src = m.Source ?? '';
     if (!src) throw new InvalidParameter('invalid mount config for type "bind": field Source must not be empty');
+    if (m.VolumeOptions) throw new InvalidParameter('invalid mount config for type "bind": field VolumeOptions must not be specified');
     if (!src.startsWith('/')) throw new InvalidParameter(`invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`);
     if (!fs.existsSync(src)) throw new InvalidParameter(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
     const prop = m.BindOptions?.Propagation || 'rprivate';

@@ -17,6 +17,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
   const svc = d.containers;
 
   r.post('/containers/create', async (ctx) => {
+    await ctx.requireJson();
     const body = await ctx.json();
     const res = await svc.create(body, ctx.str('name') || undefined);
     ctx.send(201, res);
@@ -146,6 +147,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
   r.post('/commit', async (ctx) => {
     const id = ctx.str('container');
     if (!id) throw new InvalidParameter('No container specified');
+    await ctx.requireJson();
     const body = await ctx.json().catch(() => undefined);
     const changes = ctx.query.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim() !== '');
     const res = await svc.commit(id, {
@@ -153,7 +155,8 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       tag: ctx.str('tag') || undefined,
       comment: ctx.str('comment') || undefined,
       author: ctx.str('author') || undefined,
-      pause: ctx.bool('pause', true),
+      // Docker: an empty or missing pause means pause (API >= 1.13)
+      pause: ctx.str('pause') ? ctx.bool('pause') : true,
       changes,
       config: body && typeof body === 'object' && Object.keys(body).length ? body : undefined,
     });

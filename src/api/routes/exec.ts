@@ -41,6 +41,7 @@ export function registerExecRoutes(r: Router, d: Daemon): void {
   const svc = d.execs;
 
   r.post('/containers/:id/exec', async (ctx) => {
+    await ctx.requireJson();
     const body = await ctx.json();
     ctx.send(201, await svc.create(ctx.params.id, body));
   });

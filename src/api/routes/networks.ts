@@ -8,6 +8,7 @@ export function registerNetworkRoutes(r: Router, d: Daemon): void {
     ctx.send(200, d.networks.list(ctx.filters()).map((n) => d.networks.toJson(n, false)));
   });
   r.post('/networks/create', async (ctx) => {
+    await ctx.requireJson();
     const body = await ctx.json();
     if (!body || typeof body !== 'object') throw new InvalidParameter('network name is required');
     ctx.send(201, await d.networks.create(body));
@@ -23,11 +24,13 @@ export function registerNetworkRoutes(r: Router, d: Daemon): void {
     ctx.send(204);
   });
   r.post('/networks/:id/connect', async (ctx) => {
+    await ctx.requireJson();
     const body = (await ctx.json()) ?? {};
     await d.networks.connectContainer(ctx.params.id, String(body.Container ?? ''), body.EndpointConfig ?? {});
     ctx.send(200);
   });
   r.post('/networks/:id/disconnect', async (ctx) => {
+    await ctx.requireJson();
     const body = (await ctx.json()) ?? {};
     await d.networks.disconnectContainer(ctx.params.id, String(body.Container ?? ''), !!body.Force);
     ctx.send(200);

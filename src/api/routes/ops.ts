@@ -20,6 +20,7 @@ export function registerOpsRoutes(r: Router, d: Daemon): void {
   });
 
   r.post('/containers/:id/update', async (ctx) => {
+    await ctx.requireJson();
     ctx.send(200, await svc.update(ctx.params.id, await ctx.json()));
   });
 

@@ -6,6 +6,7 @@ import { API_VERSION, MIN_API_VERSION } from '../context';
 import { BERTH_VERSION, GIT_COMMIT } from '../../version';
 import { hostInfo, backingFs, runtimeCommit } from '../../host/sysinfo';
 import { matchEvent, parseEventTime } from '../../events/filter';
+import { apiWarnings } from '../../daemon/config';
 
 export function registerSystemRoutes(r: Router, d: Daemon): void {
   const ping = (ctx: import('../context').Ctx) => {
@@ -130,10 +131,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: BERTH_VERSION,
-      Runtimes: {
-        runc: { path: 'runc' },
-        crun: { path: 'crun' },
-      },
+      Runtimes: Object.fromEntries(Object.entries(cfg.runtimes).map(([name, p]) => [name, { path: p }])),
       DefaultRuntime: cfg.defaultRuntime,
       Swarm: {
         NodeID: '',
@@ -150,7 +148,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       RuncCommit: { ID: runcCommit, Expected: runcCommit },
       InitCommit: { ID: '', Expected: '' },
       SecurityOptions: ['name=seccomp,profile=builtin'],
-      Warnings: [],
+      Warnings: apiWarnings(cfg),
     });
   });
 

@@ -7,6 +7,7 @@ export function registerVolumeRoutes(r: Router, d: Daemon): void {
     ctx.send(200, { Volumes: d.volumes.list(ctx.filters()).map((v) => d.volumes.toJson(v)), Warnings: null });
   });
   r.post('/volumes/create', async (ctx) => {
+    await ctx.requireJson();
     const body = (await ctx.json()) ?? {};
     ctx.send(201, d.volumes.toJson(d.volumes.create(body)));
   });

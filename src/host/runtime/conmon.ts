@@ -16,6 +16,8 @@ import { log } from '../../util/log';
 import type { OciSpec } from './spec-types';
 
 export interface CreateOptions {
+  /** The OCI runtime conmon runs for this container (a name on PATH or a path); the default one otherwise. */
+  runtime?: string;
   name: string;
   logPath: string;
   tty: boolean;
@@ -70,7 +72,7 @@ export class ConmonRuntime {
       '--api-version', '1',
       '-c', id,
       '-u', cuuid,
-      '-r', this.runtimePath,
+      '-r', o.runtime ? resolveBin(o.runtime) : this.runtimePath,
       '-b', dir,
       '-p', path.join(dir, 'pidfile'),
       '-n', o.name,

@@ -82,3 +82,26 @@ export function applyHostDevices(spec: OciSpec, privileged: boolean): void {
   walk('/dev', 0);
   linux.devices = [...(linux.devices ?? []), ...out];
 }
+
+// Docker's --device-cgroup-rule grammar: "<type> <major>:<minor> <access>".
+const CGROUP_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
+
+/** One --device-cgroup-rule as an OCI devices entry (an omitted number is a wildcard), or Docker's 400. */
+export function parseDeviceCgroupRule(rule: string): { allow: true; type: string; major?: number; minor?: number; access: string } {
+  const m = CGROUP_RULE.exec(rule);
+  if (!m) throw new InvalidParameter(`invalid device cgroup rule format: '${rule}'`);
+  return {
+    allow: true,
+    type: m[1],
+    ...(m[2] === '*' ? {} : { major: Number(m[2]) }),
+    ...(m[3] === '*' ? {} : { minor: Number(m[3]) }),
+    access: m[4],
+  };
+}
+
+/** HostConfig.DeviceCgroupRules added to the devices cgroup (privileged containers already allow all). */
+export function applyDeviceCgroupRules(spec: OciSpec, rules: string[] | null | undefined, privileged: boolean): void {
+  if (!rules?.length || privileged) return;
+  const list = (spec.linux!.resources!.devices = spec.linux!.resources!.devices ?? []);
+  for (const r of rules) list.push(parseDeviceCgroupRule(r));
+}

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { InvalidParameter } from '../../util/errors';
 import { defaultSeccomp, customSeccomp } from './seccomp';
 import { hostHasCaps } from './exec';
-import { applyDevices, applyInit, applyHostDevices, type DeviceMapping } from './spec-extra';
+import { applyDevices, applyDeviceCgroupRules, applyInit, applyHostDevices, type DeviceMapping } from './spec-extra';
 import type { ResolvedUser } from './users';
 import type { OciMount, OciNamespace, OciResources, OciRlimit, OciSpec } from './spec-types';
 
@@ -57,6 +57,7 @@ export interface HostConfigLike {
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
   SecurityOpt?: string[] | null;
+  DeviceCgroupRules?: string[] | null;
   ReadonlyRootfs?: boolean;
   NetworkMode?: string;
   PidMode?: string;
@@ -208,21 +209,29 @@ function defaultMounts(h: HostConfigLike): OciMount[] {
   ];
 }
 
-function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: 'default' | 'unconfined' | string } {
+/** dockerd's parseSecurityOpt: its accepted forms and its two error texts. */
+export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: 'default' | 'unconfined' | string } {
   let noNewPrivileges = false;
   let seccomp = 'default';
   for (const o of opts) {
-    const [k, v] = o.includes('=') ? o.split(/=(.*)/s, 2) : o.split(/:(.*)/s, 2);
+    if (o === 'no-new-privileges') { noNewPrivileges = true; continue; }
+    if (o === 'disable') continue; // a label option; no LSM here
+    const sep = o.includes('=') ? '=' : o.includes(':') ? ':' : '';
+    if (!sep) throw new InvalidParameter(`invalid --security-opt 1: "${o}"`);
+    const i = o.indexOf(sep);
+    const k = o.slice(0, i);
+    const v = o.slice(i + 1);
     if (k === 'no-new-privileges') {
-      if (v === undefined || v === '' || v === 'true') noNewPrivileges = true;
-      else if (v === 'false') noNewPrivileges = false;
+      // Go's strconv.ParseBool
+      if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) noNewPrivileges = true;
+      else if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) noNewPrivileges = false;
       else throw new InvalidParameter(`invalid --security-opt 2: "${o}"`);
     } else if (k === 'seccomp') {
-      seccomp = v ?? '';
+      seccomp = v;
     } else if (k === 'label' || k === 'apparmor' || k === 'systempaths') {
       /* accepted; no LSM on this host */
     } else {
-      throw new InvalidParameter(`invalid --security-opt 1: "${o}"`);
+      throw new InvalidParameter(`invalid --security-opt 2: "${o}"`);
     }
   }
   return { noNewPrivileges, seccomp };
@@ -296,6 +305,7 @@ export function buildSpec(i: SpecInput): OciSpec {
     }
   }
   applyDevices(spec, (h as { Devices?: DeviceMapping[] | null }).Devices, !!h.Privileged);
+  applyDeviceCgroupRules(spec, h.DeviceCgroupRules, !!h.Privileged);
   applyInit(spec, (h as { Init?: boolean | null }).Init);
   applyHostDevices(spec, !!h.Privileged);
   return spec;
