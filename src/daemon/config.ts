@@ -22,6 +22,19 @@ export interface DaemonConfig {
   tlsKey?: string;
   tlsCaCert?: string;
   tlsVerify: boolean;
+  debug?: boolean;
+  /** daemon.json (config-file.ts); the default path may be absent. */
+  configFile: string;
+  /** --validate: check the config file and exit. */
+  validate: boolean;
+  /** --cleanup: remove this data root's host objects and exit. */
+  cleanup: boolean;
+  /** Keep containers running when the daemon stops (Docker's live-restore; on by default here). */
+  liveRestore: boolean;
+  /** Engine labels shown by /info. */
+  labels: string[];
+  /** Extra OCI runtimes by name (--add-runtime, daemon.json "runtimes"). */
+  runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -39,8 +52,19 @@ export function defaultConfig(): DaemonConfig {
     maxConcurrentDownloads: 3,
     maxConcurrentUploads: 5,
     tlsVerify: false,
+    configFile: DEFAULT_CONFIG_FILE,
+    validate: false,
+    cleanup: false,
+    liveRestore: true,
+    labels: [],
+    runtimes: {},
   };
 }
+
+export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+
+/** Short and old flag names → the canonical long name (for the config file's conflict check). */
+export const FLAG_ALIASES: Record<string, string> = { '-H': '--host', '-p': '--pidfile', '-l': '--log-level', '-b': '--bridge', '--graph': '--data-root', '-D': '--debug' };
 
 const USAGE = `Usage:	berthd [OPTIONS]
 
@@ -63,6 +87,13 @@ Options:
       --tlskey string                 TLS key for tcp:// hosts
       --tlscacert string              Trust certs signed only by this CA
       --tlsverify                     Require and verify client certificates
+      --config-file string            Daemon configuration file (default "/etc/berth/daemon.json")
+      --validate                      Validate the daemon configuration and exit
+      --cleanup                       Remove this data root's bridges, iptables chains, netns, mounts and cgroups, then exit
+  -D, --debug                         Enable debug mode (log level debug)
+      --live-restore                  Keep containers running when the daemon stops (default true)
+      --label list                    Set key=value labels to the daemon
+      --add-runtime name=path         Register an additional OCI runtime
   -v, --version                       Print version information and quit
   -h, --help                          Print usage
 `;
@@ -93,6 +124,22 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     '--tlscert': (v) => (c.tlsCert = v),
     '--tlskey': (v) => (c.tlsKey = v),
     '--tlscacert': (v) => (c.tlsCaCert = v),
+    '--config-file': (v) => (c.configFile = v),
+    '--label': (v) => c.labels.push(v),
+    '--add-runtime': (v) => {
+      const eq = v.indexOf('=');
+      if (eq < 1 || eq === v.length - 1) throw new FlagError(`invalid argument "${v}" for "--add-runtime" flag: runtime must be name=path`);
+      c.runtimes[v.slice(0, eq)] = { path: v.slice(eq + 1) };
+    },
+  };
+  const boolFlags: Record<string, (b: boolean) => void> = {
+    '--tlsverify': (b) => (c.tlsVerify = b),
+    '--tls': () => {},
+    '--validate': (b) => (c.validate = b),
+    '--cleanup': (b) => (c.cleanup = b),
+    '-D': (b) => (c.debug = b),
+    '--debug': (b) => (c.debug = b),
+    '--live-restore': (b) => (c.liveRestore = b),
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -107,17 +154,19 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     }
     if (a === '-h' || a === '--help') return 'help';
     if (a === '-v' || a === '--version') return 'version';
-    if (a === '--tlsverify') {
-      c.tlsVerify = inline === undefined ? true : inline === 'true';
+    const setBool = boolFlags[a];
+    if (setBool) {
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') throw new FlagError(`invalid argument "${inline}" for "${a}" flag: strconv.ParseBool: parsing "${inline}": invalid syntax`);
+      setBool(inline === undefined || inline === 'true');
       continue;
     }
-    if (a === '--tls') continue;
     const set = valueFlags[a];
     if (!set) throw new FlagError(`unknown flag: ${argv[i]}\n\n${USAGE}`);
     const v = inline ?? argv[++i];
     if (v === undefined) throw new FlagError(`flag needs an argument: ${a}`);
     set(v);
   }
+  if (c.debug) c.logLevel = 'debug';
   if (c.hosts.length === 0) c.hosts.push(`unix://${c.execRoot}/berth.sock`);
   if (!c.pidfile) c.pidfile = `${c.execRoot}/berthd.pid`;
   return c;

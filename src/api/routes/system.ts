@@ -127,7 +127,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       HttpsProxy: process.env.HTTPS_PROXY ?? '',
       NoProxy: process.env.NO_PROXY ?? '',
       Name: os.hostname(),
-      Labels: [],
+      Labels: cfg.labels ?? [],
       ExperimentalBuild: false,
       ServerVersion: BERTH_VERSION,
       Runtimes: {
@@ -143,7 +143,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
         Error: '',
         RemoteManagers: null,
       },
-      LiveRestoreEnabled: true,
+      LiveRestoreEnabled: cfg.liveRestore !== false,
       Isolation: '',
       InitBinary: 'docker-init',
       ContainerdCommit: { ID: '', Expected: '' },
