@@ -4,9 +4,10 @@ import { versionCommand } from './version';
 import { infoCommand } from './info';
 import { eventsCommand } from './events';
 import { inspectCommand } from './inspect';
+import { checkCommand } from './check';
 
 registerTopLevel(versionCommand);
 registerTopLevel(infoCommand);
 registerTopLevel(eventsCommand);
 registerTopLevel(inspectCommand);
-registerGroup('system', 'Manage Berth', [eventsCommand, infoCommand]);
+registerGroup('system', 'Manage Berth', [checkCommand, eventsCommand, infoCommand]);
