@@ -5,9 +5,11 @@ import { infoCommand } from './info';
 import { eventsCommand } from './events';
 import { inspectCommand } from './inspect';
 import { checkCommand } from './check';
+import { completionCommand } from './completion';
 
 registerTopLevel(versionCommand);
 registerTopLevel(infoCommand);
 registerTopLevel(eventsCommand);
 registerTopLevel(inspectCommand);
+registerTopLevel(completionCommand);
 registerGroup('system', 'Manage Berth', [checkCommand, eventsCommand, infoCommand]);
