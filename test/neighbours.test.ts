@@ -17,7 +17,7 @@ import { startDaemon, run, ROOT_DIR, type TestDaemon } from './helpers/daemon';
 import { busyboxArchive } from './fixtures/busybox';
 import { DockerEngine } from '../bench/lib/docker-engine';
 import { BerthEngine } from '../bench/lib/berth-engine';
-import { iptablesSnapshot } from '../bench/lib/host';
+import { iptablesSnapshot, removeOwnIptables } from '../bench/lib/host';
 
 const BERTHD = path.join(ROOT_DIR, 'bin', 'berthd');
 
@@ -268,6 +268,23 @@ test("the bench's Docker cleanup removes only its own bridge's rules and keeps t
     sh('ip', ['link', 'del', br], true);
     fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(`${root}.log`, { force: true });
+  }
+  assert.deepEqual(foreign.state(), foreignBefore);
+  // When no other dockerd is alive, what appeared during the run (a chain the
+  // bench's dockerd made, its jump from a shared chain) goes too; what was there before stays.
+  const snap = iptablesSnapshot();
+  const newChain = `DOCKER-B${id}`;
+  try {
+    sh('iptables', ['-w', '5', '-N', newChain]);
+    sh('iptables', ['-w', '5', '-A', newChain, '-j', 'RETURN']);
+    sh('iptables', ['-w', '5', '-I', 'DOCKER-USER', '1', '-j', newChain]);
+    removeOwnIptables([], [], snap, false);
+    assert.ok(!chainExists('filter', newChain), `${newChain} removed`);
+    assert.doesNotMatch(sh('iptables-save', ['-t', 'filter']), new RegExp(newChain));
+  } finally {
+    sh('iptables', ['-w', '5', '-D', 'DOCKER-USER', '-j', newChain], true);
+    sh('iptables', ['-w', '5', '-F', newChain], true);
+    sh('iptables', ['-w', '5', '-X', newChain], true);
   }
   assert.deepEqual(foreign.state(), foreignBefore);
 });
