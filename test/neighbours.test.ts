@@ -1,8 +1,10 @@
 // Good neighbours: a foreign engine beside the test berthd — Docker's
-// footprint, made by this test because dockerd is not something a test
-// should install: a `dockerd` process, its DOCKER* chains with dockerd's
+// dockerd on its own socket and roots with a running container, when dockerd
+// is installed (Debian docker.io; BERTH_TEST_SIMULATE_DOCKER=1 skips it),
+// plus Docker's footprint made by this test: DOCKER* chains with dockerd's
 // rules, a docker0-style bridge and a "container" (a netns with a veth on
-// that bridge and a process inside). berthd's SIGTERM, `berthd --cleanup`,
+// that bridge and a process inside); without dockerd, a process named
+// dockerd stands in for it. berthd's SIGTERM, `berthd --cleanup`,
 // the bench's cleanup of its Docker and Berth engines and the test
 // harness's own cleanup run beside it; the foreign chains, rules, bridge,
 // veth, netns and process must come out exactly as they were.
@@ -18,6 +20,12 @@ import { busyboxArchive } from './fixtures/busybox';
 import { DockerEngine } from '../bench/lib/docker-engine';
 import { BerthEngine } from '../bench/lib/berth-engine';
 import { iptablesSnapshot, removeOwnIptables } from '../bench/lib/host';
+import { DOCKER_CLI } from '../bench/lib/engine';
+
+function hasDockerd(): boolean {
+  if (process.env.BERTH_TEST_SIMULATE_DOCKER) return false;
+  return ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'].some((p) => fs.existsSync(p));
+}
 
 const BERTHD = path.join(ROOT_DIR, 'bin', 'berthd');
 
@@ -52,13 +60,22 @@ class ForeignEngine {
   private rules: Array<[string, string[]]> = [];
   daemon?: ChildProcess;
   container?: ChildProcess;
+  /** The real dockerd, when installed. */
+  docker?: DockerEngine;
 
   /** `veth` may carry another engine's id, to prove cleanups match names exactly. */
-  start(veth: string, extraChain: string): void {
+  async start(veth: string, extraChain: string): Promise<void> {
     this.veth = veth;
-    // "dockerd": a process whose name is dockerd, as the bench's cleanup looks for.
-    fs.copyFileSync('/bin/sleep', path.join(this.dir, 'dockerd'));
-    this.daemon = spawn(path.join(this.dir, 'dockerd'), ['600'], { stdio: 'ignore', detached: true });
+    if (hasDockerd()) {
+      this.docker = new DockerEngine(path.join(this.dir, 'docker'), path.join(this.dir, 'dockerd.log'), this.id);
+      await this.docker.start();
+      await this.docker.loadImage(await busyboxArchive());
+      await this.docker.must(['run', '-d', '--name', 'foreign', '-p', '9:80', 'busybox', 'sleep', '600']);
+    } else {
+      // "dockerd": a process whose name is dockerd, as the bench's cleanup looks for.
+      fs.copyFileSync('/bin/sleep', path.join(this.dir, 'dockerd'));
+      this.daemon = spawn(path.join(this.dir, 'dockerd'), ['600'], { stdio: 'ignore', detached: true });
+    }
     sh('ip', ['link', 'add', this.bridge, 'type', 'bridge']);
     sh('ip', ['addr', 'add', `${this.net}.1/24`, 'dev', this.bridge]);
     sh('ip', ['link', 'set', this.bridge, 'up']);
@@ -108,7 +125,7 @@ class ForeignEngine {
 
   /** Everything of this engine, as text to compare before and after. */
   state(): string[] {
-    const mark = [this.bridge, this.veth, `${this.net}.`, 'DOCKER'];
+    const mark = [this.bridge, this.veth, `${this.net}.`, 'DOCKER', ...(this.docker ? [this.docker.bridge] : [])];
     const out: string[] = [];
     for (const table of ['filter', 'nat']) {
       for (const l of sh('iptables-save', ['-t', table]).split('\n')) {
@@ -123,12 +140,24 @@ class ForeignEngine {
     out.push(`netns ${this.ns} ${fs.existsSync(`/run/netns/${this.ns}`)}`);
     out.push(`container address ${sh('ip', ['-n', this.ns, '-4', '-o', 'addr', 'show', 'eth0'], true).includes(`${this.net}.2/24`)}`);
     const alive = (p?: ChildProcess) => { try { return !!p?.pid && process.kill(p.pid, 0); } catch { return false; } };
-    out.push(`daemon alive ${alive(this.daemon)}`, `container alive ${alive(this.container)}`);
+    out.push(`daemon alive ${this.docker ? alive({ pid: this.docker.pid } as ChildProcess) : alive(this.daemon)}`, `container alive ${alive(this.container)}`);
+    if (this.docker) {
+      const env = { ...this.docker.env };
+      const ps = (() => { try { return execFileSync(DOCKER_CLI, ['ps', '--format', '{{.Names}} {{.State}} {{.Ports}}'], { env, timeout: 20_000 }).toString().trim(); } catch (e) { return `docker ps failed: ${e}`; } })();
+      out.push(`dockerd containers: ${ps}`);
+      out.push(`dockerd bridge ${fs.existsSync(`/sys/class/net/${this.docker.bridge}`)}`);
+    }
     return out;
   }
 
   /** Removes exactly what start() made. */
-  stop(): void {
+  async stop(): Promise<void> {
+    if (this.docker) {
+      // Engine.stop() without its 90 s guard timer, which would hold this test process.
+      await this.docker.removeAllContainers();
+      await this.docker.terminate();
+      this.docker.cleanup();
+    }
     // Each has its own process group (`ip netns exec` may fork the sleep).
     for (const p of [this.container, this.daemon]) try { if (p?.pid) process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ }
     for (const [table, args] of this.rules.reverse()) sh('iptables', ['-w', '5', '-t', table, '-D', ...args], true);
@@ -150,15 +179,16 @@ before(async () => {
   // The foreign veth carries the test daemon's id and one chain starts with
   // its chain prefix (without the separator): matching by a bare prefix or
   // substring would take them.
-  foreign.start(`veth${d.id}0`, `${d.chainPrefix}X-FOREIGN`);
+  await foreign.start(`veth${d.id}0`, `${d.chainPrefix}X-FOREIGN`);
   foreignBefore = foreign.state();
   assert.ok(foreignBefore.includes('container alive true') && foreignBefore.includes('daemon alive true'), foreignBefore.join('\n'));
   assert.ok(foreignBefore.some((l) => l.startsWith('filter :DOCKER-USER')), foreignBefore.join('\n'));
+  if (foreign.docker) assert.ok(foreignBefore.some((l) => /^dockerd containers: foreign running .*:9->80\/tcp/.test(l)), foreignBefore.join('\n'));
 });
 
 after(async () => {
   await d?.stop();
-  foreign.stop();
+  await foreign.stop();
 });
 
 function berthdArgs(extra: string[]): string[] {

@@ -153,7 +153,8 @@ export function removeIptables(isOurChain: (chain: string) => boolean, interface
   }
 }
 
-export type IptablesSnapshot = Record<'filter' | 'nat', { chains: Set<string>; rules: Set<string> }>;
+/** Rules keep their duplicates: two engines may add the same rule (`-A FORWARD -j DOCKER-USER`). */
+export type IptablesSnapshot = Record<'filter' | 'nat', { chains: Set<string>; rules: string[] }>;
 
 /** The chains and rules (iptables-save lines) of the filter and nat tables now. */
 export function iptablesSnapshot(): IptablesSnapshot {
@@ -162,7 +163,7 @@ export function iptablesSnapshot(): IptablesSnapshot {
     const lines = quiet('iptables-save', ['-t', table]).split('\n');
     snap[table] = {
       chains: new Set(lines.map((l) => /^:(\S+)/.exec(l)?.[1]).filter((c): c is string => !!c)),
-      rules: new Set(lines.filter((l) => l.startsWith('-A '))),
+      rules: lines.filter((l) => l.startsWith('-A ')),
     };
   }
   return snap;
@@ -181,14 +182,19 @@ export function removeOwnIptables(interfaces: string[], subnets: string[], since
   for (const table of ['filter', 'nat'] as const) {
     const now = iptablesSnapshot()[table];
     const newChains = since && !othersAlive ? [...now.chains].filter((c) => !since[table].chains.has(c)) : [];
+    // How many copies of each rule were there before: those copies are not ours.
+    const before = new Map<string, number>();
+    for (const l of since?.[table].rules ?? []) before.set(l, (before.get(l) ?? 0) + 1);
     for (const line of now.rules) {
+      const older = (before.get(line) ?? 0) > 0;
+      if (older) before.set(line, before.get(line)! - 1);
       const args = ruleArgs(line);
       if (newChains.includes(args[1])) continue; // goes with the chain
       const mine = args.some((a, i) => {
         const flag = args[i - 1];
         return ((flag === '-i' || flag === '-o') && interfaces.includes(a)) || ((flag === '-s' || flag === '-d' || flag === '--to-destination') && inSubnet(a));
       });
-      const appeared = !!since && !othersAlive && !since[table].rules.has(line);
+      const appeared = !!since && !othersAlive && !older;
       if (mine || appeared) quiet('iptables', ['-w', '5', '-t', table, '-D', ...args.slice(1)]);
     }
     for (const c of newChains) quiet('iptables', ['-w', '5', '-t', table, '-F', c]);
