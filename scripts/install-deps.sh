@@ -9,7 +9,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-PKGS=(runc conmon golang-github-containers-common iproute2 iptables busybox-static attr socat tmux skopeo docker-registry ca-certificates procps curl openssl tini util-linux)
+PKGS=(runc conmon golang-github-containers-common iproute2 iptables busybox-static attr socat tmux skopeo docker-registry ca-certificates procps curl openssl tini util-linux
+      sudo zsh systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,5 +23,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-npm ci --no-audit --no-fund
-npm run build
+# npm ci starts by deleting node_modules: only when what is installed does not satisfy package.json.
+if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
+  npm ci --no-audit --no-fund
+fi
+# Build unless dist/ is newer than every source (a second run is quick).
+if [ ! -f dist/.built ] || [ -n "$(find src test bench scripts tsconfig.json package-lock.json -newer dist/.built -print -quit)" ]; then
+  npm run build
+  touch dist/.built
+fi

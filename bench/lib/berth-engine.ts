@@ -62,9 +62,12 @@ export class BerthEngine extends Engine {
     deleteRuncContainers(this.dataRoot);
     killByMarker(this.root);
     unmountUnder(this.root);
-    deleteNetnsMatching((n) => n.includes(this.id));
-    deleteLinksMatching((n) => n.includes(this.id));
-    removeIptables((c) => c.startsWith(this.chainPrefix), [this.bridge]);
+    // Exactly what this berthd names: `<tag>-<id>` netns and bridges, `<tag>v<rand>`
+    // veths, `<PREFIX>-<NAME>` chains; never a bare prefix another engine may share.
+    const tag = this.chainPrefix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8);
+    deleteNetnsMatching((n) => n.startsWith(tag + '-'));
+    deleteLinksMatching((n) => n === this.bridge || n.startsWith(tag + '-') || n.startsWith(tag + 'v'));
+    removeIptables((c) => c.startsWith(this.chainPrefix + '-'), [this.bridge]);
     quiet('ip', ['link', 'delete', this.bridge]);
     fs.rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
   }

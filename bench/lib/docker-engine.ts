@@ -6,7 +6,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Engine } from './engine';
 import { quiet } from './proc';
-import { chainPolicy, deleteRuncContainers, freeSubnet, killByMarker, removeIptables, unmountUnder, type ProcInfo } from './host';
+import { chainPolicy, deleteRuncContainers, freeSubnet, iptablesSnapshot, killByMarker, listProcs, removeOwnIptables, unmountUnder, type IptablesSnapshot, type ProcInfo } from './host';
 
 const KEY_JSON = '/etc/docker/key.json';
 const POLICY_RC = '/usr/sbin/policy-rc.d';
@@ -47,6 +47,9 @@ export class DockerEngine extends Engine {
   private hadKeyJson = fs.existsSync(KEY_JSON);
   private hadContainerdRun = fs.existsSync('/run/containerd');
   private forwardPolicy?: string;
+  /** iptables before our dockerd started: what was there then is never ours to remove. */
+  private iptablesBefore?: IptablesSnapshot;
+  private subnet?: string;
 
   constructor(root: string, logFile: string, readonly id: string) {
     super(root, logFile);
@@ -62,6 +65,8 @@ export class DockerEngine extends Engine {
     this.forwardPolicy = chainPolicy('FORWARD');
     if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     const cidr = freeSubnet(parseInt(this.id, 16) % 250);
+    this.subnet = cidr.replace(/\.\d+\/24$/, '.');
+    this.iptablesBefore = iptablesSnapshot();
     execFileSync('ip', ['link', 'add', this.bridge, 'type', 'bridge'], { timeout: 10_000 });
     execFileSync('ip', ['addr', 'add', cidr, 'dev', this.bridge], { timeout: 10_000 });
     execFileSync('ip', ['link', 'set', this.bridge, 'up'], { timeout: 10_000 });
@@ -105,8 +110,12 @@ export class DockerEngine extends Engine {
     deleteRuncContainers(this.execRoot);
     killByMarker(this.root);
     unmountUnder(this.root);
-    // Docker's chain names are fixed; no other dockerd runs on this machine.
-    removeIptables((c) => c.startsWith('DOCKER'), [this.bridge]);
+    // Docker's chain names (DOCKER, DOCKER-USER, ...) are shared by every
+    // dockerd in this network namespace: remove the rules naming our bridge
+    // and subnet, and what appeared since our start only if no other dockerd
+    // is alive to use it. Chains another engine had before stay untouched.
+    const othersAlive = listProcs().some((p) => p.comm === 'dockerd' && p.pid !== this.pid);
+    removeOwnIptables([this.bridge], this.subnet ? [this.subnet] : [], this.iptablesBefore, othersAlive);
     if (this.forwardPolicy && chainPolicy('FORWARD') !== this.forwardPolicy) quiet('iptables', ['-w', '5', '-P', 'FORWARD', this.forwardPolicy]);
     quiet('ip', ['link', 'delete', this.bridge]);
     if (!this.hadKeyJson) fs.rmSync(KEY_JSON, { force: true });

@@ -65,8 +65,11 @@ export function processTree(procs: ProcInfo[], root: number, stop: (p: ProcInfo)
 
 /** SIGKILLs every process whose command line mentions `marker` (a private tmp root). */
 export function killByMarker(marker: string): void {
+  // The root itself or a path under it, never a longer name that starts the same.
+  const esc = marker.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`(^|[\\s=])${esc}(/|\\s|$)`);
   for (const p of listProcs()) {
-    if (p.pid !== process.pid && p.cmdline.includes(marker)) {
+    if (p.pid !== process.pid && re.test(p.cmdline)) {
       try {
         process.kill(p.pid, 'SIGKILL');
       } catch {
@@ -147,6 +150,55 @@ export function removeIptables(isOurChain: (chain: string) => boolean, interface
     const chains = lines.map((l) => /^:(\S+)/.exec(l)?.[1]).filter((c): c is string => !!c && isOurChain(c));
     for (const c of chains) quiet('iptables', ['-w', '5', '-t', table, '-F', c]);
     for (const c of chains) quiet('iptables', ['-w', '5', '-t', table, '-X', c]);
+  }
+}
+
+/** Rules keep their duplicates: two engines may add the same rule (`-A FORWARD -j DOCKER-USER`). */
+export type IptablesSnapshot = Record<'filter' | 'nat', { chains: Set<string>; rules: string[] }>;
+
+/** The chains and rules (iptables-save lines) of the filter and nat tables now. */
+export function iptablesSnapshot(): IptablesSnapshot {
+  const snap = {} as IptablesSnapshot;
+  for (const table of ['filter', 'nat'] as const) {
+    const lines = quiet('iptables-save', ['-t', table]).split('\n');
+    snap[table] = {
+      chains: new Set(lines.map((l) => /^:(\S+)/.exec(l)?.[1]).filter((c): c is string => !!c)),
+      rules: lines.filter((l) => l.startsWith('-A ')),
+    };
+  }
+  return snap;
+}
+
+/**
+ * Removes what one engine whose chain names are shared with others (dockerd's
+ * DOCKER*) put into iptables, and nothing else: every rule that names one of
+ * its `interfaces` or an address of its `subnets` (/24 prefixes like
+ * "10.213.5."); and, only when `since` is given and `othersAlive` is false, the
+ * rules and chains that appeared after `since` (then no other engine can be
+ * using them). Rules and chains that existed before stay whatever they are.
+ */
+export function removeOwnIptables(interfaces: string[], subnets: string[], since: IptablesSnapshot | undefined, othersAlive: boolean): void {
+  const inSubnet = (a: string) => subnets.some((s) => a.replace(/[/:].*$/, '').startsWith(s));
+  for (const table of ['filter', 'nat'] as const) {
+    const now = iptablesSnapshot()[table];
+    const newChains = since && !othersAlive ? [...now.chains].filter((c) => !since[table].chains.has(c)) : [];
+    // How many copies of each rule were there before: those copies are not ours.
+    const before = new Map<string, number>();
+    for (const l of since?.[table].rules ?? []) before.set(l, (before.get(l) ?? 0) + 1);
+    for (const line of now.rules) {
+      const older = (before.get(line) ?? 0) > 0;
+      if (older) before.set(line, before.get(line)! - 1);
+      const args = ruleArgs(line);
+      if (newChains.includes(args[1])) continue; // goes with the chain
+      const mine = args.some((a, i) => {
+        const flag = args[i - 1];
+        return ((flag === '-i' || flag === '-o') && interfaces.includes(a)) || ((flag === '-s' || flag === '-d' || flag === '--to-destination') && inSubnet(a));
+      });
+      const appeared = !!since && !othersAlive && !older;
+      if (mine || appeared) quiet('iptables', ['-w', '5', '-t', table, '-D', ...args.slice(1)]);
+    }
+    for (const c of newChains) quiet('iptables', ['-w', '5', '-t', table, '-F', c]);
+    for (const c of newChains) quiet('iptables', ['-w', '5', '-t', table, '-X', c]);
   }
 }
 

@@ -6,6 +6,7 @@ import { TemplateError } from './template';
 import { groups, shortcuts, topLevel, findInGroup, StatusError, CliError, type Command, type CommandContext } from './registry';
 import './commands';
 import { BERTH_VERSION } from '../version';
+import { complete, completionScript, daemonNames, hostFromWords } from './completion';
 
 const PROG = 'berth';
 
@@ -93,6 +94,16 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
   }
   if (global.args.length === 0 || global.args[0] === 'help' && global.args.length === 1) {
     stdout.write(mainHelp());
+    return 0;
+  }
+  // Hidden, for the completion scripts: `berth __complete <words...> <current>`.
+  if (global.args[0] === '__complete') {
+    const words = global.args.slice(1);
+    const host = hostFromWords(words) ?? ((global.flags.host as string[])[0] || undefined);
+    let client: EngineClient | undefined;
+    const names = (k: Parameters<typeof daemonNames>[1]) => daemonNames(client ??= new EngineClient({ host }), k);
+    const out = await complete(words.length ? words : [''], names, globalFlags);
+    stdout.write(out.map((c) => c + '\n').join(''));
     return 0;
   }
   let cmdArgs = global.args;

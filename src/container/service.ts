@@ -65,6 +65,12 @@ export interface StreamSink {
 
 const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
 
+/** The cgroup parent of a daemon's containers: `berth`, or `berth-<prefix>` for another chain prefix. */
+export function cgroupParentOf(chainPrefix: string): string {
+  const prefix = (chainPrefix || 'BERTH').toLowerCase();
+  return prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
+}
+
 export class ContainerService {
   private readonly hooks: ContainerHook[] = [];
   private readonly byId = new Map<string, ContainerRecord>();
@@ -81,8 +87,7 @@ export class ContainerService {
     const dflt = deps.config.defaultRuntime || 'runc';
     this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.runtimes?.[dflt] ?? dflt);
     this.containersDir = path.join(deps.config.dataRoot, 'containers');
-    const prefix = (deps.config.chainPrefix || 'BERTH').toLowerCase();
-    this.cgroupParent = prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
+    this.cgroupParent = cgroupParentOf(deps.config.chainPrefix);
   }
 
   /** Restart policies and their back-off. */

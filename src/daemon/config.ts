@@ -24,6 +24,17 @@ export interface DaemonConfig {
   tlsKey?: string;
   tlsCaCert?: string;
   tlsVerify: boolean;
+  debug?: boolean;
+  /** daemon.json (config-file.ts); the default path may be absent. */
+  configFile: string;
+  /** --validate: check the config file and exit. */
+  validate: boolean;
+  /** --cleanup: remove this data root's host objects and exit. */
+  cleanup: boolean;
+  /** Keep containers running when the daemon stops (Docker's live-restore; on by default here). */
+  liveRestore: boolean;
+  /** Engine labels shown by /info. */
+  labels: string[];
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -42,8 +53,18 @@ export function defaultConfig(): DaemonConfig {
     maxConcurrentDownloads: 3,
     maxConcurrentUploads: 5,
     tlsVerify: false,
+    configFile: DEFAULT_CONFIG_FILE,
+    validate: false,
+    cleanup: false,
+    liveRestore: true,
+    labels: [],
   };
 }
+
+export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+
+/** Short and old flag names → the canonical long name (for the config file's conflict check). */
+export const FLAG_ALIASES: Record<string, string> = { '-H': '--host', '-p': '--pidfile', '-l': '--log-level', '-b': '--bridge', '--graph': '--data-root', '-D': '--debug' };
 
 const USAGE = `Usage:	berthd [OPTIONS]
 
@@ -67,6 +88,12 @@ Options:
       --tlskey string                 TLS key for tcp:// hosts
       --tlscacert string              Trust certs signed only by this CA
       --tlsverify                     Require and verify client certificates
+      --config-file string            Daemon configuration file (default "/etc/berth/daemon.json")
+      --validate                      Validate the daemon configuration and exit
+      --cleanup                       Remove this data root's bridges, iptables chains, netns, mounts and cgroups, then exit
+  -D, --debug                         Enable debug mode (log level debug)
+      --live-restore                  Keep containers running when the daemon stops (default true)
+      --label list                    Set key=value labels to the daemon
   -v, --version                       Print version information and quit
   -h, --help                          Print usage
 `;
@@ -98,6 +125,17 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     '--tlscert': (v) => (c.tlsCert = v),
     '--tlskey': (v) => (c.tlsKey = v),
     '--tlscacert': (v) => (c.tlsCaCert = v),
+    '--config-file': (v) => (c.configFile = v),
+    '--label': (v) => c.labels.push(v),
+  };
+  const boolFlags: Record<string, (b: boolean) => void> = {
+    '--tlsverify': (b) => (c.tlsVerify = b),
+    '--tls': () => {},
+    '--validate': (b) => (c.validate = b),
+    '--cleanup': (b) => (c.cleanup = b),
+    '-D': (b) => (c.debug = b),
+    '--debug': (b) => (c.debug = b),
+    '--live-restore': (b) => (c.liveRestore = b),
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -112,11 +150,12 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     }
     if (a === '-h' || a === '--help') return 'help';
     if (a === '-v' || a === '--version') return 'version';
-    if (a === '--tlsverify') {
-      c.tlsVerify = inline === undefined ? true : inline === 'true';
+    const setBool = boolFlags[a];
+    if (setBool) {
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') throw new FlagError(`invalid argument "${inline}" for "${a}" flag: strconv.ParseBool: parsing "${inline}": invalid syntax`);
+      setBool(inline === undefined || inline === 'true');
       continue;
     }
-    if (a === '--tls') continue;
     const set = valueFlags[a];
     if (!set) throw new FlagError(`unknown flag: ${argv[i]}\n\n${USAGE}`);
     const v = inline ?? argv[++i];
@@ -124,6 +163,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     set(v);
   }
   if (!(c.defaultRuntime in c.runtimes)) throw new FlagError(`specified default runtime '${c.defaultRuntime}' does not exist`);
+  if (c.debug) c.logLevel = 'debug';
   if (c.hosts.length === 0) c.hosts.push(`unix://${c.execRoot}/berth.sock`);
   if (!c.pidfile) c.pidfile = `${c.execRoot}/berthd.pid`;
   return c;

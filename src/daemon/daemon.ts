@@ -23,6 +23,7 @@ import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
 import { DistributionService } from '../distribution/service';
 import type { DaemonConfig } from './config';
+import { log } from '../util/log';
 
 export class Daemon {
   readonly startedAt = new Date();
@@ -56,9 +57,10 @@ export class Daemon {
       db: this.db,
       images: this.images,
       events: this.events,
-      insecureRegistries: config.insecureRegistries,
-      maxConcurrentDownloads: config.maxConcurrentDownloads,
-      maxConcurrentUploads: config.maxConcurrentUploads,
+      // getters: a SIGHUP reload (config-file.ts) reaches the next pull or push
+      get insecureRegistries() { return config.insecureRegistries; },
+      get maxConcurrentDownloads() { return config.maxConcurrentDownloads; },
+      get maxConcurrentUploads() { return config.maxConcurrentUploads; },
     });
     this.networks = new NetworkService({ db: this.db, events: this.events, config });
     this.volumes = new VolumeService({ db: this.db, events: this.events, dataRoot: config.dataRoot });
@@ -108,6 +110,14 @@ export class Daemon {
     this.health.init();
     for (const c of this.containers.all()) c.networkSettings = this.networks.settingsJson(netView(c));
     await this.builder.init();
+  }
+
+  /** live-restore off: stop every running container (each with its stop timeout) before the daemon exits. */
+  async stopAllContainers(): Promise<void> {
+    const running = this.containers.all().filter((c) => c.state.Running);
+    await Promise.all(running.map((c) => this.containers.stop(c.id).catch((e) => {
+      log.error('could not stop a container at shutdown', { id: c.id, err: String(e) });
+    })));
   }
 
   async shutdown(): Promise<void> {

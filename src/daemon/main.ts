@@ -5,7 +5,10 @@ import path from 'node:path';
 import https from 'node:https';
 import type http from 'node:http';
 import { createHash } from 'node:crypto';
-import { parseDaemonArgs, DAEMON_USAGE, FlagError, type DaemonConfig } from './config';
+import { DAEMON_USAGE, FlagError, type DaemonConfig } from './config';
+import { loadDaemonConfig, reloadInto } from './config-file';
+import { cleanupHost } from './cleanup';
+import { notifySystemd } from './sd-notify';
 import { Daemon } from './daemon';
 import { buildRouter } from '../api/routes';
 import { createApiServer } from '../api/server';
@@ -17,12 +20,12 @@ import { BERTH_VERSION, GIT_COMMIT } from '../version';
  * is bound for the daemon's lifetime. The kernel frees it when the process
  * dies, so a crash never leaves a stale lock behind.
  */
-function lockDataRoot(dataRoot: string): Promise<net.Server> {
+function lockDataRoot(dataRoot: string, busy = `another berthd is already using data root ${dataRoot}`): Promise<net.Server> {
   const name = '\0berthd-lock-' + createHash('sha256').update(path.resolve(dataRoot)).digest('hex').slice(0, 32);
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') reject(new Error(`another berthd is already using data root ${dataRoot}`));
+      if (err.code === 'EADDRINUSE') reject(new Error(busy));
       else reject(err);
     });
     srv.listen(name, () => {
@@ -59,9 +62,10 @@ function listen(server: http.Server, host: string): Promise<() => void> {
 }
 
 async function main(): Promise<void> {
-  let cfg: DaemonConfig | 'help' | 'version';
+  const argv = process.argv.slice(2);
+  let cfg: ReturnType<typeof loadDaemonConfig>;
   try {
-    cfg = parseDaemonArgs(process.argv.slice(2));
+    cfg = loadDaemonConfig(argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exit(e instanceof FlagError ? 125 : 1);
@@ -74,11 +78,29 @@ async function main(): Promise<void> {
     process.stdout.write(`Berth version ${BERTH_VERSION}, build ${GIT_COMMIT}\n`);
     return;
   }
-  const config = cfg;
+  const config = cfg.config;
+  if (config.validate) {
+    // dockerd --validate: the file and flags parsed, nothing started.
+    process.stdout.write('configuration OK\n');
+    return;
+  }
   setLogLevel(config.logLevel);
   if (process.getuid && process.getuid() !== 0) {
     log.error('berthd needs to be started with root privileges');
     process.exit(1);
+  }
+  if (config.cleanup) {
+    let removed: string[];
+    try {
+      await lockDataRoot(config.dataRoot, `berthd is running on data root ${config.dataRoot}: stop it before --cleanup`);
+      removed = await cleanupHost(config);
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      process.exit(1);
+    }
+    for (const r of removed) process.stdout.write(`removed ${r}\n`);
+    process.stdout.write(`cleanup of ${config.dataRoot} done (${removed.length} host objects)\n`);
+    return;
   }
   fs.mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
   await lockDataRoot(config.dataRoot);
@@ -112,13 +134,16 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('stopping daemon; containers keep running', { signal });
+    log.info(config.liveRestore ? 'stopping daemon; containers keep running' : 'stopping daemon and its containers', { signal });
+    notifySystemd('STOPPING=1');
     for (const s of servers) {
       s.close();
       s.closeAllConnections?.();
     }
     closers.forEach((c) => c());
     try {
+      // live-restore off (daemon.json): containers stop with the daemon, as dockerd does.
+      if (!config.liveRestore) await daemon.stopAllContainers();
       await daemon.shutdown();
     } catch (e) {
       log.error('shutdown failed', { err: String(e) });
@@ -127,6 +152,18 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // As dockerd: SIGHUP re-reads the config file; only the reloadable keys change.
+  process.on('SIGHUP', () => {
+    try {
+      const changed = reloadInto(config, argv);
+      setLogLevel(config.logLevel);
+      log.info('Reloaded configuration', { file: config.configFile, changed });
+      daemon.events.publish('daemon', 'reload', daemon.daemonId, { name: 'berthd' });
+    } catch (e) {
+      log.error('Error reconfiguring the daemon', { err: (e as Error).message });
+    }
+  });
+  notifySystemd('READY=1');
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGPIPE', () => {});
 }

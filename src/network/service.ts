@@ -85,11 +85,16 @@ export class NetworkService {
 
   // ---- start and stop of the daemon ----
 
-  async init(): Promise<void> {
+  /** The network records, without touching the host (also for `berthd --cleanup`). */
+  async loadRecords(): Promise<void> {
     for (const row of this.db.prepare('SELECT data FROM networks').all() as Array<{ data: string }>) {
       const n = JSON.parse(row.data) as NetworkRecord;
       this.nets.set(n.id, n);
     }
+  }
+
+  async init(): Promise<void> {
+    await this.loadRecords();
     this.ensurePredefined();
     ip.sysctl('net.ipv4.ip_forward', '1');
     for (const n of this.nets.values()) {
@@ -832,6 +837,36 @@ export class NetworkService {
     const P = this.prefix;
     for (const c of ['FORWARD', 'ISOLATION']) await ipt.deleteChain('filter', `${P}-${c}`);
     for (const c of ['NAT', 'POSTROUTING']) await ipt.deleteChain('nat', `${P}-${c}`);
+  }
+
+  /**
+   * `berthd --cleanup`: every host object of this daemon — its bridges (the
+   * default one and those of its networks), `<tag>v*` veths, `<tag>-*`
+   * namespaces and its `<PREFIX>-*` chains with their jumps. Names are
+   * matched with the tag plus a separator, never a bare prefix. Returns what
+   * was removed.
+   */
+  async removeHostObjects(): Promise<string[]> {
+    const removed: string[] = [];
+    const bridges = new Set([this.deps.config.bridge]);
+    for (const n of this.nets.values()) if (n.driver === 'bridge' && n.bridge) bridges.add(n.bridge);
+    for (const name of ip.listLinks()) {
+      if (bridges.has(name) || name.startsWith(this.tag + 'v') || name.startsWith(this.tag + '-')) {
+        await ip.deleteLink(name);
+        removed.push(`interface ${name}`);
+      }
+    }
+    for (const ns of ip.listNetns()) {
+      if (!ns.startsWith(this.tag + '-')) continue;
+      await ip.deleteNetns(ns);
+      removed.push(`netns ${ns}`);
+    }
+    const before = (await ipt.listRules('filter')) + (await ipt.listRules('nat'));
+    await this.removeAllRules();
+    for (const c of ['FORWARD', 'ISOLATION', 'NAT', 'POSTROUTING']) {
+      if (before.includes(`-N ${this.prefix}-${c}\n`)) removed.push(`iptables chain ${this.prefix}-${c}`);
+    }
+    return removed;
   }
 
   /** The full rule set, computed from the state. */

@@ -267,7 +267,7 @@ export function cleanupHostState(d: TestDaemon): void {
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes(d.root) && Number(pid) !== process.pid) process.kill(Number(pid), 'SIGKILL');
+      if (cmd.includes(d.root + '/') && Number(pid) !== process.pid) process.kill(Number(pid), 'SIGKILL');
     } catch {
       /* gone */
     }
@@ -300,30 +300,48 @@ export function cleanupHostState(d: TestDaemon): void {
     }
     try { fs.rmdirSync(dir); } catch { /* still busy */ }
   }
-  // Network state named after this daemon.
+  // Network state named after this daemon, matched exactly (see ownedByDaemon).
   for (const line of quiet('ip', ['-o', 'link', 'show']).split('\n')) {
     const m = /^\d+:\s+([^:@]+)/.exec(line);
-    if (m && m[1].includes(d.id)) quiet('ip', ['link', 'delete', m[1]]);
+    if (m && ownedByDaemon(d, m[1])) quiet('ip', ['link', 'delete', m[1]]);
   }
+  const tag = daemonTag(d.chainPrefix);
   for (const ns of quiet('ip', ['netns', 'list']).split('\n')) {
     const name = ns.split(' ')[0];
-    if (name && name.includes(d.id)) quiet('ip', ['netns', 'delete', name]);
+    if (name && name.startsWith(tag + '-')) quiet('ip', ['netns', 'delete', name]);
   }
+  // Our chains are `<prefix>-<NAME>`: the separator keeps a shorter prefix
+  // (BT1, DOCKER) from ever matching another engine's chains.
+  const ours = (chain: string | undefined) => !!chain && chain.startsWith(d.chainPrefix + '-');
   for (const table of ['filter', 'nat']) {
     const rules = quiet('iptables-save', ['-t', table]).split('\n');
     for (const r of rules) {
-      if (r.startsWith('-A ') && r.includes(d.chainPrefix) && !r.startsWith(`-A ${d.chainPrefix}`)) {
-        quiet('iptables', ['-t', table, ...r.replace(/^-A /, '-D ').split(' ')]);
+      if (!r.startsWith('-A ')) continue;
+      const args = r.split(' ');
+      if (ours(args[1])) continue; // goes with the chain
+      if (args.some((a, i) => (args[i - 1] === '-j' || args[i - 1] === '-g') && ours(a))) {
+        quiet('iptables', ['-w', '5', '-t', table, '-D', ...args.slice(1)]);
       }
     }
     for (const r of rules) {
       const m = /^:(\S+)/.exec(r);
-      if (m && m[1].startsWith(d.chainPrefix)) {
-        quiet('iptables', ['-t', table, '-F', m[1]]);
-        quiet('iptables', ['-t', table, '-X', m[1]]);
+      if (m && ours(m[1])) {
+        quiet('iptables', ['-w', '5', '-t', table, '-F', m[1]]);
+        quiet('iptables', ['-w', '5', '-t', table, '-X', m[1]]);
       }
     }
   }
+}
+
+/** berthd's interface/netns tag for a chain prefix (as network/service.ts makes it). */
+export function daemonTag(chainPrefix: string): string {
+  return chainPrefix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) || 'berth';
+}
+
+/** An interface this test daemon made: its default bridge, `<tag>-<net>` bridges, `<tag>v<rand>` veths. */
+export function ownedByDaemon(d: Pick<TestDaemon, 'bridge' | 'chainPrefix'>, name: string): boolean {
+  const tag = daemonTag(d.chainPrefix);
+  return name === d.bridge || name.startsWith(tag + '-') || name.startsWith(tag + 'v');
 }
 
 const SUBNET_DIR = '/tmp/berth-test-subnets';

@@ -160,3 +160,26 @@ export function sysctl(key: string, value: string): void {
     /* not fatal: e.g. a read-only /proc/sys; the feature needing it fails visibly */
   }
 }
+
+/** Names of the host's network interfaces. */
+export function listLinks(): string[] {
+  try {
+    return fs.readdirSync('/sys/class/net');
+  } catch {
+    return [];
+  }
+}
+
+/** Names of the named network namespaces (`ip netns list`). */
+export function listNetns(): string[] {
+  try {
+    return fs.readdirSync(NETNS_DIR);
+  } catch {
+    return [];
+  }
+}
+
+export async function deleteNetns(name: string): Promise<void> {
+  if (!netnsExists(name)) return;
+  await execHost('ip', ['netns', 'del', name], { allowFailure: true, timeout: 10_000 });
+}

@@ -4,9 +4,12 @@ import { versionCommand } from './version';
 import { infoCommand } from './info';
 import { eventsCommand } from './events';
 import { inspectCommand } from './inspect';
+import { checkCommand } from './check';
+import { completionCommand } from './completion';
 
 registerTopLevel(versionCommand);
 registerTopLevel(infoCommand);
 registerTopLevel(eventsCommand);
 registerTopLevel(inspectCommand);
-registerGroup('system', 'Manage Berth', [eventsCommand, infoCommand]);
+registerTopLevel(completionCommand);
+registerGroup('system', 'Manage Berth', [checkCommand, eventsCommand, infoCommand]);
