@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TestDaemon, waitFor } from './helpers/daemon';
+import { writeBigImageArchive } from './fixtures/big-image';
 
 let d: TestDaemon;
 
@@ -90,12 +91,8 @@ test('a volume create that fails on a full disk leaves nothing; the retry works 
 test('a load that does not fit rolls back; one that fits succeeds', async () => {
   // An image with an 8 MB incompressible layer.
   const size = 8 * MB;
-  await ok(['run', '--name', 'src', 'busybox', 'dd', 'if=/dev/urandom', 'of=/big', 'bs=1M', `count=${size / MB}`]);
-  await ok(['commit', 'src', 'bigimg']);
-  await ok(['rm', 'src']);
   const archive = path.join(d.root, 'big.tar');
-  await ok(['save', '-o', archive, 'bigimg']);
-  await ok(['rmi', 'bigimg']);
+  await writeBigImageArchive(archive, size / MB);
   // Leave too little room for it (its own size).
   const archiveSize = fs.statSync(archive).size;
   await ok(['run', '-d', '--name', 'hog3', 'busybox', 'sh', '-c', `dd if=/dev/zero of=/fill bs=1M count=${Math.floor((freeBytes() - archiveSize) / MB)}; sleep 300`]);

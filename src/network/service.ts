@@ -565,6 +565,29 @@ export class NetworkService {
     if (hadPorts) await this.applyRules();
   }
 
+  /**
+   * Records of containers that do not exist (a crash during create, after the
+   * attachments were written and before the container's record): dropped at
+   * start, so they never hold an address or keep a network from being pruned.
+   */
+  dropUnknown(known: Set<string>): void {
+    const ids = new Set<string>();
+    for (const t of ['net_attach', 'net_ports']) {
+      for (const r of this.db.prepare(`SELECT container_id FROM ${t}`).all() as Array<{ container_id: string }>) ids.add(r.container_id);
+    }
+    for (const r of this.db.prepare('SELECT owner FROM ipam_addr').all() as Array<{ owner: string }>) if (/^[0-9a-f]{64}$/.test(r.owner)) ids.add(r.owner);
+    const gone = [...ids].filter((id) => !known.has(id));
+    if (!gone.length) return;
+    log.warn('dropping network records of containers that do not exist', { count: gone.length });
+    this.db.transaction(() => {
+      for (const id of gone) {
+        this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(id);
+        this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(id);
+        this.ipam.releaseOwner(id);
+      }
+    })();
+  }
+
   /** At remove: forget the attachments. */
   async forget(containerId: string): Promise<void> {
     await this.teardown(containerId);

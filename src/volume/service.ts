@@ -158,6 +158,12 @@ export class VolumeService {
     return names;
   }
 
+  /** References of containers that do not exist (a crash during create): dropped at start. */
+  dropUnknownRefs(known: Set<string>): void {
+    const rows = this.db.prepare('SELECT DISTINCT container_id FROM volume_refs').all() as Array<{ container_id: string }>;
+    for (const r of rows) if (!known.has(r.container_id)) this.dropRefs(r.container_id);
+  }
+
   async remove(name: string, force = false): Promise<void> {
     const v = this.find(name);
     if (!v) {
