@@ -118,7 +118,13 @@ async function assertConsistent(where: string): Promise<void> {
     for (const list of Object.values(ports ?? {})) for (const b of list ?? []) want.push(b.HostPort);
   }
   const dnat = sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith(`-A ${d.chainPrefix}-NAT`) && l.includes('DNAT'));
-  assert.deepEqual(dnat.map((l) => /--dport (\d+)/.exec(l)![1]).sort(), want.sort(), `${where}: DNAT rules`);
+  assert.deepEqual(dnat.map((l) => /--dport (\d+)/.exec(l)![1]).sort(), want.sort(), `${where}: DNAT rules ${JSON.stringify(dnat)} for ports ${JSON.stringify(want)}`);
+  const fwd = sh('iptables-save', ['-t', 'filter']).split('\n').filter((l) => l.startsWith(`-A ${d.chainPrefix}-FORWARD`));
+  const accept = fwd.filter((l) => l.startsWith(`-A ${d.chainPrefix}-FORWARD -d `) && l.includes('--dport'));
+  assert.equal(accept.length, want.length, `${where}: FORWARD accepts, in ${fwd.join('; ')}`);
+  // The loopback DNAT jump exists exactly while some port is published.
+  const jump = sh('iptables-save', ['-t', 'nat']).split('\n').filter((l) => l.startsWith('-A OUTPUT') && l.includes(`-j ${d.chainPrefix}-NAT`));
+  assert.equal(jump.length, want.length ? 1 : 0, `${where}: OUTPUT jump ${jump.join('; ')}`);
   // No staging or half-made directories.
   const left = [
     ...fs.readdirSync(path.join(d.dataRoot, 'blobs', 'tmp')).map((n) => `blobs/tmp/${n}`),
