@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import type { Db } from '../store/db';
+import { critical, refillReserve, type Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import { parseTimeFilter, type ImageService } from '../image/service';
@@ -167,11 +167,11 @@ export class ContainerService {
       return;
     }
     if (!c.state.Running) {
-      // Crashed between conmon and recording the start: kill what runc has.
-      if (fs.existsSync(this.runtime.bundleDir(c.id))) {
-        await this.runtime.cleanup(c.id).catch(() => {});
-        await this.deps.storage.unmount(c.id).catch(() => {});
-      }
+      // A crash during start (between the mount and recording `running`) leaves
+      // the runc container, the overlay mount, the netns and veths, port rules:
+      // release all of it, as the failed start would have. The record stays
+      // Created (or Exited), as Docker leaves it.
+      await this.releaseHalfStarted(c);
       if (c.hostConfig.AutoRemove && c.state.Status === 'exited') await this.autoRemove(c);
       return;
     }
@@ -183,6 +183,12 @@ export class ContainerService {
       return;
     }
     return this.handleExit(c.id);
+  }
+
+  private async releaseHalfStarted(c: ContainerRecord): Promise<void> {
+    if (fs.existsSync(this.runtime.bundleDir(c.id))) await this.runtime.cleanup(c.id).catch(() => {});
+    for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id: c.id, err: String(e) }));
+    await this.deps.storage.unmount(c.id).catch((e) => log.warn('unmount failed', { id: c.id, err: String(e) }));
   }
 
   private onExitFile(id: string): void {
@@ -238,6 +244,20 @@ export class ContainerService {
   private save(c: ContainerRecord): void {
     this.store.save(c);
     this.byId.set(c.id, c);
+  }
+
+  /**
+   * A state change that must not be lost to a full disk (exit, removal):
+   * may use the data root's reserve; if even that fails, the state is kept
+   * in memory (waiters are still told) and the error logged.
+   */
+  private saveCritical(c: ContainerRecord): void {
+    this.byId.set(c.id, c);
+    try {
+      critical(this.deps.db, () => this.store.save(c));
+    } catch (e) {
+      log.error('could not record container state', { id: c.id, status: c.state.Status, err: String(e) });
+    }
   }
 
   /** Serializes lifecycle steps of one container. */
@@ -466,7 +486,8 @@ export class ContainerService {
       const msg = (e as Error).message;
       c.state = { ...c.state, Error: msg, ExitCode: /executable file not found|no such file or directory/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128 };
       if (c.state.Status === 'running') c.state.Status = 'exited';
-      this.save(c);
+      // The caller gets the start's error, not a failure to record it (disk full).
+      this.saveCritical(c);
       throw e;
     }
     this.event(c, 'start');
@@ -477,8 +498,16 @@ export class ContainerService {
 
   // ---- exits ------------------------------------------------------------------
 
-  /** The container's process is gone: record it, clean up, tell waiters. */
+  /** The container's process is gone: record it, clean up, tell waiters. Never rejects. */
   private async handleExit(id: string): Promise<void> {
+    try {
+      await this.recordExit(id);
+    } catch (e) {
+      log.error('handling a container exit failed', { id, err: String(e) });
+    }
+  }
+
+  private async recordExit(id: string): Promise<void> {
     await this.locked(id, async () => {
       const c = this.byId.get(id);
       if (!c || !c.state.Running) return;
@@ -500,7 +529,7 @@ export class ContainerService {
         Error: exit ? '' : c.state.Error, FinishedAt: (exit?.at ?? new Date()).toISOString(),
       };
       c.conmonPid = undefined;
-      this.save(c);
+      this.saveCritical(c);
       const startedMs = Date.parse(c.state.StartedAt);
       this.event(c, 'die', { exitCode: String(code), execDuration: String(Math.max(0, Math.round((Date.now() - startedMs) / 1000))) });
       this.notify.emit(`exit:${id}`, code);
@@ -624,8 +653,15 @@ export class ContainerService {
       this.removing.add(c.id);
       try {
         cur.state = { ...cur.state, Status: 'removing' };
-        this.save(cur);
+        this.saveCritical(cur);
         await this.finishRemove(cur, opts.volumes);
+      } catch (e) {
+        // Docker marks a container whose removal failed as dead; `rm` can be tried again.
+        if (this.byId.has(cur.id)) {
+          cur.state = { ...cur.state, Status: 'dead', Dead: true, Error: (e as Error).message };
+          this.saveCritical(cur);
+        }
+        throw e;
       } finally {
         this.removing.delete(c.id);
       }
@@ -638,10 +674,12 @@ export class ContainerService {
     this.restarts.cancel(c);
     await this.runtime.cleanup(c.id).catch(() => {});
     for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
+    // Free the space first, write the record last: this works on a full disk.
     await this.deps.storage.removeRw(c.id);
     await fsp.rm(this.dir(c.id), { recursive: true, force: true });
-    this.store.delete(c.id);
+    critical(this.deps.db, () => this.store.delete(c.id));
     this.byId.delete(c.id);
+    refillReserve(this.deps.db);
     this.event(c, 'destroy');
     this.notify.emit(`removed:${c.id}`);
   }

@@ -107,6 +107,10 @@ export class Daemon {
     await this.volumes.init();
     await this.networks.init();
     await this.containers.init();
+    // Network and volume records of containers a crash kept from being recorded.
+    const known = new Set(this.containers.all().map((c) => c.id));
+    this.networks.dropUnknown(known);
+    this.volumes.dropUnknownRefs(known);
     this.health.init();
     for (const c of this.containers.all()) c.networkSettings = this.networks.settingsJson(netView(c));
     await this.builder.init();

@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { InvalidParameter } from '../util/errors';
-import { chainIdsOf, hexOf, type StagedTar } from '../host/storage/layers';
+import { chainIdsOf, hexOf, stageInPlace, type StagedTar } from '../host/storage/layers';
 import { cleanEntryName } from '../host/storage/tar-apply';
 import { applyChanges } from './changes';
 import { familiarString, fullString, parseNormalized, parseTagged, type Reference } from './reference';
@@ -180,7 +180,13 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
       for (let i = 0; i < p.layerFiles.length; i++) {
         let s = stagedFor.get(p.layerFiles[i]);
         if (!s) {
-          s = await svc.stageLayer(fs.createReadStream(p.layerFiles[i]));
+          // A plain tar member is hashed where it lies; a compressed one is
+          // unpacked to a staging file and the member dropped at once.
+          s = await stageInPlace(p.layerFiles[i]);
+          if (!s) {
+            s = await svc.stageLayer(fs.createReadStream(p.layerFiles[i]));
+            await fsp.rm(p.layerFiles[i], { force: true });
+          }
           staged.push(s);
           stagedFor.set(p.layerFiles[i], s);
         }
@@ -193,12 +199,18 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
     }
     const out: string[] = [];
     const images: Array<[ImageRecord, Reference[]]> = [];
+    // Each staged tar goes as soon as its last layer is extracted, to keep the free space a load needs low.
+    const usesLeft = new Map<StagedTar, number>();
+    for (const list of perImage) for (const s of list) usesLeft.set(s, (usesLeft.get(s) ?? 0) + 1);
     for (let i = 0; i < plan.length; i++) {
       let parent: string | undefined;
       for (const s of perImage[i]) {
         const r = await svc.commitLayer(parent, s);
         if (r.created) createdLayers.push(r.layer.chainId);
         parent = r.layer.chainId;
+        const left = usesLeft.get(s)! - 1;
+        usesLeft.set(s, left);
+        if (left === 0) await fsp.rm(s.file, { force: true });
       }
       const existed = !!svc.get(`sha256:${createHash('sha256').update(plan[i].configBytes).digest('hex')}`);
       const img = await svc.registerImage(plan[i].configBytes);

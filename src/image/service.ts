@@ -12,7 +12,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import type { Db } from '../store/db';
-import { ensureSchema } from '../store/db';
+import { critical, ensureSchema, refillReserve } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import { chainIdsOf, stageTar, type StagedTar } from '../host/storage/layers';
@@ -458,7 +458,7 @@ export class ImageService {
 
   private removeRef(full: string): void {
     const row = this.db.prepare('SELECT image_id FROM image_refs WHERE ref = ?').get(full) as any;
-    this.db.prepare('DELETE FROM image_refs WHERE ref = ?').run(full);
+    critical(this.db, () => this.db.prepare('DELETE FROM image_refs WHERE ref = ?').run(full));
     const img: ImageRecord | undefined = row ? this.images.get(row.image_id) : undefined;
     if (img) {
       img.repoTags = img.repoTags.filter((r) => r !== full);
@@ -514,6 +514,7 @@ export class ImageService {
       }
     }
     await this.deleteHelper(img, records, force, prune, removedRepoRef);
+    refillReserve(this.db);
     return records;
   }
 
@@ -548,7 +549,8 @@ export class ImageService {
       records.push({ Untagged: familiarOf(r) });
     }
     const chains = this.chainIds(img);
-    this.db.prepare('DELETE FROM images WHERE id = ?').run(img.id);
+    // rmi must work on a full disk (it is how space is got back).
+    critical(this.db, () => this.db.prepare('DELETE FROM images WHERE id = ?').run(img.id));
     this.images.delete(img.id);
     this.content.delete(img.id);
     this.logEvent('delete', img);

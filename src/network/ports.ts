@@ -1,8 +1,9 @@
 // Port publishing: parsing of PortBindings/-P into concrete bindings, and a
-// userland proxy (as docker-proxy) that listens on the host address and pipes
-// to the container, so 127.0.0.1:<port> works without route_localnet tricks
-// and a taken port fails with Docker's error at start. Traffic arriving from
-// other interfaces is also DNATed by the iptables rules the service writes.
+// userland proxy (as docker-proxy) that listens on the host address: it holds
+// the port (a taken port fails with Docker's error at start) and serves the
+// traffic the kernel path cannot, a container reaching a published port of
+// its own bridge. Everything else, loopback included, is DNATed by the
+// iptables rules the service writes, so ports answer while berthd is down.
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { Conflict, InvalidParameter, SystemError } from '../util/errors';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
 import type { Db } from '../store/db';
-import { ensureSchema } from '../store/db';
+import { critical, ensureSchema } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { DaemonConfig } from '../daemon/config';
 import { Conflict, Forbidden, InvalidParameter, NotFound, SystemError } from '../util/errors';
@@ -558,19 +558,45 @@ export class NetworkService {
   /** After stop (or a failed start): release addresses, veths, rules, ports and the namespace. */
   async teardown(containerId: string): Promise<void> {
     this.proxies.unpublish(containerId);
-    const hadPorts = this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId).changes > 0;
+    // Teardown runs at exits and removals, which must work on a full disk.
+    const hadPorts = critical(this.db, () => this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId).changes > 0);
     const nsName = this.netnsName(containerId);
     const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
     await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
-    for (const a of live) this.dropEndpoint(a);
-    this.ipam.releaseOwner(containerId);
+    critical(this.db, () => this.db.transaction(() => {
+      for (const a of this.attachmentsFor(containerId)) if (a.endpoint) this.dropEndpoint(a);
+      this.ipam.releaseOwner(containerId);
+    })());
     if (hadPorts) await this.applyRules();
+  }
+
+  /**
+   * Records of containers that do not exist (a crash during create, after the
+   * attachments were written and before the container's record): dropped at
+   * start, so they never hold an address or keep a network from being pruned.
+   */
+  dropUnknown(known: Set<string>): void {
+    const ids = new Set<string>();
+    for (const t of ['net_attach', 'net_ports']) {
+      for (const r of this.db.prepare(`SELECT container_id FROM ${t}`).all() as Array<{ container_id: string }>) ids.add(r.container_id);
+    }
+    for (const r of this.db.prepare('SELECT owner FROM ipam_addr').all() as Array<{ owner: string }>) if (/^[0-9a-f]{64}$/.test(r.owner)) ids.add(r.owner);
+    const gone = [...ids].filter((id) => !known.has(id));
+    if (!gone.length) return;
+    log.warn('dropping network records of containers that do not exist', { count: gone.length });
+    this.db.transaction(() => {
+      for (const id of gone) {
+        this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(id);
+        this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(id);
+        this.ipam.releaseOwner(id);
+      }
+    })();
   }
 
   /** At remove: forget the attachments. */
   async forget(containerId: string): Promise<void> {
     await this.teardown(containerId);
-    this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(containerId);
+    critical(this.db, () => this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(containerId));
   }
 
   private container(ref: string): NetContainer {
@@ -825,6 +851,31 @@ export class NetworkService {
     ];
   }
 
+  /**
+   * Locally made connections to a published port (curl 127.0.0.1:PORT) are
+   * DNATed in OUTPUT, as Docker does without its userland proxy: the kernel
+   * serves them, so they keep working while berthd is stopped or crashed.
+   * The jump exists only while some port is published.
+   */
+  private outputJump(): ipt.Jump {
+    return { table: 'nat', chain: 'OUTPUT', args: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', `${this.prefix}-NAT`] };
+  }
+
+  /** undefined until first set: then the jump is checked either way. */
+  private outputJumpSet?: boolean;
+
+  private hasPublishedPorts(): boolean {
+    return !!this.db.prepare('SELECT 1 FROM net_ports LIMIT 1').get();
+  }
+
+  private async syncOutputJump(): Promise<void> {
+    const want = this.hasPublishedPorts();
+    if (want === this.outputJumpSet) return;
+    if (want) await ipt.ensureJump(this.outputJump());
+    else await ipt.removeJump(this.outputJump());
+    this.outputJumpSet = want;
+  }
+
   private async installJumps(): Promise<void> {
     // Chains must exist before a jump can point at them.
     await ipt.applyChains(this.buildRules());
@@ -833,7 +884,7 @@ export class NetworkService {
 
   /** Removes every rule and chain of this daemon (used by `berthd --cleanup` and tests). */
   async removeAllRules(): Promise<void> {
-    for (const j of this.jumps()) await ipt.removeJump(j);
+    for (const j of [...this.jumps(), this.outputJump()]) await ipt.removeJump(j);
     const P = this.prefix;
     for (const c of ['FORWARD', 'ISOLATION']) await ipt.deleteChain('filter', `${P}-${c}`);
     for (const c of ['NAT', 'POSTROUTING']) await ipt.deleteChain('nat', `${P}-${c}`);
@@ -892,10 +943,17 @@ export class NetworkService {
       post.push(`-s ${sub} -o ${br} -m conntrack --ctstate DNAT -j MASQUERADE`);
       for (const m of bridges) if (m !== n) iso.push(`-i ${br} -o ${m.bridge} -j DROP`);
     }
-    // Published ports: DNAT for traffic from other hosts and containers (the proxy serves loopback).
+    // Published ports: DNAT for traffic from other hosts and containers, and (through the OUTPUT
+    // jump) from this host, loopback included.
+    const localnet = new Set<string>();
     for (const row of this.db.prepare('SELECT data FROM net_ports').all() as Array<{ data: string }>) {
       const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
       const br = bridges.find((n) => parseCidr(n.pools[0].subnet).base === (((parseIp(target) ?? 0) & maskOf(n)) >>> 0))?.bridge;
+      // A DNATed loopback connection leaves through the bridge: give it the gateway's address.
+      if (br && !localnet.has(br)) {
+        localnet.add(br);
+        post.push(`-s 127.0.0.0/8 -o ${br} -j MASQUERADE`);
+      }
       for (const b of bindings) {
         const dst = b.hostIp && b.hostIp !== '0.0.0.0' ? `-d ${b.hostIp}/32 ` : '';
         // Traffic from the container's own bridge goes to the proxy instead (as Docker with its
@@ -912,7 +970,10 @@ export class NetworkService {
 
   /** Rewrites our chains from the state; serialized so concurrent changes never interleave. */
   applyRules(): Promise<void> {
-    const run = this.ruleChain.then(() => ipt.applyChains(this.buildRules()));
+    const run = this.ruleChain.then(async () => {
+      await ipt.applyChains(this.buildRules());
+      await this.syncOutputJump();
+    });
     this.ruleChain = run.catch(() => {});
     return run;
   }

@@ -1,9 +1,14 @@
 // The metadata store: one SQLite database per data root, in WAL mode so a
 // crash leaves either the old or the new state. Each service owns its tables
 // and creates them through `ensureSchema` when it starts.
+import nodePath from 'node:path';
 import Database from 'better-sqlite3';
+import { SpaceReserve, isDiskFull } from './reserve';
+import { log } from '../util/log';
 
 export type Db = Database.Database;
+
+const reserves = new WeakMap<Db, SpaceReserve>();
 
 export function openDb(path: string): Db {
   const db = new Database(path);
@@ -11,10 +16,33 @@ export function openDb(path: string): Db {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  const reserve = new SpaceReserve(nodePath.join(nodePath.dirname(path), 'space-reserve'));
+  reserve.refill();
+  reserves.set(db, reserve);
   return db;
 }
 
 /** Runs a service's CREATE TABLE IF NOT EXISTS statements in one transaction. */
 export function ensureSchema(db: Db, ddl: string): void {
   db.transaction(() => db.exec(ddl))();
+}
+
+/**
+ * A write that must succeed on a full disk (exit records, removals): when it
+ * fails for want of space, the data root's reserve is freed and it runs once
+ * more. `fn` must be safe to repeat (a transaction, or idempotent statements).
+ */
+export function critical<T>(db: Db, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!isDiskFull(e) || !reserves.get(db)?.release()) throw e;
+    log.warn('data root is full: released the space reserve for a critical write', { err: String(e) });
+    return fn();
+  }
+}
+
+/** After a removal freed space: take the reserve back if there is room. */
+export function refillReserve(db: Db): void {
+  reserves.get(db)?.refill();
 }

@@ -6,13 +6,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db';
-import { ensureSchema } from '../store/db';
+import { critical, ensureSchema, refillReserve } from '../store/db';
+import { log } from '../util/log';
 import type { EventBus } from '../events/bus';
 import { Conflict, InvalidParameter, NotFound, SystemError } from '../util/errors';
 import { isMounted, mountVolume, unmount } from '../host/volume/mount';
 
 export const ANON_LABEL = 'com.docker.volume.anonymous';
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** A name is one directory entry under volumes/ (NAME_MAX); temp and trash names are short, so any valid name can be made and removed. */
+const NAME_MAX = 255;
 
 export interface VolumeRecord {
   name: string;
@@ -58,6 +61,8 @@ export class VolumeService {
   async shutdown(): Promise<void> {}
 
   validName(name: string): void {
+    if (name.length === 1) throw new InvalidParameter('volume name is too short, names should be at least two alphanumeric characters');
+    if (name.length > NAME_MAX) throw new InvalidParameter(`create ${name.slice(0, 32)}...: volume name is too long (${name.length} characters, at most ${NAME_MAX})`);
     if (!NAME_RE.test(name)) {
       throw new InvalidParameter(
         `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
@@ -111,17 +116,22 @@ export class VolumeService {
       options,
     };
     const dir = path.join(this.root, name);
-    const tmp = path.join(this.root, `.tmp-${name}`);
+    const tmp = path.join(this.root, `.tmp-${randomBytes(8).toString('hex')}`);
+    // A directory without a record is what a failed or interrupted create left: garbage.
+    if (fs.existsSync(dir) && !isMounted(path.join(dir, '_data'))) fs.rmSync(dir, { recursive: true, force: true });
+    let renamed = false;
     try {
-      fs.rmSync(tmp, { recursive: true, force: true });
       fs.mkdirSync(path.join(tmp, '_data'), { recursive: true, mode: 0o755 });
       fs.chmodSync(tmp, 0o701);
       this.db.transaction(() => {
         this.db.prepare('INSERT INTO volumes (name, data) VALUES (?, ?)').run(name, JSON.stringify(v));
         fs.renameSync(tmp, dir);
+        renamed = true;
       })();
     } catch (e) {
+      // The commit can fail after the rename (disk full): take the directory back too.
       fs.rmSync(tmp, { recursive: true, force: true });
+      if (renamed && !this.find(name)) fs.rmSync(dir, { recursive: true, force: true });
       throw new SystemError(`create ${name}: ${(e as Error).message}`);
     }
     this.deps.events.publish('volume', 'create', name, { driver: 'local' });
@@ -143,8 +153,15 @@ export class VolumeService {
     const names = (this.db.prepare('SELECT name FROM volume_refs WHERE container_id = ?').all(containerId) as Array<{ name: string }>).map(
       (r) => r.name,
     );
-    this.db.prepare('DELETE FROM volume_refs WHERE container_id = ?').run(containerId);
+    // Part of a container's removal, which must work on a full disk.
+    critical(this.db, () => this.db.prepare('DELETE FROM volume_refs WHERE container_id = ?').run(containerId));
     return names;
+  }
+
+  /** References of containers that do not exist (a crash during create): dropped at start. */
+  dropUnknownRefs(known: Set<string>): void {
+    const rows = this.db.prepare('SELECT DISTINCT container_id FROM volume_refs').all() as Array<{ container_id: string }>;
+    for (const r of rows) if (!known.has(r.container_id)) this.dropRefs(r.container_id);
   }
 
   async remove(name: string, force = false): Promise<void> {
@@ -157,12 +174,14 @@ export class VolumeService {
     if (users.length) throw new Conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
     const dir = path.join(this.root, name);
     await unmount(path.join(dir, '_data'));
-    const trash = path.join(this.root, `.rm-${name}-${randomBytes(4).toString('hex')}`);
-    this.db.transaction(() => {
+    const trash = path.join(this.root, `.rm-${randomBytes(8).toString('hex')}`);
+    // Removal must work on a full disk: the record's delete may use the data root's reserve.
+    critical(this.db, () => this.db.transaction(() => {
       this.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
       if (fs.existsSync(dir)) fs.renameSync(dir, trash);
-    })();
+    })());
     fs.rmSync(trash, { recursive: true, force: true });
+    refillReserve(this.db);
     this.deps.events.publish('volume', 'destroy', name, { driver: 'local' });
   }
 
@@ -197,8 +216,15 @@ export class VolumeService {
     for (const v of this.list(f)) {
       if (this.users(v.name).length) continue;
       if (!all && !(ANON_LABEL in v.labels)) continue;
-      space += duBytes(path.join(this.root, v.name, '_data'));
-      await this.remove(v.name);
+      const size = duBytes(path.join(this.root, v.name, '_data'));
+      // One volume that cannot be removed never stops the prune.
+      try {
+        await this.remove(v.name);
+      } catch (e) {
+        log.warn('prune: volume remove failed', { name: v.name, err: String(e) });
+        continue;
+      }
+      space += size;
       deleted.push(v.name);
     }
     this.deps.events.publish('volume', 'prune', '', { reclaimed: String(space) });

@@ -23,6 +23,10 @@ export async function ensureBridge(name: string, gatewayCidr: string | undefined
   if (gatewayCidr) cmds.push(`addr replace ${gatewayCidr} dev ${name}`);
   cmds.push(`link set dev ${name} up`);
   await batch(cmds);
+  // Published ports are DNATed for loopback clients too (so they answer while
+  // berthd is down): such packets leave through the bridge with a 127/8
+  // source, which the kernel only routes with route_localnet.
+  sysctl(`net.ipv4.conf.${name}.route_localnet`, '1');
 }
 
 export async function deleteLink(name: string): Promise<void> {

@@ -82,6 +82,33 @@ export async function stageTar(input: NodeJS.ReadableStream, file: string): Prom
   return { file, diffId: counter.digest(), tarSize: counter.size() };
 }
 
+/**
+ * A plain (uncompressed) tar already on disk, e.g. a member of a loaded
+ * archive, is its own staging copy: hashed where it is instead of copied,
+ * which saves its size in free space. Undefined when it is compressed (the
+ * caller stages it with stageTar).
+ */
+export async function stageInPlace(file: string): Promise<StagedTar | undefined> {
+  const head = Buffer.alloc(6);
+  const fd = await fsp.open(file, 'r');
+  let n = 0;
+  try {
+    n = (await fd.read(head, 0, 6, 0)).bytesRead;
+  } finally {
+    await fd.close();
+  }
+  const magic = head.subarray(0, n);
+  const compressed = (magic.length >= 2 && magic[0] === 0x1f && magic[1] === 0x8b)
+    || (magic.length >= 3 && magic.subarray(0, 3).equals(Buffer.from('BZh')))
+    || (magic.length >= 6 && magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
+    || (magic.length >= 4 && magic.readUInt32LE(0) === 0xfd2fb528);
+  if (compressed) return undefined;
+  const counter = digestCounter();
+  counter.stream.resume();
+  await pipeline(fs.createReadStream(file), counter.stream);
+  return { file, diffId: counter.digest(), tarSize: counter.size() };
+}
+
 export class LayerStore {
   private readonly inflight = new Map<string, Promise<{ size: number }>>();
 
