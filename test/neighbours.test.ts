@@ -304,14 +304,21 @@ test("the bench's Docker cleanup removes only its own bridge's rules and keeps t
   // bench's dockerd made, its jump from a shared chain) goes too; what was there before stays.
   const snap = iptablesSnapshot();
   const newChain = `DOCKER-B${id}`;
+  // Another engine's chain made in the same window (a parallel test berthd) is not Docker's and stays.
+  const otherChain = `NB${id.toUpperCase()}-FORWARD`;
   try {
     sh('iptables', ['-w', '5', '-N', newChain]);
     sh('iptables', ['-w', '5', '-A', newChain, '-j', 'RETURN']);
     sh('iptables', ['-w', '5', '-I', 'DOCKER-USER', '1', '-j', newChain]);
+    sh('iptables', ['-w', '5', '-N', otherChain]);
+    sh('iptables', ['-w', '5', '-A', otherChain, '-j', 'RETURN']);
     removeOwnIptables([], [], snap, false);
     assert.ok(!chainExists('filter', newChain), `${newChain} removed`);
     assert.doesNotMatch(sh('iptables-save', ['-t', 'filter']), new RegExp(newChain));
+    assert.ok(chainExists('filter', otherChain), `${otherChain} (not Docker's) kept`);
   } finally {
+    sh('iptables', ['-w', '5', '-F', otherChain], true);
+    sh('iptables', ['-w', '5', '-X', otherChain], true);
     sh('iptables', ['-w', '5', '-D', 'DOCKER-USER', '-j', newChain], true);
     sh('iptables', ['-w', '5', '-F', newChain], true);
     sh('iptables', ['-w', '5', '-X', newChain], true);

@@ -181,7 +181,10 @@ export function removeOwnIptables(interfaces: string[], subnets: string[], since
   const inSubnet = (a: string) => subnets.some((s) => a.replace(/[/:].*$/, '').startsWith(s));
   for (const table of ['filter', 'nat'] as const) {
     const now = iptablesSnapshot()[table];
-    const newChains = since && !othersAlive ? [...now.chains].filter((c) => !since[table].chains.has(c)) : [];
+    // Only Docker's own chain names: another engine (a test berthd, say) may add
+    // rules and chains of its own meanwhile, and those are never ours.
+    const dockers = (c: string | undefined) => !!c && c.startsWith('DOCKER');
+    const newChains = since && !othersAlive ? [...now.chains].filter((c) => !since[table].chains.has(c) && dockers(c)) : [];
     // How many copies of each rule were there before: those copies are not ours.
     const before = new Map<string, number>();
     for (const l of since?.[table].rules ?? []) before.set(l, (before.get(l) ?? 0) + 1);
@@ -194,7 +197,8 @@ export function removeOwnIptables(interfaces: string[], subnets: string[], since
         const flag = args[i - 1];
         return ((flag === '-i' || flag === '-o') && interfaces.includes(a)) || ((flag === '-s' || flag === '-d' || flag === '--to-destination') && inSubnet(a));
       });
-      const appeared = !!since && !othersAlive && !older;
+      const jump = args[args.indexOf('-j') + 1];
+      const appeared = !!since && !othersAlive && !older && (dockers(args[1]) || (args.includes('-j') && dockers(jump)));
       if (mine || appeared) quiet('iptables', ['-w', '5', '-t', table, '-D', ...args.slice(1)]);
     }
     for (const c of newChains) quiet('iptables', ['-w', '5', '-t', table, '-F', c]);
