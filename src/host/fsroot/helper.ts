@@ -16,9 +16,10 @@ function send(msg: unknown): void {
 }
 
 function fail(e: unknown): never {
-  const status = e instanceof ops.OpError ? e.status : 500;
+  // Messages name container paths only: every path the helper uses is one.
+  const { status, message } = ops.opError(e);
   try {
-    send({ error: { status, message: (e as Error)?.message ?? String(e) } });
+    send({ error: { status, message } });
   } catch {
     /* berthd went away */
   }

@@ -259,7 +259,7 @@ function entry(pack: tar.Pack, h: Partial<tar.Header> & { name: string }): Promi
 }
 
 /** A filesystem error from client input (bad links, names) is a 400 naming container paths only. */
-function opError(e: unknown): OpError {
+export function opError(e: unknown): OpError {
   if (e instanceof OpError) return e;
   const code = (e as NodeJS.ErrnoException)?.code ?? '';
   const client = ['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'ENOTEMPTY', 'EXDEV', 'EPERM'].includes(code);
