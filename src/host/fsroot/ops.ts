@@ -232,6 +232,7 @@ async function packFile(pack: tar.Pack, at: string, base: Partial<tar.Header> & 
     const size = st.size;
     await new Promise<void>((resolve, reject) => {
       const w = pack.entry({ ...base, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
+      w.on('error', reject);
       void (async () => {
         const buf = Buffer.alloc(Math.min(Math.max(size, 1), 1 << 20));
         let done = 0;
