@@ -84,7 +84,7 @@ before(async () => {
 
 after(async () => {
   // The racer's init is the swap loop (pid 1 of its namespace ignores SIGTERM): remove it before the daemon goes.
-  await d?.docker(['rm', '-f', 'racer', 'target', 'flap']).catch(() => {});
+  await d?.docker(['rm', '-f', 'racer', 'target', 'flap', 'leaver']).catch(() => {});
   await d?.stop();
   fs.rmSync(work, { recursive: true, force: true });
   fs.rmSync(canary, { recursive: true, force: true });
@@ -197,4 +197,44 @@ test('docker cp from a container whose file flaps: errors at most, berthd never 
   assert.ok(await berthdAlive(), `berthd died:\n${d.logs().slice(-2000)}`);
   assert.doesNotMatch(d.logs(), /Emitted 'error' event|Size mismatch|uncaught/i);
   await d.ok(['rm', '-f', 'flap']);
+});
+
+/** The confined archive helpers this test's berthd has running (its children running fsroot/helper.js). */
+function helpers(): string[] {
+  const cmd = (p: string): string => { try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'); } catch { return ''; } };
+  const pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  const berthd = pids.filter((p) => cmd(p).includes('berthd') && cmd(p).includes(d.socket));
+  assert.equal(berthd.length, 1, 'cannot find the test berthd');
+  const ppid = (p: string): string => { try { return /PPid:\s*(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? ''; } catch { return ''; } };
+  return pids.filter((p) => ppid(p) === berthd[0] && cmd(p).includes('fsroot/helper.js'));
+}
+
+test('clients that leave mid-stream: berthd survives and its helpers go away', async () => {
+  await d.ok(['run', '-d', '--name', 'leaver', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null; exec sleep 600']);
+  for (const p of ['/containers/leaver/export', '/containers/leaver/archive?path=/big']) {
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve) => {
+        const req = http.request({ socketPath: d.socket, path: `/v1.43${p}` }, (res) => {
+          res.once('data', () => { req.destroy(); resolve(); });
+          res.on('error', () => resolve());
+        });
+        req.on('error', () => resolve());
+        req.end();
+      });
+    }
+  }
+  // An upload cut off in the middle of an entry.
+  const body = await makeTar([{ name: 'half', body: 'z'.repeat(1 << 20) }]);
+  await new Promise<void>((resolve) => {
+    const req = http.request({ socketPath: d.socket, path: '/v1.43/containers/leaver/archive?path=/tmp', method: 'PUT', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length } });
+    req.on('error', () => resolve());
+    req.write(body.subarray(0, 300_000), () => setTimeout(() => { req.destroy(); resolve(); }, 200));
+  });
+  const end = Date.now() + 10_000;
+  while (helpers().length && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(helpers(), [], 'archive helpers left running');
+  assert.ok(await berthdAlive(), `berthd died:\n${d.logs().slice(-2000)}`);
+  // And the container is still usable through the archive API.
+  assert.equal((await api('HEAD', '/containers/leaver/archive?path=/big')).status, 200);
+  await d.ok(['rm', '-f', 'leaver']);
 });
