@@ -7,6 +7,7 @@
 // ({"ok": ...} | {"error": {"status", "message"}}).
 import fs from 'node:fs';
 import Module from 'node:module';
+import path from 'node:path';
 import { fsrootNative, O_PATH } from './native';
 import * as ops from './ops';
 import type { ConfinedRequest } from './run';
@@ -89,11 +90,27 @@ function mountVolumes(req: ConfinedRequest): void {
   }
 }
 
+/**
+ * The helper may open no device: a node the container planted where a file
+ * was (between our lstat and open) is refused by the kernel, so opening it
+ * cannot have a device's side effects (cgroup v1 devices controller; on
+ * other hosts the fstat check after open still keeps its content out).
+ */
+function denyDevices(): void {
+  const ctl = '/sys/fs/cgroup/devices';
+  if (!fs.existsSync(path.join(ctl, 'devices.deny'))) return;
+  const dir = path.join(ctl, 'berth-fsroot-helper');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'devices.deny'), 'a');
+  fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(process.pid));
+}
+
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2] ?? '{}') as ConfinedRequest;
   const n = fsrootNative();
   n.pdeathsig();
   if (process.ppid === 1) process.exit(1); // berthd died before the signal was armed
+  denyDevices();
   mountVolumes(req);
   n.chroot(req.root);
   // From here on, nothing may be loaded from the container's files.

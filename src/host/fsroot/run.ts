@@ -50,7 +50,7 @@ export class ConfinedRun {
     // A private mount namespace only when there is something to mount in it.
     const argv = req.mounts?.length ? ['unshare', '--mount', '--propagation', 'private', '--', ...helper] : helper;
     // An empty environment: NODE_OPTIONS and the like must not reach a process that works as root inside a container.
-    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: {} });
+    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     this.stdin = this.child.stdin!;
     this.stdout = this.child.stdout!;
     // Every stream gets an error handler: a helper that dies mid-write must never take berthd down.
