@@ -103,7 +103,7 @@ async function hammer(tries: number, ms: number, once: (i: number) => Promise<bo
 }
 
 test('PUT /archive racing a symlink swap never writes outside the rootfs', async (t) => {
-  const [n, escapes] = await hammer(60, 12_000, async (i) => {
+  const [n, escapes] = await hammer(60, 10_000, async (i) => {
     const body = await makeTar([{ name: `pwned-${i}`, body: 'escaped\n' }]);
     await api('PUT', '/containers/racer/archive?path=/w/d', body);
     return fs.existsSync(path.join(canary, `pwned-${i}`));
@@ -115,25 +115,25 @@ test('PUT /archive racing a symlink swap never writes outside the rootfs', async
 });
 
 test('GET /archive racing a symlink swap never reads a host file', async (t) => {
-  const [n, escapes] = await hammer(60, 12_000, async () => {
+  const [n, escapes] = await hammer(60, 10_000, async () => {
     const a = await api('GET', '/containers/racer/archive?path=/w/d/secret');
     const b = await api('GET', '/containers/racer/archive?path=/w/d');
     return a.body.includes(secret) || b.body.includes(secret);
   });
   t.diagnostic(`GET tries ${n} (x2: a file and its directory), escapes ${escapes}`);
-  assert.ok(n >= 5, `only ${n} tries`);
+  assert.ok(n >= 4, `only ${n} tries`);
   assert.equal(escapes, 0, 'a GET returned the host canary');
   assert.ok(await berthdAlive());
 });
 
 test('export racing a symlink swap never leaks host content', async (t) => {
-  const [n, escapes] = await hammer(30, 12_000, async () => {
+  const [n, escapes] = await hammer(30, 8_000, async () => {
     const a = await api('GET', '/containers/racer/export');
     assert.equal(a.status, 200, a.body.toString().slice(0, 200));
     return a.body.includes(secret);
   });
   t.diagnostic(`export tries ${n}, escapes ${escapes}`);
-  assert.ok(n >= 5, `only ${n} tries`);
+  assert.ok(n >= 4, `only ${n} tries`);
   assert.equal(escapes, 0, 'an export carried the host canary');
   assert.ok(await berthdAlive());
 });
@@ -182,7 +182,7 @@ test('hostile tars get a 400 on the same connection, naming container paths only
 test('docker cp from a container whose file flaps: errors at most, berthd never dies', async (t) => {
   await d.ok(['run', '-d', '--name', 'flap', 'busybox', 'sh', '-c', 'while :; do echo x >/f; rm -f /f; done']);
   const codes = new Map<number, number>();
-  const end = Date.now() + 15_000;
+  const end = Date.now() + 10_000;
   let n = 0;
   while (n < 100 && Date.now() < end) {
     const a = await api('GET', '/containers/flap/archive?path=/f');
@@ -191,7 +191,7 @@ test('docker cp from a container whose file flaps: errors at most, berthd never 
     if (n % 25 === 0) assert.ok(await berthdAlive(), `berthd died after ${n} tries:\n${d.logs().slice(-2000)}`);
   }
   t.diagnostic(`flap tries ${n}: ${[...codes].map(([s, c]) => `${s}x${c}`).join(' ')}`);
-  assert.ok(n >= 10, `only ${n} tries`);
+  assert.ok(n >= 8, `only ${n} tries`);
   // Through the docker CLI as well, a few times.
   for (let i = 0; i < 5; i++) await d.docker(['cp', 'flap:/f', '-']);
   assert.ok(await berthdAlive(), `berthd died:\n${d.logs().slice(-2000)}`);
