@@ -100,9 +100,14 @@ function denyDevices(): void {
   const ctl = '/sys/fs/cgroup/devices';
   if (!fs.existsSync(path.join(ctl, 'devices.deny'))) return;
   const dir = path.join(ctl, 'berth-fsroot-helper');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'devices.deny'), 'a');
-  fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(process.pid));
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'devices.deny'), 'a');
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(process.pid));
+  } catch (e) {
+    // A daemon confined by its own cgroup may not make one: the fstat check still applies.
+    process.stderr.write(`devices cgroup not joined: ${(e as Error).message}\n`);
+  }
 }
 
 async function main(): Promise<void> {
