@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 PKGS=(runc conmon golang-github-containers-common iproute2 iptables busybox-static attr socat tmux skopeo docker-registry ca-certificates procps curl openssl tini util-linux
-      sudo zsh systemd)
+      gcc g++ make libc6-dev sudo zsh systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,6 +26,10 @@ fi
 # npm ci starts by deleting node_modules: only when what is installed does not satisfy package.json.
 if [ ! -d node_modules ] || ! npm ls --depth=0 >/dev/null 2>&1; then
   npm ci --no-audit --no-fund
+fi
+# The native addon of cp/export (npm ci builds it; a kept node_modules may predate it).
+if [ ! -f native/fsroot/build/Release/fsroot.node ]; then
+  npm run build:native
 fi
 # Build unless dist/ is newer than every source (a second run is quick).
 if [ ! -f dist/.built ] || [ -n "$(find src test bench scripts tsconfig.json package-lock.json -newer dist/.built -print -quit)" ]; then

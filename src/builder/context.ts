@@ -266,7 +266,12 @@ async function decompressed(body: Readable): Promise<Readable> {
   const peeked = await peek(body, 6);
   const head = peeked.head;
   const rest = replay(peeked);
-  if (head[0] === 0x1f && head[1] === 0x8b) return rest.pipe(zlib.createGunzip());
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    // A client that aborts mid-upload fails the inflate, not the daemon.
+    const gunzip = zlib.createGunzip();
+    rest.on('error', (e) => gunzip.destroy(e));
+    return rest.pipe(gunzip);
+  }
   if (head.subarray(0, 3).toString() === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
     throw new InvalidParameter('failed to read build context: bzip2 and xz compressed contexts are not supported; use gzip');
   }

@@ -69,6 +69,7 @@ export async function writeCopyLayer(plan: CopyPlan, file: string): Promise<void
   const putStream = (h: H, src: string) =>
     new Promise<void>((res, rej) => {
       const e = pack.entry(h as tar.Header, (err: unknown) => (err ? rej(err) : res()));
+      e.on('error', rej); // a destroyed pack errors its entry: never unhandled
       fs.createReadStream(src).on('error', rej).pipe(e);
     });
   const ensureDirs = async (rel: string) => {
@@ -165,7 +166,12 @@ async function unpackInto(
   fs.readSync(fd, head, 0, 2, 0);
   fs.closeSync(fd);
   const src = fs.createReadStream(file);
-  const input = head[0] === 0x1f && head[1] === 0x8b ? src.pipe(zlib.createGunzip()) : src;
+  let input: NodeJS.ReadableStream = src;
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const gunzip = zlib.createGunzip();
+    src.on('error', (e) => gunzip.destroy(e));
+    input = src.pipe(gunzip);
+  }
   ex.on('entry', (h, stream, next) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: unknown) => void chunks.push(c as Buffer));

@@ -912,18 +912,11 @@ export class ContainerService {
     return c.imageId;
   }
 
-  // ---- filesystem: changes / export / commit -------------------------------------------
+  // ---- filesystem: changes / commit (export: archive.ts) -------------------------------------------
 
   async changes(ref: string): Promise<Array<{ Path: string; Kind: number }>> {
     const c = this.get(ref);
     return this.deps.storage.changes(c.id);
-  }
-
-  async export(ref: string): Promise<NodeJS.ReadableStream> {
-    const c = this.get(ref);
-    const s = await this.deps.storage.exportTar(c.id);
-    this.event(c, 'export');
-    return s;
   }
 
   /** `docker commit`: the container's rw layer on top of its image. */

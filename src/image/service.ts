@@ -252,7 +252,9 @@ export class ImageService {
       if (blob && this.content.has(blob.blob_digest)) {
         blobDigest = blob.blob_digest;
       } else {
-        const info = await this.content.put(fs.createReadStream(staged.file).pipe(zlib.createGzip()));
+        const gzip = zlib.createGzip();
+        const raw = fs.createReadStream(staged.file).on('error', (e) => gzip.destroy(e));
+        const info = await this.content.put(raw.pipe(gzip));
         blobDigest = info.digest;
       }
       const layer: LayerRecord = {

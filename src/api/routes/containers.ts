@@ -138,9 +138,10 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
   });
 
   r.get('/containers/:id/export', async (ctx) => {
-    const tar = await svc.export(ctx.params.id);
+    const tar = await d.archive.export(ctx.params.id);
     const res = ctx.stream(200, 'application/x-tar');
     tar.on('error', () => res.destroy());
+    res.on('close', () => tar.destroy());
     tar.pipe(res);
   });
 

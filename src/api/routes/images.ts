@@ -86,6 +86,7 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
     const tarStream = saveArchive(svc, names);
     const res = ctx.stream(200, 'application/x-tar');
     (tarStream as Readable).on('error', () => res.destroy());
+    res.on('close', () => (tarStream as Readable).destroy()); // a client that leaves stops the save
     (tarStream as Readable).pipe(res);
   });
 
@@ -135,6 +136,7 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
     const tarStream = saveArchive(svc, [ctx.params.name]);
     const res = ctx.stream(200, 'application/x-tar');
     (tarStream as Readable).on('error', () => res.destroy());
+    res.on('close', () => (tarStream as Readable).destroy()); // a client that leaves stops the save
     (tarStream as Readable).pipe(res);
   });
 

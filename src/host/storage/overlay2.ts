@@ -173,6 +173,7 @@ export class Overlay2 {
     return packDir(path.join(this.dir(id), 'upper'), { overlay: true });
   }
 
+  /** A plain walk of the host-side mount: berthd's `docker export` uses host/fsroot (confined to the rootfs) instead. */
   async exportTar(id: string): Promise<NodeJS.ReadableStream> {
     const merged = await this.mount(id);
     return packDir(merged, { overlay: false });

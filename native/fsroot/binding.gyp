@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "fsroot",
+      "sources": ["fsroot.c"],
+      "cflags": ["-Wall", "-O2"]
+    }
+  ]
+}

@@ -1,0 +1,39 @@
+// The native part of the confined filesystem helper (native/fsroot, built by
+// node-gyp at `npm ci`): the system calls Node has no binding for.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface FsRootNative {
+  /** chroot(2) then chdir("/"). */
+  chroot(dir: string): void;
+  /** PR_SET_PDEATHSIG = SIGKILL: the helper dies with berthd. */
+  pdeathsig(): void;
+  /** openat2(rootFd, p, flags) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS; returns the fd. */
+  openInRoot(rootFd: number, p: string, flags: number): number;
+  /** mount(src, dst, MS_BIND | MS_REC). */
+  bind(src: string, dst: string): void;
+  remountReadonly(dst: string): void;
+  /** The xattrs of the path itself (a symlink is not followed). */
+  lxattrs(p: string): Array<[string, Buffer]>;
+}
+
+/** dist/src/host/fsroot (or src/host/fsroot under ts-node) → the repository root. */
+function addonPath(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const p = path.join(dir, 'native', 'fsroot', 'build', 'Release', 'fsroot.node');
+    if (fs.existsSync(p)) return p;
+    dir = path.dirname(dir);
+  }
+  throw new Error('native/fsroot is not built: run `npm ci` (or `npm run build:native`)');
+}
+
+let loaded: FsRootNative | undefined;
+
+export function fsrootNative(): FsRootNative {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (loaded ??= require(addonPath()) as FsRootNative);
+}
+
+/** Linux open(2) flags Node's fs.constants lacks. */
+export const O_PATH = 0o10000000;
