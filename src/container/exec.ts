@@ -12,7 +12,7 @@ import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
-import { spawnExec, readPidFile, resizeExecTty, hostHasCaps, type ExecProcess } from '../host/runtime/exec';
+import { spawnExec, readPidFile, resizeExecTty, hostHasCaps, runcStartError, type ExecProcess } from '../host/runtime/exec';
 import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
 import { frame } from './logs';
 import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
@@ -191,25 +191,63 @@ export class ExecService {
     this.checkStart(id);
     const e = this.get(id);
     const c = this.containers.get(e.containerId);
-    const tty = e.config.Tty || !!o.tty;
+    // As moby: exec create's Tty gives the process a terminal; exec start's
+    // Tty decides the stream (raw, else Docker's frames, a TTY's output all stdout).
+    const tty = e.config.Tty;
+    const raw = !!o.tty;
     e.started = true;
     e.running = true;
+    const pidFile = path.join(e.dir, 'pid');
+    const logFile = path.join(e.dir, 'runc.log');
     const proc = spawnExec({
       runc: this.containers.runtime.runc.bin,
       root: this.containers.runtime.runc.root,
       containerId: c.id,
       processPath: path.join(e.dir, 'process.json'),
-      pidFile: path.join(e.dir, 'pid'),
+      pidFile,
       tty,
       stdin: !!io && e.config.AttachStdin,
+      logFile,
     });
     e.proc = proc;
     this.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
-    let runcErr = '';
-    const done = proc.exited.then(async (code) => {
-      // runc's own failure to start the process: Docker's 126/127.
-      if (code === 255 && /executable file not found|no such file or directory/.test(runcErr)) code = 127;
-      else if (code === 255 && /permission denied/.test(runcErr)) code = 126;
+    const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
+      if (!io || (io.output as any).destroyed) return;
+      if (stream === 'stdout' && !e.config.AttachStdout) return;
+      if (stream === 'stderr' && !e.config.AttachStderr) return;
+      io.output.write(raw ? b : frame(stream, b));
+    };
+    // Output is held until runc has started the process (its pid file):
+    // before that it can only be runc's own error, which Docker replaces by
+    // its "OCI runtime exec failed" line and exit code 126.
+    let held: Array<['stdout' | 'stderr', Buffer]> | undefined = [];
+    const release = () => {
+      if (!held) return;
+      const h = held;
+      held = undefined;
+      for (const [s, b] of h) write(s, b);
+    };
+    const out = (stream: 'stdout' | 'stderr', b: Buffer) => {
+      if (held && fs.existsSync(pidFile)) release();
+      if (held) held.push([stream, b]);
+      else write(stream, b);
+    };
+    const poll = setInterval(() => { if (fs.existsSync(pidFile)) { release(); clearInterval(poll); } }, 20);
+    proc.stdout.on('data', (b: Buffer) => out('stdout', b));
+    proc.stderr?.on('data', (b: Buffer) => out('stderr', b));
+    const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
+    const done = Promise.all([proc.exited, outputsDone]).then(async ([exitCode]) => {
+      clearInterval(poll);
+      let code = exitCode;
+      const startErr = code === 255 && !fs.existsSync(pidFile) ? runcStartError(logFile) : undefined;
+      if (startErr) {
+        // moby: a failed exec start is exit code 126, its error written to the client's stdout.
+        code = 126;
+        held = undefined;
+        write('stdout', Buffer.from(`OCI runtime exec failed: ${startErr}: unknown\r\n`));
+      } else {
+        release();
+      }
       e.exitCode = code;
       e.running = false;
       e.pid = 0;
@@ -221,22 +259,7 @@ export class ExecService {
       return code;
     });
     if (e.config.ConsoleSize && tty) void this.waitPidThenResize(e, e.config.ConsoleSize[0], e.config.ConsoleSize[1]);
-    if (!io) {
-      proc.stdout.resume();
-      proc.stderr?.on('data', (b: Buffer) => { if (runcErr.length < 4096) runcErr += b.toString(); });
-      return;
-    }
-    const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
-      if ((io.output as any).destroyed) return;
-      if (stream === 'stdout' && !e.config.AttachStdout) return;
-      if (stream === 'stderr' && !e.config.AttachStderr) return;
-      io.output.write(tty ? b : frame(stream, b));
-    };
-    proc.stdout.on('data', (b: Buffer) => write('stdout', b));
-    proc.stderr?.on('data', (b: Buffer) => {
-      if (runcErr.length < 4096) runcErr += b.toString();
-      write('stderr', b);
-    });
+    if (!io) return;
     let detached = false;
     const detach = new Promise<void>((resolve) => {
       if (proc.stdin) {
@@ -245,8 +268,8 @@ export class ExecService {
           resolve();
         });
         io.input.on('data', (b: Buffer) => {
-          const out = tty ? filter.push(b) : b;
-          if (out.length && !detached) proc.stdin!.write(out);
+          const data = tty ? filter.push(b) : b;
+          if (data.length && !detached) proc.stdin!.write(data);
         });
         // As Docker: a TTY's stdin stays open when the client goes (it may have detached on its side).
         io.input.on('end', () => { if (!detached && !tty) proc.stdin!.end(); });
@@ -255,8 +278,7 @@ export class ExecService {
       }
       io.input.on('error', () => {});
     });
-    const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
-    await Promise.race([Promise.all([done, outputsDone]), detach, io.closed]);
+    await Promise.race([done, detach, io.closed]);
     io.end();
   }
 

@@ -19,6 +19,8 @@ export interface ExecSpawnOptions {
   tty: boolean;
   /** false: stdin is /dev/null. */
   stdin: boolean;
+  /** runc's own log (JSON lines): tells a failure to start the process from the process's exit. */
+  logFile?: string;
 }
 
 export interface ExecProcess {
@@ -32,7 +34,7 @@ export interface ExecProcess {
 }
 
 export function spawnExec(o: ExecSpawnOptions): ExecProcess {
-  const runcArgs = ['--root', o.root, 'exec', '--process', o.processPath, '--pid-file', o.pidFile, o.containerId];
+  const runcArgs = ['--root', o.root, ...(o.logFile ? ['--log', o.logFile, '--log-format', 'json'] : []), 'exec', '--process', o.processPath, '--pid-file', o.pidFile, o.containerId];
   let child: ChildProcess;
   const stdinMode = o.stdin ? 'pipe' : 'ignore';
   if (o.tty) {
@@ -87,6 +89,28 @@ const SIGNUMS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGK
 
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * runc's error when it could not start the process (it then exits 255 and
+ * logged at level error), else undefined: the exit code is the process's.
+ */
+export function runcStartError(logFile: string): string | undefined {
+  let text = '';
+  try {
+    text = fs.readFileSync(logFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let msg: string | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const j = JSON.parse(line) as { level?: string; msg?: string };
+      if (j.level === 'error' || j.level === 'fatal') msg = j.msg ?? msg;
+    } catch { /* not JSON */ }
+  }
+  return msg;
 }
 
 export function readPidFile(p: string): number {
