@@ -273,6 +273,8 @@ export class ExecService {
         });
         // As Docker: a TTY's stdin stays open when the client goes (it may have detached on its side).
         io.input.on('end', () => { if (!detached && !tty) proc.stdin!.end(); });
+        // Reading the request body paused the connection; a 'data' listener alone does not resume it.
+        io.input.resume();
       } else {
         io.input.resume();
       }
