@@ -14,7 +14,8 @@ import { parseTimestamp, type LogEntry } from './logs';
 import type { LogSettings } from './logs-driver';
 
 export interface LogCodec {
-  encode(e: LogEntry): Buffer;
+  /** One entry as it goes into the file (text for json-file: cheaper to batch). */
+  encode(e: LogEntry): Buffer | string;
   /** All entries of one whole file. */
   decode(b: Buffer): LogEntry[];
 }
@@ -23,17 +24,37 @@ export interface LogCodec {
 
 /** Go's RFC3339Nano in UTC: trailing zeros of the fraction dropped. */
 export function rfc3339Nano(ns: bigint): string {
-  const base = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
+  const sec = ns / 1_000_000_000n;
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastBase = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  }
   const frac = String(ns % 1_000_000_000n).padStart(9, '0').replace(/0+$/, '');
-  return `${base}${frac ? `.${frac}` : ''}Z`;
+  return `${lastBase}${frac ? `.${frac}` : ''}Z`;
 }
+
+/** The entry's time in RFC3339Nano UTC; conmon's own text when it is already UTC (no parsing). */
+function utcTime(e: LogEntry): string {
+  const t = e.time;
+  if (t.length === 35 && t[19] === '.' && t.endsWith('+00:00')) {
+    const frac = t.slice(20, 29).replace(/0+$/, '');
+    return `${t.slice(0, 19)}${frac ? `.${frac}` : ''}Z`;
+  }
+  return rfc3339Nano(e.timeNs);
+}
+
+let lastSec = -1n;
+let lastBase = '';
 
 /**
  * JSON string as Docker's jsonlog writes it: Go's HTML-safe escapes for
  * < > & and U+2028/9, \u00XX for control characters other than \n \r \t.
  */
 function jsonText(b: Buffer): string {
-  return JSON.stringify(b.toString('utf8')).replace(/\\(?:[\\"/bfnrt]|u[0-9a-fA-F]{4})|[<>&\u2028\u2029]/g, (m) => {
+  const s = b.toString('utf8');
+  // Most lines need no escaping at all.
+  if (PLAIN.test(s)) return s;
+  return JSON.stringify(s).slice(1, -1).replace(/\\(?:[\\"/bfnrt]|u[0-9a-fA-F]{4})|[<>&\u2028\u2029]/g, (m) => {
     switch (m) {
       case '\\b': return '\\u0008';
       case '\\f': return '\\u000c';
@@ -47,12 +68,11 @@ function jsonText(b: Buffer): string {
   });
 }
 
-const NL = Buffer.from('\n');
+const PLAIN = /^[\x20-\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7e]*$/;
 
 export const jsonFileCodec: LogCodec = {
   encode(e) {
-    const text = e.full ? Buffer.concat([e.text, NL]) : e.text;
-    return Buffer.from(`{"log":${jsonText(text)},"stream":"${e.stream}","time":"${rfc3339Nano(e.timeNs)}"}\n`);
+    return `{"log":"${jsonText(e.text)}${e.full ? '\\n' : ''}","stream":"${e.stream}","time":"${utcTime(e)}"}\n`;
   },
   decode(b) {
     const out: LogEntry[] = [];
@@ -182,11 +202,11 @@ export class RotatingLogFile {
   }
 
   write(entries: LogEntry[]): void {
-    let pending: Buffer[] = [];
+    let pending: Array<Buffer | string> = [];
     let pendingBytes = 0;
     const flush = () => {
       if (!pendingBytes) return;
-      const b = Buffer.concat(pending, pendingBytes);
+      const b = typeof pending[0] === 'string' ? Buffer.from(pending.join('')) : Buffer.concat(pending.map((x) => (typeof x === 'string' ? Buffer.from(x) : x)));
       let off = 0;
       while (off < b.length) off += fs.writeSync(this.fd, b, off, b.length - off);
       this.size += b.length;
@@ -200,7 +220,7 @@ export class RotatingLogFile {
       }
       const b = this.codec.encode(e);
       pending.push(b);
-      pendingBytes += b.length;
+      pendingBytes += typeof b === 'string' ? Buffer.byteLength(b) : b.length;
     }
     flush();
   }

@@ -25,6 +25,8 @@ export interface LogSink {
 /** Bytes converted between hole punches (one `fallocate` per this much output). */
 const PUNCH_STEP = 4 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
+/** Pause between conversions while output keeps coming (the exit converts the rest at once). */
+const BATCH_MS = 100;
 
 export class LogPump {
   private pos: number;
@@ -58,17 +60,26 @@ export class LogPump {
 
   /** Keeps converting as conmon writes, until stop(). */
   follow(pollMs = 500): void {
-    const watch = () => {
-      if (this.watcher) return;
-      try {
-        this.watcher = fs.watch(this.spool, () => this.kick());
-        this.watcher.on('error', () => { this.watcher?.close(); this.watcher = undefined; });
-      } catch { /* not there yet: the poll finds it */ }
-    };
-    watch();
-    this.timer = setInterval(() => { watch(); this.kick(); }, pollMs);
+    this.timer = setInterval(() => this.kick(), pollMs);
     this.timer.unref();
     this.kick();
+  }
+
+  /**
+   * One inotify event wakes the pump, then the watch is dropped until the
+   * conversion is done: a watch left armed would deliver an event for each
+   * of conmon's writes (one per line), which costs more than converting.
+   */
+  private arm(): void {
+    if (this.watcher || !this.timer) return;
+    try {
+      this.watcher = fs.watch(this.spool, () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.kick();
+      });
+      this.watcher.on('error', () => { this.watcher?.close(); this.watcher = undefined; });
+    } catch { /* not there yet: the poll finds it */ }
   }
 
   /** Coalesces bursts of inotify events into back-to-back drains. */
@@ -82,8 +93,11 @@ export class LogPump {
       do {
         this.pending = false;
         await this.drain().catch((e) => log.warn('log pump failed', { spool: this.spool, err: String(e) }));
-      } while (this.pending);
+        // A chatty container: convert in batches rather than once per conmon write.
+        if (this.pending && this.timer) await new Promise((r) => setTimeout(r, BATCH_MS));
+      } while (this.pending && this.timer);
       this.running = false;
+      this.arm();
     })();
   }
 
@@ -130,7 +144,8 @@ export class LogPump {
         while (s <= end) {
           const nl = data.indexOf(0x0a, s);
           const e = parseLine(data.subarray(s, nl));
-          if (e) entries.push({ ...e, text: Buffer.from(e.text) });
+          // No copy: the sink has written the batch before `buf` is read into again.
+          if (e) entries.push(e);
           s = nl + 1;
         }
         this.sink?.write(entries);
