@@ -222,6 +222,7 @@ export class ExecService {
     // its "OCI runtime exec failed" line and exit code 126.
     let held: Array<['stdout' | 'stderr', Buffer]> | undefined = [];
     const release = () => {
+      clearInterval(poll);
       if (!held) return;
       const h = held;
       held = undefined;
@@ -232,7 +233,7 @@ export class ExecService {
       if (held) held.push([stream, b]);
       else write(stream, b);
     };
-    const poll = setInterval(() => { if (fs.existsSync(pidFile)) { release(); clearInterval(poll); } }, 20);
+    const poll: NodeJS.Timeout = setInterval(() => { if (fs.existsSync(pidFile)) release(); }, 20);
     proc.stdout.on('data', (b: Buffer) => out('stdout', b));
     proc.stderr?.on('data', (b: Buffer) => out('stderr', b));
     const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
