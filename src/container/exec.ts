@@ -12,7 +12,8 @@ import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
-import { spawnExec, readPidFile, resizeExecTty, hostHasCaps, runcStartError, type ExecProcess } from '../host/runtime/exec';
+import { spawnExec, spawnConmonExec, readPidFile, resizePty, hostHasCaps, runcStartError, type ExecProcess } from '../host/runtime/exec';
+import { CONMON } from '../host/runtime/conmon';
 import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
 import { frame } from './logs';
 import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
@@ -199,16 +200,21 @@ export class ExecService {
     e.running = true;
     const pidFile = path.join(e.dir, 'pid');
     const logFile = path.join(e.dir, 'runc.log');
-    const proc = spawnExec({
-      runc: this.containers.runtime.runc.bin,
-      root: this.containers.runtime.runc.root,
+    const rt = this.containers.runtime;
+    const spawnOpts = {
+      runc: rt.runc.bin,
+      root: rt.runc.root,
       containerId: c.id,
       processPath: path.join(e.dir, 'process.json'),
       pidFile,
       tty,
       stdin: !!io && e.config.AttachStdin,
       logFile,
-    });
+    };
+    // A TTY: conmon holds the pty (runc's console socket) and serves it on its attach socket.
+    const proc = tty
+      ? spawnConmonExec({ ...spawnOpts, conmon: CONMON, runtimePath: rt.runtimePath, execId: e.id, dir: e.dir, socketDir: rt.socketDir })
+      : spawnExec(spawnOpts);
     e.proc = proc;
     this.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
     const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
@@ -290,7 +296,7 @@ export class ExecService {
       const pid = readPidFile(path.join(e.dir, 'pid'));
       if (pid) {
         e.pid = pid;
-        await resizeExecTty(e.proc?.child.pid, pid, h, w);
+        await resizePty(pid, h, w);
         return;
       }
       await new Promise((r) => setTimeout(r, 20));
