@@ -29,6 +29,14 @@ test('docker exec -t: every byte of both streams, in order, through the pty', as
   }
   const big = await d.docker(['exec', '-t', 'ex', 'seq', '1', '5000']);
   assert.equal(big.stdout, Array.from({ length: 5000 }, (_, i) => `${i + 1}\r\n`).join(''));
+  // Each TTY exec's conmon is gone, and so are its exec dir and attach socket link.
+  const id = (await d.ok(['inspect', '-f', '{{.Id}}', 'ex'])).trim();
+  await waitFor(async () => fs.readdirSync(path.join(d.execRoot, 'exec')).length === 0, 10_000, 'exec dirs removed');
+  assert.deepEqual(fs.readdirSync(path.join(d.execRoot, 's')), [id.slice(0, 16)]);
+  const execConmons = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(d.root) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--exec-attach'); } catch { return false; }
+  });
+  assert.deepEqual(execConmons, []);
 });
 
 test('docker exec of a missing binary: exit 126 and "OCI runtime exec failed"', async () => {

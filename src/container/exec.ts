@@ -261,6 +261,8 @@ export class ExecService {
       e.proc = undefined;
       this.events.publish('container', 'exec_die', c.id, this.attrs(c.id, { execID: id, exitCode: String(code) }));
       await fsp.rm(e.dir, { recursive: true, force: true }).catch(() => {});
+      // A TTY exec's conmon leaves its attach socket link (to the dir just removed).
+      if (tty) await fsp.rm(path.join(rt.socketDir, e.id.slice(0, 16)), { force: true }).catch(() => {});
       // Finished execs are kept a while for inspect, then dropped.
       setTimeout(() => this.execs.delete(id), 5 * 60_000).unref();
       return code;
