@@ -9,6 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { startDaemon, waitFor, type TestDaemon } from './helpers/daemon';
+import { parseDaemonArgs } from '../src/daemon/config';
 
 let d: TestDaemon;
 
@@ -20,6 +21,18 @@ before(async () => {
 
 after(async () => {
   await d?.stop();
+});
+
+test('berthd --log-driver/--log-opt: defaults checked as Docker checks a container\'s', () => {
+  const c = parseDaemonArgs(['--log-driver', 'local', '--log-opt', 'max-size=5m', '--log-opt=max-file=2']);
+  assert.ok(c !== 'help' && c !== 'version');
+  assert.equal(c.logDriver, 'local');
+  assert.deepEqual(c.logOpts, { 'max-size': '5m', 'max-file': '2' });
+  const d0 = parseDaemonArgs([]);
+  assert.ok(d0 !== 'help' && d0 !== 'version' && d0.logDriver === 'json-file');
+  assert.throws(() => parseDaemonArgs(['--log-driver', 'nosuch']), /no log driver named 'nosuch' is registered/);
+  assert.throws(() => parseDaemonArgs(['--log-opt', 'max-size=-1']), /max-size|invalid size/);
+  assert.throws(() => parseDaemonArgs(['--log-opt', 'novalue']), /invalid key value pair/);
 });
 
 const inspect = async (c: string, fmt: string) => (await d.ok(['inspect', '-f', fmt, c])).trim();
