@@ -1,7 +1,7 @@
 // What a route handler sees: parsed path params and query, the body, and
 // ways to answer (JSON, streams, hijacked raw connections).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { InvalidParameter } from '../util/errors';
 
 export const API_VERSION = '1.43';
@@ -206,9 +206,16 @@ export class Ctx {
           'Connection: Upgrade\r\n' +
           'Upgrade: tcp\r\n\r\n',
       );
-      if (this.head && this.head.length) sock.unshift(this.head);
+      // The client may have sent stdin and its EOF with the request (docker-py's
+      // exec socket): the 'end' is then already past, and stdin is what is left.
+      let input: Readable = sock;
+      if (sock.readableEnded) {
+        const rest = new PassThrough();
+        rest.end(this.head ?? Buffer.alloc(0));
+        input = rest;
+      } else if (this.head && this.head.length) sock.unshift(this.head);
       return {
-        input: sock,
+        input,
         output: sock,
         end: () => {
           // Half-close so the client sees EOF on its read side; it closes the rest.

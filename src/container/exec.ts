@@ -12,7 +12,8 @@ import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
-import { spawnExec, readPidFile, resizeExecTty, hostHasCaps, type ExecProcess } from '../host/runtime/exec';
+import { spawnExec, spawnConmonExec, readPidFile, resizePty, hostHasCaps, runcStartError, type ExecProcess } from '../host/runtime/exec';
+import { CONMON } from '../host/runtime/conmon';
 import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
 import { frame } from './logs';
 import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
@@ -191,52 +192,83 @@ export class ExecService {
     this.checkStart(id);
     const e = this.get(id);
     const c = this.containers.get(e.containerId);
-    const tty = e.config.Tty || !!o.tty;
+    // As moby: exec create's Tty gives the process a terminal; exec start's
+    // Tty decides the stream (raw, else Docker's frames, a TTY's output all stdout).
+    const tty = e.config.Tty;
+    const raw = !!o.tty;
     e.started = true;
     e.running = true;
-    const proc = spawnExec({
-      runc: this.containers.runtime.runc.bin,
-      root: this.containers.runtime.runc.root,
+    const pidFile = path.join(e.dir, 'pid');
+    const logFile = path.join(e.dir, 'runc.log');
+    const rt = this.containers.runtime;
+    const spawnOpts = {
+      runc: rt.runc.bin,
+      root: rt.runc.root,
       containerId: c.id,
       processPath: path.join(e.dir, 'process.json'),
-      pidFile: path.join(e.dir, 'pid'),
+      pidFile,
       tty,
       stdin: !!io && e.config.AttachStdin,
-    });
+      logFile,
+    };
+    // A TTY: conmon holds the pty (runc's console socket) and serves it on its attach socket.
+    const proc = tty
+      ? spawnConmonExec({ ...spawnOpts, conmon: CONMON, runtimePath: rt.runtimePath, execId: e.id, dir: e.dir, socketDir: rt.socketDir })
+      : spawnExec(spawnOpts);
     e.proc = proc;
     this.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
-    let runcErr = '';
-    const done = proc.exited.then(async (code) => {
-      // runc's own failure to start the process: Docker's 126/127.
-      if (code === 255 && /executable file not found|no such file or directory/.test(runcErr)) code = 127;
-      else if (code === 255 && /permission denied/.test(runcErr)) code = 126;
+    const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
+      if (!io || (io.output as any).destroyed) return;
+      if (stream === 'stdout' && !e.config.AttachStdout) return;
+      if (stream === 'stderr' && !e.config.AttachStderr) return;
+      io.output.write(raw ? b : frame(stream, b));
+    };
+    // Output is held until runc has started the process (its pid file):
+    // before that it can only be runc's own error, which Docker replaces by
+    // its "OCI runtime exec failed" line and exit code 126.
+    let held: Array<['stdout' | 'stderr', Buffer]> | undefined = [];
+    const release = () => {
+      clearInterval(poll);
+      if (!held) return;
+      const h = held;
+      held = undefined;
+      for (const [s, b] of h) write(s, b);
+    };
+    const out = (stream: 'stdout' | 'stderr', b: Buffer) => {
+      if (held && fs.existsSync(pidFile)) release();
+      if (held) held.push([stream, b]);
+      else write(stream, b);
+    };
+    const poll: NodeJS.Timeout = setInterval(() => { if (fs.existsSync(pidFile)) release(); }, 20);
+    proc.stdout.on('data', (b: Buffer) => out('stdout', b));
+    proc.stderr?.on('data', (b: Buffer) => out('stderr', b));
+    const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
+    const done = Promise.all([proc.exited, outputsDone]).then(async ([exitCode]) => {
+      clearInterval(poll);
+      let code = exitCode;
+      const startErr = code === 255 && !fs.existsSync(pidFile) ? runcStartError(logFile) : undefined;
+      if (startErr) {
+        // moby: a failed exec start is exit code 126, its error written to the client's stdout.
+        code = 126;
+        held = undefined;
+        write('stdout', Buffer.from(`OCI runtime exec failed: ${startErr}: unknown\r\n`));
+      } else {
+        release();
+      }
       e.exitCode = code;
       e.running = false;
       e.pid = 0;
       e.proc = undefined;
       this.events.publish('container', 'exec_die', c.id, this.attrs(c.id, { execID: id, exitCode: String(code) }));
       await fsp.rm(e.dir, { recursive: true, force: true }).catch(() => {});
+      // A TTY exec's conmon leaves its attach socket link (to the dir just removed).
+      if (tty) await fsp.rm(path.join(rt.socketDir, e.id.slice(0, 16)), { force: true }).catch(() => {});
       // Finished execs are kept a while for inspect, then dropped.
       setTimeout(() => this.execs.delete(id), 5 * 60_000).unref();
       return code;
     });
     if (e.config.ConsoleSize && tty) void this.waitPidThenResize(e, e.config.ConsoleSize[0], e.config.ConsoleSize[1]);
-    if (!io) {
-      proc.stdout.resume();
-      proc.stderr?.on('data', (b: Buffer) => { if (runcErr.length < 4096) runcErr += b.toString(); });
-      return;
-    }
-    const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
-      if ((io.output as any).destroyed) return;
-      if (stream === 'stdout' && !e.config.AttachStdout) return;
-      if (stream === 'stderr' && !e.config.AttachStderr) return;
-      io.output.write(tty ? b : frame(stream, b));
-    };
-    proc.stdout.on('data', (b: Buffer) => write('stdout', b));
-    proc.stderr?.on('data', (b: Buffer) => {
-      if (runcErr.length < 4096) runcErr += b.toString();
-      write('stderr', b);
-    });
+    if (!io) return;
     let detached = false;
     const detach = new Promise<void>((resolve) => {
       if (proc.stdin) {
@@ -245,18 +277,19 @@ export class ExecService {
           resolve();
         });
         io.input.on('data', (b: Buffer) => {
-          const out = tty ? filter.push(b) : b;
-          if (out.length && !detached) proc.stdin!.write(out);
+          const data = tty ? filter.push(b) : b;
+          if (data.length && !detached) proc.stdin!.write(data);
         });
         // As Docker: a TTY's stdin stays open when the client goes (it may have detached on its side).
         io.input.on('end', () => { if (!detached && !tty) proc.stdin!.end(); });
+        // Reading the request body paused the connection; a 'data' listener alone does not resume it.
+        io.input.resume();
       } else {
         io.input.resume();
       }
       io.input.on('error', () => {});
     });
-    const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
-    await Promise.race([Promise.all([done, outputsDone]), detach, io.closed]);
+    await Promise.race([done, detach, io.closed]);
     io.end();
   }
 
@@ -265,7 +298,7 @@ export class ExecService {
       const pid = readPidFile(path.join(e.dir, 'pid'));
       if (pid) {
         e.pid = pid;
-        await resizeExecTty(e.proc?.child.pid, pid, h, w);
+        await resizePty(pid, h, w);
         return;
       }
       await new Promise((r) => setTimeout(r, 20));

@@ -19,10 +19,18 @@ export interface LogEntry {
 export function parseTimestamp(ts: string): bigint {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(ts);
   if (!m) return 0n;
-  const ms = Date.parse(`${m[1]}${m[3]}`);
+  // Consecutive lines mostly share their second: Date.parse once per second.
+  const key = `${m[1]}${m[3]}`;
+  if (key !== lastSecondKey) {
+    lastSecondKey = key;
+    lastSecondNs = BigInt(Date.parse(key)) * 1_000_000n;
+  }
   const frac = BigInt(((m[2] ?? '') + '000000000').slice(0, 9));
-  return BigInt(ms) * 1_000_000n + frac;
+  return lastSecondNs + frac;
 }
+
+let lastSecondKey = '';
+let lastSecondNs = 0n;
 
 /** Docker's log timestamp: RFC 3339 in UTC with nanoseconds. */
 export function formatTimestamp(ns: bigint): string {
@@ -32,18 +40,29 @@ export function formatTimestamp(ns: bigint): string {
   return `${base}.${frac}Z`;
 }
 
+/** A parsed k8s-file line; the timestamp is parsed only when asked (the pump rarely needs it). */
+class K8sEntry implements LogEntry {
+  private ns?: bigint;
+  constructor(readonly stream: 'stdout' | 'stderr', readonly time: string, public text: Buffer, readonly full: boolean) {}
+  get timeNs(): bigint {
+    if (this.ns === undefined) this.ns = parseTimestamp(this.time);
+    return this.ns;
+  }
+}
+
 export function parseLine(line: Buffer): LogEntry | undefined {
   const s1 = line.indexOf(0x20);
   if (s1 < 0) return undefined;
   const s2 = line.indexOf(0x20, s1 + 1);
   if (s2 < 0) return undefined;
   const s3 = line.indexOf(0x20, s2 + 1);
-  const time = line.subarray(0, s1).toString();
-  const stream = line.subarray(s1 + 1, s2).toString();
-  if (stream !== 'stdout' && stream !== 'stderr') return undefined;
-  const tag = s3 < 0 ? line.subarray(s2 + 1).toString() : line.subarray(s2 + 1, s3).toString();
+  // "stdout" / "stderr", told apart by their fourth letter.
+  if (s2 - s1 !== 7 || line[s1 + 1] !== 0x73 || line[s1 + 2] !== 0x74 || line[s1 + 3] !== 0x64) return undefined;
+  const c4 = line[s1 + 4];
+  if (c4 !== 0x6f && c4 !== 0x65) return undefined;
+  const time = line.toString('latin1', 0, s1);
   const text = s3 < 0 ? Buffer.alloc(0) : line.subarray(s3 + 1);
-  return { stream, time, timeNs: parseTimestamp(time), text, full: !tag.startsWith('P') };
+  return new K8sEntry(c4 === 0x6f ? 'stdout' : 'stderr', time, text, line[s2 + 1] !== 0x50 /* P */);
 }
 
 /** One Docker multiplexed frame. */
@@ -104,7 +123,10 @@ export class LogReader {
         while ((nl = data.indexOf(0x0a)) >= 0) {
           const e = parseLine(data.subarray(0, nl));
           data = data.subarray(nl + 1);
-          if (e) this.onEntry({ ...e, text: Buffer.from(e.text) });
+          if (e) {
+            e.text = Buffer.from(e.text);
+            this.onEntry(e);
+          }
         }
         this.rest = Buffer.from(data);
       }

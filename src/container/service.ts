@@ -29,6 +29,8 @@ import { oomKilled } from '../host/cgroups/oom';
 import { validateName, randomName } from './names';
 import { validateExposedPorts, validateHealthcheck, validateHostConfig } from './validate';
 import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
+import { LogManager } from './logs-manager';
+import { mergeLogConfig, inspectLogPath, settingsOf } from './logs-driver';
 import { inspectJson, listJson, ZERO_TIME } from './view';
 import { parseSignal } from './signals';
 import { checkCreateBody } from './wire-types';
@@ -63,6 +65,9 @@ export interface StreamSink {
   end(): void;
 }
 
+/** How long a SIGKILL kill waits for the exit to be recorded (moby waits 10 s too). */
+const KILL_WAIT_MS = 10_000;
+
 const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
 
 /** The cgroup parent of a daemon's containers: `berth`, or `berth-<prefix>` for another chain prefix. */
@@ -88,7 +93,11 @@ export class ContainerService {
     this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.runtimes?.[dflt] ?? dflt);
     this.containersDir = path.join(deps.config.dataRoot, 'containers');
     this.cgroupParent = cgroupParentOf(deps.config.chainPrefix);
+    this.logFiles = new LogManager((id) => this.dir(id));
   }
+
+  /** Log drivers: conmon's spool → json-file/local files. */
+  readonly logFiles: LogManager;
 
   /** Restart policies and their back-off. */
   readonly restarts = new RestartManager(this);
@@ -119,6 +128,10 @@ export class ContainerService {
       } catch (e) {
         log.error('reconcile failed', { id: c.id, err: String(e) });
       }
+      // Output conmon wrote while berthd was down goes into the driver's files.
+      if (!this.byId.has(c.id)) continue;
+      if (c.state.Running) this.logFiles.onRunning(c);
+      else await this.logFiles.catchUp(c).catch((e) => log.warn('log catch-up failed', { id: c.id, err: String(e) }));
     }
     this.restarts.onDaemonStart();
   }
@@ -291,6 +304,7 @@ export class ContainerService {
     const img = this.deps.images.resolve(String(body.Image));
     const hostConfig = normalizeHostConfig(body.HostConfig ?? {});
     if (!body.HostConfig?.Runtime) hostConfig.Runtime = this.deps.config.defaultRuntime || 'runc';
+    hostConfig.LogConfig = mergeLogConfig(hostConfig.LogConfig, { Type: this.deps.config.logDriver || 'json-file', Config: this.deps.config.logOpts ?? {} });
     const warnings = checkResources(hostConfig);
     // Validate what start would reject, so bad input fails at create.
     effectiveCaps(hostConfig);
@@ -341,7 +355,7 @@ export class ContainerService {
         Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
       },
       restartCount: 0,
-      logPath: path.join(dir, 'ctr.log'),
+      logPath: inspectLogPath(dir, id, settingsOf(hostConfig.LogConfig, '').driver),
       hostnamePath: path.join(dir, 'hostname'),
       hostsPath: path.join(dir, 'hosts'),
       resolvConfPath: path.join(dir, 'resolv.conf'),
@@ -463,7 +477,7 @@ export class ContainerService {
       const { pid, conmonPid } = await this.runtime.create(c.id, spec, {
         runtime,
         name: c.name,
-        logPath: c.logPath,
+        logPath: this.logFiles.spoolPath(c),
         tty: !!c.config.Tty,
         stdin: !!c.config.OpenStdin,
         leaveStdinOpen: !!c.config.Tty || !c.config.StdinOnce,
@@ -479,6 +493,7 @@ export class ContainerService {
       };
       c.conmonPid = conmonPid;
       this.save(c);
+      this.logFiles.onRunning(c);
     } catch (e) {
       if (created) await this.runtime.cleanup(c.id).catch(() => {});
       for (const h of started.reverse()) await h.afterStop?.(c).catch(() => {});
@@ -522,6 +537,8 @@ export class ContainerService {
           for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
         })(),
         this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) })),
+        // Before waiters hear of the exit: `wait` then `logs` (docker-py's run()) must see all output.
+        this.logFiles.onExit(c).catch((e) => log.warn('log conversion failed', { id, err: String(e) })),
       ]);
       c.state = {
         ...c.state,
@@ -579,8 +596,16 @@ export class ContainerService {
     if (c.state.Paused) throw new Conflict(`Container ${c.id} is paused, unpause the container before stopping or killing`);
     c.extra.manualStop = true;
     this.save(c);
+    // As moby's daemon.Kill: SIGKILL returns once the exit is recorded (an
+    // immediate rm or inspect must see it stopped); other signals at once.
+    const exited = sig === 9 ? this.nextExit(c.id, KILL_WAIT_MS) : undefined;
     this.runtime.signal(c.state.Pid, sig);
     this.event(c, 'kill', { signal: String(sig) });
+    if (exited && (await exited) === undefined && this.byId.get(c.id)?.state.Running) {
+      // conmon did not tell us in time: look for ourselves.
+      const st = await this.runtime.state(c.id);
+      if (!st || st.status === 'stopped') await this.handleExit(c.id);
+    }
   }
 
   /** Stop signal, then SIGKILL after the timeout (seconds; -1 waits forever). */
@@ -674,6 +699,7 @@ export class ContainerService {
     this.restarts.cancel(c);
     await this.runtime.cleanup(c.id).catch(() => {});
     for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
+    this.logFiles.forget(c.id);
     // Free the space first, write the record last: this works on a full disk.
     await this.deps.storage.removeRw(c.id);
     await fsp.rm(this.dir(c.id), { recursive: true, force: true });
@@ -736,17 +762,16 @@ export class ContainerService {
     // Past entries, grouped into messages so tail counts lines.
     const messages: LogEntry[][] = [];
     let cur: Partial<Record<string, LogEntry[]>> = {};
-    const reader = new LogReader(c.logPath, 0, (e) => {
-      if (!want(e)) return;
+    const { entries, followFrom: endOffset } = await this.logFiles.history(c);
+    for (const e of entries) {
+      if (!want(e)) continue;
       const list = (cur[e.stream] ??= []);
       list.push(e);
       if (e.full) {
         messages.push(list);
         cur[e.stream] = undefined;
       }
-    });
-    await reader.read();
-    const endOffset = LogReader.sizeOf(c.logPath);
+    }
     for (const l of Object.values(cur)) if (l?.length) messages.push(l);
     const chosen = o.tail !== undefined && o.tail >= 0 ? messages.slice(Math.max(0, messages.length - o.tail)) : messages;
     for (const m of chosen) for (const e of m) {
@@ -763,7 +788,7 @@ export class ContainerService {
 
   /** Follows the log file from `offset` until the container's next exit (or the client leaves). */
   private async streamUntilExit(c: ContainerRecord, offset: number, enc: (e: LogEntry) => Buffer | undefined, sink: StreamSink, closed: Promise<void>): Promise<void> {
-    const reader = new LogReader(c.logPath, offset, (e) => {
+    const reader = new LogReader(this.logFiles.spoolPath(c), offset, (e) => {
       const b = enc(e);
       if (b) sink.write(b);
     });
@@ -783,7 +808,16 @@ export class ContainerService {
     const c = this.get(ref);
     this.event(c, 'attach');
     const enc = this.encoder(c, { ...o, timestamps: false });
-    const offset = o.logs ? 0 : LogReader.sizeOf(c.logPath);
+    let offset = LogReader.sizeOf(this.logFiles.spoolPath(c));
+    // logs=1: the past from the log driver (none has none), then live from where it ends.
+    if (o.logs && this.logFiles.readable(c)) {
+      const past = await this.logFiles.history(c);
+      for (const e of past.entries) {
+        const b = enc(e);
+        if (b) sink.write(b);
+      }
+      offset = past.followFrom;
+    }
     await this.streamUntilExit(c, offset, enc, sink, closed);
   }
 
@@ -993,7 +1027,7 @@ function resolvConf(h: HostConfig): string {
 }
 
 const HOST_DEFAULTS: HostConfig = {
-  Binds: null, ContainerIDFile: '', LogConfig: { Type: 'k8s-file', Config: {} }, NetworkMode: 'default', PortBindings: {},
+  Binds: null, ContainerIDFile: '', LogConfig: { Type: '', Config: {} }, NetworkMode: 'default', PortBindings: {},
   RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, AutoRemove: false, VolumeDriver: '', VolumesFrom: null,
   CapAdd: null, CapDrop: null, CgroupnsMode: 'host', Dns: [], DnsOptions: [], DnsSearch: [], ExtraHosts: null,
   GroupAdd: null, IpcMode: 'private', Cgroup: '', Links: null, OomScoreAdj: 0, PidMode: '', Privileged: false,
@@ -1010,7 +1044,8 @@ function normalizeHostConfig(h: Record<string, unknown>): HostConfig {
   if (!out.NetworkMode) out.NetworkMode = 'default';
   if (!out.RestartPolicy || typeof out.RestartPolicy !== 'object') out.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
   if (!out.RestartPolicy.Name) out.RestartPolicy = { ...out.RestartPolicy, Name: 'no' };
-  if (!out.LogConfig?.Type) out.LogConfig = { Type: 'k8s-file', Config: out.LogConfig?.Config ?? {} };
+  if (!out.LogConfig || typeof out.LogConfig !== 'object') out.LogConfig = { Type: '', Config: {} };
+  if (!out.LogConfig.Config) out.LogConfig = { ...out.LogConfig, Config: {} };
   if (!out.ShmSize) out.ShmSize = 67108864;
   if (out.Memory && out.Memory < 6 * 1024 * 1024) throw new InvalidParameter('Minimum memory limit allowed is 6MB');
   if ((out.CpuShares ?? 0) < 0) throw new InvalidParameter('invalid CPU shares: must be >= 0');

@@ -6,7 +6,6 @@
 import { InvalidParameter } from '../util/errors';
 import { parseSecurityOpts } from '../host/runtime/spec';
 import { parseDeviceCgroupRule } from '../host/runtime/spec-extra';
-import { checkLogDriver } from './log-drivers';
 import type { HostConfig } from './types';
 
 /** Go's time.Millisecond in ns: containertypes.MinimumDuration. */
@@ -41,5 +40,4 @@ export function validateHostConfig(h: HostConfig, runtimes: Record<string, strin
   if (!Object.prototype.hasOwnProperty.call(runtimes, h.Runtime)) throw new InvalidParameter(`Unknown runtime specified ${h.Runtime}`);
   for (const r of h.DeviceCgroupRules ?? []) parseDeviceCgroupRule(String(r));
   parseSecurityOpts(h.SecurityOpt ?? []);
-  if (h.LogConfig?.Type) checkLogDriver(h.LogConfig.Type);
 }

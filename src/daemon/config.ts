@@ -1,4 +1,5 @@
 // berthd's settings: flags, with embedded defaults so `berthd` alone works.
+import { mergeLogConfig } from '../container/logs-driver';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -35,6 +36,9 @@ export interface DaemonConfig {
   liveRestore: boolean;
   /** Engine labels shown by /info. */
   labels: string[];
+  /** Default log driver of new containers and its options (dockerd's --log-driver/--log-opt). */
+  logDriver: string;
+  logOpts: Record<string, string>;
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -58,6 +62,8 @@ export function defaultConfig(): DaemonConfig {
     cleanup: false,
     liveRestore: true,
     labels: [],
+    logDriver: 'json-file',
+    logOpts: {},
   };
 }
 
@@ -84,6 +90,8 @@ Options:
       --insecure-registry list        Registries reached over plain HTTP
       --max-concurrent-downloads int  Max concurrent downloads per pull (default 3)
       --max-concurrent-uploads int    Max concurrent uploads per push (default 5)
+      --log-driver string             Default driver for container logs (default "json-file")
+      --log-opt map                   Default log driver options for containers (default map[])
       --tlscert string                TLS certificate for tcp:// hosts
       --tlskey string                 TLS key for tcp:// hosts
       --tlscacert string              Trust certs signed only by this CA
@@ -122,6 +130,12 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     '--insecure-registry': (v) => c.insecureRegistries.push(v),
     '--max-concurrent-downloads': (v) => (c.maxConcurrentDownloads = toInt(v)),
     '--max-concurrent-uploads': (v) => (c.maxConcurrentUploads = toInt(v)),
+    '--log-driver': (v) => (c.logDriver = v),
+    '--log-opt': (v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new FlagError(`invalid argument "${v}" for "--log-opt" flag: invalid key value pair format`);
+      c.logOpts[v.slice(0, eq)] = v.slice(eq + 1);
+    },
     '--tlscert': (v) => (c.tlsCert = v),
     '--tlskey': (v) => (c.tlsKey = v),
     '--tlscacert': (v) => (c.tlsCaCert = v),
@@ -164,6 +178,11 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
   }
   if (!(c.defaultRuntime in c.runtimes)) throw new FlagError(`specified default runtime '${c.defaultRuntime}' does not exist`);
   if (c.debug) c.logLevel = 'debug';
+  try {
+    mergeLogConfig(undefined, { Type: c.logDriver, Config: c.logOpts });
+  } catch (e) {
+    throw new FlagError(`failed to set log opts: ${(e as Error).message}`);
+  }
   if (c.hosts.length === 0) c.hosts.push(`unix://${c.execRoot}/berth.sock`);
   if (!c.pidfile) c.pidfile = `${c.execRoot}/berthd.pid`;
   return c;

@@ -98,6 +98,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       sinceNs: since && since !== '0' ? parseTimestampArg(since) : undefined,
       untilNs: until && until !== '0' ? parseTimestampArg(until) : undefined,
     };
+    svc.logFiles.checkReadable(c);
     const ct = c.config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
     const res = ctx.stream(200, ct);
     await svc.logs(c.id, opts, { write: (b) => { if (!res.destroyed) res.write(b); }, end: () => res.end() }, closedOf(ctx));
@@ -123,7 +124,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
     if (!stream) {
       // logs=1 alone: what was written so far, then the end.
       const sink = { write: (b: Buffer) => { if (!(h.output as any).destroyed) h.output.write(b); }, end: () => h.end() };
-      if (!logs) sink.end();
+      if (!logs || !svc.logFiles.readable(c)) sink.end();
       else await svc.logs(c.id, { stdout: ctx.bool('stdout'), stderr: ctx.bool('stderr'), follow: false, timestamps: false }, sink, closed);
       return;
     }

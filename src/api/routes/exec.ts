@@ -54,7 +54,8 @@ export function registerExecRoutes(r: Router, d: Daemon): void {
       ctx.send(200);
       return;
     }
-    const tty = !!body.Tty || !!(svc.inspect(ctx.params.id).ProcessConfig as { tty: boolean }).tty;
+    // The start body's Tty, not the exec's, decides raw or framed (moby's postContainerExecStart).
+    const tty = !!body.Tty;
     const h = ctx.hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     const closed = new Promise<void>((resolve) => h.onClose(resolve));
     await svc.start(ctx.params.id, { input: h.input, output: h.output, end: () => h.end(), closed }, { tty: !!body.Tty });

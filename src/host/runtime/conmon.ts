@@ -28,7 +28,7 @@ export interface CreateOptions {
 
 export interface ExitInfo { code: number; at: Date }
 
-const CONMON = process.env.BERTH_CONMON || 'conmon';
+export const CONMON = process.env.BERTH_CONMON || 'conmon';
 const SYNC_TIMEOUT_MS = 60_000;
 
 export class ConmonRuntime {
@@ -38,7 +38,7 @@ export class ConmonRuntime {
   readonly socketDir: string;
   private watcher?: fs.FSWatcher;
   private poller?: NodeJS.Timeout;
-  private runtimePath: string;
+  readonly runtimePath: string;
 
   constructor(readonly execRoot: string, runtime = 'runc') {
     this.runtimePath = resolveBin(runtime);

@@ -1,13 +1,16 @@
-// `docker exec` processes: one `runc exec` per exec, in the foreground, its
-// stdio on pipes the daemon holds (no conmon, no shell: the lean path).
-// A TTY exec needs a pty on runc's side: runc only proxies a terminal when
-// its own stdio is one, so `script` (util-linux) gives it one and runc
-// copies between that and the container's pty. Resizes go straight to the
-// exec process's pty (its fd 0) with `stty -F`.
+// `docker exec` processes. Without a TTY: one `runc exec` in the
+// foreground, its stdio on pipes the daemon holds (the lean path). With a
+// TTY: a conmon in exec mode (`--exec --exec-attach -t`), which receives the
+// pty from runc's console socket and serves it on its attach socket, as
+// podman drives it: conmon waits on the start pipe until we are connected to
+// the attach socket, so no output is written before anyone reads it.
+// Resizes go straight to the exec process's pty (its fd 0) with `stty -F`.
 import fs from 'node:fs';
+import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { execHost } from '../exec';
+import { connectAttach, attachSocketPath, type AttachConn } from './attach';
 
 export interface ExecSpawnOptions {
   runc: string;
@@ -19,6 +22,8 @@ export interface ExecSpawnOptions {
   tty: boolean;
   /** false: stdin is /dev/null. */
   stdin: boolean;
+  /** runc's own log (JSON lines): tells a failure to start the process from the process's exit. */
+  logFile?: string;
 }
 
 export interface ExecProcess {
@@ -31,27 +36,118 @@ export interface ExecProcess {
   child: ChildProcess;
 }
 
-export function spawnExec(o: ExecSpawnOptions): ExecProcess {
-  const runcArgs = ['--root', o.root, 'exec', '--process', o.processPath, '--pid-file', o.pidFile, o.containerId];
-  let child: ChildProcess;
-  const stdinMode = o.stdin ? 'pipe' : 'ignore';
-  if (o.tty) {
-    // Paths and ids are [A-Za-z0-9/._-]; quote anyway for the shell script runs.
-    const cmd = [o.runc, ...runcArgs].map(shq).join(' ');
-    child = spawn('script', ['-q', '-f', '-e', '-c', cmd, '/dev/null'], {
-      // Always a pipe: at EOF on its stdin script would send the pty an EOF (ending a shell).
-      stdio: ['pipe', 'pipe', 'ignore'],
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', SHELL: '/bin/sh', TERM: 'xterm' },
+/** What a TTY exec through conmon needs besides runc's options. */
+export interface ConmonExecOptions extends ExecSpawnOptions {
+  conmon: string;
+  /** runc's absolute path (conmon's -r). */
+  runtimePath: string;
+  execId: string;
+  /** The exec's own directory: conmon's bundle dir (ctl fifo, exit file, attach link target). */
+  dir: string;
+  /** conmon's --socket-dir-path (the attach socket is <it>/<execId[:16]>/attach). */
+  socketDir: string;
+}
+
+/**
+ * A TTY exec under conmon. Protocol (conmon's _OCI_* pipes): the start pipe
+ * is written once to let conmon go on, conmon reports on the attach pipe
+ * when its attach socket listens, we connect and write the start pipe again
+ * (conmon then runs `runc exec -t`), the sync pipe reports the pid and, at
+ * the end, the exit code. Output arrives on the socket (one stream byte,
+ * then data); the socket closes after conmon has drained the pty.
+ */
+export function spawnConmonExec(o: ConmonExecOptions): ExecProcess {
+  const cuuid = o.execId.slice(0, 16);
+  const args = [
+    '--api-version', '1', '-c', o.containerId, '-u', cuuid, '-r', o.runtimePath, '-b', o.dir, '-p', o.pidFile,
+    '--exit-dir', o.dir, '--socket-dir-path', o.socketDir, '-l', 'none', '--log-level', 'error',
+    '--runtime-arg', '--root', '--runtime-arg', o.root,
+    ...(o.logFile ? ['--runtime-arg', '--log', '--runtime-arg', o.logFile, '--runtime-arg', '--log-format', '--runtime-arg', 'json'] : []),
+    '--conmon-pidfile', path.join(o.dir, 'conmon.pid'), '--no-sync-log',
+    '-e', '--exec-attach', '--exec-process-spec', o.processPath, '-t', '--leave-stdin-open',
+  ];
+  if (o.stdin) args.push('-i');
+  const child = spawn(o.conmon, args, {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
+    cwd: o.dir,
+  });
+  const fds = child.stdio as unknown as Array<Readable & Writable>;
+  const sync: Readable = fds[3];
+  const start: Writable = fds[4];
+  const attachPipe: Readable = fds[5];
+  for (const s of [sync, start, attachPipe]) s.on('error', () => {});
+  const stdout = new PassThrough();
+  let conn: AttachConn | undefined;
+  const pendingIn: Buffer[] = [];
+  let inEnded = false;
+  const stdin = o.stdin ? new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (conn) conn.write(chunk);
+      else pendingIn.push(chunk);
+      cb();
+    },
+    final(cb) {
+      inEnded = true;
+      cb();
+    },
+  }) : undefined;
+  stdin?.on('error', () => {});
+  // Messages of the sync pipe: {"data": N, "message"?: "..."} per line.
+  const syncMsgs: Array<{ data: number; message?: string }> = [];
+  let syncBuf = '';
+  sync.on('data', (b: Buffer) => {
+    syncBuf += b.toString();
+    let nl: number;
+    while ((nl = syncBuf.indexOf('\n')) >= 0) {
+      try { syncMsgs.push(JSON.parse(syncBuf.slice(0, nl))); } catch { /* not JSON */ }
+      syncBuf = syncBuf.slice(nl + 1);
+    }
+  });
+  const syncEnded = new Promise<void>((r) => { sync.once('end', () => r()); sync.once('close', () => r()); });
+  let attachLine = '';
+  let connecting = false;
+  attachPipe.on('data', (b: Buffer) => {
+    attachLine += b.toString();
+    if (connecting || !attachLine.includes('\n')) return;
+    connecting = true;
+    connectAttach(attachSocketPath(o.socketDir, o.execId)).then((c) => {
+      conn = c;
+      c.onData((_stream, data) => stdout.write(data));
+      c.onClose(() => stdout.end());
+      for (const b2 of pendingIn.splice(0)) c.write(b2);
+      if (inEnded) c.end();
+      start.write('1');
+    }, () => {
+      stdout.end();
+      try { child.kill('SIGKILL'); } catch { /* gone */ }
     });
-  } else {
-    child = spawn(o.runc, runcArgs, { stdio: [stdinMode, 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
-  }
+  });
+  start.write('0');
+  const exited = (async () => {
+    await syncEnded;
+    // The first message is the pid (> 0), the last the exit code; a failure
+    // is a negative number, or no second message at all.
+    const last = syncMsgs.length >= 2 ? syncMsgs[syncMsgs.length - 1] : undefined;
+    if (!conn) stdout.end();
+    if (last && last.data >= 0) return last.data;
+    return 255;
+  })();
+  return { stdin, stdout, exited, child };
+}
+
+/** An exec without a TTY: `runc exec` in the foreground on our pipes (a TTY goes through spawnConmonExec). */
+export function spawnExec(o: ExecSpawnOptions): ExecProcess {
+  if (o.tty) throw new Error('spawnExec: a TTY exec goes through conmon');
+  const runcArgs = ['--root', o.root, ...(o.logFile ? ['--log', o.logFile, '--log-format', 'json'] : []), 'exec', '--process', o.processPath, '--pid-file', o.pidFile, o.containerId];
+  const stdinMode = o.stdin ? 'pipe' : 'ignore';
+  const child: ChildProcess = spawn(o.runc, runcArgs, { stdio: [stdinMode, 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
   const exited = new Promise<number>((resolve) => {
     child.once('error', () => resolve(126));
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (SIGNUMS[signal] ?? 9) : 255)));
   });
   child.stdin?.on('error', () => {});
-  return { stdin: child.stdin ?? undefined, stdout: child.stdout!, stderr: o.tty ? undefined : child.stderr!, exited, child };
+  return { stdin: child.stdin ?? undefined, stdout: child.stdout!, stderr: child.stderr!, exited, child };
 }
 
 // Linux capability numbers (linux/capability.h), to keep what the host lacks out
@@ -85,8 +181,26 @@ export function hostHasCaps(caps: string[]): string[] {
 
 const SIGNUMS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
 
-function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/**
+ * runc's error when it could not start the process (it then exits 255 and
+ * logged at level error), else undefined: the exit code is the process's.
+ */
+export function runcStartError(logFile: string): string | undefined {
+  let text = '';
+  try {
+    text = fs.readFileSync(logFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let msg: string | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const j = JSON.parse(line) as { level?: string; msg?: string };
+      if (j.level === 'error' || j.level === 'fatal') msg = j.msg ?? msg;
+    } catch { /* not JSON */ }
+  }
+  return msg;
 }
 
 export function readPidFile(p: string): number {
@@ -95,21 +209,6 @@ export function readPidFile(p: string): number {
   } catch {
     return 0;
   }
-}
-
-/**
- * A TTY exec has two ptys: script's (runc's stdio) and the container's. runc
- * copies the outer size to the inner one at start and on SIGWINCH, so the
- * outer one is resized too (else runc's first copy could undo ours).
- */
-export async function resizeExecTty(scriptPid: number | undefined, pid: number, height: number, width: number): Promise<void> {
-  if (scriptPid) {
-    try {
-      const kids = fs.readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      if (kids[0]) await resizePty(Number(kids[0]), height, width);
-    } catch { /* script gone */ }
-  }
-  await resizePty(pid, height, width);
 }
 
 /** Sets the window size of the terminal a process has on fd 0 (its pty slave). */
