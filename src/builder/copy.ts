@@ -153,6 +153,8 @@ export function isArchive(file: string): boolean {
   }
 }
 
+const ADD_TYPES = new Set(['file', 'contiguous-file', 'directory', 'symlink', 'link', 'character-device', 'block-device', 'fifo']);
+
 async function unpackInto(
   file: string,
   destRel: string,
@@ -167,6 +169,12 @@ async function unpackInto(
   const src = fs.createReadStream(file);
   const input = head[0] === 0x1f && head[1] === 0x8b ? src.pipe(zlib.createGunzip()) : src;
   ex.on('entry', (h, stream, next) => {
+    // An entry of another type (a GNU volume label, an unknown flag) would be
+    // re-packed as a file without its body and stall the build forever.
+    if (!ADD_TYPES.has(String(h.type))) {
+      stream.resume();
+      return next(new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)} in ${path.basename(file)}: unsupported type ${h.type}`));
+    }
     const chunks: Buffer[] = [];
     stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
     stream.on('end', () => {
