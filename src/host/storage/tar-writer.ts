@@ -92,7 +92,7 @@ function ustar(e: {
 
 /** The header block(s) of one entry: a PAX header first when needed. */
 export function encodeHeader(e: TarEntry): Buffer {
-  const name = e.type === 'directory' && !e.name.endsWith('/') ? e.name + '/' : e.name;
+  const name = e.name;
   const linkname = e.linkname ?? '';
   const records: Array<[string, Buffer | string]> = [];
   const split = splitName(name);
