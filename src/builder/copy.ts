@@ -173,7 +173,7 @@ async function unpackInto(
     // re-packed as a file without its body and stall the build forever.
     if (!ADD_TYPES.has(String(h.type))) {
       stream.resume();
-      return next(new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)} in ${path.basename(file)}: unsupported type ${h.type}`));
+      return next(new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)} in ${path.basename(file)}: unsupported type ${h.type ?? '(unknown type flag)'}`));
     }
     const chunks: Buffer[] = [];
     stream.on('data', (c: unknown) => void chunks.push(c as Buffer));

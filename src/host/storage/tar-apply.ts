@@ -134,8 +134,14 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
   const dirTimes: Array<[string, Date]> = [];
   const realRoot = await fsp.realpath(root);
 
+  // Iterated by hand: leaving a for-await loop awaits the iterator's
+  // return(), which waits for the extractor's 'close' and can wait forever.
+  const entries = extract[Symbol.asyncIterator]();
   try {
-    for await (const entry of extract) {
+    for (;;) {
+      const next = await Promise.race([entries.next(), failed]);
+      if (next.done) break;
+      const entry = next.value;
       const h = entry.header;
       try {
         size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes).catch((e) => badEntry(h.name, e)), failed]);
@@ -144,6 +150,7 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
       }
     }
   } catch (e) {
+    extract.destroy();
     if (e instanceof InvalidParameter) throw e;
     // tar-stream's parse errors (truncated or corrupt archive) are bad input.
     const msg = (e as Error).message ?? String(e);
@@ -296,7 +303,7 @@ async function applyEntry(
       break;
     }
     default:
-      throw new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)}: unsupported type ${h.type}`);
+      throw new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)}: unsupported type ${h.type ?? '(unknown type flag)'}`);
   }
 
   await applyXattrs(full, h);
