@@ -113,14 +113,14 @@ async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promis
 
 const PARALLEL = 4;
 
-const figures = { tried: 0, refused: 0, sanitized: 0, accepted: 0 };
+const figures = { tried: 0, refused: 0, sanitized: 0, keptHonest: 0 };
 
-/** Counts an outcome; an accepted case whose input was hostile counts as sanitized. */
+/** Counts an outcome: refused, sanitized (accepted with the hostile part dropped or kept inside the layer), or honest content kept. */
 function tally(c: HostileCase, code: number): void {
   figures.tried++;
   if (code !== 0) figures.refused++;
-  else if (c.expect.outcome === 'accepted' && !(c.expect.nodes?.length)) figures.sanitized++;
-  else figures.accepted++;
+  else if (c.legit) figures.keptHonest++;
+  else figures.sanitized++;
 }
 
 before(async () => {

@@ -95,6 +95,8 @@ export interface HostileCase {
   name: string;
   entries: RawEntry[];
   expect: Expect;
+  /** Odd but honest content (kept whole), not an attack. */
+  legit?: true;
 }
 
 const f = (name: string, extra: Partial<RawEntry> = {}): RawEntry => ({ name, type: 'file', body: 'x', ...extra });
@@ -123,6 +125,7 @@ export function hostileLayers(t: Targets): HostileCase[] {
     // 3. A binary file capability is the image's own: kept, byte for byte, on its own file.
     {
       name: 'binary security.capability on a normal entry',
+      legit: true,
       entries: [{ name: 'bin', type: 'dir' }, f('bin/ping', { mode: 0o755, pax: [['SCHILY.xattr.security.capability', CAP_HIGH_BYTE], ['SCHILY.xattr.user.bin', Buffer.from([0, 0xff, 0x0a, 0x3d])]] })],
       expect: { outcome: 'accepted', xattrs: [['bin/ping', 'security.capability', CAP_HIGH_BYTE], ['bin/ping', 'user.bin', Buffer.from([0, 0xff, 0x0a, 0x3d])]] },
     },
@@ -159,6 +162,7 @@ export function hostileLayers(t: Targets): HostileCase[] {
     // 7. Device nodes and FIFOs: made as they are; a 0:0 char device is a whiteout.
     {
       name: 'device nodes and a fifo',
+      legit: true,
       entries: [{ name: 'dev', type: 'dir' }, { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 }, { name: 'dev/zero', type: 'char', devmajor: 1, devminor: 5, mode: 0o666 }, { name: 'dev/sda', type: 'block', devmajor: 8, devminor: 0, mode: 0o660 }, { name: 'dev/fifo', type: 'fifo', mode: 0o600 }, { name: 'ghost', type: 'char', devmajor: 0, devminor: 0 }],
       expect: { outcome: 'accepted', nodes: [['dev/null', 'char', 1, 3], ['dev/zero', 'char', 1, 5], ['dev/sda', 'block', 8, 0], ['dev/fifo', 'fifo', 0, 0], ['ghost', 'whiteout', 0, 0]] },
     },
