@@ -22,7 +22,7 @@ function devNumbers(rdev: number): { devmajor: number; devminor: number } {
   const lo = rdev >>> 0;
   return {
     devmajor: ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0),
-    devminor: (lo & 0xff) | ((lo >>> 12) & 0xfff00),
+    devminor: ((lo & 0xff) | ((lo >>> 12) & 0xfff00) | ((hi & 0xfff) << 20)) >>> 0,
   };
 }
 
