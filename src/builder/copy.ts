@@ -154,6 +154,8 @@ export function isArchive(file: string): boolean {
   }
 }
 
+const ADD_TYPES = new Set(['file', 'contiguous-file', 'directory', 'symlink', 'link', 'character-device', 'block-device', 'fifo']);
+
 async function unpackInto(
   file: string,
   destRel: string,
@@ -173,6 +175,12 @@ async function unpackInto(
     input = src.pipe(gunzip);
   }
   ex.on('entry', (h, stream, next) => {
+    // An entry of another type (a GNU volume label, an unknown flag) would be
+    // re-packed as a file without its body and stall the build forever.
+    if (!ADD_TYPES.has(String(h.type))) {
+      stream.resume();
+      return next(new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)} in ${path.basename(file)}: unsupported type ${h.type ?? '(unknown type flag)'}`));
+    }
     const chunks: Buffer[] = [];
     stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
     stream.on('end', () => {

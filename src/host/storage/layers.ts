@@ -115,6 +115,10 @@ export class LayerStore {
   constructor(readonly dir: string) {}
 
   async init(): Promise<void> {
+    // Root only, as Docker's overlay2 dir: layers hold image-made device
+    // nodes and setuid files that no host user may reach.
+    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await fsp.chmod(this.dir, 0o700);
     await fsp.mkdir(path.join(this.dir, 'l'), { recursive: true, mode: 0o700 });
     await fsp.mkdir(path.join(this.dir, EMPTY_LOWER), { recursive: true, mode: 0o755 });
     // Half-made extractions from a crash are garbage.

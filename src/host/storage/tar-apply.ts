@@ -4,16 +4,22 @@
 // directories are resolved component by component with symlinks followed
 // *inside* the root (a symlink entry can never make a later entry land
 // outside); hardlinks must point at an existing non-directory inside the
-// layer; device files are refused. OCI whiteouts become overlay whiteouts:
-// `.wh.<name>` → char device 0:0, `.wh..wh..opq` → trusted.overlay.opaque=y.
+// layer; device nodes and FIFOs are made with mknod (a 0:0 character device
+// means a whiteout to overlay, so it is taken as one). OCI whiteouts become
+// overlay whiteouts: `.wh.<name>` → char device 0:0, `.wh..wh..opq` →
+// trusted.overlay.opaque=y. Extended attributes are set per entry, on the
+// entry's own file, right after it is made (never through a later path that
+// a symlink entry could redirect).
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { InvalidParameter } from '../../util/errors';
-import { execHost } from '../exec';
+import { execHost, HostExecError } from '../exec';
 import { log } from '../../util/log';
+import { keepRawPax, rawXattrsOf } from './pax';
+import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -104,34 +110,6 @@ async function placeEntry(root: string, name: string): Promise<{ dir: string[]; 
   return { dir, base };
 }
 
-function xattrsOf(h: tar.Header): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  const pax = (h as any).pax as Record<string, string> | undefined;
-  if (!pax) return out;
-  for (const [k, v] of Object.entries(pax)) {
-    if (!k.startsWith('SCHILY.xattr.')) continue;
-    const name = k.slice('SCHILY.xattr.'.length);
-    // Overlay's own attributes (redirect, metacopy, origin...) must never come from a tar.
-    if (name.startsWith('trusted.overlay.')) continue;
-    out.push([name, v]);
-  }
-  return out;
-}
-
-/** Escapes a path the way getfattr/setfattr --restore expect (octal). */
-export function quoteAttrPath(p: string): string {
-  let out = '';
-  for (const b of Buffer.from(p)) {
-    if (b <= 0x20 || b >= 0x7f || b === 0x5c || b === 0x3d) out += '\\' + b.toString(8).padStart(3, '0');
-    else out += String.fromCharCode(b);
-  }
-  return out;
-}
-
-function unquoteAttrPath(s: string): string {
-  return Buffer.from(s.replace(/\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8))), 'latin1').toString();
-}
-
 async function removeExisting(p: string, st: fs.Stats): Promise<void> {
   if (st.isDirectory()) await fsp.rm(p, { recursive: true, force: true });
   else await fsp.unlink(p);
@@ -143,6 +121,7 @@ async function removeExisting(p: string, st: fs.Stats): Promise<void> {
  */
 export async function applyTar(tarPath: string, root: string): Promise<ApplyResult> {
   const extract = tar.extract();
+  keepRawPax(extract);
   const source = fs.createReadStream(tarPath);
   source.on('error', (e) => extract.destroy(e));
   source.pipe(extract);
@@ -152,53 +131,90 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
   failed = new Promise<never>((_r, reject) => extract.once('error', reject));
   failed.catch(() => {});
   let size = 0;
-  const attrLines: string[] = [];
   const dirTimes: Array<[string, Date]> = [];
+  const realRoot = await fsp.realpath(root);
 
+  // Iterated by hand: leaving a for-await loop awaits the iterator's
+  // return(), which waits for the extractor's 'close' and can wait forever.
+  const entries = extract[Symbol.asyncIterator]();
   try {
-    for await (const entry of extract) {
+    for (;;) {
+      const next = await Promise.race([entries.next(), failed]);
+      if (next.done) break;
+      const entry = next.value;
       const h = entry.header;
       try {
-        size += await Promise.race([applyEntry(root, h, entry as unknown as NodeJS.ReadableStream, attrLines, dirTimes), failed]);
+        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes).catch((e) => badEntry(h.name, e)), failed]);
       } finally {
         entry.resume();
       }
     }
   } catch (e) {
+    extract.destroy();
     if (e instanceof InvalidParameter) throw e;
     // tar-stream's parse errors (truncated or corrupt archive) are bad input.
     const msg = (e as Error).message ?? String(e);
-    if (/Unexpected end|Invalid tar header|checksum/i.test(msg)) throw new InvalidParameter(`invalid tar archive: ${msg}`);
+    if (/Unexpected end|Invalid tar header|checksum|Invalid header|Header exceeds/i.test(msg)) throw new InvalidParameter(`invalid tar archive: ${msg}`);
     throw e;
   } finally {
     source.destroy();
   }
 
-  if (attrLines.length) {
-    const r = await execHost('setfattr', ['-h', '--restore=-'], { input: attrLines.join('\n') + '\n', timeout: 120_000, allowFailure: true });
-    // An attribute the filesystem refuses (or a binary value tar-stream could
-    // not carry intact) is dropped with a warning rather than failing the layer.
-    if (r.code !== 0) log.warn('some extended attributes were not applied', { root, stderr: r.stderr.trim().slice(0, 2000) });
-    if (attrLines.some((l) => l.startsWith('trusted.overlay.opaque')) && r.code !== 0) {
-      // Opaque markers change what the layer means: those must stick.
-      for (let i = 0; i < attrLines.length; i++) {
-        if (attrLines[i].startsWith('trusted.overlay.opaque')) {
-          const file = unquoteAttrPath(attrLines[i - 1].slice('# file: '.length));
-          await execHost('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', file]);
-        }
-      }
-    }
+  // Directory times last: creating entries inside a directory changes its
+  // mtime. A later entry may have replaced a directory (or a parent) with a
+  // symlink: only a path that still resolves to itself is touched.
+  for (const [p, t] of dirTimes.reverse()) {
+    const real = await fsp.realpath(p).catch(() => null);
+    if (real === p) await fsp.utimes(p, t, t).catch(() => {});
   }
-  // Directory times last: creating entries inside a directory changes its mtime.
-  for (const [p, t] of dirTimes.reverse()) await fsp.utimes(p, t, t).catch(() => {});
   return { size };
+}
+
+/** Errors an entry's own data causes (a name too long, a parent that is a file...) are bad input, told without host paths. */
+const INPUT_ERRNO = new Set(['ENAMETOOLONG', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EINVAL', 'ENOENT', 'EMLINK', 'ENOTEMPTY', 'EPERM', 'EXDEV']);
+
+function badEntry(name: string, e: unknown): never {
+  if (e instanceof InvalidParameter) throw e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code && INPUT_ERRNO.has(code)) throw new Breakout(name, `cannot be extracted (${code})`);
+  if (e instanceof HostExecError && e.code !== null && !e.timedOut) throw new Breakout(name, `cannot be extracted (${e.program} failed)`);
+  throw e;
+}
+
+/** `.wh.<name>`: the name it hides must be one plain path component. */
+function whiteoutTarget(entry: string, base: string): string {
+  const hidden = base.slice(WHITEOUT_PREFIX.length);
+  if (hidden === '' || hidden === '.' || hidden === '..' || hidden.includes('/')) {
+    throw new Breakout(entry, 'invalid whiteout name');
+  }
+  return hidden;
+}
+
+async function whiteout(target: string): Promise<void> {
+  const st = await lstatOrNull(target);
+  if (st) await removeExisting(target, st);
+  await execHost('mknod', ['-m', '0', '--', target, 'c', '0', '0']);
+}
+
+/** Sets the entry's xattrs on its own file, which `full` names with no symlink on the way. */
+async function applyXattrs(full: string, h: tar.Header): Promise<void> {
+  for (const [name, value] of rawXattrsOf(h)) {
+    if (checkXattrName(name, h.name) === 'skip') {
+      if (!name.startsWith('trusted.overlay.')) log.warn('extended attribute of an unknown namespace not applied', { entry: h.name, name });
+      continue;
+    }
+    checkXattrValue(name, value, h.name);
+    const r = await setXattr(full, name, value);
+    // The file system may refuse one (user.* on a symlink, no ACL support):
+    // Docker skips those too (ENOTSUP/EPERM) rather than failing the layer.
+    if (!r.ok) log.warn('extended attribute not applied', { entry: h.name, name, error: r.error?.slice(0, 300) });
+  }
 }
 
 async function applyEntry(
   root: string,
   h: tar.Header,
   entry: NodeJS.ReadableStream,
-  attrLines: string[],
   dirTimes: Array<[string, Date]>,
 ): Promise<number> {
   const placed = await placeEntry(root, h.name);
@@ -210,14 +226,13 @@ async function applyEntry(
   // Whiteouts (OCI) → overlay form.
   if (base.startsWith(WHITEOUT_PREFIX)) {
     if (base === WHITEOUT_OPAQUE) {
-      attrLines.push(`# file: ${quoteAttrPath(parentPath)}`, 'trusted.overlay.opaque="y"', '');
+      // Opaque markers change what the layer means: this one must stick.
+      const r = await setXattr(parentPath, 'trusted.overlay.opaque', Buffer.from('y'));
+      if (!r.ok) throw new Error(`cannot mark ${JSON.stringify(h.name)} opaque: ${r.error}`);
       return 0;
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) return 0; // aufs metadata: meaningless here
-    const target = path.join(parentPath, base.slice(WHITEOUT_PREFIX.length));
-    const st = await lstatOrNull(target);
-    if (st) await removeExisting(target, st);
-    await execHost('mknod', ['-m', '0', target, 'c', '0', '0']);
+    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)));
     return 0;
   }
 
@@ -268,24 +283,29 @@ async function applyEntry(
       await fsp.link(target, full);
       break;
     }
-    case 'fifo': {
+    case 'fifo':
+    case 'character-device':
+    case 'block-device': {
+      const major = h.devmajor ?? 0;
+      const minor = h.devminor ?? 0;
+      // A 0:0 character device is overlay's whiteout: it can only mean one
+      // (Docker's overlay2 makes it one too), so it never hides as a file.
+      if (h.type === 'character-device' && major === 0 && minor === 0) {
+        await whiteout(full);
+        return 0;
+      }
       if (existing) await removeExisting(full, existing);
-      await execHost('mkfifo', ['-m', mode.toString(8), full]);
+      const kind = h.type === 'fifo' ? ['p'] : [h.type === 'character-device' ? 'c' : 'b', String(major), String(minor)];
+      await execHost('mknod', ['-m', '0', '--', full, ...kind]);
       await fsp.lchown(full, uid, gid);
+      await fsp.chmod(full, mode);
+      await fsp.utimes(full, mtime, mtime);
       break;
     }
-    case 'character-device':
-    case 'block-device':
-      throw new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)}: device files are not allowed in a layer`);
     default:
-      throw new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)}: unsupported type ${h.type}`);
+      throw new InvalidParameter(`invalid tar entry ${JSON.stringify(h.name)}: unsupported type ${h.type ?? '(unknown type flag)'}`);
   }
 
-  const xattrs = xattrsOf(h);
-  if (xattrs.length) {
-    attrLines.push(`# file: ${quoteAttrPath(full)}`);
-    for (const [k, v] of xattrs) attrLines.push(`${k}=0x${Buffer.from(v, 'utf8').toString('hex')}`);
-    attrLines.push('');
-  }
+  await applyXattrs(full, h);
   return written;
 }
