@@ -53,6 +53,8 @@ export interface LogOptions {
   /** ns since epoch; entries before are skipped. */
   sinceNs?: bigint;
   untilNs?: bigint;
+  /** Without 8-byte stream headers even without a TTY (the websocket attach). */
+  raw?: boolean;
 }
 
 /** Where a stream goes: bytes out, and the end of the stream. */
@@ -659,13 +661,14 @@ export class ContainerService {
   // ---- logs and attach -----------------------------------------------------------
 
   /** Output of a container as Docker streams it (frames unless TTY). */
-  private encoder(c: ContainerRecord, opts: { stdout: boolean; stderr: boolean; timestamps: boolean }): (e: LogEntry) => Buffer | undefined {
+  /** `raw`: no 8-byte stream headers even without a TTY (the websocket attach). */
+  private encoder(c: ContainerRecord, opts: { stdout: boolean; stderr: boolean; timestamps: boolean; raw?: boolean }): (e: LogEntry) => Buffer | undefined {
     const tty = !!c.config.Tty;
     return (e) => {
       if ((e.stream === 'stdout' && !opts.stdout) || (e.stream === 'stderr' && !opts.stderr)) return undefined;
       let data = e.full ? Buffer.concat([e.text, Buffer.from('\n')]) : e.text;
       if (opts.timestamps) data = Buffer.concat([Buffer.from(`${formatTimestamp(e.timeNs)} `), data]);
-      return tty ? data : frame(e.stream, data);
+      return tty || opts.raw ? data : frame(e.stream, data);
     };
   }
 
@@ -719,7 +722,7 @@ export class ContainerService {
    * Attaching to a container that is not running waits for it to start
    * (docker run attaches before it starts the container).
    */
-  async attach(ref: string, o: { stdout: boolean; stderr: boolean; logs: boolean }, sink: StreamSink, closed: Promise<void>): Promise<void> {
+  async attach(ref: string, o: { stdout: boolean; stderr: boolean; logs: boolean; raw?: boolean }, sink: StreamSink, closed: Promise<void>): Promise<void> {
     const c = this.get(ref);
     this.event(c, 'attach');
     const enc = this.encoder(c, { ...o, timestamps: false });

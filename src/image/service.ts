@@ -217,6 +217,20 @@ export class ImageService {
     return chainIdsOf(img.config.rootfs?.diff_ids ?? []);
   }
 
+  /** /system/df's LayersSize: every layer an image stands on, counted once (moby's LayerDiskUsage). */
+  layersSize(): number {
+    const seen = new Set<string>();
+    let total = 0;
+    for (const img of this.images.values()) {
+      for (const c of this.chainIds(img)) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        total += this.layer(c)?.size ?? 0;
+      }
+    }
+    return total;
+  }
+
   layer(chainId: string): LayerRecord | undefined {
     const r = this.db.prepare('SELECT * FROM layers WHERE chain_id = ?').get(chainId) as any;
     if (!r) return undefined;

@@ -10,6 +10,7 @@ import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
 import { registerBuildRoutes } from './build';
 import { registerDistributionRoutes } from './distribution';
+import { registerPluginRoutes } from './plugins';
 
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
@@ -23,5 +24,6 @@ export function buildRouter(d: Daemon): Router {
   registerVolumeRoutes(r, d);
   registerBuildRoutes(r, d);
   registerDistributionRoutes(r, d);
+  registerPluginRoutes(r);
   return r;
 }
