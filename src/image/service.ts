@@ -435,6 +435,29 @@ export class ImageService {
     }
   }
 
+  /**
+   * moby's restoreCachedImage (build --cache-from): `parent` extended by the
+   * source's history entry at `index` and, unless it is an empty layer, the
+   * source's layer for it (already stored, as the source is local).
+   */
+  async restoreCached(parent: ImageRecord | undefined, source: ImageRecord, index: number, config: ImageConfigJSON['config']): Promise<ImageRecord> {
+    const sh = source.config.history ?? [];
+    const entry = sh[index];
+    const diffIds = [...(parent?.config.rootfs?.diff_ids ?? [])];
+    if (!entry.empty_layer) diffIds.push((source.config.rootfs?.diff_ids ?? [])[sh.slice(0, index).filter((h) => !h.empty_layer).length]);
+    const cfg: ImageConfigJSON = {
+      architecture: source.config.architecture,
+      os: source.config.os ?? 'linux',
+      ...(source.config.author ? { author: source.config.author } : {}),
+      config,
+      created: entry.created,
+      docker_version: BERTH_VERSION,
+      history: [...(parent?.config.history ?? []), entry],
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    };
+    return this.registerImage(Buffer.from(JSON.stringify(cfg)), { parent: parent?.id });
+  }
+
   // ---- tags ---------------------------------------------------------------------
 
   /** `docker tag source target`. */
