@@ -756,6 +756,14 @@ export class NetworkService {
         const q = `${p}_PORT_${port}_${proto.toUpperCase()}`;
         env.push(`${q}=${proto}://${oip}:${port}`, `${q}_ADDR=${oip}`, `${q}_PORT=${port}`, `${q}_PROTO=${proto}`);
       }
+      // moby's Link.ToEnv: the child's environment, less what builds add (HOME, PATH)
+      for (const kv of other.env ?? []) {
+        const i = kv.indexOf('=');
+        if (i < 0) continue;
+        const k = kv.slice(0, i);
+        if (k === 'HOME' || k === 'PATH') continue;
+        env.push(`${p}_ENV_${k}=${kv.slice(i + 1)}`);
+      }
     }
     return env;
   }
@@ -785,6 +793,18 @@ export class NetworkService {
   resolveFor(netId: string, name: string, from: string): string[] {
     const asker = this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from);
     const nets = asker ? this.attachmentsFor(asker.containerId).filter((a) => a.endpoint).map((a) => a.networkId) : [netId];
+    // --link on a user-defined network: the alias is a name only its linker
+    // resolves (libnetwork's container-local aliases).
+    if (asker) {
+      const me = this.lookup?.find(asker.containerId);
+      for (const l of [...asker.config.links, ...(me?.links ?? [])]) {
+        const [target, alias] = splitLink(l);
+        if (alias.toLowerCase() !== name.toLowerCase()) continue;
+        const other = this.lookup?.find(target);
+        const ep = other ? this.attachmentsFor(other.id).find((a) => a.endpoint && nets.includes(a.networkId))?.endpoint : undefined;
+        if (ep) return [ep.ip];
+      }
+    }
     const out: string[] = [];
     for (const id of nets) {
       const n = this.nets.get(id);

@@ -63,6 +63,8 @@ export interface NetContainer {
   portBindings: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
   publishAll: boolean;
   exposedPorts: string[];
+  /** Config.Env: a linked container's environment becomes <ALIAS>_ENV_<VAR> of its linkers. */
+  env: string[];
   links: string[];
   dns: string[];
   dnsSearch: string[];

@@ -53,9 +53,10 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
     ctx.send(204);
   });
 
-  r.delete('/containers/:id', async (ctx) => {
-    if (ctx.bool('link')) throw new InvalidParameter('Legacy links are not supported');
-    await svc.remove(ctx.params.id, { force: ctx.bool('force'), volumes: ctx.bool('v') });
+  // `*id`: a link name is "/parent/alias" (the docker CLI sends /containers//parent/alias).
+  r.delete('/containers/*id', async (ctx) => {
+    if (ctx.bool('link')) await svc.removeLink(ctx.params.id);
+    else await svc.remove(ctx.params.id, { force: ctx.bool('force'), volumes: ctx.bool('v') });
     ctx.send(204);
   });
 
