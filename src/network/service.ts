@@ -70,13 +70,26 @@ export class NetworkService {
     this.tag = deps.config.chainPrefix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) || 'berth';
     ensureSchema(
       this.db,
-      `CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+      `CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
        CREATE TABLE IF NOT EXISTS net_attach (
          container_id TEXT NOT NULL, network_id TEXT NOT NULL, data TEXT NOT NULL,
          PRIMARY KEY (container_id, network_id));
        CREATE TABLE IF NOT EXISTS net_ports (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
     );
+    this.dropUniqueNames();
     this.ipam = new Ipam(this.db);
+  }
+
+  /** Data roots made before CheckDuplicate=false was honoured had names UNIQUE: rebuild the table without it. */
+  private dropUniqueNames(): void {
+    const row = this.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'networks'").get() as { sql: string } | undefined;
+    if (!row || !/name TEXT NOT NULL UNIQUE/.test(row.sql)) return;
+    this.db.transaction(() => {
+      this.db.exec(`CREATE TABLE networks_new (id TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
+        INSERT INTO networks_new SELECT id, name, data FROM networks;
+        DROP TABLE networks;
+        ALTER TABLE networks_new RENAME TO networks;`);
+    })();
   }
 
   setContainerLookup(l: ContainerLookup): void {
@@ -170,8 +183,10 @@ export class NetworkService {
     if (!idOrName) return undefined;
     const exact = this.nets.get(idOrName);
     if (exact) return exact;
-    const named = [...this.nets.values()].find((n) => n.name === idOrName);
-    if (named) return named;
+    // Names need not be unique (CheckDuplicate=false): moby's FindNetwork refuses an ambiguous one.
+    const named = [...this.nets.values()].filter((n) => n.name === idOrName);
+    if (named.length > 1) throw new InvalidParameter(`network ${idOrName} is ambiguous (${named.length} matches found on name)`);
+    if (named.length === 1) return named[0];
     const pref = [...this.nets.values()].filter((n) => n.id.startsWith(idOrName));
     if (pref.length === 1) return pref[0];
     if (pref.length > 1) throw new InvalidParameter(`network ${idOrName} is ambiguous (${pref.length} matches found based on ID prefix)`);
@@ -182,11 +197,26 @@ export class NetworkService {
     return [...this.nets.values()];
   }
 
+  /** GET /networks/{id}: as find(), with the inspect route's own wording for an ambiguous name. */
+  inspectLookup(idOrName: string): NetworkRecord {
+    const named = this.nets.has(idOrName) ? [] : [...this.nets.values()].filter((n) => n.name === idOrName);
+    if (named.length > 1) throw new InvalidParameter(`${named.length} matches found based on name: network ${idOrName} is ambiguous`);
+    return this.get(idOrName);
+  }
+
   async create(req: any): Promise<{ Id: string; Warning: string }> {
     const name = req?.Name;
     if (typeof name !== 'string' || !name) throw new InvalidParameter('network name is required');
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new InvalidParameter(`invalid network name "${name}"`);
-    if ([...this.nets.values()].some((n) => n.name === name)) throw new Conflict(`network with name ${name} already exists`);
+    // moby checks no pattern: "test 01" is a valid name; only a slash could never be addressed in a URL path.
+    if (name.includes('/')) throw new InvalidParameter(`invalid network name "${name}"`);
+    if (['bridge', 'host', 'none', 'default'].includes(name)) throw new Forbidden(`operation is not permitted on predefined ${name} network `);
+    const same = [...this.nets.values()].find((n) => n.name === name);
+    let warning = '';
+    if (same) {
+      // Docker 20.10: a duplicate name is refused unless the client sends CheckDuplicate: false (API < 1.44).
+      if (req.CheckDuplicate !== false) throw new Conflict(`network with name ${name} already exists`);
+      warning = `Network with name ${name} (id : ${same.id}) already exists`;
+    }
     const driver = req.Driver || 'bridge';
     if (driver === 'host' || driver === 'null') throw new Forbidden(`only one instance of "${driver}" network is allowed`);
     if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`);
@@ -231,7 +261,7 @@ export class NetworkService {
       throw e instanceof SystemError || e instanceof InvalidParameter ? e : new SystemError(`failed to create network ${name}: ${(e as Error).message}`);
     }
     this.deps.events.publish('network', 'create', id, { name, type: 'bridge' });
-    return { Id: id, Warning: '' };
+    return { Id: id, Warning: warning };
   }
 
   async remove(idOrName: string): Promise<void> {
@@ -460,7 +490,12 @@ export class NetworkService {
       try {
         const ns = await ip.beginNetns(nsName, veths);
         nsPath = ns.path;
-        ready = ns.inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
+        // On a user-defined network the resolver is 127.0.0.11, as on Docker.
+        const dnsAt = made.map((a) => ({ n: this.nets.get(a.networkId), ep: a.endpoint })).find((x) => x.n && this.isUserBridge(x.n) && x.ep);
+        const inside = dnsAt
+          ? ns.inside.then((e) => e ?? ip.redirectEmbeddedDns(nsName, dnsAt.n!.pools[0].gateway, dnsAt.ep!.ip).then(() => undefined, (err: Error) => err))
+          : ns.inside;
+        ready = inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
       } catch (e) {
         throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
       }
@@ -717,7 +752,7 @@ export class NetworkService {
     const self = atts.find((a) => a.endpoint)?.endpoint;
     if (self) lines.push(`${self.ip}\t${c.domainname ? `${hostname}.${c.domainname} ` : ''}${hostname}`);
     const userNet = atts.map((a) => this.nets.get(a.networkId)).find((n) => n && this.isUserBridge(n));
-    const ns: string[] = userNet ? [userNet.pools[0].gateway] : c.dns.length ? c.dns : hostNameservers();
+    const ns: string[] = userNet ? [ip.EMBEDDED_DNS] : c.dns.length ? c.dns : hostNameservers();
     if (ns.length === 0) ns.push('8.8.8.8', '8.8.4.4');
     const resolv: string[] = [];
     const search = c.dnsSearch.length ? c.dnsSearch : hostSearch();

@@ -135,6 +135,28 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
   return { path: netnsPath(name), inside, made: !existed };
 }
 
+/** The address Docker's embedded DNS has inside every container on a user-defined network. */
+export const EMBEDDED_DNS = '127.0.0.11';
+
+/**
+ * Inside the namespace: DNS to 127.0.0.11:53 goes to the daemon's resolver at
+ * `server`:53 (DNAT in nat OUTPUT), with the container's own `source` address
+ * (SNAT; route_localnet lets the loopback-sourced packet leave before it).
+ * Docker binds its resolver inside the namespace; ours lives on the gateway.
+ */
+export async function redirectEmbeddedDns(netns: string, server: string, source: string): Promise<void> {
+  const rules = ['*nat'];
+  for (const proto of ['udp', 'tcp']) {
+    rules.push(`-A OUTPUT -d ${EMBEDDED_DNS}/32 -p ${proto} --dport 53 -j DNAT --to-destination ${server}:53`);
+    rules.push(`-A POSTROUTING -s 127.0.0.0/8 -d ${server}/32 -p ${proto} --dport 53 -j SNAT --to-source ${source}`);
+  }
+  rules.push('COMMIT', '');
+  await execHost('nsenter', [`--net=${netnsPath(netns)}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec iptables-restore'], {
+    input: rules.join('\n'),
+    timeout: 15_000,
+  });
+}
+
 /** Host veths and the namespace in one `ip` run (errors for already-gone ones are ignored). */
 export async function teardownNetns(name: string | undefined, hostIfs: string[]): Promise<void> {
   const cmds = hostIfs.filter(linkExists).map((i) => `link del dev ${i}`);
