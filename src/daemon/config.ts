@@ -11,6 +11,9 @@ export interface DaemonConfig {
   bridge: string;
   /** CIDR of the default bridge (gateway address/prefix), as dockerd's --bip. */
   bip: string;
+  /** dockerd's --ipv6 and --fixed-cidr-v6: IPv6 on the default bridge. */
+  ipv6: boolean;
+  fixedCidrV6?: string;
   /** Prefix of our iptables chains, so test daemons never share rules. */
   chainPrefix: string;
   /** Registries reached over plain HTTP. */
@@ -34,6 +37,7 @@ export function defaultConfig(): DaemonConfig {
     defaultRuntime: 'runc',
     bridge: 'berth0',
     bip: '172.29.0.1/16',
+    ipv6: false,
     chainPrefix: 'BERTH',
     insecureRegistries: [],
     maxConcurrentDownloads: 3,
@@ -55,6 +59,8 @@ Options:
       --default-runtime string        Default OCI runtime for containers (default "runc")
   -b, --bridge string                 Name of the default bridge interface (default "berth0")
       --bip string                    Bridge address and prefix of the default bridge (default "172.29.0.1/16")
+      --ipv6                          Enable IPv6 networking on the default bridge (needs --fixed-cidr-v6)
+      --fixed-cidr-v6 string          IPv6 subnet of the default bridge
       --iptables-chain-prefix string  Prefix of the daemon's iptables chains (default "BERTH")
       --insecure-registry list        Registries reached over plain HTTP
       --max-concurrent-downloads int  Max concurrent downloads per pull (default 3)
@@ -86,6 +92,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     '-b': (v) => (c.bridge = v),
     '--bridge': (v) => (c.bridge = v),
     '--bip': (v) => (c.bip = v),
+    '--fixed-cidr-v6': (v) => (c.fixedCidrV6 = v),
     '--iptables-chain-prefix': (v) => (c.chainPrefix = v),
     '--insecure-registry': (v) => c.insecureRegistries.push(v),
     '--max-concurrent-downloads': (v) => (c.maxConcurrentDownloads = toInt(v)),
@@ -112,12 +119,17 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
       continue;
     }
     if (a === '--tls') continue;
+    if (a === '--ipv6') {
+      c.ipv6 = inline === undefined ? true : inline === 'true';
+      continue;
+    }
     const set = valueFlags[a];
     if (!set) throw new FlagError(`unknown flag: ${argv[i]}\n\n${USAGE}`);
     const v = inline ?? argv[++i];
     if (v === undefined) throw new FlagError(`flag needs an argument: ${a}`);
     set(v);
   }
+  if (c.ipv6 && !c.fixedCidrV6) throw new FlagError('--ipv6 needs --fixed-cidr-v6: berthd has no default IPv6 pool');
   if (c.hosts.length === 0) c.hosts.push(`unix://${c.execRoot}/berth.sock`);
   if (!c.pidfile) c.pidfile = `${c.execRoot}/berthd.pid`;
   return c;

@@ -16,11 +16,12 @@ export function linkExists(name: string): boolean {
 }
 
 /** Creates (or repairs after a crash) a bridge with the gateway address; idempotent. */
-export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500): Promise<void> {
+export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500, gateway6Cidr?: string): Promise<void> {
   const cmds: string[] = [];
   if (!linkExists(name)) cmds.push(`link add name ${name} type bridge`);
   cmds.push(`link set dev ${name} mtu ${mtu}`);
   if (gatewayCidr) cmds.push(`addr replace ${gatewayCidr} dev ${name}`);
+  if (gateway6Cidr) cmds.push(`addr replace ${gateway6Cidr} dev ${name} nodad`);
   cmds.push(`link set dev ${name} up`);
   await batch(cmds);
 }
@@ -48,7 +49,27 @@ export interface VethSpec {
   mac: string;
   /** Default route via this address (first network only, not for internal ones). */
   gateway?: string;
+  /** IPv6 address/prefix and default route (EnableIPv6 networks). */
+  addr6Cidr?: string;
+  gateway6?: string;
+  /** Link-local addresses (--link-local-ip), with their prefix. */
+  extraAddrs?: string[];
   mtu?: number;
+}
+
+/** Addresses and routes of an interface inside the namespace; v6 without DAD so it is usable at once. */
+function innerAddrs(v: VethSpec): string[] {
+  const out: string[] = [];
+  if (v.addr6Cidr) out.push(`addr add ${v.addr6Cidr} dev ${v.ifName} nodad`);
+  for (const a of v.extraAddrs ?? []) out.push(`addr add ${a} dev ${v.ifName}${a.includes(':') ? ' nodad' : ''}`);
+  return out;
+}
+
+function innerRoutes(v: VethSpec): string[] {
+  const out: string[] = [];
+  if (v.gateway) out.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
+  if (v.gateway6) out.push(`route replace default via ${v.gateway6} dev ${v.ifName}`);
+  return out;
 }
 
 /** Creates a veth pair, plugs the host end into the bridge and configures the other end in the namespace. */
@@ -65,9 +86,10 @@ export async function attachVeth(v: VethSpec): Promise<void> {
       `link set dev ${tmp} name ${v.ifName}`,
       `link set dev ${v.ifName} address ${v.mac}`,
       `addr add ${v.addrCidr} dev ${v.ifName}`,
+      ...innerAddrs(v),
       `link set dev ${v.ifName} up`,
+      ...innerRoutes(v),
     ];
-    if (v.gateway) inner.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
     await batch(inner, v.netns);
   } catch (e) {
     await deleteLink(v.hostIf);
@@ -121,9 +143,10 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
       `link set dev ${tmp} name ${v.ifName}`,
       `link set dev ${v.ifName} address ${v.mac}`,
       `addr add ${v.addrCidr} dev ${v.ifName}`,
+      ...innerAddrs(v),
       `link set dev ${v.ifName} up`,
+      ...innerRoutes(v),
     );
-    if (v.gateway) inner.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
   }
   try {
     await batch(host);
