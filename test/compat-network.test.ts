@@ -3,7 +3,7 @@
 // names with CheckDuplicate: false. (IPv6: compat-ipv6.test.ts.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, type TestDaemon } from './helpers/daemon';
+import { startDaemon, run, type TestDaemon } from './helpers/daemon';
 import { pyOk } from './helpers/python';
 
 let d: TestDaemon;
@@ -30,6 +30,10 @@ test('user-defined network: resolv.conf names 127.0.0.11 and names resolve throu
   const query = '\\000\\026\\000\\001\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\004peer\\000\\000\\001\\000\\001';
   const tcp = await d.ok(['run', '--rm', '--network', 'dnsnet', 'busybox', 'sh', '-c', `printf '${query}' | nc -w 3 127.0.0.11 53 | od -An -tu1 | tr -s ' \\n' ' '`]);
   assert.match(tcp, new RegExp(` ${ip.split('.').join(' ')} ?$`), tcp);
+  // route_localnet (needed for the DNAT) never lets 127/8 in from the bridge
+  const key = (await d.ok(['inspect', '--format', '{{.NetworkSettings.SandboxKey}}', 'peer'])).trim();
+  const raw = await run('nsenter', [`--net=${key}`, 'iptables', '-t', 'raw', '-S', 'PREROUTING']);
+  assert.match(raw.stdout, /-A PREROUTING -d 127\.0\.0\.0\/8 ! -i lo -j DROP/);
   const def = await d.ok(['run', '--rm', 'busybox', 'cat', '/etc/resolv.conf']);
   assert.doesNotMatch(def, /127\.0\.0\.11/);
   await d.ok(['rm', '-f', 'peer']);

@@ -173,8 +173,11 @@ export async function redirectEmbeddedDns(netns: string, server: string, source:
     rules.push(`-A OUTPUT -d ${EMBEDDED_DNS}/32 -p ${proto} --dport 53 -j DNAT --to-destination ${server}:53`);
     rules.push(`-A POSTROUTING -s 127.0.0.0/8 -d ${server}/32 -p ${proto} --dport 53 -j SNAT --to-source ${source}`);
   }
-  rules.push('COMMIT', '');
-  await execHost('nsenter', [`--net=${netnsPath(netns)}`, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec iptables-restore'], {
+  rules.push('COMMIT');
+  // route_localnet would also let packets for 127/8 in from the bridge (the
+  // kube-proxy CVE-2020-8558 pattern): only lo may carry them.
+  rules.push('*raw', '-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP', 'COMMIT', '');
+  await execHost('nsenter', [`--net=${netnsPath(netns)}`, 'sh', '-c', 'iptables-restore && echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet'], {
     input: rules.join('\n'),
     timeout: 15_000,
   });
