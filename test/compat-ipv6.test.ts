@@ -45,6 +45,12 @@ test('IPv6: --ipv6 network with a v6 subnet, --ip6, link-local IPs, inspect fiel
   await d.ok(['rm', '-f', 'six1']);
   await d.ok(['run', '-d', '--name', 'six3', '--network', 'v6net', 'busybox', 'sleep', '300']);
   assert.equal((await d.ok(['inspect', '--format', '{{(index .NetworkSettings.Networks "v6net").GlobalIPv6Address}}', 'six3'])).trim(), 'fd00:b1::2');
+  // the embedded DNS answers AAAA with the v6 address, A with the v4 one
+  const aaaa = await d.ok(['exec', 'six3', 'nslookup', '-type=aaaa', 'six2']);
+  assert.match(aaaa, /Address: fd00:b1::99\b/);
+  const a = await d.ok(['exec', 'six3', 'nslookup', '-type=a', 'six2']);
+  assert.match(a, new RegExp(`Address: ${ep2.IPAddress.replace(/\./g, '\\.')}\\b`));
+  assert.doesNotMatch(a, /fd00:b1::99/);
   const bad = await d.docker(['run', '--rm', '--network', 'v6net', '--ip6', 'fd00:ff::1', 'busybox', 'true']);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /no configured subnet or ip-range contain the IP address fd00:ff::1/);

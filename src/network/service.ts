@@ -881,7 +881,7 @@ export class NetworkService {
         if (alias.toLowerCase() !== name.toLowerCase()) continue;
         const other = this.lookup?.find(target);
         const ep = other ? this.attachmentsFor(other.id).find((a) => a.endpoint && nets.includes(a.networkId))?.endpoint : undefined;
-        if (ep) return [ep.ip];
+        if (ep) return ep.ip6 ? [ep.ip, ep.ip6] : [ep.ip];
       }
     }
     const out: string[] = [];
@@ -893,7 +893,7 @@ export class NetworkService {
     return out;
   }
 
-  /** Names of running containers on network `netId`: name, aliases, short id. */
+  /** Addresses (v4, and v6 on EnableIPv6 networks) of running containers on network `netId` by name, alias or short id. */
   resolveName(netId: string, name: string): string[] {
     const out: string[] = [];
     const n = this.nets.get(netId);
@@ -903,7 +903,7 @@ export class NetworkService {
       const c = this.lookup?.find(a.containerId);
       const names = [a.containerId.slice(0, 12), ...a.config.aliases.map((x) => x.toLowerCase())];
       if (c) names.push(c.name.toLowerCase());
-      if (names.includes(bare)) out.push(a.endpoint.ip);
+      if (names.includes(bare)) out.push(a.endpoint.ip, ...(a.endpoint.ip6 ? [a.endpoint.ip6] : []));
     }
     return out;
   }
