@@ -13,7 +13,7 @@ export interface RunSpec {
   network?: string;
   extraHosts?: string[];
   /** Stdout/stderr bytes of the command as they come. */
-  onOutput(chunk: Buffer): void;
+  onOutput(chunk: Buffer, stderr: boolean): void;
   signal?: AbortSignal;
   /** The runtime config the container should carry (classic builder: the step's config). */
   config: ImageConfig;
@@ -40,6 +40,8 @@ export interface BuilderBackend {
   /** Fetch an image that is not local (FROM, COPY --from); throws Docker's error when it cannot. */
   pullImage(ref: string, progress: (line: string) => void): Promise<ImageRecord>;
   createImage(img: NewImage): Promise<ImageRecord>;
+  /** --cache-from: `parent` plus `source`'s history entry at `index` (and its layer), as an image. */
+  restoreCached(parent: ImageRecord | undefined, source: ImageRecord, index: number, config: ImageConfig): Promise<ImageRecord>;
   /** Tag an image (`name:tag`). */
   tagImage(id: string, ref: string): Promise<void>;
   /** A read-only view of an image's filesystem (undefined: scratch) for the duration of fn. */

@@ -9,7 +9,7 @@ import type { Overlay2 } from '../host/storage/overlay2';
 import { parseTagged, familiarString, fullString } from '../image/reference';
 import { NotFound } from '../util/errors';
 import { drain, peek, replay } from '../util/peek';
-import type { BuilderBackend, NewImage, RunSpec, ImageRecord } from './backend';
+import type { BuilderBackend, NewImage, RunSpec, ImageRecord, ImageConfig } from './backend';
 import type { ContainerRunner } from './runner';
 
 export class DaemonBuilderBackend implements BuilderBackend {
@@ -68,6 +68,10 @@ export class DaemonBuilderBackend implements BuilderBackend {
       history: img.history,
       author: img.author,
     });
+  }
+
+  restoreCached(parent: ImageRecord | undefined, source: ImageRecord, index: number, config: ImageConfig): Promise<ImageRecord> {
+    return this.images.restoreCached(parent, source, index, config);
   }
 
   async tagImage(id: string, ref: string): Promise<void> {

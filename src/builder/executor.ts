@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseDockerfile, DockerfileParseError, type Node } from './parser';
 import { Lexer, type Env } from './lex';
 import { splitStages, resolveBases, neededStages, stageRef, copyFrom, type Stage } from './stages';
-import { BuildCache } from './cache';
+import { BuildCache, stableJson } from './cache';
 import { writeCopyLayer, resolveOwner, type Source, type Owner } from './copy';
 import { hasGlob } from '../common/dockerignore';
 import { familiarString, parseTagged } from '../image/reference';
@@ -34,6 +34,8 @@ export interface BuildOptions {
   target?: string;
   networkMode?: string;
   extraHosts: string[];
+  /** --cache-from: local images whose history may stand in for steps. */
+  cacheFrom?: string[];
 }
 
 /** Where progress goes: Docker's JSON-lines messages. */
@@ -77,6 +79,8 @@ export class Build {
   private readonly lx: Lexer;
   private readonly abort = new AbortController();
   private readonly containers = new Set<string>();
+  /** --cache-from images found locally (moby skips, with a warning, those it cannot find). */
+  private cacheSources: ImageRecord[] = [];
 
   /** Parse and plan; throws (before any output) on a bad Dockerfile or target. */
   constructor(
@@ -127,6 +131,10 @@ export class Build {
   async run(): Promise<ImageRecord> {
     const q = this.opts.quiet;
     try {
+      for (const ref of this.opts.cacheFrom ?? []) {
+        const img = this.backend.findImage(ref);
+        if (img) this.cacheSources.push(img);
+      }
       for (const n of this.metaArgs) this.stepHeader(n);
       let last: ImageRecord | undefined;
       for (const i of this.toBuild) {
@@ -343,25 +351,27 @@ export class Build {
           st.config.Entrypoint = cmd.length ? cmd : null;
           if (!st.cmdSet) st.config.Cmd = null;
         }
-        return this.metaStep(st, `${name} ${JSON.stringify(cmd)}`);
+        return this.metaStep(st, `${name} ${goQuoteList(cmd)}`);
       }
       case 'shell': {
         this.flags(n, []);
         st.config.Shell = n.args;
-        return this.metaStep(st, `SHELL ${JSON.stringify(n.args)}`);
+        return this.metaStep(st, `SHELL [${n.args.join(' ')}]`);
       }
       case 'expose': {
         this.flags(n, []);
         const ports = { ...(st.config.ExposedPorts ?? {}) };
-        const added: string[] = [];
+        // moby records the words as written (after expansion, which may split
+        // one word into several): `EXPOSE 9000`, not the port keys `9000/tcp`.
+        const words: string[] = [];
         for (const w of n.args) {
-          for (const p of expandPorts(this.word(st, w), n.startLine)) {
-            ports[p] = {};
-            added.push(p);
+          for (const word of this.word(st, w).split(/\s+/).filter(Boolean)) {
+            for (const p of expandPorts(word, n.startLine)) ports[p] = {};
+            words.push(word);
           }
         }
         st.config.ExposedPorts = ports;
-        return this.metaStep(st, `EXPOSE ${added.sort().join(' ')}`);
+        return this.metaStep(st, `EXPOSE ${words.join(' ')}`);
       }
       case 'volume': {
         this.flags(n, []);
@@ -374,7 +384,7 @@ export class Build {
           added.push(v);
         }
         st.config.Volumes = vols;
-        return this.metaStep(st, `VOLUME ${JSON.stringify(added)}`);
+        return this.metaStep(st, `VOLUME [${added.join(' ')}]`);
       }
       case 'user': {
         this.flags(n, []);
@@ -415,7 +425,7 @@ export class Build {
           }
           st.config.Healthcheck = hc;
         }
-        return this.metaStep(st, `HEALTHCHECK ${JSON.stringify(st.config.Healthcheck)}`);
+        return this.metaStep(st, `HEALTHCHECK ${goHealthcheck(st.config.Healthcheck!)}`);
       }
       default:
         throw new DockerfileParseError(n.startLine, `unknown instruction: ${name}`);
@@ -457,7 +467,13 @@ export class Build {
     const key = BuildCache.key({ createdBy, extra, config: this.finalConfig(st), author: st.author ?? '' });
     if (!this.opts.noCache) {
       const hit = this.cache.get(parent, key);
-      const img = hit ? this.backend.findImage(hit) : undefined;
+      let img = hit ? this.backend.findImage(hit) : undefined;
+      if (this.opts.cacheFrom?.length) {
+        // moby's imageCache: with --cache-from, a local hit counts only when it
+        // is an ancestor of a source; otherwise the sources' histories decide.
+        if (img && !this.cacheSources.some((src) => this.isAncestor(img!.id, src))) img = undefined;
+        if (!img) img = await this.fromCacheSources(st, createdBy);
+      }
       if (img) {
         st.image = img;
         this.say(` ---> Using cache\n ---> ${shortId(img.id)}\n`);
@@ -468,6 +484,46 @@ export class Build {
     this.cache.put(parent, key, img.id);
     st.image = img;
     this.say(` ---> ${shortId(img.id)}\n`);
+  }
+
+  /** Whether `id` is a (strict) ancestor of `of` through the parent links. */
+  private isAncestor(id: string, of: ImageRecord): boolean {
+    let p = of.parent;
+    for (let i = 0; p && i < 1000; i++) {
+      if (p === id) return true;
+      p = this.backend.findImage(p)?.parent ?? '';
+    }
+    return false;
+  }
+
+  /**
+   * moby's classic builder with --cache-from: a source whose history starts
+   * with the current image's history and layers, and whose next entry was
+   * made by this very step, stands in for it: the source itself when that is
+   * its last entry, else an image restored from the parent plus that entry
+   * (and its layer). The first miss turns the sources off for the rest.
+   */
+  private async fromCacheSources(st: StageState, createdBy: string): Promise<ImageRecord | undefined> {
+    const parent = st.image;
+    const ph = parent?.config.history ?? [];
+    const pd = parent?.config.rootfs?.diff_ids ?? [];
+    for (const t of this.cacheSources) {
+      const th = t.config.history ?? [];
+      const td = t.config.rootfs?.diff_ids ?? [];
+      if (th.length === 0) continue;
+      if (parent && (ph.length || pd.length)) {
+        if (ph.length >= th.length || pd.length > td.length) continue;
+        if (!ph.every((h, i) => stableJson(h) === stableJson(th[i]))) continue;
+        if (!pd.every((dd, i) => dd === td[i])) continue;
+      }
+      if (th[ph.length]?.created_by !== createdBy) continue;
+      if (th.length - 1 === ph.length) return t;
+      const img = await this.backend.restoreCached(parent, t, ph.length, this.finalConfig(st));
+      this.cacheSources = [t];
+      return img;
+    }
+    this.cacheSources = [];
+    return undefined;
   }
 
   private async workdir(st: StageState, dir: string): Promise<void> {
@@ -514,6 +570,7 @@ export class Build {
       let cid = '';
       // Output chunks may split a UTF-8 character; decode across them.
       const dec = new StringDecoder('utf8');
+      const decErr = new StringDecoder('utf8');
       const code = await this.backend.run(
         {
           image: st.image!.id,
@@ -523,7 +580,11 @@ export class Build {
           user: st.config.User || undefined,
           network,
           extraHosts: this.opts.extraHosts,
-          onOutput: (b) => this.say(dec.write(b)),
+          // moby's streamformatter.NewStderrWriter: stderr text in bright red
+          onOutput: (b, stderr) => {
+            const text = (stderr ? decErr : dec).write(b);
+            if (text) this.say(stderr ? `\x1b[91m${text}\x1b[0m` : text);
+          },
           signal: this.abort.signal,
           config: { ...this.finalConfig(st), Cmd: cmd, Env: [...(st.config.Env ?? []), ...args] },
         },
@@ -535,6 +596,8 @@ export class Build {
       );
       const tail = dec.end();
       if (tail) this.say(tail);
+      const errTail = decErr.end();
+      if (errTail) this.say(`\x1b[91m${errTail}\x1b[0m`);
       if (code !== 0) {
         throw new BuildStepError(`The command '${cmdLine}' returned a non-zero code: ${code}`, code);
       }
@@ -694,6 +757,55 @@ async function writeDirLayer(dir: string, rootfs: string, file: string): Promise
   pack.finalize();
   await done;
   return made;
+}
+
+// moby's classic builder writes its history with Go's fmt verbs: CMD and
+// ENTRYPOINT with %q of a []string (`["sh" "-c" "x"]`), SHELL and VOLUME with
+// %v (`[/bin/sh -c]`), HEALTHCHECK with %q of the *HealthConfig, which Go
+// prints as `&{["CMD" "x"] "5s" "0s" "0s" '\x02'}` (durations via String(),
+// the retry count as a quoted rune). Odd, but that is what history shows.
+
+/** Go's %q of a []string. */
+function goQuoteList(xs: string[]): string {
+  return '[' + xs.map((x) => JSON.stringify(x)).join(' ') + ']';
+}
+
+/** Go's %q of an int: a quoted rune literal. */
+function goQuoteRune(n: number): string {
+  if (n >= 0x20 && n < 0x7f) return n === 0x27 ? "'\\''" : n === 0x5c ? "'\\\\'" : `'${String.fromCharCode(n)}'`;
+  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r' };
+  if (named[n]) return `'${named[n]}'`;
+  if (n < 0x80) return `'\\x${n.toString(16).padStart(2, '0')}'`;
+  return n < 0x10000 ? `'\\u${n.toString(16).padStart(4, '0')}'` : `'\\U${n.toString(16).padStart(8, '0')}'`;
+}
+
+/** Go's time.Duration.String() of nanoseconds. */
+export function goDurationString(ns: number): string {
+  if (ns === 0) return '0s';
+  const neg = ns < 0;
+  let u = Math.abs(ns);
+  let out: string;
+  if (u < 1e9) {
+    const [unit, div] = u < 1e3 ? ['ns', 1] : u < 1e6 ? ['µs', 1e3] : ['ms', 1e6];
+    out = trimFrac((u / (div as number)).toFixed(9)) + unit;
+  } else {
+    const h = Math.floor(u / 3600e9);
+    u -= h * 3600e9;
+    const m = Math.floor(u / 60e9);
+    u -= m * 60e9;
+    const sec = trimFrac((u / 1e9).toFixed(9)) + 's';
+    out = h ? `${h}h${m}m${sec}` : m ? `${m}m${sec}` : sec;
+  }
+  return (neg ? '-' : '') + out;
+}
+
+function trimFrac(s: string): string {
+  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+}
+
+function goHealthcheck(h: NonNullable<ImageConfig['Healthcheck']>): string {
+  const d = (v: number | undefined) => `"${goDurationString(v ?? 0)}"`;
+  return `&{${goQuoteList(h.Test ?? [])} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${goQuoteRune(h.Retries ?? 0)}}`;
 }
 
 /** EXPOSE words: `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... */

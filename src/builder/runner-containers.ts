@@ -72,14 +72,14 @@ export class ServiceRunner implements ContainerRunner {
 /** Docker's 8-byte stream frames (non-TTY attach) → the payload bytes. */
 class Deframer {
   private buf: Buffer = Buffer.alloc(0);
-  constructor(private readonly out: (b: Buffer) => void) {}
+  constructor(private readonly out: (b: Buffer, stderr: boolean) => void) {}
 
   push(b: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, b]) : b;
     while (this.buf.length >= 8) {
       const size = this.buf.readUInt32BE(4);
       if (this.buf.length < 8 + size) break;
-      this.out(this.buf.subarray(8, 8 + size));
+      this.out(this.buf.subarray(8, 8 + size), this.buf[0] === 2);
       this.buf = this.buf.subarray(8 + size);
     }
   }

@@ -121,6 +121,9 @@ export class EngineClient {
   version(): Promise<any> { return this.call('GET', '/version'); }
   info(): Promise<any> { return this.call('GET', '/info'); }
   diskUsage(): Promise<any> { return this.call('GET', '/system/df'); }
+  buildPrune(filters?: T.Filters, all?: boolean): Promise<{ CachesDeleted?: string[] | null; SpaceReclaimed?: number }> {
+    return this.call('POST', '/build/prune', { filters: filters && Object.keys(filters).length ? filters : undefined, all: all || undefined });
+  }
   /** The event stream; ends when `until` passes or the caller destroys it. */
   async events(opts: { since?: string; until?: string; filters?: T.Filters } = {}): Promise<{ stream: AsyncGenerator<T.EngineEvent>; close: () => void }> {
     const res = await this.raw('GET', '/events', { since: opts.since, until: opts.until, filters: opts.filters && Object.keys(opts.filters).length ? opts.filters : undefined });

@@ -18,7 +18,7 @@ import { ConmonRuntime } from '../host/runtime/conmon';
 import { buildSpec, effectiveCaps } from '../host/runtime/spec';
 import { resolveUser } from '../host/runtime/users';
 import { resolveInRoot } from '../host/rootfs';
-import { Conflict, InvalidParameter, NotFound, NotModified } from '../util/errors';
+import { Conflict, InvalidParameter, NotFound, NotModified, SystemError } from '../util/errors';
 import { newId } from '../util/ids';
 import { log } from '../util/log';
 import { ContainerStore } from './store';
@@ -57,6 +57,8 @@ export interface LogOptions {
   /** ns since epoch; entries before are skipped. */
   sinceNs?: bigint;
   untilNs?: bigint;
+  /** Without 8-byte stream headers even without a TTY (the websocket attach). */
+  raw?: boolean;
 }
 
 /** Where a stream goes: bytes out, and the end of the stream. */
@@ -745,13 +747,14 @@ export class ContainerService {
   // ---- logs and attach -----------------------------------------------------------
 
   /** Output of a container as Docker streams it (frames unless TTY). */
-  private encoder(c: ContainerRecord, opts: { stdout: boolean; stderr: boolean; timestamps: boolean }): (e: LogEntry) => Buffer | undefined {
+  /** `raw`: no 8-byte stream headers even without a TTY (the websocket attach). */
+  private encoder(c: ContainerRecord, opts: { stdout: boolean; stderr: boolean; timestamps: boolean; raw?: boolean }): (e: LogEntry) => Buffer | undefined {
     const tty = !!c.config.Tty;
     return (e) => {
       if ((e.stream === 'stdout' && !opts.stdout) || (e.stream === 'stderr' && !opts.stderr)) return undefined;
       let data = e.full ? Buffer.concat([e.text, Buffer.from('\n')]) : e.text;
       if (opts.timestamps) data = Buffer.concat([Buffer.from(`${formatTimestamp(e.timeNs)} `), data]);
-      return tty ? data : frame(e.stream, data);
+      return tty || opts.raw ? data : frame(e.stream, data);
     };
   }
 
@@ -804,7 +807,7 @@ export class ContainerService {
    * Attaching to a container that is not running waits for it to start
    * (docker run attaches before it starts the container).
    */
-  async attach(ref: string, o: { stdout: boolean; stderr: boolean; logs: boolean }, sink: StreamSink, closed: Promise<void>): Promise<void> {
+  async attach(ref: string, o: { stdout: boolean; stderr: boolean; logs: boolean; raw?: boolean }, sink: StreamSink, closed: Promise<void>): Promise<void> {
     const c = this.get(ref);
     this.event(c, 'attach');
     const enc = this.encoder(c, { ...o, timestamps: false });
@@ -878,7 +881,53 @@ export class ContainerService {
 
   async inspect(ref: string, size = false): Promise<Record<string, unknown>> {
     const c = this.get(ref);
-    return inspectJson(c, this.graph(c), size ? await this.sizes(c) : undefined);
+    const out = inspectJson(c, this.graph(c), size ? await this.sizes(c) : undefined);
+    const links = c.hostConfig.Links ?? [];
+    // moby shows links from its link graph: "/<child name>:/<parent name>/<alias>".
+    if (links.length) out.HostConfig = { ...(out.HostConfig as object), Links: links.map((l) => this.linkName(c, l)) };
+    return out;
+  }
+
+  private linkName(c: ContainerRecord, link: string): string {
+    const [target, alias] = splitLinkSpec(link);
+    let name = target;
+    try {
+      name = this.get(target).name;
+    } catch { /* gone: keep what was given */ }
+    return `/${name}:/${c.name}/${alias}`;
+  }
+
+  /**
+   * `docker rm --link /parent/alias` (moby's rmLink): the parent forgets the
+   * link; both containers stay. Takes effect in the parent's environment and
+   * hosts file at its next start, as in Docker.
+   */
+  async removeLink(name: string): Promise<void> {
+    const full = name.startsWith('/') ? name : `/${name}`;
+    const i = full.lastIndexOf('/');
+    const parentName = full.slice(0, i);
+    const alias = full.slice(i + 1);
+    if (parentName === '') {
+      this.get(full); // a missing container is a 404 first, as moby's GetContainer
+      throw new SystemError('Conflict, cannot remove the default link name of the container');
+    }
+    const notFound = new NotFound(`No such container: ${name}`);
+    let parent: ContainerRecord;
+    try {
+      parent = this.get(parentName);
+    } catch {
+      throw notFound;
+    }
+    await this.locked(parent.id, async () => {
+      const links = parent.hostConfig.Links ?? [];
+      const kept = links.filter((l) => splitLinkSpec(l)[1] !== alias);
+      if (kept.length === links.length) throw notFound;
+      parent.hostConfig.Links = kept.length ? kept : null;
+      for (const ep of Object.values(parent.networkingConfig?.EndpointsConfig ?? {}) as Array<{ Links?: string[] | null }>) {
+        if (ep?.Links) ep.Links = ep.Links.filter((l) => splitLinkSpec(l)[1] !== alias);
+      }
+      this.save(parent);
+    });
   }
 
   async list(o: { all: boolean; limit?: number; size: boolean; filters: Record<string, string[]> }): Promise<Array<Record<string, unknown>>> {
@@ -1141,3 +1190,10 @@ async function dirSize(dir: string): Promise<number> {
   return total;
 }
 
+/** "target:alias", "/target:/parent/alias" or "target" → [target name, alias]. */
+function splitLinkSpec(l: string): [string, string] {
+  const i = l.indexOf(':');
+  const target = (i < 0 ? l : l.slice(0, i)).replace(/^\//, '');
+  const alias = i < 0 ? target : l.slice(i + 1).replace(/^.*\//, '');
+  return [target, alias];
+}

@@ -14,6 +14,9 @@ export interface DaemonConfig {
   bridge: string;
   /** CIDR of the default bridge (gateway address/prefix), as dockerd's --bip. */
   bip: string;
+  /** dockerd's --ipv6 and --fixed-cidr-v6: IPv6 on the default bridge. */
+  ipv6: boolean;
+  fixedCidrV6?: string;
   /** Prefix of our iptables chains, so test daemons never share rules. */
   chainPrefix: string;
   /** Registries reached over plain HTTP. */
@@ -52,6 +55,7 @@ export function defaultConfig(): DaemonConfig {
     runtimes: { runc: 'runc', crun: 'crun' },
     bridge: 'berth0',
     bip: '172.29.0.1/16',
+    ipv6: false,
     chainPrefix: 'BERTH',
     insecureRegistries: [],
     maxConcurrentDownloads: 3,
@@ -86,6 +90,8 @@ Options:
       --default-runtime string        Default OCI runtime for containers (default "runc")
   -b, --bridge string                 Name of the default bridge interface (default "berth0")
       --bip string                    Bridge address and prefix of the default bridge (default "172.29.0.1/16")
+      --ipv6                          Enable IPv6 networking on the default bridge (needs --fixed-cidr-v6)
+      --fixed-cidr-v6 string          IPv6 subnet of the default bridge
       --iptables-chain-prefix string  Prefix of the daemon's iptables chains (default "BERTH")
       --insecure-registry list        Registries reached over plain HTTP
       --max-concurrent-downloads int  Max concurrent downloads per pull (default 3)
@@ -126,6 +132,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
     '-b': (v) => (c.bridge = v),
     '--bridge': (v) => (c.bridge = v),
     '--bip': (v) => (c.bip = v),
+    '--fixed-cidr-v6': (v) => (c.fixedCidrV6 = v),
     '--iptables-chain-prefix': (v) => (c.chainPrefix = v),
     '--insecure-registry': (v) => c.insecureRegistries.push(v),
     '--max-concurrent-downloads': (v) => (c.maxConcurrentDownloads = toInt(v)),
@@ -145,6 +152,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
   const boolFlags: Record<string, (b: boolean) => void> = {
     '--tlsverify': (b) => (c.tlsVerify = b),
     '--tls': () => {},
+    '--ipv6': (b) => (c.ipv6 = b),
     '--validate': (b) => (c.validate = b),
     '--cleanup': (b) => (c.cleanup = b),
     '-D': (b) => (c.debug = b),
@@ -183,6 +191,7 @@ export function parseDaemonArgs(argv: string[]): DaemonConfig | 'help' | 'versio
   } catch (e) {
     throw new FlagError(`failed to set log opts: ${(e as Error).message}`);
   }
+  if (c.ipv6 && !c.fixedCidrV6) throw new FlagError('--ipv6 needs --fixed-cidr-v6: berthd has no default IPv6 pool');
   if (c.hosts.length === 0) c.hosts.push(`unix://${c.execRoot}/berth.sock`);
   if (!c.pidfile) c.pidfile = `${c.execRoot}/berthd.pid`;
   return c;

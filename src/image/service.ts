@@ -217,6 +217,20 @@ export class ImageService {
     return chainIdsOf(img.config.rootfs?.diff_ids ?? []);
   }
 
+  /** /system/df's LayersSize: every layer an image stands on, counted once (moby's LayerDiskUsage). */
+  layersSize(): number {
+    const seen = new Set<string>();
+    let total = 0;
+    for (const img of this.images.values()) {
+      for (const c of this.chainIds(img)) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        total += this.layer(c)?.size ?? 0;
+      }
+    }
+    return total;
+  }
+
   layer(chainId: string): LayerRecord | undefined {
     const r = this.db.prepare('SELECT * FROM layers WHERE chain_id = ?').get(chainId) as any;
     if (!r) return undefined;
@@ -421,6 +435,29 @@ export class ImageService {
       if (created?.created) await this.dropLayerIfUnused(created.chainId).catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * moby's restoreCachedImage (build --cache-from): `parent` extended by the
+   * source's history entry at `index` and, unless it is an empty layer, the
+   * source's layer for it (already stored, as the source is local).
+   */
+  async restoreCached(parent: ImageRecord | undefined, source: ImageRecord, index: number, config: ImageConfigJSON['config']): Promise<ImageRecord> {
+    const sh = source.config.history ?? [];
+    const entry = sh[index];
+    const diffIds = [...(parent?.config.rootfs?.diff_ids ?? [])];
+    if (!entry.empty_layer) diffIds.push((source.config.rootfs?.diff_ids ?? [])[sh.slice(0, index).filter((h) => !h.empty_layer).length]);
+    const cfg: ImageConfigJSON = {
+      architecture: source.config.architecture,
+      os: source.config.os ?? 'linux',
+      ...(source.config.author ? { author: source.config.author } : {}),
+      config,
+      created: entry.created,
+      docker_version: BERTH_VERSION,
+      history: [...(parent?.config.history ?? []), entry],
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    };
+    return this.registerImage(Buffer.from(JSON.stringify(cfg)), { parent: parent?.id });
   }
 
   // ---- tags ---------------------------------------------------------------------

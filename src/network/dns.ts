@@ -103,8 +103,11 @@ export class DnsServer {
     const name = question.name.replace(/\.$/, '').toLowerCase();
     const ips = this.resolve(name, from);
     if (ips.length > 0) {
-      const answers: packet.Answer[] =
-        question.type === 'A' ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: 600, class: 'IN', data: ip }) as packet.Answer) : [];
+      // A for the v4 addresses, AAAA for the v6 ones (EnableIPv6 networks); other types: no answers.
+      const fam = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0;
+      const answers: packet.Answer[] = ips
+        .filter((ip) => net.isIP(ip) === fam)
+        .map((ip) => ({ type: question.type, name: question.name, ttl: 600, class: 'IN', data: ip }) as packet.Answer);
       return packet.encode({
         id: q.id,
         type: 'response',

@@ -22,6 +22,7 @@ export function netView(c: any): NetContainer {
     portBindings: hc.PortBindings ?? {},
     publishAll: !!hc.PublishAllPorts,
     exposedPorts: Object.keys(cfg.ExposedPorts ?? {}),
+    env: cfg.Env ?? [],
     links: hc.Links ?? [],
     dns: hc.Dns ?? [],
     dnsSearch: hc.DnsSearch ?? [],

@@ -4,6 +4,7 @@ import type { Db } from '../store/db';
 import { ensureSchema } from '../store/db';
 import { Conflict, Forbidden, InvalidParameter, SystemError } from '../util/errors';
 import { type Cidr, contains, hostRange, ipStr, overlaps, parseCidr, parseIp } from './cidr';
+import { type Cidr6, cidr6Str, contains6, ip6Str, overlaps6, parseCidr6, parseIp6 } from './cidr6';
 
 export interface Pool {
   subnet: string;
@@ -91,6 +92,58 @@ export class Ipam {
         return s;
       }
       throw new SystemError(`no available IPv4 addresses on this network's address pools: (${networkId})`);
+    });
+    return tx();
+  }
+
+  /** An IPv6 pool (--ipv6 --subnet fd00::/64 [--gateway]): the gateway defaults to the first address. */
+  validatePool6(p: { Subnet?: string; Gateway?: string; IPRange?: string }, others: Cidr6[]): Pool {
+    if (!p.Subnet) throw new InvalidParameter('invalid pool request: subnet is required when gateway or ip-range is set');
+    const sub = parseCidr6(p.Subnet);
+    if (sub.bits > 126) throw new InvalidParameter(`invalid subnet ${p.Subnet}: too small for a network`);
+    for (const o of others) if (overlaps6(o, sub)) throw new Conflict('Pool overlaps with other one on this address space');
+    let gw = sub.base + 1n;
+    if (p.Gateway) {
+      const g = parseIp6(p.Gateway);
+      if (g === undefined) throw new InvalidParameter(`invalid gateway address ${p.Gateway}`);
+      if (!contains6(sub, g)) throw new InvalidParameter(`no matching subnet for gateway ${p.Gateway}`);
+      gw = g;
+    }
+    let ipRange: string | undefined;
+    if (p.IPRange) {
+      const r = parseCidr6(p.IPRange);
+      if (r.bits < sub.bits || !contains6(sub, r.base)) throw new InvalidParameter(`no matching subnet for range ${p.IPRange}`);
+      ipRange = cidr6Str(r);
+    }
+    return { subnet: cidr6Str(sub), gateway: ip6Str(gw), ipRange };
+  }
+
+  /** An IPv6 address: `preferred` (--ip6) or the lowest free one of the pool (or its range). */
+  allocate6(networkId: string, pool: Pool, owner: string, preferred?: string): string {
+    const sub = parseCidr6(pool.subnet);
+    const tx = this.db.transaction((): string => {
+      const used = new Set(
+        (this.db.prepare('SELECT ip FROM ipam_addr WHERE network_id = ?').all(networkId) as Array<{ ip: string }>).map((r) => r.ip),
+      );
+      used.add(pool.gateway);
+      if (preferred) {
+        const p = parseIp6(preferred);
+        if (p === undefined) throw new InvalidParameter(`invalid IPv6 address: ${preferred}`);
+        if (!contains6(sub, p) || p === sub.base) throw new InvalidParameter(`no configured subnet or ip-range contain the IP address ${preferred}`);
+        const s = ip6Str(p);
+        if (used.has(s)) throw new Conflict('Address already in use');
+        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
+        return s;
+      }
+      const range = pool.ipRange ? parseCidr6(pool.ipRange) : sub;
+      // Bounded: a /64 has more addresses than any bridge has endpoints.
+      for (let a = range.base + 1n, i = 0; contains6(range, a) && i < 65536; a++, i++) {
+        const s = ip6Str(a);
+        if (used.has(s)) continue;
+        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
+        return s;
+      }
+      throw new SystemError(`no available IPv6 addresses on this network's address pools: (${networkId})`);
     });
     return tx();
   }

@@ -18,6 +18,7 @@ import * as ip from '../host/network/ip';
 import * as ipt from '../host/network/iptables';
 import { execHost } from '../host/exec';
 import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
+import { type Cidr6, parseCidr6, parseIp6 } from './cidr6';
 import { Ipam } from './ipam';
 import { DnsServer, hostNameservers } from './dns';
 import { PortProxies, wantedBindings, type PortBinding } from './ports';
@@ -70,13 +71,26 @@ export class NetworkService {
     this.tag = deps.config.chainPrefix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) || 'berth';
     ensureSchema(
       this.db,
-      `CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+      `CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
        CREATE TABLE IF NOT EXISTS net_attach (
          container_id TEXT NOT NULL, network_id TEXT NOT NULL, data TEXT NOT NULL,
          PRIMARY KEY (container_id, network_id));
        CREATE TABLE IF NOT EXISTS net_ports (container_id TEXT PRIMARY KEY, data TEXT NOT NULL);`,
     );
+    this.dropUniqueNames();
     this.ipam = new Ipam(this.db);
+  }
+
+  /** Data roots made before CheckDuplicate=false was honoured had names UNIQUE: rebuild the table without it. */
+  private dropUniqueNames(): void {
+    const row = this.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'networks'").get() as { sql: string } | undefined;
+    if (!row || !/name TEXT NOT NULL UNIQUE/.test(row.sql)) return;
+    this.db.transaction(() => {
+      this.db.exec(`CREATE TABLE networks_new (id TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
+        INSERT INTO networks_new SELECT id, name, data FROM networks;
+        DROP TABLE networks;
+        ALTER TABLE networks_new RENAME TO networks;`);
+    })();
   }
 
   setContainerLookup(l: ContainerLookup): void {
@@ -100,7 +114,7 @@ export class NetworkService {
     for (const n of this.nets.values()) {
       if (n.driver !== 'bridge') continue;
       try {
-        await ip.ensureBridge(n.bridge!, `${n.pools[0].gateway}/${parseCidr(n.pools[0].subnet).bits}`, mtuOf(n));
+        await ip.ensureBridge(n.bridge!, `${n.pools[0].gateway}/${parseCidr(n.pools[0].subnet).bits}`, mtuOf(n), gateway6Cidr(n));
       } catch (e) {
         // The daemon still starts; containers on this network fail to start with the cause.
         if (n.predefined) throw new SystemError(`failed to set up the default bridge ${n.bridge}: ${(e as Error).message}`);
@@ -144,6 +158,9 @@ export class NetworkService {
     // The daemon flags decide the default bridge each start.
     bridge.bridge = this.deps.config.bridge;
     bridge.pools = [{ subnet, gateway: ipStr(bip.ip) }];
+    // --ipv6 --fixed-cidr-v6: the default bridge's IPv6 pool, gateway at its first address (as dockerd).
+    bridge.enableIPv6 = this.deps.config.ipv6;
+    bridge.pools6 = this.deps.config.ipv6 && this.deps.config.fixedCidrV6 ? [this.ipam.validatePool6({ Subnet: this.deps.config.fixedCidrV6 }, [])] : [];
     bridge.options = {
       'com.docker.network.bridge.default_bridge': 'true',
       'com.docker.network.bridge.enable_icc': 'true',
@@ -175,8 +192,10 @@ export class NetworkService {
     if (!idOrName) return undefined;
     const exact = this.nets.get(idOrName);
     if (exact) return exact;
-    const named = [...this.nets.values()].find((n) => n.name === idOrName);
-    if (named) return named;
+    // Names need not be unique (CheckDuplicate=false): moby's FindNetwork refuses an ambiguous one.
+    const named = [...this.nets.values()].filter((n) => n.name === idOrName);
+    if (named.length > 1) throw new InvalidParameter(`network ${idOrName} is ambiguous (${named.length} matches found on name)`);
+    if (named.length === 1) return named[0];
     const pref = [...this.nets.values()].filter((n) => n.id.startsWith(idOrName));
     if (pref.length === 1) return pref[0];
     if (pref.length > 1) throw new InvalidParameter(`network ${idOrName} is ambiguous (${pref.length} matches found based on ID prefix)`);
@@ -187,20 +206,39 @@ export class NetworkService {
     return [...this.nets.values()];
   }
 
+  /** GET /networks/{id}: as find(), with the inspect route's own wording for an ambiguous name. */
+  inspectLookup(idOrName: string): NetworkRecord {
+    const named = this.nets.has(idOrName) ? [] : [...this.nets.values()].filter((n) => n.name === idOrName);
+    if (named.length > 1) throw new InvalidParameter(`${named.length} matches found based on name: network ${idOrName} is ambiguous`);
+    return this.get(idOrName);
+  }
+
   async create(req: any): Promise<{ Id: string; Warning: string }> {
     const name = req?.Name;
     if (typeof name !== 'string' || !name) throw new InvalidParameter('network name is required');
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new InvalidParameter(`invalid network name "${name}"`);
-    if ([...this.nets.values()].some((n) => n.name === name)) throw new Conflict(`network with name ${name} already exists`);
+    // moby checks no pattern: "test 01" is a valid name; only a slash could never be addressed in a URL path.
+    if (name.includes('/')) throw new InvalidParameter(`invalid network name "${name}"`);
+    if (['bridge', 'host', 'none', 'default'].includes(name)) throw new Forbidden(`operation is not permitted on predefined ${name} network `);
+    const same = [...this.nets.values()].find((n) => n.name === name);
+    let warning = '';
+    if (same) {
+      // Docker 20.10: a duplicate name is refused unless the client sends CheckDuplicate: false (API < 1.44).
+      if (req.CheckDuplicate !== false) throw new Conflict(`network with name ${name} already exists`);
+      warning = `Network with name ${name} (id : ${same.id}) already exists`;
+    }
     const driver = req.Driver || 'bridge';
     if (driver === 'host' || driver === 'null') throw new Forbidden(`only one instance of "${driver}" network is allowed`);
     if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`);
-    if (req.EnableIPv6) throw new InvalidParameter('IPv6 networks are not supported by this daemon');
     const options: Record<string, string> = { ...(req.Options ?? {}) };
     const taken = this.takenSubnets();
     const cfgs: any[] = req.IPAM?.Config ?? [];
     if ((req.IPAM?.Driver ?? 'default') !== 'default') throw new NotFound(`plugin "${req.IPAM.Driver}" not found`);
     const v4 = cfgs.filter((c) => !c.Subnet || !c.Subnet.includes(':'));
+    const v6 = cfgs.filter((c) => c.Subnet && c.Subnet.includes(':'));
+    // EnableIPv6 needs a v6 subnet: berthd has no default IPv6 pools (dockerd's error for an empty one).
+    if (req.EnableIPv6 && v6.length === 0) throw new SystemError('could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network');
+    if (v6.length > 1) throw new InvalidParameter('only one IPv6 pool per network is supported');
+    const pools6 = req.EnableIPv6 ? [this.ipam.validatePool6(v6[0], this.takenSubnets6())] : [];
     if (v4.length > 1) throw new InvalidParameter('only one IPv4 pool per network is supported');
     let pool;
     if (v4.length === 1 && (v4[0].Subnet || v4[0].Gateway || v4[0].IPRange)) pool = this.ipam.validatePool(v4[0], taken);
@@ -217,12 +255,12 @@ export class NetworkService {
     }
     const n: NetworkRecord = {
       id, name, driver: 'bridge', created: new Date().toISOString(),
-      internal: !!req.Internal, attachable: !!req.Attachable, enableIPv6: false,
+      internal: !!req.Internal, attachable: !!req.Attachable, enableIPv6: !!req.EnableIPv6,
       labels: { ...(req.Labels ?? {}) }, options, ipamOptions: { ...(req.IPAM?.Options ?? {}) },
-      pools: [pool], userSubnet: v4.length === 1 && !!v4[0].Subnet, bridge, predefined: false,
+      pools: [pool], pools6, userSubnet: v4.length === 1 && !!v4[0].Subnet, bridge, predefined: false,
     };
     try {
-      await ip.ensureBridge(bridge, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n));
+      await ip.ensureBridge(bridge, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n), gateway6Cidr(n));
       this.save(n);
       await this.applyRules();
       await this.startDns(n);
@@ -236,7 +274,7 @@ export class NetworkService {
       throw e instanceof SystemError || e instanceof InvalidParameter ? e : new SystemError(`failed to create network ${name}: ${(e as Error).message}`);
     }
     this.deps.events.publish('network', 'create', id, { name, type: 'bridge' });
-    return { Id: id, Warning: '' };
+    return { Id: id, Warning: warning };
   }
 
   async remove(idOrName: string): Promise<void> {
@@ -305,7 +343,7 @@ export class NetworkService {
           EndpointID: a.endpoint.endpointId,
           MacAddress: a.endpoint.mac,
           IPv4Address: `${a.endpoint.ip}/${a.endpoint.prefix}`,
-          IPv6Address: '',
+          IPv6Address: a.endpoint.ip6 ? `${a.endpoint.ip6}/${a.endpoint.prefix6}` : '',
         };
       }
     }
@@ -319,7 +357,7 @@ export class NetworkService {
       IPAM: {
         Driver: 'default',
         Options: Object.keys(n.ipamOptions).length ? n.ipamOptions : null,
-        Config: n.pools.map((p) => ({
+        Config: [...n.pools, ...(n.pools6 ?? [])].map((p) => ({
           Subnet: p.subnet,
           Gateway: p.gateway,
           ...(p.ipRange ? { IPRange: p.ipRange } : {}),
@@ -367,10 +405,22 @@ export class NetworkService {
       if (parseIp(ipv4) === undefined) throw new InvalidParameter(`invalid IPv4 address: ${ipv4}`);
       if (!n.userSubnet) throw new InvalidParameter('user specified IP address is supported only when connecting to networks with user configured subnets');
     }
+    const ipv6: string | undefined = ec?.IPAMConfig?.IPv6Address || undefined;
+    if (ipv6) {
+      if (parseIp6(ipv6) === undefined) throw new InvalidParameter(`invalid IPv6 address: ${ipv6}`);
+      if (!n.enableIPv6 || !n.pools6?.length) throw new InvalidParameter('user specified IP address is supported only when connecting to networks with user configured subnets');
+    }
+    const linkLocal: string[] = Array.isArray(ec?.IPAMConfig?.LinkLocalIPs) ? ec.IPAMConfig.LinkLocalIPs.map(String) : [];
+    for (const l of linkLocal) {
+      if (parseIp(l) === undefined && parseIp6(l) === undefined) throw new InvalidParameter(`invalid link-local IP address: ${l}`);
+    }
     if (aliases.length && !this.isUserBridge(n)) throw new InvalidParameter('network-scoped alias is supported only for containers in user defined networks');
     const mac = ec?.MacAddress || c.macAddress || undefined;
     if (mac && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new InvalidParameter(`${mac} is not a valid mac address`);
-    return { aliases, ipv4, links: Array.isArray(ec?.Links) ? ec.Links : [], mac, driverOpts: ec?.DriverOpts ?? undefined };
+    return {
+      aliases, ipv4, ...(ipv6 ? { ipv6 } : {}), ...(linkLocal.length ? { linkLocal } : {}),
+      links: Array.isArray(ec?.Links) ? ec.Links : [], mac, driverOpts: ec?.DriverOpts ?? undefined,
+    };
   }
 
   isUserBridge(n: NetworkRecord): boolean {
@@ -465,7 +515,12 @@ export class NetworkService {
       try {
         const ns = await ip.beginNetns(nsName, veths);
         nsPath = ns.path;
-        ready = ns.inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
+        // On a user-defined network the resolver is 127.0.0.11, as on Docker.
+        const dnsAt = made.map((a) => ({ n: this.nets.get(a.networkId), ep: a.endpoint })).find((x) => x.n && this.isUserBridge(x.n) && x.ep);
+        const inside = dnsAt
+          ? ns.inside.then((e) => e ?? ip.redirectEmbeddedDns(nsName, dnsAt.n!.pools[0].gateway, dnsAt.ep!.ip).then(() => undefined, (err: Error) => err))
+          : ns.inside;
+        ready = inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
       } catch (e) {
         throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
       }
@@ -513,7 +568,24 @@ export class NetworkService {
       mac: a.endpoint.mac,
       gateway: withRoute && !n.internal ? pool.gateway : undefined,
       mtu: mtuOf(n),
+      ...this.allocV6(c, a.config, a.endpoint, n, withRoute),
     };
+  }
+
+  /** An EnableIPv6 network's address and route, and --link-local-ip addresses, for the endpoint `ep`. */
+  private allocV6(c: NetContainer, cfg: AttachConfig, ep: Endpoint, n: NetworkRecord, withRoute: boolean): Partial<ip.VethSpec> {
+    const out: Partial<ip.VethSpec> = {};
+    const pool6 = n.enableIPv6 ? n.pools6?.[0] : undefined;
+    if (pool6) {
+      ep.ip6 = this.ipam.allocate6(n.id, pool6, c.id, cfg.ipv6);
+      ep.prefix6 = parseCidr6(pool6.subnet).bits;
+      ep.gateway6 = pool6.gateway;
+      out.addr6Cidr = `${ep.ip6}/${ep.prefix6}`;
+      if (withRoute && !n.internal) out.gateway6 = pool6.gateway;
+    }
+    // libnetwork adds link-local IPs with the link-local prefixes: 169.254.0.0/16, fe80::/64
+    if (cfg.linkLocal?.length) out.extraAddrs = cfg.linkLocal.map((l) => (l.includes(':') ? `${l}/64` : `${l}/16`));
+    return out;
   }
 
   /** One endpoint: address, MAC and veth into the container's namespace. */
@@ -540,9 +612,11 @@ export class NetworkService {
         mac: ep.mac,
         gateway: withRoute && !n.internal ? pool.gateway : undefined,
         mtu: mtuOf(n),
+        ...this.allocV6(c, a.config, ep, n, withRoute),
       });
     } catch (e) {
       this.ipam.release(n.id, addr);
+      if (ep.ip6) this.ipam.release(n.id, ep.ip6);
       throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
     }
     a.endpoint = ep;
@@ -551,6 +625,7 @@ export class NetworkService {
 
   private dropEndpoint(a: Attachment): void {
     if (a.endpoint) this.ipam.release(a.networkId, a.endpoint.ip);
+    if (a.endpoint?.ip6) this.ipam.release(a.networkId, a.endpoint.ip6);
     a.endpoint = undefined;
     this.putAttachment(a);
   }
@@ -649,6 +724,7 @@ export class NetworkService {
     if (a.endpoint) {
       await ip.detachVeth(a.endpoint.hostIf, this.netnsName(c.id), a.endpoint.ifName);
       this.ipam.release(n.id, a.endpoint.ip);
+      if (a.endpoint.ip6) this.ipam.release(n.id, a.endpoint.ip6);
     }
     this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
     this.onChange?.(c.id);
@@ -666,7 +742,9 @@ export class NetworkService {
       if (!n) continue;
       const ep = a.endpoint;
       networks[n.name] = {
-        IPAMConfig: a.config.ipv4 ? { IPv4Address: a.config.ipv4 } : null,
+        IPAMConfig: a.config.ipv4 || a.config.ipv6 || a.config.linkLocal
+          ? { ...(a.config.ipv4 ? { IPv4Address: a.config.ipv4 } : {}), ...(a.config.ipv6 ? { IPv6Address: a.config.ipv6 } : {}), ...(a.config.linkLocal ? { LinkLocalIPs: a.config.linkLocal } : {}) }
+          : null,
         Links: a.config.links.length ? a.config.links : null,
         Aliases: this.isUserBridge(n) ? [...a.config.aliases, ...(ep ? [c.id.slice(0, 12)] : [])] : null,
         NetworkID: n.id,
@@ -674,9 +752,9 @@ export class NetworkService {
         Gateway: ep?.gateway ?? '',
         IPAddress: ep?.ip ?? '',
         IPPrefixLen: ep?.prefix ?? 0,
-        IPv6Gateway: '',
-        GlobalIPv6Address: '',
-        GlobalIPv6PrefixLen: 0,
+        IPv6Gateway: ep?.gateway6 ?? '',
+        GlobalIPv6Address: ep?.ip6 ?? '',
+        GlobalIPv6PrefixLen: ep?.prefix6 ?? 0,
         MacAddress: ep?.mac ?? '',
         DriverOpts: a.config.driverOpts ?? null,
       };
@@ -708,11 +786,11 @@ export class NetworkService {
       SecondaryIPv6Addresses: null,
       EndpointID: def?.endpointId ?? '',
       Gateway: def?.gateway ?? '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
+      GlobalIPv6Address: def?.ip6 ?? '',
+      GlobalIPv6PrefixLen: def?.prefix6 ?? 0,
       IPAddress: def?.ip ?? '',
       IPPrefixLen: def?.prefix ?? 0,
-      IPv6Gateway: '',
+      IPv6Gateway: def?.gateway6 ?? '',
       MacAddress: def?.mac ?? '',
       Networks: networks,
     };
@@ -747,8 +825,9 @@ export class NetworkService {
     }
     const self = atts.find((a) => a.endpoint)?.endpoint;
     if (self) lines.push(`${self.ip}\t${c.domainname ? `${hostname}.${c.domainname} ` : ''}${hostname}`);
+    if (self?.ip6) lines.push(`${self.ip6}\t${c.domainname ? `${hostname}.${c.domainname} ` : ''}${hostname}`);
     const userNet = atts.map((a) => this.nets.get(a.networkId)).find((n) => n && this.isUserBridge(n));
-    const ns: string[] = userNet ? [userNet.pools[0].gateway] : c.dns.length ? c.dns : hostNameservers();
+    const ns: string[] = userNet ? [ip.EMBEDDED_DNS] : c.dns.length ? c.dns : hostNameservers();
     if (ns.length === 0) ns.push('8.8.8.8', '8.8.4.4');
     const resolv: string[] = [];
     const search = c.dnsSearch.length ? c.dnsSearch : hostSearch();
@@ -787,6 +866,14 @@ export class NetworkService {
         const q = `${p}_PORT_${port}_${proto.toUpperCase()}`;
         env.push(`${q}=${proto}://${oip}:${port}`, `${q}_ADDR=${oip}`, `${q}_PORT=${port}`, `${q}_PROTO=${proto}`);
       }
+      // moby's Link.ToEnv: the child's environment, less what builds add (HOME, PATH)
+      for (const kv of other.env ?? []) {
+        const i = kv.indexOf('=');
+        if (i < 0) continue;
+        const k = kv.slice(0, i);
+        if (k === 'HOME' || k === 'PATH') continue;
+        env.push(`${p}_ENV_${k}=${kv.slice(i + 1)}`);
+      }
     }
     return env;
   }
@@ -816,6 +903,18 @@ export class NetworkService {
   resolveFor(netId: string, name: string, from: string): string[] {
     const asker = this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from);
     const nets = asker ? this.attachmentsFor(asker.containerId).filter((a) => a.endpoint).map((a) => a.networkId) : [netId];
+    // --link on a user-defined network: the alias is a name only its linker
+    // resolves (libnetwork's container-local aliases).
+    if (asker) {
+      const me = this.lookup?.find(asker.containerId);
+      for (const l of [...asker.config.links, ...(me?.links ?? [])]) {
+        const [target, alias] = splitLink(l);
+        if (alias.toLowerCase() !== name.toLowerCase()) continue;
+        const other = this.lookup?.find(target);
+        const ep = other ? this.attachmentsFor(other.id).find((a) => a.endpoint && nets.includes(a.networkId))?.endpoint : undefined;
+        if (ep) return ep.ip6 ? [ep.ip, ep.ip6] : [ep.ip];
+      }
+    }
     const out: string[] = [];
     for (const id of nets) {
       const n = this.nets.get(id);
@@ -825,7 +924,7 @@ export class NetworkService {
     return out;
   }
 
-  /** Names of running containers on network `netId`: name, aliases, short id. */
+  /** Addresses (v4, and v6 on EnableIPv6 networks) of running containers on network `netId` by name, alias or short id. */
   resolveName(netId: string, name: string): string[] {
     const out: string[] = [];
     const n = this.nets.get(netId);
@@ -835,7 +934,7 @@ export class NetworkService {
       const c = this.lookup?.find(a.containerId);
       const names = [a.containerId.slice(0, 12), ...a.config.aliases.map((x) => x.toLowerCase())];
       if (c) names.push(c.name.toLowerCase());
-      if (names.includes(bare)) out.push(a.endpoint.ip);
+      if (names.includes(bare)) out.push(a.endpoint.ip, ...(a.endpoint.ip6 ? [a.endpoint.ip6] : []));
     }
     return out;
   }
@@ -978,6 +1077,10 @@ export class NetworkService {
     return run;
   }
 
+  private takenSubnets6(): Cidr6[] {
+    return [...this.nets.values()].flatMap((n) => (n.pools6 ?? []).map((p) => parseCidr6(p.subnet)));
+  }
+
   private takenSubnets(): Cidr[] {
     const out: Cidr[] = [];
     for (const n of this.nets.values()) for (const p of n.pools) out.push(parseCidr(p.subnet));
@@ -1066,3 +1169,8 @@ function hostSearch(): string[] {
   return m ? m[1].trim().split(/\s+/) : [];
 }
 
+/** The bridge's IPv6 gateway address with its prefix, on an EnableIPv6 network. */
+function gateway6Cidr(n: NetworkRecord): string | undefined {
+  const p = n.enableIPv6 ? n.pools6?.[0] : undefined;
+  return p ? `${p.gateway}/${parseCidr6(p.subnet).bits}` : undefined;
+}

@@ -16,6 +16,8 @@ export interface NetworkRecord {
   /** IPAM config as the user gave it (empty for a pool we picked). */
   ipamOptions: Record<string, string>;
   pools: Array<{ subnet: string; gateway: string; ipRange?: string }>;
+  /** IPv6 pools (EnableIPv6). */
+  pools6?: Array<{ subnet: string; gateway: string; ipRange?: string }>;
   /** The subnet was given by the user (then --ip is allowed). */
   userSubnet: boolean;
   /** Bridge interface name (bridge driver). */
@@ -27,6 +29,10 @@ export interface NetworkRecord {
 export interface AttachConfig {
   aliases: string[];
   ipv4?: string;
+  /** --ip6 */
+  ipv6?: string;
+  /** --link-local-ip: extra addresses on the interface. */
+  linkLocal?: string[];
   links: string[];
   mac?: string;
   driverOpts?: Record<string, string>;
@@ -37,6 +43,10 @@ export interface Endpoint {
   ip: string;
   prefix: number;
   gateway: string;
+  /** IPv6 address, prefix and gateway on an EnableIPv6 network. */
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
   mac: string;
   hostIf: string;
   ifName: string;
@@ -63,6 +73,8 @@ export interface NetContainer {
   portBindings: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
   publishAll: boolean;
   exposedPorts: string[];
+  /** Config.Env: a linked container's environment becomes <ALIAS>_ENV_<VAR> of its linkers. */
+  env: string[];
   links: string[];
   dns: string[];
   dnsSearch: string[];

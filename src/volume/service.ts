@@ -243,6 +243,11 @@ export class VolumeService {
     };
   }
 
+  /** /system/df's entry: the volume with UsageData (moby's LocalVolumesSize: size of the data dir, containers referencing it). */
+  usageJson(v: VolumeRecord): any {
+    return { ...this.toJson(v), UsageData: { RefCount: this.users(v.name).length, Size: duBytes(path.join(this.root, v.name, '_data')) } };
+  }
+
   /** A running container starts using the volume: mount it if it has options. */
   async activate(name: string, containerId: string): Promise<string> {
     const v = this.get(name);

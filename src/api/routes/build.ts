@@ -13,6 +13,15 @@ function jsonMap(raw: string | undefined, what: string): Record<string, any> {
   throw new InvalidParameter(`failed to parse ${what}: ${raw}`);
 }
 
+function jsonList(raw: string | undefined, what: string): string[] {
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw);
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  } catch { /* fall through */ }
+  throw new InvalidParameter(`failed to parse ${what}: ${raw}`);
+}
+
 export function registerBuildRoutes(r: Router, d: Daemon): void {
   r.post('/build', async (ctx) => {
     if (ctx.str('remote')) throw new InvalidParameter('building from a remote URL is not supported');
@@ -28,7 +37,9 @@ export function registerBuildRoutes(r: Router, d: Daemon): void {
       labels: jsonMap(ctx.str('labels'), 'labels'),
       target: ctx.str('target') || undefined,
       networkMode: ctx.str('networkmode') || undefined,
-      extraHosts: (ctx.str('extrahosts') ?? '').split(',').filter(Boolean),
+      // moby reads every `extrahosts` value (the docker CLI and docker-py repeat the parameter)
+      extraHosts: ctx.query.getAll('extrahosts').flatMap((h) => h.split(',')).filter(Boolean),
+      cacheFrom: jsonList(ctx.str('cachefrom'), 'cachefrom'),
     };
     for (const t of opts.tags) d.builder.validateTag(t);
     const prepared = await d.builder.prepare(ctx.req, opts);

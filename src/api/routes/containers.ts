@@ -4,6 +4,8 @@ import type { Ctx } from '../context';
 import type { Daemon } from '../../daemon/daemon';
 import { InvalidParameter } from '../../util/errors';
 import { parseTimestampArg } from '../../container/time';
+import { acceptWebSocket } from '../websocket';
+import { versionAtLeast } from '../server';
 
 /** A promise that settles when the client goes away. */
 function closedOf(ctx: Ctx): Promise<void> {
@@ -52,9 +54,10 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
     ctx.send(204);
   });
 
-  r.delete('/containers/:id', async (ctx) => {
-    if (ctx.bool('link')) throw new InvalidParameter('Legacy links are not supported');
-    await svc.remove(ctx.params.id, { force: ctx.bool('force'), volumes: ctx.bool('v') });
+  // `*id`: a link name is "/parent/alias" (the docker CLI sends /containers//parent/alias).
+  r.delete('/containers/*id', async (ctx) => {
+    if (ctx.bool('link')) await svc.removeLink(ctx.params.id);
+    else await svc.remove(ctx.params.id, { force: ctx.bool('force'), volumes: ctx.bool('v') });
     ctx.send(204);
   });
 
@@ -132,6 +135,32 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       write: (b) => { if (!(h.output as any).destroyed) h.output.write(b); },
       end: () => h.end(),
     }, ended);
+  });
+
+  // The websocket attach: never multiplexed (each stream's bytes travel as
+  // messages of their own); moby sends binary frames from API 1.42 on, text
+  // frames before.
+  r.get('/containers/:id/attach/ws', async (ctx) => {
+    const c = svc.get(ctx.params.id);
+    const ws = await acceptWebSocket(ctx, versionAtLeast(ctx.version, '1.42'));
+    const stream = ctx.bool('stream');
+    let ended: Promise<void> = ws.closed;
+    if (stream && ctx.bool('stdin') && c.config.OpenStdin) {
+      let onDetach!: () => void;
+      const detached = new Promise<void>((resolve) => (onDetach = resolve));
+      ended = Promise.race([ws.closed, detached]);
+      d.attach.forwardStdin(c.id, ws.input, ctx.str('detachKeys'), onDetach, ws.closed);
+    } else {
+      ws.input.resume();
+    }
+    const o = { stdout: ctx.bool('stdout'), stderr: ctx.bool('stderr'), raw: true };
+    const sink = { write: (b: Buffer) => ws.write(b), end: () => ws.end() };
+    if (!stream) {
+      if (ctx.bool('logs')) await svc.logs(c.id, { ...o, follow: false, timestamps: false }, sink, ws.closed);
+      else sink.end();
+      return;
+    }
+    await svc.attach(c.id, { ...o, logs: ctx.bool('logs') }, sink, ended);
   });
 
   r.get('/containers/:id/changes', async (ctx) => {

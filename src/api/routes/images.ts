@@ -4,7 +4,7 @@
 import type { Router } from '../router';
 import type { Ctx } from '../context';
 import type { Daemon } from '../../daemon/daemon';
-import { InvalidParameter, SystemError } from '../../util/errors';
+import { InvalidParameter, SystemError, messageOf } from '../../util/errors';
 import { importImage, loadArchive, saveArchive } from '../../image/archive';
 import { handlePull } from './distribution';
 import path from 'node:path';
@@ -92,7 +92,17 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
 
   r.post('/images/load', async (ctx) => {
     const quiet = ctx.bool('quiet');
-    const lines = await drained(ctx, () => loadArchive(svc, ctx.req, path.join(d.config.dataRoot, 'blobs', 'tmp')));
+    let lines: string[];
+    try {
+      lines = await drained(ctx, () => loadArchive(svc, ctx.req, path.join(d.config.dataRoot, 'blobs', 'tmp')));
+    } catch (e) {
+      // moby's postImagesLoad answers 200 and writes any load error into the
+      // JSON stream (streamformatter.FormatError); SDKs raise ImageLoadError on it.
+      const out = jsonLines(ctx);
+      out.write({ errorDetail: { message: messageOf(e) }, error: messageOf(e) });
+      out.end();
+      return;
+    }
     const out = jsonLines(ctx);
     for (const l of lines) out.write({ stream: `${l}\n` });
     void quiet;

@@ -11,6 +11,7 @@ import { registerVolumeRoutes } from './volumes';
 import { registerBuildRoutes } from './build';
 import { registerDistributionRoutes } from './distribution';
 import { registerSwarmRoutes } from './swarm';
+import { registerPluginRoutes } from './plugins';
 
 export function buildRouter(d: Daemon): Router {
   const r = new Router();
@@ -25,5 +26,6 @@ export function buildRouter(d: Daemon): Router {
   registerBuildRoutes(r, d);
   registerDistributionRoutes(r, d);
   registerSwarmRoutes(r);
+  registerPluginRoutes(r);
   return r;
 }

@@ -17,7 +17,7 @@ export function registerNetworkRoutes(r: Router, d: Daemon): void {
     ctx.send(200, { NetworksDeleted: await d.networks.prune(ctx.filters()) });
   });
   r.get('/networks/:id', (ctx) => {
-    ctx.send(200, d.networks.toJson(d.networks.get(ctx.params.id)));
+    ctx.send(200, d.networks.toJson(d.networks.inspectLookup(ctx.params.id)));
   });
   r.delete('/networks/:id', async (ctx) => {
     await d.networks.remove(ctx.params.id);

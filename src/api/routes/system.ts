@@ -7,6 +7,7 @@ import { BERTH_VERSION, GIT_COMMIT } from '../../version';
 import { hostInfo, backingFs, runtimeCommit } from '../../host/sysinfo';
 import { matchEvent, parseEventTime } from '../../events/filter';
 import { apiWarnings } from '../../daemon/config';
+import { InvalidParameter } from '../../util/errors';
 
 export function registerSystemRoutes(r: Router, d: Daemon): void {
   const ping = (ctx: import('../context').Ctx) => {
@@ -150,6 +151,26 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       SecurityOptions: ['name=seccomp,profile=builtin'],
       Warnings: apiWarnings(cfg),
     });
+  });
+
+  // docker system df. The classic builder keeps its cache as images, so like
+  // Docker with BuildKit idle the BuildCache list is empty. `type` (API 1.42)
+  // limits what is computed; the others are then null, as moby leaves them.
+  r.get('/system/df', async (ctx) => {
+    const types = ctx.query.getAll('type');
+    for (const t of types) {
+      if (!['container', 'image', 'volume', 'build-cache'].includes(t)) throw new InvalidParameter(`unknown object type: ${t}`);
+    }
+    const want = (t: string) => types.length === 0 || types.includes(t);
+    const out: Record<string, unknown> = { LayersSize: 0, Images: null, Containers: null, Volumes: null, BuildCache: null };
+    if (want('image')) {
+      out.LayersSize = d.images.layersSize();
+      out.Images = d.images.list({ sharedSize: true });
+    }
+    if (want('container')) out.Containers = await d.containers.list({ all: true, size: true, filters: {} });
+    if (want('volume')) out.Volumes = d.volumes.all().filter((v) => v.driver === 'local').map((v) => d.volumes.usageJson(v));
+    if (want('build-cache')) out.BuildCache = [];
+    ctx.send(200, out);
   });
 
   r.get('/events', (ctx) => {

@@ -16,11 +16,12 @@ export function linkExists(name: string): boolean {
 }
 
 /** Creates (or repairs after a crash) a bridge with the gateway address; idempotent. */
-export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500): Promise<void> {
+export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500, gateway6Cidr?: string): Promise<void> {
   const cmds: string[] = [];
   if (!linkExists(name)) cmds.push(`link add name ${name} type bridge`);
   cmds.push(`link set dev ${name} mtu ${mtu}`);
   if (gatewayCidr) cmds.push(`addr replace ${gatewayCidr} dev ${name}`);
+  if (gateway6Cidr) cmds.push(`addr replace ${gateway6Cidr} dev ${name} nodad`);
   cmds.push(`link set dev ${name} up`);
   await batch(cmds);
   // Published ports are DNATed for loopback clients too (so they answer while
@@ -52,7 +53,27 @@ export interface VethSpec {
   mac: string;
   /** Default route via this address (first network only, not for internal ones). */
   gateway?: string;
+  /** IPv6 address/prefix and default route (EnableIPv6 networks). */
+  addr6Cidr?: string;
+  gateway6?: string;
+  /** Link-local addresses (--link-local-ip), with their prefix. */
+  extraAddrs?: string[];
   mtu?: number;
+}
+
+/** Addresses and routes of an interface inside the namespace; v6 without DAD so it is usable at once. */
+function innerAddrs(v: VethSpec): string[] {
+  const out: string[] = [];
+  if (v.addr6Cidr) out.push(`addr add ${v.addr6Cidr} dev ${v.ifName} nodad`);
+  for (const a of v.extraAddrs ?? []) out.push(`addr add ${a} dev ${v.ifName}${a.includes(':') ? ' nodad' : ''}`);
+  return out;
+}
+
+function innerRoutes(v: VethSpec): string[] {
+  const out: string[] = [];
+  if (v.gateway) out.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
+  if (v.gateway6) out.push(`route replace default via ${v.gateway6} dev ${v.ifName}`);
+  return out;
 }
 
 /** Creates a veth pair, plugs the host end into the bridge and configures the other end in the namespace. */
@@ -69,9 +90,10 @@ export async function attachVeth(v: VethSpec): Promise<void> {
       `link set dev ${tmp} name ${v.ifName}`,
       `link set dev ${v.ifName} address ${v.mac}`,
       `addr add ${v.addrCidr} dev ${v.ifName}`,
+      ...innerAddrs(v),
       `link set dev ${v.ifName} up`,
+      ...innerRoutes(v),
     ];
-    if (v.gateway) inner.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
     await batch(inner, v.netns);
   } catch (e) {
     await deleteLink(v.hostIf);
@@ -125,9 +147,10 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
       `link set dev ${tmp} name ${v.ifName}`,
       `link set dev ${v.ifName} address ${v.mac}`,
       `addr add ${v.addrCidr} dev ${v.ifName}`,
+      ...innerAddrs(v),
       `link set dev ${v.ifName} up`,
+      ...innerRoutes(v),
     );
-    if (v.gateway) inner.push(`route replace default via ${v.gateway} dev ${v.ifName}`);
   }
   try {
     await batch(host);
@@ -137,6 +160,31 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
   }
   const inside = batch(inner, name).then(() => undefined, (e: Error) => e);
   return { path: netnsPath(name), inside, made: !existed };
+}
+
+/** The address Docker's embedded DNS has inside every container on a user-defined network. */
+export const EMBEDDED_DNS = '127.0.0.11';
+
+/**
+ * Inside the namespace: DNS to 127.0.0.11:53 goes to the daemon's resolver at
+ * `server`:53 (DNAT in nat OUTPUT), with the container's own `source` address
+ * (SNAT; route_localnet lets the loopback-sourced packet leave before it).
+ * Docker binds its resolver inside the namespace; ours lives on the gateway.
+ */
+export async function redirectEmbeddedDns(netns: string, server: string, source: string): Promise<void> {
+  const rules = ['*nat'];
+  for (const proto of ['udp', 'tcp']) {
+    rules.push(`-A OUTPUT -d ${EMBEDDED_DNS}/32 -p ${proto} --dport 53 -j DNAT --to-destination ${server}:53`);
+    rules.push(`-A POSTROUTING -s 127.0.0.0/8 -d ${server}/32 -p ${proto} --dport 53 -j SNAT --to-source ${source}`);
+  }
+  rules.push('COMMIT');
+  // route_localnet would also let packets for 127/8 in from the bridge (the
+  // kube-proxy CVE-2020-8558 pattern): only lo may carry them.
+  rules.push('*raw', '-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP', 'COMMIT', '');
+  await execHost('nsenter', [`--net=${netnsPath(netns)}`, 'sh', '-c', 'iptables-restore && echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet'], {
+    input: rules.join('\n'),
+    timeout: 15_000,
+  });
 }
 
 /** Host veths and the namespace in one `ip` run (errors for already-gone ones are ignored). */

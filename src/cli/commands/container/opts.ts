@@ -45,6 +45,7 @@ export const containerFlags: FlagDef[] = [
   { name: 'interactive', short: 'i', type: 'bool', usage: 'Keep STDIN open even if not attached' },
   { name: 'ip', type: 'string', usage: 'IPv4 address (e.g., 172.30.100.104)' },
   { name: 'ip6', type: 'string', usage: 'IPv6 address (e.g., 2001:db8::33)' },
+  { name: 'link-local-ip', type: 'list', usage: 'Container IPv4/IPv6 link-local addresses' },
   { name: 'ipc', type: 'string', usage: 'IPC mode to use' },
   { name: 'isolation', type: 'string', usage: 'Container isolation technology' },
   { name: 'label', short: 'l', type: 'list', usage: 'Set meta data on a container' },
@@ -353,10 +354,13 @@ export function buildCreate(p: Parsed, detached: boolean): CreateRequest {
   const network: string = f.network || f.net || 'default';
   const aliases = [...(f['network-alias'] as string[]), ...(f['net-alias'] as string[])];
   const endpoints: Record<string, unknown> = {};
-  if (aliases.length || f.ip || f.ip6 || (f['mac-address'] && network !== 'default')) {
+  const linkLocal = (f['link-local-ip'] ?? []) as string[];
+  if (aliases.length || f.ip || f.ip6 || linkLocal.length || (f['mac-address'] && network !== 'default')) {
     const ep: Record<string, unknown> = {};
     if (aliases.length) ep.Aliases = aliases;
-    if (f.ip || f.ip6) ep.IPAMConfig = { IPv4Address: f.ip || undefined, IPv6Address: f.ip6 || undefined };
+    if (f.ip || f.ip6 || linkLocal.length) {
+      ep.IPAMConfig = { IPv4Address: f.ip || undefined, IPv6Address: f.ip6 || undefined, LinkLocalIPs: linkLocal.length ? linkLocal : undefined };
+    }
     endpoints[network] = ep;
   }
 
