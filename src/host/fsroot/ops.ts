@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import * as tar from 'tar-stream';
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntry } from '../storage/tar-writer';
 import { resolveInRoot } from '../rootfs';
 
 /** An error the daemon turns into an HTTP answer (status as Docker's). */
@@ -95,10 +96,23 @@ export async function get(p: string, container: string, out: Writable, ready: (s
   await piped;
 }
 
-/** `docker export`: the whole root (the helper is chrooted into the container's own rootfs, without its mounts). */
+/**
+ * `docker export`: the whole root (the helper is chrooted into the
+ * container's own rootfs, without its mounts). Headers come from the
+ * storage layer's tar writer, whose PAX records carry raw bytes: a binary
+ * xattr (security.capability) survives, where tar-stream would re-encode it
+ * as UTF-8.
+ */
 export async function exportRoot(out: Writable, xattrs: (p: string) => Array<[string, Buffer]>): Promise<void> {
-  const pack = tar.pack();
-  const piped = pipeTo(pack, out);
+  const send = (b: Buffer): Promise<void> | undefined => {
+    if (out.write(b)) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const onDrain = () => { out.off('error', onError); resolve(); };
+      const onError = (e: Error) => { out.off('drain', onDrain); reject(e); };
+      out.once('drain', onDrain);
+      out.once('error', onError);
+    });
+  };
   const seen = new Map<string, string>(); // dev:ino → first name, for hardlinks
   const walk = async (dir: string, rel: string): Promise<void> => {
     const names = (await fsp.readdir(dir).catch(() => [] as string[])).sort();
@@ -107,42 +121,73 @@ export async function exportRoot(out: Writable, xattrs: (p: string) => Array<[st
       const relName = rel ? `${rel}/${n}` : n;
       const st = await fsp.lstat(full).catch(() => undefined);
       if (!st) continue; // removed meanwhile
-      const pax: Record<string, string> = {};
-      for (const [k, v] of safeXattrs(xattrs, full)) if (!k.startsWith('trusted.overlay.')) pax[`SCHILY.xattr.${k}`] = v.toString('utf8');
-      const base = { name: relName, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime, ...(Object.keys(pax).length ? { pax } : {}) };
+      const kept = new Map<string, Buffer>();
+      for (const [k, v] of safeXattrs(xattrs, full)) if (!k.startsWith('trusted.overlay.')) kept.set(k, v);
+      const base: TarEntry = { name: relName, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtime: st.mtime, ...(kept.size ? { xattrs: kept } : {}) };
       if (st.isDirectory()) {
-        await entry(pack, { ...base, type: 'directory' });
+        await send(encodeHeader({ ...base, type: 'directory' }));
         await walk(full, relName);
       } else if (st.isSymbolicLink()) {
         const link = await fsp.readlink(full).catch(() => undefined);
-        if (link !== undefined) await entry(pack, { ...base, type: 'symlink', linkname: link });
+        if (link !== undefined) await send(encodeHeader({ ...base, type: 'symlink', linkname: link }));
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         if (st.nlink > 1 && seen.has(key)) {
-          await entry(pack, { ...base, type: 'link', linkname: seen.get(key)! });
-        } else if (await packFile(pack, full, base)) {
+          await send(encodeHeader({ ...base, type: 'link', linkname: seen.get(key)! }));
+        } else if (await sendFile(send, full, base)) {
           if (st.nlink > 1) seen.set(key, relName);
         }
       } else if (st.isFIFO()) {
-        await entry(pack, { ...base, type: 'fifo' });
+        await send(encodeHeader({ ...base, type: 'fifo' }));
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        await entry(pack, {
+        await send(encodeHeader({
           ...base,
           type: st.isCharacterDevice() ? 'character-device' : 'block-device',
           devmajor: Math.floor(st.rdev / 256) & 0xfff,
           devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
-        });
+        }));
       } // sockets are skipped, as tar does
     }
   };
+  await walk('/', '');
+  await send(END_OF_ARCHIVE);
+}
+
+/**
+ * One regular file of an export, read by descriptor: a path swapped for a
+ * link, fifo or device meanwhile is skipped; a file that changes size is
+ * padded or cut to the size seen at open, so the tar stays well-formed.
+ */
+async function sendFile(send: (b: Buffer) => Promise<void> | undefined, at: string, base: TarEntry): Promise<boolean> {
+  const c = fs.constants;
+  let fd: number;
   try {
-    await walk('/', '');
-    pack.finalize();
-  } catch (e) {
-    pack.destroy(e as Error);
-    throw e;
+    fd = fs.openSync(at, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK | c.O_NOCTTY);
+  } catch {
+    return false;
   }
-  await piped;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return false;
+    const size = st.size;
+    await send(encodeHeader({ ...base, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type: 'file', size }));
+    const buf = Buffer.alloc(Math.min(Math.max(size, 1), 1 << 20));
+    let done = 0;
+    while (done < size) {
+      const want = Math.min(buf.length, size - done);
+      let n = fs.readSync(fd, buf, 0, want, done);
+      if (n === 0) {
+        buf.fill(0, 0, want); // shrank: pad
+        n = want;
+      }
+      done += n;
+      await send(Buffer.from(buf.subarray(0, n)));
+    }
+    await send(padding(size));
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function safeXattrs(read: (p: string) => Array<[string, Buffer]>, p: string): Array<[string, Buffer]> {
