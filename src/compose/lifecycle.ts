@@ -39,7 +39,9 @@ export interface DownOptions {
 
 export async function down(client: EngineClient, progress: Progress, project: Project, o: DownOptions = {}): Promise<void> {
   const all = await projectContainers(client, project.name, { oneoff: 'any' });
-  const orphanIds = new Set((await orphans(client, project)).map((c) => c.Id));
+  // no model (down -p NAME without a compose file): everything labelled with the project goes
+  const labelOnly = !Object.keys(project.services).length && !Object.keys(project.disabled).length;
+  const orphanIds = new Set(labelOnly ? [] : (await orphans(client, project)).map((c) => c.Id));
   if (orphanIds.size && !o.removeOrphans) {
     progress.warn(`Found orphan containers ([${all.filter((c) => orphanIds.has(c.Id)).map(containerName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
   }

@@ -73,8 +73,14 @@ export async function ensureVolumes(client: EngineClient, progress: Progress, pr
   }));
 }
 
+/** The project's networks: those of the model, or (label-only mode, no services) every network labelled with the project. */
+async function projectNetworks(client: EngineClient, project: Project): Promise<Array<{ name: string; external?: boolean }>> {
+  if (Object.keys(project.services).length || Object.keys(project.networks).length) return Object.values(project.networks);
+  return (await client.networkList({ label: [`${L.project}=${project.name}`] })).map((n) => ({ name: n.Name as string }));
+}
+
 export async function removeNetworks(client: EngineClient, progress: Progress, project: Project): Promise<void> {
-  for (const n of Object.values(project.networks)) {
+  for (const n of await projectNetworks(client, project)) {
     if (n.external) continue;
     const found = await networkExists(client, n.name);
     // only what this project made (a same-named network of another project stays)
@@ -93,7 +99,8 @@ export async function removeNetworks(client: EngineClient, progress: Progress, p
 }
 
 export async function removeVolumes(client: EngineClient, progress: Progress, project: Project): Promise<void> {
-  for (const v of Object.values(project.volumes)) {
+  const labelled = Object.keys(project.services).length ? [] : ((await client.volumeList({ label: [`${L.project}=${project.name}`] })).Volumes ?? []).map((v) => ({ name: v.Name as string, external: false }));
+  for (const v of [...Object.values(project.volumes), ...labelled]) {
     if (v.external) continue;
     const found = await volumeExists(client, v.name);
     if (!found || found.Labels?.[L.project] !== project.name) continue;

@@ -5,6 +5,7 @@ import type { EngineClient } from '../../../client';
 import type { CommandContext } from '../../registry';
 import type { FlagDef, Parsed } from '../../flags';
 import { loadProject } from '../../../compose/loader';
+import { ComposeError } from '../../../compose/errors';
 import { Progress, type ProgressMode } from '../../../compose/progress';
 import type { Project } from '../../../compose/types';
 
@@ -19,6 +20,8 @@ export interface ComposeContext {
   load(services?: string[]): Project;
   /** The project name without needing a compose file (-p, COMPOSE_PROJECT_NAME), else from the files. */
   projectName(): string;
+  /** The project, or (no compose file but -p / COMPOSE_PROJECT_NAME given) an empty model: label-only mode. */
+  loadOrEmpty(): Project;
 }
 
 export interface ComposeCommand {
@@ -58,6 +61,15 @@ export function makeContext(ctx: CommandContext, global: Parsed['flags']): Compo
       });
       for (const w of project.warnings) progress.warn(w);
       return project;
+    },
+    loadOrEmpty() {
+      try {
+        return c.load();
+      } catch (e) {
+        const name = global['project-name'] || process.env.COMPOSE_PROJECT_NAME;
+        if (!(e instanceof ComposeError) || !/^no configuration file provided/.test(e.message) || !name) throw e;
+        return { name, workingDir: process.cwd(), configFiles: [], envFiles: [], environment: {}, services: {}, disabled: {}, networks: {}, volumes: {}, secrets: {}, configs: {}, extensions: {}, warnings: [] };
+      }
     },
     projectName() {
       if (global['project-name']) return global['project-name'];

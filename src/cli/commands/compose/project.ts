@@ -166,7 +166,7 @@ export const downCommand: ComposeCommand = {
   async run(c, p) {
     const rmi = p.flags.rmi;
     if (rmi && rmi !== 'local' && rmi !== 'all') throw new CliError(`invalid value for --rmi: ${rmi}`);
-    await life.down(c.client, c.progress, c.load(), { volumes: p.flags.volumes, removeOrphans: p.flags['remove-orphans'], rmi: rmi || undefined, timeout: t(p) });
+    await life.down(c.client, c.progress, c.loadOrEmpty(), { volumes: p.flags.volumes, removeOrphans: p.flags['remove-orphans'], rmi: rmi || undefined, timeout: t(p) });
   },
 };
 
