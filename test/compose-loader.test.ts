@@ -185,3 +185,39 @@ test('config hash: stable, ignores build/scale/depends_on/profiles, sees environ
   fs.writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  web:\n    image: busybox\n    environment: [A=2]\n');
   assert.notEqual(serviceHash(load(dir).services.web), h1);
 });
+
+test('extends (same file and file:) and include, paths relative to their own file', () => {
+  const dir = project({
+    'compose.yaml': [
+      'include:',
+      '  - lib/db.yaml',
+      'services:',
+      '  base:',
+      '    image: busybox',
+      '    environment: {A: "1"}',
+      '    command: sleep 1',
+      '  web:',
+      '    extends: base',
+      '    environment: {B: "2"}',
+      '  worker:',
+      '    extends: {file: common/worker.yaml, service: job}',
+      '    command: run-worker',
+    ].join('\n'),
+    'common/worker.yaml': 'services:\n  job:\n    image: busybox\n    volumes: ["./data:/data"]\n    env_file: job.env\n',
+    'common/job.env': 'J=1\n',
+    'lib/db.yaml': 'services:\n  db:\n    build: ./dbimage\nvolumes:\n  dbdata: {}\n',
+  });
+  const p = load(dir);
+  assert.deepEqual(p.services.web.environment, { A: '1', B: '2' });
+  assert.deepEqual(p.services.web.command, ['sleep', '1']);
+  assert.equal(p.services.web.image, 'busybox');
+  assert.deepEqual(p.services.worker.command, ['run-worker']);
+  assert.equal(p.services.worker.volumes![0].source, path.join(dir, 'common', 'data'));
+  assert.equal(p.services.worker.env_file![0].path, path.join(dir, 'common', 'job.env'));
+  assert.equal(p.services.db.build!.context, path.join(dir, 'lib', 'dbimage'));
+  assert.equal(p.volumes.dbdata.name, 'myapp_dbdata');
+  const loop = project({ 'compose.yaml': 'services:\n  a:\n    extends: b\n  b:\n    extends: a\n' });
+  assert.throws(() => load(loop), /circular reference with extends/);
+  const clash = project({ 'compose.yaml': 'include: [other.yaml]\nservices:\n  db:\n    image: x\n', 'other.yaml': 'services:\n  db:\n    image: y\n' });
+  assert.throws(() => load(clash), /imported compose file .*other\.yaml defines conflicting service db/);
+});

@@ -71,6 +71,115 @@ export function projectEnvironment(opts: LoadOptions, projectDir: string): { env
   return { env, files: files.filter((f) => fs.existsSync(f)) };
 }
 
+const isPathLike = (s: string) => s.startsWith('.') || s.startsWith('~');
+
+/**
+ * Make a service's relative paths absolute against `dir`: what an included
+ * or extended file says is relative to that file, not to the project.
+ */
+function absolutize(s: Record<string, any>, dir: string): Record<string, any> {
+  const abs = (p: string) => (p.startsWith('~') || path.isAbsolute(p) ? p : path.resolve(dir, p));
+  const out = { ...s };
+  if (out.build && typeof out.build === 'object' && typeof out.build.context === 'string' && !/^[a-z]+:\/\//.test(out.build.context)) out.build = { ...out.build, context: abs(out.build.context) };
+  else if (out.build && typeof out.build === 'object' && out.build.context === undefined) out.build = { ...out.build, context: dir };
+  if (Array.isArray(out.env_file)) out.env_file = out.env_file.map((e: any) => (typeof e === 'string' ? abs(e) : { ...e, path: abs(String(e.path)) }));
+  if (Array.isArray(out.volumes)) {
+    out.volumes = out.volumes.map((v: any) => {
+      if (typeof v === 'string') {
+        const i = v.indexOf(':');
+        return i > 0 && isPathLike(v.slice(0, i)) ? abs(v.slice(0, i)) + v.slice(i) : v;
+      }
+      return v && v.type === 'bind' && typeof v.source === 'string' ? { ...v, source: abs(v.source) } : v;
+    });
+  }
+  return out;
+}
+
+/** Reads one file into a document ready to merge: parsed, interpolated, checked, includes and extends resolved. */
+class FileReader {
+  private extendsStack: string[] = [];
+  constructor(private readonly lookup: (n: string) => string | undefined, private readonly onUnset: (n: string) => void, private readonly warnings: string[], private readonly projectDir: string) {}
+
+  private parse(file: string): Record<string, any> {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ComposeError(`open ${file}: ${(e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'no such file or directory'}`);
+    }
+    let doc = parseYaml(text, file);
+    if (doc === null || doc === undefined) doc = {};
+    if (typeof doc !== 'object' || Array.isArray(doc)) throw new ComposeError(`validating ${file}: (root) must be a mapping`);
+    doc = interpolateTree(doc, this.lookup, this.onUnset);
+    validateFile(strip(doc), file);
+    return doc as Record<string, any>;
+  }
+
+  /** `top`: a file given to the project (its relative paths stay relative to the project directory). */
+  read(file: string, top: boolean, seen: string[] = []): Record<string, any> {
+    if (seen.includes(file)) throw new ComposeError(`include cycle detected: ${[...seen, file].join(' -> ')}`);
+    const d = this.parse(file);
+    const dir = path.dirname(file);
+    if ('version' in d && top) this.warnings.push(`${file}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
+    const raw = (d.services ?? {}) as Record<string, any>;
+    const svcs: Record<string, any> = {};
+    for (const n of Object.keys(raw)) svcs[n] = this.resolveExtends(n, raw, file);
+    for (const n of Object.keys(svcs)) {
+      let v = svcs[n] && typeof svcs[n] === 'object' ? canonicalService(svcs[n]) : svcs[n] ?? {};
+      if (!top && v && typeof v === 'object') v = absolutize(v, dir);
+      svcs[n] = v;
+    }
+    if (d.services) d.services = svcs;
+    if (!top) for (const kind of ['secrets', 'configs']) for (const o of Object.values((d[kind] ?? {}) as Record<string, any>)) if (o?.file) o.file = path.resolve(dir, o.file);
+    // include: each listed file is its own model, merged in first; a name defined twice is an error
+    const includes = (d.include ?? []) as Array<string | { path: string | string[] }>;
+    delete d.include;
+    let base: Record<string, any> = {};
+    for (const inc of includes) {
+      const paths = typeof inc === 'string' ? [inc] : Array.isArray(inc.path) ? inc.path : [inc.path];
+      for (const p of paths) {
+        const f = path.resolve(dir, p);
+        const sub = this.read(f, false, [...seen, file]);
+        for (const kind of ['services', 'networks', 'volumes', 'secrets', 'configs']) {
+          for (const k of Object.keys(sub[kind] ?? {})) {
+            if (d[kind]?.[k] !== undefined || base[kind]?.[k] !== undefined) throw new ComposeError(`imported compose file ${f} defines conflicting ${kind.slice(0, -1)} ${k}`);
+          }
+        }
+        base = mergeValues(base, sub) as Record<string, any>;
+      }
+    }
+    return includes.length ? (mergeValues(base, d) as Record<string, any>) : d;
+  }
+
+  /** A service with `extends` (same file or `file:`) merged over its base, recursively. */
+  private resolveExtends(name: string, services: Record<string, any>, file: string): Record<string, any> {
+    const s = services[name];
+    if (!s || typeof s !== 'object' || s.extends === undefined) return s;
+    const ext = typeof s.extends === 'string' ? { service: s.extends } : s.extends;
+    const key = `${file}#${name}`;
+    if (this.extendsStack.includes(key)) throw new ComposeError(`circular reference with extends: ${[...this.extendsStack, key].join(' -> ')}`);
+    this.extendsStack.push(key);
+    try {
+      let base: Record<string, any>;
+      if (ext.file) {
+        const f = path.resolve(path.dirname(file), ext.file);
+        const other = this.parse(f);
+        const svcs = (other.services ?? {}) as Record<string, any>;
+        if (!svcs[ext.service]) throw new ComposeError(`cannot extend service "${name}" in ${file}: service "${ext.service}" not found in ${f}`);
+        base = absolutize(canonicalService(this.resolveExtends(ext.service, svcs, f)), path.dirname(f));
+      } else {
+        if (!services[ext.service]) throw new ComposeError(`cannot extend service "${name}" in ${file}: service "${ext.service}" not found`);
+        base = canonicalService(this.resolveExtends(ext.service, services, file));
+      }
+      const own = { ...s };
+      delete own.extends;
+      return mergeValues(base, canonicalService(own), ['services', name]) as Record<string, any>;
+    } finally {
+      this.extendsStack.pop();
+    }
+  }
+}
+
 function activeByProfile(s: ServiceConfig, profiles: string[]): boolean {
   if (!s.profiles?.length) return true;
   return profiles.includes('*') || s.profiles.some((p) => profiles.includes(p));
@@ -85,29 +194,8 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const warnings = [...found.warnings];
   const unset = new Set<string>();
   let merged: Record<string, any> = {};
-  for (const file of found.files) {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new ComposeError(`open ${file}: ${(e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'no such file or directory'}`);
-    }
-    let doc = parseYaml(text, file);
-    if (doc === null || doc === undefined) doc = {};
-    if (typeof doc !== 'object' || Array.isArray(doc)) throw new ComposeError(`validating ${file}: (root) must be a mapping`);
-    // x- extensions are free-form and may hold anything; they are not interpolated
-    // (compose-go interpolates them too, harmlessly; we skip their validation only)
-    doc = interpolateTree(doc, (n) => env[n], (n) => unset.add(n));
-    validateFile(strip(doc), file);
-    const d = doc as Record<string, any>;
-    if ('version' in d) warnings.push(`${file}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
-    if (d.services) {
-      const svcs: Record<string, unknown> = {};
-      for (const [n, s] of Object.entries(d.services as Record<string, any>)) svcs[n] = s && typeof s === 'object' ? canonicalService(s) : s ?? {};
-      d.services = svcs;
-    }
-    merged = mergeValues(merged, d) as Record<string, any>;
-  }
+  const reader = new FileReader((n) => env[n], (n) => unset.add(n), warnings, workingDir);
+  for (const file of found.files) merged = mergeValues(merged, reader.read(file, true)) as Record<string, any>;
   for (const n of [...unset].sort()) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
 
   const name = projectName({ flag: opts.projectName, env: env.COMPOSE_PROJECT_NAME, fromFile: merged.name ? String(merged.name) : undefined, dir: workingDir });
