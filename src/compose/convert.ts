@@ -6,6 +6,7 @@ import { ComposeError } from './errors';
 import { parseDotenv } from './dotenv';
 import { L, COMPOSE_VERSION } from './labels';
 import type { Project, ServiceConfig, ServiceNetwork } from './types';
+import { fileTarget } from './secrets';
 
 /** Go duration ("1m30s", "500ms") in nanoseconds. */
 export function durationNs(v: string | number | undefined, where: string): number | undefined {
@@ -135,8 +136,7 @@ export function toCreateBody(i: CreateInput): ContainerCreateBody {
     for (const ref of (s[kind] ?? []) as Array<string | { source: string; target?: string }>) {
       const src = typeof ref === 'string' ? ref : ref.source;
       const def = project[kind][src];
-      let target = typeof ref === 'string' ? undefined : ref.target;
-      target = kind === 'secrets' ? (target ? (target.startsWith('/') ? target : `/run/secrets/${target}`) : `/run/secrets/${src}`) : target ?? `/${src}`;
+      const target = fileTarget(kind, src, typeof ref === 'string' ? undefined : ref.target);
       if (def?.file) mounts.push({ Type: 'bind', Source: def.file, Target: target, ReadOnly: true });
     }
   }

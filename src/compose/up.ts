@@ -15,6 +15,7 @@ import { ensureNetworks, ensureVolumes, usedResources } from './resources';
 import { containerName, containerNumber, projectContainers, removeContainer, stopContainer } from './state';
 import { endpointConfig, sortedNetworks, toCreateBody } from './convert';
 import type { Project } from './types';
+import { injectFiles } from './secrets';
 
 export interface UpOptions extends EnsureOptions {
   services?: string[];
@@ -114,6 +115,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
     let id: string;
     try {
       id = (await client.containerCreate(body, { name })).Id;
+      await injectFiles(client, project, s, id);
       // the first network went with create; the others are connected now
       const nets = s.network_mode ? [] : sortedNetworks(s).slice(1);
       for (const [key, cfg] of nets) await client.networkConnect(project.networks[key].name, { Container: id, EndpointConfig: endpointConfig(s, cfg) });

@@ -11,6 +11,7 @@ import { ensureImages, imageName } from '../../../compose/images';
 import { ensureNetworks, ensureVolumes, usedResources } from '../../../compose/resources';
 import { toCreateBody } from '../../../compose/convert';
 import { serviceHash } from '../../../compose/hash';
+import { injectFiles } from '../../../compose/secrets';
 import { parseVolumeShort, parsePortShort, shellSplit } from '../../../compose/normalize';
 import type { ComposeCommand } from './context';
 
@@ -120,6 +121,7 @@ export const runCommand: ComposeCommand = {
     (body.HostConfig as Record<string, unknown>).AutoRemove = !!p.flags.rm;
     const name = p.flags.name || `${project.name}-${svc}-run-${randomBytes(6).toString('hex')}`;
     const { Id } = await c.client.containerCreate(body, { name });
+    await injectFiles(c.client, project, s, Id);
     if (p.flags.detach) {
       await c.client.containerStart(Id);
       c.ctx.out(`${name}\n`);
