@@ -156,3 +156,25 @@ test('profiles: off by default, on with --profile or when named', async () => {
   assert.doesNotMatch(down.stderr, /orphan/);
   assert.deepEqual(await names('prof'), []);
 });
+
+test('build: <project>-<service> image with args and target; --build rebuilds and recreates', async () => {
+  const dir = project('bld', {
+    'compose.yaml': 'services:\n  app:\n    build:\n      context: ./app\n      args:\n        - MSG=${MSG:-first}\n      target: final\n    command: sh -c "cat /msg; sleep 600"\n',
+    'app/Dockerfile': 'FROM busybox AS base\nRUN echo never > /msg\nFROM busybox AS final\nARG MSG\nRUN echo "$MSG" > /msg\n',
+  });
+  await ok(dir, ['up', '-d']);
+  assert.equal((await ok(dir, ['exec', '-T', 'app', 'cat', '/msg'])).stdout, 'first\n');
+  const img = JSON.parse(await d.ok(['image', 'inspect', 'bld-app']))[0];
+  const c1 = await inspect('bld-app-1');
+  assert.equal(c1.Config.Image, 'bld-app');
+  assert.equal(c1.Config.Labels['com.docker.compose.image'], img.Id);
+  // an unchanged file does not rebuild; --build does, and the new image recreates the container
+  const again = await ok(dir, ['up', '-d'], { MSG: 'second' });
+  assert.doesNotMatch(again.stderr, /Built|Recreate/);
+  const rebuilt = await ok(dir, ['up', '-d', '--build'], { MSG: 'second' });
+  assert.match(rebuilt.stderr, / app {2}Built\n/);
+  assert.match(rebuilt.stderr, / Container bld-app-1 {2}Recreated\n/);
+  assert.equal((await ok(dir, ['exec', '-T', 'app', 'cat', '/msg'])).stdout, 'second\n');
+  await ok(dir, ['down', '-t', '1', '--rmi', 'local']);
+  assert.notEqual((await d.docker(['image', 'inspect', 'bld-app'])).code, 0, 'down --rmi local left the built image');
+});
