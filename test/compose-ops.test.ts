@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startDaemon, type TestDaemon, type RunResult } from './helpers/daemon';
+import { spawn } from 'node:child_process';
+import { startDaemon, ROOT_DIR, type TestDaemon, type RunResult } from './helpers/daemon';
 
 let d: TestDaemon;
 const roots: string[] = [];
@@ -172,4 +173,34 @@ test('docker compose through the installed CLI plugin, never overwriting', async
   assert.deepEqual(await names('plug'), ['plug-app-1']);
   assert.equal((await d.docker(['compose', 'down', '-t', '1'], { cwd: dir })).code, 0);
   assert.deepEqual(await names('plug'), []);
+});
+
+test('attached up: Ctrl-C stops the project gracefully (exit 130); up --wait returns once healthy', async () => {
+  const dir = project('sig', { 'compose.yaml': 'services:\n  app:\n    image: busybox\n    command: sh -c "trap \'echo got TERM; exit 0\' TERM; echo ready; while true; do sleep 0.2; done"\n    healthcheck: {test: ["CMD", "true"], interval: 300ms}\n' });
+  const child = spawn(process.execPath, ['--', path.join(ROOT_DIR, 'bin', 'berth'), 'compose', 'up'], { cwd: dir, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  try {
+    const end = Date.now() + 60_000;
+    while (!/app-1 +\| ready\n/.test(out) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /app-1 +\| ready\n/, `never saw the container's output:\n${out}\n${err}`);
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.equal(code, 130, `${out}\n${err}`);
+    assert.match(err, /Gracefully stopping\.\.\. \(press Ctrl\+C again to force\)/);
+    assert.match(err, / Container sig-app-1 {2}Stopped\n/);
+    assert.match(out, /app-1 +\| got TERM\n/);
+    assert.match(out, /app-1 exited with code 0\n/);
+  } finally {
+    clearTimeout(killer);
+  }
+  assert.equal((await inspect('sig-app-1')).State.Status, 'exited');
+  const w = await ok(dir, ['up', '-d', '--wait']);
+  assert.match(w.stderr, / Container sig-app-1 {2}Healthy\n/);
+  assert.equal((await inspect('sig-app-1')).State.Health.Status, 'healthy');
+  await ok(dir, ['down', '-t', '1']);
 });
