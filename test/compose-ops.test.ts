@@ -54,7 +54,8 @@ async function names(projectName: string): Promise<string[]> {
 }
 
 test('convergence: no-op up, changed environment recreates only that service, scale, orphans', async () => {
-  const file = (env: string, extra = '') => `services:\n  a:\n    image: busybox\n    command: sleep 600\n    environment: [V=${env}]\n  b:\n    image: busybox\n    command: sleep 600\n${extra}`;
+  // b restarts (same container) when a is recreated: depends_on.restart
+  const file = (env: string, extra = '') => `services:\n  a:\n    image: busybox\n    command: sleep 600\n    environment: [V=${env}]\n  b:\n    image: busybox\n    command: sleep 600\n    depends_on: {a: {condition: service_started, restart: true}}\n${extra}`;
   const dir = project('conv', { 'compose.yaml': file('1', '  c:\n    image: busybox\n    command: sleep 600\n') });
   await ok(dir, ['up', '-d']);
   const ids = async () => Object.fromEntries(await Promise.all(['conv-a-1', 'conv-b-1'].map(async (n) => [n, (await inspect(n)).Id])));
@@ -65,6 +66,7 @@ test('convergence: no-op up, changed environment recreates only that service, sc
   fs.writeFileSync(path.join(dir, 'compose.yaml'), file('2', '  c:\n    image: busybox\n    command: sleep 600\n'));
   const changed = await ok(dir, ['up', '-d']);
   assert.match(changed.stderr, / Container conv-a-1 {2}Recreated/);
+  assert.match(changed.stderr, / Container conv-b-1 {2}Restarted/);
   const second = await ids();
   assert.notEqual(second['conv-a-1'], first['conv-a-1']);
   assert.equal(second['conv-b-1'], first['conv-b-1']);

@@ -103,6 +103,8 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
     (byService.get(s) ?? byService.set(s, []).get(s)!).push(c);
   }
   const result = new Map<string, ProjectContainer[]>();
+  // services with a recreated container: their `restart: true` dependents restart after them
+  const recreated = new Set<string>();
 
   const create = async (n: string, number: number, label: 'Creating' | 'Recreate'): Promise<ProjectContainer> => {
     const s = project.services[n];
@@ -144,6 +146,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
       if (o.forceRecreate || (outdated && !o.noRecreate)) {
         const name = containerName(c);
         progress.event('Container', name, 'Recreate');
+        recreated.add(n);
         if (c.State === 'running') await client.containerStop(c.Id, { timeout: o.timeout }).catch(() => {});
         await client.containerRemove(c.Id, { force: true }).catch((e) => { if (!(e instanceof ApiError && e.status === 404)) throw e; });
         out.push(await create(n, containerNumber(c), 'Recreate'));
@@ -163,21 +166,29 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
   const all = names.flatMap((n) => result.get(n) ?? []);
   if (o.noStart) return all;
   await o.beforeStart?.(all);
-  await startServices(client, progress, project, names, result);
+  await startServices(client, progress, project, names, result, recreated);
   if (o.wait) await waitReady(client, progress, all, o.waitTimeoutMs);
   return all;
 }
 
 /** Wait for what `dependent` needs of `dep`, then start `dependent`'s containers. */
-export async function startServices(client: EngineClient, progress: Progress, project: Project, names: string[], containers: Map<string, ProjectContainer[]>): Promise<void> {
+export async function startServices(client: EngineClient, progress: Progress, project: Project, names: string[], containers: Map<string, ProjectContainer[]>, recreated = new Set<string>()): Promise<void> {
   await walk(project.services, names, async (n) => {
     const s = project.services[n];
+    let restart = false;
     for (const [dep, cond] of Object.entries(s.depends_on ?? {})) {
       const cs = containers.get(dep);
       if (!cs) continue;
+      if (cond.restart && recreated.has(dep)) restart = true;
       await Promise.all(cs.map((c) => waitCondition(client, progress, dep, c, cond.condition)));
     }
     await Promise.all((containers.get(n) ?? []).map(async (c) => {
+      if (c.running && restart) {
+        progress.event('Container', c.name, 'Restarting');
+        await client.containerRestart(c.id);
+        progress.event('Container', c.name, 'Restarted');
+        return;
+      }
       if (c.running) return;
       progress.event('Container', c.name, 'Starting');
       try {
