@@ -100,6 +100,10 @@ test('named volume survives down/up, down -v removes it; relative bind mounts', 
   const ro = await compose(dir, ['exec', '-T', 'app', 'touch', '/conf/x']);
   assert.notEqual(ro.code, 0, 'the :ro bind is writable');
   await ok(dir, ['exec', '-T', 'app', 'sh', '-c', 'echo kept > /data/f']);
+  // compose cp: SERVICE:PATH to the host (from the rootfs: berthd's archive API does not look into volume mounts)
+  await ok(dir, ['exec', '-T', 'app', 'sh', '-c', 'echo in-rootfs > /root/f']);
+  await ok(dir, ['cp', 'app:/root/f', path.join(dir, 'copied')]);
+  assert.equal(fs.readFileSync(path.join(dir, 'copied'), 'utf8'), 'in-rootfs\n');
   const vol = JSON.parse(await d.ok(['volume', 'inspect', 'vols_data']))[0];
   assert.equal(vol.Labels['com.docker.compose.project'], 'vols');
   assert.equal(vol.Labels['com.docker.compose.volume'], 'data');

@@ -8,10 +8,11 @@ import * as proj from './project';
 import * as insp from './inspect';
 import * as ex from './exec';
 import { pluginCommand, pluginMetadata } from './plugin';
+import { composeCpCommand, composeAttachCommand } from './delegate';
 import { composeFlags } from './index';
 
 const commands: ComposeCommand[] = [
-  proj.buildCommand, insp.configCommand, proj.createCommand, proj.downCommand, insp.eventsCommand, ex.execCommand, insp.imagesCommand,
+  composeAttachCommand, proj.buildCommand, insp.configCommand, composeCpCommand, proj.createCommand, proj.downCommand, insp.eventsCommand, ex.execCommand, insp.imagesCommand,
   proj.killCommand, insp.logsCommand, insp.lsCommand, proj.pauseCommand, insp.portCommand, insp.psCommand, proj.pullCommand,
   proj.pushCommand, proj.restartCommand, proj.rmCommand, ex.runCommand, proj.scaleCommand, proj.startCommand, proj.stopCommand,
   insp.topCommand, proj.unpauseCommand, proj.upCommand, insp.versionCommand, proj.waitCommand, pluginCommand,
