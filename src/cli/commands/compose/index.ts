@@ -7,7 +7,7 @@ import type { FlagDef } from '../../flags';
 export const composeFlags: FlagDef[] = [
   { name: 'file', short: 'f', type: 'list', usage: 'Compose configuration files' },
   { name: 'project-name', short: 'p', type: 'string', usage: 'Project name' },
-  { name: 'project-directory', type: 'string', usage: 'Specify an alternate working directory\n(default: the path of the, first specified, Compose file)' },
+  { name: 'project-directory', type: 'string', usage: 'Specify an alternate working directory (default: the path of the, first specified, Compose file)' },
   { name: 'env-file', type: 'list', usage: 'Specify an alternate environment file' },
   { name: 'profile', type: 'list', usage: 'Specify a profile to enable' },
   { name: 'progress', type: 'string', usage: 'Set type of progress output (auto, tty, plain, quiet)', default: 'auto' },
@@ -20,7 +20,8 @@ export const composeFlags: FlagDef[] = [
 
 export const composeCommand: Command = {
   name: 'compose',
-  usage: '[OPTIONS] COMMAND',
+  // `berth compose --help` prints this (main parses --help before dispatch loads)
+  usage: '[OPTIONS] COMMAND\n\nCommands: attach build config cp create down events exec images install-plugin kill logs ls\n          pause port ps pull push restart rm run scale start stop top unpause up version wait\n\nRun \'berth compose COMMAND --help\' for more information on a command.',
   short: 'Docker Compose',
   flags: composeFlags,
   interspersed: false,
