@@ -55,15 +55,17 @@ async function names(projectName: string): Promise<string[]> {
 
 test('convergence: no-op up, changed environment recreates only that service, scale, orphans', async () => {
   // b restarts (same container) when a is recreated: depends_on.restart
-  const file = (env: string, extra = '') => `services:\n  a:\n    image: busybox\n    command: sleep 600\n    environment: [V=${env}]\n  b:\n    image: busybox\n    command: sleep 600\n    depends_on: {a: {condition: service_started, restart: true}}\n${extra}`;
-  const dir = project('conv', { 'compose.yaml': file('1', '  c:\n    image: busybox\n    command: sleep 600\n') });
+  // stop_grace_period 1s: sleep as PID 1 ignores SIGTERM, recreate/scale-down/orphan stops would each wait 10 s
+  const file = (env: string, extra = '') => `services:\n  a:\n    image: busybox\n    command: sleep 600\n    stop_grace_period: 1s\n    environment: [V=${env}]\n  b:\n    image: busybox\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on: {a: {condition: service_started, restart: true}}\n${extra}`;
+  const c = '  c:\n    image: busybox\n    command: sleep 600\n    stop_grace_period: 1s\n';
+  const dir = project('conv', { 'compose.yaml': file('1', c) });
   await ok(dir, ['up', '-d']);
   const ids = async () => Object.fromEntries(await Promise.all(['conv-a-1', 'conv-b-1'].map(async (n) => [n, (await inspect(n)).Id])));
   const first = await ids();
   const again = await ok(dir, ['up', '-d']);
   assert.doesNotMatch(again.stderr, /Recreate|Creat|Start/, again.stderr);
   assert.deepEqual(await ids(), first);
-  fs.writeFileSync(path.join(dir, 'compose.yaml'), file('2', '  c:\n    image: busybox\n    command: sleep 600\n'));
+  fs.writeFileSync(path.join(dir, 'compose.yaml'), file('2', c));
   const changed = await ok(dir, ['up', '-d']);
   assert.match(changed.stderr, / Container conv-a-1 {2}Recreated/);
   assert.match(changed.stderr, / Container conv-b-1 {2}Restarted/);

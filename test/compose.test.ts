@@ -58,6 +58,7 @@ test('depends_on: service_healthy and service_completed_successfully order the s
       '  db:',
       '    image: busybox',
       '    command: sh -c "sleep 1; touch /ready; sleep 600"',
+      '    stop_grace_period: 1s',
       '    healthcheck: {test: ["CMD", "test", "-f", "/ready"], interval: 300ms, retries: 30}',
       '  init:',
       '    image: busybox',
@@ -119,7 +120,7 @@ test('named volume survives down/up, down -v removes it; relative bind mounts', 
 
 test('interpolation from .env and the environment, -f overrides, config output', async () => {
   const dir = project('interp', {
-    'compose.yaml': 'services:\n  app:\n    image: busybox\n    command: sleep 600\n    environment:\n      WHO: ${WHO:?who is needed}\n      MODE: ${MODE:-dev}\n      PRICE: $$5\n',
+    'compose.yaml': 'services:\n  app:\n    image: busybox\n    command: sleep 600\n    stop_grace_period: 1s\n    environment:\n      WHO: ${WHO:?who is needed}\n      MODE: ${MODE:-dev}\n      PRICE: $$5\n',
     'prod.yaml': 'services:\n  app:\n    environment:\n      MODE: prod\n    labels: [tier=prod]\n',
     '.env': 'WHO=dotenv\n',
   });
@@ -163,7 +164,7 @@ test('profiles: off by default, on with --profile or when named', async () => {
 
 test('build: <project>-<service> image with args and target; --build rebuilds and recreates', async () => {
   const dir = project('bld', {
-    'compose.yaml': 'services:\n  app:\n    build:\n      context: ./app\n      args:\n        - MSG=${MSG:-first}\n      target: final\n    command: sh -c "cat /msg; sleep 600"\n',
+    'compose.yaml': 'services:\n  app:\n    build:\n      context: ./app\n      args:\n        - MSG=${MSG:-first}\n      target: final\n    command: sh -c "cat /msg; sleep 600"\n    stop_grace_period: 1s\n',
     'app/Dockerfile': 'FROM busybox AS base\nRUN echo never > /msg\nFROM busybox AS final\nARG MSG\nRUN echo "$MSG" > /msg\n',
   });
   await ok(dir, ['up', '-d']);
