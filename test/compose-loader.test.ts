@@ -1,6 +1,6 @@
 // The Compose loader on its own (no daemon): discovery, names, interpolation,
 // .env, merging, profiles, normalisation and Compose's error messages.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,8 +11,12 @@ import { normalizeProjectName } from '../src/compose/discover';
 import { parseDotenv } from '../src/compose/dotenv';
 import { serviceHash } from '../src/compose/hash';
 
+const roots: string[] = [];
+after(() => { for (const r of roots) fs.rmSync(r, { recursive: true, force: true }); });
+
 function project(files: Record<string, string>, dirName = 'My App'): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-loader-'));
+  roots.push(root);
   const dir = path.join(root, dirName);
   for (const [name, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
@@ -57,6 +61,7 @@ test('discovery: parents, override file, compose.yaml first, none found', () => 
   assert.equal(p.workingDir, dir);
   assert.deepEqual(p.services.web.environment, { A: '1', B: '2' });
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-none-'));
+  roots.push(empty);
   assert.throws(() => load(empty), /no configuration file provided: not found/);
 });
 
