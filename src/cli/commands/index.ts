@@ -5,3 +5,4 @@ import './system';
 import './registry';
 import './network';
 import './volume';
+import './compose';

@@ -148,7 +148,7 @@ function packFiles(files: { name: string; data: Buffer }[]): Readable {
 }
 
 /** The context tar: every file not excluded by .dockerignore (the Dockerfile and .dockerignore always go). */
-function packDir(root: string, dockerfile: string, extra?: { name: string; data: Buffer }): { stream: Readable; size: number } {
+export function packDir(root: string, dockerfile: string, extra?: { name: string; data: Buffer }): { stream: Readable; size: number } {
   let matcher: IgnoreMatcher | undefined;
   try {
     matcher = IgnoreMatcher.parse(fs.readFileSync(path.join(root, '.dockerignore'), 'utf8'));

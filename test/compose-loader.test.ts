@@ -1,0 +1,228 @@
+// The Compose loader on its own (no daemon): discovery, names, interpolation,
+// .env, merging, profiles, normalisation and Compose's error messages.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadProject, type LoadOptions } from '../src/compose/loader';
+import { substitute } from '../src/compose/interpolate';
+import { normalizeProjectName } from '../src/compose/discover';
+import { parseDotenv } from '../src/compose/dotenv';
+import { serviceHash } from '../src/compose/hash';
+
+const roots: string[] = [];
+after(() => { for (const r of roots) fs.rmSync(r, { recursive: true, force: true }); });
+
+function project(files: Record<string, string>, dirName = 'My App'): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-loader-'));
+  roots.push(root);
+  const dir = path.join(root, dirName);
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+const load = (dir: string, o: LoadOptions = {}) => loadProject({ cwd: dir, env: {}, ...o });
+
+test('interpolation: every form, nesting and $$', () => {
+  const env: Record<string, string> = { A: 'a', E: '' };
+  const look = (n: string) => env[n];
+  assert.equal(substitute('$A ${A} $$A $$$A', look), 'a a $A $a');
+  assert.equal(substitute('${E:-d} ${E-d} ${U-d} ${U:-d}', look), 'd  d d');
+  assert.equal(substitute('${A:+x} ${E:+x} ${E+x} ${U+x}', look), 'x  x ');
+  assert.equal(substitute('${U:-${A}-${U:-z}}', look), 'a-z');
+  assert.equal(substitute('${A?e} ${E?e}', look), 'a ');
+  assert.throws(() => substitute('${E:?need E}', look), /required variable E is missing a value: need E/);
+  assert.throws(() => substitute('${U?}', look), /required variable U is missing a value$/);
+  assert.equal(substitute('cost $5 and $ alone', look), 'cost $5 and $ alone');
+  assert.throws(() => substitute('${', look));
+});
+
+test('project name normalised as compose-go, explicit names checked', () => {
+  assert.equal(normalizeProjectName('My App.v2'), 'myappv2');
+  assert.equal(normalizeProjectName('__x-Y'), 'x-y');
+  const dir = project({ 'compose.yaml': 'services:\n  web:\n    image: busybox\n' });
+  assert.equal(load(dir).name, 'myapp');
+  assert.equal(load(dir, { env: { COMPOSE_PROJECT_NAME: 'fromenv' } }).name, 'fromenv');
+  assert.equal(load(dir, { projectName: 'flag', env: { COMPOSE_PROJECT_NAME: 'fromenv' } }).name, 'flag');
+  assert.throws(() => load(dir, { projectName: 'Bad Name' }), /invalid project name "Bad Name": must consist only of lowercase alphanumeric characters/);
+  const named = project({ 'compose.yaml': 'name: top\nservices:\n  web:\n    image: busybox\n' });
+  assert.equal(load(named).name, 'top');
+});
+
+test('discovery: parents, override file, compose.yaml first, none found', () => {
+  const dir = project({ 'compose.yaml': 'services:\n  web:\n    image: busybox\n    environment: [A=1]\n', 'compose.override.yml': 'services:\n  web:\n    environment: [B=2]\n', 'sub/deeper/.keep': '' });
+  const p = load(path.join(dir, 'sub', 'deeper'));
+  assert.deepEqual(p.configFiles, [path.join(dir, 'compose.yaml'), path.join(dir, 'compose.override.yml')]);
+  assert.equal(p.workingDir, dir);
+  assert.deepEqual(p.services.web.environment, { A: '1', B: '2' });
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-none-'));
+  roots.push(empty);
+  assert.throws(() => load(empty), /no configuration file provided: not found/);
+});
+
+test('.env and --env-file feed interpolation; the OS environment wins', () => {
+  const dir = project({
+    'compose.yaml': 'services:\n  web:\n    image: "busybox:${TAG}"\n    environment:\n      G: ${GREETING:-hi}\n      P: ${PORT}\n',
+    '.env': '# comment\nTAG=1.36\nexport GREETING="hello world"\nPORT=80 # trailing\n',
+    'other.env': 'TAG=other\n',
+  });
+  const p = load(dir);
+  assert.equal(p.services.web.image, 'busybox:1.36');
+  assert.deepEqual(p.services.web.environment, { G: 'hello world', P: '80' });
+  assert.equal(load(dir, { env: { TAG: 'os' } }).services.web.image, 'busybox:os');
+  assert.equal(load(dir, { envFiles: ['other.env'] }).services.web.image, 'busybox:other');
+  const u = load(project({ 'compose.yaml': 'services:\n  web:\n    image: busybox${NOPE}\n' }));
+  assert.ok(u.warnings.some((w) => w === 'The "NOPE" variable is not set. Defaulting to a blank string.'), u.warnings.join('\n'));
+  assert.throws(() => load(project({ 'compose.yaml': 'services:\n  web:\n    image: ${IMG:?set IMG please}\n' })), /error while interpolating services\.web\.image: required variable IMG is missing a value: set IMG please/);
+  assert.deepEqual(parseDotenv("A='lit $X'\nB=\"x\\ny\"\nC=${A}-c\n", 'f'), { A: 'lit $X', B: 'x\ny', C: 'lit $X-c' });
+});
+
+test('-f merge rules: maps merge, command replaced, ports/volumes by target, !reset and !override', () => {
+  const dir = project({
+    'a.yml': 'services:\n  web:\n    image: busybox\n    command: sleep 1\n    ports: ["8080:80"]\n    volumes: ["./a:/data", "./b:/b"]\n    labels: {x: "1"}\n    dns: [1.1.1.1]\n    x-note: keep\n',
+    'b.yml': 'services:\n  web:\n    command: ["sleep", "2"]\n    ports: ["9090:90"]\n    volumes: ["./c:/data"]\n    labels: [y=2]\n    dns: 8.8.8.8\n',
+    'c.yml': 'services:\n  web:\n    ports: !reset []\n    labels: !override {z: "3"}\n',
+  });
+  const p = load(dir, { files: ['a.yml', 'b.yml'] });
+  const w = p.services.web;
+  assert.deepEqual(w.command, ['sleep', '2']);
+  assert.deepEqual(w.ports!.map((x) => `${x.published}:${x.target}`), ['8080:80', '9090:90']);
+  assert.deepEqual(w.volumes!.map((v) => `${v.source}:${v.target}`), [`${dir}/c:/data`, `${dir}/b:/b`]);
+  assert.deepEqual(w.labels, { x: '1', y: '2' });
+  assert.deepEqual(w.dns, ['1.1.1.1', '8.8.8.8']);
+  assert.equal(w['x-note'], 'keep');
+  const r = load(dir, { files: ['a.yml', 'c.yml'] }).services.web;
+  assert.equal(r.ports, undefined);
+  assert.deepEqual(r.labels, { z: '3' });
+});
+
+test('anchors, merge keys, version warning, x- extensions', () => {
+  const dir = project({ 'docker-compose.yml': 'version: "3.8"\nx-common: &common\n  image: busybox\n  environment: {A: "1"}\nservices:\n  a:\n    <<: *common\n  b:\n    <<: *common\n    image: other\n' });
+  const p = load(dir);
+  assert.equal(p.services.a.image, 'busybox');
+  assert.equal(p.services.b.image, 'other');
+  assert.deepEqual(p.services.b.environment, { A: '1' });
+  assert.ok(p.warnings.some((w) => w.endsWith('the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion')));
+  assert.deepEqual(Object.keys(p.extensions), ['x-common']);
+});
+
+test('profiles: inactive by default, --profile / COMPOSE_PROFILES / a named service enable them', () => {
+  const dir = project({ 'compose.yaml': 'services:\n  web:\n    image: busybox\n  debug:\n    image: busybox\n    profiles: [dev]\n    depends_on: [helper]\n  helper:\n    image: busybox\n    profiles: [dev]\n' });
+  assert.deepEqual(Object.keys(load(dir).services), ['web']);
+  assert.deepEqual(Object.keys(load(dir, { profiles: ['dev'] }).services).sort(), ['debug', 'helper', 'web']);
+  assert.deepEqual(Object.keys(load(dir, { env: { COMPOSE_PROFILES: 'dev' } }).services).sort(), ['debug', 'helper', 'web']);
+  assert.deepEqual(Object.keys(load(dir, { services: ['debug'] }).services).sort(), ['debug', 'helper', 'web']);
+});
+
+test('normalisation: ports, volumes, environment, command, depends_on, networks', () => {
+  const dir = project({
+    'compose.yaml': [
+      'services:',
+      '  web:',
+      '    image: busybox',
+      '    command: sh -c "echo \'a b\'"',
+      '    environment: [A=1, B]',
+      '    ports: ["127.0.0.1:8000-8001:80-81/udp", 3000, {target: 22, published: 2222}]',
+      '    volumes: ["data:/data:ro", "./src:/src", "/anon", {type: tmpfs, target: /t}]',
+      '    depends_on: [db]',
+      '  db:',
+      '    image: busybox',
+      '    networks: {back: {aliases: [database]}}',
+      'volumes: {data: {}}',
+      'networks: {back: {internal: true}, ext: {external: true}}',
+    ].join('\n'),
+  });
+  const p = load(dir);
+  const w = p.services.web;
+  assert.deepEqual(w.command, ['sh', '-c', "echo 'a b'"]);
+  assert.deepEqual(w.environment, { A: '1', B: null });
+  assert.deepEqual(w.ports, [
+    { mode: 'ingress', host_ip: '127.0.0.1', target: 80, published: '8000', protocol: 'udp' },
+    { mode: 'ingress', host_ip: '127.0.0.1', target: 81, published: '8001', protocol: 'udp' },
+    { mode: 'ingress', target: 3000, protocol: 'tcp' },
+    { mode: 'ingress', target: 22, published: '2222', protocol: 'tcp' },
+  ]);
+  assert.deepEqual(w.volumes, [
+    { type: 'volume', source: 'data', target: '/data', read_only: true },
+    { type: 'bind', source: path.join(dir, 'src'), target: '/src', bind: { create_host_path: true } },
+    { type: 'volume', target: '/anon' },
+    { type: 'tmpfs', target: '/t' },
+  ]);
+  assert.deepEqual(w.depends_on, { db: { condition: 'service_started', required: true } });
+  assert.deepEqual(w.networks, { default: null });
+  assert.deepEqual(p.services.db.networks, { back: { aliases: ['database'] } });
+  assert.equal(p.networks.default.name, 'myapp_default');
+  assert.equal(p.networks.back.name, 'myapp_back');
+  assert.equal(p.networks.ext.name, 'ext');
+  assert.equal(p.volumes.data.name, 'myapp_data');
+});
+
+test("errors name the file and key as Compose does", () => {
+  const bad = (yaml: string) => {
+    const dir = project({ 'compose.yaml': yaml });
+    return () => load(dir);
+  };
+  const file = (re: string) => new RegExp(`^ComposeError: validating .*/compose\\.yaml: ${re}$`);
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    ports: "80:80"\n'), file('services\\.web\\.ports must be a list'));
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    bogus: 1\n'), file("services\\.web additional properties 'bogus' not allowed"));
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    environment: 3\n'), file('services\\.web\\.environment must be a mapping or list'));
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    depends_on: [db]\n'), /^Error: service "web" depends on undefined service "db": invalid compose project$|service "web" depends on undefined service "db": invalid compose project/);
+  assert.throws(bad('services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n'), /dependency cycle detected: a -> b -> a/);
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    volumes: ["data:/d"]\n'), /service "web" refers to undefined volume data: invalid compose project/);
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    networks: [nope]\n'), /service "web" refers to undefined network nope: invalid compose project/);
+  assert.throws(bad('services:\n  web:\n    image: busybox\n  web:\n    image: x\n'), /compose\.yaml: yaml: line \d+: Map keys must be unique/);
+  assert.throws(bad('services:\n  web:\n    build: {}\n    image: [x]\n'), file('services\\.web\\.image must be a string'));
+  assert.throws(bad('services:\n  web: {}\n'), /service "web" has neither an image nor a build context specified/);
+});
+
+test('config hash: stable, ignores build/scale/depends_on/profiles, sees environment', () => {
+  const dir = project({ 'compose.yaml': 'services:\n  web:\n    image: busybox\n    environment: [A=1]\n' });
+  const h1 = serviceHash(load(dir).services.web);
+  assert.match(h1, /^[0-9a-f]{64}$/);
+  assert.equal(serviceHash(load(dir).services.web), h1);
+  fs.writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  web:\n    image: busybox\n    environment: {A: "1"}\n    scale: 3\n    profiles: [x]\n');
+  assert.equal(serviceHash(load(dir, { profiles: ['x'] }).services.web), h1);
+  fs.writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  web:\n    image: busybox\n    environment: [A=2]\n');
+  assert.notEqual(serviceHash(load(dir).services.web), h1);
+});
+
+test('extends (same file and file:) and include, paths relative to their own file', () => {
+  const dir = project({
+    'compose.yaml': [
+      'include:',
+      '  - lib/db.yaml',
+      'services:',
+      '  base:',
+      '    image: busybox',
+      '    environment: {A: "1"}',
+      '    command: sleep 1',
+      '  web:',
+      '    extends: base',
+      '    environment: {B: "2"}',
+      '  worker:',
+      '    extends: {file: common/worker.yaml, service: job}',
+      '    command: run-worker',
+    ].join('\n'),
+    'common/worker.yaml': 'services:\n  job:\n    image: busybox\n    volumes: ["./data:/data"]\n    env_file: job.env\n',
+    'common/job.env': 'J=1\n',
+    'lib/db.yaml': 'services:\n  db:\n    build: ./dbimage\nvolumes:\n  dbdata: {}\n',
+  });
+  const p = load(dir);
+  assert.deepEqual(p.services.web.environment, { A: '1', B: '2' });
+  assert.deepEqual(p.services.web.command, ['sleep', '1']);
+  assert.equal(p.services.web.image, 'busybox');
+  assert.deepEqual(p.services.worker.command, ['run-worker']);
+  assert.equal(p.services.worker.volumes![0].source, path.join(dir, 'common', 'data'));
+  assert.equal(p.services.worker.env_file![0].path, path.join(dir, 'common', 'job.env'));
+  assert.equal(p.services.db.build!.context, path.join(dir, 'lib', 'dbimage'));
+  assert.equal(p.volumes.dbdata.name, 'myapp_dbdata');
+  const loop = project({ 'compose.yaml': 'services:\n  a:\n    extends: b\n  b:\n    extends: a\n' });
+  assert.throws(() => load(loop), /circular reference with extends/);
+  const clash = project({ 'compose.yaml': 'include: [other.yaml]\nservices:\n  db:\n    image: x\n', 'other.yaml': 'services:\n  db:\n    image: y\n' });
+  assert.throws(() => load(clash), /imported compose file .*other\.yaml defines conflicting service db/);
+});
