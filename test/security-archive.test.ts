@@ -90,12 +90,17 @@ after(async () => {
   fs.rmSync(canary, { recursive: true, force: true });
 });
 
-/** Runs `once` up to `tries` times within `ms`, counting escapes; returns [tries done, escapes]. */
-async function hammer(tries: number, ms: number, once: (i: number) => Promise<boolean>): Promise<[number, number]> {
+/**
+ * Runs `once` up to `tries` times within `ms`, counting escapes; returns
+ * [tries done, escapes]. On a loaded host each try is slow, so it goes on
+ * past `ms` (up to 4x) until the minimum the test asserts is reached.
+ */
+async function hammer(tries: number, ms: number, once: (i: number) => Promise<boolean>, min = 8): Promise<[number, number]> {
   const end = Date.now() + ms;
+  const hardEnd = Date.now() + 4 * ms;
   let n = 0;
   let escapes = 0;
-  while (n < tries && Date.now() < end) {
+  while (n < tries && (Date.now() < end || n < min) && Date.now() < hardEnd) {
     if (await once(n)) escapes++;
     n++;
   }
@@ -185,8 +190,9 @@ test('docker cp from a container whose file flaps: errors at most, berthd never 
   await d.ok(['run', '-d', '--name', 'flap', 'busybox', 'sh', '-c', 'while :; do echo x >/f; rm -f /f; done']);
   const codes = new Map<number, number>();
   const end = Date.now() + 10_000;
+  const hardEnd = Date.now() + 40_000; // a loaded host: go on until the 8 tries asserted below
   let n = 0;
-  while (n < 100 && Date.now() < end) {
+  while (n < 100 && (Date.now() < end || n < 8) && Date.now() < hardEnd) {
     const a = await api('GET', '/containers/flap/archive?path=/f');
     codes.set(a.status, (codes.get(a.status) ?? 0) + 1);
     n++;
