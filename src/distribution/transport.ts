@@ -43,7 +43,6 @@ const workingBase = new Map<string, string>();
 export class RegistrySession {
   private token?: string;
   private basic?: string;
-  private challenge?: Challenge;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -79,7 +78,6 @@ export class RegistrySession {
     const bearer = chs.find((c) => c.scheme === 'bearer');
     const basicCh = chs.find((c) => c.scheme === 'basic');
     if (bearer) {
-      this.challenge = bearer;
       this.token = await this.fetchToken(bearer);
       return;
     }
