@@ -167,11 +167,6 @@ export class RegistrySession {
   }
 }
 
-/** Forgets the remembered base URL (tests start registries on reused ports). */
-export function forgetBase(name: string): void {
-  workingBase.delete(name);
-}
-
 export function rawRequest(
   method: string,
   url: URL,
@@ -237,14 +232,6 @@ export function registryMessage(body: Buffer | string): string {
     /* not JSON */
   }
   return text.trim().slice(0, 200);
-}
-
-export function registryCode(body: Buffer | string): string {
-  try {
-    return String(JSON.parse(body.toString())?.errors?.[0]?.code ?? '');
-  } catch {
-    return '';
-  }
 }
 
 /** Turns a non-2xx answer into a typed error; 5xx and 429 are transient. */
