@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 
 let d: TestDaemon;
@@ -274,7 +275,6 @@ async function imageFiles(ref: string): Promise<Map<string, { mode: number; uid:
       });
       ex.on('finish', () => resolve());
       ex.on('error', reject);
-      const { Readable } = require('node:stream') as typeof import('node:stream');
       Readable.from([entries.get(layer)!]).pipe(ex);
     });
   }

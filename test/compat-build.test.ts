@@ -75,6 +75,7 @@ except docker.errors.BuildError as e:
   const chunks = JSON.parse(first);
   const streams = chunks.filter((c: any) => c.stream).map((c: any) => c.stream).join('');
   assert.match(streams, /to-out\n/);
+  // eslint-disable-next-line no-control-regex -- the ANSI colour escapes are the point
   assert.match(streams, /\x1b\[91mto-err\n\x1b\[0m/);
   const last = chunks[chunks.length - 1];
   assert.deepEqual(last, {

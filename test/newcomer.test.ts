@@ -17,7 +17,7 @@ const BERTH = path.join(ROOT_DIR, 'bin', 'berth');
 let d: TestDaemon;
 let tmp: string;
 let configFile: string;
-let notified: string[] = [];
+const notified: string[] = [];
 let notifySock: DgramSocket | undefined;
 
 function writeConfig(obj: unknown): void {

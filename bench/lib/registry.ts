@@ -8,7 +8,7 @@ export function loadWorkloads(dir = path.join(__dirname, '..', 'workloads')): Wo
   const out: Workload[] = [];
   for (const f of fs.readdirSync(dir).sort()) {
     if (!f.endsWith('.js')) continue;
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- workloads are found at run time
     const mod = require(path.join(dir, f)) as { workload?: Workload; workloads?: Workload[] };
     if (mod.workload) out.push(mod.workload);
     if (mod.workloads) out.push(...mod.workloads);

@@ -85,7 +85,10 @@ export class Lexer {
           // Unquoted expansion is split on whitespace as a shell would.
           const parts = v.split(/\s+/);
           for (let i = 0; i < parts.length; i++) {
-            if (i > 0) push(), (inWord = true);
+            if (i > 0) {
+              push();
+              inWord = true;
+            }
             cur += parts[i];
           }
         } else cur += v;

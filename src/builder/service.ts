@@ -27,7 +27,7 @@ export class BuilderService {
   readonly cache: BuildCache;
   private readonly tmpRoot: string;
 
-  constructor(private readonly db: Db, private readonly backend: BuilderBackend, dataRoot: string) {
+  constructor(db: Db, private readonly backend: BuilderBackend, dataRoot: string) {
     this.cache = new BuildCache(db);
     this.tmpRoot = path.join(dataRoot, 'builder');
   }

@@ -15,10 +15,6 @@ export interface FormatSpec {
   headers: Record<string, string>;
 }
 
-export function isTable(format: string): boolean {
-  return format.startsWith('table');
-}
-
 /** Render rows; returns the whole output text (each row ends in "\n"). */
 export function formatRows(spec: FormatSpec, rows: unknown[]): string {
   let format = spec.format || 'table';

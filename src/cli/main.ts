@@ -6,7 +6,7 @@ import { TemplateError } from './template';
 import { groups, shortcuts, topLevel, findInGroup, StatusError, CliError, type Command, type CommandContext } from './registry';
 import './commands';
 import { BERTH_VERSION } from '../version';
-import { complete, completionScript, daemonNames, hostFromWords } from './completion';
+import { complete, daemonNames, hostFromWords } from './completion';
 
 const PROG = 'berth';
 

@@ -105,9 +105,12 @@ function lexAction(src: string): Tok[] {
   return out;
 }
 
+/** A template function: Go templates call it with whatever values they hold. */
+export type TemplateFunc = (...args: any[]) => unknown;
+
 class ActionParser {
   private i = 0;
-  constructor(private toks: Tok[], private funcs: Record<string, Function>) {}
+  constructor(private toks: Tok[], private funcs: Record<string, TemplateFunc>) {}
   done(): boolean { return this.i >= this.toks.length; }
   peek(): Tok | undefined { return this.toks[this.i]; }
 
@@ -170,7 +173,7 @@ class ActionParser {
 
 // ---------- template structure ----------
 
-function parseTemplate(src: string, funcs: Record<string, Function>): Node[] {
+function parseTemplate(src: string, funcs: Record<string, TemplateFunc>): Node[] {
   // Split into text and actions, honouring {{- and -}} trim markers and comments.
   const pieces: Array<{ text?: string; action?: string }> = [];
   let pos = 0;
@@ -363,7 +366,7 @@ function titleCase(s: string): string {
   return s.replace(/(^|[^\p{L}\p{N}_'])(\p{L})/gu, (_m, p: string, c: string) => p + c.toUpperCase());
 }
 
-export const baseFuncs: Record<string, Function> = {
+export const baseFuncs: Record<string, TemplateFunc> = {
   json: (v: unknown) => toJson(v),
   split: (s: string, sep: string) => String(s).split(sep),
   join: (a: unknown, sep: string) => (Array.isArray(a) ? a.map(goString).join(sep) : goString(a)),
@@ -414,7 +417,7 @@ export const baseFuncs: Record<string, Function> = {
 
 class Exec {
   private vars: Array<[string, unknown]> = [];
-  constructor(private funcs: Record<string, Function>, root: unknown) {
+  constructor(private funcs: Record<string, TemplateFunc>, root: unknown) {
     this.vars.push(['$', root]);
   }
 
@@ -549,9 +552,9 @@ class Exec {
 
 export class Template {
   private nodes: Node[];
-  private funcs: Record<string, Function>;
+  private funcs: Record<string, TemplateFunc>;
 
-  constructor(readonly source: string, extraFuncs: Record<string, Function> = {}) {
+  constructor(readonly source: string, extraFuncs: Record<string, TemplateFunc> = {}) {
     this.funcs = { ...baseFuncs, ...extraFuncs };
     try {
       this.nodes = parseTemplate(source, this.funcs);

@@ -764,7 +764,7 @@ export class ContainerService {
     const want = (e: LogEntry) => (o.sinceNs === undefined || e.timeNs >= o.sinceNs) && (o.untilNs === undefined || e.timeNs <= o.untilNs);
     // Past entries, grouped into messages so tail counts lines.
     const messages: LogEntry[][] = [];
-    let cur: Partial<Record<string, LogEntry[]>> = {};
+    const cur: Partial<Record<string, LogEntry[]>> = {};
     const { entries, followFrom: endOffset } = await this.logFiles.history(c);
     for (const e of entries) {
       if (!want(e)) continue;

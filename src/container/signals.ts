@@ -19,8 +19,3 @@ export function parseSignal(raw: string): number {
   if (n === undefined) throw new InvalidParameter(`Invalid signal: ${raw}`);
   return n;
 }
-
-export function signalName(n: number): string {
-  for (const [k, v] of Object.entries(SIGNALS)) if (v === n) return k;
-  return String(n);
-}

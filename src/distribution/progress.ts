@@ -16,8 +16,6 @@ export interface ProgressSink {
   write(m: JSONMessage): void;
 }
 
-export const nullSink: ProgressSink = { write: () => {} };
-
 function human(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
   let i = 0;

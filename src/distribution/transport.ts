@@ -43,7 +43,6 @@ const workingBase = new Map<string, string>();
 export class RegistrySession {
   private token?: string;
   private basic?: string;
-  private challenge?: Challenge;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -79,7 +78,6 @@ export class RegistrySession {
     const bearer = chs.find((c) => c.scheme === 'bearer');
     const basicCh = chs.find((c) => c.scheme === 'basic');
     if (bearer) {
-      this.challenge = bearer;
       this.token = await this.fetchToken(bearer);
       return;
     }
@@ -169,11 +167,6 @@ export class RegistrySession {
   }
 }
 
-/** Forgets the remembered base URL (tests start registries on reused ports). */
-export function forgetBase(name: string): void {
-  workingBase.delete(name);
-}
-
 export function rawRequest(
   method: string,
   url: URL,
@@ -239,14 +232,6 @@ export function registryMessage(body: Buffer | string): string {
     /* not JSON */
   }
   return text.trim().slice(0, 200);
-}
-
-export function registryCode(body: Buffer | string): string {
-  try {
-    return String(JSON.parse(body.toString())?.errors?.[0]?.code ?? '');
-  } catch {
-    return '';
-  }
 }
 
 /** Turns a non-2xx answer into a typed error; 5xx and 429 are transient. */

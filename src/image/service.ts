@@ -261,7 +261,7 @@ export class ImageService {
     if (existing && this.deps.storage.layers.exists(chainId)) return { layer: existing, created: false };
     const { size, created } = await this.deps.storage.layers.apply(chainId, staged.file);
     try {
-      let blob = this.db.prepare('SELECT blob_digest FROM layer_blobs WHERE diff_id = ? LIMIT 1').get(staged.diffId) as any;
+      const blob = this.db.prepare('SELECT blob_digest FROM layer_blobs WHERE diff_id = ? LIMIT 1').get(staged.diffId) as any;
       let blobDigest: string;
       if (blob && this.content.has(blob.blob_digest)) {
         blobDigest = blob.blob_digest;

@@ -28,10 +28,6 @@ export function parseCidr(s: string, keepHost = false): Cidr & { ip: number } {
   return { base: keepHost ? ip : (ip & mask(bits)) >>> 0, bits, ip };
 }
 
-export function cidrStr(c: Cidr): string {
-  return `${ipStr((c.base & mask(c.bits)) >>> 0)}/${c.bits}`;
-}
-
 export function contains(c: Cidr, ip: number): boolean {
   return ((ip & mask(c.bits)) >>> 0) === ((c.base & mask(c.bits)) >>> 0);
 }

@@ -106,7 +106,7 @@ export class PortProxies {
           const b: PortBinding = { proto: w.proto, containerPort: w.containerPort, hostIp: bindIp, hostPort: port };
           try {
             started.push({ b, l: await listen(b, target) });
-          } catch (e) {
+          } catch {
             throw new SystemError(`driver failed programming external connectivity on endpoint ${containerName} (${endpointId}): Error starting userland proxy: listen ${w.proto}4 ${bindIp}:${port}: bind: address already in use`);
           }
         }

@@ -49,8 +49,6 @@ export interface NetSetup {
   ready?: Promise<Error | undefined>;
 }
 
-const DEFAULT_NAMES = ['bridge', 'host', 'none'];
-
 export class NetworkService {
   private readonly db: Db;
   readonly ipam: Ipam;

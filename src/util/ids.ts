@@ -1,4 +1,4 @@
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 /** A new 64-hex-digit object id, as Docker makes them. */
 export function newId(): string {
@@ -8,12 +8,4 @@ export function newId(): string {
 /** Docker's 12-character short form of an id or digest. */
 export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
-}
-
-export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export function isHexId(s: string): boolean {
-  return /^[a-f0-9]{1,64}$/.test(s);
 }

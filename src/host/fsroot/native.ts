@@ -31,7 +31,7 @@ function addonPath(): string {
 let loaded: FsRootNative | undefined;
 
 export function fsrootNative(): FsRootNative {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native addon, loaded lazily
   return (loaded ??= require(addonPath()) as FsRootNative);
 }
 

@@ -1,7 +1,6 @@
 // `--user` resolution against the container's own /etc/passwd and
 // /etc/group, read inside the rootfs without following links out of it.
 import fs from 'node:fs';
-import path from 'node:path';
 import { InvalidParameter } from '../../util/errors';
 import { resolveInRoot } from '../rootfs';
 

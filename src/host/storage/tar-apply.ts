@@ -127,8 +127,7 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
   source.pipe(extract);
   // A truncated archive fails the extractor while an entry is still being
   // read; race every entry against that failure so nothing waits forever.
-  let failed!: Promise<never>;
-  failed = new Promise<never>((_r, reject) => extract.once('error', reject));
+  const failed = new Promise<never>((_r, reject) => extract.once('error', reject));
   failed.catch(() => {});
   let size = 0;
   const dirTimes: Array<[string, Date]> = [];

@@ -37,7 +37,7 @@ export function padding(size: number): Buffer {
   return Buffer.alloc((512 - (size % 512)) % 512);
 }
 
-const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
+const isAscii = (s: string) => /^\p{ASCII}*$/u.test(s);
 
 function octal(buf: Buffer, off: number, width: number, n: number): void {
   buf.write(Math.max(0, Math.floor(n)).toString(8).padStart(width - 1, '0') + '\0', off, width, 'latin1');

@@ -1,7 +1,6 @@
 // Host side of the local volume driver: mounting volumes that have
 // type/device/o options, copy-up of image content, symlink-safe paths.
 import fs from 'node:fs';
-import path from 'node:path';
 import { execHost } from '../exec';
 
 export function isMounted(target: string): boolean {

@@ -110,7 +110,7 @@ export function readKvFile(file: string, fromEnv: boolean): string[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
+  } catch {
     throw new FlagError(`open ${file}: no such file or directory`);
   }
   const out: string[] = [];
