@@ -9,7 +9,7 @@ import { L } from './labels';
 import type { Progress } from './progress';
 import { removeNetworks, removeVolumes } from './resources';
 import { containerName, projectContainers, removeContainer, stopContainer } from './state';
-import { orphans, startServices, targetServices, type ProjectContainer } from './up';
+import { orphans, startServices, type ProjectContainer } from './up';
 import type { Project } from './types';
 
 function byService(list: ContainerSummary[]): Map<string, ContainerSummary[]> {

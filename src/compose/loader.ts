@@ -98,7 +98,7 @@ function absolutize(s: Record<string, any>, dir: string): Record<string, any> {
 /** Reads one file into a document ready to merge: parsed, interpolated, checked, includes and extends resolved. */
 class FileReader {
   private extendsStack: string[] = [];
-  constructor(private readonly lookup: (n: string) => string | undefined, private readonly onUnset: (n: string) => void, private readonly warnings: string[], private readonly projectDir: string) {}
+  constructor(private readonly lookup: (n: string) => string | undefined, private readonly onUnset: (n: string) => void, private readonly warnings: string[], _projectDir: string) {}
 
   private parse(file: string): Record<string, any> {
     let text: string;

@@ -89,7 +89,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function up(client: EngineClient, progress: Progress, project: Project, o: UpOptions = {}): Promise<ProjectContainer[]> {
   const names = targetServices(project, o.services, o.noDeps);
-  for (const [n, c] of Object.entries(o.scale ?? {})) if (!project.services[n]) throw new ComposeError(`no such service: ${n}`);
+  for (const n of Object.keys(o.scale ?? {})) if (!project.services[n]) throw new ComposeError(`no such service: ${n}`);
   await handleOrphans(client, progress, project, !!o.removeOrphans, o.timeout);
   const used = usedResources(project, names);
   await ensureNetworks(client, progress, project, used.networks);
