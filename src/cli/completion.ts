@@ -6,7 +6,7 @@
 // usage line (CONTAINER, IMAGE, NETWORK, VOLUME, NAME|ID).
 import type { EngineClient } from '../client';
 import type { FlagDef } from './flags';
-import { groups, shortcuts, topLevel, findInGroup, loadCommand, type Command, type CommandEntry } from './registry';
+import { groups, shortcuts, topLevel, findInGroup, loadCommand, loadGroup, type Command, type CommandEntry } from './registry';
 
 export type NameKind = 'container' | 'container-running' | 'container-stopped' | 'image' | 'network' | 'volume';
 
@@ -79,11 +79,13 @@ export async function complete(words: string[], names: (k: NameKind) => Promise<
   let rest: string[];
   const first = before[i];
   if (groups.has(first)) {
+    await loadGroup(first);
     if (i + 1 === before.length) return match(groups.get(first)!.commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]));
     entry = findInGroup(first, before[i + 1]);
     rest = before.slice(i + 2);
   } else {
     const sc = shortcuts.get(first);
+    if (sc) await loadGroup(sc[0]);
     entry = sc ? findInGroup(sc[0], sc[1]) : topLevel.get(first);
     rest = before.slice(i + 1);
   }

@@ -3,7 +3,7 @@
 import { EngineClient, ApiError, ConnectionError } from '../client';
 import { FlagSet, FlagError, HelpRequested, type FlagDef } from './flags';
 import { TemplateError } from './template';
-import { groups, shortcuts, topLevel, findInGroup, loadCommand, StatusError, CliError, type Command, type CommandEntry, type CommandContext } from './registry';
+import { groups, shortcuts, topLevel, findInGroup, loadCommand, loadGroup, StatusError, CliError, type Command, type CommandEntry, type CommandContext } from './registry';
 import './commands';
 import { BERTH_VERSION } from '../version';
 import { complete, completionScript, daemonNames, hostFromWords } from './completion';
@@ -38,6 +38,7 @@ async function mainHelp(): Promise<string> {
   const common: Array<[string, string]> = [];
   const seen = new Set<string>();
   for (const [name, [g, c]] of shortcuts) {
+    await loadGroup(g);
     const cmd = findInGroup(g, c);
     if (cmd && !seen.has(name)) { common.push([name, (await loadCommand(cmd)).short]); seen.add(name); }
   }
@@ -54,23 +55,27 @@ async function mainHelp(): Promise<string> {
 }
 
 async function groupHelp(g: string): Promise<string> {
-  const grp = groups.get(g)!;
+  const grp = (await loadGroup(g))!;
   const cmds = await Promise.all(grp.commands.map(loadCommand));
   const w = Math.max(...cmds.map((c) => c.name.length)) + 2;
   return `\nUsage:  ${PROG} ${g} COMMAND\n\n${grp.short}\n\nCommands:\n${cmds.map((c) => `  ${c.name.padEnd(w)}${c.short}`).join('\n')}\n\nRun '${PROG} ${g} COMMAND --help' for more information on a command.\n`;
 }
 
 /** Resolve argv (after global flags) to a command and its path. */
-function lookup(args: string[]): { cmd?: CommandEntry; path: string; rest: string[]; group?: string } {
+async function lookup(args: string[]): Promise<{ cmd?: CommandEntry; path: string; rest: string[]; group?: string }> {
   const [first, ...rest] = args;
   if (groups.has(first)) {
+    await loadGroup(first);
     if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') return { path: `${PROG} ${first}`, rest: [], group: first };
     const cmd = findInGroup(first, rest[0]);
     if (cmd) return { cmd, path: `${PROG} ${first} ${rest[0]}`, rest: rest.slice(1) };
     return { path: `${PROG} ${first}`, rest, group: first };
   }
   const sc = shortcuts.get(first);
-  if (sc) return { cmd: findInGroup(sc[0], sc[1]), path: `${PROG} ${first}`, rest };
+  if (sc) {
+    await loadGroup(sc[0]);
+    return { cmd: findInGroup(sc[0], sc[1]), path: `${PROG} ${first}`, rest };
+  }
   const tl = topLevel.get(first);
   if (tl) return { cmd: tl, path: `${PROG} ${first}`, rest };
   return { path: PROG, rest };
@@ -109,7 +114,7 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
   }
   let cmdArgs = global.args;
   if (cmdArgs[0] === 'help') cmdArgs = [...cmdArgs.slice(1), '--help'];
-  const found = lookup(cmdArgs);
+  const found = await lookup(cmdArgs);
   if (found.group && !found.cmd) {
     if (found.rest.length === 0) { stdout.write(await groupHelp(found.group)); return 0; }
     err(`${PROG}: unknown command: ${PROG} ${found.group} ${found.rest[0]}\n\nRun '${PROG} ${found.group} --help' for more information\n`);

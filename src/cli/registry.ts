@@ -16,7 +16,10 @@
 //      they match the module's); the module is required on dispatch, help
 //      or completion. A plain Command object is accepted too (eager).
 //        registerShortcut('ps', 'container', 'ls');   // top-level short forms, if any
-//   3. Import that index once from src/cli/commands/index.ts.
+//   3. Import that index once from src/cli/commands/index.ts, or, for a
+//      group with no top-level short forms, declare it there lazily so its
+//      index is loaded only when the group is used:
+//        registerLazyGroup('network', 'Manage networks', () => import('./network'));
 //
 // Commands talk to the daemon only through ctx.client (src/client). Throw
 // CliError/StatusError for a specific exit code; ApiError from the client is
@@ -69,6 +72,8 @@ export interface Group {
   name: string;
   short: string;
   commands: CommandEntry[];
+  /** For a lazy group: loads the module that registers its commands. */
+  load?: () => Promise<unknown>;
 }
 
 /** An error that carries the exit status to use; the message is printed unless empty. */
@@ -108,6 +113,22 @@ export function registerGroup(name: string, short: string, commands: CommandEntr
   const g = groups.get(name);
   if (g) g.commands.push(...commands);
   else groups.set(name, { name, short, commands: [...commands] });
+}
+
+/** A group whose index module is loaded (and registers its commands) on first use. */
+export function registerLazyGroup(name: string, short: string, load: () => Promise<unknown>): void {
+  groups.set(name, { name, short, commands: [], load });
+}
+
+/** The group with its commands registered (loading a lazy group's module). */
+export async function loadGroup(name: string): Promise<Group | undefined> {
+  const g = groups.get(name);
+  if (g?.load) {
+    const load = g.load;
+    g.load = undefined;
+    await load();
+  }
+  return g;
 }
 
 export function registerShortcut(name: string, group: string, command: string): void {
