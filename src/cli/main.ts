@@ -6,7 +6,7 @@ import { TemplateError } from './template';
 import { groups, shortcuts, topLevel, findInGroup, loadCommand, loadGroup, StatusError, CliError, type Command, type CommandEntry, type CommandContext } from './registry';
 import './commands';
 import { BERTH_VERSION } from '../version';
-import { complete, completionScript, daemonNames, hostFromWords } from './completion';
+import type { NameKind } from './completion';
 
 const PROG = 'berth';
 
@@ -104,10 +104,11 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
   }
   // Hidden, for the completion scripts: `berth __complete <words...> <current>`.
   if (global.args[0] === '__complete') {
+    const { complete, daemonNames, hostFromWords } = await import('./completion');
     const words = global.args.slice(1);
     const host = hostFromWords(words) ?? ((global.flags.host as string[])[0] || undefined);
     let client: EngineClient | undefined;
-    const names = (k: Parameters<typeof daemonNames>[1]) => daemonNames(client ??= new EngineClient({ host }), k);
+    const names = (k: NameKind) => daemonNames(client ??= new EngineClient({ host }), k);
     const out = await complete(words.length ? words : [''], names, globalFlags);
     stdout.write(out.map((c) => c + '\n').join(''));
     return 0;
