@@ -13,6 +13,10 @@ import { imageRows } from '../src/cli/commands/image/list';
 import { Demuxer, encodeFrame, type Frame } from '../src/client/stream';
 import { parseEndpoint } from '../src/client/host';
 import { encodeQuery } from '../src/client/transport';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { groups, topLevel, loadGroup, loadCommand } from '../src/cli/registry';
+import '../src/cli/commands';
 
 const runFlags = new FlagSet([
   ...containerFlags,
@@ -189,4 +193,22 @@ test('client: demuxer handles split frames; hosts and queries parse as docker do
   assert.equal(parseEndpoint({ env: { BERTH_HOST: 'unix:///b.sock', DOCKER_HOST: 'unix:///d.sock' } }).socketPath, '/b.sock');
   assert.equal(parseEndpoint({ env: {} }).socketPath, '/run/berth/berth.sock');
   assert.equal(encodeQuery({ all: true, limit: 3, filters: { status: ['exited'] }, x: undefined }), '?all=1&limit=3&filters=%7B%22status%22%3A%5B%22exited%22%5D%7D');
+});
+
+test('registry: lazy entries match their modules; start-up loads no command module', async () => {
+  const entries = [...topLevel.values()];
+  for (const g of [...groups.keys()]) entries.push(...(await loadGroup(g))!.commands);
+  assert.ok(groups.get('network')!.commands.length > 0 && groups.get('volume')!.commands.length > 0);
+  for (const e of entries) {
+    const c = await loadCommand(e);
+    assert.equal(c.name, e.name);
+    assert.deepEqual(c.aliases ?? [], e.aliases ?? [], `aliases of ${e.name}`);
+    assert.equal(typeof c.run, 'function');
+  }
+  // What `berth <anything>` pays before dispatch: main and the registry, not the commands.
+  const main = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+  const loaded = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(main)}); console.log(Object.keys(require.cache).join('\\n'))`], { encoding: 'utf8', timeout: 20_000 });
+  for (const heavy of ['/commands/container/run.js', '/commands/container/list.js', '/commands/network/index.js', '/completion.js', 'node_modules/']) {
+    assert.ok(!loaded.includes(heavy), `${heavy} loaded at start-up:\n${loaded}`);
+  }
 });

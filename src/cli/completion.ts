@@ -6,7 +6,7 @@
 // usage line (CONTAINER, IMAGE, NETWORK, VOLUME, NAME|ID).
 import type { EngineClient } from '../client';
 import type { FlagDef } from './flags';
-import { groups, shortcuts, topLevel, findInGroup, type Command } from './registry';
+import { groups, shortcuts, topLevel, findInGroup, loadCommand, loadGroup, type Command, type CommandEntry } from './registry';
 
 export type NameKind = 'container' | 'container-running' | 'container-stopped' | 'image' | 'network' | 'volume';
 
@@ -75,19 +75,22 @@ export async function complete(words: string[], names: (k: NameKind) => Promise<
     const top = [...groups.keys(), ...shortcuts.keys(), ...topLevel.keys(), 'help'];
     return match(top);
   }
-  let cmd: Command | undefined;
+  let entry: CommandEntry | undefined;
   let rest: string[];
   const first = before[i];
   if (groups.has(first)) {
+    await loadGroup(first);
     if (i + 1 === before.length) return match(groups.get(first)!.commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]));
-    cmd = findInGroup(first, before[i + 1]);
+    entry = findInGroup(first, before[i + 1]);
     rest = before.slice(i + 2);
   } else {
     const sc = shortcuts.get(first);
-    cmd = sc ? findInGroup(sc[0], sc[1]) : topLevel.get(first);
+    if (sc) await loadGroup(sc[0]);
+    entry = sc ? findInGroup(sc[0], sc[1]) : topLevel.get(first);
     rest = before.slice(i + 1);
   }
-  if (!cmd) return [];
+  if (!entry) return [];
+  const cmd = await loadCommand(entry);
   if (cmd.name === 'completion') return match(['bash', 'zsh', 'fish']);
   const defs = cmd.flags ?? [];
   const byName = (w: string): FlagDef | undefined => w.startsWith('--') ? defs.find((d) => d.name === w.slice(2)) : defs.find((d) => d.short === w.slice(1));

@@ -3,10 +3,10 @@
 import { EngineClient, ApiError, ConnectionError } from '../client';
 import { FlagSet, FlagError, HelpRequested, type FlagDef } from './flags';
 import { TemplateError } from './template';
-import { groups, shortcuts, topLevel, findInGroup, StatusError, CliError, type Command, type CommandContext } from './registry';
+import { groups, shortcuts, topLevel, findInGroup, loadCommand, loadGroup, StatusError, CliError, type Command, type CommandEntry, type CommandContext } from './registry';
 import './commands';
 import { BERTH_VERSION } from '../version';
-import { complete, daemonNames, hostFromWords } from './completion';
+import type { NameKind } from './completion';
 
 const PROG = 'berth';
 
@@ -30,7 +30,7 @@ function commandUsageText(path: string, cmd: Command): string {
   return `\nUsage:  ${path} ${cmd.usage}\n\n${cmd.short}\n${aliases}\nOptions:\n${fs.help()}\n`;
 }
 
-function mainHelp(): string {
+async function mainHelp(): Promise<string> {
   const lines: string[] = [];
   lines.push(`\nUsage:  ${PROG} [OPTIONS] COMMAND\n`);
   lines.push('A self-sufficient runtime for containers (Docker-compatible)\n');
@@ -38,10 +38,11 @@ function mainHelp(): string {
   const common: Array<[string, string]> = [];
   const seen = new Set<string>();
   for (const [name, [g, c]] of shortcuts) {
+    await loadGroup(g);
     const cmd = findInGroup(g, c);
-    if (cmd && !seen.has(name)) { common.push([name, cmd.short]); seen.add(name); }
+    if (cmd && !seen.has(name)) { common.push([name, (await loadCommand(cmd)).short]); seen.add(name); }
   }
-  for (const [name, cmd] of topLevel) if (!seen.has(name) && cmd.name === name) { common.push([name, cmd.short]); seen.add(name); }
+  for (const [name, cmd] of topLevel) if (!seen.has(name) && cmd.name === name) { common.push([name, (await loadCommand(cmd)).short]); seen.add(name); }
   common.sort((a, b) => a[0].localeCompare(b[0]));
   const w = Math.max(...common.map((c) => c[0].length), ...[...groups.keys()].map((g) => g.length)) + 2;
   for (const [n, s] of common) lines.push(`  ${n.padEnd(w)}${s}`);
@@ -53,23 +54,28 @@ function mainHelp(): string {
   return lines.join('\n') + '\n';
 }
 
-function groupHelp(g: string): string {
-  const grp = groups.get(g)!;
-  const w = Math.max(...grp.commands.map((c) => c.name.length)) + 2;
-  return `\nUsage:  ${PROG} ${g} COMMAND\n\n${grp.short}\n\nCommands:\n${grp.commands.map((c) => `  ${c.name.padEnd(w)}${c.short}`).join('\n')}\n\nRun '${PROG} ${g} COMMAND --help' for more information on a command.\n`;
+async function groupHelp(g: string): Promise<string> {
+  const grp = (await loadGroup(g))!;
+  const cmds = await Promise.all(grp.commands.map(loadCommand));
+  const w = Math.max(...cmds.map((c) => c.name.length)) + 2;
+  return `\nUsage:  ${PROG} ${g} COMMAND\n\n${grp.short}\n\nCommands:\n${cmds.map((c) => `  ${c.name.padEnd(w)}${c.short}`).join('\n')}\n\nRun '${PROG} ${g} COMMAND --help' for more information on a command.\n`;
 }
 
 /** Resolve argv (after global flags) to a command and its path. */
-function lookup(args: string[]): { cmd?: Command; path: string; rest: string[]; group?: string } {
+async function lookup(args: string[]): Promise<{ cmd?: CommandEntry; path: string; rest: string[]; group?: string }> {
   const [first, ...rest] = args;
   if (groups.has(first)) {
+    await loadGroup(first);
     if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') return { path: `${PROG} ${first}`, rest: [], group: first };
     const cmd = findInGroup(first, rest[0]);
     if (cmd) return { cmd, path: `${PROG} ${first} ${rest[0]}`, rest: rest.slice(1) };
     return { path: `${PROG} ${first}`, rest, group: first };
   }
   const sc = shortcuts.get(first);
-  if (sc) return { cmd: findInGroup(sc[0], sc[1]), path: `${PROG} ${first}`, rest };
+  if (sc) {
+    await loadGroup(sc[0]);
+    return { cmd: findInGroup(sc[0], sc[1]), path: `${PROG} ${first}`, rest };
+  }
   const tl = topLevel.get(first);
   if (tl) return { cmd: tl, path: `${PROG} ${first}`, rest };
   return { path: PROG, rest };
@@ -84,7 +90,7 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
   try {
     global = new FlagSet(globalFlags, false).parse(argv);
   } catch (e) {
-    if (e instanceof HelpRequested) { stdout.write(mainHelp()); return 0; }
+    if (e instanceof HelpRequested) { stdout.write(await mainHelp()); return 0; }
     err(`${(e as Error).message}\nSee '${PROG} --help'.\n`);
     return 125;
   }
@@ -93,24 +99,25 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
     return 0;
   }
   if (global.args.length === 0 || global.args[0] === 'help' && global.args.length === 1) {
-    stdout.write(mainHelp());
+    stdout.write(await mainHelp());
     return 0;
   }
   // Hidden, for the completion scripts: `berth __complete <words...> <current>`.
   if (global.args[0] === '__complete') {
+    const { complete, daemonNames, hostFromWords } = await import('./completion');
     const words = global.args.slice(1);
     const host = hostFromWords(words) ?? ((global.flags.host as string[])[0] || undefined);
     let client: EngineClient | undefined;
-    const names = (k: Parameters<typeof daemonNames>[1]) => daemonNames(client ??= new EngineClient({ host }), k);
+    const names = (k: NameKind) => daemonNames(client ??= new EngineClient({ host }), k);
     const out = await complete(words.length ? words : [''], names, globalFlags);
     stdout.write(out.map((c) => c + '\n').join(''));
     return 0;
   }
   let cmdArgs = global.args;
   if (cmdArgs[0] === 'help') cmdArgs = [...cmdArgs.slice(1), '--help'];
-  const found = lookup(cmdArgs);
+  const found = await lookup(cmdArgs);
   if (found.group && !found.cmd) {
-    if (found.rest.length === 0) { stdout.write(groupHelp(found.group)); return 0; }
+    if (found.rest.length === 0) { stdout.write(await groupHelp(found.group)); return 0; }
     err(`${PROG}: unknown command: ${PROG} ${found.group} ${found.rest[0]}\n\nRun '${PROG} ${found.group} --help' for more information\n`);
     return 1;
   }
@@ -118,7 +125,7 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
     err(`${PROG}: unknown command: ${PROG} ${cmdArgs[0]}\n\nRun '${PROG} --help' for more information\n`);
     return 1;
   }
-  const cmd = found.cmd;
+  const cmd = await loadCommand(found.cmd);
   const path = found.path;
   const errorCode = cmd.errorCode ?? 1;
   let parsed;

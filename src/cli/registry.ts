@@ -8,10 +8,18 @@
 //          args: { max: 0 },
 //          async run(ctx, { flags, args }) { ... ctx.client.networkList() ...; return 0; },
 //        };
-//   2. Register it in src/cli/commands/<group>/index.ts:
-//        registerGroup('network', 'Manage networks', [lsCommand, ...]);
+//   2. Register it in src/cli/commands/<group>/index.ts, lazily, so that
+//      `berth ps` does not load (compile) every other command's module:
+//        registerGroup('network', 'Manage networks', [
+//          lazy('ls', () => import('./ls').then((m) => m.lsCommand), ['list']), ...]);
+//      lazy() takes the name and aliases (for lookup; test/cli-unit checks
+//      they match the module's); the module is required on dispatch, help
+//      or completion. A plain Command object is accepted too (eager).
 //        registerShortcut('ps', 'container', 'ls');   // top-level short forms, if any
-//   3. Import that index once from src/cli/commands/index.ts.
+//   3. Import that index once from src/cli/commands/index.ts, or, for a
+//      group with no top-level short forms, declare it there lazily so its
+//      index is loaded only when the group is used:
+//        registerLazyGroup('network', 'Manage networks', () => import('./network'));
 //
 // Commands talk to the daemon only through ctx.client (src/client). Throw
 // CliError/StatusError for a specific exit code; ApiError from the client is
@@ -50,10 +58,22 @@ export interface Command {
   run(ctx: CommandContext, p: Parsed): Promise<number | void>;
 }
 
+/** A command known by name until it is needed: load() requires its module. */
+export interface LazyCommand {
+  name: string;
+  aliases?: string[];
+  load(): Promise<Command>;
+}
+
+/** What the registry holds: a loaded command or a lazy one. */
+export type CommandEntry = Command | LazyCommand;
+
 export interface Group {
   name: string;
   short: string;
-  commands: Command[];
+  commands: CommandEntry[];
+  /** For a lazy group: loads the module that registers its commands. */
+  load?: () => Promise<unknown>;
 }
 
 /** An error that carries the exit status to use; the message is printed unless empty. */
@@ -76,23 +96,50 @@ export const groups = new Map<string, Group>();
 /** Top-level command name → [group, command]. */
 export const shortcuts = new Map<string, [string, string]>();
 /** Top-level commands that are not in a group (version, info, events, login, ...). */
-export const topLevel = new Map<string, Command>();
+export const topLevel = new Map<string, CommandEntry>();
 
-export function registerGroup(name: string, short: string, commands: Command[]): void {
+/** A registry entry whose module is loaded only when the command is used. */
+export function lazy(name: string, load: () => Promise<Command>, aliases?: string[]): LazyCommand {
+  let loaded: Promise<Command> | undefined;
+  return { name, aliases, load: () => (loaded ??= load()) };
+}
+
+/** The full command (flags, usage, run) behind an entry. */
+export function loadCommand(e: CommandEntry): Promise<Command> {
+  return 'load' in e ? e.load() : Promise.resolve(e);
+}
+
+export function registerGroup(name: string, short: string, commands: CommandEntry[]): void {
   const g = groups.get(name);
   if (g) g.commands.push(...commands);
   else groups.set(name, { name, short, commands: [...commands] });
+}
+
+/** A group whose index module is loaded (and registers its commands) on first use. */
+export function registerLazyGroup(name: string, short: string, load: () => Promise<unknown>): void {
+  groups.set(name, { name, short, commands: [], load });
+}
+
+/** The group with its commands registered (loading a lazy group's module). */
+export async function loadGroup(name: string): Promise<Group | undefined> {
+  const g = groups.get(name);
+  if (g?.load) {
+    const load = g.load;
+    g.load = undefined;
+    await load();
+  }
+  return g;
 }
 
 export function registerShortcut(name: string, group: string, command: string): void {
   shortcuts.set(name, [group, command]);
 }
 
-export function registerTopLevel(cmd: Command): void {
+export function registerTopLevel(cmd: CommandEntry): void {
   topLevel.set(cmd.name, cmd);
   for (const a of cmd.aliases ?? []) topLevel.set(a, cmd);
 }
 
-export function findInGroup(group: string, name: string): Command | undefined {
+export function findInGroup(group: string, name: string): CommandEntry | undefined {
   return groups.get(group)?.commands.find((c) => c.name === name || (c.aliases ?? []).includes(name));
 }

@@ -1,17 +1,19 @@
 // Top-level system commands (version, info, events, inspect) and the `system` group (also df, prune).
-import { registerGroup, registerTopLevel } from '../../registry';
-import { versionCommand } from './version';
-import { infoCommand } from './info';
-import { eventsCommand } from './events';
-import { inspectCommand } from './inspect';
-import { checkCommand } from './check';
-import { completionCommand } from './completion';
-import { dfCommand } from './df';
-import { pruneCommand } from './prune';
+// Entries are lazy: a command's module is loaded only when it runs.
+import { registerGroup, registerTopLevel, lazy } from '../../registry';
 
-registerTopLevel(versionCommand);
-registerTopLevel(infoCommand);
-registerTopLevel(eventsCommand);
-registerTopLevel(inspectCommand);
-registerTopLevel(completionCommand);
-registerGroup('system', 'Manage Berth', [checkCommand, dfCommand, eventsCommand, infoCommand, pruneCommand]);
+const events = lazy('events', () => import('./events').then((m) => m.eventsCommand));
+const info = lazy('info', () => import('./info').then((m) => m.infoCommand));
+
+registerTopLevel(lazy('version', () => import('./version').then((m) => m.versionCommand)));
+registerTopLevel(info);
+registerTopLevel(events);
+registerTopLevel(lazy('inspect', () => import('./inspect').then((m) => m.inspectCommand)));
+registerTopLevel(lazy('completion', () => import('./completion').then((m) => m.completionCommand)));
+registerGroup('system', 'Manage Berth', [
+  lazy('check', () => import('./check').then((m) => m.checkCommand)),
+  lazy('df', () => import('./df').then((m) => m.dfCommand)),
+  events,
+  info,
+  lazy('prune', () => import('./prune').then((m) => m.pruneCommand)),
+]);
