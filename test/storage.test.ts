@@ -11,6 +11,7 @@ import * as tar from 'tar-stream';
 import { Overlay2 } from '../src/host/storage/overlay2';
 import { stageTar, chainIdsOf } from '../src/host/storage/layers';
 import { InvalidParameter } from '../src/util/errors';
+import { applyTar, TarStall } from '../src/host/storage/tar-apply';
 
 type E = Partial<tar.Header> & { name: string; body?: string | Buffer };
 
@@ -248,4 +249,19 @@ test('a symlink followed inside the layer is fine', async () => {
   assert.equal(fs.readFileSync(path.join(d, 'usr/lib/x'), 'utf8'), 'x');
   assert.equal(fs.readFileSync(path.join(d, 'usr/y'), 'utf8'), 'y');
   assert.equal(fs.statSync(path.join(d, 'hl')).ino, fs.statSync(path.join(d, 'usr/lib/x')).ino);
+});
+
+test('an extraction that stops making progress is an error (TarStall), never a hang', async () => {
+  // A fifo whose writer never writes: the extractor gets no input at all.
+  const fifo = path.join(root, 'stalled.tar');
+  execFileSync('mkfifo', [fifo]);
+  const writer = fs.openSync(fifo, fs.constants.O_RDWR);
+  const dest = fs.mkdtempSync(path.join(root, 'stall-'));
+  try {
+    const t0 = Date.now();
+    await assert.rejects(applyTar(fifo, dest, 300), (e: unknown) => e instanceof TarStall);
+    assert.ok(Date.now() - t0 < 5000, 'noticed within two watchdog periods');
+  } finally {
+    fs.closeSync(writer);
+  }
 });

@@ -12,7 +12,8 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { InvalidParameter } from '../../util/errors';
 import { digestCounter } from '../../util/digest';
-import { applyTar } from './tar-apply';
+import { applyTar, TarStall } from './tar-apply';
+import { log } from '../../util/log';
 
 const SHORT = 12;
 export const EMPTY_LOWER = 'empty';
@@ -156,6 +157,17 @@ export class LayerStore {
   }
 
   private async extract(hex: string, tarFile: string): Promise<{ size: number }> {
+    try {
+      return await this.extractOnce(hex, tarFile);
+    } catch (e) {
+      if (!(e instanceof TarStall)) throw e;
+      // A stalled extraction left only its own temp dir (removed below): start over once.
+      log.warn('layer extraction stalled; retrying', { layer: hex });
+      return this.extractOnce(hex, tarFile);
+    }
+  }
+
+  private async extractOnce(hex: string, tarFile: string): Promise<{ size: number }> {
     const tmp = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
     try {
       await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });

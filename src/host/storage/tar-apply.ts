@@ -119,7 +119,13 @@ async function removeExisting(p: string, st: fs.Stats): Promise<void> {
  * Extracts the uncompressed tar at `tarPath` into `root` (an existing,
  * empty-or-partial directory private to the caller).
  */
-export async function applyTar(tarPath: string, root: string): Promise<ApplyResult> {
+/** How long an extraction may go without reading input or starting an entry. */
+const STALL_MS = 30_000;
+
+/** The extractor stopped making progress (see applyTar's watchdog); a fresh attempt may succeed. */
+export class TarStall extends Error {}
+
+export async function applyTar(tarPath: string, root: string, stallMs = STALL_MS): Promise<ApplyResult> {
   const extract = tar.extract();
   keepRawPax(extract);
   const source = fs.createReadStream(tarPath);
@@ -127,8 +133,22 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
   source.pipe(extract);
   // A truncated archive fails the extractor while an entry is still being
   // read; race every entry against that failure so nothing waits forever.
-  const failed = new Promise<never>((_r, reject) => extract.once('error', reject));
+  let rejectStall!: (e: Error) => void;
+  const failed = new Promise<never>((_r, reject) => {
+    extract.once('error', reject);
+    rejectStall = reject;
+  });
   failed.catch(() => {});
+  // Watchdog: the extractor has been seen (rarely, under load) to stop
+  // handing out entries with all input read and nothing left to wait on.
+  // No progress for stallMs is an error the caller can retry, never a hang.
+  let progress = 0;
+  let seen = -1;
+  source.on('data', () => progress++);
+  const watchdog = setInterval(() => {
+    if (progress === seen) rejectStall(new TarStall(`tar extraction made no progress for ${Math.round(stallMs / 1000)} s`));
+    seen = progress;
+  }, stallMs);
   let size = 0;
   const dirTimes: Array<[string, Date]> = [];
   const realRoot = await fsp.realpath(root);
@@ -141,6 +161,7 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
       const next = await Promise.race([entries.next(), failed]);
       if (next.done) break;
       const entry = next.value;
+      progress++;
       const h = entry.header;
       try {
         size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes).catch((e) => badEntry(h.name, e)), failed]);
@@ -156,6 +177,7 @@ export async function applyTar(tarPath: string, root: string): Promise<ApplyResu
     if (/Unexpected end|Invalid tar header|checksum|Invalid header|Header exceeds/i.test(msg)) throw new InvalidParameter(`invalid tar archive: ${msg}`);
     throw e;
   } finally {
+    clearInterval(watchdog);
     source.destroy();
   }
 
