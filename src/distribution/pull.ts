@@ -131,9 +131,15 @@ async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageServ
   let received = 0;
   try {
     await withRetry(async () => {
-      // What the file holds must be exactly what was hashed; otherwise start over.
+      // What the file holds must be exactly what was hashed. A cut can leave
+      // fewer bytes on disk than were counted (the file stream was destroyed
+      // with writes pending): then the file is the truth, hashed again.
       const onDisk = fs.existsSync(tmp) ? fs.statSync(tmp).size : 0;
-      if (onDisk !== received) {
+      if (onDisk > 0 && onDisk < received) {
+        hash = createHash('sha256');
+        for await (const chunk of fs.createReadStream(tmp)) hash.update(chunk as Buffer);
+        received = onDisk;
+      } else if (onDisk !== received) {
         received = 0;
         hash = createHash('sha256');
         await fsp.rm(tmp, { force: true });
