@@ -494,7 +494,8 @@ export class ContainerService {
         Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME,
       };
       c.conmonPid = conmonPid;
-      this.save(c);
+      // The process runs now (it may already have filled the disk): this record must land.
+      this.saveCritical(c);
       this.logFiles.onRunning(c);
     } catch (e) {
       if (created) await this.runtime.cleanup(c.id).catch(() => {});
