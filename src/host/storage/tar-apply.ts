@@ -120,7 +120,7 @@ async function removeExisting(p: string, st: fs.Stats): Promise<void> {
  * empty-or-partial directory private to the caller).
  */
 /** How long an extraction may go without reading input or starting an entry. */
-const STALL_MS = 30_000;
+const STALL_MS = 5_000;
 
 /** The extractor stopped making progress (see applyTar's watchdog); a fresh attempt may succeed. */
 export class TarStall extends Error {}
