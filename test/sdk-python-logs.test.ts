@@ -3,11 +3,10 @@
 // and without a TTY, exec start failures, the exec socket, kill then rm.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, run, type TestDaemon } from './helpers/daemon';
+import { startDaemon, type TestDaemon } from './helpers/daemon';
+import { python } from './helpers/python';
 
 let d: TestDaemon;
-// Debian's interpreter, whose dist-packages hold python3-docker (not a pyenv's).
-const PYTHON = '/usr/bin/python3';
 const PRELUDE = 'import docker, json, socket, time\ncl = docker.from_env(timeout=60)\napi = cl.api\nout = lambda v: print(json.dumps(v))\nb = lambda x: None if x is None else x.decode("latin-1")\n';
 
 before(async () => {
@@ -22,7 +21,7 @@ after(async () => {
 
 /** Runs a Python snippet with DOCKER_HOST of the test daemon; its last stdout line as JSON. */
 async function py(code: string, timeout = 60_000): Promise<any> {
-  const r = await run(PYTHON, ['-c', PRELUDE + code], { env: d.env, timeout });
+  const r = await python(d, PRELUDE + code, timeout);
   assert.equal(r.code, 0, `python failed (${r.code}): ${r.stderr}\n${d.logs().slice(-2000)}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
