@@ -2,56 +2,18 @@
 // so the two files run side by side): convergence, scale, orphans, run,
 // exec, secrets/configs, attached up, model errors, and `docker compose`
 // through the installed CLI plugin.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { startDaemon, ROOT_DIR, type TestDaemon, type RunResult } from './helpers/daemon';
+import { ROOT_DIR, type TestDaemon } from './helpers/daemon';
+import { composeHarness } from './helpers/compose';
 
 let d: TestDaemon;
-const roots: string[] = [];
-
-before(async () => {
-  d = await startDaemon();
-  await d.loadBusybox();
-});
-
-after(async () => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
-  await d?.stop();
-});
-
-function project(name: string, files: Record<string, string>): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-t-'));
-  roots.push(root);
-  const dir = path.join(root, name);
-  fs.mkdirSync(dir);
-  for (const [f, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    fs.writeFileSync(path.join(dir, f), text);
-  }
-  return dir;
-}
-
-async function compose(dir: string, args: string[], env: NodeJS.ProcessEnv = {}, timeout = 60_000): Promise<RunResult> {
-  return d.berth(['compose', ...args], { cwd: dir, env, timeout });
-}
-
-async function ok(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  const r = await compose(dir, args, env);
-  assert.equal(r.code, 0, `compose ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}\n${d.logs().slice(-1500)}`);
-  return r;
-}
-
-async function inspect(name: string): Promise<any> {
-  return JSON.parse(await d.ok(['inspect', name]))[0];
-}
-
-async function names(projectName: string): Promise<string[]> {
-  return (await d.ok(['ps', '-a', '--filter', `label=com.docker.compose.project=${projectName}`, '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort();
-}
+const h = composeHarness((daemon) => (d = daemon));
+const { project, compose, ok, inspect, names, roots } = h;
 
 test('convergence: no-op up, changed environment recreates only that service, scale, orphans', async () => {
   // b restarts (same container) when a is recreated: depends_on.restart
