@@ -153,40 +153,18 @@ export async function exportRoot(out: Writable, xattrs: (p: string) => Array<[st
   await send(END_OF_ARCHIVE);
 }
 
-/**
- * One regular file of an export, read by descriptor: a path swapped for a
- * link, fifo or device meanwhile is skipped; a file that changes size is
- * padded or cut to the size seen at open, so the tar stays well-formed.
- */
+/** One regular file of an export (see openRegular and fileChunks). */
 async function sendFile(send: (b: Buffer) => Promise<void> | undefined, at: string, base: TarEntry): Promise<boolean> {
-  const c = fs.constants;
-  let fd: number;
+  const f = openRegular(at);
+  if (!f) return false;
   try {
-    fd = fs.openSync(at, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK | c.O_NOCTTY);
-  } catch {
-    return false;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return false;
-    const size = st.size;
-    await send(encodeHeader({ ...base, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type: 'file', size }));
-    const buf = Buffer.alloc(Math.min(Math.max(size, 1), 1 << 20));
-    let done = 0;
-    while (done < size) {
-      const want = Math.min(buf.length, size - done);
-      let n = fs.readSync(fd, buf, 0, want, done);
-      if (n === 0) {
-        buf.fill(0, 0, want); // shrank: pad
-        n = want;
-      }
-      done += n;
-      await send(Buffer.from(buf.subarray(0, n)));
-    }
+    const size = f.st.size;
+    await send(encodeHeader({ ...base, mode: f.st.mode & 0o7777, uid: f.st.uid, gid: f.st.gid, type: 'file', size }));
+    for (const chunk of fileChunks(f.fd, size)) await send(chunk);
     await send(padding(size));
     return true;
   } finally {
-    fs.closeSync(fd);
+    fs.closeSync(f.fd);
   }
 }
 
@@ -264,39 +242,65 @@ async function packTree(pack: tar.Pack, at: string, name: string): Promise<void>
  * a changing file never breaks the archive.
  */
 async function packFile(pack: tar.Pack, at: string, base: Partial<tar.Header> & { name: string }): Promise<boolean> {
-  const c = fs.constants;
-  let fd: number;
+  const f = openRegular(at);
+  if (!f) return false;
   try {
-    fd = fs.openSync(at, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK | c.O_NOCTTY);
-  } catch {
-    return false; // gone or replaced by a link meanwhile
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return false;
+    const { st, fd } = f;
     const size = st.size;
     await new Promise<void>((resolve, reject) => {
       const w = pack.entry({ ...base, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
       w.on('error', reject);
       void (async () => {
-        const buf = Buffer.alloc(Math.min(Math.max(size, 1), 1 << 20));
-        let done = 0;
-        while (done < size) {
-          const want = Math.min(buf.length, size - done);
-          let n = fs.readSync(fd, buf, 0, want, done);
-          if (n === 0) {
-            buf.fill(0, 0, want); // shrank: pad
-            n = want;
-          }
-          done += n;
-          if (!w.write(Buffer.from(buf.subarray(0, n)))) await new Promise<void>((r) => w.once('drain', () => r()));
+        for (const chunk of fileChunks(fd, size)) {
+          if (!w.write(chunk)) await new Promise<void>((r) => w.once('drain', () => r()));
         }
         (w as unknown as { end(): void }).end();
       })().catch(reject);
     });
     return true;
   } finally {
-    fs.closeSync(fd);
+    fs.closeSync(f.fd);
+  }
+}
+
+/**
+ * A regular file opened by descriptor for packing, or undefined when it is
+ * gone or was swapped for a link, fifo or device meanwhile (never read).
+ */
+function openRegular(at: string): { fd: number; st: fs.Stats } | undefined {
+  const c = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(at, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK | c.O_NOCTTY);
+  } catch {
+    return undefined;
+  }
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.fstatSync(fd);
+  } finally {
+    if (!st?.isFile()) fs.closeSync(fd);
+  }
+  return st.isFile() ? { fd, st } : undefined;
+}
+
+/**
+ * The file's first `size` bytes (its size at open), chunk by chunk: a file
+ * that shrank meanwhile is padded with zeros and one that grew is cut, so
+ * the tar header's size stays true.
+ */
+function* fileChunks(fd: number, size: number): Generator<Buffer> {
+  const buf = Buffer.alloc(Math.min(Math.max(size, 1), 1 << 20));
+  let done = 0;
+  while (done < size) {
+    const want = Math.min(buf.length, size - done);
+    let n = fs.readSync(fd, buf, 0, want, done);
+    if (n === 0) {
+      buf.fill(0, 0, want); // shrank: pad
+      n = want;
+    }
+    done += n;
+    yield Buffer.from(buf.subarray(0, n));
   }
 }
 
