@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { ContainerService } from './service';
 import { Conflict, InvalidParameter } from '../util/errors';
-import { attachSocketPath, connectAttach, resizeViaConmon, type AttachConn } from '../host/runtime/attach';
+import type { AttachConn } from '../host/runtime/runtime';
 import { log } from '../util/log';
 
 export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';
@@ -118,7 +118,7 @@ export class AttachService {
       }
       if (gone) return;
       try {
-        conn = await connectAttach(attachSocketPath(this.containers.runtime.socketDir, c.id));
+        conn = await this.containers.runtime.attach(c.id);
       } catch (e) {
         log.debug('attach socket connect failed', { id: c.id, err: String(e) });
         return;
@@ -139,6 +139,6 @@ export class AttachService {
     const c = this.containers.get(ref);
     if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
     if (!c.config.Tty) return;
-    resizeViaConmon(this.containers.runtime.bundleDir(c.id), h, w);
+    this.containers.runtime.resize(c.id, h, w);
   }
 }

@@ -1,8 +1,7 @@
 // `docker exec`: exec instances live in memory (as in Docker) with their
-// config; start runs one `runc exec` (see host/runtime/exec.ts) whose
+// config; start runs one runtime exec (ContainerRuntime.exec) whose
 // output is sent to the client as Docker frames (raw when TTY), and whose
 // exit code inspect reports.
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -12,8 +11,8 @@ import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
-import { spawnExec, spawnConmonExec, readPidFile, resizePty, hostHasCaps, runcStartError, type ExecProcess } from '../host/runtime/exec';
-import { CONMON } from '../host/runtime/conmon';
+import { resizePty, hostHasCaps } from '../host/runtime/exec';
+import type { ExecProcess } from '../host/runtime/runtime';
 import type { OciProcess, OciSpec } from '../host/runtime/spec-types';
 import { frame } from './logs';
 import { DetachFilter, parseDetachKeys, DEFAULT_DETACH_KEYS } from './attach';
@@ -95,7 +94,7 @@ export class ExecService {
     };
     const id = newId();
     const e: ExecRecord = { id, containerId: c.id, config, running: false, started: false, exitCode: null, pid: 0, dir: path.join(this.root, id) };
-    // The process spec is written once, here: start is then one runc exec.
+    // The process spec is written once, here: start is then one runtime exec.
     const proc = this.processSpec(c.id, config);
     await fsp.mkdir(e.dir, { recursive: true, mode: 0o700 });
     await fsp.writeFile(path.join(e.dir, 'process.json'), JSON.stringify(proc));
@@ -116,12 +115,8 @@ export class ExecService {
   /** The container's own process (from its bundle) adjusted by the exec config. */
   private processSpec(cid: string, x: ExecConfig): OciProcess {
     const c = this.containers.get(cid);
-    let spec: OciSpec;
-    try {
-      spec = JSON.parse(fs.readFileSync(path.join(this.containers.runtime.bundleDir(cid), 'config.json'), 'utf8'));
-    } catch {
-      throw new Conflict(`Container ${cid} is not running`);
-    }
+    const spec: OciSpec | undefined = this.containers.runtime.spec(cid);
+    if (!spec) throw new Conflict(`Container ${cid} is not running`);
     const base = spec.process!;
     const rootfs = spec.root?.path ?? '';
     let user = base.user;
@@ -154,7 +149,7 @@ export class ExecService {
 
   inspect(id: string): Record<string, unknown> {
     const e = this.get(id);
-    if (e.running && !e.pid) e.pid = readPidFile(path.join(e.dir, 'pid'));
+    if (e.running && !e.pid) e.pid = e.proc?.pid() ?? 0;
     return {
       CanRemove: false,
       ContainerID: e.containerId,
@@ -198,23 +193,14 @@ export class ExecService {
     const raw = !!o.tty;
     e.started = true;
     e.running = true;
-    const pidFile = path.join(e.dir, 'pid');
-    const logFile = path.join(e.dir, 'runc.log');
-    const rt = this.containers.runtime;
-    const spawnOpts = {
-      runc: rt.runc.bin,
-      root: rt.runc.root,
-      containerId: c.id,
+    const proc = this.containers.runtime.exec(c.id, {
+      execId: e.id,
+      dir: e.dir,
       processPath: path.join(e.dir, 'process.json'),
-      pidFile,
       tty,
       stdin: !!io && e.config.AttachStdin,
-      logFile,
-    };
-    // A TTY: conmon holds the pty (runc's console socket) and serves it on its attach socket.
-    const proc = tty
-      ? spawnConmonExec({ ...spawnOpts, conmon: CONMON, runtimePath: rt.runtimePath, execId: e.id, dir: e.dir, socketDir: rt.socketDir })
-      : spawnExec(spawnOpts);
+      startErrors: true,
+    });
     e.proc = proc;
     this.events.publish('container', `exec_start: ${e.config.Cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
     const write = (stream: 'stdout' | 'stderr', b: Buffer) => {
@@ -223,8 +209,8 @@ export class ExecService {
       if (stream === 'stderr' && !e.config.AttachStderr) return;
       io.output.write(raw ? b : frame(stream, b));
     };
-    // Output is held until runc has started the process (its pid file):
-    // before that it can only be runc's own error, which Docker replaces by
+    // Output is held until the runtime has started the process: before
+    // that it can only be the runtime's own error, which Docker replaces by
     // its "OCI runtime exec failed" line and exit code 126.
     let held: Array<['stdout' | 'stderr', Buffer]> | undefined = [];
     const release = () => {
@@ -235,18 +221,18 @@ export class ExecService {
       for (const [s, b] of h) write(s, b);
     };
     const out = (stream: 'stdout' | 'stderr', b: Buffer) => {
-      if (held && fs.existsSync(pidFile)) release();
+      if (held && proc.started()) release();
       if (held) held.push([stream, b]);
       else write(stream, b);
     };
-    const poll: NodeJS.Timeout = setInterval(() => { if (fs.existsSync(pidFile)) release(); }, 20);
+    const poll: NodeJS.Timeout = setInterval(() => { if (proc.started()) release(); }, 20);
     proc.stdout.on('data', (b: Buffer) => out('stdout', b));
     proc.stderr?.on('data', (b: Buffer) => out('stderr', b));
     const outputsDone = Promise.all([streamEnd(proc.stdout), proc.stderr ? streamEnd(proc.stderr) : Promise.resolve()]);
     const done = Promise.all([proc.exited, outputsDone]).then(async ([exitCode]) => {
       clearInterval(poll);
       let code = exitCode;
-      const startErr = code === 255 && !fs.existsSync(pidFile) ? runcStartError(logFile) : undefined;
+      const startErr = code === 255 ? proc.startError() : undefined;
       if (startErr) {
         // moby: a failed exec start is exit code 126, its error written to the client's stdout.
         code = 126;
@@ -261,8 +247,7 @@ export class ExecService {
       e.proc = undefined;
       this.events.publish('container', 'exec_die', c.id, this.attrs(c.id, { execID: id, exitCode: String(code) }));
       await fsp.rm(e.dir, { recursive: true, force: true }).catch(() => {});
-      // A TTY exec's conmon leaves its attach socket link (to the dir just removed).
-      if (tty) await fsp.rm(path.join(rt.socketDir, e.id.slice(0, 16)), { force: true }).catch(() => {});
+      await proc.release();
       // Finished execs are kept a while for inspect, then dropped.
       setTimeout(() => this.execs.delete(id), 5 * 60_000).unref();
       return code;
@@ -295,7 +280,7 @@ export class ExecService {
 
   private async waitPidThenResize(e: ExecRecord, h: number, w: number): Promise<void> {
     for (let i = 0; i < 100 && e.running; i++) {
-      const pid = readPidFile(path.join(e.dir, 'pid'));
+      const pid = e.proc?.pid() ?? 0;
       if (pid) {
         e.pid = pid;
         await resizePty(pid, h, w);
@@ -326,9 +311,8 @@ export class ExecService {
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     try {
       await fsp.writeFile(path.join(dir, 'process.json'), JSON.stringify(this.processSpec(c.id, config)));
-      const proc = spawnExec({
-        runc: this.containers.runtime.runc.bin, root: this.containers.runtime.runc.root, containerId: c.id,
-        processPath: path.join(dir, 'process.json'), pidFile: path.join(dir, 'pid'), tty: false, stdin: false,
+      const proc = this.containers.runtime.exec(c.id, {
+        execId: path.basename(dir), dir, processPath: path.join(dir, 'process.json'), tty: false, stdin: false,
       });
       let output = '';
       const take = (b: Buffer) => { if (output.length < 4096) output += b.toString().slice(0, 4096 - output.length); };
@@ -339,9 +323,7 @@ export class ExecService {
       const res = await Promise.race([proc.exited, timedOut]);
       clearTimeout(timer);
       if (res === 'timeout') {
-        const pid = readPidFile(path.join(dir, 'pid'));
-        if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-        proc.child.kill('SIGKILL');
+        proc.kill();
         return { code: -1, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` };
       }
       return { code: res, output };

@@ -1,13 +1,11 @@
 // Operations on a running container besides its lifecycle: pause/unpause
-// (freezer through runc), stats (cgroup samples → Docker's JSON), top (ps),
-// and update (resources through `runc update`, restart policy).
+// (the runtime's freezer), stats (cgroup samples → Docker's JSON), top (ps),
+// and update (resources live through the runtime, restart policy).
 import type { ContainerService } from './service';
 import type { ContainerRecord } from './types';
 import { Conflict, InvalidParameter } from '../util/errors';
-import { runcPause, runcResume, runcUpdate } from '../host/runtime/control';
 import { resources } from '../host/runtime/spec';
-import { readStats, type RawStats } from '../host/cgroups/stats';
-import { cgroupPids } from '../host/cgroups/paths';
+import type { RawStats } from '../host/cgroups/stats';
 import { top, type TopResult } from '../host/process/top';
 import { toDockerStats, type DockerStats } from './stats';
 import { checkResources } from './limits';
@@ -21,12 +19,8 @@ const UPDATABLE = [
 export class OpsService {
   constructor(private readonly containers: ContainerService) {}
 
-  private cgroupsPath(c: ContainerRecord): string {
-    return `/${this.containers.cgroupParent}/${c.id}`;
-  }
-
-  private runc() {
-    return this.containers.runtime.runc;
+  private get runtime() {
+    return this.containers.runtime;
   }
 
   async pause(ref: string): Promise<void> {
@@ -35,7 +29,7 @@ export class OpsService {
       if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
       if (c.state.Paused) throw new Conflict(`Container ${c.id} is already paused`);
       if (c.state.Restarting) throw new Conflict(`Container ${c.id} is restarting, wait until the container is running`);
-      await runcPause(this.runc().bin, this.runc().root, c.id);
+      await this.runtime.pause(c.id);
       c.state = { ...c.state, Paused: true, Status: 'paused' };
       this.containers.persist(c);
     });
@@ -46,7 +40,7 @@ export class OpsService {
     const c = this.containers.get(ref);
     await this.containers.withLock(c.id, async () => {
       if (!c.state.Paused) throw new Conflict(`Container ${c.id} is not paused`);
-      await runcResume(this.runc().bin, this.runc().root, c.id);
+      await this.runtime.resume(c.id);
       c.state = { ...c.state, Paused: false, Status: c.state.Running ? 'running' : c.state.Status };
       this.containers.persist(c);
     });
@@ -55,7 +49,7 @@ export class OpsService {
 
   sample(c: ContainerRecord): RawStats | undefined {
     if (!c.state.Running) return undefined;
-    return readStats(this.cgroupsPath(c), c.state.Pid);
+    return this.runtime.stats(c.id, c.state.Pid);
   }
 
   /**
@@ -96,11 +90,11 @@ export class OpsService {
     const c = this.containers.get(ref);
     if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
     if (c.state.Restarting) throw new Conflict(`Container ${c.id} is restarting, wait until the container is running`);
-    const pids = cgroupPids(this.cgroupsPath(c));
+    const pids = this.runtime.pids(c.id);
     return top(pids.length ? pids : [c.state.Pid], psArgs || '-ef');
   }
 
-  /** POST /containers/{id}/update: resources (live via runc update) and the restart policy. */
+  /** POST /containers/{id}/update: resources (live through the runtime) and the restart policy. */
   async update(ref: string, body: any): Promise<{ Warnings: string[] }> {
     const c = this.containers.get(ref);
     if (!body || typeof body !== 'object') throw new InvalidParameter('config cannot be empty');
@@ -125,7 +119,7 @@ export class OpsService {
       }
       if (c.state.Running && Object.keys(patch).length) {
         const r = resources(next);
-        await runcUpdate(this.runc().bin, this.runc().root, c.id, r);
+        await this.runtime.update(c.id, r);
       }
       c.hostConfig = next as typeof c.hostConfig;
       this.containers.persist(c);

@@ -1,7 +1,7 @@
 // The container service: records, lifecycle (create/start/stop/kill/rm),
 // logs and attach from conmon's log file, wait, rename, prune, commit,
 // export, and live restore after a daemon restart. Runtime work goes through
-// ConmonRuntime (host layer); files under the container dir are ours.
+// the ContainerRuntime seam (host/runtime); files under the container dir are ours.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import type { ImageConfig, ImageRecord } from '../image/types';
 import { applyChanges } from '../image/changes';
 import { fullString, isValidTag, parseNormalized, withDefaultTag } from '../common/reference';
 import { ConmonRuntime } from '../host/runtime/conmon';
+import { cgroupParentOf, type ContainerRuntime } from '../host/runtime/runtime';
 import { buildSpec, effectiveCaps } from '../host/runtime/spec';
 import { resolveUser } from '../host/runtime/users';
 import { resolveInRoot } from '../host/rootfs';
@@ -22,10 +23,8 @@ import { Conflict, InvalidParameter, NotFound, NotModified, SystemError } from '
 import { newId } from '../util/ids';
 import { log } from '../util/log';
 import { ContainerStore } from './store';
-import { execHost } from '../host/exec';
 import { checkResources } from './limits';
 import { RestartManager } from './restart';
-import { oomKilled } from '../host/cgroups/oom';
 import { validateName, randomName } from './names';
 import { validateExposedPorts, validateHealthcheck, validateHostConfig } from './validate';
 import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
@@ -72,29 +71,21 @@ const KILL_WAIT_MS = 10_000;
 
 const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
 
-/** The cgroup parent of a daemon's containers: `berth`, or `berth-<prefix>` for another chain prefix. */
-export function cgroupParentOf(chainPrefix: string): string {
-  const prefix = (chainPrefix || 'BERTH').toLowerCase();
-  return prefix === 'berth' ? 'berth' : `berth-${prefix.replace(/[^a-z0-9_-]/g, '')}`;
-}
-
 export class ContainerService {
   private readonly hooks: ContainerHook[] = [];
   private readonly byId = new Map<string, ContainerRecord>();
   private store!: ContainerStore;
-  readonly runtime: ConmonRuntime;
+  readonly runtime: ContainerRuntime;
   private readonly notify = new EventEmitter();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly containersDir: string;
-  /** cgroup parent under each v1 controller, one per daemon. */
-  readonly cgroupParent: string;
 
   constructor(readonly deps: ContainerServiceDeps) {
     this.notify.setMaxListeners(0);
     const dflt = deps.config.defaultRuntime || 'runc';
-    this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.runtimes?.[dflt] ?? dflt);
+    // One cgroup parent per daemon (under each v1 controller).
+    this.runtime = new ConmonRuntime(deps.config.execRoot, deps.config.runtimes?.[dflt] ?? dflt, { cgroupParent: cgroupParentOf(deps.config.chainPrefix) });
     this.containersDir = path.join(deps.config.dataRoot, 'containers');
-    this.cgroupParent = cgroupParentOf(deps.config.chainPrefix);
     this.logFiles = new LogManager((id) => this.dir(id));
   }
 
@@ -143,7 +134,7 @@ export class ContainerService {
     this.runtime.stopWatching();
     this.restarts.stopAll();
     // Only succeeds when no container cgroup is left under it.
-    this.runtime.removeCgroupParent(this.cgroupParent);
+    this.runtime.releaseCgroupParent();
   }
 
   /**
@@ -159,7 +150,7 @@ export class ContainerService {
     for (const n of names) {
       if (!/^[0-9a-f]{64}$/.test(n) || this.byId.has(n)) continue;
       log.warn('removing container directory without a record', { id: n });
-      await this.runtime.cleanup(n).catch(() => {});
+      await this.runtime.delete(n).catch(() => {});
       await this.deps.storage.removeRw(n).catch(() => {});
       await fsp.rm(this.dir(n), { recursive: true, force: true }).catch(() => {});
     }
@@ -193,7 +184,7 @@ export class ContainerService {
     const exit = this.runtime.readExit(c.id);
     if (exit) return this.handleExit(c.id);
     const st = await this.runtime.state(c.id);
-    if (st && (st.status === 'running' || st.status === 'paused') && this.runtime.conmonAlive(c.conmonPid)) {
+    if (st && (st.status === 'running' || st.status === 'paused') && this.runtime.monitorAlive(c.conmonPid)) {
       log.info('container still running', { id: c.id, pid: st.pid });
       return;
     }
@@ -201,7 +192,7 @@ export class ContainerService {
   }
 
   private async releaseHalfStarted(c: ContainerRecord): Promise<void> {
-    if (fs.existsSync(this.runtime.bundleDir(c.id))) await this.runtime.cleanup(c.id).catch(() => {});
+    if (this.runtime.exists(c.id)) await this.runtime.delete(c.id).catch(() => {});
     for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id: c.id, err: String(e) }));
     await this.deps.storage.unmount(c.id).catch((e) => log.warn('unmount failed', { id: c.id, err: String(e) }));
   }
@@ -215,7 +206,7 @@ export class ContainerService {
   private async poll(): Promise<void> {
     for (const c of this.byId.values()) {
       if (!c.state.Running) continue;
-      if (this.runtime.readExit(c.id) || (c.conmonPid && !this.runtime.conmonAlive(c.conmonPid))) void this.handleExit(c.id);
+      if (this.runtime.readExit(c.id) || (c.conmonPid && !this.runtime.monitorAlive(c.conmonPid))) void this.handleExit(c.id);
     }
   }
 
@@ -466,7 +457,7 @@ export class ContainerService {
         domainname: c.config.Domainname,
         user,
         etcFiles: { hostname: c.hostnamePath, hosts: c.hostsPath, resolvConf: c.resolvConfPath },
-        cgroupsPath: `/${this.cgroupParent}/${c.id}`,
+        cgroupsPath: this.runtime.cgroupPath(c.id),
         host: c.hostConfig,
       });
       for (const h of this.hooks) {
@@ -498,7 +489,7 @@ export class ContainerService {
       this.saveCritical(c);
       this.logFiles.onRunning(c);
     } catch (e) {
-      if (created) await this.runtime.cleanup(c.id).catch(() => {});
+      if (created) await this.runtime.delete(c.id).catch(() => {});
       for (const h of started.reverse()) await h.afterStop?.(c).catch(() => {});
       await this.deps.storage.unmount(c.id).catch(() => {});
       const msg = (e as Error).message;
@@ -531,11 +522,11 @@ export class ContainerService {
       if (!c || !c.state.Running) return;
       const exit = this.runtime.readExit(id);
       const code = exit?.code ?? 255;
-      const oom = oomKilled(`/${this.cgroupParent}/${id}`, this.runtime.bundleDir(id));
+      const oom = this.runtime.oomKilled(id);
       if (oom) this.event(c, 'oom');
       // Independent of each other (the container's processes are gone): in parallel, to keep `docker run` short.
       await Promise.all([
-        this.runtime.cleanup(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) })),
+        this.runtime.delete(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) })),
         (async () => {
           for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
         })(),
@@ -602,7 +593,7 @@ export class ContainerService {
     // As moby's daemon.Kill: SIGKILL returns once the exit is recorded (an
     // immediate rm or inspect must see it stopped); other signals at once.
     const exited = sig === 9 ? this.nextExit(c.id, KILL_WAIT_MS) : undefined;
-    this.runtime.signal(c.state.Pid, sig);
+    await this.runtime.kill(c.id, sig);
     this.event(c, 'kill', { signal: String(sig) });
     if (exited && (await exited) === undefined && this.byId.get(c.id)?.state.Running) {
       // conmon did not tell us in time: look for ourselves.
@@ -633,13 +624,13 @@ export class ContainerService {
     const t = timeout ?? (typeof c.config.StopTimeout === 'number' ? c.config.StopTimeout : 10);
     const exited = this.nextExit(c.id, t < 0 ? undefined : t * 1000);
     if (sig !== 9) {
-      this.runtime.signal(c.state.Pid, sig);
+      await this.runtime.kill(c.id, sig);
       this.event(c, 'kill', { signal: String(sig) });
       if ((await exited) !== undefined) return;
     }
     if (!this.get(c.id).state.Running) return;
     const killed = this.nextExit(c.id, 30_000);
-    this.runtime.signal(c.state.Pid, 9);
+    await this.runtime.kill(c.id, 9);
     this.event(c, 'kill', { signal: '9' });
     if ((await killed) === undefined && this.get(c.id).state.Running) {
       // conmon should have told us; look for ourselves.
@@ -664,7 +655,7 @@ export class ContainerService {
     if (c.state.Paused) {
       if (!opts.force) throw new Conflict(`You cannot remove a paused container ${c.id}. Unpause and then stop the container before attempting removal or force remove`);
       // A frozen process cannot die: thaw it first.
-      await execHost(this.runtime.runc.bin, ['--root', this.runtime.runc.root, 'resume', c.id], { allowFailure: true, timeout: 15_000 });
+      await this.runtime.resume(c.id).catch(() => {});
       c.state = { ...c.state, Paused: false, Status: 'running' };
     }
     if (c.state.Running) {
@@ -700,7 +691,7 @@ export class ContainerService {
 
   private async finishRemove(c: ContainerRecord, volumes: boolean): Promise<void> {
     this.restarts.cancel(c);
-    await this.runtime.cleanup(c.id).catch(() => {});
+    await this.runtime.delete(c.id).catch(() => {});
     for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
     this.logFiles.forget(c.id);
     // Free the space first, write the record last: this works on a full disk.

@@ -10,14 +10,14 @@ import { openDb } from '../store/db';
 import { EventBus } from '../events/bus';
 import { NetworkService } from '../network/service';
 import { ContainerStore } from '../container/store';
-import { cgroupParentOf } from '../container/service';
-import { mountsUnder, unmountLazy, runcStates, runcDelete, removeCgroupParent } from '../host/leftovers';
+import { cgroupParentOf } from '../host/runtime/runtime';
+import { deleteLeftover, leftoverStates } from '../host/runtime/conmon';
+import { mountsUnder, unmountLazy, removeCgroupParent } from '../host/leftovers';
 import { Conflict } from '../util/errors';
 import type { DaemonConfig } from './config';
 
 export async function cleanupHost(config: DaemonConfig): Promise<string[]> {
-  const runcRoot = path.join(config.execRoot, 'runc');
-  const live = runcStates(runcRoot).filter((s) => s.alive);
+  const live = leftoverStates(config.execRoot).filter((s) => s.alive);
   const dbFile = path.join(config.dataRoot, 'berth.db');
   const db = fs.existsSync(dbFile) ? openDb(dbFile) : undefined;
   try {
@@ -28,8 +28,8 @@ export async function cleanupHost(config: DaemonConfig): Promise<string[]> {
     }
     const removed: string[] = [];
     const rt = config.runtimes?.[config.defaultRuntime] ?? config.defaultRuntime ?? 'runc';
-    for (const s of runcStates(runcRoot)) {
-      await runcDelete(rt, runcRoot, s.id);
+    for (const s of leftoverStates(config.execRoot)) {
+      await deleteLeftover(config.execRoot, rt, s.id);
       removed.push(`runc state ${s.id.slice(0, 12)}`);
     }
     for (const root of [config.execRoot, config.dataRoot]) {

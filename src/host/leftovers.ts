@@ -1,6 +1,7 @@
 // What a stopped daemon may leave on the host besides its network: mounts
-// under its roots, runc states, cgroup directories. `berthd --cleanup`
-// (daemon/cleanup.ts) finds and removes them, always by exact path.
+// under its roots, cgroup directories (the runtime's states:
+// runtime/conmon.ts). `berthd --cleanup` (daemon/cleanup.ts) finds and
+// removes them, always by exact path.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execHost } from './exec';
@@ -18,38 +19,6 @@ export function mountsUnder(dir: string): string[] {
 
 export async function unmountLazy(mountPoint: string): Promise<void> {
   await execHost('umount', ['-l', mountPoint], { allowFailure: true, timeout: 15_000 });
-}
-
-function pidAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Container ids under a runc --root and whether their init process is alive. */
-export function runcStates(root: string): Array<{ id: string; alive: boolean }> {
-  let ids: string[] = [];
-  try {
-    ids = fs.readdirSync(root);
-  } catch {
-    return [];
-  }
-  const out: Array<{ id: string; alive: boolean }> = [];
-  for (const id of ids) {
-    try {
-      const st = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as { init_process_pid?: number };
-      out.push({ id, alive: pidAlive(st.init_process_pid ?? 0) });
-    } catch { /* not a container state */ }
-  }
-  return out;
-}
-
-export async function runcDelete(runtime: string, root: string, id: string): Promise<void> {
-  await execHost(runtime, ['--root', root, 'delete', '--force', id], { allowFailure: true, timeout: 20_000 });
 }
 
 /**

@@ -10,47 +10,49 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { Runc, type RuncState } from './runc';
+import { Runc, runcDelete, runcStates } from './runc';
 import { SystemError, InvalidParameter } from '../../util/errors';
 import { log } from '../../util/log';
-import type { OciSpec } from './spec-types';
+import { readStats, type RawStats } from '../cgroups/stats';
+import { cgroupPids } from '../cgroups/paths';
+import { oomKilled } from '../cgroups/oom';
+import { attachSocketPath, connectAttach, resizeViaConmon, type AttachConn } from './attach';
+import { spawnConmonExec, spawnExec, readPidFile, runcStartError } from './exec';
+import { cgroupPathOf, type ContainerRuntime, type CreateOptions, type Created, type ExecOptions, type ExecProcess, type ExitInfo, type RuntimeState } from './runtime';
+import type { OciResources, OciSpec } from './spec-types';
 
-export interface CreateOptions {
-  /** The OCI runtime conmon runs for this container (a name on PATH or a path); the default one otherwise. */
-  runtime?: string;
-  name: string;
-  logPath: string;
-  tty: boolean;
-  stdin: boolean;
-  /** Keep the container's stdin open when an attach client leaves (Docker: TTY or not StdinOnce). */
-  leaveStdinOpen?: boolean;
-}
+export type { CreateOptions, ExitInfo } from './runtime';
 
-export interface ExitInfo { code: number; at: Date }
-
-export const CONMON = process.env.BERTH_CONMON || 'conmon';
+const CONMON = process.env.BERTH_CONMON || 'conmon';
 const SYNC_TIMEOUT_MS = 60_000;
 
-export class ConmonRuntime {
-  readonly runc: Runc;
+export class ConmonRuntime implements ContainerRuntime {
+  private readonly runc: Runc;
   readonly exitDir: string;
   readonly bundlesDir: string;
   readonly socketDir: string;
   private watcher?: fs.FSWatcher;
   private poller?: NodeJS.Timeout;
-  readonly runtimePath: string;
+  private readonly runtimePath: string;
+  private readonly cgroupParent: string;
 
-  constructor(readonly execRoot: string, runtime = 'runc') {
+  /** `runtime`: the default OCI runtime program; `cgroupParent`: where containers' cgroups go (cgroupParentOf). */
+  constructor(readonly execRoot: string, runtime = 'runc', o: { cgroupParent?: string } = {}) {
     this.runtimePath = resolveBin(runtime);
-    this.runc = new Runc(this.runtimePath, path.join(execRoot, 'runc'));
+    this.runc = new Runc(this.runtimePath, runtimeRoot(execRoot));
     this.exitDir = path.join(execRoot, 'exits');
     this.bundlesDir = path.join(execRoot, 'containers');
     // Short: conmon's attach socket path must fit in sun_path (108 bytes).
     this.socketDir = path.join(execRoot, 's');
+    this.cgroupParent = o.cgroupParent ?? 'berth';
   }
 
   init(): void {
     for (const d of [this.exitDir, this.bundlesDir, this.socketDir, this.runc.root]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
+
+  cgroupPath(id: string): string {
+    return cgroupPathOf(this.cgroupParent, id);
   }
 
   bundleDir(id: string): string {
@@ -61,7 +63,7 @@ export class ConmonRuntime {
    * Writes the bundle and has conmon create the container (runc create).
    * Resolves with the container's pid once runc has created it.
    */
-  async create(id: string, spec: OciSpec, o: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
+  async create(id: string, spec: OciSpec, o: CreateOptions): Promise<Created> {
     const dir = this.bundleDir(id);
     await fsp.rm(dir, { recursive: true, force: true });
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -145,8 +147,17 @@ export class ConmonRuntime {
     }
   }
 
-  /** Sends a signal to the container's init (its pid, known to be ours while running). */
-  signal(pid: number, signal: number): void {
+  /**
+   * Sends a signal to the container's init: its pid from the bundle's pid
+   * file (known to be ours while the container runs), without a process;
+   * `runc kill` only when there is no pid file.
+   */
+  async kill(id: string, signal: number): Promise<void> {
+    const pid = readPidFile(path.join(this.bundleDir(id), 'pidfile'));
+    if (!pid) {
+      await this.runc.kill(id, signal).catch(() => { /* not running */ });
+      return;
+    }
     try {
       process.kill(pid, signal);
     } catch (e) {
@@ -154,8 +165,81 @@ export class ConmonRuntime {
     }
   }
 
-  state(id: string): Promise<RuncState | undefined> {
+  state(id: string): Promise<RuntimeState | undefined> {
     return this.runc.state(id);
+  }
+
+  pause(id: string): Promise<void> {
+    return this.runc.pause(id);
+  }
+
+  resume(id: string): Promise<void> {
+    return this.runc.resume(id);
+  }
+
+  update(id: string, r: OciResources): Promise<void> {
+    return this.runc.update(id, r);
+  }
+
+  stats(id: string, pid: number): RawStats | undefined {
+    return readStats(this.cgroupPath(id), pid);
+  }
+
+  pids(id: string): number[] {
+    return cgroupPids(this.cgroupPath(id));
+  }
+
+  oomKilled(id: string): boolean {
+    return oomKilled(this.cgroupPath(id), this.bundleDir(id));
+  }
+
+  exists(id: string): boolean {
+    return fs.existsSync(this.bundleDir(id));
+  }
+
+  spec(id: string): OciSpec | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.bundleDir(id), 'config.json'), 'utf8')) as OciSpec;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Without a TTY: one `runc exec` in the foreground on our pipes (the lean
+   * path). With one: a conmon in exec mode holds the pty (see ./exec.ts).
+   */
+  exec(id: string, o: ExecOptions): ExecProcess {
+    const pidFile = path.join(o.dir, 'pid');
+    const logFile = o.startErrors ? path.join(o.dir, 'runc.log') : undefined;
+    const base = { runc: this.runc.bin, root: this.runc.root, containerId: id, processPath: o.processPath, pidFile, tty: o.tty, stdin: o.stdin, logFile };
+    const p = o.tty
+      ? spawnConmonExec({ ...base, conmon: CONMON, runtimePath: this.runtimePath, execId: o.execId, dir: o.dir, socketDir: this.socketDir })
+      : spawnExec(base);
+    return {
+      stdin: p.stdin,
+      stdout: p.stdout,
+      stderr: p.stderr,
+      exited: p.exited,
+      started: () => fs.existsSync(pidFile),
+      pid: () => readPidFile(pidFile),
+      startError: () => (logFile && !fs.existsSync(pidFile) ? runcStartError(logFile) : undefined),
+      kill: () => {
+        const pid = readPidFile(pidFile);
+        if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        p.child.kill('SIGKILL');
+      },
+      // A TTY exec's conmon leaves its attach socket link (to the exec's dir).
+      release: async () => { if (o.tty) await fsp.rm(path.join(this.socketDir, o.execId.slice(0, 16)), { force: true }).catch(() => {}); },
+    };
+  }
+
+  attach(id: string): Promise<AttachConn> {
+    return connectAttach(attachSocketPath(this.socketDir, id));
+  }
+
+  resize(id: string, height: number, width: number): void {
+    resizeViaConmon(this.bundleDir(id), height, width);
   }
 
   /** The exit code conmon recorded, if the container has exited. */
@@ -170,6 +254,10 @@ export class ConmonRuntime {
     } catch {
       return undefined;
     }
+  }
+
+  monitorAlive(pid: number | undefined): boolean {
+    return this.conmonAlive(pid);
   }
 
   conmonAlive(pid: number | undefined): boolean {
@@ -188,7 +276,7 @@ export class ConmonRuntime {
   }
 
   /** Removes runc state, cgroups, the bundle and the exit file. */
-  async cleanup(id: string): Promise<void> {
+  async delete(id: string): Promise<void> {
     await this.runc.delete(id);
     await fsp.rm(this.bundleDir(id), { recursive: true, force: true });
     await fsp.rm(path.join(this.exitDir, id), { force: true });
@@ -218,6 +306,15 @@ export class ConmonRuntime {
     if (this.poller) clearInterval(this.poller);
   }
 
+  /** The same as delete(). */
+  cleanup(id: string): Promise<void> {
+    return this.delete(id);
+  }
+
+  releaseCgroupParent(): void {
+    this.removeCgroupParent(this.cgroupParent);
+  }
+
   /** Removes this daemon's cgroup parent directories when they are empty. */
   removeCgroupParent(parent: string): void {
     let ctrls: string[] = [];
@@ -226,6 +323,21 @@ export class ConmonRuntime {
       try { fs.rmdirSync(path.join('/sys/fs/cgroup', c, parent)); } catch { /* busy, absent or not a controller */ }
     }
   }
+}
+
+/** The OCI runtime's --root under an exec root (its container states). */
+export function runtimeRoot(execRoot: string): string {
+  return path.join(execRoot, 'runc');
+}
+
+/** Container states the runtime left under an exec root, and whether each one's init lives (`berthd --cleanup`). */
+export function leftoverStates(execRoot: string): Array<{ id: string; alive: boolean }> {
+  return runcStates(runtimeRoot(execRoot));
+}
+
+/** Deletes one leftover state with the runtime program `runtime`. */
+export async function deleteLeftover(execRoot: string, runtime: string, id: string): Promise<void> {
+  await runcDelete(runtime, runtimeRoot(execRoot), id);
 }
 
 function resolveBin(name: string): string {

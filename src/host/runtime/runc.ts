@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { execHost, HostExecError } from '../exec';
+import { SystemError } from '../../util/errors';
+import type { OciResources } from './spec-types';
 
 export interface RuncState { status: string; pid: number }
 
@@ -97,6 +99,30 @@ export class Runc {
     return true;
   }
 
+  /** Freezes the container (`docker pause`, the freezer cgroup). */
+  async pause(id: string): Promise<void> {
+    await this.control(['pause', id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.control(['resume', id]);
+  }
+
+  /** Live resource changes (`docker update`); devices stay as created. */
+  async update(id: string, r: OciResources): Promise<void> {
+    const { devices: _d, ...rest } = r;
+    await this.control(['update', '--resources', '-', id], JSON.stringify(rest));
+  }
+
+  /** A command beyond the lifecycle; its failure in Docker's words ("Cannot pause container: ..."). */
+  private async control(a: string[], input?: string): Promise<void> {
+    const r = await execHost(this.bin, this.args(a), { timeout: 15_000, allowFailure: true, input });
+    if (r.code !== 0) {
+      const m = r.stderr.trim().replace(/^.*?level=error msg="(.*)"\s*$/s, '$1');
+      throw new SystemError(`Cannot ${a[0]} container: ${m || `exit ${r.code}`}`);
+    }
+  }
+
   async state(id: string): Promise<RuncState | undefined> {
     const r = await execHost(this.bin, this.args(['state', id]), { timeout: 10_000, allowFailure: true });
     if (r.code !== 0) return undefined;
@@ -147,4 +173,36 @@ function removeCgroup(p: string): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Container ids under a runc --root and whether their init process is alive. */
+export function runcStates(root: string): Array<{ id: string; alive: boolean }> {
+  let ids: string[] = [];
+  try {
+    ids = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  const out: Array<{ id: string; alive: boolean }> = [];
+  for (const id of ids) {
+    try {
+      const st = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as { init_process_pid?: number };
+      out.push({ id, alive: pidAlive(st.init_process_pid ?? 0) });
+    } catch { /* not a container state */ }
+  }
+  return out;
+}
+
+export async function runcDelete(runtime: string, root: string, id: string): Promise<void> {
+  await execHost(runtime, ['--root', root, 'delete', '--force', id], { allowFailure: true, timeout: 20_000 });
 }
