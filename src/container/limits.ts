@@ -66,9 +66,6 @@ export function checkResources(h: ResourceFields, o: { update?: boolean; current
   if (mem < 0 || (mem > 0 && mem < MB6)) throw new InvalidParameter('Minimum memory limit allowed is 6MB');
   if (swap > 0 && mem === 0 && !(o.current?.Memory)) throw new InvalidParameter('You should always set the Memory limit when using Memoryswap limit, see usage');
   if (swap > 0 && mem > 0 && swap < mem) throw new InvalidParameter('Minimum memoryswap limit should be larger than memory limit, see usage');
-  if (o.update && mem > 0 && !swap && (o.current?.MemorySwap ?? 0) > 0 && mem > (o.current?.MemorySwap ?? 0)) {
-    throw new InvalidParameter('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
-  }
   const sw = h.MemorySwappiness;
   if (sw != null && sw !== -1 && (sw < 0 || sw > 100)) throw new InvalidParameter(`Invalid value: ${sw}, valid memory swappiness range is 0-100`);
   const res = h.MemoryReservation ?? 0;

@@ -8,13 +8,8 @@ import { resources } from '../host/runtime/spec';
 import type { RawStats } from '../host/cgroups/stats';
 import { top, type TopResult } from '../host/process/top';
 import { toDockerStats, type DockerStats } from './stats';
-import { checkResources } from './limits';
+import { applyUpdate } from './config';
 import { checkUpdateBody } from './wire-types';
-
-const UPDATABLE = [
-  'BlkioWeight', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'CpusetCpus', 'CpusetMems',
-  'Memory', 'MemoryReservation', 'MemorySwap', 'KernelMemory', 'NanoCpus', 'PidsLimit', 'OomKillDisable',
-] as const;
 
 export class OpsService {
   constructor(private readonly containers: ContainerService) {}
@@ -102,26 +97,10 @@ export class OpsService {
     const warnings: string[] = [];
     await this.containers.withLock(c.id, async () => {
       if (c.state.Status === 'removing' || c.state.Dead) throw new Conflict(`Container ${c.id} is marked for removal and cannot be "update".`);
-      const h = c.hostConfig as Record<string, any>;
-      const patch: Record<string, any> = {};
-      for (const k of UPDATABLE) if (body[k] !== undefined && body[k] !== null && !(typeof body[k] === 'number' && body[k] === 0 && k !== 'PidsLimit')) patch[k] = body[k];
-      const next = { ...h, ...patch };
-      warnings.push(...checkResources(next, { update: true, current: h }));
-      if (patch.NanoCpus) { next.CpuPeriod = 0; next.CpuQuota = 0; }
-      if (patch.CpuQuota || patch.CpuPeriod) next.NanoCpus = 0;
-      if (patch.Memory && !patch.MemorySwap && !h.MemorySwap) next.MemorySwap = patch.Memory * 2;
-      const rp = body.RestartPolicy;
-      if (rp && typeof rp === 'object' && rp.Name !== undefined) {
-        if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp.Name)) throw new InvalidParameter(`invalid restart policy '${rp.Name}'`);
-        if (h.AutoRemove && rp.Name && rp.Name !== 'no') throw new InvalidParameter('Restart policy cannot be updated because AutoRemove is enabled for the container');
-        if (rp.Name !== 'on-failure' && rp.MaximumRetryCount) throw new InvalidParameter(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
-        next.RestartPolicy = { Name: rp.Name || 'no', MaximumRetryCount: Number(rp.MaximumRetryCount ?? 0) };
-      }
-      if (c.state.Running && Object.keys(patch).length) {
-        const r = resources(next);
-        await this.runtime.update(c.id, r);
-      }
-      c.hostConfig = next as typeof c.hostConfig;
+      const { next, resourcesChanged, warnings: w } = applyUpdate(c.hostConfig, body);
+      warnings.push(...w);
+      if (c.state.Running && resourcesChanged) await this.runtime.update(c.id, resources(next));
+      c.hostConfig = next;
       this.containers.persist(c);
     });
     this.containers.publish(c, 'update');

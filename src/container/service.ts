@@ -11,25 +11,24 @@ import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import { parseTimeFilter, type ImageService } from '../image/service';
 import type { DaemonConfig } from '../daemon/config';
-import type { ImageConfig, ImageRecord } from '../image/types';
+import type { ImageConfig } from '../image/types';
 import { applyChanges } from '../image/changes';
 import { fullString, isValidTag, parseNormalized, withDefaultTag } from '../common/reference';
 import { ConmonRuntime } from '../host/runtime/conmon';
 import { cgroupParentOf, type ContainerRuntime } from '../host/runtime/runtime';
-import { buildSpec, effectiveCaps } from '../host/runtime/spec';
+import { buildSpec } from '../host/runtime/spec';
 import { resolveUser } from '../host/runtime/users';
 import { resolveInRoot } from '../host/rootfs';
 import { Conflict, InvalidParameter, NotFound, NotModified, SystemError } from '../util/errors';
 import { newId } from '../util/ids';
 import { log } from '../util/log';
 import { ContainerStore } from './store';
-import { checkResources } from './limits';
 import { RestartManager } from './restart';
 import { validateName, randomName } from './names';
-import { validateExposedPorts, validateHealthcheck, validateHostConfig } from './validate';
+import { mergeImageConfig, verifyContainerSettings, withHostDefaults } from './config';
 import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
 import { LogManager } from './logs-manager';
-import { mergeLogConfig, inspectLogPath, settingsOf } from './logs-driver';
+import { inspectLogPath, settingsOf } from './logs-driver';
 import { inspectJson, listJson, ZERO_TIME } from './view';
 import { parseSignal } from './signals';
 import { checkCreateBody } from './wire-types';
@@ -295,32 +294,10 @@ export class ContainerService {
     }
     if (!body.Image) throw new InvalidParameter('No image specified');
     const img = this.deps.images.resolve(String(body.Image));
-    const hostConfig = normalizeHostConfig(body.HostConfig ?? {});
-    if (!body.HostConfig?.Runtime) hostConfig.Runtime = this.deps.config.defaultRuntime || 'runc';
-    hostConfig.LogConfig = mergeLogConfig(hostConfig.LogConfig, { Type: this.deps.config.logDriver || 'json-file', Config: this.deps.config.logOpts ?? {} });
-    const warnings = checkResources(hostConfig);
-    // Validate what start would reject, so bad input fails at create.
-    effectiveCaps(hostConfig);
-    if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name && hostConfig.RestartPolicy.Name !== 'no') {
-      throw new InvalidParameter('can\'t create \'AutoRemove\' container with restart policy');
-    }
-    if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(hostConfig.RestartPolicy.Name)) {
-      throw new InvalidParameter(`invalid restart policy '${hostConfig.RestartPolicy.Name}'`);
-    }
-    // the rest of moby's verifyContainerSettings
-    const rp = hostConfig.RestartPolicy;
-    if (['always', 'unless-stopped', 'no'].includes(rp.Name) && rp.MaximumRetryCount) {
-      throw new InvalidParameter(`maximum retry count cannot be used with restart policy '${rp.Name}'`);
-    }
-    if (rp.Name === 'on-failure' && rp.MaximumRetryCount < 0) throw new InvalidParameter('maximum retry count cannot be negative');
-    if (body.WorkingDir && !String(body.WorkingDir).startsWith('/')) {
-      throw new InvalidParameter(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
-    }
-    if (body.StopSignal) parseSignal(String(body.StopSignal));
-    validateHealthcheck(body.Healthcheck);
-    validateExposedPorts(body.ExposedPorts);
-    validateHostConfig(hostConfig, this.deps.config.runtimes ?? { runc: 'runc' });
-    const config = mergeConfig(body, img);
+    const dc = this.deps.config;
+    const hostConfig = withHostDefaults(body.HostConfig ?? {}, { defaultRuntime: dc.defaultRuntime, logDriver: dc.logDriver, logOpts: dc.logOpts });
+    const warnings = verifyContainerSettings(hostConfig, { config: body, runtimes: dc.runtimes ?? { runc: 'runc' } });
+    const config = mergeImageConfig(body, img);
     const [p, ...args] = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
     if (p === undefined || p === '') throw new InvalidParameter('No command specified');
 
@@ -1065,83 +1042,6 @@ function resolvConf(h: HostConfig): string {
   if (h.DnsOptions?.length) out = out.filter((l) => !/^\s*options\s/.test(l)).concat([`options ${h.DnsOptions.join(' ')}`]);
   if (!out.some((l) => /^\s*nameserver\s/.test(l))) out.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
   return out.join('\n') + '\n';
-}
-
-const HOST_DEFAULTS: HostConfig = {
-  Binds: null, ContainerIDFile: '', LogConfig: { Type: '', Config: {} }, NetworkMode: 'default', PortBindings: {},
-  RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, AutoRemove: false, VolumeDriver: '', VolumesFrom: null,
-  CapAdd: null, CapDrop: null, CgroupnsMode: 'host', Dns: [], DnsOptions: [], DnsSearch: [], ExtraHosts: null,
-  GroupAdd: null, IpcMode: 'private', Cgroup: '', Links: null, OomScoreAdj: 0, PidMode: '', Privileged: false,
-  PublishAllPorts: false, ReadonlyRootfs: false, SecurityOpt: null, UTSMode: '', UsernsMode: '', ShmSize: 67108864,
-  Runtime: 'runc', Isolation: '', CpuShares: 0, Memory: 0, NanoCpus: 0, CgroupParent: '', BlkioWeight: 0,
-  CpuPeriod: 0, CpuQuota: 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0, CpusetCpus: '', CpusetMems: '',
-  Devices: [], MemoryReservation: 0, MemorySwap: 0, MemorySwappiness: null, OomKillDisable: null, PidsLimit: null,
-  Ulimits: null, MaskedPaths: null, ReadonlyPaths: null,
-};
-
-function normalizeHostConfig(h: Record<string, unknown>): HostConfig {
-  const out: HostConfig = { ...HOST_DEFAULTS, ...(h as Partial<HostConfig>) } as HostConfig;
-  for (const [k, v] of Object.entries(HOST_DEFAULTS)) if ((out as any)[k] == null && v != null) (out as any)[k] = v;
-  if (!out.NetworkMode) out.NetworkMode = 'default';
-  if (!out.RestartPolicy || typeof out.RestartPolicy !== 'object') out.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
-  if (!out.RestartPolicy.Name) out.RestartPolicy = { ...out.RestartPolicy, Name: 'no' };
-  if (!out.LogConfig || typeof out.LogConfig !== 'object') out.LogConfig = { Type: '', Config: {} };
-  if (!out.LogConfig.Config) out.LogConfig = { ...out.LogConfig, Config: {} };
-  if (!out.ShmSize) out.ShmSize = 67108864;
-  if (out.Memory && out.Memory < 6 * 1024 * 1024) throw new InvalidParameter('Minimum memory limit allowed is 6MB');
-  if ((out.CpuShares ?? 0) < 0) throw new InvalidParameter('invalid CPU shares: must be >= 0');
-  if (out.OomScoreAdj < -1000 || out.OomScoreAdj > 1000) throw new InvalidParameter(`Invalid value ${out.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
-  return out;
-}
-
-/** Docker's merge of the image config into the create request's Config. */
-function mergeConfig(body: any, img: ImageRecord): ContainerConfig {
-  const ic: ImageConfig = img.config.config ?? {};
-  const env = new Map<string, string>();
-  const order: string[] = [];
-  const put = (e: string) => {
-    const k = e.split('=')[0];
-    if (!env.has(k)) order.push(k);
-    env.set(k, e);
-  };
-  for (const e of ic.Env ?? []) put(e);
-  for (const e of body.Env ?? []) put(String(e));
-  let entrypoint: string[] | null = Array.isArray(body.Entrypoint) ? body.Entrypoint.map(String) : typeof body.Entrypoint === 'string' ? [body.Entrypoint] : null;
-  let cmd: string[] | null = Array.isArray(body.Cmd) ? body.Cmd.map(String) : typeof body.Cmd === 'string' ? [body.Cmd] : null;
-  if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
-  if (!entrypoint || entrypoint.length === 0) {
-    if (!cmd || cmd.length === 0) cmd = ic.Cmd ?? null;
-    if (entrypoint === null) entrypoint = ic.Entrypoint ?? null;
-  }
-  const labels = { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) };
-  const exposed = { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) };
-  const volumes = { ...(ic.Volumes ?? {}), ...(body.Volumes ?? {}) };
-  return {
-    Hostname: body.Hostname ?? '',
-    Domainname: body.Domainname ?? '',
-    User: body.User || ic.User || '',
-    AttachStdin: !!body.AttachStdin,
-    AttachStdout: !!body.AttachStdout,
-    AttachStderr: !!body.AttachStderr,
-    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
-    Tty: !!body.Tty,
-    OpenStdin: !!body.OpenStdin,
-    StdinOnce: !!body.StdinOnce,
-    Env: order.length ? order.map((k) => env.get(k)!) : null,
-    Cmd: cmd,
-    ...(body.Healthcheck ?? ic.Healthcheck ? { Healthcheck: body.Healthcheck ?? ic.Healthcheck } : {}),
-    Image: String(body.Image),
-    Volumes: Object.keys(volumes).length ? volumes : null,
-    WorkingDir: body.WorkingDir || ic.WorkingDir || '',
-    Entrypoint: entrypoint,
-    ...(body.NetworkDisabled ? { NetworkDisabled: true } : {}),
-    ...(body.MacAddress ? { MacAddress: body.MacAddress } : {}),
-    OnBuild: body.OnBuild ?? null,
-    Labels: labels,
-    ...(body.StopSignal || ic.StopSignal ? { StopSignal: body.StopSignal || ic.StopSignal } : {}),
-    ...(typeof body.StopTimeout === 'number' ? { StopTimeout: body.StopTimeout } : {}),
-    ...(body.Shell ? { Shell: body.Shell } : {}),
-  };
 }
 
 function stripContainerOnly(c: ContainerConfig): Partial<ContainerConfig> {

@@ -164,6 +164,12 @@ function swapAccounting(): boolean {
   return swapCache;
 }
 
+/** Docker's swap limit: MemorySwap as set, else twice the memory limit; 0 for none. */
+export function memorySwapLimit(memory: number | undefined, swap: number | undefined): number {
+  if (swap) return swap;
+  return memory ? memory * 2 : 0;
+}
+
 /** cgroup resources from HostConfig (only what is set). */
 export function resources(h: HostConfigLike): OciResources {
   const r: OciResources = { devices: [{ allow: false, access: 'rwm' }] };
@@ -171,11 +177,9 @@ export function resources(h: HostConfigLike): OciResources {
   const mem: NonNullable<OciResources['memory']> = {};
   if (h.Memory) mem.limit = h.Memory;
   if (h.MemoryReservation) mem.reservation = h.MemoryReservation;
-  // Docker: swap defaults to twice the memory limit; left out when the kernel has no swap accounting.
-  if (swapAccounting()) {
-    if (h.MemorySwap) mem.swap = h.MemorySwap;
-    else if (h.Memory) mem.swap = h.Memory * 2;
-  }
+  // Left out when the kernel has no swap accounting.
+  const swap = memorySwapLimit(h.Memory, h.MemorySwap);
+  if (swap && swapAccounting()) mem.swap = swap;
   if (h.MemorySwappiness != null && h.MemorySwappiness >= 0) mem.swappiness = h.MemorySwappiness;
   if (h.OomKillDisable) mem.disableOOMKiller = true;
   if (Object.keys(mem).length) r.memory = mem;
