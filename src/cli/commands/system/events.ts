@@ -1,5 +1,5 @@
 // events: the daemon's event stream, printed as docker does (or --format).
-import { apiTimestamp } from '../../timestamps';
+import { getTimestamp } from '../../../common/time';
 import type { Command } from '../../registry';
 import { parseFilters } from '../../flags';
 import { Template } from '../../template';
@@ -59,7 +59,9 @@ export const eventsCommand: Command = {
   async run(ctx, p) {
     const f = p.flags;
     const tmpl = f.format ? new Template(f.format === 'json' ? '{{json .}}' : f.format) : undefined;
-    const { stream, close } = await ctx.client.events({ since: apiTimestamp(f.since), until: apiTimestamp(f.until), filters: parseFilters(f.filter) });
+    // as docker's client: converted (and a bad value refused) before the request
+    const ts = (v: string | undefined) => (v ? getTimestamp(v) : undefined);
+    const { stream, close } = await ctx.client.events({ since: ts(f.since), until: ts(f.until), filters: parseFilters(f.filter) });
     const stop = () => close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
