@@ -31,7 +31,7 @@ export function bytes(v: string | number | undefined, where: string): number | u
 }
 
 /** env_file contents, then `environment`; a name without a value comes from the project's environment. */
-export function resolveEnvironment(s: ServiceConfig, project: Project): string[] {
+function resolveEnvironment(s: ServiceConfig, project: Project): string[] {
   const env: Record<string, string> = {};
   for (const f of s.env_file ?? []) {
     if (!fs.existsSync(f.path)) {

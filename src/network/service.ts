@@ -1111,7 +1111,7 @@ function mtuOf(n: NetworkRecord): number {
 }
 
 /** Docker's MAC from the address: 02:42 followed by the 4 address bytes. */
-export function macFor(addr: string): string {
+function macFor(addr: string): string {
   return ['02', '42', ...addr.split('.').map((x) => Number(x).toString(16).padStart(2, '0'))].join(':');
 }
 

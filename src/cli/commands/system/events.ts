@@ -6,7 +6,7 @@ import { Template } from '../../template';
 import type { EngineEvent } from '../../../client';
 
 /** jsonmessage.RFC3339NanoFixed in local time: "2006-01-02T15:04:05.000000000Z07:00". */
-export function eventTime(ev: EngineEvent): string {
+function eventTime(ev: EngineEvent): string {
   const ns = ev.timeNano ? BigInt(ev.timeNano) : BigInt(ev.time) * 1000000000n;
   const ms = Number(ns / 1000000n);
   const d = new Date(ms);
@@ -17,7 +17,7 @@ export function eventTime(ev: EngineEvent): string {
   return `${local.toISOString().slice(0, 19)}.${frac}${zone}`;
 }
 
-export function prettyEvent(ev: EngineEvent): string {
+function prettyEvent(ev: EngineEvent): string {
   let s = ev.timeNano || ev.time ? `${eventTime(ev)} ` : '';
   s += `${ev.Type} ${ev.Action} ${ev.Actor?.ID ?? ''}`;
   const attrs = ev.Actor?.Attributes ?? {};
