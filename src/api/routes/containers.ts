@@ -3,7 +3,7 @@ import type { Router } from '../router';
 import type { Ctx } from '../context';
 import type { Daemon } from '../../daemon/daemon';
 import { InvalidParameter } from '../../util/errors';
-import { parseTimestampArg } from '../../container/time';
+import { timestampNs } from '../../common/time';
 import { acceptWebSocket } from '../websocket';
 import { versionAtLeast } from '../server';
 
@@ -98,8 +98,8 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       follow: ctx.bool('follow'),
       timestamps: ctx.bool('timestamps'),
       tail,
-      sinceNs: since && since !== '0' ? parseTimestampArg(since) : undefined,
-      untilNs: until && until !== '0' ? parseTimestampArg(until) : undefined,
+      sinceNs: since && since !== '0' ? timestampNs(since) : undefined,
+      untilNs: until && until !== '0' ? timestampNs(until) : undefined,
     };
     svc.logFiles.checkReadable(c);
     const ct = c.config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';

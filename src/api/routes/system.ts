@@ -5,7 +5,8 @@ import type { Daemon } from '../../daemon/daemon';
 import { API_VERSION, MIN_API_VERSION } from '../context';
 import { BERTH_VERSION, GIT_COMMIT } from '../../version';
 import { hostInfo, backingFs, runtimeCommit } from '../../host/sysinfo';
-import { matchEvent, parseEventTime } from '../../events/filter';
+import { matchEvent } from '../../events/filter';
+import { timestampNs } from '../../common/time';
 import { apiWarnings } from '../../daemon/config';
 import { InvalidParameter } from '../../util/errors';
 
@@ -178,8 +179,8 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
     const now = Date.now() * 1e6;
     const since = ctx.str('since');
     const until = ctx.str('until');
-    const sinceNs = since ? parseEventTime(since, now) : undefined;
-    const untilNs = until ? parseEventTime(until, now) : undefined;
+    const sinceNs = since ? Number(timestampNs(since, now / 1e6)) : undefined;
+    const untilNs = until ? Number(timestampNs(until, now / 1e6)) : undefined;
     const res = ctx.stream(200, 'application/json');
     const write = (ev: import('../../events/bus').EngineEvent) => {
       if (untilNs !== undefined && ev.timeNano > untilNs) return;
