@@ -10,7 +10,7 @@ import { critical, refillReserve, type Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import type { ImageService } from '../image/service';
-import type { DaemonConfig } from '../daemon/config';
+import type { ContainerServiceOptions } from './options';
 import type { ImageConfig } from '../image/types';
 import { applyChanges } from '../image/changes';
 import { fullString, isValidTag, parseNormalized, withDefaultTag } from '../common/reference';
@@ -43,7 +43,7 @@ export interface ContainerServiceDeps {
   events: EventBus;
   storage: Overlay2;
   images: ImageService;
-  config: DaemonConfig;
+  config: ContainerServiceOptions;
 }
 
 export interface ContainerCounts { total: number; running: number; paused: number; stopped: number }

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import type { Db } from '../store/db';
 import { critical, ensureSchema } from '../store/db';
 import type { EventBus } from '../events/bus';
-import type { DaemonConfig } from '../daemon/config';
+import type { NetworkServiceOptions } from './options';
 import { Conflict, Forbidden, InvalidParameter, NotFound, SystemError } from '../util/errors';
 import { newId } from '../util/ids';
 import { log } from '../util/log';
@@ -29,7 +29,7 @@ import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer,
 export interface NetworkServiceDeps {
   db: Db;
   events: EventBus;
-  config: DaemonConfig;
+  config: NetworkServiceOptions;
 }
 
 /** What setup() tells the container service to put into the OCI spec and files. */
