@@ -162,22 +162,49 @@ test('normalisation: ports, volumes, environment, command, depends_on, networks'
   assert.equal(p.volumes.data.name, 'myapp_data');
 });
 
-test("errors name the file and key as Compose does", () => {
+test("errors name the file, the key and the line as Compose does", () => {
   const bad = (yaml: string) => {
     const dir = project({ 'compose.yaml': yaml });
     return () => load(dir);
   };
-  const file = (re: string) => new RegExp(`^ComposeError: validating .*/compose\\.yaml: ${re}$`);
-  assert.throws(bad('services:\n  web:\n    image: busybox\n    ports: "80:80"\n'), file('services\\.web\\.ports must be a list'));
-  assert.throws(bad('services:\n  web:\n    image: busybox\n    bogus: 1\n'), file("services\\.web additional properties 'bogus' not allowed"));
-  assert.throws(bad('services:\n  web:\n    image: busybox\n    environment: 3\n'), file('services\\.web\\.environment must be a mapping or list'));
+  // Compose's text, then the line the YAML parser saw the key on
+  const file = (re: string, line: number) => new RegExp(`^ComposeError: validating .*/compose\\.yaml: ${re} \\(line ${line}\\)$`);
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    ports: "80:80"\n'), file('services\\.web\\.ports must be a list', 4));
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    bogus: 1\n'), file("services\\.web additional properties 'bogus' not allowed", 4));
+  assert.throws(bad('services:\n  web:\n    image: busybox\n    environment: 3\n'), file('services\\.web\\.environment must be a mapping or list', 4));
   assert.throws(bad('services:\n  web:\n    image: busybox\n    depends_on: [db]\n'), /^Error: service "web" depends on undefined service "db": invalid compose project$|service "web" depends on undefined service "db": invalid compose project/);
   assert.throws(bad('services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n'), /dependency cycle detected: a -> b -> a/);
   assert.throws(bad('services:\n  web:\n    image: busybox\n    volumes: ["data:/d"]\n'), /service "web" refers to undefined volume data: invalid compose project/);
   assert.throws(bad('services:\n  web:\n    image: busybox\n    networks: [nope]\n'), /service "web" refers to undefined network nope: invalid compose project/);
   assert.throws(bad('services:\n  web:\n    image: busybox\n  web:\n    image: x\n'), /compose\.yaml: yaml: line \d+: Map keys must be unique/);
-  assert.throws(bad('services:\n  web:\n    build: {}\n    image: [x]\n'), file('services\\.web\\.image must be a string'));
+  assert.throws(bad('services:\n  web:\n    build: {}\n    image: [x]\n'), file('services\\.web\\.image must be a string', 4));
   assert.throws(bad('services:\n  web: {}\n'), /service "web" has neither an image nor a build context specified/);
+});
+
+test('the full Compose Specification schema: nested keys, enums, merge keys, a valid file passes', () => {
+  const err = (yaml: string) => {
+    const dir = project({ 'compose.yaml': yaml });
+    try {
+      load(dir);
+    } catch (e) {
+      return (e as Error).message.replace(/^validating .*\/compose\.yaml: /, '');
+    }
+    return 'no error';
+  };
+  // compose-go's wording (the most specific error of the schema), then the line
+  assert.equal(err('services:\n  web:\n    image: busybox\n    environment:\n      FOO: [1]\n'), 'services.web.environment.FOO must be a boolean, null, number or string (line 5)');
+  assert.equal(err('services:\n  web:\n    image: busybox\n    depends_on:\n      db:\n        condition: nope\n  db:\n    image: x\n'),
+    "services.web.depends_on.db.condition value must be one of 'service_started', 'service_healthy', 'service_completed_successfully' (line 6)");
+  assert.equal(err('services:\n  web:\n    image: busybox\n    volumes:\n      - type: tmpfs\n        target: /x\n        foo: 1\n'), "services.web.volumes.0 additional properties 'foo' not allowed (line 7)");
+  assert.equal(err('services:\n  web:\n    image: busybox\n    healthcheck:\n      test: true\n'), 'services.web.healthcheck.test must be a string or list (line 5)');
+  assert.equal(err('services:\n  web:\n    image: busybox\n    ports: [80, 80]\n'), 'services.web.ports items at 0 and 1 are equal (line 4)');
+  assert.equal(err('name: [1]\nservices:\n  web:\n    image: busybox\n'), 'name must be a string (line 1)');
+  assert.equal(err('volumes:\n  data:\n    driver: local\n    bogus: 2\nservices:\n  web:\n    image: busybox\n'), "volumes.data additional properties 'bogus' not allowed (line 4)");
+  assert.equal(err('networks:\n  n:\n    ipam:\n      config:\n        - subnet: 1\nservices:\n  web:\n    image: busybox\n'), 'networks.n.ipam.config.0.subnet must be a string (line 5)');
+  // a key brought in by a merge key is found where it was written
+  assert.equal(err('x-base: &b\n  image: busybox\n  bogus: 2\nservices:\n  web:\n    <<: *b\n'), "services.web additional properties 'bogus' not allowed (line 3)");
+  // the schema runs after interpolation: a string from the environment is fine where the spec takes one
+  assert.equal(err('services:\n  web:\n    image: busybox\n    cpus: ${CPUS:-0.5}\n    x-note: free\n    deploy:\n      resources:\n        limits:\n          memory: 64m\n'), 'no error');
 });
 
 test('config hash: stable, ignores build/scale/depends_on/profiles, sees environment', () => {

@@ -3,7 +3,7 @@
 // profiles → model checks (undefined services/networks/volumes, cycles).
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML, { isPair, isScalar, Scalar } from 'yaml';
+import YAML, { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar, type Pair, type YAMLMap } from 'yaml';
 import { ComposeError } from './errors';
 import { discoverFiles, projectName } from './discover';
 import { parseDotenv } from './dotenv';
@@ -28,7 +28,13 @@ export interface LoadOptions {
 
 /** Parse one YAML file; the merge tags become markers merge.ts understands. */
 export function parseYaml(text: string, file: string): unknown {
-  const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  return parseYamlWithLines(text, file).value;
+}
+
+/** As parseYaml, with the line (1-based) each key path was written on, for error messages. */
+export function parseYamlWithLines(text: string, file: string): { value: unknown; lineOf: (p: string[]) => number | undefined } {
+  const lines = new LineCounter();
+  const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
     const e = doc.errors[0];
     const line = e.linePos?.[0]?.line;
@@ -45,7 +51,42 @@ export function parseYaml(text: string, file: string): unknown {
       }
     },
   });
-  return doc.toJS({ maxAliasCount: 10000 });
+  const lineOf = (p: string[]): number | undefined => {
+    // walk the node tree as far as it goes (aliases followed, `<<` merges searched); the deepest node found names the line
+    let node: unknown = doc.contents;
+    let range: [number, number, number] | null | undefined = (node as { range?: [number, number, number] } | null)?.range;
+    for (const seg of p) {
+      if (isAlias(node)) node = node.resolve(doc);
+      let next: { key?: unknown; value?: unknown } | undefined;
+      if (isMap(node)) {
+        const find = (m: YAMLMap): Pair | undefined => {
+          for (const it of m.items) {
+            const k = isScalar(it.key) && typeof it.key.value !== 'symbol' ? String(it.key.value) : String(it.key);
+            if (k === seg || k === seg + OVERRIDE_SUFFIX) return it;
+          }
+          for (const it of m.items) {
+            if (!isScalar(it.key) || (it.key.value !== '<<' && (it.key as { source?: string }).source !== '<<')) continue;
+            for (let src of isSeq(it.value) ? it.value.items : [it.value]) {
+              if (isAlias(src)) src = src.resolve(doc);
+              const hit = isMap(src) ? find(src) : undefined;
+              if (hit) return hit;
+            }
+          }
+          return undefined;
+        };
+        next = find(node);
+      } else if (isSeq(node) && /^\d+$/.test(seg)) {
+        const item = node.items[Number(seg)];
+        next = item === undefined ? undefined : { value: item };
+      }
+      if (!next) break;
+      const keyRange = (next.key as { range?: [number, number, number] } | null)?.range;
+      node = next.value;
+      range = keyRange ?? (node as { range?: [number, number, number] } | null)?.range ?? range;
+    }
+    return range ? lines.linePos(range[0]).line : undefined;
+  };
+  return { value: doc.toJS({ maxAliasCount: 10000 }), lineOf };
 }
 
 /** The variables for interpolation: the OS environment, then the env files under it. */
@@ -107,11 +148,12 @@ class FileReader {
     } catch (e) {
       throw new ComposeError(`open ${file}: ${(e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'no such file or directory'}`);
     }
-    let doc = parseYaml(text, file);
+    const parsed = parseYamlWithLines(text, file);
+    let doc = parsed.value;
     if (doc === null || doc === undefined) doc = {};
     if (typeof doc !== 'object' || Array.isArray(doc)) throw new ComposeError(`validating ${file}: (root) must be a mapping`);
     doc = interpolateTree(doc, this.lookup, this.onUnset);
-    validateFile(strip(doc), file);
+    validateFile(strip(doc), file, parsed.lineOf);
     return doc as Record<string, any>;
   }
 
