@@ -38,6 +38,7 @@ function loadValidator(): Validate {
   const key = crypto.createHash('sha256').update(`${ajvVersion}\n${ajvDir}\n${text}`).digest('hex').slice(0, 16);
   const cached = path.join(cacheDir(), `compose-spec-${key}.js`);
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a generated module at a path known only now
     validator = require(cached) as Validate;
     return validator;
   } catch {
