@@ -9,7 +9,8 @@ import { loadProject, type LoadOptions } from '../src/compose/loader';
 import { substitute } from '../src/compose/interpolate';
 import { normalizeProjectName } from '../src/compose/discover';
 import { parseDotenv } from '../src/compose/dotenv';
-import { serviceHash } from '../src/compose/hash';
+import { createHash } from 'node:crypto';
+import { serviceHash, serviceHashInput } from '../src/compose/hash';
 
 const roots: string[] = [];
 after(() => { for (const r of roots) fs.rmSync(r, { recursive: true, force: true }); });
@@ -147,10 +148,11 @@ test('normalisation: ports, volumes, environment, command, depends_on, networks'
     { mode: 'ingress', target: 3000, protocol: 'tcp' },
     { mode: 'ingress', target: 22, published: '2222', protocol: 'tcp' },
   ]);
+  // compose-go's ParseVolume gives a short-syntax volume empty volume options (they enter the config hash)
   assert.deepEqual(w.volumes, [
-    { type: 'volume', source: 'data', target: '/data', read_only: true },
+    { type: 'volume', source: 'data', target: '/data', read_only: true, volume: {} },
     { type: 'bind', source: path.join(dir, 'src'), target: '/src', bind: { create_host_path: true } },
-    { type: 'volume', target: '/anon' },
+    { type: 'volume', target: '/anon', volume: {} },
     { type: 'tmpfs', target: '/t' },
   ]);
   assert.deepEqual(w.depends_on, { db: { condition: 'service_started', required: true } });
@@ -216,6 +218,60 @@ test('config hash: stable, ignores build/scale/depends_on/profiles, sees environ
   assert.equal(serviceHash(load(dir, { profiles: ['x'] }).services.web), h1);
   fs.writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  web:\n    image: busybox\n    environment: [A=2]\n');
   assert.notEqual(serviceHash(load(dir).services.web), h1);
+});
+
+test("config hash: Compose v2's own recorded hash, and its bytes for a service with most keys", () => {
+  // pkg/compose/convergence_test.go (TestCreateMobyContainer) in docker/compose records this label for
+  // a service with two prioritised networks and no image; build is left out of the hash
+  const rec = project({ 'compose.yaml': 'services:\n  test:\n    build: .\n    networks:\n      a: {priority: 10}\n      b: {priority: 100}\nnetworks: {a: {}, b: {}}\n' });
+  const recorded = load(rec);
+  assert.equal(serviceHash(recorded.services.test, recorded), '8dbce408396f8986266bc5deba0c09cfebac63c95c2238e405c7bee5f1bd84b8');
+
+  const dir = project({
+    'compose.yaml': [
+      'services:',
+      '  web:',
+      '    image: nginx:1.25',
+      '    command: sh -c "echo <hi> & bye"',
+      '    environment: {B: "2", A: 1, U: null}',
+      '    env_file: [web.env]',
+      '    ports: ["127.0.0.1:8080:80", {target: 443, published: 8443}]',
+      '    volumes: ["data:/data:ro", "./html:/usr/share/nginx/html", {type: bind, source: ./conf, target: /etc/nginx/conf.d}]',
+      '    healthcheck: {test: curl -f http://localhost, interval: 90s, retries: 3}',
+      '    restart: unless-stopped',
+      '    stop_grace_period: 1m30s',
+      '    mem_limit: 512m',
+      '    cpus: 0.5',
+      '    extra_hosts: ["b.example:10.0.0.2", "a.example=10.0.0.1"]',
+      '    labels: {x.y: z}',
+      '    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 65535}',
+      '    depends_on: [db]',
+      '    deploy: {replicas: 2, resources: {limits: {memory: 1g}}}',
+      '    x-extra: ignored',
+      '  db: {image: busybox}',
+      'volumes: {data: {}}',
+    ].join('\n'),
+    'web.env': 'C=3\nA=from-file\n',
+  });
+  const p = load(dir);
+  // what Go's json.Marshal writes for compose-go's ServiceConfig: fields in declaration order, omitempty,
+  // maps sorted, HTML escaped, durations and byte sizes through compose-go's marshalers; env_file resolved
+  // into environment; build, depends_on, deploy.replicas, scale, pull_policy and profiles cleared
+  const json = '{"cpus":0.5,"command":["sh","-c","echo \\u003chi\\u003e \\u0026 bye"],'
+    + '"deploy":{"resources":{"limits":{"memory":"1073741824"}},"placement":{}},"entrypoint":null,'
+    + '"environment":{"A":"1","B":"2","C":"3","U":null},"extra_hosts":["a.example=10.0.0.1","b.example=10.0.0.2"],'
+    + '"healthcheck":{"test":["CMD-SHELL","curl -f http://localhost"],"interval":"1m30s","retries":3},'
+    + '"image":"nginx:1.25","labels":{"x.y":"z"},"mem_limit":"536870912","networks":{"default":null},'
+    + '"ports":[{"mode":"ingress","host_ip":"127.0.0.1","target":80,"published":"8080","protocol":"tcp"},{"mode":"ingress","target":443,"published":"8443","protocol":"tcp"}],'
+    + '"restart":"unless-stopped","stop_grace_period":"1m30s","ulimits":{"nofile":{"soft":1024,"hard":2048},"nproc":65535},'
+    + `"volumes":[{"type":"volume","source":"data","target":"/data","read_only":true,"volume":{}},{"type":"bind","source":${JSON.stringify(path.join(dir, 'html'))},"target":"/usr/share/nginx/html","bind":{}},`
+    + `{"type":"bind","source":${JSON.stringify(path.join(dir, 'conf'))},"target":"/etc/nginx/conf.d"}]}`;
+  assert.equal(serviceHashInput(p.services.web, p), json);
+  assert.equal(serviceHash(p.services.web, p), createHash('sha256').update(json).digest('hex'));
+  // an env_file change is a config change, as for Compose
+  fs.writeFileSync(path.join(dir, 'web.env'), 'C=4\n');
+  const changed = load(dir);
+  assert.notEqual(serviceHash(changed.services.web, changed), createHash('sha256').update(json).digest('hex'));
 });
 
 test('extends (same file and file:) and include, paths relative to their own file', () => {

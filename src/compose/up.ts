@@ -111,7 +111,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
     const name = s.container_name ?? `${project.name}-${n}-${number}`;
     if (label === 'Creating') progress.event('Container', name, 'Creating');
     const body = toCreateBody({
-      project, service: s, number, imageRef: imageName(project, s), imageId: images[n], hash: serviceHash(s),
+      project, service: s, number, imageRef: imageName(project, s), imageId: images[n], hash: serviceHash(s, project),
       serviceContainer: (x) => result.get(x)?.[0]?.id ?? byService.get(x)?.[0]?.Id,
     });
     let id: string;
@@ -132,7 +132,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
   await walk(project.services, names, async (n) => {
     const s = project.services[n];
     const want = wantedScale(project, n, o);
-    const hash = serviceHash(s);
+    const hash = serviceHash(s, project);
     const cur = byService.get(n) ?? [];
     const keep = cur.slice(0, want);
     const extra = cur.slice(want);

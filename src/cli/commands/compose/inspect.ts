@@ -164,7 +164,7 @@ export const configCommand: ComposeCommand = {
       const want = p.flags.hash === '*' ? names : String(p.flags.hash).split(',');
       for (const n of want) {
         if (!project.services[n]) throw new CliError(`no such service: ${n}`);
-        c.ctx.out(`${n} ${serviceHash(project.services[n])}\n`);
+        c.ctx.out(`${n} ${serviceHash(project.services[n], project)}\n`);
       }
       return;
     }
