@@ -274,6 +274,38 @@ test("config hash: Compose v2's own recorded hash, and its bytes for a service w
   assert.notEqual(serviceHash(changed.services.web, changed), createHash('sha256').update(json).digest('hex'));
 });
 
+test('a loaded project is cached by its files, variables and options; changes are seen', () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-cache-'));
+  roots.push(cache);
+  const old = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = cache;
+  try {
+    const dir = project({
+      'compose.yaml': 'include: [lib.yaml]\nservices:\n  web:\n    image: busybox\n    environment:\n      - TOKEN=${TOKEN}\n',
+      'lib.yaml': 'services:\n  db:\n    image: busybox:1\n',
+    });
+    const env = { TOKEN: 'one', UNRELATED: 'zz-unrelated-value' };
+    const first = load(dir, { env });
+    const entries = () => fs.readdirSync(path.join(cache, 'berth', 'compose-projects')).filter((f) => f.endsWith('.json'));
+    assert.equal(entries().length, 1);
+    const file = path.join(cache, 'berth', 'compose-projects', entries()[0]);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    // the variables themselves are not written, only the model made with them
+    assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /zz-unrelated-value/);
+    const again = load(dir, { env });
+    assert.deepEqual(again, first);
+    assert.equal(again.environment.UNRELATED, 'zz-unrelated-value');
+    // an included file, a variable, an option: each makes a new model
+    fs.writeFileSync(path.join(dir, 'lib.yaml'), 'services:\n  db:\n    image: busybox:2\n');
+    assert.equal(load(dir, { env }).services.db.image, 'busybox:2');
+    assert.deepEqual(load(dir, { env: { ...env, TOKEN: 'two' } }).services.web.environment, { TOKEN: 'two' });
+    assert.equal(load(dir, { env, projectName: 'other' }).name, 'other');
+  } finally {
+    if (old === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = old;
+  }
+});
+
 test('extends (same file and file:) and include, paths relative to their own file', () => {
   const dir = project({
     'compose.yaml': [

@@ -3,7 +3,7 @@
 // profiles → model checks (undefined services/networks/volumes, cycles).
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML, { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar, type Pair, type YAMLMap } from 'yaml';
+import type { Pair, YAMLMap } from 'yaml';
 import { ComposeError } from './errors';
 import { discoverFiles, projectName } from './discover';
 import { parseDotenv } from './dotenv';
@@ -12,6 +12,7 @@ import { validateFile } from './schema';
 import { canonicalService, mergeValues, strip, RESET, OVERRIDE_SUFFIX } from './merge';
 import { normalizeService } from './normalize';
 import { checkCycles } from './graph';
+import { cachedProject, cacheKey, contentHash, storeProject, type Read } from './cache';
 import type { FileObjectConfig, NetworkConfig, Project, ServiceConfig, VolumeConfig } from './types';
 
 export interface LoadOptions {
@@ -33,6 +34,10 @@ export function parseYaml(text: string, file: string): unknown {
 
 /** As parseYaml, with the line (1-based) each key path was written on, for error messages. */
 export function parseYamlWithLines(text: string, file: string): { value: unknown; lineOf: (p: string[]) => number | undefined } {
+  // the parser is loaded when a file is parsed, not when a cached project is used
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
+  const { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar } = YAML;
   const lines = new LineCounter();
   const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
@@ -139,6 +144,8 @@ function absolutize(s: Record<string, any>, dir: string): Record<string, any> {
 /** Reads one file into a document ready to merge: parsed, interpolated, checked, includes and extends resolved. */
 class FileReader {
   private extendsStack: string[] = [];
+  /** Every file read, with its content hash (the project cache's key material). */
+  readonly reads: Read[] = [];
   constructor(private readonly lookup: (n: string) => string | undefined, private readonly onUnset: (n: string) => void, private readonly warnings: string[], _projectDir: string) {}
 
   private parse(file: string): Record<string, any> {
@@ -148,6 +155,7 @@ class FileReader {
     } catch (e) {
       throw new ComposeError(`open ${file}: ${(e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'no such file or directory'}`);
     }
+    this.reads.push({ file, sha: contentHash(text) });
     const parsed = parseYamlWithLines(text, file);
     let doc = parsed.value;
     if (doc === null || doc === undefined) doc = {};
@@ -233,6 +241,18 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const found = discoverFiles(opts.files ?? [], cwd, osEnv);
   const workingDir = path.resolve(cwd, opts.projectDirectory ?? path.dirname(found.files[0]));
   const { env, files: envFiles } = projectEnvironment(opts, workingDir);
+  // stdin cannot be read twice to check it; everything else is
+  const cacheable = !found.files.includes('-');
+  const key = cacheKey([found, workingDir, env, envFiles, opts.projectName, opts.profiles, opts.services, osEnv.COMPOSE_PROFILES]);
+  const hit = cacheable ? cachedProject(key) : undefined;
+  // the variables are not written to the cache (they may hold secrets); they were just read again
+  if (hit) return { ...hit, environment: env };
+  const { project, reads } = loadFresh(opts, osEnv, found, workingDir, env, envFiles);
+  if (cacheable) storeProject(key, reads, { ...project, environment: {} });
+  return project;
+}
+
+function loadFresh(opts: LoadOptions, osEnv: Record<string, string | undefined>, found: { files: string[]; warnings: string[] }, workingDir: string, env: Record<string, string>, envFiles: string[]): { project: Project; reads: Read[] } {
   const warnings = [...found.warnings];
   const unset = new Set<string>();
   let merged: Record<string, any> = {};
@@ -313,7 +333,7 @@ export function loadProject(opts: LoadOptions = {}): Project {
   }
   const extensions: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(merged)) if (k.startsWith('x-')) extensions[k] = v;
-  return { name, workingDir, configFiles: found.files, envFiles, environment: env, services, disabled, networks, volumes, secrets, configs, extensions, warnings };
+  return { project: { name, workingDir, configFiles: found.files, envFiles, environment: env, services, disabled, networks, volumes, secrets, configs, extensions, warnings }, reads: reader.reads };
 }
 
 /** A top-level network or volume: its engine name is `<project>_<key>` unless external or named. */

@@ -3,9 +3,10 @@
 // error ("services.web.ports must be a list", "services.web additional
 // properties 'foo' not allowed", "... must be one of ..."), prefixed with the
 // file and followed by the line the YAML parser saw the key on.
-// Compiling the schema costs ~0.5 s; the compiled code is cached as an ajv
+// Compiling the schema costs ~1 s; the compiled code is cached as an ajv
 // standalone module under the user's cache directory, keyed by the schema
-// and ajv version, so later runs only load it.
+// and ajv version, so later runs only load it; and a document once found
+// valid is remembered there by its hash, so an unchanged file costs nothing.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,17 +26,25 @@ type Validate = ((doc: unknown) => boolean) & { errors?: SchemaError[] | null };
 const SPEC = path.resolve(__dirname, '..', '..', '..', 'src', 'compose', 'spec', 'compose-spec.json');
 
 let validator: Validate | undefined;
+let spec: { text: string; ajvDir: string; key: string } | undefined;
 
 function cacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'berth');
 }
 
-function loadValidator(): Validate {
-  if (validator) return validator;
+/** The schema's text and a key naming it with the ajv that compiles it. */
+function specInfo(): { text: string; ajvDir: string; key: string } {
+  if (spec) return spec;
   const text = fs.readFileSync(SPEC, 'utf8');
   const ajvDir = path.dirname(require.resolve('ajv/package.json'));
   const ajvVersion = JSON.parse(fs.readFileSync(path.join(ajvDir, 'package.json'), 'utf8')).version as string;
-  const key = crypto.createHash('sha256').update(`${ajvVersion}\n${ajvDir}\n${text}`).digest('hex').slice(0, 16);
+  spec = { text, ajvDir, key: crypto.createHash('sha256').update(`${ajvVersion}\n${ajvDir}\n${text}`).digest('hex').slice(0, 16) };
+  return spec;
+}
+
+function loadValidator(): Validate {
+  if (validator) return validator;
+  const { text, ajvDir, key } = specInfo();
   const cached = path.join(cacheDir(), `compose-spec-${key}.js`);
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a generated module at a path known only now
@@ -142,10 +151,21 @@ export function validateFile(doc: unknown, file: string, lineOf: (p: string[]) =
     const line = lineOf(p);
     return line ? ` (line ${line})` : '';
   };
-  const validate = loadValidator();
-  if (!validate(doc)) {
-    const { path: where, text } = describe(validate.errors ?? []);
-    throw new ComposeError(`validating ${file}: ${text}${at(where)}`);
+  // a document seen valid before (same bytes after interpolation, same schema) is not checked again:
+  // loading the compiled schema is most of a no-op `up`'s own CPU time
+  const seen = path.join(cacheDir(), 'compose-valid', crypto.createHash('sha256').update(`${specInfo().key}\n${JSON.stringify(doc)}`).digest('hex'));
+  if (!fs.existsSync(seen)) {
+    const validate = loadValidator();
+    if (!validate(doc)) {
+      const { path: where, text } = describe(validate.errors ?? []);
+      throw new ComposeError(`validating ${file}: ${text}${at(where)}`);
+    }
+    try {
+      fs.mkdirSync(path.dirname(seen), { recursive: true });
+      fs.writeFileSync(seen, '');
+    } catch {
+      // not cached: checked again next time
+    }
   }
   // compose-go takes any string here and the engine refuses it at create time; say it early
   for (const [name, svc] of Object.entries(((doc as Record<string, any>).services ?? {}) as Record<string, any>)) {

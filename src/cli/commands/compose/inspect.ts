@@ -1,5 +1,4 @@
 // ps, ls, config, images, top, port, logs, version, events.
-import YAML from 'yaml';
 import { CliError } from '../../registry';
 import { tabwrite } from '../../tabwriter';
 import { displayablePorts } from '../container/list';
@@ -170,7 +169,8 @@ export const configCommand: ComposeCommand = {
     }
     const doc = configDocument(project);
     if (p.args.length) doc.services = Object.fromEntries(Object.entries(doc.services as object).filter(([n]) => p.args.includes(n)));
-    const text = p.flags.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : YAML.stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+    // the YAML writer loads only for `config` (a cached project needs no parser)
+    const text = p.flags.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : (await import('yaml')).default.stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
     if (p.flags.output) (await import('node:fs')).writeFileSync(p.flags.output, text);
     else c.ctx.out(text);
   },
