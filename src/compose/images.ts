@@ -3,7 +3,6 @@
 // when the service names no image — as Compose v2.
 import type { EngineClient, ProgressMessage } from '../client';
 import { ApiError } from '../client';
-import { packDir } from '../client/build-context';
 import { ComposeError } from './errors';
 import { L } from './labels';
 import type { Progress } from './progress';
@@ -80,6 +79,8 @@ export async function buildService(client: EngineClient, progress: Progress, pro
     if (val !== undefined) args[k] = val;
   }
   Object.assign(args, o.buildArgs ?? {});
+  // the build context packer is loaded only when something is built
+  const { packDir } = await import('../client/build-context');
   const { stream } = packDir(b.context, dockerfile, extra);
   let id: string | undefined;
   try {
@@ -119,11 +120,15 @@ export interface EnsureOptions {
 export async function ensureImages(client: EngineClient, progress: Progress, project: Project, names: string[], o: EnsureOptions = {}): Promise<Record<string, string>> {
   const ids: Record<string, string> = {};
   const pulls = new Map<string, Promise<void>>();
+  // services on one image inspect it once
+  const inspected = new Map<string, Promise<string | undefined>>();
+  const lookup = (ref: string) => inspected.get(ref) ?? inspected.set(ref, imageId(client, ref)).get(ref)!;
   await Promise.all(names.map(async (n) => {
     const s = project.services[n];
     const ref = imageName(project, s);
     const policy = o.pull && o.pull !== 'policy' ? o.pull : s.pull_policy ?? 'missing';
-    let id = await imageId(client, ref);
+    // an image about to be pulled or built anyway needs no look first
+    let id = (!s.build && policy === 'always') || (s.build && o.build && !o.noBuild) ? undefined : await lookup(ref);
     if (s.build && !o.noBuild && (o.build || !id || policy === 'build')) {
       ids[n] = await buildService(client, progress, project, s, { output: o.buildOutput });
       return;

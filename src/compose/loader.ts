@@ -3,7 +3,7 @@
 // profiles → model checks (undefined services/networks/volumes, cycles).
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML, { isPair, isScalar, Scalar } from 'yaml';
+import type { Pair, YAMLMap } from 'yaml';
 import { ComposeError } from './errors';
 import { discoverFiles, projectName } from './discover';
 import { parseDotenv } from './dotenv';
@@ -12,6 +12,7 @@ import { validateFile } from './schema';
 import { canonicalService, mergeValues, strip, RESET, OVERRIDE_SUFFIX } from './merge';
 import { normalizeService } from './normalize';
 import { checkCycles } from './graph';
+import { cachedProject, cacheKey, contentHash, storeProject, type Read } from './cache';
 import type { FileObjectConfig, NetworkConfig, Project, ServiceConfig, VolumeConfig } from './types';
 
 export interface LoadOptions {
@@ -28,7 +29,17 @@ export interface LoadOptions {
 
 /** Parse one YAML file; the merge tags become markers merge.ts understands. */
 export function parseYaml(text: string, file: string): unknown {
-  const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  return parseYamlWithLines(text, file).value;
+}
+
+/** As parseYaml, with the line (1-based) each key path was written on, for error messages. */
+export function parseYamlWithLines(text: string, file: string): { value: unknown; lineOf: (p: string[]) => number | undefined } {
+  // the parser is loaded when a file is parsed, not when a cached project is used
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
+  const { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar } = YAML;
+  const lines = new LineCounter();
+  const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
     const e = doc.errors[0];
     const line = e.linePos?.[0]?.line;
@@ -45,7 +56,42 @@ export function parseYaml(text: string, file: string): unknown {
       }
     },
   });
-  return doc.toJS({ maxAliasCount: 10000 });
+  const lineOf = (p: string[]): number | undefined => {
+    // walk the node tree as far as it goes (aliases followed, `<<` merges searched); the deepest node found names the line
+    let node: unknown = doc.contents;
+    let range: [number, number, number] | null | undefined = (node as { range?: [number, number, number] } | null)?.range;
+    for (const seg of p) {
+      if (isAlias(node)) node = node.resolve(doc);
+      let next: { key?: unknown; value?: unknown } | undefined;
+      if (isMap(node)) {
+        const find = (m: YAMLMap): Pair | undefined => {
+          for (const it of m.items) {
+            const k = isScalar(it.key) && typeof it.key.value !== 'symbol' ? String(it.key.value) : String(it.key);
+            if (k === seg || k === seg + OVERRIDE_SUFFIX) return it;
+          }
+          for (const it of m.items) {
+            if (!isScalar(it.key) || (it.key.value !== '<<' && (it.key as { source?: string }).source !== '<<')) continue;
+            for (let src of isSeq(it.value) ? it.value.items : [it.value]) {
+              if (isAlias(src)) src = src.resolve(doc);
+              const hit = isMap(src) ? find(src) : undefined;
+              if (hit) return hit;
+            }
+          }
+          return undefined;
+        };
+        next = find(node);
+      } else if (isSeq(node) && /^\d+$/.test(seg)) {
+        const item = node.items[Number(seg)];
+        next = item === undefined ? undefined : { value: item };
+      }
+      if (!next) break;
+      const keyRange = (next.key as { range?: [number, number, number] } | null)?.range;
+      node = next.value;
+      range = keyRange ?? (node as { range?: [number, number, number] } | null)?.range ?? range;
+    }
+    return range ? lines.linePos(range[0]).line : undefined;
+  };
+  return { value: doc.toJS({ maxAliasCount: 10000 }), lineOf };
 }
 
 /** The variables for interpolation: the OS environment, then the env files under it. */
@@ -98,6 +144,8 @@ function absolutize(s: Record<string, any>, dir: string): Record<string, any> {
 /** Reads one file into a document ready to merge: parsed, interpolated, checked, includes and extends resolved. */
 class FileReader {
   private extendsStack: string[] = [];
+  /** Every file read, with its content hash (the project cache's key material). */
+  readonly reads: Read[] = [];
   constructor(private readonly lookup: (n: string) => string | undefined, private readonly onUnset: (n: string) => void, private readonly warnings: string[], _projectDir: string) {}
 
   private parse(file: string): Record<string, any> {
@@ -107,11 +155,13 @@ class FileReader {
     } catch (e) {
       throw new ComposeError(`open ${file}: ${(e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'no such file or directory'}`);
     }
-    let doc = parseYaml(text, file);
+    this.reads.push({ file, sha: contentHash(text) });
+    const parsed = parseYamlWithLines(text, file);
+    let doc = parsed.value;
     if (doc === null || doc === undefined) doc = {};
     if (typeof doc !== 'object' || Array.isArray(doc)) throw new ComposeError(`validating ${file}: (root) must be a mapping`);
     doc = interpolateTree(doc, this.lookup, this.onUnset);
-    validateFile(strip(doc), file);
+    validateFile(strip(doc), file, parsed.lineOf);
     return doc as Record<string, any>;
   }
 
@@ -191,6 +241,18 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const found = discoverFiles(opts.files ?? [], cwd, osEnv);
   const workingDir = path.resolve(cwd, opts.projectDirectory ?? path.dirname(found.files[0]));
   const { env, files: envFiles } = projectEnvironment(opts, workingDir);
+  // stdin cannot be read twice to check it; everything else is
+  const cacheable = !found.files.includes('-');
+  const key = cacheKey([found, workingDir, env, envFiles, opts.projectName, opts.profiles, opts.services, osEnv.COMPOSE_PROFILES]);
+  const hit = cacheable ? cachedProject(key) : undefined;
+  // the variables are not written to the cache (they may hold secrets); they were just read again
+  if (hit) return { ...hit, environment: env };
+  const { project, reads } = loadFresh(opts, osEnv, found, workingDir, env, envFiles);
+  if (cacheable) storeProject(key, reads, { ...project, environment: {} });
+  return project;
+}
+
+function loadFresh(opts: LoadOptions, osEnv: Record<string, string | undefined>, found: { files: string[]; warnings: string[] }, workingDir: string, env: Record<string, string>, envFiles: string[]): { project: Project; reads: Read[] } {
   const warnings = [...found.warnings];
   const unset = new Set<string>();
   let merged: Record<string, any> = {};
@@ -271,7 +333,7 @@ export function loadProject(opts: LoadOptions = {}): Project {
   }
   const extensions: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(merged)) if (k.startsWith('x-')) extensions[k] = v;
-  return { name, workingDir, configFiles: found.files, envFiles, environment: env, services, disabled, networks, volumes, secrets, configs, extensions, warnings };
+  return { project: { name, workingDir, configFiles: found.files, envFiles, environment: env, services, disabled, networks, volumes, secrets, configs, extensions, warnings }, reads: reader.reads };
 }
 
 /** A top-level network or volume: its engine name is `<project>_<key>` unless external or named. */

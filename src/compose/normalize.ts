@@ -123,7 +123,7 @@ const isPath = (s: string) => s.startsWith('.') || s.startsWith('/') || s.starts
 export function parseVolumeShort(spec: string, dir: string, where: string): VolumeMount {
   const parts = spec.split(':');
   if (parts.length > 3 || parts.some((p) => p === '')) throw new ComposeError(`${where}: invalid spec: ${spec}: too many colons`);
-  if (parts.length === 1) return { type: 'volume', target: parts[0] };
+  if (parts.length === 1) return { type: 'volume', target: parts[0], volume: {} };
   const [source, target, mode] = parts.length === 2 && parts[1].startsWith('/') ? [parts[0], parts[1], undefined] : parts.length === 2 ? [undefined, parts[0], parts[1]] : parts;
   const v: VolumeMount = source === undefined ? { type: 'volume', target } : isPath(source) ? { type: 'bind', source: resolvePath(dir, source), target } : { type: 'volume', source, target };
   for (const opt of (mode ?? '').split(',').filter(Boolean)) {
@@ -135,7 +135,9 @@ export function parseVolumeShort(spec: string, dir: string, where: string): Volu
     else if (['cached', 'delegated', 'consistent'].includes(opt)) v.consistency = opt;
     else throw new ComposeError(`${where}: invalid mode "${opt}" in ${spec}`);
   }
+  // as compose-go's ParseVolume: a short bind creates its host path, a short volume has (empty) volume options
   if (v.type === 'bind') v.bind = { create_host_path: true, ...(v.bind ?? {}) };
+  else v.volume = { ...(v.volume ?? {}) };
   if (v.read_only === false) delete v.read_only;
   return v;
 }
@@ -148,7 +150,8 @@ function volumes(v: unknown, dir: string, where: string): VolumeMount[] {
       if (!o.type) throw new ComposeError(`${where}[${i}] missing type`);
       if (!o.target) throw new ComposeError(`${where}[${i}] missing target`);
       if (o.type === 'bind' && o.source) o.source = resolvePath(dir, o.source);
-      if (o.type === 'bind') o.bind = { create_host_path: true, ...(o.bind ?? {}) };
+      // the long syntax creates a missing host path only when `bind:` is written (compose-go's default for bind.create_host_path)
+      if (o.type === 'bind' && o.bind) o.bind = { create_host_path: true, ...o.bind };
       return o;
     }
     throw new ComposeError(`${where}[${i}] must be a string or mapping`);

@@ -1,116 +1,177 @@
-// The shape checks of the Compose Specification's JSON schema that matter in
-// practice: allowed keys and value types of the top level, services,
-// networks and volumes, with compose-go's wording ("services.web.ports must
-// be a list", "services.web additional properties 'foo' not allowed").
-// Run per file, after interpolation, before merging.
+// Validation against the Compose Specification's JSON schema (spec/compose-
+// spec.json, validated by ajv), with compose-go's wording: the most specific
+// error ("services.web.ports must be a list", "services.web additional
+// properties 'foo' not allowed", "... must be one of ..."), prefixed with the
+// file and followed by the line the YAML parser saw the key on.
+// Compiling the schema costs ~1 s; the compiled code is cached as an ajv
+// standalone module under the user's cache directory, keyed by the schema
+// and ajv version, so later runs only load it; and a document once found
+// valid is remembered there by its hash, so an unchanged file costs nothing.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ComposeError } from './errors';
 
-type T = 'string' | 'number' | 'integer' | 'boolean' | 'list' | 'mapping' | 'null';
+/** An ajv error, as much of it as we read. */
+export interface SchemaError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, any>;
+  message?: string;
+}
+type Validate = ((doc: unknown) => boolean) & { errors?: SchemaError[] | null };
 
-const S: T[] = ['string'];
-const N: T[] = ['number', 'string'];
-const B: T[] = ['boolean'];
-const L: T[] = ['list'];
-const M: T[] = ['mapping'];
-const SL: T[] = ['string', 'list'];
-const LM: T[] = ['mapping', 'list'];
+// dist/src/compose → the repository's src/compose/spec
+const SPEC = path.resolve(__dirname, '..', '..', '..', 'src', 'compose', 'spec', 'compose-spec.json');
 
-const SERVICE: Record<string, T[]> = {
-  annotations: LM, attach: B, blkio_config: M, build: ['string', 'mapping'], cap_add: L, cap_drop: L, cgroup: S, cgroup_parent: S,
-  command: ['null', 'string', 'list'], configs: L, container_name: S, cpu_count: N, cpu_percent: N, cpu_period: N, cpu_quota: N,
-  cpu_rt_period: N, cpu_rt_runtime: N, cpu_shares: N, cpus: N, cpuset: S, credential_spec: M, depends_on: LM, deploy: ['mapping', 'null'],
-  develop: M, device_cgroup_rules: L, devices: L, dns: SL, dns_opt: L, dns_search: SL, domainname: S, entrypoint: ['null', 'string', 'list'],
-  env_file: SL, environment: LM, expose: L, extends: ['string', 'mapping'], external_links: L, extra_hosts: LM, gpus: ['string', 'list'], group_add: L,
-  healthcheck: M, hostname: S, image: S, init: B, ipc: S, isolation: S, labels: LM, label_file: SL, links: L, logging: M, mac_address: S,
-  mem_limit: N, mem_reservation: N, mem_swappiness: N, memswap_limit: N, network_mode: S, networks: LM, oom_kill_disable: B,
-  oom_score_adj: N, pid: ['string', 'null'], pids_limit: N, platform: S, ports: L, post_start: L, pre_stop: L, privileged: B, profiles: L,
-  pull_policy: S, read_only: B, restart: S, runtime: S, scale: N, secrets: L, security_opt: L, shm_size: N, stdin_open: B,
-  stop_grace_period: S, stop_signal: S, storage_opt: M, sysctls: LM, tmpfs: SL, tty: B, ulimits: M, user: S, userns_mode: S, uts: S,
-  volumes: L, volumes_from: L, working_dir: S,
-};
+let validator: Validate | undefined;
+let spec: { text: string; ajvDir: string; key: string } | undefined;
 
-const NETWORK: Record<string, T[]> = {
-  name: S, driver: S, driver_opts: M, ipam: M, external: ['boolean', 'mapping'], internal: B, enable_ipv6: B, enable_ipv4: B, attachable: B, labels: LM,
-};
-const VOLUME: Record<string, T[]> = { name: S, driver: S, driver_opts: M, external: ['boolean', 'mapping'], labels: LM };
-const FILE_OBJ: Record<string, T[]> = { name: S, file: S, environment: S, content: S, external: ['boolean', 'mapping'], labels: LM, driver: S, driver_opts: M, template_driver: S };
-const TOP: Record<string, T[]> = { version: S, name: S, include: L, services: M, networks: M, volumes: M, secrets: M, configs: M, models: M };
-
-const BUILD: Record<string, T[]> = {
-  context: S, dockerfile: S, dockerfile_inline: S, args: LM, ssh: LM, labels: LM, cache_from: L, cache_to: L, no_cache: B, additional_contexts: LM,
-  network: S, pull: B, target: S, shm_size: N, extra_hosts: LM, isolation: S, privileged: B, secrets: L, tags: L, ulimits: M, platforms: L, entitlements: L, provenance: ['boolean', 'string'], sbom: ['boolean', 'string'],
-};
-const HEALTH: Record<string, T[]> = { test: SL, interval: S, timeout: S, retries: N, start_period: S, start_interval: S, disable: B };
-const DEPLOY: Record<string, T[]> = {
-  mode: S, replicas: N, labels: LM, resources: M, restart_policy: M, placement: M, endpoint_mode: S, update_config: M, rollback_config: M,
-};
-
-export function typeOf(v: unknown): T {
-  if (v === null || v === undefined) return 'null';
-  if (Array.isArray(v)) return 'list';
-  if (typeof v === 'object') return 'mapping';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  if (typeof v === 'boolean') return 'boolean';
-  return 'string';
+function cacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'berth');
 }
 
-function fits(v: unknown, allowed: T[]): boolean {
-  const t = typeOf(v);
-  if (allowed.includes(t)) return true;
-  if (t === 'integer' && allowed.includes('number')) return true;
-  // numbers and booleans written bare where a string is expected are fine in YAML-land
-  if ((t === 'integer' || t === 'number') && allowed.includes('string')) return true;
-  return false;
+/** The schema's text and a key naming it with the ajv that compiles it. */
+function specInfo(): { text: string; ajvDir: string; key: string } {
+  if (spec) return spec;
+  const text = fs.readFileSync(SPEC, 'utf8');
+  const ajvDir = path.dirname(require.resolve('ajv/package.json'));
+  const ajvVersion = JSON.parse(fs.readFileSync(path.join(ajvDir, 'package.json'), 'utf8')).version as string;
+  spec = { text, ajvDir, key: crypto.createHash('sha256').update(`${ajvVersion}\n${ajvDir}\n${text}`).digest('hex').slice(0, 16) };
+  return spec;
 }
 
-function human(allowed: T[]): string {
-  const names = allowed.filter((t) => t !== 'null');
+function loadValidator(): Validate {
+  if (validator) return validator;
+  const { text, ajvDir, key } = specInfo();
+  const cached = path.join(cacheDir(), `compose-spec-${key}.js`);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a generated module at a path known only now
+    validator = require(cached) as Validate;
+    return validator;
+  } catch {
+    // not compiled yet (or unreadable): compile below
+  }
+  /* eslint-disable @typescript-eslint/no-require-imports -- ajv is loaded only when the cache misses */
+  const Ajv = require('ajv').default;
+  const standalone = require('ajv/dist/standalone').default;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  // the spec's "$schema" (https://…/draft-07/schema) is not ajv's meta-schema id; draft-07 is ajv's default
+  const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, code: { source: true } });
+  validator = ajv.compile(JSON.parse(text)) as Validate;
+  try {
+    // the generated module requires ajv's runtime helpers by package name; pin them to this ajv
+    const code = (standalone(ajv, validator) as string).replace(/require\("ajv\/dist\//g, `require(${JSON.stringify(ajvDir + '/dist/').slice(0, -1)}`);
+    fs.mkdirSync(cacheDir(), { recursive: true });
+    const tmp = `${cached}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, code);
+    fs.renameSync(tmp, cached);
+  } catch {
+    // a read-only home only costs the next run the compile again
+  }
+  return validator;
+}
+
+const HUMAN: Record<string, string> = { object: 'mapping', array: 'list' };
+
+function human(types: string[]): string {
+  const names = types.map((t) => HUMAN[t] ?? t);
   if (names.length === 1) return names[0];
   return `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
 }
 
-function checkKeys(obj: Record<string, unknown>, table: Record<string, T[]>, where: string, file: string): void {
-  for (const [k, v] of Object.entries(obj)) {
-    if (k.startsWith('x-')) continue;
-    const allowed = table[k];
-    if (!allowed) throw new ComposeError(`validating ${file}: ${where} additional properties '${k}' not allowed`);
-    if (!fits(v, allowed)) throw new ComposeError(`validating ${file}: ${where === '(root)' ? k : `${where}.${k}`} must be a ${human(allowed)}`);
+/** `/services/web/ports` → ['services', 'web', 'ports'] (JSON pointer unescaped). */
+export function pointerPath(p: string): string[] {
+  return p === '' ? [] : p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, "\\'")}'`;
+const display = (v: unknown) => (typeof v === 'string' ? quote(v) : v !== null && typeof v === 'object' ? 'value' : String(v));
+
+/**
+ * The error compose-go would print: the deepest one (an unknown key counts
+ * one deeper than its mapping), the first of equals; type errors of the
+ * branches of a oneOf at that place are reported together.
+ */
+export function describe(errors: SchemaError[]): { path: string[]; text: string } {
+  const leaves = errors.filter((e) => !['oneOf', 'anyOf', 'allOf', 'if', 'not'].includes(e.keyword));
+  const pool = leaves.length ? leaves : errors;
+  const depth = (e: SchemaError) => pointerPath(e.instancePath).length + (e.keyword === 'additionalProperties' ? 1 : 0);
+  let best = pool[0];
+  for (const e of pool) if (depth(e) > depth(best)) best = e;
+  const where = pointerPath(best.instancePath);
+  const name = where.length ? where.join('.') : '(root)';
+  switch (best.keyword) {
+    case 'type': {
+      const types: string[] = [];
+      for (const e of pool) {
+        if (e.keyword !== 'type' || e.instancePath !== best.instancePath) continue;
+        const t = Array.isArray(e.params.type) ? e.params.type : String(e.params.type).split(',');
+        for (const x of t.length > 1 ? [...t].sort() : t) if (!types.includes(x)) types.push(x);
+      }
+      return { path: where, text: `${name} must be a ${human(types)}` };
+    }
+    case 'additionalProperties': {
+      const extra = pool.filter((e) => e.keyword === 'additionalProperties' && e.instancePath === best.instancePath).map((e) => String(e.params.additionalProperty));
+      return { path: [...where, extra[0]], text: `${name} additional properties ${[...new Set(extra)].map(quote).join(', ')} not allowed` };
+    }
+    case 'enum': {
+      const want = (best.params.allowedValues ?? []) as unknown[];
+      return { path: where, text: `${name} ${want.length === 1 ? `value must be ${display(want[0])}` : `value must be one of ${want.map(display).join(', ')}`}` };
+    }
+    case 'const':
+      return { path: where, text: `${name} value must be ${display(best.params.allowedValue)}` };
+    case 'required':
+      return { path: where, text: `${name} missing property ${quote(String(best.params.missingProperty))}` };
+    case 'pattern':
+      return { path: where, text: `${name} does not match pattern ${quote(String(best.params.pattern))}` };
+    case 'uniqueItems':
+      return { path: where, text: `${name} items at ${best.params.j} and ${best.params.i} are equal` };
+    case 'minimum':
+      return { path: where, text: `${name} must be greater than or equal to ${best.params.limit}` };
+    case 'maximum':
+      return { path: where, text: `${name} must be less than or equal to ${best.params.limit}` };
+    case 'propertyNames':
+      return { path: where, text: `${name} invalid propertyName ${quote(String(best.params.propertyName))}` };
+    case 'oneOf':
+      return { path: where, text: `${name} oneOf failed, ${best.params.passingSchemas ? `subschemas ${best.params.passingSchemas.join(', ')} matched` : 'none matched'}` };
+    default:
+      return { path: where, text: `${name} ${best.message ?? `fails ${best.keyword}`}` };
   }
 }
 
-/** Check one file's interpolated document; throws the first problem found. */
-export function validateFile(doc: unknown, file: string): void {
+/**
+ * Check one file's interpolated document; throws the first problem found.
+ * `lineOf` maps a key path to the line the key was written on.
+ */
+export function validateFile(doc: unknown, file: string, lineOf: (p: string[]) => number | undefined = () => undefined): void {
   if (doc === null || doc === undefined) return;
-  if (typeOf(doc) !== 'mapping') throw new ComposeError(`validating ${file}: (root) must be a mapping`);
-  const top = doc as Record<string, unknown>;
-  checkKeys(top, TOP, '(root)', file);
-  for (const [name, svc] of Object.entries((top.services ?? {}) as Record<string, unknown>)) {
-    const where = `services.${name}`;
-    if (svc === null) continue;
-    if (typeOf(svc) !== 'mapping') throw new ComposeError(`validating ${file}: ${where} must be a mapping`);
-    const s = svc as Record<string, any>;
-    checkKeys(s, SERVICE, where, file);
-    if (s.build && typeof s.build === 'object') checkKeys(s.build, BUILD, `${where}.build`, file);
-    if (s.healthcheck) checkKeys(s.healthcheck, HEALTH, `${where}.healthcheck`, file);
-    if (s.deploy) checkKeys(s.deploy, DEPLOY, `${where}.deploy`, file);
-    if (typeof s.restart === 'string' && !/^(no|always|on-failure(:\d+)?|unless-stopped)$/.test(s.restart)) {
-      // compose-go accepts any string here and the engine refuses it; say it early
-      throw new ComposeError(`validating ${file}: ${where}.restart invalid restart policy "${s.restart}"`);
+  const at = (p: string[]) => {
+    const line = lineOf(p);
+    return line ? ` (line ${line})` : '';
+  };
+  // a document seen valid before (same bytes after interpolation, same schema) is not checked again:
+  // loading the compiled schema is most of a no-op `up`'s own CPU time
+  const seen = path.join(cacheDir(), 'compose-valid', crypto.createHash('sha256').update(`${specInfo().key}\n${JSON.stringify(doc)}`).digest('hex'));
+  if (!fs.existsSync(seen)) {
+    const validate = loadValidator();
+    if (!validate(doc)) {
+      const { path: where, text } = describe(validate.errors ?? []);
+      throw new ComposeError(`validating ${file}: ${text}${at(where)}`);
     }
-    if (Array.isArray(s.depends_on)) for (const d of s.depends_on) if (typeof d !== 'string') throw new ComposeError(`validating ${file}: ${where}.depends_on must be a mapping or list of strings`);
-    if (s.depends_on && !Array.isArray(s.depends_on)) {
-      for (const [d, c] of Object.entries(s.depends_on as Record<string, any>)) {
-        if (c && c.condition && !['service_started', 'service_healthy', 'service_completed_successfully'].includes(c.condition)) {
-          throw new ComposeError(`validating ${file}: ${where}.depends_on.${d}.condition must be one of the following: "service_started", "service_healthy", "service_completed_successfully"`);
-        }
-      }
+    try {
+      fs.mkdirSync(path.dirname(seen), { recursive: true });
+      fs.writeFileSync(seen, '');
+    } catch {
+      // not cached: checked again next time
     }
   }
-  for (const [kind, table] of [['networks', NETWORK], ['volumes', VOLUME], ['secrets', FILE_OBJ], ['configs', FILE_OBJ]] as const) {
-    for (const [name, def] of Object.entries((top[kind] ?? {}) as Record<string, unknown>)) {
-      if (def === null || def === undefined) continue;
-      if (typeOf(def) !== 'mapping') throw new ComposeError(`validating ${file}: ${kind}.${name} must be a mapping`);
-      checkKeys(def as Record<string, unknown>, table, `${kind}.${name}`, file);
+  // compose-go takes any string here and the engine refuses it at create time; say it early
+  for (const [name, svc] of Object.entries(((doc as Record<string, any>).services ?? {}) as Record<string, any>)) {
+    const r = svc?.restart;
+    if (typeof r === 'string' && !/^(no|always|on-failure(:\d+)?|unless-stopped)$/.test(r)) {
+      throw new ComposeError(`validating ${file}: services.${name}.restart invalid restart policy "${r}"${at(['services', name, 'restart'])}`);
     }
   }
 }

@@ -1,7 +1,6 @@
 // Secrets and configs given as `environment:` or `content:` have no file to
 // bind: like Compose v2, their bytes are copied into the created container
 // (PUT /archive) before it starts, at /run/secrets/<name> or /<name>.
-import tar from 'tar-stream';
 import type { EngineClient } from '../client';
 import { ComposeError } from './errors';
 import type { Project, ServiceConfig } from './types';
@@ -11,7 +10,9 @@ export function fileTarget(kind: 'secrets' | 'configs', src: string, target?: st
   return target ?? `/${src}`;
 }
 
-function tarOf(name: string, data: Buffer, mode: number): Promise<Buffer> {
+async function tarOf(name: string, data: Buffer, mode: number): Promise<Buffer> {
+  // tar-stream is loaded only for a project with inline secrets or configs
+  const { default: tar } = await import('tar-stream');
   return new Promise((resolve, reject) => {
     const pack = tar.pack();
     const chunks: Buffer[] = [];

@@ -63,17 +63,17 @@ export function wantedScale(project: Project, name: string, o: { scale?: Record<
   return o.scale?.[name] ?? s.scale ?? s.deploy?.replicas ?? 1;
 }
 
-/** Containers of the project whose service is no longer in the model. */
-export async function orphans(client: EngineClient, project: Project): Promise<ContainerSummary[]> {
-  const all = await projectContainers(client, project.name);
+/** Containers of the project whose service is no longer in the model (`listed`: the project's containers, if already listed). */
+export async function orphans(client: EngineClient, project: Project, listed?: ContainerSummary[]): Promise<ContainerSummary[]> {
+  const all = listed ?? await projectContainers(client, project.name);
   return all.filter((c) => {
     const svc = c.Labels?.[L.service] ?? '';
     return !project.services[svc] && !project.disabled[svc];
   });
 }
 
-export async function handleOrphans(client: EngineClient, progress: Progress, project: Project, remove: boolean, timeout?: number): Promise<void> {
-  const found = await orphans(client, project);
+export async function handleOrphans(client: EngineClient, progress: Progress, project: Project, remove: boolean, timeout?: number, listed?: ContainerSummary[]): Promise<void> {
+  const found = await orphans(client, project, listed);
   if (!found.length) return;
   if (!remove) {
     progress.warn(`Found orphan containers ([${found.map(containerName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
@@ -90,13 +90,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function up(client: EngineClient, progress: Progress, project: Project, o: UpOptions = {}): Promise<ProjectContainer[]> {
   const names = targetServices(project, o.services, o.noDeps);
   for (const n of Object.keys(o.scale ?? {})) if (!project.services[n]) throw new ComposeError(`no such service: ${n}`);
-  await handleOrphans(client, progress, project, !!o.removeOrphans, o.timeout);
+  // one list of the project's containers serves the orphan check and the convergence; it, the
+  // networks, the volumes and the images are independent looks, asked at once (after one /_ping)
+  await client.negotiate();
   const used = usedResources(project, names);
-  await ensureNetworks(client, progress, project, used.networks);
-  await ensureVolumes(client, progress, project, used.volumes);
-  const images = await ensureImages(client, progress, project, names, o);
+  const [listed, , , images] = await Promise.all([
+    projectContainers(client, project.name),
+    ensureNetworks(client, progress, project, used.networks),
+    ensureVolumes(client, progress, project, used.volumes),
+    ensureImages(client, progress, project, names, o),
+  ]);
+  await handleOrphans(client, progress, project, !!o.removeOrphans, o.timeout, listed);
 
-  const existing = await projectContainers(client, project.name, { services: names });
+  const existing = listed.filter((c) => names.includes(c.Labels?.[L.service] ?? ''));
   const byService = new Map<string, ContainerSummary[]>();
   for (const c of existing) {
     const s = c.Labels?.[L.service] ?? '';
@@ -111,7 +117,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
     const name = s.container_name ?? `${project.name}-${n}-${number}`;
     if (label === 'Creating') progress.event('Container', name, 'Creating');
     const body = toCreateBody({
-      project, service: s, number, imageRef: imageName(project, s), imageId: images[n], hash: serviceHash(s),
+      project, service: s, number, imageRef: imageName(project, s), imageId: images[n], hash: serviceHash(s, project),
       serviceContainer: (x) => result.get(x)?.[0]?.id ?? byService.get(x)?.[0]?.Id,
     });
     let id: string;
@@ -132,7 +138,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
   await walk(project.services, names, async (n) => {
     const s = project.services[n];
     const want = wantedScale(project, n, o);
-    const hash = serviceHash(s);
+    const hash = serviceHash(s, project);
     const cur = byService.get(n) ?? [];
     const keep = cur.slice(0, want);
     const extra = cur.slice(want);

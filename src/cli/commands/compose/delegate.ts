@@ -1,8 +1,6 @@
 // cp and attach: the container commands, with SERVICE (and --index) turned
 // into the service's container first.
 import { CliError } from '../../registry';
-import { cpCommand } from '../container/cp';
-import { attachCommand } from '../container/exec';
 import { projectContainers, containerName } from '../../../compose/state';
 import { L } from '../../../compose/labels';
 import type { ComposeCommand, ComposeContext } from './context';
@@ -31,6 +29,8 @@ export const composeCpCommand: ComposeCommand = {
       const m = /^([a-zA-Z0-9._-]+):(.*)$/.exec(a);
       return m ? `${await containerOf(c, m[1], p.flags.index)}:${m[2]}` : a;
     }));
+    // the container commands load only when delegated to
+    const { cpCommand } = await import('../container/cp');
     return cpCommand.run(c.ctx, { ...p, args });
   },
 };
@@ -48,6 +48,7 @@ export const composeAttachCommand: ComposeCommand = {
   args: { min: 1, max: 1 },
   async run(c, p) {
     const name = await containerOf(c, p.args[0], p.flags.index);
+    const { attachCommand } = await import('../container/exec');
     return attachCommand.run(c.ctx, { ...p, args: [name] });
   },
 };

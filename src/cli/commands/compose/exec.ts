@@ -2,8 +2,6 @@
 // service, `<project>-<service>-run-<id>`, labelled oneoff=True).
 import { randomBytes } from 'node:crypto';
 import { CliError, StatusError } from '../../registry';
-import { pumpStreams, watchResize } from '../../attach';
-import { attachStartWait } from '../container/run';
 import { projectContainers, containerName } from '../../../compose/state';
 import { L } from '../../../compose/labels';
 import { up } from '../../../compose/up';
@@ -46,6 +44,8 @@ export const execCommand: ComposeCommand = {
     });
     if (p.flags.detach) { await c.client.execStartDetached(Id, { Tty: tty }); return 0; }
     const h = await c.client.execStart(Id, { Detach: false, Tty: tty });
+    // the stream plumbing is loaded by the commands that attach, not by every compose command
+    const { pumpStreams, watchResize } = await import('../../attach');
     const stop = tty ? watchResize(c.ctx, (hh, ww) => c.client.execResize(Id, hh, ww)) : () => {};
     try {
       await pumpStreams(c.ctx, h, { tty, stdin, stdout: true, stderr: true });
@@ -111,7 +111,7 @@ export const runCommand: ComposeCommand = {
     const ids = await ensureImages(c.client, c.progress, project, [svc], { build: p.flags.build });
     const tty = !p.flags['no-TTY'] && !!c.ctx.stdin.isTTY && !p.flags.detach;
     const stdin = !!p.flags.interactive && !p.flags.detach;
-    const body = toCreateBody({ project, service: s, number: 1, oneoff: true, imageRef: imageName(project, s), imageId: ids[svc], hash: serviceHash(base) });
+    const body = toCreateBody({ project, service: s, number: 1, oneoff: true, imageRef: imageName(project, s), imageId: ids[svc], hash: serviceHash(base, project) });
     body.Tty = tty;
     body.OpenStdin = stdin;
     body.StdinOnce = stdin;
@@ -127,6 +127,7 @@ export const runCommand: ComposeCommand = {
       c.ctx.out(`${name}\n`);
       return 0;
     }
+    const { attachStartWait } = await import('../container/run');
     const code = await attachStartWait(c.ctx, Id, { tty, stdin, stdout: true, stderr: true, autoRemove: !!p.flags.rm, sigProxy: true, start: true });
     if (code !== 0) throw new StatusError('', code);
     return 0;

@@ -1,5 +1,4 @@
 // ps, ls, config, images, top, port, logs, version, events.
-import YAML from 'yaml';
 import { CliError } from '../../registry';
 import { tabwrite } from '../../tabwriter';
 import { displayablePorts } from '../container/list';
@@ -164,13 +163,14 @@ export const configCommand: ComposeCommand = {
       const want = p.flags.hash === '*' ? names : String(p.flags.hash).split(',');
       for (const n of want) {
         if (!project.services[n]) throw new CliError(`no such service: ${n}`);
-        c.ctx.out(`${n} ${serviceHash(project.services[n])}\n`);
+        c.ctx.out(`${n} ${serviceHash(project.services[n], project)}\n`);
       }
       return;
     }
     const doc = configDocument(project);
     if (p.args.length) doc.services = Object.fromEntries(Object.entries(doc.services as object).filter(([n]) => p.args.includes(n)));
-    const text = p.flags.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : YAML.stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+    // the YAML writer loads only for `config` (a cached project needs no parser)
+    const text = p.flags.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : (await import('yaml')).default.stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
     if (p.flags.output) (await import('node:fs')).writeFileSync(p.flags.output, text);
     else c.ctx.out(text);
   },

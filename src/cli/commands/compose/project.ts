@@ -8,7 +8,6 @@ import { buildService, ensureImages, imageName, pullService } from '../../../com
 import { LogPrinter, pipeOutput } from '../../../compose/logs';
 import { containerName, projectContainers } from '../../../compose/state';
 import { shortName } from '../../../compose/labels';
-import { confirm } from '../../confirm';
 import type { ComposeCommand, ComposeContext } from './context';
 import type { Parsed } from '../../flags';
 
@@ -201,6 +200,8 @@ export const rmCommand: ComposeCommand = {
       return 0;
     }
     if (!p.flags.force) {
+      // the container commands' module is loaded only to ask
+      const { confirm } = await import('../../confirm');
       const ok = await confirm(c.ctx, `Going to remove ${list.map(containerName).join(', ')}`);
       if (!ok) return 0;
     }
