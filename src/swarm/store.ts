@@ -18,8 +18,8 @@ const K = {
 };
 
 /** Seconds a node stays Ready without a heartbeat (heartbeats go every HEARTBEAT_MS). */
-export const ALIVE_TTL = 4;
-export const HEARTBEAT_MS = 1000;
+export const ALIVE_TTL = 3;
+export const HEARTBEAT_MS = 750;
 
 export class SwarmStore {
   /** lease ids of the nodes this manager has renewed, so a heartbeat is one call. */
