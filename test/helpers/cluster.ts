@@ -76,6 +76,25 @@ export async function netnsPids(ns: string): Promise<number[]> {
   return out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0 && n !== process.pid);
 }
 
+/**
+ * Shell commands that mount PID 1's cgroup filesystems again under the fresh
+ * /sys of `ip netns exec` (a bind across mount namespaces is refused), for
+ * engines that do not do it themselves (dockerd).
+ */
+function cgroupMountScript(): string {
+  const cmds: string[] = [];
+  for (const line of fs.readFileSync('/proc/1/mountinfo', 'utf8').split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const mnt = line.slice(0, sep).split(' ')[4] ?? '';
+    const [fstype, , superOpts] = line.slice(sep + 3).split(' ');
+    if (!(mnt === '/sys/fs/cgroup' || mnt.startsWith('/sys/fs/cgroup/')) || !['tmpfs', 'cgroup', 'cgroup2'].includes(fstype)) continue;
+    const opts = (superOpts ?? '').split(',').filter((o) => o && o !== 'rw').join(',');
+    cmds.push(`mkdir -p ${mnt} && mount -t ${fstype} ${opts ? `-o ${opts} ` : ''}${fstype} ${mnt}`);
+  }
+  return cmds.length ? cmds.join(' && ') + ' && ' : '';
+}
+
 export class ClusterHost {
   readonly root: string;
   readonly socket: string;
@@ -140,7 +159,10 @@ export class ClusterHost {
     if (this.cluster.engine === 'dockerd') {
       // A private Docker engine: no bridge or iptables of its own (the
       // swarm layout needs neither), containerd managed under its exec root.
-      return ['dockerd', ...common, '--bridge=none', '--iptables=false', '--ip-masq=false', ...this.cluster.opts.args ?? []];
+      // Its trust key goes under the host's root, never /etc/docker/key.json.
+      const config = path.join(this.root, 'daemon.json');
+      fs.writeFileSync(config, JSON.stringify({ 'deprecated-key-path': path.join(this.root, 'key.json') }) + '\n');
+      return ['dockerd', ...common, '--config-file', config, '--bridge=none', '--iptables=false', '--ip-masq=false', ...this.cluster.opts.args ?? []];
     }
     return [
       process.execPath, BERTHD, ...common,
@@ -158,7 +180,7 @@ export class ClusterHost {
     const log = fs.openSync(this.logFile, 'a');
     // dockerd needs the host's cgroups, which `ip netns exec` hides behind a
     // fresh /sys (berthd mounts them back itself).
-    const pre = this.cluster.engine === 'dockerd' ? 'mount --rbind /proc/1/root/sys/fs/cgroup /sys/fs/cgroup; ' : '';
+    const pre = this.cluster.engine === 'dockerd' ? cgroupMountScript() : '';
     this.proc = spawn(
       'ip',
       ['netns', 'exec', this.ns, 'unshare', '--uts', 'sh', '-c', `${pre}hostname "$0" && exec "$@"`, this.name, ...this.engineArgs()],
