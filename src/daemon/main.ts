@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     let removed: string[];
     try {
       await lockDataRoot(config.dataRoot, `berthd is running on data root ${config.dataRoot}: stop it before --cleanup`);
+      await ensureCgroupMounts();
       removed = await cleanupHost(config);
     } catch (e) {
       process.stderr.write(`${(e as Error).message}\n`);

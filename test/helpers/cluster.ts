@@ -433,6 +433,14 @@ export class Cluster {
     const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.root));
     for (const m of mounts) left.push(`mount ${m}`);
     if ((await quiet('iptables', ['-w', '5', '-S', 'FORWARD'])).includes(`-i ${this.bridgeName} `)) left.push('iptables FORWARD rule');
+    let controllers: string[] = [];
+    try { controllers = fs.readdirSync('/sys/fs/cgroup'); } catch { /* none */ }
+    for (const c of controllers) {
+      for (const h of this.hosts) {
+        const dir = path.join('/sys/fs/cgroup', c, `berth-${h.chainPrefix.toLowerCase()}`);
+        if (fs.existsSync(dir)) left.push(`cgroup ${dir}`);
+      }
+    }
     if (fs.existsSync(this.root)) left.push(`dir ${this.root}`);
     return left;
   }
