@@ -55,8 +55,10 @@ async function timed(name: string, fn: () => Promise<unknown>): Promise<void> {
 }
 
 before(async () => {
+  const t0 = Date.now();
   cluster = await startCluster(5, { names: ['m1', 'm2', 'm3', 'w1', 'w2'] });
   [m1, m2, m3, w1, w2] = cluster.hosts;
+  times['5 hosts up'] = Date.now() - t0;
 });
 
 after(async () => {
@@ -72,27 +74,37 @@ test('init, 2 managers and 2 workers join; every manager lists 5 Ready nodes, 1 
   const workerToken = (await m1.ok(['swarm', 'join-token', '-q', 'worker'])).trim();
   const managerToken = (await m1.ok(['swarm', 'join-token', '-q', 'manager'])).trim();
 
-  // a worker is refused with a bad secret, and with another cluster's token (its CA digest does not match)
-  const badSecret = workerToken.replace(/-[0-9a-z]{25}$/, '-0000000000000000000000000');
-  const r1 = await w2.docker(['swarm', 'join', '--token', badSecret, `${m1.addr}:2377`]);
-  assert.notEqual(r1.code, 0);
-  assert.match(r1.stderr, /rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster/);
-  await w2.ok(['swarm', 'init', '--advertise-addr', w2.addr]);
-  const otherToken = (await w2.ok(['swarm', 'join-token', '-q', 'worker'])).trim();
-  await w2.ok(['swarm', 'leave', '--force']);
-  const r2 = await w2.docker(['swarm', 'join', '--token', otherToken, `${m1.addr}:2377`]);
-  assert.notEqual(r2.code, 0);
-  assert.match(r2.stderr, /remote CA does not match fingerprint\. Expected: [0-9a-f]{64}/);
-  assert.equal(JSON.parse(await w2.ok(['info', '--format', '{{json .Swarm.LocalNodeState}}'])), 'inactive');
-
+  // While m2 and w1 join, w2 is refused: with a bad secret, and with another
+  // cluster's token (w2's own one-node swarm: its CA digest does not match).
+  const refusals = async () => {
+    const t0 = Date.now();
+    const badSecret = workerToken.replace(/-[0-9a-z]{25}$/, '-0000000000000000000000000');
+    const r1 = await w2.docker(['swarm', 'join', '--token', badSecret, `${m1.addr}:2377`]);
+    assert.notEqual(r1.code, 0);
+    assert.match(r1.stderr, /rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster/);
+    await w2.ok(['swarm', 'init', '--advertise-addr', w2.addr]);
+    const otherToken = (await w2.ok(['swarm', 'join-token', '-q', 'worker'])).trim();
+    await w2.ok(['swarm', 'leave', '--force']);
+    const r2 = await w2.docker(['swarm', 'join', '--token', otherToken, `${m1.addr}:2377`]);
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.stderr, /remote CA does not match fingerprint\. Expected: [0-9a-f]{64}/);
+    assert.equal(JSON.parse(await w2.ok(['info', '--format', '{{json .Swarm.LocalNodeState}}'])), 'inactive');
+    times['refusals'] = Date.now() - t0;
+  };
   // the joins: no --advertise-addr, each host advertises the address it reaches the manager from
-  await timed('join manager m2', async () => { out = await m2.ok(['swarm', 'join', '--token', managerToken, `${m1.addr}:2377`]); });
-  assert.equal(out.trim(), 'This node joined a swarm as a manager.');
-  await timed('join worker w1', async () => { out = await w1.ok(['swarm', 'join', '--token', workerToken, `${m1.addr}:2377`]); });
-  assert.equal(out.trim(), 'This node joined a swarm as a worker.');
-  await timed('join manager m3', async () => { await m3.ok(['swarm', 'join', '--token', managerToken, `${m2.addr}:2377`]); });
-  await timed('join worker w2', async () => { await w2.ok(['swarm', 'join', '--token', workerToken, `${m3.addr}:2377`]); });
+  const joinM2 = () => timed('join manager m2', async () => {
+    assert.equal((await m2.ok(['swarm', 'join', '--token', managerToken, `${m1.addr}:2377`])).trim(), 'This node joined a swarm as a manager.');
+  });
+  const joinW1 = () => timed('join worker w1', async () => {
+    assert.equal((await w1.ok(['swarm', 'join', '--token', workerToken, `${m1.addr}:2377`])).trim(), 'This node joined a swarm as a worker.');
+  });
+  await Promise.all([joinM2(), joinW1(), refusals()]);
+  await Promise.all([
+    timed('join manager m3', () => m3.ok(['swarm', 'join', '--token', managerToken, `${m2.addr}:2377`])),
+    timed('join worker w2', () => w2.ok(['swarm', 'join', '--token', workerToken, `${m2.addr}:2377`])),
+  ]);
 
+  const tLs = Date.now();
   for (const m of [m1, m2, m3]) {
     let rows: Row[] | undefined;
     await waitFor(async () => {
@@ -106,6 +118,7 @@ test('init, 2 managers and 2 workers join; every manager lists 5 Ready nodes, 1 
     assert.deepEqual(rows!.filter((r) => r.self).map((r) => r.host), [m.name]);
     assert.equal(row(rows, 'w1')!.manager, '');
   }
+  times['node ls x3'] = Date.now() - tLs;
   const info = JSON.parse(await m2.ok(['info', '--format', '{{json .Swarm}}']));
   assert.equal(info.Nodes, 5);
   assert.equal(info.Managers, 3);

@@ -223,7 +223,7 @@ export class SwarmService {
       };
       this.files.removeAll();
       this.files.writeCerts({ 'swarm-root-ca.crt': rootCA, 'swarm-node.crt': res.cert, 'swarm-node.key': csr.keyPem });
-      if (res.etcd) this.files.writeCerts({ 'etcd-ca.crt': res.etcd.ca, 'etcd.crt': res.etcd.cert, 'etcd.key': res.etcd.key });
+      if (res.etcd) this.files.writeCerts({ 'etcd-ca.crt': res.etcd.ca, 'etcd.crt': res.etcd.cert, 'etcd.key': res.etcd.key || csr.keyPem });
       try {
         this.state = st;
         this.files.saveState(st);
@@ -408,7 +408,12 @@ export class SwarmService {
       throw new SwarmError(400, 'invalid join request');
     }
     const nodeId = newId();
-    const cert = await signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject: { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id }, ips: [req.addr, '127.0.0.1'] });
+    const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
+    // a manager's etcd certificate is for the same key, signed by the etcd CA (in parallel: openssl is the slow part of a join)
+    const [cert, etcdCert] = await Promise.all([
+      signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
+      role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
+    ]);
     const peerUrl = role === 'manager' ? `https://${req.addr}:${etcdPorts(req.port).peer}` : undefined;
     const rec: NodeRecord = {
       ...this.nodeRecord(nodeId, role, checkAvailability(req.availability || 'active'), req.addr, req.port, peerUrl),
@@ -421,7 +426,7 @@ export class SwarmService {
     let etcd: EtcdCredentials | undefined;
     if (role === 'manager') {
       try {
-        etcd = await this.admitMember(store, cluster, rec);
+        etcd = await this.admitMember(store, cluster, rec, etcdCert);
       } catch (e) {
         await store.node(nodeId).then((n) => n && store.deleteNode(nodeId, n.index)).catch(() => {});
         throw e;
@@ -446,9 +451,11 @@ export class SwarmService {
   }
 
   /** A manager-to-be's etcd identity, and its member added to etcd (once: found again by its peer URL). */
-  private async admitMember(store: SwarmStore, cluster: ClusterRecord, n: NodeRecord): Promise<EtcdCredentials> {
+  private async admitMember(store: SwarmStore, cluster: ClusterRecord, n: NodeRecord, certForOwnKey?: string): Promise<EtcdCredentials> {
     const peerUrl = n.peerUrl ?? `https://${n.addr}:${etcdPorts(n.port).peer}`;
-    const pair: KeyPair = await issueKeyPair(cluster.etcdCA, { CN: n.id, OU: 'swarm-manager', O: cluster.id }, [n.addr, '127.0.0.1']);
+    // a joiner has its key (certForOwnKey signs it); a promoted worker gets a key made here, over mutual TLS
+    const pair: KeyPair = certForOwnKey ? { certPem: certForOwnKey, keyPem: '' }
+      : await issueKeyPair(cluster.etcdCA, { CN: n.id, OU: 'swarm-manager', O: cluster.id }, [n.addr, '127.0.0.1']);
     // read before the member is added: from then on a two-member cluster needs the new member for any quorum read
     const byPeer = new Map((await store.nodes()).map((x) => [x.value.peerUrl, x.value.id]));
     let members = await store.etcd.memberList();
