@@ -18,6 +18,7 @@ export function routeBackends(d: Daemon): RouteBackends {
       containers,
       images,
       volumes: d.volumes,
+      swarm: d.swarm,
     },
     containers: { containers, attach: d.attach, archive: d.archive },
     exec: { execs: d.execs, attach: d.attach },
@@ -34,5 +35,6 @@ export function routeBackends(d: Daemon): RouteBackends {
     volumes: d.volumes,
     build: d.builder,
     distribution,
+    swarm: d.swarm,
   };
 }

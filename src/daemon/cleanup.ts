@@ -14,6 +14,7 @@ import { cgroupParentOf } from '../host/runtime/runtime';
 import { deleteLeftover, leftoverStates } from '../host/runtime/conmon';
 import { mountsUnder, unmountLazy, removeCgroupParent } from '../host/leftovers';
 import { Conflict } from '../util/errors';
+import { reapStaleMember } from '../host/etcd';
 import type { DaemonConfig } from './config';
 
 export async function cleanupHost(config: DaemonConfig): Promise<string[]> {
@@ -27,6 +28,9 @@ export async function cleanupHost(config: DaemonConfig): Promise<string[]> {
       throw new Conflict(`cannot clean up data root ${config.dataRoot}: ${live.length === 1 ? 'a container is' : `${live.length} containers are`} still running (${list}); stop ${live.length === 1 ? 'it' : 'them'} first`);
     }
     const removed: string[] = [];
+    // the swarm's etcd member outlives its berthd only if the kernel's parent-death signal was missed
+    const swarmDir = path.join(config.dataRoot, 'swarm');
+    if (reapStaleMember(path.join(swarmDir, 'etcd.pid'), path.join(swarmDir, 'etcd'))) removed.push('etcd member');
     const rt = config.runtimes?.[config.defaultRuntime] ?? config.defaultRuntime ?? 'runc';
     for (const s of leftoverStates(config.execRoot)) {
       await deleteLeftover(config.execRoot, rt, s.id);

@@ -9,6 +9,7 @@ import { DAEMON_USAGE, FlagError, type DaemonConfig } from './config';
 import { loadDaemonConfig, reloadInto } from './config-file';
 import { cleanupHost } from './cleanup';
 import { notifySystemd } from './sd-notify';
+import { ensureCgroupMounts } from '../host/cgroups/mounts';
 import { Daemon } from './daemon';
 import { buildRouter } from '../api/routes';
 import { routeBackends } from './backends';
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     let removed: string[];
     try {
       await lockDataRoot(config.dataRoot, `berthd is running on data root ${config.dataRoot}: stop it before --cleanup`);
+      await ensureCgroupMounts();
       removed = await cleanupHost(config);
     } catch (e) {
       process.stderr.write(`${(e as Error).message}\n`);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
   }
   fs.mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
   await lockDataRoot(config.dataRoot);
+  await ensureCgroupMounts();
 
   const daemon = new Daemon(config);
   await daemon.init();

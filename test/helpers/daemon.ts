@@ -243,7 +243,7 @@ function quiet(cmd: string, args: string[]): string {
  * containers under its exec root, conmon processes, mounts under its root,
  * its network namespaces, bridge interfaces and iptables chains.
  */
-export function cleanupHostState(d: TestDaemon): void {
+export function cleanupHostState(d: Pick<TestDaemon, 'root' | 'execRoot' | 'bridge' | 'chainPrefix'>): void {
   // runc state dirs: <runc-root>/<id>/state.json
   const walk = (dir: string, depth: number): void => {
     if (depth > 4) return;
@@ -347,7 +347,7 @@ export function ownedByDaemon(d: Pick<TestDaemon, 'bridge' | 'chainPrefix'>, nam
 const SUBNET_DIR = '/tmp/berth-test-subnets';
 
 /** Claims a free third octet for 172.30.N.0/24: a file made with O_EXCL names its owner's test root. */
-function reserveSubnet(owner: string): number {
+export function reserveSubnet(owner: string): number {
   fs.mkdirSync(SUBNET_DIR, { recursive: true });
   const start = randomBytes(1)[0];
   for (let i = 0; i < 256; i++) {
@@ -372,7 +372,7 @@ function reserveSubnet(owner: string): number {
   throw new Error('no free 172.30.N.0/24 test subnet');
 }
 
-function releaseSubnet(owner: string): void {
+export function releaseSubnet(owner: string): void {
   let names: string[] = [];
   try { names = fs.readdirSync(SUBNET_DIR); } catch { return; }
   for (const n of names) {

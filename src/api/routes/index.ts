@@ -10,7 +10,7 @@ import { registerNetworkRoutes, type NetworkBackend } from './networks';
 import { registerVolumeRoutes, type VolumeBackend } from './volumes';
 import { registerBuildRoutes, type BuildBackend } from './build';
 import { registerDistributionRoutes, type DistributionBackend } from './distribution';
-import { registerSwarmRoutes } from './swarm';
+import { registerSwarmRoutes, type SwarmBackend } from './swarm';
 import { registerPluginRoutes } from './plugins';
 
 export interface RouteBackends {
@@ -24,6 +24,7 @@ export interface RouteBackends {
   volumes: VolumeBackend;
   build: BuildBackend;
   distribution: DistributionBackend;
+  swarm: SwarmBackend;
 }
 
 export function buildRouter(b: RouteBackends): Router {
@@ -38,7 +39,7 @@ export function buildRouter(b: RouteBackends): Router {
   registerVolumeRoutes(r, b.volumes);
   registerBuildRoutes(r, b.build);
   registerDistributionRoutes(r, b.distribution);
-  registerSwarmRoutes(r);
+  registerSwarmRoutes(r, b.swarm);
   registerPluginRoutes(r);
   return r;
 }

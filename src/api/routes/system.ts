@@ -11,6 +11,7 @@ import type { EventBus } from '../../events/bus';
 import type { ContainerService } from '../../container/service';
 import type { ImageService } from '../../image/service';
 import type { VolumeService } from '../../volume/service';
+import type { SwarmService } from '../../swarm/service';
 
 /** The daemon settings /info reports; read at each request, so a SIGHUP reload shows. */
 export interface EngineSettings {
@@ -35,6 +36,7 @@ export interface SystemBackend {
   containers: Pick<ContainerService, 'counts' | 'list'>;
   images: Pick<ImageService, 'count' | 'layersSize' | 'list'>;
   volumes: Pick<VolumeService, 'all' | 'usageJson'>;
+  swarm: Pick<SwarmService, 'pingState' | 'info'>;
 }
 
 export function registerSystemRoutes(r: Router, d: SystemBackend): void {
@@ -45,7 +47,7 @@ export function registerSystemRoutes(r: Router, d: SystemBackend): void {
       'Ostype': 'linux',
       'Cache-Control': 'no-cache, no-store, must-revalidate',
       'Pragma': 'no-cache',
-      'Swarm': 'inactive',
+      'Swarm': d.swarm.pingState(),
     };
     if (ctx.method === 'HEAD') {
       ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '0', ...headers });
@@ -162,14 +164,7 @@ export function registerSystemRoutes(r: Router, d: SystemBackend): void {
       ServerVersion: BERTH_VERSION,
       Runtimes: Object.fromEntries(Object.entries(cfg.runtimes).map(([name, p]) => [name, { path: p }])),
       DefaultRuntime: cfg.defaultRuntime,
-      Swarm: {
-        NodeID: '',
-        NodeAddr: '',
-        LocalNodeState: 'inactive',
-        ControlAvailable: false,
-        Error: '',
-        RemoteManagers: null,
-      },
+      Swarm: await d.swarm.info(),
       LiveRestoreEnabled: cfg.liveRestore !== false,
       Isolation: '',
       InitBinary: 'docker-init',
