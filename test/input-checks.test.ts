@@ -222,7 +222,7 @@ test('POST /swarm/leave?force=1 is 503 "This node is not part of a swarm" (docke
   assert.match(cli.stderr, /This node is not part of a swarm/);
 });
 
-test('manager endpoints (swarm, nodes, services, tasks, secrets, configs) are 503 with dockerd\'s text; init is refused', async () => {
+test('manager endpoints (swarm, nodes, services, tasks, secrets, configs) are 503 with dockerd\'s text; a bad init is refused', async () => {
   const manager = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
   const seen: Record<string, string> = {};
   for (const [m, p] of [['GET', '/swarm'], ['GET', '/nodes'], ['GET', '/services'], ['GET', '/services/x/logs'], ['GET', '/tasks'],
@@ -230,10 +230,11 @@ test('manager endpoints (swarm, nodes, services, tasks, secrets, configs) are 50
     const r = await api(m, `/v1.43${p}`);
     seen[`${m} ${p}`] = `${r.status} ${r.json?.message}`;
   }
-  const init = await api('POST', '/v1.43/swarm/init', { ListenAddr: '0.0.0.0:2377' });
+  // init works since issue 14 (test/swarm-single.test.ts); a bad listen address is refused and leaves no swarm
+  const init = await api('POST', '/v1.43/swarm/init', { ListenAddr: 'nosuchiface0:2377' });
   seen['POST /swarm/init'] = `${init.status}`;
   const want = Object.fromEntries(Object.keys(seen).map((k) => [k, `503 ${manager}`]));
-  want['POST /swarm/init'] = '501';
+  want['POST /swarm/init'] = '400';
   assert.deepEqual(seen, want);
 });
 

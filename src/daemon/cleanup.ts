@@ -13,6 +13,7 @@ import { ContainerStore } from '../container/store';
 import { cgroupParentOf } from '../container/service';
 import { mountsUnder, unmountLazy, runcStates, runcDelete, removeCgroupParent } from '../host/leftovers';
 import { Conflict } from '../util/errors';
+import { reapStaleMember } from '../host/etcd';
 import type { DaemonConfig } from './config';
 
 export async function cleanupHost(config: DaemonConfig): Promise<string[]> {
@@ -27,6 +28,9 @@ export async function cleanupHost(config: DaemonConfig): Promise<string[]> {
       throw new Conflict(`cannot clean up data root ${config.dataRoot}: ${live.length === 1 ? 'a container is' : `${live.length} containers are`} still running (${list}); stop ${live.length === 1 ? 'it' : 'them'} first`);
     }
     const removed: string[] = [];
+    // the swarm's etcd member outlives its berthd only if the kernel's parent-death signal was missed
+    const swarmDir = path.join(config.dataRoot, 'swarm');
+    if (reapStaleMember(path.join(swarmDir, 'etcd.pid'), path.join(swarmDir, 'etcd'))) removed.push('etcd member');
     const rt = config.runtimes?.[config.defaultRuntime] ?? config.defaultRuntime ?? 'runc';
     for (const s of runcStates(runcRoot)) {
       await runcDelete(rt, runcRoot, s.id);

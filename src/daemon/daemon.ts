@@ -22,6 +22,8 @@ import { BuilderService } from '../builder/service';
 import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
 import { DistributionService } from '../distribution/service';
+import { SwarmService } from '../swarm/service';
+import { BERTH_VERSION } from '../version';
 import type { DaemonConfig } from './config';
 import { log } from '../util/log';
 
@@ -41,6 +43,7 @@ export class Daemon {
   readonly volumes: VolumeService;
   readonly builder: BuilderService;
   readonly distribution: DistributionService;
+  readonly swarm: SwarmService;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -83,6 +86,14 @@ export class Daemon {
         (ref, sink) => this.distribution.pull({ fromImage: ref }, sink)),
       config.dataRoot,
     );
+    const tag = config.chainPrefix.toLowerCase();
+    this.swarm = new SwarmService({
+      dataRoot: config.dataRoot,
+      events: this.events,
+      engineVersion: BERTH_VERSION,
+      // our bridges and container veths are never the address other hosts reach
+      ignoreInterface: (n) => n === config.bridge || n.startsWith(`${tag}-`) || n.startsWith(`${tag}v`) || /^(docker|br-|veth)/.test(n),
+    });
   }
 
   /** Network and volume services plug into the container lifecycle. */
@@ -114,6 +125,7 @@ export class Daemon {
     this.health.init();
     for (const c of this.containers.all()) c.networkSettings = this.networks.settingsJson(netView(c));
     await this.builder.init();
+    await this.swarm.init();
   }
 
   /** live-restore off: stop every running container (each with its stop timeout) before the daemon exits. */
@@ -125,6 +137,7 @@ export class Daemon {
   }
 
   async shutdown(): Promise<void> {
+    await this.swarm.shutdown();
     this.health.shutdown();
     await this.containers.shutdown();
     await this.networks.shutdown();

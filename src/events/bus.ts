@@ -25,13 +25,13 @@ export class EventBus {
     this.emitter.setMaxListeners(0);
   }
 
-  publish(type: string, action: string, id: string, attributes: Record<string, string> = {}): EngineEvent {
+  publish(type: string, action: string, id: string, attributes: Record<string, string> = {}, scope: 'local' | 'swarm' = 'local'): EngineEvent {
     const nowNs = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
     const ev: EngineEvent = {
       Type: type,
       Action: action,
       Actor: { ID: id, Attributes: attributes },
-      scope: 'local',
+      scope,
       time: Number(nowNs / 1_000_000_000n),
       timeNano: Number(nowNs),
     };

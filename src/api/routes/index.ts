@@ -25,7 +25,7 @@ export function buildRouter(d: Daemon): Router {
   registerVolumeRoutes(r, d);
   registerBuildRoutes(r, d);
   registerDistributionRoutes(r, d);
-  registerSwarmRoutes(r);
+  registerSwarmRoutes(r, d.swarm);
   registerPluginRoutes(r);
   return r;
 }

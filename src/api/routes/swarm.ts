@@ -1,34 +1,80 @@
-// Swarm endpoints on a node that is not in a swarm (berthd has no swarm mode
-// yet): dockerd's answers for that state (daemon/cluster), so clients and SDK
-// clean-ups (`POST /swarm/leave?force=1`) get Docker's 503 instead of a 404.
+// /swarm and /nodes (swarm mode, src/swarm/). Services, tasks, secrets and
+// configs (swarm part 2) answer as dockerd does on a node that cannot serve
+// them, and on a manager with empty lists.
 import type { Router } from '../router';
 import type { Ctx } from '../context';
+import { NO_SWARM, NOT_MANAGER } from '../../swarm/errors';
+import type { InitRequest, JoinApiRequest, NodeSpecInput } from '../../swarm/service';
 
-/** dockerd's errNoSwarm: leaving a swarm this node never joined. */
-export const NO_SWARM = 'This node is not part of a swarm';
-/** dockerd's errNoManager for a node without a swarm: everything that needs a manager. */
-export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
-const NOT_SUPPORTED = 'swarm mode is not supported by berthd yet';
+export { NO_SWARM, NOT_MANAGER as NO_MANAGER };
 
-const notInSwarm = (ctx: Ctx) => ctx.send(503, { message: NO_SWARM });
-const notManager = (ctx: Ctx) => ctx.send(503, { message: NO_MANAGER });
-// init and join would make this node a swarm member: refuse plainly (501, errdefs.NotImplemented).
-const notSupported = (ctx: Ctx) => ctx.send(501, { message: NOT_SUPPORTED });
+/** What the swarm routes need of the daemon. */
+export interface SwarmBackend {
+  inspect(): Promise<Record<string, unknown>>;
+  initSwarm(req: InitRequest): Promise<string>;
+  join(req: JoinApiRequest): Promise<void>;
+  leave(force: boolean): Promise<void>;
+  update(version: number | undefined, spec: Record<string, unknown> | undefined, flags: { rotateWorkerToken: boolean; rotateManagerToken: boolean; rotateManagerUnlockKey: boolean }): Promise<void>;
+  unlockKey(): Promise<{ UnlockKey: string }>;
+  unlock(): Promise<void>;
+  listNodes(filters: Record<string, string[]>): Promise<Array<Record<string, unknown>>>;
+  inspectNode(ref: string): Promise<Record<string, unknown>>;
+  updateNode(ref: string, version: number | undefined, spec: NodeSpecInput): Promise<void>;
+  removeNode(ref: string, force: boolean): Promise<void>;
+  /** Throws dockerd's 503 unless this node is an active manager. */
+  requireManager(): void;
+}
 
-export function registerSwarmRoutes(r: Router): void {
-  r.post('/swarm/init', notSupported);
-  r.post('/swarm/join', notSupported);
-  r.post('/swarm/leave', notInSwarm);
-  r.get('/swarm', notManager);
-  r.post('/swarm/update', notManager);
-  r.get('/swarm/unlockkey', notManager);
-  r.post('/swarm/unlock', notManager);
-  // nodes, services, tasks, secrets, configs: every method on the list and each object
-  for (const kind of ['nodes', 'services', 'tasks', 'secrets', 'configs']) {
-    for (const p of [`/${kind}`, `/${kind}/*rest`]) {
-      r.get(p, notManager);
-      r.post(p, notManager);
-      r.delete(p, notManager);
-    }
+const version = (ctx: Ctx) => {
+  const v = ctx.query.get('version');
+  return v === null ? undefined : Number(v);
+};
+
+export function registerSwarmRoutes(r: Router, s: SwarmBackend): void {
+  r.get('/swarm', async (ctx) => ctx.send(200, await s.inspect()));
+  r.post('/swarm/init', async (ctx) => ctx.send(200, await s.initSwarm((await ctx.json<InitRequest>()) ?? {})));
+  r.post('/swarm/join', async (ctx) => {
+    await s.join((await ctx.json<JoinApiRequest>()) ?? {});
+    ctx.send(200);
+  });
+  r.post('/swarm/leave', async (ctx) => {
+    await s.leave(ctx.bool('force'));
+    ctx.send(200);
+  });
+  r.post('/swarm/update', async (ctx) => {
+    await s.update(version(ctx), await ctx.json<Record<string, unknown>>(), {
+      rotateWorkerToken: ctx.bool('rotateWorkerToken'),
+      rotateManagerToken: ctx.bool('rotateManagerToken'),
+      rotateManagerUnlockKey: ctx.bool('rotateManagerUnlockKey'),
+    });
+    ctx.send(200);
+  });
+  r.get('/swarm/unlockkey', async (ctx) => ctx.send(200, await s.unlockKey()));
+  r.post('/swarm/unlock', async (ctx) => {
+    await s.unlock();
+    ctx.send(200);
+  });
+
+  r.get('/nodes', async (ctx) => ctx.send(200, await s.listNodes(ctx.filters())));
+  r.get('/nodes/:id', async (ctx) => ctx.send(200, await s.inspectNode(ctx.params.id)));
+  r.post('/nodes/:id/update', async (ctx) => {
+    await s.updateNode(ctx.params.id, version(ctx), (await ctx.json<NodeSpecInput>()) ?? {});
+    ctx.send(200);
+  });
+  r.delete('/nodes/:id', async (ctx) => {
+    await s.removeNode(ctx.params.id, ctx.bool('force'));
+    ctx.send(200);
+  });
+
+  // swarm part 2: lists are empty on a manager, everything else is not built yet
+  for (const kind of ['services', 'tasks', 'secrets', 'configs']) {
+    const list = (ctx: Ctx) => { s.requireManager(); ctx.send(200, []); };
+    const later = (ctx: Ctx) => { s.requireManager(); ctx.send(501, { message: `${kind} are not supported by berthd yet` }); };
+    r.get(`/${kind}`, list);
+    r.post(`/${kind}`, later);
+    r.delete(`/${kind}`, later);
+    r.get(`/${kind}/*rest`, later);
+    r.post(`/${kind}/*rest`, later);
+    r.delete(`/${kind}/*rest`, later);
   }
 }

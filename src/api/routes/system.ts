@@ -17,7 +17,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       'Ostype': 'linux',
       'Cache-Control': 'no-cache, no-store, must-revalidate',
       'Pragma': 'no-cache',
-      'Swarm': 'inactive',
+      'Swarm': d.swarm.pingState(),
     };
     if (ctx.method === 'HEAD') {
       ctx.res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '0', ...headers });
@@ -134,14 +134,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       ServerVersion: BERTH_VERSION,
       Runtimes: Object.fromEntries(Object.entries(cfg.runtimes).map(([name, p]) => [name, { path: p }])),
       DefaultRuntime: cfg.defaultRuntime,
-      Swarm: {
-        NodeID: '',
-        NodeAddr: '',
-        LocalNodeState: 'inactive',
-        ControlAvailable: false,
-        Error: '',
-        RemoteManagers: null,
-      },
+      Swarm: await d.swarm.info(),
       LiveRestoreEnabled: cfg.liveRestore !== false,
       Isolation: '',
       InitBinary: 'docker-init',

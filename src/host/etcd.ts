@@ -1,0 +1,123 @@
+// One etcd member, a child of berthd: started, restarted when it dies, and
+// stopped with berthd. `setpriv --pdeathsig KILL` makes the kernel kill it
+// when berthd dies (even by SIGKILL), so no member outlives its daemon; its
+// pid file lets `--cleanup` and the next start reap one that did anyway.
+import fs from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { log } from '../util/log';
+
+export interface EtcdMemberConfig {
+  name: string;
+  dataDir: string;
+  logFile: string;
+  pidFile: string;
+  /** https://127.0.0.1:PORT — berthd is the only client, over loopback. */
+  clientUrl: string;
+  peerListenUrl: string;
+  peerAdvertiseUrl: string;
+  /** name=peerURL,... (used only when the data dir is new). */
+  initialCluster: string;
+  initialState: 'new' | 'existing';
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export class EtcdProcess {
+  private child?: ChildProcess;
+  private stopping = false;
+  private restartTimer?: NodeJS.Timeout;
+  private failures = 0;
+  /** Called on every exit that berthd did not ask for (the member may have been removed). */
+  onUnexpectedExit?: (code: number | null, signal: string | null) => void;
+
+  constructor(readonly cfg: EtcdMemberConfig) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    this.stopping = false;
+    reapStaleMember(this.cfg.pidFile, this.cfg.dataDir);
+    fs.mkdirSync(this.cfg.dataDir, { recursive: true, mode: 0o700 });
+    const c = this.cfg;
+    const args = [
+      '--pdeathsig', 'KILL', '--', 'etcd',
+      '--name', c.name,
+      '--data-dir', c.dataDir,
+      '--listen-client-urls', c.clientUrl,
+      '--advertise-client-urls', c.clientUrl,
+      '--listen-peer-urls', c.peerListenUrl,
+      '--initial-advertise-peer-urls', c.peerAdvertiseUrl,
+      '--initial-cluster', c.initialCluster,
+      '--initial-cluster-state', c.initialState,
+      '--cert-file', c.certFile, '--key-file', c.keyFile, '--trusted-ca-file', c.caFile, '--client-cert-auth',
+      '--peer-cert-file', c.certFile, '--peer-key-file', c.keyFile, '--peer-trusted-ca-file', c.caFile, '--peer-client-cert-auth',
+      '--heartbeat-interval', '100', '--election-timeout', '1000',
+      '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
+      '--logger', 'zap', '--log-level', 'warn',
+    ];
+    const out = fs.openSync(c.logFile, 'a', 0o600);
+    const child = spawn('setpriv', args, { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    this.child = child;
+    const started = Date.now();
+    child.on('error', (e) => log.error('etcd could not be started', { err: e.message }));
+    if (child.pid) fs.writeFileSync(c.pidFile, `${child.pid}\n`, { mode: 0o600 });
+    log.info('etcd member started', { name: c.name, pid: child.pid, state: c.initialState });
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      if (this.stopping) return;
+      log.warn('etcd member exited', { code, signal, log: c.logFile });
+      this.onUnexpectedExit?.(code, signal);
+      if (this.stopping) return;
+      // back off: 0.5 s, 1 s, 2 s ... 5 s; a member that ran for a while starts over
+      this.failures = Date.now() - started > 30_000 ? 0 : this.failures + 1;
+      const delay = Math.min(5000, 250 * 2 ** this.failures);
+      this.restartTimer = setTimeout(() => { if (!this.stopping) this.start(); }, delay);
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const done = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await done;
+      clearTimeout(t);
+    }
+    this.child = undefined;
+    try { fs.unlinkSync(this.cfg.pidFile); } catch { /* gone */ }
+  }
+}
+
+/** Kills an etcd left running on `dataDir` by a daemon that died (its pid file names it). */
+export function reapStaleMember(pidFile: string, dataDir: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return false;
+  }
+  try { fs.unlinkSync(pidFile); } catch { /* gone */ }
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  let cmdline = '';
+  try {
+    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return false;
+  }
+  // the pid may have been reused: only a process that is our etcd on this data dir
+  if (!cmdline.includes('etcd') || !cmdline.split('\0').includes(dataDir)) return false;
+  try {
+    process.kill(pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
+}

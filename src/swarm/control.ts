@@ -1,0 +1,152 @@
+// The swarm control port (2377): HTTPS with the node's certificate. Two calls
+// are open to anyone — the root CA (the joiner checks it against its token's
+// digest) and join (proven by the token) —; heartbeats need a client
+// certificate from the cluster's CA, and the node id is the certificate's CN.
+import https from 'node:https';
+import type http from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { SwarmError } from './errors';
+import { log } from '../util/log';
+
+export interface JoinRequest {
+  token: string;
+  csr: string;
+  hostname: string;
+  engineVersion: string;
+  addr: string;
+  port: number;
+  availability?: string;
+  platform: { Architecture: string; OS: string };
+  resources: { NanoCPUs: number; MemoryBytes: number };
+}
+
+export interface EtcdCredentials { ca: string; cert: string; key: string; initialCluster: string }
+
+export interface JoinResponse {
+  nodeId: string;
+  clusterId: string;
+  role: 'manager' | 'worker';
+  rootCA: string;
+  cert: string;
+  managers: Array<{ NodeID: string; Addr: string }>;
+  etcd?: EtcdCredentials;
+}
+
+export interface HeartbeatRequest { running: 'manager' | 'worker' }
+export interface HeartbeatResponse { role: 'manager' | 'worker'; managers: Array<{ NodeID: string; Addr: string }>; etcd?: EtcdCredentials }
+
+export interface ControlHandlers {
+  rootCA(): string;
+  join(req: JoinRequest): Promise<JoinResponse>;
+  heartbeat(nodeId: string, clusterId: string, req: HeartbeatRequest): Promise<HeartbeatResponse>;
+}
+
+const MAX_BODY = 1 << 20;
+
+export class ControlServer {
+  private server?: https.Server;
+
+  constructor(private readonly h: ControlHandlers) {}
+
+  listen(host: string, port: number, tls: { cert: string; key: string; ca: string }): Promise<void> {
+    const server = https.createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, (req, res) => void this.handle(req, res));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on remote API address: ${e.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    await new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown) => {
+      const data = typeof body === 'string' ? body : JSON.stringify(body);
+      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) });
+      res.end(data);
+    };
+    try {
+      if (req.method === 'GET' && req.url === '/ca') return send(200, this.h.rootCA());
+      const body = await readJson(req);
+      if (req.method === 'POST' && req.url === '/join') return send(200, await this.h.join(body as unknown as JoinRequest));
+      if (req.method === 'POST' && req.url === '/heartbeat') {
+        const sock = req.socket as TLSSocket;
+        const peer = sock.getPeerCertificate();
+        if (!sock.authorized || !peer?.subject?.CN) return send(401, { message: 'a node certificate of this cluster is required' });
+        return send(200, await this.h.heartbeat(String(peer.subject.CN), String(peer.subject.O ?? ''), body as unknown as HeartbeatRequest));
+      }
+      send(404, { message: 'not found' });
+    } catch (e) {
+      const status = e instanceof SwarmError ? e.status : 500;
+      if (status >= 500) log.warn('swarm control request failed', { url: req.url, err: (e as Error).message });
+      send(status, { message: (e as Error).message });
+    }
+  }
+}
+
+function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY) { req.destroy(); reject(new SwarmError(400, 'request too large')); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      if (!text) return resolve({});
+      try { resolve(JSON.parse(text)); } catch { reject(new SwarmError(400, 'invalid JSON')); }
+    });
+    req.on('error', reject);
+  });
+}
+
+export interface ClientTls { ca?: string; cert?: string; key?: string }
+
+/** One call to a remote manager's control port; its error answers become SwarmErrors with its text. */
+export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls, timeoutMs = 10_000): Promise<T> {
+  const data = body === undefined ? '' : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = https.request(`https://${addr}${path}`, {
+      method,
+      ca: tls.ca, cert: tls.cert, key: tls.key,
+      // without a CA yet (fetching it) nothing can be verified; afterwards the chain is, the host name is not (managers move)
+      rejectUnauthorized: !!tls.ca,
+      checkServerIdentity: () => undefined,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      timeout: timeoutMs,
+      agent: false,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        const status = res.statusCode ?? 500;
+        if (status >= 400) {
+          let msg = text;
+          try { msg = JSON.parse(text).message ?? text; } catch { /* plain text */ }
+          return reject(new SwarmError(status, msg));
+        }
+        if ((res.headers['content-type'] ?? '').startsWith('text/plain')) return resolve(text as unknown as T);
+        try { resolve(JSON.parse(text) as T); } catch { reject(new SwarmError(500, `bad answer from ${addr}`)); }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on('error', (e) => reject(e instanceof SwarmError ? e : new UnreachableError(addr, e.message)));
+    req.end(data);
+  });
+}
+
+/** The manager could not be reached at all (as opposed to an answer refusing the call). */
+export class UnreachableError extends SwarmError {
+  constructor(readonly addr: string, why: string) {
+    super(500, `could not reach ${addr}: ${why}`);
+  }
+}

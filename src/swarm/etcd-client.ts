@@ -1,0 +1,159 @@
+// etcd v3 through its JSON gRPC gateway over HTTPS with a client certificate:
+// no gRPC dependency. Keys and values travel base64, 64-bit numbers as strings.
+import https from 'node:https';
+
+export interface KV {
+  key: string;
+  value: string;
+  modRevision: number;
+  createRevision: number;
+  lease: string;
+}
+
+export interface TlsFiles { ca: string; cert: string; key: string }
+
+export class EtcdError extends Error {
+  constructor(message: string, readonly code = 0) {
+    super(message);
+    this.name = 'EtcdError';
+  }
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString();
+
+/** The end of a prefix range: the prefix with its last byte incremented. */
+function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix);
+  b[b.length - 1]++;
+  return b.toString('base64');
+}
+
+interface RawKV { key: string; value?: string; mod_revision?: string; create_revision?: string; lease?: string }
+const toKV = (r: RawKV): KV => ({
+  key: unb64(r.key), value: unb64(r.value), modRevision: Number(r.mod_revision ?? 0), createRevision: Number(r.create_revision ?? 0), lease: r.lease ?? '0',
+});
+
+export type Compare = { key: string; target: 'MOD' | 'CREATE' | 'VALUE'; result?: 'EQUAL' | 'NOT_EQUAL'; mod_revision?: number; create_revision?: number; value?: string };
+export type Op =
+  | { put: { key: string; value: string; lease?: string } }
+  | { del: { key: string } }
+  | { range: { key: string } };
+
+export class EtcdClient {
+  private readonly agent: https.Agent;
+
+  constructor(readonly endpoint: string, tls: TlsFiles, private readonly timeoutMs = 5000) {
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: () => undefined });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** One gateway call; gateway errors ({error, code}) become EtcdError. */
+  call<T>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const data = JSON.stringify(body);
+    const url = new URL(path, this.endpoint);
+    return new Promise((resolve, reject) => {
+      const req = https.request(url, { method: 'POST', agent: this.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, timeout: timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let j: Record<string, unknown>;
+          try {
+            j = JSON.parse(text);
+          } catch {
+            return reject(new EtcdError(`etcd: bad answer (${res.statusCode}): ${text.slice(0, 200)}`));
+          }
+          // streaming calls (keepalive) wrap the answer in {result}
+          if (j.result && typeof j.result === 'object') j = j.result as Record<string, unknown>;
+          if (j.error || (res.statusCode ?? 500) >= 400) {
+            const msg = String(j.message ?? j.error ?? `status ${res.statusCode}`);
+            return reject(new EtcdError(`etcd: ${msg}`, Number(j.code ?? 0)));
+          }
+          resolve(j as T);
+        });
+      });
+      req.on('timeout', () => req.destroy(new EtcdError(`etcd: no answer from ${this.endpoint} within ${timeoutMs} ms`)));
+      req.on('error', (e) => reject(e instanceof EtcdError ? e : new EtcdError(`etcd: ${e.message}`)));
+      req.end(data);
+    });
+  }
+
+  async get(key: string, opts: { serializable?: boolean } = {}): Promise<KV | undefined> {
+    const r = await this.call<{ kvs?: RawKV[] }>('/v3/kv/range', { key: b64(key), serializable: opts.serializable ?? false });
+    return r.kvs?.length ? toKV(r.kvs[0]) : undefined;
+  }
+
+  async getPrefix(prefix: string, opts: { serializable?: boolean } = {}): Promise<KV[]> {
+    const r = await this.call<{ kvs?: RawKV[] }>('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix), serializable: opts.serializable ?? false });
+    return (r.kvs ?? []).map(toKV);
+  }
+
+  async put(key: string, value: string, lease?: string): Promise<number> {
+    const r = await this.call<{ header: { revision: string } }>('/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) });
+    return Number(r.header.revision);
+  }
+
+  /** compare-and-swap: true when the compares held and `success` ran. */
+  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<{ succeeded: boolean; revision: number; kvs: KV[] }> {
+    const cmp = compare.map((c) => ({
+      key: b64(c.key), target: c.target, result: c.result ?? 'EQUAL',
+      ...(c.mod_revision !== undefined ? { mod_revision: String(c.mod_revision) } : {}),
+      ...(c.create_revision !== undefined ? { create_revision: String(c.create_revision) } : {}),
+      ...(c.value !== undefined ? { value: b64(c.value) } : {}),
+    }));
+    const op = (o: Op) => 'put' in o
+      ? { request_put: { key: b64(o.put.key), value: b64(o.put.value), ...(o.put.lease ? { lease: o.put.lease } : {}) } }
+      : 'del' in o ? { request_delete_range: { key: b64(o.del.key) } } : { request_range: { key: b64(o.range.key) } };
+    const r = await this.call<{ succeeded?: boolean; header: { revision: string }; responses?: Array<{ response_range?: { kvs?: RawKV[] } }> }>(
+      '/v3/kv/txn', { compare: cmp, success: success.map(op), failure: failure.map(op) });
+    const kvs = (r.responses ?? []).flatMap((x) => x.response_range?.kvs ?? []).map(toKV);
+    return { succeeded: !!r.succeeded, revision: Number(r.header.revision), kvs };
+  }
+
+  async del(key: string): Promise<void> {
+    await this.call('/v3/kv/deleterange', { key: b64(key) });
+  }
+
+  async leaseGrant(ttlSeconds: number): Promise<string> {
+    const r = await this.call<{ ID: string }>('/v3/lease/grant', { TTL: String(ttlSeconds) });
+    return r.ID;
+  }
+
+  /** Renews a lease: its remaining TTL, 0 when it has expired. */
+  async leaseKeepAlive(id: string): Promise<number> {
+    const r = await this.call<{ TTL?: string }>('/v3/lease/keepalive', { ID: id });
+    return Number(r.TTL ?? 0);
+  }
+
+  async leaseRevoke(id: string): Promise<void> {
+    await this.call('/v3/lease/revoke', { ID: id });
+  }
+
+  async memberList(): Promise<Member[]> {
+    const r = await this.call<{ members?: RawMember[] }>('/v3/cluster/member/list', {});
+    return (r.members ?? []).map((m) => ({ id: m.ID, name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [] }));
+  }
+
+  async memberAdd(peerURL: string): Promise<{ id: string; members: Member[] }> {
+    const r = await this.call<{ member: RawMember; members?: RawMember[] }>('/v3/cluster/member/add', { peerURLs: [peerURL] }, 10_000);
+    return { id: r.member.ID, members: (r.members ?? []).map((m) => ({ id: m.ID, name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [] })) };
+  }
+
+  async memberRemove(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/remove', { ID: id }, 10_000);
+  }
+
+  /** The member's status (answers without quorum): its raft leader and term. */
+  async status(): Promise<{ leader: string; memberId: string }> {
+    const r = await this.call<{ leader?: string; header: { member_id: string } }>('/v3/maintenance/status', {}, 2000);
+    return { leader: r.leader ?? '0', memberId: r.header.member_id };
+  }
+}
+
+interface RawMember { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }
+export interface Member { id: string; name: string; peerURLs: string[]; clientURLs: string[] }

@@ -1,0 +1,66 @@
+// A node's swarm files under <data-root>/swarm (dirs 0700, files 0600):
+//   state.json                  node id, cluster id, role, addresses, known managers
+//   certificates/swarm-root-ca.crt, swarm-node.crt, swarm-node.key   control port (2377) identity
+//   certificates/etcd-ca.crt, etcd.crt, etcd.key                     managers only: etcd peers and clients
+//   etcd/ (member data), etcd.log, etcd.pid                          managers only
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LocalState } from './types';
+
+export class LocalFiles {
+  readonly dir: string;
+  readonly certs: string;
+
+  constructor(dataRoot: string) {
+    this.dir = path.join(dataRoot, 'swarm');
+    this.certs = path.join(this.dir, 'certificates');
+  }
+
+  get stateFile(): string { return path.join(this.dir, 'state.json'); }
+  get etcdData(): string { return path.join(this.dir, 'etcd'); }
+  get etcdLog(): string { return path.join(this.dir, 'etcd.log'); }
+  get etcdPid(): string { return path.join(this.dir, 'etcd.pid'); }
+  cert(name: 'swarm-root-ca.crt' | 'swarm-node.crt' | 'swarm-node.key' | 'etcd-ca.crt' | 'etcd.crt' | 'etcd.key'): string {
+    return path.join(this.certs, name);
+  }
+
+  read(name: Parameters<LocalFiles['cert']>[0]): string {
+    return fs.readFileSync(this.cert(name), 'utf8');
+  }
+
+  loadState(): LocalState | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as LocalState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** temp + rename: a crash never leaves half a state file. */
+  saveState(s: LocalState): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writePrivate(this.stateFile, JSON.stringify(s, null, 2) + '\n');
+  }
+
+  writeCerts(files: Partial<Record<Parameters<LocalFiles['cert']>[0], string>>): void {
+    fs.mkdirSync(this.certs, { recursive: true, mode: 0o700 });
+    for (const [name, pem] of Object.entries(files)) if (pem) writePrivate(this.cert(name as Parameters<LocalFiles['cert']>[0]), pem);
+  }
+
+  /** Drops the etcd member's files (a demoted or leaving manager). */
+  removeEtcd(): void {
+    fs.rmSync(this.etcdData, { recursive: true, force: true });
+    for (const f of ['etcd-ca.crt', 'etcd.crt', 'etcd.key'] as const) fs.rmSync(this.cert(f), { force: true });
+  }
+
+  removeAll(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function writePrivate(file: string, data: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, data, { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,834 @@
+// Swarm mode: this engine as a member of a cluster of engines.
+//
+// Lifecycle: inactive → (init | join) → active manager | active worker
+// → (promote ⇄ demote) → leave → inactive. A manager runs one etcd member
+// (src/host/etcd.ts) and talks to it over loopback with the etcd CA's client
+// certificate; the cluster's objects live there (store.ts). A worker holds no
+// etcd credentials: it heartbeats to a manager over the control port (control.ts).
+// Every HEARTBEAT_MS each node heartbeats (a manager renews its own lease in
+// etcd, then campaigns for the leader key on that lease; a worker asks a
+// manager to renew its lease); a node whose lease lapses (ALIVE_TTL) is Down,
+// and a dead leader's key goes with its lease. Each manager also diffs the
+// node list every tick and emits Docker's node events.
+import os from 'node:os';
+import fs from 'node:fs';
+import { EtcdProcess } from '../host/etcd';
+import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/openssl';
+import type { EventBus } from '../events/bus';
+import { log } from '../util/log';
+import { EtcdClient, type Member } from './etcd-client';
+import { SwarmStore, HEARTBEAT_MS } from './store';
+import { LocalFiles } from './local';
+import { ControlServer, controlCall, UnreachableError, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
+import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
+import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
+import { resolveListen, resolveAdvertise, etcdPorts } from './addr';
+import { SwarmError, NO_SWARM, NOT_MANAGER, WORKER_NOT_MANAGER, MANAGER_NOT_READY, ALREADY_IN_SWARM, BAD_TOKEN } from './errors';
+import type { ClusterRecord, LocalState, NodeRecord, Role, Availability, Versioned } from './types';
+
+export interface SwarmDeps {
+  dataRoot: string;
+  events: EventBus;
+  engineVersion: string;
+  /** Interface names never picked as the advertise address (our bridges, container veths). */
+  ignoreInterface: (name: string) => boolean;
+}
+
+export interface InitRequest {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  DataPathAddr?: string;
+  DataPathPort?: number;
+  DefaultAddrPool?: string[];
+  SubnetSize?: number;
+  ForceNewCluster?: boolean;
+  Spec?: Record<string, unknown>;
+  AutoLockManagers?: boolean;
+  Availability?: string;
+}
+
+export interface JoinApiRequest {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  DataPathAddr?: string;
+  RemoteAddrs?: string[];
+  JoinToken?: string;
+  Availability?: string;
+}
+
+export interface NodeSpecInput { Name?: string; Labels?: Record<string, string>; Role?: string; Availability?: string }
+
+const ROLES = ['manager', 'worker'];
+const AVAILABILITIES = ['active', 'pause', 'drain'];
+
+interface Seen { name: string; role: string; availability: string; state: string }
+
+export class SwarmService {
+  private readonly files: LocalFiles;
+  private state?: LocalState;
+  private etcd?: EtcdProcess;
+  private client?: EtcdClient;
+  private store?: SwarmStore;
+  private control?: ControlServer;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private stopped = false;
+  private ownLease?: string;
+  private lastError = '';
+  private localFailures = 0;
+  private seen?: Map<string, Seen>;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: SwarmDeps) {
+    this.files = new LocalFiles(deps.dataRoot);
+  }
+
+  // ---- lifecycle of the daemon ----
+
+  /** Resumes the node's swarm role after a (re)start, on the same data. */
+  async init(): Promise<void> {
+    const st = this.files.loadState();
+    if (!st) return;
+    this.state = st;
+    try {
+      await this.startControl();
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      log.error('swarm control port could not be opened', { err: this.lastError });
+    }
+    if (st.role === 'manager') this.startManager();
+    this.startLoop();
+    log.info('swarm node resumed', { node: st.nodeId, role: st.role });
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.control?.close();
+    await this.stopManager();
+  }
+
+  /** The `Swarm` header of /_ping. */
+  pingState(): string {
+    if (!this.state) return 'inactive';
+    return this.state.role === 'manager' ? 'active/manager' : 'active/worker';
+  }
+
+  // ---- API: /swarm ----
+
+  async inspect(): Promise<Record<string, unknown>> {
+    return swarmJson(await this.manager().cluster());
+  }
+
+  initSwarm(req: InitRequest): Promise<string> {
+    return this.serial(async () => {
+      if (this.state) throw new SwarmError(503, ALREADY_IN_SWARM);
+      if (req.ForceNewCluster) throw new SwarmError(501, '--force-new-cluster is not supported by berthd');
+      if (req.AutoLockManagers || (req.Spec?.EncryptionConfig as { AutoLockManagers?: boolean } | undefined)?.AutoLockManagers) {
+        throw new SwarmError(501, 'autolock is not supported by berthd: the keys and the etcd data are not encrypted at rest');
+      }
+      const availability = checkAvailability(req.Availability || 'active');
+      const listen = resolveListen(req.ListenAddr);
+      const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface);
+      const nodeId = newId();
+      const clusterId = newId();
+      const [rootCA, etcdCA, csr] = await Promise.all([createCA('swarm-ca'), createCA('swarm-etcd-ca'), createKeyAndCsr()]);
+      const subj = { CN: nodeId, OU: 'swarm-manager', O: clusterId };
+      const ips = [adv.ip, '127.0.0.1'];
+      const [nodeCert, etcdCert] = await Promise.all([
+        signCsr({ csrPem: csr.csrPem, ca: rootCA, subject: subj, ips }),
+        signCsr({ csrPem: csr.csrPem, ca: etcdCA, subject: subj, ips, dns: ['localhost'] }),
+      ]);
+      const ports = etcdPorts(listen.port);
+      const peerUrl = `https://${adv.ip}:${ports.peer}`;
+      this.files.removeAll();
+      this.files.writeCerts({
+        'swarm-root-ca.crt': rootCA.certPem, 'swarm-node.crt': nodeCert, 'swarm-node.key': csr.keyPem,
+        'etcd-ca.crt': etcdCA.certPem, 'etcd.crt': etcdCert, 'etcd.key': csr.keyPem,
+      });
+      const st: LocalState = {
+        nodeId, clusterId, role: 'manager', listenAddr: `${listen.host}:${listen.port}`, advertiseAddr: adv.ip, port: adv.port,
+        managers: [{ NodeID: nodeId, Addr: `${adv.ip}:${adv.port}` }],
+        etcdInitialCluster: `${nodeId}=${peerUrl}`, etcdInitialState: 'new',
+      };
+      const now = new Date().toISOString();
+      const cluster: ClusterRecord = {
+        id: clusterId, createdAt: now, updatedAt: now,
+        spec: mergeSpec(defaultSpec(), req.Spec),
+        rootCA, etcdCA,
+        tokens: { worker: newJoinToken(rootCA.certPem), manager: newJoinToken(rootCA.certPem) },
+        defaultAddrPool: req.DefaultAddrPool?.length ? req.DefaultAddrPool : ['10.0.0.0/8'],
+        subnetSize: req.SubnetSize || 24,
+        dataPathPort: req.DataPathPort || 4789,
+      };
+      const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
+      try {
+        this.state = st;
+        this.files.saveState(st);
+        this.stopped = false;
+        await this.startControl();
+        this.startManager();
+        await this.waitEtcd(20_000);
+        await this.store!.createCluster(cluster, self);
+        await this.tick();
+        this.startLoop();
+      } catch (e) {
+        await this.dropLocal();
+        throw e;
+      }
+      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip });
+      return nodeId;
+    });
+  }
+
+  join(req: JoinApiRequest): Promise<void> {
+    return this.serial(async () => {
+      if (this.state) throw new SwarmError(503, ALREADY_IN_SWARM);
+      const remotes = (req.RemoteAddrs ?? []).map((a) => withPort(a));
+      if (!remotes.length) throw new SwarmError(400, 'at least 1 RemoteAddr is required to join');
+      const token = parseJoinToken(req.JoinToken ?? '');
+      if (!token) throw new SwarmError(400, 'invalid join token');
+      const availability = checkAvailability(req.Availability || 'active');
+      const listen = resolveListen(req.ListenAddr);
+      // the CA, checked against the token's digest before anything is trusted
+      let rootCA = '';
+      let remote = '';
+      let localIp = '';
+      let lastErr: Error | undefined;
+      for (const r of remotes) {
+        try {
+          const got = await fetchCA(r);
+          rootCA = got.pem;
+          localIp = got.localAddress;
+          remote = r;
+          break;
+        } catch (e) {
+          lastErr = e as Error;
+        }
+      }
+      if (!remote) throw new SwarmError(500, `could not reach any manager: ${lastErr?.message ?? ''}`);
+      if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
+      // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
+      const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, localIp);
+      const csr = await createKeyAndCsr();
+      const jr: JoinRequest = {
+        token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
+        addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
+      };
+      const res = await controlCall<JoinResponse>(remote, 'POST', '/join', jr, { ca: rootCA }, 30_000);
+      const st: LocalState = {
+        nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
+        advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
+        ...(res.etcd ? { etcdInitialCluster: res.etcd.initialCluster, etcdInitialState: 'existing' as const } : {}),
+      };
+      this.files.removeAll();
+      this.files.writeCerts({ 'swarm-root-ca.crt': rootCA, 'swarm-node.crt': res.cert, 'swarm-node.key': csr.keyPem });
+      if (res.etcd) this.files.writeCerts({ 'etcd-ca.crt': res.etcd.ca, 'etcd.crt': res.etcd.cert, 'etcd.key': res.etcd.key || csr.keyPem });
+      try {
+        this.state = st;
+        this.files.saveState(st);
+        this.stopped = false;
+        await this.startControl();
+        if (st.role === 'manager') {
+          this.startManager();
+          await this.waitEtcd(30_000);
+        }
+        await this.tick();
+        this.startLoop();
+      } catch (e) {
+        await this.dropLocal();
+        throw e;
+      }
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote });
+    });
+  }
+
+  leave(force: boolean): Promise<void> {
+    return this.serial(async () => {
+      const st = this.state;
+      if (!st) throw new SwarmError(503, NO_SWARM);
+      if (st.role === 'manager') {
+        const others = await this.managerStats().catch(() => undefined);
+        if (!force) {
+          let msg = 'You are attempting to leave the swarm on a node that is participating as a manager. ';
+          if (others) {
+            const { reachable, unreachable } = others;
+            if (reachable - 1 < Math.floor((reachable + unreachable) / 2) + 1) {
+              if (reachable + unreachable === 1) {
+                throw new SwarmError(503, msg + 'Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ');
+              }
+              msg += `Removing this node leaves ${reachable - 1} managers out of ${reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. `;
+            }
+          } else {
+            msg += 'Doing so may lose the consensus of your cluster. ';
+          }
+          throw new SwarmError(503, msg + 'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.');
+        }
+        // a forced leave takes this member out of etcd (when the others can still agree on it)
+        if (others && others.reachable + others.unreachable > 1 && this.store) {
+          await this.store.resign(st.nodeId);
+          await this.removeMember(this.peerUrlOf(st)).catch((e) => log.warn('could not remove the etcd member while leaving', { err: String(e) }));
+        }
+      }
+      await this.dropLocal();
+      log.info('left the swarm', { node: st.nodeId });
+    });
+  }
+
+  async update(version: number | undefined, spec: Record<string, unknown> | undefined, flags: { rotateWorkerToken: boolean; rotateManagerToken: boolean; rotateManagerUnlockKey: boolean }): Promise<void> {
+    const store = this.manager();
+    const cur = await store.cluster();
+    if (version === undefined || !Number.isFinite(version)) throw new SwarmError(400, 'invalid swarm version');
+    if (version !== cur.index) throw outOfSequence();
+    if ((spec?.EncryptionConfig as { AutoLockManagers?: boolean } | undefined)?.AutoLockManagers || flags.rotateManagerUnlockKey) {
+      throw new SwarmError(501, 'autolock is not supported by berthd: the keys and the etcd data are not encrypted at rest');
+    }
+    const c = cur.value;
+    const next: ClusterRecord = {
+      ...c,
+      spec: spec ? mergeSpec(defaultSpec(), spec) : c.spec,
+      tokens: {
+        worker: flags.rotateWorkerToken ? newJoinToken(c.rootCA.certPem) : c.tokens.worker,
+        manager: flags.rotateManagerToken ? newJoinToken(c.rootCA.certPem) : c.tokens.manager,
+      },
+      updatedAt: new Date().toISOString(),
+    };
+    await store.updateCluster(next, cur.index);
+  }
+
+  /** Autolock is never on: Docker answers an empty key (the CLI says "no unlock key is set"). */
+  async unlockKey(): Promise<{ UnlockKey: string }> {
+    await this.manager().cluster();
+    return { UnlockKey: '' };
+  }
+
+  async unlock(): Promise<void> {
+    if (!this.state) throw new SwarmError(503, NO_SWARM);
+    throw new SwarmError(400, 'swarm is not locked');
+  }
+
+  /** /info's Swarm section. */
+  async info(): Promise<Record<string, unknown>> {
+    const st = this.state;
+    if (!st) return { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null };
+    const out: Record<string, unknown> = {
+      NodeID: st.nodeId, NodeAddr: st.advertiseAddr, LocalNodeState: 'active', ControlAvailable: false, Error: this.lastError,
+      RemoteManagers: st.managers,
+    };
+    if (st.role === 'manager') {
+      out.ControlAvailable = true;
+      try {
+        const store = this.manager();
+        const [cluster, nodes] = await Promise.all([store.cluster(), store.nodes()]);
+        out.Nodes = nodes.length;
+        out.Managers = nodes.filter((n) => n.value.spec.Role === 'manager').length;
+        out.Cluster = clusterInfo(cluster);
+      } catch (e) {
+        out.Error = (e as Error).message;
+      }
+    }
+    return out;
+  }
+
+  /** Throws dockerd's answer when this node cannot serve manager endpoints. */
+  requireManager(): void {
+    this.manager();
+  }
+
+  // ---- API: /nodes ----
+
+  async listNodes(filters: Record<string, string[]>): Promise<Array<Record<string, unknown>>> {
+    const store = this.manager();
+    const [nodes, live, cluster] = await Promise.all([store.nodes(), this.liveness(store), store.cluster()]);
+    const has = (k: string) => (filters[k]?.length ?? 0) > 0;
+    return nodes
+      .filter((n) => !has('id') || filters.id.some((p) => n.value.id.startsWith(p)))
+      .filter((n) => !has('name') || filters.name.some((p) => (n.value.spec.Name || n.value.hostname).startsWith(p)))
+      .filter((n) => !has('role') || filters.role.includes(n.value.spec.Role))
+      .filter(() => !has('membership') || filters.membership.includes('accepted'))
+      .filter((n) => !has('node.label') || filters['node.label'].every((l) => labelMatch(n.value.spec.Labels, l)))
+      .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
+      .map((n) => nodeJson(n, live, cluster.value.rootCA.certPem));
+  }
+
+  async inspectNode(ref: string): Promise<Record<string, unknown>> {
+    const store = this.manager();
+    const n = await this.resolveNode(store, ref);
+    const [live, cluster] = await Promise.all([this.liveness(store), store.cluster()]);
+    return nodeJson(n, live, cluster.value.rootCA.certPem);
+  }
+
+  async updateNode(ref: string, version: number | undefined, spec: NodeSpecInput): Promise<void> {
+    const store = this.manager();
+    const n = await this.resolveNode(store, ref);
+    if (version === undefined || !Number.isFinite(version)) throw new SwarmError(400, 'invalid node version');
+    if (version !== n.index) throw outOfSequence();
+    const role = (spec.Role || n.value.spec.Role) as Role;
+    if (!ROLES.includes(role)) throw new SwarmError(400, `invalid role "${spec.Role}"`);
+    const availability = checkAvailability(spec.Availability || n.value.spec.Availability);
+    const next: NodeRecord = {
+      ...n.value,
+      spec: { ...(spec.Name ? { Name: spec.Name } : {}), Labels: spec.Labels ?? {}, Role: role, Availability: availability },
+      updatedAt: new Date().toISOString(),
+    };
+    const demote = n.value.spec.Role === 'manager' && role === 'worker';
+    if (demote) await this.checkDemote(store, n.value.id);
+    if (role === 'manager' && !next.peerUrl) next.peerUrl = `https://${n.value.addr}:${etcdPorts(n.value.port).peer}`;
+    await store.updateNode(next, n.index);
+    if (demote) {
+      await this.removeMember(next.peerUrl ?? '').catch((e) => log.warn('could not remove the etcd member of a demoted node', { err: String(e) }));
+      if (n.value.id === this.state?.nodeId) void this.serial(() => this.stepDown());
+    }
+  }
+
+  async removeNode(ref: string, force: boolean): Promise<void> {
+    const store = this.manager();
+    const n = await this.resolveNode(store, ref);
+    if (n.value.spec.Role === 'manager') {
+      const member = n.value.peerUrl ? (await store.etcd.memberList()).find((m) => m.peerURLs.includes(n.value.peerUrl!)) : undefined;
+      if (!force || member) {
+        throw new SwarmError(400, `rpc error: code = FailedPrecondition desc = node ${n.value.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`);
+      }
+    }
+    const alive = (await store.aliveNodes()).has(n.value.id);
+    if (alive && !force) throw new SwarmError(400, `rpc error: code = FailedPrecondition desc = node ${n.value.id} is not down and can't be removed`);
+    await store.deleteNode(n.value.id, n.index);
+    store.forgetLease(n.value.id);
+  }
+
+  // ---- the control port's handlers (this node as a manager) ----
+
+  private async onJoin(req: JoinRequest): Promise<JoinResponse> {
+    const store = this.manager();
+    const cluster = (await store.cluster()).value;
+    const token = String(req.token ?? '');
+    const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
+    if (!role) throw new SwarmError(400, BAD_TOKEN);
+    if (typeof req.csr !== 'string' || typeof req.addr !== 'string' || !/^[0-9.]+$/.test(req.addr) || !Number.isInteger(req.port)) {
+      throw new SwarmError(400, 'invalid join request');
+    }
+    const nodeId = newId();
+    const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
+    // a manager's etcd certificate is for the same key, signed by the etcd CA (in parallel: openssl is the slow part of a join)
+    const [cert, etcdCert] = await Promise.all([
+      signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
+      role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
+    ]);
+    const peerUrl = role === 'manager' ? `https://${req.addr}:${etcdPorts(req.port).peer}` : undefined;
+    const rec: NodeRecord = {
+      ...this.nodeRecord(nodeId, role, checkAvailability(req.availability || 'active'), req.addr, req.port, peerUrl),
+      hostname: String(req.hostname ?? ''), engineVersion: String(req.engineVersion ?? ''),
+      platform: req.platform ?? platform(), resources: req.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
+    };
+    // the record first: once a member is added, writes need the new member up
+    await store.putNewNode(rec);
+    const managers = await this.managerList(store);
+    let etcd: EtcdCredentials | undefined;
+    if (role === 'manager') {
+      try {
+        etcd = await this.admitMember(store, cluster, rec, etcdCert);
+      } catch (e) {
+        await store.node(nodeId).then((n) => n && store.deleteNode(nodeId, n.index)).catch(() => {});
+        throw e;
+      }
+    }
+    log.info('node joined', { node: nodeId, role, addr: req.addr });
+    return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers, etcd };
+  }
+
+  private async onHeartbeat(nodeId: string, clusterId: string, running: Role): Promise<HeartbeatResponse> {
+    if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
+    const store = this.manager();
+    const n = await store.node(nodeId);
+    if (!n) throw new SwarmError(404, `node ${nodeId} not found`);
+    await store.heartbeat(nodeId);
+    const managers = await this.managerList(store);
+    if (n.value.spec.Role === 'manager' && running === 'worker') {
+      const cluster = (await store.cluster()).value;
+      return { role: 'manager', managers, etcd: await this.admitMember(store, cluster, n.value) };
+    }
+    return { role: n.value.spec.Role, managers };
+  }
+
+  /** A manager-to-be's etcd identity, and its member added to etcd (once: found again by its peer URL). */
+  private async admitMember(store: SwarmStore, cluster: ClusterRecord, n: NodeRecord, certForOwnKey?: string): Promise<EtcdCredentials> {
+    const peerUrl = n.peerUrl ?? `https://${n.addr}:${etcdPorts(n.port).peer}`;
+    // a joiner has its key (certForOwnKey signs it); a promoted worker gets a key made here, over mutual TLS
+    const pair: KeyPair = certForOwnKey ? { certPem: certForOwnKey, keyPem: '' }
+      : await issueKeyPair(cluster.etcdCA, { CN: n.id, OU: 'swarm-manager', O: cluster.id }, [n.addr, '127.0.0.1']);
+    // read before the member is added: from then on a two-member cluster needs the new member for any quorum read
+    const byPeer = new Map((await store.nodes()).map((x) => [x.value.peerUrl, x.value.id]));
+    let members = await store.etcd.memberList();
+    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl);
+    const initialCluster = members
+      .map((m) => `${m.name || byPeer.get(m.peerURLs[0]) || n.id}=${m.peerURLs[0]}`)
+      .join(',');
+    return { ca: cluster.etcdCA.certPem, cert: pair.certPem, key: pair.keyPem, initialCluster };
+  }
+
+  // ---- the heartbeat loop ----
+
+  private startLoop(): void {
+    clearTimeout(this.timer);
+    const run = async () => {
+      if (this.stopped || !this.state) return;
+      await this.tick().catch((e) => log.debug('swarm tick failed', { err: String(e) }));
+      if (!this.stopped && this.state) this.timer = setTimeout(() => void run(), HEARTBEAT_MS);
+    };
+    this.timer = setTimeout(() => void run(), HEARTBEAT_MS);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || !this.state) return;
+    this.ticking = true;
+    try {
+      if (this.state.role === 'manager') await this.managerTick();
+      else await this.workerTick();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async managerTick(): Promise<void> {
+    const st = this.state!;
+    const store = this.store;
+    if (!store) return;
+    try {
+      this.ownLease = await store.heartbeat(st.nodeId);
+      await store.campaign(st.nodeId, this.ownLease);
+      const nodes = await store.nodes();
+      const self = nodes.find((n) => n.value.id === st.nodeId);
+      this.localFailures = 0;
+      this.lastError = '';
+      if (!self) return void this.serial(() => this.removedFromCluster());
+      if (self.value.spec.Role === 'worker') return void this.serial(() => this.stepDown());
+      const managers = nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+      if (JSON.stringify(managers) !== JSON.stringify(st.managers)) {
+        st.managers = managers;
+        this.files.saveState(st);
+      }
+      this.observe(nodes, await store.aliveNodes());
+    } catch (e) {
+      this.localFailures++;
+      this.lastError = (e as Error).message;
+      // our member may have been removed (demoted, or the node removed): ask another manager what we are
+      if (this.localFailures >= 3) await this.askRemote();
+    }
+  }
+
+  private async workerTick(): Promise<void> {
+    const st = this.state!;
+    const res = await this.heartbeatRemote('worker');
+    if (!res) return;
+    if (res.role === 'manager' && res.etcd) await this.serial(() => this.promoteLocal(res.etcd!));
+    void st;
+  }
+
+  /** A heartbeat through another manager's control port; undefined when none answered. */
+  private async heartbeatRemote(running: Role): Promise<HeartbeatResponse | undefined> {
+    const st = this.state!;
+    const tls = { ca: this.files.read('swarm-root-ca.crt'), cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key') };
+    const addrs = st.managers.map((m) => m.Addr).filter((a) => a !== `${st.advertiseAddr}:${st.port}`);
+    for (const addr of addrs) {
+      try {
+        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running }, tls, 3000);
+        this.lastError = '';
+        if (res.managers?.length && JSON.stringify(res.managers) !== JSON.stringify(st.managers)) {
+          st.managers = res.managers;
+          this.files.saveState(st);
+        }
+        // the manager we reached first goes first next time
+        if (st.managers[0]?.Addr !== addr) st.managers.sort((a, b) => (a.Addr === addr ? -1 : b.Addr === addr ? 1 : 0));
+        return res;
+      } catch (e) {
+        if (e instanceof SwarmError && e.status === 404 && !(e instanceof UnreachableError)) {
+          await this.serial(() => this.removedFromCluster());
+          return undefined;
+        }
+        this.lastError = (e as Error).message;
+      }
+    }
+    return undefined;
+  }
+
+  private async askRemote(): Promise<void> {
+    const res = await this.heartbeatRemote('manager');
+    if (res?.role === 'worker') await this.serial(() => this.stepDown());
+  }
+
+  /** Diffs the node list against the last tick's and emits Docker's node events. */
+  private observe(nodes: Array<Versioned<NodeRecord>>, alive: Set<string>): void {
+    const now = new Map<string, Seen>(nodes.map((n) => [n.value.id, {
+      name: n.value.spec.Name || n.value.hostname, role: n.value.spec.Role, availability: n.value.spec.Availability,
+      state: alive.has(n.value.id) ? 'ready' : 'down',
+    }]));
+    const prev = this.seen;
+    this.seen = now;
+    if (!prev) return;
+    for (const [id, s] of now) {
+      const p = prev.get(id);
+      if (!p) {
+        this.deps.events.publish('node', 'create', id, { name: s.name }, 'swarm');
+        continue;
+      }
+      const attrs: Record<string, string> = { name: s.name };
+      for (const k of ['availability', 'role', 'state'] as const) {
+        if (p[k] !== s[k]) { attrs[`${k}.old`] = p[k]; attrs[`${k}.new`] = s[k]; }
+      }
+      if (Object.keys(attrs).length > 1 || p.name !== s.name) this.deps.events.publish('node', 'update', id, attrs, 'swarm');
+    }
+    for (const [id, p] of prev) if (!now.has(id)) this.deps.events.publish('node', 'remove', id, { name: p.name }, 'swarm');
+  }
+
+  // ---- role changes of this node ----
+
+  private async promoteLocal(creds: EtcdCredentials): Promise<void> {
+    const st = this.state;
+    if (!st || st.role === 'manager') return;
+    this.files.writeCerts({ 'etcd-ca.crt': creds.ca, 'etcd.crt': creds.cert, 'etcd.key': creds.key });
+    fs.rmSync(this.files.etcdData, { recursive: true, force: true });
+    st.role = 'manager';
+    st.etcdInitialCluster = creds.initialCluster;
+    st.etcdInitialState = 'existing';
+    this.files.saveState(st);
+    this.startManager();
+    log.info('promoted to manager', { node: st.nodeId });
+  }
+
+  private async stepDown(): Promise<void> {
+    const st = this.state;
+    if (!st || st.role !== 'manager') return;
+    await this.store?.resign(st.nodeId);
+    await this.stopManager();
+    this.files.removeEtcd();
+    st.role = 'worker';
+    delete st.etcdInitialCluster;
+    delete st.etcdInitialState;
+    this.files.saveState(st);
+    this.seen = undefined;
+    log.info('demoted to worker', { node: st.nodeId });
+  }
+
+  /** Our node was removed from the cluster (node rm --force): back to inactive. */
+  private async removedFromCluster(): Promise<void> {
+    if (!this.state) return;
+    log.warn('this node was removed from the swarm', { node: this.state.nodeId });
+    await this.dropLocal();
+  }
+
+  private async dropLocal(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.control?.close();
+    this.control = undefined;
+    await this.stopManager();
+    this.files.removeAll();
+    this.state = undefined;
+    this.seen = undefined;
+    this.lastError = '';
+  }
+
+  // ---- the etcd member ----
+
+  private startManager(): void {
+    const st = this.state!;
+    const ports = etcdPorts(st.port);
+    const listenHost = st.listenAddr.replace(/:\d+$/, '');
+    const proc = new EtcdProcess({
+      name: st.nodeId,
+      dataDir: this.files.etcdData,
+      logFile: this.files.etcdLog,
+      pidFile: this.files.etcdPid,
+      clientUrl: `https://127.0.0.1:${ports.client}`,
+      peerListenUrl: `https://${listenHost}:${ports.peer}`,
+      peerAdvertiseUrl: this.peerUrlOf(st),
+      initialCluster: st.etcdInitialCluster ?? `${st.nodeId}=${this.peerUrlOf(st)}`,
+      initialState: st.etcdInitialState ?? 'existing',
+      certFile: this.files.cert('etcd.crt'),
+      keyFile: this.files.cert('etcd.key'),
+      caFile: this.files.cert('etcd-ca.crt'),
+    });
+    proc.start();
+    this.etcd = proc;
+    this.client = new EtcdClient(`https://127.0.0.1:${ports.client}`, {
+      ca: this.files.read('etcd-ca.crt'), cert: this.files.read('etcd.crt'), key: this.files.read('etcd.key'),
+    });
+    this.store = new SwarmStore(this.client);
+  }
+
+  private async stopManager(): Promise<void> {
+    this.store = undefined;
+    this.client?.close();
+    this.client = undefined;
+    await this.etcd?.stop();
+    this.etcd = undefined;
+  }
+
+  private async waitEtcd(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    let last = '';
+    while (Date.now() < end) {
+      try {
+        await this.client!.get('/berth/swarm/ping');
+        return;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new SwarmError(500, `the etcd member did not become ready within ${ms / 1000} s: ${last} (see ${this.files.etcdLog})`);
+  }
+
+  private async removeMember(peerUrl: string): Promise<void> {
+    const etcd = this.store?.etcd;
+    if (!etcd || !peerUrl) return;
+    const m = (await etcd.memberList()).find((x) => x.peerURLs.includes(peerUrl));
+    if (m) await etcd.memberRemove(m.id);
+  }
+
+  private async startControl(): Promise<void> {
+    const st = this.state!;
+    const host = st.listenAddr.replace(/:\d+$/, '');
+    const port = Number(st.listenAddr.split(':').pop());
+    const control = new ControlServer({
+      rootCA: () => this.files.read('swarm-root-ca.crt'),
+      join: (r) => this.onJoin(r),
+      heartbeat: (id, cl, r) => this.onHeartbeat(id, cl, r.running === 'manager' ? 'manager' : 'worker'),
+    });
+    await control.listen(host, port, { cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key'), ca: this.files.read('swarm-root-ca.crt') });
+    this.control = control;
+  }
+
+  // ---- helpers ----
+
+  private manager(): SwarmStore {
+    const st = this.state;
+    if (!st) throw new SwarmError(503, NOT_MANAGER);
+    if (st.role !== 'manager') throw new SwarmError(503, WORKER_NOT_MANAGER);
+    if (!this.store) throw new SwarmError(503, MANAGER_NOT_READY);
+    return this.store;
+  }
+
+  private peerUrlOf(st: LocalState): string {
+    return `https://${st.advertiseAddr}:${etcdPorts(st.port).peer}`;
+  }
+
+  private async liveness(store: SwarmStore): Promise<Liveness> {
+    const [alive, leader] = await Promise.all([store.aliveNodes(), store.leader()]);
+    return { alive, leader };
+  }
+
+  private async managerList(store: SwarmStore): Promise<Array<{ NodeID: string; Addr: string }>> {
+    return (await store.nodes()).filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+  }
+
+  private async managerStats(): Promise<{ reachable: number; unreachable: number }> {
+    const store = this.manager();
+    const [nodes, alive] = await Promise.all([store.nodes(), store.aliveNodes()]);
+    const managers = nodes.filter((n) => n.value.spec.Role === 'manager');
+    const reachable = managers.filter((n) => alive.has(n.value.id)).length;
+    return { reachable, unreachable: managers.length - reachable };
+  }
+
+  /** swarmkit's checks before a manager is demoted: never the last one, never below quorum. */
+  private async checkDemote(store: SwarmStore, id: string): Promise<void> {
+    const [nodes, alive] = await Promise.all([store.nodes(), store.aliveNodes()]);
+    const managers = nodes.filter((n) => n.value.spec.Role === 'manager');
+    if (managers.length <= 1) throw new SwarmError(400, 'rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm');
+    const remaining = managers.filter((n) => n.value.id !== id);
+    const up = remaining.filter((n) => alive.has(n.value.id)).length;
+    if (up < Math.floor(remaining.length / 2) + 1) {
+      throw new SwarmError(400, 'rpc error: code = FailedPrecondition desc = can\'t remove member from the raft: this would result in a loss of quorum');
+    }
+  }
+
+  private async resolveNode(store: SwarmStore, ref: string): Promise<Versioned<NodeRecord>> {
+    const nodes = await store.nodes();
+    const exact = nodes.find((n) => n.value.id === ref);
+    if (exact) return exact;
+    const byName = nodes.filter((n) => (n.value.spec.Name || n.value.hostname) === ref);
+    if (byName.length === 1) return byName[0];
+    const byPrefix = nodes.filter((n) => n.value.id.startsWith(ref));
+    if (ref && byPrefix.length === 1) return byPrefix[0];
+    if (byName.length > 1 || (ref && byPrefix.length > 1)) throw new SwarmError(400, `node ${ref} is ambiguous (${Math.max(byName.length, byPrefix.length)} matches found)`);
+    throw new SwarmError(404, `node ${ref} not found`);
+  }
+
+  private nodeRecord(id: string, role: Role, availability: Availability, addr: string, port: number, peerUrl?: string): NodeRecord {
+    const now = new Date().toISOString();
+    return {
+      id, createdAt: now, updatedAt: now,
+      spec: { Labels: {}, Role: role, Availability: availability },
+      hostname: os.hostname(), engineVersion: this.deps.engineVersion, addr, port, peerUrl,
+      platform: platform(), resources: resources(),
+    };
+  }
+
+  /** init, join, leave and role changes of this node run one at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(fn, fn);
+    this.lock = p.catch(() => {});
+    return p;
+  }
+}
+
+/**
+ * etcd refuses a new member until its leader has been connected to every
+ * member for 5 s ("unhealthy cluster", its strict reconfiguration check):
+ * managers joining back to back wait for that, bounded.
+ */
+async function addMember(store: SwarmStore, peerUrl: string): Promise<Member[]> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return (await store.etcd.memberAdd(peerUrl)).members;
+    } catch (e) {
+      if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+function outOfSequence(): SwarmError {
+  return new SwarmError(500, 'rpc error: code = Unknown desc = update out of sequence');
+}
+
+function checkAvailability(a: string): Availability {
+  if (!AVAILABILITIES.includes(a)) throw new SwarmError(400, `invalid availability "${a}"`);
+  return a as Availability;
+}
+
+function withPort(addr: string): string {
+  const a = addr.trim().replace(/^tcp:\/\//, '');
+  return /:\d+$/.test(a) ? a : `${a}:2377`;
+}
+
+function platform(): { Architecture: string; OS: string } {
+  return { Architecture: os.arch() === 'x64' ? 'x86_64' : os.arch() === 'arm64' ? 'aarch64' : os.arch(), OS: 'linux' };
+}
+
+function resources(): { NanoCPUs: number; MemoryBytes: number } {
+  return { NanoCPUs: os.cpus().length * 1e9, MemoryBytes: os.totalmem() };
+}
+
+function labelMatch(labels: Record<string, string>, filter: string): boolean {
+  const [k, v] = filter.split('=', 2);
+  return v === undefined ? k in labels : labels[k] === v;
+}
+
+async function fetchCA(addr: string): Promise<{ pem: string; localAddress: string }> {
+  const https = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = https.request(`https://${addr}/ca`, { rejectUnauthorized: false, timeout: 5000, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      const local = res.socket.localAddress ?? '';
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+        resolve({ pem: Buffer.concat(chunks).toString(), localAddress: local.replace(/^::ffff:/, '') });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,128 @@
+// The swarm's objects in etcd, under /berth/swarm/. Every object's
+// Version.Index is its key's mod_revision and every update is a
+// compare-and-swap on it, so a stale update fails ("update out of sequence").
+// Liveness: alive/<node> is held by a lease the node's heartbeats renew;
+// leader holds the leading manager's id on that manager's own lease.
+import type { EtcdClient } from './etcd-client';
+import type { ClusterRecord, NodeRecord, Versioned } from './types';
+import { SwarmError, MANAGER_NOT_READY, ALREADY_IN_SWARM } from './errors';
+
+const P = '/berth/swarm/';
+const K = {
+  cluster: P + 'cluster',
+  node: (id: string) => P + 'nodes/' + id,
+  nodes: P + 'nodes/',
+  alive: (id: string) => P + 'alive/' + id,
+  alives: P + 'alive/',
+  leader: P + 'leader',
+};
+
+/** Seconds a node stays Ready without a heartbeat (heartbeats go every HEARTBEAT_MS). */
+export const ALIVE_TTL = 3;
+export const HEARTBEAT_MS = 750;
+
+export class SwarmStore {
+  /** lease ids of the nodes this manager has renewed, so a heartbeat is one call. */
+  private readonly leases = new Map<string, string>();
+
+  constructor(readonly etcd: EtcdClient) {}
+
+  async cluster(): Promise<Versioned<ClusterRecord>> {
+    const kv = await this.etcd.get(K.cluster);
+    if (!kv) throw new SwarmError(503, MANAGER_NOT_READY);
+    return { value: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
+  }
+
+  async createCluster(c: ClusterRecord, self: NodeRecord): Promise<void> {
+    const r = await this.etcd.txn([{ key: K.cluster, target: 'CREATE', create_revision: 0 }],
+      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }]);
+    if (!r.succeeded) throw new SwarmError(503, ALREADY_IN_SWARM);
+  }
+
+  /** CAS on the cluster object: `index` is the Version.Index the caller read. */
+  async updateCluster(c: ClusterRecord, index: number): Promise<void> {
+    const r = await this.etcd.txn([{ key: K.cluster, target: 'MOD', mod_revision: index }], [{ put: { key: K.cluster, value: JSON.stringify(c) } }]);
+    if (!r.succeeded) throw outOfSequence();
+  }
+
+  async nodes(): Promise<Array<Versioned<NodeRecord>>> {
+    return (await this.etcd.getPrefix(K.nodes)).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
+  }
+
+  async node(id: string): Promise<Versioned<NodeRecord> | undefined> {
+    const kv = await this.etcd.get(K.node(id));
+    return kv ? { value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision } : undefined;
+  }
+
+  async putNewNode(n: NodeRecord): Promise<void> {
+    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }], [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }]);
+    if (!r.succeeded) throw new SwarmError(409, `node ${n.id} already exists`);
+  }
+
+  async updateNode(n: NodeRecord, index: number): Promise<void> {
+    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'MOD', mod_revision: index }], [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }]);
+    if (!r.succeeded) throw outOfSequence();
+  }
+
+  async deleteNode(id: string, index: number): Promise<void> {
+    const r = await this.etcd.txn([{ key: K.node(id), target: 'MOD', mod_revision: index }], [{ del: { key: K.node(id) } }, { del: { key: K.alive(id) } }]);
+    if (!r.succeeded) throw outOfSequence();
+  }
+
+  /** Ids of the nodes whose heartbeat lease is alive. */
+  async aliveNodes(): Promise<Set<string>> {
+    return new Set((await this.etcd.getPrefix(K.alives)).map((kv) => kv.key.slice(K.alives.length)));
+  }
+
+  async leader(): Promise<string | undefined> {
+    return (await this.etcd.get(K.leader))?.value || undefined;
+  }
+
+  /**
+   * A heartbeat for `id`: renews its lease, or grants a new one (first
+   * heartbeat, or after it expired: the node was Down) and attaches alive/<id>.
+   * Returns the lease id.
+   */
+  async heartbeat(id: string): Promise<string> {
+    let lease = this.leases.get(id);
+    if (!lease) {
+      const kv = await this.etcd.get(K.alive(id));
+      if (kv && kv.lease !== '0') lease = kv.lease;
+    }
+    if (lease && (await this.etcd.leaseKeepAlive(lease)) > 0) {
+      this.leases.set(id, lease);
+      return lease;
+    }
+    lease = await this.etcd.leaseGrant(ALIVE_TTL);
+    await this.etcd.put(K.alive(id), lease, lease);
+    this.leases.set(id, lease);
+    return lease;
+  }
+
+  /** One election round: take the leader key if it is free, on our own heartbeat lease. */
+  async campaign(id: string, lease: string): Promise<string | undefined> {
+    const r = await this.etcd.txn([{ key: K.leader, target: 'CREATE', create_revision: 0 }],
+      [{ put: { key: K.leader, value: id, lease } }], [{ range: { key: K.leader } }]);
+    if (r.succeeded) return id;
+    const cur = r.kvs[0];
+    // our own key on an old lease (ours expired and was renewed): move it onto the live one
+    if (cur && cur.value === id && cur.lease !== lease) {
+      await this.etcd.txn([{ key: K.leader, target: 'MOD', mod_revision: cur.modRevision }], [{ put: { key: K.leader, value: id, lease } }]);
+    }
+    return cur?.value;
+  }
+
+  /** Gives up the leader role (a manager leaving or stepping down). */
+  async resign(id: string): Promise<void> {
+    await this.etcd.txn([{ key: K.leader, target: 'VALUE', value: id }], [{ del: { key: K.leader } }]).catch(() => {});
+  }
+
+  forgetLease(id: string): void {
+    this.leases.delete(id);
+  }
+}
+
+/** swarmkit's answer to an update that carries an old Version.Index. */
+export function outOfSequence(): SwarmError {
+  return new SwarmError(500, 'rpc error: code = Unknown desc = update out of sequence');
+}
