@@ -1,6 +1,7 @@
 // node ls: docker's columns, `*` on this node, natural order by hostname.
 import type { Command } from '../../registry';
 import { parseFilters } from '../../flags';
+import type { TLSInfo } from '../../../client';
 import { formatRows } from '../../format';
 import { naturalLess, nodeRow, NODE_HEADERS, NODE_TABLE } from './view';
 
@@ -18,9 +19,9 @@ export const lsCommand: Command = {
   async run(ctx, p) {
     const f = p.flags;
     const nodes = await ctx.client.nodeList(parseFilters(f.filter ?? []));
-    let selfId = '';
+    let swarm: { NodeID?: string; Cluster?: { TLSInfo?: TLSInfo } } = {};
     // docker asks /info only when it will print more than IDs
-    if (nodes.length && !f.quiet) selfId = (await ctx.client.info())?.Swarm?.NodeID ?? '';
+    if (nodes.length && !f.quiet) swarm = (await ctx.client.info())?.Swarm ?? {};
     nodes.sort((a, b) => {
       const x = a.Description?.Hostname ?? '';
       const y = b.Description?.Hostname ?? '';
@@ -29,6 +30,6 @@ export const lsCommand: Command = {
     let format: string = f.format || 'table';
     if (format === 'table' && f.quiet) format = '{{.ID}}';
     else if (format === 'raw') format = f.quiet ? 'node_id: {{.ID}}' : 'node_id: {{.ID}}\\nhostname: {{.Hostname}}\\nstatus: {{.Status}}\\navailability: {{.Availability}}\\nmanager_status: {{.ManagerStatus}}\\n';
-    ctx.out(formatRows({ format, defaultTable: NODE_TABLE, headers: NODE_HEADERS }, nodes.map((n) => nodeRow(n, selfId))));
+    ctx.out(formatRows({ format, defaultTable: NODE_TABLE, headers: NODE_HEADERS }, nodes.map((n) => nodeRow(n, swarm.NodeID ?? '', swarm.Cluster?.TLSInfo))));
   },
 };

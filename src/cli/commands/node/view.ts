@@ -2,7 +2,7 @@
 // page, the helpers both use (PrettyPrint, natural order, Go times), and
 // the `self` reference.
 import type { CommandContext } from '../../registry';
-import type { SwarmNode } from '../../../client';
+import type { SwarmNode, TLSInfo } from '../../../client';
 import { bytesSize } from '../../units';
 import { sortedJson } from '../../format';
 
@@ -46,9 +46,8 @@ export function goTime(rfc3339: string | undefined): string {
 }
 
 /** One row of `node ls` (the fields its templates can name). */
-export function nodeRow(n: SwarmNode, selfId: string): Record<string, unknown> {
+export function nodeRow(n: SwarmNode, selfId: string, clusterTls?: TLSInfo): Record<string, unknown> {
   const ms = n.ManagerStatus;
-  const tls = n.Description?.TLSInfo;
   // Go marshals the formatter's fields in key order (--format json).
   return sortedJson({
     ID: n.ID,
@@ -58,8 +57,17 @@ export function nodeRow(n: SwarmNode, selfId: string): Record<string, unknown> {
     Availability: pretty(n.Spec?.Availability),
     ManagerStatus: pretty(ms ? (ms.Leader ? 'Leader' : ms.Reachability) : ''),
     EngineVersion: n.Description?.Engine?.EngineVersion ?? '',
-    TLSStatus: tls?.TrustRoot ? 'Ready' : 'Unknown',
+    TLSStatus: tlsStatus(n.Description?.TLSInfo, clusterTls),
   });
+}
+
+const emptyTls = (t?: TLSInfo) => !t || (!t.TrustRoot && !t.CertIssuerSubject && !t.CertIssuerPublicKey);
+
+/** docker's TLSStatus: the node's TLS info against the cluster's. */
+function tlsStatus(node?: TLSInfo, cluster?: TLSInfo): string {
+  if (emptyTls(cluster) || emptyTls(node)) return 'Unknown';
+  const same = (node!.TrustRoot ?? '') === (cluster!.TrustRoot ?? '') && (node!.CertIssuerSubject ?? '') === (cluster!.CertIssuerSubject ?? '') && (node!.CertIssuerPublicKey ?? '') === (cluster!.CertIssuerPublicKey ?? '');
+  return same ? 'Ready' : 'Needs Rotation';
 }
 
 export const NODE_TABLE = 'table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}';
