@@ -17,6 +17,7 @@ import { Bench, errorText } from './lib/bench';
 import type { Engine } from './lib/engine';
 import { DockerEngine, ensureDockerd } from './lib/docker-engine';
 import { BerthEngine, REPO_ROOT } from './lib/berth-engine';
+import { NamedEngine } from './lib/named-engine';
 import { loadWorkloads } from './lib/registry';
 import { machineInfo, writeResults } from './lib/report';
 import { summarizeProfiles } from './lib/profile';
@@ -82,7 +83,10 @@ async function main(): Promise<number> {
     const unknown = args.only.filter((n) => !workloads.some((w) => w.name === n));
     if (unknown.length) throw new Error(`no workload named ${unknown.join(', ')} (have: ${loadWorkloads().map((w) => w.name).join(', ')})`);
   }
-  takeLock();
+  // Workloads that bring their own daemons (in their own network
+  // namespaces) need neither the shared engines nor the lock.
+  const standalone = workloads.length > 0 && workloads.every((w) => w.ownEngines);
+  if (!standalone) takeLock();
   const started = new Date();
   const outDir = path.join(REPO_ROOT, 'bench', 'results', stamp(started));
   fs.mkdirSync(outDir, { recursive: true });
@@ -126,16 +130,21 @@ async function main(): Promise<number> {
   });
 
   try {
+    if (standalone) {
+      for (const k of args.engines) engines.push(new NamedEngine(k, path.join(tmp, k), path.join(outDir, `${k}.log`)));
+    }
     if (args.engines.includes('docker')) {
       ensureDockerd(log);
+    }
+    if (args.engines.includes('docker') && !standalone) {
       engines.push(new DockerEngine(path.join(tmp, 'docker'), path.join(outDir, 'dockerd.log'), id));
     }
-    if (args.engines.includes('berth')) {
+    if (args.engines.includes('berth') && !standalone) {
       const profDir = args.profile ? path.join(outDir, 'profile') : undefined;
       engines.push(new BerthEngine(path.join(tmp, 'berth'), path.join(outDir, 'berthd.log'), id, { cpuProfDir: profDir, logLevel: args.profile ? 'debug' : 'info' }));
     }
     const archive = await busyboxArchive();
-    for (const e of engines) {
+    for (const e of standalone ? [] : engines) {
       try {
         log(`starting ${e.title}`);
         await e.start();

@@ -34,6 +34,8 @@ export interface Workload {
   description: string;
   /** Position in the report (lower first). */
   order: number;
+  /** Starts its own daemons (swarm clusters): run alone, the harness starts none and takes no lock. */
+  ownEngines?: boolean;
   run(b: Bench): Promise<void>;
 }
 

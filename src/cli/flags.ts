@@ -180,13 +180,23 @@ export class FlagSet {
       const type = d.type === 'bool' ? '' : ' ' + (d.valueName ?? (d.type === 'list' ? 'list' : d.type));
       const left = (d.short ? `  -${d.short}, ` : '      ') + `--${d.name}${type}`;
       let usage = d.usage ?? '';
-      if (d.default !== undefined && d.default !== '' && d.default !== false && d.type !== 'list') usage += ` (default ${typeof d.default === 'string' ? `"${d.default}"` : d.default})`;
+      if (d.default !== undefined && d.default !== '' && d.default !== false && d.type !== 'list') usage += ` (default ${typeof d.default === 'string' ? `"${d.default}"` : d.type === 'duration' ? goDuration(Number(d.default)) : d.default})`;
       rows.push([left, usage]);
     }
     rows.push(['      --help', 'Print usage']);
     const w = Math.max(...rows.map((r) => r[0].length));
     return rows.map(([l, u]) => `${l.padEnd(w)}   ${u}`).join('\n');
   }
+}
+
+/** Go's time.Duration.String() of whole seconds (a duration flag's default in help). */
+function goDuration(ms: number): string {
+  if (ms % 1000 !== 0) return `${ms}ms`;
+  const s = ms / 1000;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (h) return `${h}h${m}m${s % 60}s`;
+  return m ? `${m}m${s % 60}s` : `${s}s`;
 }
 
 /** `-h`/`--help` anywhere among a command's flags. */

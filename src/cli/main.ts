@@ -185,6 +185,8 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
     const code = await cmd.run(ctx, parsed);
     return typeof code === 'number' ? code : 0;
   } catch (e) {
+    // A command that shows its help instead (swarm update without flags).
+    if (e instanceof HelpRequested) { stdout.write(commandUsageText(path, cmd)); return 0; }
     // a flag value rejected while building the request: docker shows a bad
     // value with the usage line (pflag), other option errors as "docker: ..."
     if (e instanceof FlagError) {

@@ -7,6 +7,7 @@ import { parseEndpoint, type HostOptions } from './host';
 import { Transport, readAll, type QueryValue } from './transport';
 import { jsonLines } from './stream';
 import type * as T from './types';
+import type * as S from './swarm-types';
 
 export const CLIENT_API_VERSION = '1.43';
 
@@ -342,6 +343,37 @@ export class EngineClient {
   volumePrune(filters?: T.Filters): Promise<T.PruneReport> {
     return this.call('POST', '/volumes/prune', { filters: filters && Object.keys(filters).length ? filters : undefined });
   }
+
+  // ---- swarm ----
+
+  swarmInspect(): Promise<S.Swarm> { return this.call('GET', '/swarm'); }
+  /** The new node's ID. */
+  swarmInit(body: S.SwarmInitRequest): Promise<string> { return this.call('POST', '/swarm/init', undefined, body); }
+  swarmJoin(body: S.SwarmJoinRequest): Promise<void> { return this.call('POST', '/swarm/join', undefined, body); }
+  swarmLeave(force = false): Promise<void> { return this.call('POST', '/swarm/leave', { force: force || undefined }); }
+  swarmUpdate(version: number, spec: S.SwarmSpec, o: { rotateWorkerToken?: boolean; rotateManagerToken?: boolean; rotateManagerUnlockKey?: boolean } = {}): Promise<void> {
+    return this.call('POST', '/swarm/update', {
+      version,
+      rotateWorkerToken: !!o.rotateWorkerToken,
+      rotateManagerToken: !!o.rotateManagerToken,
+      rotateManagerUnlockKey: !!o.rotateManagerUnlockKey,
+    }, spec);
+  }
+  swarmUnlockKey(): Promise<{ UnlockKey: string }> { return this.call('GET', '/swarm/unlockkey'); }
+  nodeList(filters?: T.Filters): Promise<S.SwarmNode[]> {
+    return this.call('GET', '/nodes', { filters: filters && Object.keys(filters).length ? filters : undefined });
+  }
+  nodeInspect(id: string): Promise<S.SwarmNode> { return this.call('GET', `/nodes/${encodeURIComponent(id)}`); }
+  nodeUpdate(id: string, version: number, spec: S.NodeSpec): Promise<void> {
+    return this.call('POST', `/nodes/${encodeURIComponent(id)}/update`, { version }, spec);
+  }
+  nodeRemove(id: string, force = false): Promise<void> {
+    return this.call('DELETE', `/nodes/${encodeURIComponent(id)}`, { force: force || undefined });
+  }
+  taskList(filters?: T.Filters): Promise<S.SwarmTask[]> {
+    return this.call('GET', '/tasks', { filters: filters && Object.keys(filters).length ? filters : undefined });
+  }
+  serviceInspect(id: string): Promise<{ ID: string; Spec?: { Name?: string } }> { return this.call('GET', `/services/${encodeURIComponent(id)}`); }
 }
 
 /** Image references keep their `/` and `:` in the path, as the docker client sends them. */

@@ -7,3 +7,4 @@ export type { Endpoint, HostOptions, TlsOptions } from './host';
 export { Demuxer, demuxTo, encodeFrame, jsonLines, STDIN, STDOUT, STDERR, SYSTEMERR } from './stream';
 export type { Frame } from './stream';
 export type * from './types';
+export type * from './swarm-types';

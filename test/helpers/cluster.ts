@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { ROOT_DIR, run, cleanupHostState, reserveSubnet, releaseSubnet, type RunOptions, type RunResult } from './daemon';
@@ -294,6 +294,24 @@ export class ClusterHost {
     clearTimeout(t);
   }
 
+  /** RSS (KiB) of the host's own processes by name (engine, etcd, containerd), not containers. */
+  async rss(): Promise<{ kib: number; procs: string[] }> {
+    let kib = 0;
+    const procs: string[] = [];
+    for (const pid of await netnsPids(this.ns)) {
+      const name = comm(pid);
+      if (!['node', 'etcd', 'dockerd', 'containerd'].includes(name)) continue;
+      try {
+        const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+        if (m) {
+          kib += Number(m[1]);
+          procs.push(name === 'node' ? 'berthd' : name);
+        }
+      } catch { /* gone */ }
+    }
+    return { kib, procs };
+  }
+
   /** Graceful stop (SIGTERM, SIGKILL after 15 s) of the engine only. */
   stop(): Promise<void> {
     return this.kill('SIGTERM');
@@ -404,6 +422,33 @@ export class Cluster {
     }
     releaseSubnet(this.root);
     if (!process.env.BERTH_KEEP_TEST_ROOT) fs.rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /**
+   * Best-effort synchronous removal, for a process 'exit' handler (Ctrl-C
+   * of the bench): kills everything in the hosts' namespaces and removes
+   * namespaces, links, the rule and the root. destroy() is the thorough one.
+   */
+  destroySync(): void {
+    const q = (cmd: string, args: string[]): string => {
+      try {
+        return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).toString();
+      } catch {
+        return '';
+      }
+    };
+    for (const h of this.hosts) {
+      for (const pid of q('ip', ['netns', 'pids', h.ns]).split('\n').map(Number).filter((n) => n > 0)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      cleanupHostState(h);
+      q('ip', ['netns', 'delete', h.ns]);
+      q('ip', ['link', 'delete', h.veth]);
+    }
+    q('ip', ['link', 'delete', this.bridgeName]);
+    q('iptables', ['-w', '5', '-D', ...this.forwardRule]);
+    releaseSubnet(this.root);
+    fs.rmSync(this.root, { recursive: true, force: true });
   }
 
   /** What of this cluster is still on the machine (empty after destroy). */

@@ -11,3 +11,5 @@ registerTopLevel(lazy('compose', () => import('./compose').then((m) => m.compose
 
 registerLazyGroup('network', 'Manage networks', () => import('./network'));
 registerLazyGroup('volume', 'Manage volumes', () => import('./volume'));
+registerLazyGroup('swarm', 'Manage Swarm', () => import('./swarm'));
+registerLazyGroup('node', 'Manage Swarm nodes', () => import('./node'));
