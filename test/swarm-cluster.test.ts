@@ -135,6 +135,16 @@ test('a worker cannot call manager endpoints; no etcd runs on workers', async ()
   assert.equal(info.LocalNodeState, 'active');
   assert.equal(info.ControlAvailable, false);
   assert.equal(info.RemoteManagers.length, 3);
+  // etcd's peer port takes a manager's etcd certificate and refuses a worker's node certificate
+  const certs = (h: ClusterHost) => `${h.dataRoot}/swarm/certificates`;
+  const peer = `https://${m1.addr}:2380/members`;
+  const asManager = await m2.exec('curl', ['-sS', '-k', '--http1.1', '--max-time', '5', '--cert', `${certs(m2)}/etcd.crt`, '--key', `${certs(m2)}/etcd.key`, peer], { timeout: 15_000 });
+  assert.equal(asManager.code, 0, asManager.stderr);
+  assert.match(asManager.stdout, /peerURLs/);
+  const asWorker = await w1.exec('curl', ['-sS', '-k', '--http1.1', '--max-time', '5', '--cert', `${certs(w1)}/swarm-node.crt`, '--key', `${certs(w1)}/swarm-node.key`, peer], { timeout: 15_000 });
+  assert.notEqual(asWorker.code, 0, `a worker's certificate must not open etcd: ${asWorker.stdout}`);
+  assert.equal(fs.existsSync(`${certs(w1)}/etcd.key`), false);
+
   const etcd = etcdProcesses();
   assert.equal(etcd.length, 3, etcd.join('\n'));
   for (const w of [w1, w2]) assert.ok(!etcd.some((p) => p.includes(w.root + '/')), `no etcd on ${w.name}`);
