@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { InvalidParameter } from '../util/errors';
+import { parseFilterJson, type FilterMap } from '../common/filters';
 
 export const API_VERSION = '1.43';
 export const MIN_API_VERSION = '1.24';
@@ -150,24 +151,8 @@ export class Ctx {
   }
 
   /** `filters` query: JSON map name → list (or the old map name → {value: true}). */
-  filters(): Record<string, string[]> {
-    const raw = this.query.get('filters');
-    if (!raw) return {};
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw new InvalidParameter(`invalid filter '${raw}'`);
-    }
-    const out: Record<string, string[]> = {};
-    if (parsed && typeof parsed === 'object') {
-      for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-        if (Array.isArray(v)) out[k] = v.map(String);
-        else if (v && typeof v === 'object') out[k] = Object.keys(v as object).filter((x) => (v as any)[x]);
-        else throw new InvalidParameter(`invalid filter '${raw}'`);
-      }
-    }
-    return out;
+  filters(): FilterMap {
+    return parseFilterJson(this.query.get('filters'));
   }
 
   /** Answer with JSON. */

@@ -19,6 +19,7 @@ import { splitStages, resolveBases, neededStages, stageRef, type Stage } from '.
 import { BuildCache, stableJson } from './cache';
 import { writeCopyLayer, resolveOwner, type Source, type Owner } from './copy';
 import { hasGlob } from '../common/dockerignore';
+import { formatGoDuration, parseGoDuration } from '../common/time';
 import { familiarString, parseTagged } from '../image/reference';
 
 export interface BuildOptions {
@@ -414,10 +415,10 @@ export class Build {
           const hc: NonNullable<ImageConfig['Healthcheck']> = {
             Test: n.json ? ['CMD', ...n.args.slice(1)] : ['CMD-SHELL', n.args[1]],
           };
-          if (f.interval) hc.Interval = goDuration(f.interval, n.startLine);
-          if (f.timeout) hc.Timeout = goDuration(f.timeout, n.startLine);
-          if (f['start-period']) hc.StartPeriod = goDuration(f['start-period'], n.startLine);
-          if (f['start-interval']) hc.StartInterval = goDuration(f['start-interval'], n.startLine);
+          if (f.interval) hc.Interval = goDuration('interval', f.interval, n.startLine);
+          if (f.timeout) hc.Timeout = goDuration('timeout', f.timeout, n.startLine);
+          if (f['start-period']) hc.StartPeriod = goDuration('start-period', f['start-period'], n.startLine);
+          if (f['start-interval']) hc.StartInterval = goDuration('start-interval', f['start-interval'], n.startLine);
           if (f.retries) {
             const r = Number(f.retries);
             if (!Number.isInteger(r) || r < 0) throw new DockerfileParseError(n.startLine, `invalid retries: ${f.retries}`);
@@ -779,32 +780,8 @@ function goQuoteRune(n: number): string {
   return n < 0x10000 ? `'\\u${n.toString(16).padStart(4, '0')}'` : `'\\U${n.toString(16).padStart(8, '0')}'`;
 }
 
-/** Go's time.Duration.String() of nanoseconds. */
-export function goDurationString(ns: number): string {
-  if (ns === 0) return '0s';
-  const neg = ns < 0;
-  let u = Math.abs(ns);
-  let out: string;
-  if (u < 1e9) {
-    const [unit, div] = u < 1e3 ? ['ns', 1] : u < 1e6 ? ['µs', 1e3] : ['ms', 1e6];
-    out = trimFrac((u / (div as number)).toFixed(9)) + unit;
-  } else {
-    const h = Math.floor(u / 3600e9);
-    u -= h * 3600e9;
-    const m = Math.floor(u / 60e9);
-    u -= m * 60e9;
-    const sec = trimFrac((u / 1e9).toFixed(9)) + 's';
-    out = h ? `${h}h${m}m${sec}` : m ? `${m}m${sec}` : sec;
-  }
-  return (neg ? '-' : '') + out;
-}
-
-function trimFrac(s: string): string {
-  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
-}
-
 function goHealthcheck(h: NonNullable<ImageConfig['Healthcheck']>): string {
-  const d = (v: number | undefined) => `"${goDurationString(v ?? 0)}"`;
+  const d = (v: number | undefined) => `"${formatGoDuration(v ?? 0)}"`;
   return `&{${goQuoteList(h.Test ?? [])} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${goQuoteRune(h.Retries ?? 0)}}`;
 }
 
@@ -821,21 +798,16 @@ function expandPorts(w: string, line: number): string[] {
   return out;
 }
 
-/** Go duration (`30s`, `1m30s`, `500ms`) → nanoseconds. */
-function goDuration(s: string, line: number): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
-  const unit: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let used = 0;
-  for (const m of s.matchAll(re)) {
-    total += Number(m[1]) * unit[m[2]];
-    used += m[0].length;
+/** A HEALTHCHECK flag's Go duration in nanoseconds, as moby's parseOptInterval (0, or at least 1ms). */
+function goDuration(name: string, s: string, line: number): number {
+  let ns: number;
+  try {
+    ns = Number(parseGoDuration(s));
+  } catch (e) {
+    throw new DockerfileParseError(line, (e as Error).message);
   }
-  if (used !== s.length || s === '') {
-    if (s === '0') return 0;
-    throw new DockerfileParseError(line, `time: invalid duration "${s}"`);
-  }
-  return Math.round(total);
+  if (ns !== 0 && ns < 1e6) throw new DockerfileParseError(line, `Interval ${JSON.stringify(name)} cannot be less than 1ms`);
+  return ns;
 }
 
 async function fetchUrl(url: string): Promise<{ name: string; data: Buffer; mtime: Date }> {

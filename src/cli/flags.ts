@@ -2,6 +2,8 @@
 // `-p=80`, repeatable list flags, `--` and interspersed=false (for run,
 // create and exec everything after the first positional is the command).
 
+import { goDurationMs } from '../common/time';
+
 export type FlagType = 'bool' | 'string' | 'int' | 'float' | 'list' | 'duration';
 
 export interface FlagDef {
@@ -46,24 +48,13 @@ function flagLabel(d: FlagDef): string {
   return d.short ? `-${d.short}, --${d.name}` : `--${d.name}`;
 }
 
-/** Go duration ("10s", "1m30s", "1.5h") in milliseconds; plain numbers are seconds. */
+/** A Go duration ("10s", "1m30s", "1.5h") in milliseconds; undefined if it is not one. */
 export function parseDuration(v: string): number | undefined {
-  if (/^-?\d+(\.\d+)?$/.test(v)) return v === '0' ? 0 : undefined;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  const mult: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
-  let neg = false;
-  let s = v;
-  if (s.startsWith('-')) { neg = true; s = s.slice(1); }
-  let total = 0;
-  let m: RegExpExecArray | null;
-  re.lastIndex = 0;
-  let consumed = 0;
-  while ((m = re.exec(s))) {
-    total += Number(m[1]) * mult[m[2]];
-    consumed = re.lastIndex;
+  try {
+    return goDurationMs(v);
+  } catch {
+    return undefined;
   }
-  if (consumed !== s.length || s.length === 0) return undefined;
-  return neg ? -total : total;
 }
 
 function convert(d: FlagDef, raw: string, shownAs: string): unknown {
@@ -85,9 +76,11 @@ function convert(d: FlagDef, raw: string, shownAs: string): unknown {
       throw new FlagError(`invalid argument "${raw}" for "${shownAs}" flag: strconv.ParseBool: parsing "${raw}": invalid syntax`);
     }
     case 'duration': {
-      const ms = parseDuration(raw);
-      if (ms === undefined) throw new FlagError(`invalid argument "${raw}" for "${shownAs}" flag: time: invalid duration "${raw}"`);
-      return ms;
+      try {
+        return goDurationMs(raw);
+      } catch (e) {
+        throw new FlagError(`invalid argument "${raw}" for "${shownAs}" flag: ${(e as Error).message}`);
+      }
     }
     default:
       return raw;

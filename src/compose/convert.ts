@@ -7,20 +7,17 @@ import { parseDotenv } from './dotenv';
 import { L, COMPOSE_VERSION } from './labels';
 import type { Project, ServiceConfig, ServiceNetwork } from './types';
 import { fileTarget } from './secrets';
+import { parseGoDuration } from '../common/time';
 
 /** Go duration ("1m30s", "500ms") in nanoseconds. */
 export function durationNs(v: string | number | undefined, where: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v === 'number') return v * 1e9;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  const mult: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let end = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(v))) { total += Number(m[1]) * mult[m[2]]; end = re.lastIndex; }
-  if (v === '0') return 0;
-  if (end !== v.length || !v.length) throw new ComposeError(`${where}: time: invalid duration "${v}"`);
-  return Math.round(total);
+  try {
+    return Number(parseGoDuration(v));
+  } catch (e) {
+    throw new ComposeError(`${where}: ${(e as Error).message}`);
+  }
 }
 
 /** go-units RAMInBytes: "512m", "1.5g", plain numbers are bytes. */
@@ -34,7 +31,7 @@ export function bytes(v: string | number | undefined, where: string): number | u
 }
 
 /** env_file contents, then `environment`; a name without a value comes from the project's environment. */
-export function resolveEnvironment(s: ServiceConfig, project: Project): string[] {
+function resolveEnvironment(s: ServiceConfig, project: Project): string[] {
   const env: Record<string, string> = {};
   for (const f of s.env_file ?? []) {
     if (!fs.existsSync(f.path)) {

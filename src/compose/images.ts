@@ -3,7 +3,7 @@
 // when the service names no image — as Compose v2.
 import type { EngineClient, ProgressMessage } from '../client';
 import { ApiError } from '../client';
-import { packDir } from '../cli/commands/image/build';
+import { packDir } from '../client/build-context';
 import { ComposeError } from './errors';
 import { L } from './labels';
 import type { Progress } from './progress';

@@ -9,11 +9,13 @@ import { EventEmitter } from 'node:events';
 import { critical, refillReserve, type Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
-import { parseTimeFilter, type ImageService } from '../image/service';
-import type { DaemonConfig } from '../daemon/config';
+import type { ImageService } from '../image/service';
+import type { ContainerServiceOptions } from './options';
 import type { ImageConfig } from '../image/types';
 import { applyChanges } from '../image/changes';
 import { fullString, isValidTag, parseNormalized, withDefaultTag } from '../common/reference';
+import { Filters } from '../common/filters';
+import { timestampMs } from '../common/time';
 import { ConmonRuntime } from '../host/runtime/conmon';
 import { cgroupParentOf, type ContainerRuntime } from '../host/runtime/runtime';
 import { buildSpec } from '../host/runtime/spec';
@@ -41,7 +43,7 @@ export interface ContainerServiceDeps {
   events: EventBus;
   storage: Overlay2;
   images: ImageService;
-  config: DaemonConfig;
+  config: ContainerServiceOptions;
 }
 
 export interface ContainerCounts { total: number; running: number; paused: number; stopped: number }
@@ -811,14 +813,15 @@ export class ContainerService {
   }
 
   async prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
-    for (const k of Object.keys(filters)) if (k !== 'until' && k !== 'label' && k !== 'label!') throw new InvalidParameter(`invalid filter '${k}'`);
-    const untilMs = filters.until?.length ? Math.min(...filters.until.map(parseUntil)) : undefined;
+    const pf = new Filters(filters).validate(['until', 'label', 'label!']);
+    const untils = pf.get('until');
+    const untilMs = untils.length ? Math.min(...untils.map((u) => timestampMs(u))) : undefined;
     const deleted: string[] = [];
     let space = 0;
     for (const c of [...this.byId.values()]) {
       if (c.state.Running || c.state.Paused || c.state.Restarting) continue;
       if (untilMs !== undefined && Date.parse(c.created) >= untilMs) continue;
-      if (!matchLabels(c.config.Labels ?? {}, filters.label ?? [], filters['label!'] ?? [])) continue;
+      if (!pf.matchLabels(c.config.Labels)) continue;
       const size = await dirSize(this.deps.storage.upperPath(c.id)).catch(() => 0);
       try {
         await this.remove(c.id, { force: false, volumes: false });
@@ -901,8 +904,7 @@ export class ContainerService {
 
   async list(o: { all: boolean; limit?: number; size: boolean; filters: Record<string, string[]> }): Promise<Array<Record<string, unknown>>> {
     const f = o.filters;
-    const known = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'network', 'volume', 'health', 'isolation', 'is-task', 'publish', 'expose'];
-    for (const k of Object.keys(f)) if (!known.includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
+    const lf = new Filters(f).validate(['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'network', 'volume', 'health', 'isolation', 'is-task', 'publish', 'expose']);
     for (const s of f.status ?? []) {
       if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) {
         throw new InvalidParameter(`invalid filter 'status=${s}'`);
@@ -926,7 +928,7 @@ export class ContainerService {
       if (f.status && !f.status.includes(c.state.Status)) return false;
       if (f.name && !filterMatch(f.name, `/${c.name}`) && !filterMatch(f.name, c.name)) return false;
       if (f.id && !filterMatch(f.id, c.id)) return false;
-      if (f.label && !matchLabels(c.config.Labels ?? {}, f.label, [])) return false;
+      if (!lf.matchKVList('label', c.config.Labels)) return false;
       if (exitCodes.length && (c.state.Running || c.state.StartedAt === ZERO_TIME || !exitCodes.includes(c.state.ExitCode))) return false;
       if (f.health && !f.health.includes((c.extra.health as { Status?: string } | undefined)?.Status ?? 'none')) return false;
       if (before && c.created >= before.created) return false;
@@ -1047,20 +1049,6 @@ function resolvConf(h: HostConfig): string {
 function stripContainerOnly(c: ContainerConfig): Partial<ContainerConfig> {
   const { Hostname: _h, Domainname: _d, Image: _i, ...rest } = c;
   return { Hostname: '', Domainname: '', ...rest, Image: '' };
-}
-
-function matchLabels(labels: Record<string, string>, want: string[], notWant: string[]): boolean {
-  const has = (spec: string) => {
-    const i = spec.indexOf('=');
-    return i < 0 ? spec in labels : labels[spec.slice(0, i)] === spec.slice(i + 1);
-  };
-  return want.every(has) && !notWant.some(has);
-}
-
-/** `until` for prune: unix seconds, RFC 3339, or a duration before now. */
-function parseUntil(v: string): number {
-  // the same parser (and message) as image prune's
-  return parseTimeFilter(v) * 1000;
 }
 
 async function dirSize(dir: string): Promise<number> {

@@ -1,5 +1,5 @@
 // Wires the services together in dependency order: store → storage →
-// images → containers; api/ gets the whole Daemon to reach them.
+// images → containers; api/ sees only the narrow backends of backends.ts.
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';

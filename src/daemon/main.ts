@@ -11,6 +11,7 @@ import { cleanupHost } from './cleanup';
 import { notifySystemd } from './sd-notify';
 import { Daemon } from './daemon';
 import { buildRouter } from '../api/routes';
+import { routeBackends } from './backends';
 import { createApiServer } from '../api/server';
 import { log, setLogLevel } from '../util/log';
 import { BERTH_VERSION, GIT_COMMIT } from '../version';
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(config.pidfile), { recursive: true });
   fs.writeFileSync(config.pidfile, `${process.pid}\n`);
 
-  const router = buildRouter(daemon);
+  const router = buildRouter(routeBackends(daemon));
   const closers: Array<() => void> = [];
   const servers: http.Server[] = [];
   for (const host of config.hosts) {

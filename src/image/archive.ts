@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { InvalidParameter } from '../util/errors';
+import { download } from '../util/download';
 import { chainIdsOf, hexOf, stageInPlace, type StagedTar } from '../host/storage/layers';
 import { cleanEntryName } from '../host/storage/tar-apply';
 import { applyChanges } from './changes';
@@ -31,6 +32,11 @@ export interface ImportOptions {
   /** "-" or the URL the tar came from (for the history comment). */
   source: string;
   platform?: string;
+}
+
+/** `docker import` from its source: "-" is `body` (the request's), anything else a URL to download. */
+export async function importFrom(svc: ImageService, body: NodeJS.ReadableStream, opts: ImportOptions): Promise<ImageRecord> {
+  return importImage(svc, opts.source === '-' ? body : await download(opts.source), opts);
 }
 
 /** `docker import`: one layer from a rootfs tar, config from --change. */

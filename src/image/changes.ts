@@ -3,6 +3,7 @@
 // LABEL, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR).
 import { InvalidParameter } from '../util/errors';
 import { jsonArray } from '../util/exec-form';
+import { parseGoDuration } from '../common/time';
 import type { ImageConfig } from './types';
 
 // moby's validCommitCommands (SHELL is not among them)
@@ -140,14 +141,11 @@ export function applyChanges(base: ImageConfig, changes: string[]): ImageConfig 
 
 const HC_DURATIONS: Record<string, string> = { interval: 'Interval', timeout: 'Timeout', 'start-period': 'StartPeriod', 'start-interval': 'StartInterval' };
 
-/** A Go duration ("30s", "1m30s") in nanoseconds. */
-function durationNs(v: string): number {
-  const unit: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  if (v === '0') return 0;
-  if (!/^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/.test(v)) throw new InvalidParameter(`time: invalid duration "${v}"`);
-  let ns = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) ns += Number(m[1]) * unit[m[2]];
-  return Math.round(ns);
+/** A HEALTHCHECK flag's Go duration in nanoseconds, as moby's parseOptInterval (0, or at least 1ms). */
+function durationNs(name: string, v: string): number {
+  const ns = Number(parseGoDuration(v));
+  if (ns !== 0 && ns < 1e6) throw new InvalidParameter(`Interval ${JSON.stringify(name)} cannot be less than 1ms`);
+  return ns;
 }
 
 /** `HEALTHCHECK [--interval=..] [--timeout=..] [--start-period=..] [--start-interval=..] [--retries=..] CMD ...|NONE`, as the Dockerfile instruction. */
@@ -162,7 +160,7 @@ function healthcheck(args: string): Record<string, unknown> {
       if (!/^\d+$/.test(val)) throw new InvalidParameter(`strconv.ParseInt: parsing ${JSON.stringify(val)}: invalid syntax`);
       flags.Retries = Number(val);
     } else if (HC_DURATIONS[name]) {
-      flags[HC_DURATIONS[name]] = durationNs(val);
+      flags[HC_DURATIONS[name]] = durationNs(name, val);
     } else throw new InvalidParameter(`Unknown flag: ${name}`);
   }
   const t = /^(\S+)\s*(.*)$/s.exec(rest);

@@ -18,6 +18,8 @@ import type { Overlay2 } from '../host/storage/overlay2';
 import { chainIdsOf, stageTar, type StagedTar } from '../host/storage/layers';
 import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { log } from '../util/log';
+import { Filters } from '../common/filters';
+import { timestampMs } from '../common/time';
 import { ContentStore } from './content';
 import {
   parseNormalized, parseTagged, fullString, familiarOf, familiarString, repoName, type Reference,
@@ -603,18 +605,16 @@ export class ImageService {
 
   /** `docker image prune`: dangling images (or all unused with dangling=false). */
   async prune(filters: Record<string, string[]>): Promise<{ ImagesDeleted: DeleteItem[] | null; SpaceReclaimed: number }> {
-    for (const k of Object.keys(filters)) {
-      if (!['dangling', 'until', 'label', 'label!'].includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
-    }
-    const danglingOnly = !(filters.dangling ?? []).some((v) => ['false', '0'].includes(v.toLowerCase()));
-    const until = filters.until?.length ? parseTimeFilter(filters.until[0]) : undefined;
+    const pf = new Filters(filters).validate(['dangling', 'until', 'label', 'label!']);
+    const danglingOnly = pf.bool('dangling', true);
+    const until = pf.get('until').length ? timestampMs(pf.get('until')[0]) : undefined;
     const deleted: DeleteItem[] = [];
     let reclaimed = 0;
     const candidates = this.all().filter((img) => {
       if (danglingOnly && this.refsOf(img).length > 0) return false;
       if (this.usersOf(img.id).length > 0) return false;
-      if (until !== undefined && Date.parse(img.created) / 1000 >= until) return false;
-      return matchLabels(img.config.config?.Labels ?? {}, filters.label ?? [], filters['label!'] ?? []);
+      if (until !== undefined && Date.parse(img.created) >= until) return false;
+      return pf.matchLabels(img.config.config?.Labels);
     });
     // Children first so parents become prunable.
     candidates.sort((a, b) => this.depth(b) - this.depth(a));
@@ -657,18 +657,11 @@ export class ImageService {
   /** GET /images/json entries. */
   list(opts: { all?: boolean; digests?: boolean; filters?: Record<string, string[]>; sharedSize?: boolean }): object[] {
     const f = opts.filters ?? {};
-    for (const k of Object.keys(f)) {
-      if (!['dangling', 'label', 'label!', 'reference', 'before', 'since', 'until'].includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
-    }
-    let dangling: boolean | undefined;
-    if (f.dangling?.length) {
-      const v = f.dangling[0].toLowerCase();
-      if (!['true', 'false', '1', '0'].includes(v)) throw new InvalidParameter(`invalid filter 'dangling=${f.dangling[0]}'`);
-      dangling = v === 'true' || v === '1';
-    }
+    const lf = new Filters(f).validate(['dangling', 'label', 'label!', 'reference', 'before', 'since', 'until']);
+    const dangling = lf.contains('dangling') ? lf.bool('dangling', false) : undefined;
     const before = f.before?.length ? this.resolve(f.before[0]) : undefined;
     const since = f.since?.length ? this.resolve(f.since[0]) : undefined;
-    const until = f.until?.length ? parseTimeFilter(f.until[0]) : undefined;
+    const until = f.until?.length ? timestampMs(f.until[0]) : undefined;
     const layerUse = new Map<string, number>();
     if (opts.sharedSize) {
       for (const img of this.images.values()) for (const c of this.chainIds(img)) layerUse.set(c, (layerUse.get(c) ?? 0) + 1);
@@ -678,9 +671,9 @@ export class ImageService {
       const createdMs = Date.parse(img.created);
       if (before && !(createdMs < Date.parse(before.created))) continue;
       if (since && !(createdMs > Date.parse(since.created))) continue;
-      if (until !== undefined && !(createdMs / 1000 < until)) continue;
+      if (until !== undefined && !(createdMs < until)) continue;
       const labels = img.config.config?.Labels ?? null;
-      if (!matchLabels(labels ?? {}, f.label ?? [], f['label!'] ?? [])) continue;
+      if (!lf.matchLabels(labels)) continue;
       let tags = img.repoTags.map(familiarOf);
       let digests = img.repoDigests.map(familiarOf);
       if (f.reference?.length) {
@@ -823,15 +816,6 @@ function isSingleReference(refs: string[]): boolean {
   return canonicalNames.size === 1 && canonicalNames.has(name);
 }
 
-function matchLabels(labels: Record<string, string>, want: string[], notWant: string[]): boolean {
-  const has = (spec: string) => {
-    const i = spec.indexOf('=');
-    if (i < 0) return spec in labels;
-    return labels[spec.slice(0, i)] === spec.slice(i + 1);
-  };
-  return want.every(has) && !notWant.some(has);
-}
-
 /** `reference` filter: glob over the familiar name (with and without tag). */
 function refMatches(pattern: string, familiar: string): boolean {
   const re = new RegExp('^' + pattern.split('').map((ch) => (ch === '*' ? '[^/]*' : ch === '?' ? '[^/]' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('') + '$');
@@ -840,17 +824,3 @@ function refMatches(pattern: string, familiar: string): boolean {
   return re.test(familiar) || re.test(bare) || re.test(name);
 }
 
-/** Docker's time filters: unix seconds, RFC3339, or a duration ago ("10m"). */
-export function parseTimeFilter(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
-  // a Go duration, possibly compound ("1h30m") or negative
-  if (/^[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/.test(v)) {
-    const mult: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-    let secs = 0;
-    for (const m of v.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) secs += Number(m[1]) * mult[m[2]];
-    return Date.now() / 1000 - (v.startsWith('-') ? -secs : secs);
-  }
-  const t = Date.parse(v);
-  if (Number.isFinite(t)) return t / 1000;
-  throw new InvalidParameter(`failed to parse value as time or duration: "${v}"`);
-}

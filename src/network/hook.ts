@@ -4,20 +4,21 @@
 import fs from 'node:fs';
 import type { NetworkService, NetSetup } from './service';
 import type { NetContainer } from './types';
+import type { ContainerHook, ContainerRecord } from '../container/types';
+import type { OciSpec } from '../host/runtime/spec-types';
+import { setNetns } from '../host/runtime/spec';
 
-/** Reads what networking needs from a container record (Docker-shaped Config/HostConfig). */
-export function netView(c: any): NetContainer {
-  const cfg = c.config ?? c.Config ?? {};
-  const hc = c.hostConfig ?? c.HostConfig ?? {};
-  const nc = c.networkingConfig ?? c.NetworkingConfig ?? {};
-  const state = c.state ?? c.State ?? {};
+/** Reads what networking needs from a container record. */
+export function netView(c: ContainerRecord): NetContainer {
+  const cfg = c.config;
+  const hc = c.hostConfig;
   return {
-    id: c.id ?? c.Id,
-    name: String(c.name ?? c.Name ?? '').replace(/^\//, ''),
+    id: c.id,
+    name: c.name.replace(/^\//, ''),
     hostname: cfg.Hostname ?? '',
     domainname: cfg.Domainname ?? '',
     networkMode: hc.NetworkMode || 'default',
-    endpointsConfig: nc.EndpointsConfig ?? {},
+    endpointsConfig: c.networkingConfig?.EndpointsConfig ?? {},
     macAddress: cfg.MacAddress || undefined,
     portBindings: hc.PortBindings ?? {},
     publishAll: !!hc.PublishAllPorts,
@@ -28,33 +29,12 @@ export function netView(c: any): NetContainer {
     dnsSearch: hc.DnsSearch ?? [],
     dnsOptions: hc.DnsOptions ?? [],
     extraHosts: hc.ExtraHosts ?? [],
-    running: !!(state.running ?? state.Running),
-    pid: state.pid ?? state.Pid,
+    running: !!c.state.Running,
+    pid: c.state.Pid,
   };
 }
 
-/** Sets (or with `undefined`, removes) the network namespace of an OCI spec. */
-export function setNetns(spec: any, nsPath: string | undefined): void {
-  spec.linux ??= {};
-  const list: any[] = (spec.linux.namespaces ??= []);
-  const i = list.findIndex((n) => n.type === 'network');
-  if (nsPath === undefined) {
-    if (i >= 0) list.splice(i, 1);
-    return;
-  }
-  if (i >= 0) list[i] = { type: 'network', path: nsPath };
-  else list.push({ type: 'network', path: nsPath });
-}
-
-/** Replaces the spec's mount at `dest` (or adds it). */
-export function putMount(spec: any, m: { destination: string; type: string; source: string; options: string[] }): void {
-  const mounts: any[] = (spec.mounts ??= []);
-  const i = mounts.findIndex((x) => x.destination === m.destination);
-  if (i >= 0) mounts[i] = m;
-  else mounts.push(m);
-}
-
-export class NetworkHook {
+export class NetworkHook implements ContainerHook {
   /** Namespaces whose inside is still being configured, by container id (see beforeRun). */
   private readonly pending = new Map<string, Promise<Error | undefined>>();
 
@@ -63,20 +43,20 @@ export class NetworkHook {
 
   constructor(private readonly net: NetworkService) {}
 
-  async prepare(c: any): Promise<void> {
+  async prepare(c: ContainerRecord): Promise<void> {
     const v = netView(c);
     const p = this.net.setup(v);
     this.early.set(v.id, p);
     await p;
   }
 
-  async onCreate(c: any): Promise<void> {
+  async onCreate(c: ContainerRecord): Promise<void> {
     const v = netView(c);
     this.net.prepare(v);
     c.networkSettings = this.net.settingsJson(v);
   }
 
-  async beforeStart(c: any, spec: any, _bundle: { dir: string; rootfs: string }): Promise<void> {
+  async beforeStart(c: ContainerRecord, spec: OciSpec): Promise<void> {
     const v = netView(c);
     const begun = this.early.get(v.id);
     this.early.delete(v.id);
@@ -97,10 +77,7 @@ export class NetworkHook {
         fs.writeFileSync(tmp, text, { mode: 0o644 });
         fs.renameSync(tmp, p);
       }
-      if (s.linkEnv.length) {
-        spec.process ??= {};
-        spec.process.env = [...(spec.process.env ?? []), ...s.linkEnv];
-      }
+      if (s.linkEnv.length) spec.process.env = [...spec.process.env, ...s.linkEnv];
       c.networkSettings = this.net.settingsJson(v);
     } catch (e) {
       await this.net.teardown(v.id).catch(() => {});
@@ -109,7 +86,7 @@ export class NetworkHook {
   }
 
   /** Created, not yet running: the namespace's inside must be ready now. */
-  async beforeRun(c: any): Promise<void> {
+  async beforeRun(c: ContainerRecord): Promise<void> {
     const id = netView(c).id;
     const ready = this.pending.get(id);
     this.pending.delete(id);
@@ -117,7 +94,7 @@ export class NetworkHook {
     if (err) throw err;
   }
 
-  async afterStop(c: any): Promise<void> {
+  async afterStop(c: ContainerRecord): Promise<void> {
     const v = netView(c);
     this.pending.delete(v.id);
     this.early.delete(v.id);
@@ -125,7 +102,7 @@ export class NetworkHook {
     c.networkSettings = this.net.settingsJson(v);
   }
 
-  async onRemove(c: any): Promise<void> {
+  async onRemove(c: ContainerRecord): Promise<void> {
     await this.net.forget(netView(c).id);
   }
 }

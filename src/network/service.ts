@@ -10,10 +10,12 @@ import fs from 'node:fs';
 import type { Db } from '../store/db';
 import { critical, ensureSchema } from '../store/db';
 import type { EventBus } from '../events/bus';
-import type { DaemonConfig } from '../daemon/config';
+import type { NetworkServiceOptions } from './options';
 import { Conflict, Forbidden, InvalidParameter, NotFound, SystemError } from '../util/errors';
 import { newId } from '../util/ids';
 import { log } from '../util/log';
+import { Filters } from '../common/filters';
+import { timestampMs } from '../common/time';
 import * as ip from '../host/network/ip';
 import * as ipt from '../host/network/iptables';
 import { execHost } from '../host/exec';
@@ -27,7 +29,7 @@ import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer,
 export interface NetworkServiceDeps {
   db: Db;
   events: EventBus;
-  config: DaemonConfig;
+  config: NetworkServiceOptions;
 }
 
 /** What setup() tells the container service to put into the OCI spec and files. */
@@ -294,10 +296,13 @@ export class NetworkService {
   }
 
   async prune(filters: Record<string, string[]>): Promise<string[]> {
+    const pf = new Filters(filters).validate(['until', 'label', 'label!']);
+    const until = pf.get('until').length ? timestampMs(pf.get('until')[0]) : undefined;
     const deleted: string[] = [];
     for (const n of [...this.nets.values()]) {
       if (n.predefined) continue;
-      if (!matchUntilAndLabels(n, filters)) continue;
+      if (until !== undefined && new Date(n.created).getTime() >= until) continue;
+      if (!pf.matchLabels(n.labels)) continue;
       if (this.attachmentsOf(n.id).length > 0) continue;
       await this.remove(n.id);
       deleted.push(n.name);
@@ -307,9 +312,7 @@ export class NetworkService {
   }
 
   list(filters: Record<string, string[]>): NetworkRecord[] {
-    for (const k of Object.keys(filters)) {
-      if (!['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling'].includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
-    }
+    const lf = new Filters(filters).validate(['driver', 'id', 'label', 'name', 'scope', 'type', 'dangling']);
     return [...this.nets.values()].filter((n) => {
       if (filters.driver && !filters.driver.includes(n.driver)) return false;
       if (filters.id && !filters.id.some((v) => n.id.startsWith(v))) return false;
@@ -319,7 +322,7 @@ export class NetworkService {
         for (const t of filters.type) if (t !== 'custom' && t !== 'builtin') throw new InvalidParameter(`invalid filter: 'type'='${t}'`);
         if (!filters.type.includes(n.predefined ? 'builtin' : 'custom')) return false;
       }
-      if (filters.label && !labelsMatch(n.labels, filters.label)) return false;
+      if (!lf.matchKVList('label', n.labels)) return false;
       if (filters.dangling) {
         const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
         const dangling = !n.predefined && this.attachmentsOf(n.id).length === 0;
@@ -1108,7 +1111,7 @@ function mtuOf(n: NetworkRecord): number {
 }
 
 /** Docker's MAC from the address: 02:42 followed by the 4 address bytes. */
-export function macFor(addr: string): string {
+function macFor(addr: string): string {
   return ['02', '42', ...addr.split('.').map((x) => Number(x).toString(16).padStart(2, '0'))].join(':');
 }
 
@@ -1117,33 +1120,6 @@ function splitLink(l: string): [string, string] {
   const target = (i < 0 ? l : l.slice(0, i)).replace(/^\//, '');
   const alias = i < 0 ? target : l.slice(i + 1).replace(/^.*\//, '');
   return [target, alias];
-}
-
-function labelsMatch(labels: Record<string, string>, want: string[]): boolean {
-  return want.every((w) => {
-    const i = w.indexOf('=');
-    if (i < 0) return w in labels;
-    return labels[w.slice(0, i)] === w.slice(i + 1);
-  });
-}
-
-function matchUntilAndLabels(n: NetworkRecord, f: Record<string, string[]>): boolean {
-  if (f.until) {
-    const t = parseUntil(f.until[0]);
-    if (new Date(n.created).getTime() >= t) return false;
-  }
-  if (f.label && !labelsMatch(n.labels, f.label)) return false;
-  if (f['label!'] && f['label!'].some((w) => labelsMatch(n.labels, [w]))) return false;
-  return true;
-}
-
-export function parseUntil(v: string): number {
-  const d = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(v);
-  if (d) return Date.now() - Number(d[1]) * ({ s: 1e3, m: 6e4, h: 3.6e6 } as Record<string, number>)[d[2]];
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidParameter(`failed to parse value as time or duration: "${v}"`);
-  return t;
 }
 
 function hostHosts(): string {

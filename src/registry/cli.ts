@@ -2,6 +2,7 @@
 // so the CLI's command files only delegate.
 import { RegistryServer } from './server';
 import { garbageCollect } from './gc';
+import { goDurationMs } from '../common/time';
 
 export const REGISTRY_USAGE = `Usage:  berth registry COMMAND
 
@@ -51,11 +52,16 @@ function parseFlags(argv: string[], bools: string[]): { flags: Record<string, st
   return { flags, rest };
 }
 
+/** A Go duration in milliseconds; a bare number is seconds. */
 function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (!m) throw new RegistryUsageError(`invalid duration: ${s}`);
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Number(m[1]) * mult;
+  const v = s.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  let ms = -1;
+  try {
+    ms = goDurationMs(v);
+  } catch { /* reported below */ }
+  if (ms < 0) throw new RegistryUsageError(`invalid duration: ${s}`);
+  return ms;
 }
 
 const SERVE_FLAGS = ['root', 'addr', 'htpasswd', 'realm', 'tls-cert', 'tls-key', 'verbose', 'v'];

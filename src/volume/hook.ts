@@ -2,9 +2,16 @@
 // (creating volumes), mount them at start, release at stop and remove.
 import { MountPlanner, type MountPoint } from './mounts';
 import type { VolumeService } from './service';
-import { putMount } from '../network/hook';
+import type { ContainerHook, ContainerRecord } from '../container/types';
+import type { OciSpec } from '../host/runtime/spec-types';
+import { putMount } from '../host/runtime/spec';
 
-export class VolumeHook {
+/** The planned mount points a container record keeps (record.extra.mountPoints). */
+function mountPointsOf(c: ContainerRecord): MountPoint[] {
+  return (c.extra?.mountPoints as MountPoint[] | undefined) ?? [];
+}
+
+export class VolumeHook implements ContainerHook {
   readonly planner: MountPlanner;
 
   constructor(
@@ -15,12 +22,12 @@ export class VolumeHook {
     this.planner = new MountPlanner(volumes);
   }
 
-  async onCreate(c: any): Promise<void> {
-    const cfg = c.config ?? c.Config ?? {};
-    const hc = c.hostConfig ?? c.HostConfig ?? {};
+  async onCreate(c: ContainerRecord): Promise<void> {
+    const cfg = c.config;
+    const hc = c.hostConfig;
     const imageVolumes = Object.keys(c.imageConfig?.Volumes ?? {});
     const mps = this.planner.plan(
-      c.id ?? c.Id,
+      c.id,
       {
         binds: hc.Binds ?? [],
         mounts: hc.Mounts ?? [],
@@ -30,13 +37,13 @@ export class VolumeHook {
       },
       this.mountsOf,
     );
-    (c.extra ??= {}).mountPoints = mps;
+    c.extra.mountPoints = mps;
     c.mounts = MountPlanner.toJson(mps);
   }
 
-  async beforeStart(c: any, spec: any, bundle: { dir: string; rootfs: string }): Promise<void> {
-    const mps: MountPoint[] = (c.extra?.mountPoints as MountPoint[]) ?? [];
-    const id = c.id ?? c.Id;
+  async beforeStart(c: ContainerRecord, spec: OciSpec, bundle: { dir: string; rootfs: string }): Promise<void> {
+    const mps = mountPointsOf(c);
+    const id = c.id;
     try {
       for (const m of await this.planner.ociMounts(id, mps, bundle.rootfs)) putMount(spec, m);
     } catch (e) {
@@ -45,11 +52,11 @@ export class VolumeHook {
     }
   }
 
-  async afterStop(c: any): Promise<void> {
-    await this.volumes.deactivate(c.id ?? c.Id);
+  async afterStop(c: ContainerRecord): Promise<void> {
+    await this.volumes.deactivate(c.id);
   }
 
-  async onRemove(c: any, opts: { removeVolumes: boolean }): Promise<void> {
-    await this.planner.release(c.id ?? c.Id, (c.extra?.mountPoints as MountPoint[]) ?? [], opts.removeVolumes);
+  async onRemove(c: ContainerRecord, opts: { removeVolumes: boolean }): Promise<void> {
+    await this.planner.release(c.id, mountPointsOf(c), opts.removeVolumes);
   }
 }

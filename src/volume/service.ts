@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db';
 import { critical, ensureSchema, refillReserve } from '../store/db';
 import { log } from '../util/log';
+import { Filters } from '../common/filters';
 import type { EventBus } from '../events/bus';
 import { Conflict, InvalidParameter, NotFound, SystemError } from '../util/errors';
 import { isMounted, mountVolume, unmount } from '../host/volume/mount';
@@ -186,29 +187,20 @@ export class VolumeService {
   }
 
   list(filters: Record<string, string[]>): VolumeRecord[] {
-    for (const k of Object.keys(filters)) {
-      if (!['dangling', 'name', 'label', 'driver', 'label!'].includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
-    }
-    return this.all().filter((v) => this.matches(v, filters));
-  }
-
-  private matches(v: VolumeRecord, f: Record<string, string[]>): boolean {
-    if (f.name && !f.name.some((n) => v.name.includes(n))) return false;
-    if (f.driver && !f.driver.includes(v.driver)) return false;
-    if (f.label && !labelsMatch(v.labels, f.label)) return false;
-    if (f['label!'] && f['label!'].some((w) => labelsMatch(v.labels, [w]))) return false;
-    if (f.dangling) {
-      const d = f.dangling[0];
-      if (!['true', 'false', '1', '0'].includes(d)) throw new InvalidParameter(`invalid filter 'dangling=${d}'`);
-      const want = d === 'true' || d === '1';
-      if (want !== (this.users(v.name).length === 0)) return false;
-    }
-    return true;
+    const lf = new Filters(filters).validate(['dangling', 'name', 'label', 'driver', 'label!']);
+    const dangling = lf.contains('dangling') ? lf.bool('dangling', false) : undefined;
+    return this.all().filter((v) => {
+      const f = lf.map;
+      if (f.name && !f.name.some((n) => v.name.includes(n))) return false;
+      if (f.driver && !f.driver.includes(v.driver)) return false;
+      if (!lf.matchLabels(v.labels)) return false;
+      return dangling === undefined || dangling === (this.users(v.name).length === 0);
+    });
   }
 
   /** Unused volumes: only anonymous ones unless the `all` filter is set (API ≥ 1.42). */
   async prune(filters: Record<string, string[]>): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
-    const all = filters.all && (filters.all[0] === 'true' || filters.all[0] === '1');
+    const all = new Filters(filters).bool('all', false);
     const f = { ...filters };
     delete f.all;
     const deleted: string[] = [];
@@ -275,14 +267,6 @@ export class VolumeService {
       await unmount(this.mountpoint(name));
     }
   }
-}
-
-function labelsMatch(labels: Record<string, string>, want: string[]): boolean {
-  return want.every((w) => {
-    const i = w.indexOf('=');
-    if (i < 0) return w in labels;
-    return labels[w.slice(0, i)] === w.slice(i + 1);
-  });
 }
 
 function duBytes(dir: string): number {

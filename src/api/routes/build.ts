@@ -1,8 +1,10 @@
 // POST /build (classic builder, JSON-lines progress), /build/prune, /build/cancel.
 import type { Router } from '../router';
-import type { Daemon } from '../../daemon/daemon';
 import { InvalidParameter, messageOf } from '../../util/errors';
-import { BuildStepError, type BuildOptions } from '../../builder/service';
+import { BuildStepError, type BuildOptions, type BuilderService } from '../../builder/service';
+
+/** What the build routes call (moby's router/build backend). */
+export type BuildBackend = Pick<BuilderService, 'validateTag' | 'prepare' | 'prune'>;
 
 function jsonMap(raw: string | undefined, what: string): Record<string, any> {
   if (!raw) return {};
@@ -22,7 +24,7 @@ function jsonList(raw: string | undefined, what: string): string[] {
   throw new InvalidParameter(`failed to parse ${what}: ${raw}`);
 }
 
-export function registerBuildRoutes(r: Router, d: Daemon): void {
+export function registerBuildRoutes(r: Router, svc: BuildBackend): void {
   r.post('/build', async (ctx) => {
     if (ctx.str('remote')) throw new InvalidParameter('building from a remote URL is not supported');
     const opts: BuildOptions = {
@@ -41,8 +43,8 @@ export function registerBuildRoutes(r: Router, d: Daemon): void {
       extraHosts: ctx.query.getAll('extrahosts').flatMap((h) => h.split(',')).filter(Boolean),
       cacheFrom: jsonList(ctx.str('cachefrom'), 'cachefrom'),
     };
-    for (const t of opts.tags) d.builder.validateTag(t);
-    const prepared = await d.builder.prepare(ctx.req, opts);
+    for (const t of opts.tags) svc.validateTag(t);
+    const prepared = await svc.prepare(ctx.req, opts);
     const res = ctx.stream(200, 'application/json');
     const write = (o: unknown) => {
       if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(o) + '\r\n');
@@ -64,7 +66,7 @@ export function registerBuildRoutes(r: Router, d: Daemon): void {
   });
 
   r.post('/build/prune', (ctx) => {
-    ctx.send(200, d.builder.prune());
+    ctx.send(200, svc.prune());
   });
 
   r.post('/build/cancel', (ctx) => {

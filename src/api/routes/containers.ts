@@ -1,9 +1,12 @@
 // /containers/* and /commit: parse, call the container service, encode.
 import type { Router } from '../router';
 import type { Ctx } from '../context';
-import type { Daemon } from '../../daemon/daemon';
+import type { ContainerService } from '../../container/service';
+import type { AttachService } from '../../container/attach';
+import type { ArchiveService } from '../../container/archive';
+import type { LogManager } from '../../container/logs-manager';
 import { InvalidParameter } from '../../util/errors';
-import { parseTimestampArg } from '../../container/time';
+import { timestampNs } from '../../common/time';
 import { acceptWebSocket } from '../websocket';
 import { versionAtLeast } from '../server';
 
@@ -15,8 +18,19 @@ function closedOf(ctx: Ctx): Promise<void> {
   });
 }
 
-export function registerContainerRoutes(r: Router, d: Daemon): void {
-  const svc = d.containers;
+/** What the container routes call (moby's router/container backend). */
+export interface ContainerBackend {
+  containers: Pick<ContainerService,
+    'create' | 'list' | 'inspect' | 'get' | 'start' | 'stop' | 'restart' | 'kill' | 'remove' | 'removeLink' |
+    'rename' | 'prune' | 'wait' | 'logs' | 'attach' | 'changes' | 'commit'> & {
+    logFiles: Pick<LogManager, 'readable' | 'checkReadable'>;
+  };
+  attach: Pick<AttachService, 'forwardStdin'>;
+  archive: Pick<ArchiveService, 'export'>;
+}
+
+export function registerContainerRoutes(r: Router, b: ContainerBackend): void {
+  const svc = b.containers;
 
   r.post('/containers/create', async (ctx) => {
     await ctx.requireJson();
@@ -98,8 +112,8 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       follow: ctx.bool('follow'),
       timestamps: ctx.bool('timestamps'),
       tail,
-      sinceNs: since && since !== '0' ? parseTimestampArg(since) : undefined,
-      untilNs: until && until !== '0' ? parseTimestampArg(until) : undefined,
+      sinceNs: since && since !== '0' ? timestampNs(since) : undefined,
+      untilNs: until && until !== '0' ? timestampNs(until) : undefined,
     };
     svc.logFiles.checkReadable(c);
     const ct = c.config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
@@ -119,7 +133,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       let onDetach!: () => void;
       const detached = new Promise<void>((resolve) => (onDetach = resolve));
       ended = Promise.race([closed, detached]);
-      d.attach.forwardStdin(c.id, h.input, ctx.str('detachKeys'), onDetach, closed);
+      b.attach.forwardStdin(c.id, h.input, ctx.str('detachKeys'), onDetach, closed);
     } else {
       h.input.on('data', () => {});
       h.input.on('error', () => {});
@@ -149,7 +163,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
       let onDetach!: () => void;
       const detached = new Promise<void>((resolve) => (onDetach = resolve));
       ended = Promise.race([ws.closed, detached]);
-      d.attach.forwardStdin(c.id, ws.input, ctx.str('detachKeys'), onDetach, ws.closed);
+      b.attach.forwardStdin(c.id, ws.input, ctx.str('detachKeys'), onDetach, ws.closed);
     } else {
       ws.input.resume();
     }
@@ -168,7 +182,7 @@ export function registerContainerRoutes(r: Router, d: Daemon): void {
   });
 
   r.get('/containers/:id/export', async (ctx) => {
-    const tar = await d.archive.export(ctx.params.id);
+    const tar = await b.archive.export(ctx.params.id);
     const res = ctx.stream(200, 'application/x-tar');
     tar.on('error', () => res.destroy());
     res.on('close', () => tar.destroy());

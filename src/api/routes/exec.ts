@@ -1,7 +1,8 @@
 // /containers/{id}/exec and /exec/*: parse, call the exec service, encode.
 import type { Router } from '../router';
 import type { Ctx } from '../context';
-import type { Daemon } from '../../daemon/daemon';
+import type { ExecService } from '../../container/exec';
+import type { AttachService } from '../../container/attach';
 import { InvalidParameter } from '../../util/errors';
 
 /**
@@ -37,8 +38,15 @@ async function upgradeBody(ctx: Ctx): Promise<any> {
   }
 }
 
-export function registerExecRoutes(r: Router, d: Daemon): void {
-  const svc = d.execs;
+/** What the exec routes call (moby's router/container execBackend). */
+export interface ExecBackend {
+  execs: Pick<ExecService, 'create' | 'checkStart' | 'start' | 'resize' | 'inspect'>;
+  /** POST /containers/{id}/resize: the container's own TTY. */
+  attach: Pick<AttachService, 'resize'>;
+}
+
+export function registerExecRoutes(r: Router, b: ExecBackend): void {
+  const svc = b.execs;
 
   r.post('/containers/:id/exec', async (ctx) => {
     await ctx.requireJson();
@@ -69,7 +77,7 @@ export function registerExecRoutes(r: Router, d: Daemon): void {
   });
 
   r.post('/containers/:id/resize', async (ctx) => {
-    d.attach.resize(ctx.params.id, ctx.int('h') ?? 0, ctx.int('w') ?? 0);
+    b.attach.resize(ctx.params.id, ctx.int('h') ?? 0, ctx.int('w') ?? 0);
     ctx.send(200);
   });
 

@@ -1,16 +1,27 @@
 // Image endpoints: list, inspect, history, tag, delete, prune, import
-// (create?fromSrc), load, save (get), search. Pull (create?fromImage) is
-// handed to the distribution service when there is one.
+// (create?fromSrc), load, save (get), search. Pull (create?fromImage) goes to
+// the distribution service.
 import type { Router } from '../router';
 import type { Ctx } from '../context';
-import type { Daemon } from '../../daemon/daemon';
 import { InvalidParameter, SystemError, messageOf } from '../../util/errors';
-import { importImage, loadArchive, saveArchive } from '../../image/archive';
-import { handlePull } from './distribution';
-import path from 'node:path';
-import http from 'node:http';
-import https from 'node:https';
+import type { ImageService } from '../../image/service';
+import type { ImportOptions } from '../../image/archive';
+import type { ImageRecord } from '../../image/types';
+import type { DistributionService } from '../../distribution/service';
+import { authOf, withProgress } from './progress';
 import type { Readable } from 'node:stream';
+
+/** What the image routes call (moby's router/image backend). */
+export interface ImageBackend {
+  images: Pick<ImageService, 'list' | 'inspect' | 'history' | 'tag' | 'remove' | 'prune'>;
+  /** docker load: the archive's report lines ("Loaded image: ..."). */
+  load(input: NodeJS.ReadableStream): Promise<string[]>;
+  /** docker save: a docker-archive tar of `names`. */
+  save(names: string[]): NodeJS.ReadableStream;
+  /** docker import: `opts.source` "-" reads `body`, a URL is downloaded. */
+  importImage(body: NodeJS.ReadableStream, opts: ImportOptions): Promise<ImageRecord>;
+  pull: DistributionService['pull'];
+}
 
 function jsonLines(ctx: Ctx) {
   const res = ctx.stream(200, 'application/json');
@@ -18,30 +29,6 @@ function jsonLines(ctx: Ctx) {
     write: (m: object) => res.write(JSON.stringify(m) + '\n'),
     end: () => res.end(),
   };
-}
-
-/** The body stream or, for `fromSrc=<url>`, the downloaded tar. */
-function fetchUrl(url: string, redirects = 5): Promise<Readable> {
-  return new Promise((resolve, reject) => {
-    let u: URL;
-    try { u = new URL(url); } catch { return reject(new InvalidParameter(`invalid import source: ${url}`)); }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return reject(new InvalidParameter(`unsupported import source: ${url}`));
-    const req = (u.protocol === 'https:' ? https : http).get(u, (res) => {
-      const code = res.statusCode ?? 0;
-      if (code >= 300 && code < 400 && res.headers.location && redirects > 0) {
-        res.resume();
-        fetchUrl(new URL(res.headers.location, u).href, redirects - 1).then(resolve, reject);
-        return;
-      }
-      if (code !== 200) {
-        res.resume();
-        return reject(new SystemError(`error downloading ${url}: HTTP ${code}`));
-      }
-      resolve(res);
-    });
-    req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => reject(new SystemError(`error downloading ${url}: ${e.message}`)));
-  });
 }
 
 /**
@@ -66,8 +53,8 @@ async function drained<T>(ctx: Ctx, work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function registerImageRoutes(r: Router, d: Daemon): void {
-  const svc = d.images;
+export function registerImageRoutes(r: Router, b: ImageBackend): void {
+  const svc = b.images;
 
   r.get('/images/json', (ctx) => {
     const filters = ctx.filters();
@@ -83,7 +70,7 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
   r.get('/images/get', (ctx) => {
     const names = ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean);
     if (names.length === 0) throw new InvalidParameter('no images specified');
-    const tarStream = saveArchive(svc, names);
+    const tarStream = b.save(names);
     const res = ctx.stream(200, 'application/x-tar');
     (tarStream as Readable).on('error', () => res.destroy());
     res.on('close', () => (tarStream as Readable).destroy()); // a client that leaves stops the save
@@ -94,7 +81,7 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
     const quiet = ctx.bool('quiet');
     let lines: string[];
     try {
-      lines = await drained(ctx, () => loadArchive(svc, ctx.req, path.join(d.config.dataRoot, 'blobs', 'tmp')));
+      lines = await drained(ctx, () => b.load(ctx.req));
     } catch (e) {
       // moby's postImagesLoad answers 200 and writes any load error into the
       // JSON stream (streamformatter.FormatError); SDKs raise ImageLoadError on it.
@@ -113,22 +100,20 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
     const fromImage = ctx.str('fromImage');
     const fromSrc = ctx.str('fromSrc');
     if (fromImage) {
-      // Pull belongs to the distribution service (errors before progress are plain HTTP errors there).
-      if (!d.distribution) throw new SystemError('pull is not supported yet');
-      await handlePull(ctx, d);
+      await withProgress(ctx, (sink) => b.pull(
+        { fromImage, tag: ctx.str('tag') || undefined, platform: ctx.str('platform') || undefined, auth: authOf(ctx) },
+        sink,
+      ));
       return;
     }
     if (!fromSrc) throw new InvalidParameter('fromImage or fromSrc is required');
-    const img = await drained(ctx, async () => {
-      const input = fromSrc === '-' ? ctx.req : await fetchUrl(fromSrc);
-      return importImage(svc, input, {
-        source: fromSrc,
-        repo: ctx.str('repo') || undefined,
-        tag: ctx.str('tag') || undefined,
-        message: ctx.str('message') || undefined,
-        changes: ctx.query.getAll('changes').flatMap((c) => c.split('\n')),
-      });
-    });
+    const img = await drained(ctx, () => b.importImage(ctx.req, {
+      source: fromSrc,
+      repo: ctx.str('repo') || undefined,
+      tag: ctx.str('tag') || undefined,
+      message: ctx.str('message') || undefined,
+      changes: ctx.query.getAll('changes').flatMap((c) => c.split('\n')),
+    }));
     const out = jsonLines(ctx);
     out.write({ status: img.id });
     out.end();
@@ -143,7 +128,7 @@ export function registerImageRoutes(r: Router, d: Daemon): void {
   r.get('/images/*name/history', (ctx) => ctx.send(200, svc.history(ctx.params.name)));
 
   r.get('/images/*name/get', (ctx) => {
-    const tarStream = saveArchive(svc, [ctx.params.name]);
+    const tarStream = b.save([ctx.params.name]);
     const res = ctx.stream(200, 'application/x-tar');
     (tarStream as Readable).on('error', () => res.destroy());
     res.on('close', () => (tarStream as Readable).destroy()); // a client that leaves stops the save

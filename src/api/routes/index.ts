@@ -1,30 +1,43 @@
-// Every route group, registered on one router.
+// Every route group, registered on one router. Each group sees only its own
+// narrow backend (moby's router/*/backend.go); daemon/ fills them in.
 import { Router } from '../router';
-import type { Daemon } from '../../daemon/daemon';
-import { registerSystemRoutes } from './system';
-import { registerContainerRoutes } from './containers';
-import { registerExecRoutes } from './exec';
-import { registerOpsRoutes, registerArchiveRoutes } from './ops';
-import { registerImageRoutes } from './images';
-import { registerNetworkRoutes } from './networks';
-import { registerVolumeRoutes } from './volumes';
-import { registerBuildRoutes } from './build';
-import { registerDistributionRoutes } from './distribution';
+import { registerSystemRoutes, type SystemBackend } from './system';
+import { registerContainerRoutes, type ContainerBackend } from './containers';
+import { registerExecRoutes, type ExecBackend } from './exec';
+import { registerOpsRoutes, registerArchiveRoutes, type OpsBackend, type ArchiveBackend } from './ops';
+import { registerImageRoutes, type ImageBackend } from './images';
+import { registerNetworkRoutes, type NetworkBackend } from './networks';
+import { registerVolumeRoutes, type VolumeBackend } from './volumes';
+import { registerBuildRoutes, type BuildBackend } from './build';
+import { registerDistributionRoutes, type DistributionBackend } from './distribution';
 import { registerSwarmRoutes } from './swarm';
 import { registerPluginRoutes } from './plugins';
 
-export function buildRouter(d: Daemon): Router {
+export interface RouteBackends {
+  system: SystemBackend;
+  containers: ContainerBackend;
+  exec: ExecBackend;
+  ops: OpsBackend;
+  archive: ArchiveBackend;
+  images: ImageBackend;
+  networks: NetworkBackend;
+  volumes: VolumeBackend;
+  build: BuildBackend;
+  distribution: DistributionBackend;
+}
+
+export function buildRouter(b: RouteBackends): Router {
   const r = new Router();
-  registerSystemRoutes(r, d);
-  registerContainerRoutes(r, d);
-  registerExecRoutes(r, d);
-  registerOpsRoutes(r, d);
-  registerArchiveRoutes(r, d);
-  registerImageRoutes(r, d);
-  registerNetworkRoutes(r, d);
-  registerVolumeRoutes(r, d);
-  registerBuildRoutes(r, d);
-  registerDistributionRoutes(r, d);
+  registerSystemRoutes(r, b.system);
+  registerContainerRoutes(r, b.containers);
+  registerExecRoutes(r, b.exec);
+  registerOpsRoutes(r, b.ops);
+  registerArchiveRoutes(r, b.archive);
+  registerImageRoutes(r, b.images);
+  registerNetworkRoutes(r, b.networks);
+  registerVolumeRoutes(r, b.volumes);
+  registerBuildRoutes(r, b.build);
+  registerDistributionRoutes(r, b.distribution);
   registerSwarmRoutes(r);
   registerPluginRoutes(r);
   return r;

@@ -1,9 +1,20 @@
 // pause/unpause, stats, top, update: parse, call the ops service, encode.
 import type { Router } from '../router';
-import type { Daemon } from '../../daemon/daemon';
+import type { ContainerService } from '../../container/service';
+import type { OpsService } from '../../container/ops';
+import type { ArchiveService } from '../../container/archive';
 
-export function registerOpsRoutes(r: Router, d: Daemon): void {
-  const svc = d.ops;
+/** What the pause/stats/top/update routes call (moby's stateBackend, monitorBackend). */
+export interface OpsBackend {
+  ops: Pick<OpsService, 'pause' | 'unpause' | 'top' | 'update' | 'stats'>;
+  containers: Pick<ContainerService, 'get'>;
+}
+
+/** What the archive routes call (moby's copyBackend). */
+export type ArchiveBackend = Pick<ArchiveService, 'stat' | 'get' | 'put'>;
+
+export function registerOpsRoutes(r: Router, b: OpsBackend): void {
+  const svc = b.ops;
 
   r.post('/containers/:id/pause', async (ctx) => {
     await svc.pause(ctx.params.id);
@@ -25,7 +36,7 @@ export function registerOpsRoutes(r: Router, d: Daemon): void {
   });
 
   r.get('/containers/:id/stats', async (ctx) => {
-    d.containers.get(ctx.params.id); // 404 before the stream starts
+    b.containers.get(ctx.params.id); // 404 before the stream starts
     const stream = ctx.bool('stream', true);
     const res = ctx.stream(200, 'application/json');
     const closed = new Promise<void>((resolve) => {
@@ -44,8 +55,7 @@ function statHeader(s: unknown): string {
   return Buffer.from(JSON.stringify(s)).toString('base64');
 }
 
-export function registerArchiveRoutes(r: Router, d: Daemon): void {
-  const svc = d.archive;
+export function registerArchiveRoutes(r: Router, svc: ArchiveBackend): void {
 
   r.head('/containers/:id/archive', async (ctx) => {
     const st = await svc.stat(ctx.params.id, ctx.str('path') ?? '');

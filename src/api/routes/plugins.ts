@@ -2,14 +2,12 @@
 // plugin ls` and SDK plugin calls get Docker's empty list and not-found errors
 // instead of 404 "page not found".
 import type { Router } from '../router';
-import { InvalidParameter, NotFound } from '../../util/errors';
+import { NotFound } from '../../util/errors';
+import { Filters } from '../../common/filters';
 
 export function registerPluginRoutes(r: Router): void {
   r.get('/plugins', (ctx) => {
-    const filters = ctx.filters();
-    for (const k of Object.keys(filters)) {
-      if (!['capability', 'enable'].includes(k)) throw new InvalidParameter(`invalid filter '${k}'`);
-    }
+    new Filters(ctx.filters()).validate(['capability', 'enable']);
     ctx.send(200, []);
   });
   // moby's plugin store: a reference or id prefix nobody owns → errNotFound(name as given).

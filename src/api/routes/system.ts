@@ -1,15 +1,43 @@
 // /_ping, /version, /info, /events.
 import os from 'node:os';
 import type { Router } from '../router';
-import type { Daemon } from '../../daemon/daemon';
 import { API_VERSION, MIN_API_VERSION } from '../context';
 import { BERTH_VERSION, GIT_COMMIT } from '../../version';
 import { hostInfo, backingFs, runtimeCommit } from '../../host/sysinfo';
-import { matchEvent, parseEventTime } from '../../events/filter';
-import { apiWarnings } from '../../daemon/config';
+import { matchEvent } from '../../events/filter';
+import { timestampNs } from '../../common/time';
 import { InvalidParameter } from '../../util/errors';
+import type { EventBus } from '../../events/bus';
+import type { ContainerService } from '../../container/service';
+import type { ImageService } from '../../image/service';
+import type { VolumeService } from '../../volume/service';
 
-export function registerSystemRoutes(r: Router, d: Daemon): void {
+/** The daemon settings /info reports; read at each request, so a SIGHUP reload shows. */
+export interface EngineSettings {
+  readonly dataRoot: string;
+  readonly logLevel: string;
+  readonly logDriver: string;
+  readonly insecureRegistries: readonly string[];
+  readonly labels?: readonly string[];
+  readonly runtimes: Readonly<Record<string, string>>;
+  readonly defaultRuntime: string;
+  readonly liveRestore: boolean;
+}
+
+/** What the system routes call (moby's router/system backend). */
+export interface SystemBackend {
+  startedAt: Date;
+  daemonId: string;
+  settings: EngineSettings;
+  /** dockerd's /info Warnings (insecure API listeners). */
+  warnings(): string[];
+  events: Pick<EventBus, 'since' | 'subscribe'>;
+  containers: Pick<ContainerService, 'counts' | 'list'>;
+  images: Pick<ImageService, 'count' | 'layersSize' | 'list'>;
+  volumes: Pick<VolumeService, 'all' | 'usageJson'>;
+}
+
+export function registerSystemRoutes(r: Router, d: SystemBackend): void {
   const ping = (ctx: import('../context').Ctx) => {
     const headers = {
       'Api-Version': API_VERSION,
@@ -67,7 +95,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
     const h = hostInfo();
     const runcCommit = await runtimeCommit('runc');
     const c = d.containers.counts();
-    const cfg = d.config;
+    const cfg = d.settings;
     ctx.send(200, {
       ID: d.daemonId,
       Containers: c.total,
@@ -149,7 +177,7 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
       RuncCommit: { ID: runcCommit, Expected: runcCommit },
       InitCommit: { ID: '', Expected: '' },
       SecurityOptions: ['name=seccomp,profile=builtin'],
-      Warnings: apiWarnings(cfg),
+      Warnings: d.warnings(),
     });
   });
 
@@ -178,8 +206,8 @@ export function registerSystemRoutes(r: Router, d: Daemon): void {
     const now = Date.now() * 1e6;
     const since = ctx.str('since');
     const until = ctx.str('until');
-    const sinceNs = since ? parseEventTime(since, now) : undefined;
-    const untilNs = until ? parseEventTime(until, now) : undefined;
+    const sinceNs = since ? Number(timestampNs(since, now / 1e6)) : undefined;
+    const untilNs = until ? Number(timestampNs(until, now / 1e6)) : undefined;
     const res = ctx.stream(200, 'application/json');
     const write = (ev: import('../../events/bus').EngineEvent) => {
       if (untilNs !== undefined && ev.timeNano > untilNs) return;

@@ -314,3 +314,22 @@ export function buildSpec(i: SpecInput): OciSpec {
   applyHostDevices(spec, !!h.Privileged);
   return spec;
 }
+
+/** Sets (or with `undefined`, removes) the network namespace of a spec: the network hook's netns. */
+export function setNetns(spec: OciSpec, nsPath: string | undefined): void {
+  const list = spec.linux.namespaces;
+  const i = list.findIndex((n) => n.type === 'network');
+  if (nsPath === undefined) {
+    if (i >= 0) list.splice(i, 1);
+    return;
+  }
+  if (i >= 0) list[i] = { type: 'network', path: nsPath };
+  else list.push({ type: 'network', path: nsPath });
+}
+
+/** Replaces the spec's mount at `m.destination` (or adds it): the volume hook's mounts. */
+export function putMount(spec: OciSpec, m: OciMount): void {
+  const i = spec.mounts.findIndex((x) => x.destination === m.destination);
+  if (i >= 0) spec.mounts[i] = m;
+  else spec.mounts.push(m);
+}

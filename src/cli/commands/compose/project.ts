@@ -8,7 +8,7 @@ import { buildService, ensureImages, imageName, pullService } from '../../../com
 import { LogPrinter, pipeOutput } from '../../../compose/logs';
 import { containerName, projectContainers } from '../../../compose/state';
 import { shortName } from '../../../compose/labels';
-import { confirm } from '../container/lifecycle';
+import { confirm } from '../../confirm';
 import type { ComposeCommand, ComposeContext } from './context';
 import type { Parsed } from '../../flags';
 

@@ -1,47 +1,12 @@
 // start, stop, restart, kill, rm, wait, rename, pause, unpause, prune.
-import type { Command, CommandContext } from '../../registry';
+import type { Command } from '../../registry';
 import { CliError, StatusError } from '../../registry';
 import { ApiError, ConnectionError } from '../../../client';
 import { parseFilters } from '../../flags';
 import { humanSize } from '../../units';
 import { attachStartWait } from './run';
-
-/** Run `fn` for each argument; print successes, collect errors (docker joins them, exit 1). */
-export async function forEach(ctx: CommandContext, items: string[], fn: (x: string) => Promise<string | void>): Promise<void> {
-  const errs: string[] = [];
-  for (const x of items) {
-    try {
-      const out = await fn(x);
-      if (out !== undefined) ctx.out(out + '\n');
-    } catch (e) {
-      if (e instanceof ConnectionError) throw e;
-      errs.push(e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message);
-    }
-  }
-  if (errs.length) throw new CliError(errs.join('\n'), 1);
-}
-
-/** "Are you sure you want to continue? [y/N]" read from stdin. */
-export async function confirm(ctx: CommandContext, warning: string): Promise<boolean> {
-  ctx.out(`${warning}\nAre you sure you want to continue? [y/N] `);
-  const line = await new Promise<string>((resolve) => {
-    let buf = '';
-    const onData = (b: Buffer) => {
-      buf += b.toString();
-      if (buf.includes('\n')) done();
-    };
-    const done = () => {
-      ctx.stdin.off('data', onData);
-      ctx.stdin.off('end', done);
-      ctx.stdin.pause();
-      resolve(buf.split('\n')[0]);
-    };
-    ctx.stdin.on('data', onData);
-    ctx.stdin.on('end', done);
-    ctx.stdin.resume();
-  });
-  return /^y(es)?$/i.test(line.trim());
-}
+import { forEach } from '../../each';
+import { confirm } from '../../confirm';
 
 export const startCommand: Command = {
   name: 'start',

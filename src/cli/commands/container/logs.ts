@@ -1,12 +1,12 @@
 // logs: the container's output, demultiplexed unless it has a TTY.
 import type { Command } from '../../registry';
 import { demuxTo } from '../../../client';
-import { apiTimestamp } from '../../timestamps';
+import { getTimestamp } from '../../../common/time';
 
 /** As docker's client: a bad value fails before any request, naming the flag. */
 function flagTimestamp(name: string, v: string | undefined): string | undefined {
   try {
-    return apiTimestamp(v);
+    return v ? getTimestamp(v) : undefined;
   } catch (e) {
     throw new Error(`invalid value for ${JSON.stringify(name)}: ${(e as Error).message}`);
   }

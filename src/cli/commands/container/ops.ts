@@ -4,7 +4,7 @@ import { CliError } from '../../registry';
 import { tabwrite } from '../../tabwriter';
 import { bytesSize, humanSize } from '../../units';
 import { ramInBytes } from './opts';
-import { forEach } from './lifecycle';
+import { forEach } from '../../each';
 
 export const topCommand: Command = {
   name: 'top',

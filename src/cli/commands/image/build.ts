@@ -6,8 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Command, CommandContext } from '../../registry';
 import { CliError, StatusError } from '../../registry';
-// Pure pattern logic shared with the daemon (no daemon state involved).
-import { IgnoreMatcher } from '../../../common/dockerignore';
+import { packDir } from '../../../client/build-context';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -145,50 +144,4 @@ function packFiles(files: { name: string; data: Buffer }[]): Readable {
   for (const f of files) pack.entry({ name: f.name, mode: 0o644, size: f.data.length }, f.data);
   pack.finalize();
   return pack as unknown as Readable;
-}
-
-/** The context tar: every file not excluded by .dockerignore (the Dockerfile and .dockerignore always go). */
-export function packDir(root: string, dockerfile: string, extra?: { name: string; data: Buffer }): { stream: Readable; size: number } {
-  let matcher: IgnoreMatcher | undefined;
-  try {
-    matcher = IgnoreMatcher.parse(fs.readFileSync(path.join(root, '.dockerignore'), 'utf8'));
-  } catch { /* none */ }
-  const always = new Set([dockerfile, '.dockerignore']);
-  const entries: { rel: string; abs: string; st: fs.Stats }[] = [];
-  let size = 0;
-  const walk = (relDir: string) => {
-    for (const n of fs.readdirSync(path.join(root, relDir)).sort()) {
-      const rel = relDir ? `${relDir}/${n}` : n;
-      const abs = path.join(root, rel);
-      const st = fs.lstatSync(abs);
-      const ignored = !always.has(rel) && matcher?.matches(rel);
-      if (st.isDirectory()) {
-        if (!ignored) entries.push({ rel, abs, st });
-        if (!ignored || matcher?.hasExclusions) walk(rel);
-        continue;
-      }
-      if (ignored) continue;
-      entries.push({ rel, abs, st });
-      size += st.size;
-    }
-  };
-  walk('');
-  const pack = tar.pack();
-  (async () => {
-    const add = (h: any, body?: Buffer) => new Promise<void>((res, rej) => pack.entry(h, body as any, (e: unknown) => (e ? rej(e) : res())));
-    for (const e of entries) {
-      const base = { name: e.rel, mode: e.st.mode & 0o7777, mtime: e.st.mtime, uid: 0, gid: 0 };
-      if (e.st.isDirectory()) await add({ ...base, type: 'directory' });
-      else if (e.st.isSymbolicLink()) await add({ ...base, type: 'symlink', linkname: fs.readlinkSync(e.abs) });
-      else if (e.st.isFile()) {
-        await new Promise<void>((res, rej) => {
-          const w = pack.entry({ ...base, type: 'file', size: e.st.size }, (err: unknown) => (err ? rej(err) : res()));
-          fs.createReadStream(e.abs).on('error', rej).pipe(w);
-        });
-      }
-    }
-    if (extra) await add({ name: extra.name, mode: 0o644, size: extra.data.length }, extra.data);
-    pack.finalize();
-  })().catch((e) => pack.destroy(e));
-  return { stream: pack as unknown as Readable, size };
 }

@@ -3,8 +3,8 @@ import type { Command } from '../../registry';
 import { CliError, StatusError } from '../../registry';
 import { formatRows } from '../../format';
 import { ellipsis, humanSize, shortId, since } from '../../units';
-import { inspectEach, inspectFlags } from '../container/inspect';
-import { forEach, confirm } from '../container/lifecycle';
+import { forEach, inspectEach, inspectFlags } from '../../each';
+import { confirm } from '../../confirm';
 import { parseFilters } from '../../flags';
 import { checkTagReference, parseRef } from '../../refs';
 

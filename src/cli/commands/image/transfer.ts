@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { Command } from '../../registry';
 import { CliError } from '../../registry';
 import { renderProgress } from '../../progress';
-import { saveTo } from '../container/fs';
+import { saveTo } from '../../save';
 import { parseRef, withDefaultTag, familiarName } from '../../refs';
 import { parseNormalized } from '../../../common/reference';
 import { registryAuthFor } from '../registry/credentials';

@@ -4,8 +4,8 @@ import { registerGroup, CliError } from '../../registry';
 import { keyValue, parseFilters } from '../../flags';
 import { formatRows } from '../../format';
 import { shortId, goTimeString } from '../../units';
-import { forEach, confirm } from '../container/lifecycle';
-import { inspectEach } from '../container/inspect';
+import { forEach, inspectEach } from '../../each';
+import { confirm } from '../../confirm';
 
 const createCommand: Command = {
   name: 'create',

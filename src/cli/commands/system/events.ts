@@ -1,12 +1,12 @@
 // events: the daemon's event stream, printed as docker does (or --format).
-import { apiTimestamp } from '../../timestamps';
+import { getTimestamp } from '../../../common/time';
 import type { Command } from '../../registry';
 import { parseFilters } from '../../flags';
 import { Template } from '../../template';
 import type { EngineEvent } from '../../../client';
 
 /** jsonmessage.RFC3339NanoFixed in local time: "2006-01-02T15:04:05.000000000Z07:00". */
-export function eventTime(ev: EngineEvent): string {
+function eventTime(ev: EngineEvent): string {
   const ns = ev.timeNano ? BigInt(ev.timeNano) : BigInt(ev.time) * 1000000000n;
   const ms = Number(ns / 1000000n);
   const d = new Date(ms);
@@ -17,7 +17,7 @@ export function eventTime(ev: EngineEvent): string {
   return `${local.toISOString().slice(0, 19)}.${frac}${zone}`;
 }
 
-export function prettyEvent(ev: EngineEvent): string {
+function prettyEvent(ev: EngineEvent): string {
   let s = ev.timeNano || ev.time ? `${eventTime(ev)} ` : '';
   s += `${ev.Type} ${ev.Action} ${ev.Actor?.ID ?? ''}`;
   const attrs = ev.Actor?.Attributes ?? {};
@@ -59,7 +59,9 @@ export const eventsCommand: Command = {
   async run(ctx, p) {
     const f = p.flags;
     const tmpl = f.format ? new Template(f.format === 'json' ? '{{json .}}' : f.format) : undefined;
-    const { stream, close } = await ctx.client.events({ since: apiTimestamp(f.since), until: apiTimestamp(f.until), filters: parseFilters(f.filter) });
+    // as docker's client: converted (and a bad value refused) before the request
+    const ts = (v: string | undefined) => (v ? getTimestamp(v) : undefined);
+    const { stream, close } = await ctx.client.events({ since: ts(f.since), until: ts(f.until), filters: parseFilters(f.filter) });
     const stop = () => close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -2,7 +2,7 @@
 import type { Command } from '../../registry';
 import { CliError } from '../../registry';
 import { ApiError } from '../../../client';
-import { inspectEach } from '../container/inspect';
+import { inspectEach } from '../../each';
 
 export const inspectCommand: Command = {
   name: 'inspect',

@@ -4,7 +4,7 @@ import type { Command } from '../../registry';
 import { CliError, StatusError } from '../../registry';
 import { parseFilters } from '../../flags';
 import { humanSize } from '../../units';
-import { confirm } from '../container/lifecycle';
+import { confirm } from '../../confirm';
 
 /** docker's confirmationTemplate, up to the question that confirm() adds. */
 function warning(o: { volumes: boolean; all: boolean }, filters: Record<string, string[]>): string {
