@@ -138,7 +138,7 @@ export function verifyContainerSettings(h: HostConfig, o: VerifyOptions): string
     if (req.Memory && !req.MemorySwap && swapBefore > 0 && req.Memory > swapBefore) {
       throw new InvalidParameter('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
     }
-    const warnings = checkResources(h, { update: true, current: o.current });
+    const warnings = checkResources(h, { current: o.current });
     if (o.restartPolicy) validateRestartPolicy(o.restartPolicy, { autoRemove: !!o.current.AutoRemove, update: true });
     return warnings;
   }

@@ -56,10 +56,11 @@ function blkioWeightSupported(): boolean {
 
 /**
  * Checks `h` in place; throws Docker's errors; returns Docker's warnings and
- * clears what cannot be applied. `update` relaxes the checks that only
- * concern create.
+ * clears what cannot be applied. `current`: the container's resources
+ * before an update (a memory limit set earlier counts). Called through
+ * config.ts's verifyContainerSettings.
  */
-export function checkResources(h: ResourceFields, o: { update?: boolean; current?: ResourceFields } = {}): string[] {
+export function checkResources(h: ResourceFields, o: { current?: ResourceFields } = {}): string[] {
   const warnings: string[] = [];
   const mem = h.Memory ?? 0;
   const swap = h.MemorySwap ?? 0;
