@@ -84,10 +84,10 @@ export const workload: Workload = {
         await b.interleave(
           filter,
           runs,
-          (e, i) => cli(e, ['ps', '-a', '-q', '--filter', `label=${LABEL}.i=${(i * 7 + n) % n}`], (o) => (lines(o) !== 1 ? `filter matched ${lines(o)}, expected 1` : undefined)),
+          (e, i) => cli(e, ['ps', '-a', '-q', '--filter', `label=${LABEL}.i=${pick(i * 7, n)}`], (o) => (lines(o) !== 1 ? `filter matched ${lines(o)}, expected 1` : undefined)),
           1,
         );
-        await b.interleave(inspect, runs, (e, i) => { const l = ids.get(e)!; return cli(e, ['inspect', l[(i * 13 + l.length) % l.length]]); }, 1);
+        await b.interleave(inspect, runs, (e, i) => { const l = ids.get(e)!; return cli(e, ['inspect', l[pick(i * 13, l.length)]]); }, 1);
         await b.interleave(
           stats,
           n >= 1000 ? b.runs(3, 1) : b.runs(5, 2),
@@ -106,6 +106,11 @@ export const workload: Workload = {
     }
   },
 };
+
+/** An index in [0, n) for run i (negative during warm-up). */
+function pick(i: number, n: number): number {
+  return ((i % n) + n) % n;
+}
 
 function loadavg(): string {
   return os.loadavg().map((x) => x.toFixed(1)).join(' ');
