@@ -30,6 +30,7 @@ interface Args {
   only?: string[];
   engines: string[];
   profile: boolean;
+  scaleSizes?: number[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -45,8 +46,12 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--only') a.only = value().split(',').filter(Boolean);
     else if (flag === '--engines') a.engines = value().split(',').filter(Boolean);
     else if (flag === '--profile') a.profile = true;
+    else if (flag === '--scale-sizes') {
+      a.scaleSizes = value().split(',').map(Number);
+      if (a.scaleSizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--scale-sizes takes positive integers, e.g. 10,100,300');
+    }
     else if (flag === '-h' || flag === '--help') {
-      process.stdout.write('usage: node dist/bench/run.js [--quick] [--only name[,name]] [--engines docker,berth] [--profile]\n');
+      process.stdout.write('usage: node dist/bench/run.js [--quick] [--only name[,name]] [--engines docker,berth] [--profile] [--scale-sizes 10,100,1000]\n');
       process.exit(0);
     } else throw new Error(`unknown flag ${argv[i]}`);
   }
@@ -163,7 +168,7 @@ async function main(): Promise<number> {
     }
 
     let current = '';
-    const bench = new Bench(engines, { quick: args.quick }, log, () => current);
+    const bench = new Bench(engines, { quick: args.quick, scaleSizes: args.scaleSizes }, log, () => current);
     for (const w of workloads) {
       if (interrupted) break;
       current = w.name;

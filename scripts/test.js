@@ -24,6 +24,9 @@ if (process.getuid && process.getuid() !== 0) {
 // tsc through node itself: under sudo's secure_path npx may not be found.
 const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', '.'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+// The CLI bundle bin/berth runs (scripts/bundle.js).
+const bundle = spawnSync(process.execPath, [path.join(root, 'scripts', 'bundle.js')], { cwd: root, stdio: 'inherit' });
+if (bundle.status !== 0) process.exit(bundle.status ?? 1);
 
 function find(dir) {
   const out = [];

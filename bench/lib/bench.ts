@@ -41,6 +41,8 @@ export interface Workload {
 
 export interface Mode {
   quick: boolean;
+  /** Fleet sizes for the scale workload (--scale-sizes). */
+  scaleSizes?: number[];
 }
 
 export class Bench {

@@ -211,13 +211,13 @@ export function chainPolicy(chain: string): string | undefined {
   return /^-P \S+ (\S+)/m.exec(quiet('iptables', ['-w', '5', '-S', chain]))?.[1];
 }
 
-/** Picks a free /24 in 10.<a>.<b>.0 not used by any interface. */
+/** Picks a free /21 in 10.213.x.0 not used by any interface. */
 export function freeSubnet(seed: number): string {
+  // A /21 (2,046 addresses): the scale workload runs 1,000 containers on one bridge.
   const used = quiet('ip', ['-o', '-4', 'addr', 'show']);
-  for (let i = 0; i < 200; i++) {
-    const b = (seed + i) % 250;
-    const net = `10.213.${b}.`;
-    if (!used.includes(` ${net}`)) return `${net}1/24`;
+  for (let i = 0; i < 31; i++) {
+    const b = ((seed + i) % 31) * 8;
+    if (Array.from({ length: 8 }, (_, k) => ` 10.213.${b + k}.`).every((net) => !used.includes(net))) return `10.213.${b}.1/21`;
   }
-  throw new Error('no free 10.213.x.0/24 subnet for a bench bridge');
+  throw new Error('no free 10.213.x.0/21 subnet for a bench bridge');
 }

@@ -4,7 +4,7 @@
 import type { Duplex, Readable } from 'node:stream';
 import type http from 'node:http';
 import { parseEndpoint, type HostOptions } from './host';
-import { Transport, readAll, type QueryValue } from './transport';
+import { Transport, type QueryValue } from './transport';
 import { jsonLines } from './stream';
 import type * as T from './types';
 import type * as S from './swarm-types';
@@ -109,9 +109,7 @@ export class EngineClient {
   // ---- system ----
 
   async ping(): Promise<PingResult> {
-    const res = await this.transport.request({ method: 'GET', path: '/_ping', unversioned: true });
-    await readAll(res);
-    const h = res.headers;
+    const h = (await this.transport.fetch({ method: 'GET', path: '/_ping', unversioned: true })).headers;
     return {
       apiVersion: h['api-version'] as string | undefined,
       osType: h['ostype'] as string | undefined,

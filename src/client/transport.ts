@@ -1,10 +1,11 @@
 // HTTP/1.1 to the daemon over a unix socket, TCP or TCP+TLS: plain requests,
 // streamed responses and hijacked (Upgrade: tcp) connections.
-import http from 'node:http';
+import type http from 'node:http';
 import type https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Endpoint } from './host';
 import { ApiError, ConnectionError } from './errors';
+import { exchange, type Exchange } from './exchange';
 
 export type QueryValue = string | number | boolean | undefined | null | string[] | Record<string, unknown>;
 
@@ -103,9 +104,10 @@ export class Transport {
       if (!payload) extra['Content-Type'] = extra['Content-Type'] ?? 'text/plain';
     }
     const opts = this.baseOptions(o, extra);
-    // node:https (and tls) only load when TLS is used: most runs talk over a unix socket.
+    // node:http(s) load only for streams, uploads, upgrades and TLS: plain
+    // requests go through exchange() (see fetch()).
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load keeps the CLI's start-up small
-    const req = (this.endpoint.tls ? (require('node:https') as typeof https) : http).request(opts);
+    const req = (this.endpoint.tls ? (require('node:https') as typeof https) : (require('node:http') as typeof http)).request(opts);
     if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(new Error('request timed out')));
     if (isReadable(o.body)) o.body.pipe(req);
     else req.end(payload);
@@ -143,11 +145,44 @@ export class Transport {
     });
   }
 
+  /**
+   * One request, the whole answer read; an error status rejects with ApiError.
+   * Without TLS or a streamed body this is a plain socket exchange, which
+   * spares the CLI loading node:http for its one or two requests.
+   */
+  async fetch(o: RequestOptions): Promise<Exchange> {
+    let res: Exchange;
+    if (this.endpoint.tls || isReadable(o.body)) {
+      const r = await this.request(o);
+      res = { status: r.statusCode ?? 500, headers: r.headers as Record<string, string>, body: await readAll(r) };
+    } else {
+      const ep = this.endpoint;
+      const opts = this.baseOptions(o, {});
+      let payload: Buffer | undefined;
+      if (o.body !== undefined) {
+        payload = Buffer.isBuffer(o.body) ? o.body : Buffer.from(typeof o.body === 'string' ? o.body : JSON.stringify(o.body));
+        if (!Buffer.isBuffer(o.body) && typeof o.body !== 'string') opts.headers = { ...opts.headers, 'Content-Type': 'application/json' };
+      } else if (opts.method === 'POST') {
+        payload = Buffer.alloc(0);
+        opts.headers = { 'Content-Type': 'text/plain', ...opts.headers };
+      }
+      const headers = { Host: ep.kind === 'unix' ? 'api.moby.localhost' : `${ep.hostname?.includes(':') ? `[${ep.hostname}]` : ep.hostname}:${ep.port}`, ...(opts.headers as Record<string, string>) };
+      const head = [`${opts.method} ${opts.path} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n');
+      try {
+        res = await exchange({ socketPath: ep.socketPath, hostname: ep.hostname, port: ep.port }, head, payload, o.timeoutMs);
+      } catch (e) {
+        throw this.connErr(e, o);
+      }
+    }
+    if (res.status >= 400) throw toApiError(res.status, res.body);
+    return res;
+  }
+
   /** Request and read the whole body: parsed JSON when it is JSON, else undefined. */
   async json<T = any>(o: RequestOptions): Promise<T> {
-    const res = await this.request(o);
-    const body = await readAll(res);
-    if (res.statusCode === 204 || res.statusCode === 304 || body.length === 0) return undefined as T;
+    const res = await this.fetch(o);
+    const body = res.body;
+    if (res.status === 204 || res.status === 304 || body.length === 0) return undefined as T;
     const ct = String(res.headers['content-type'] ?? '');
     const text = body.toString();
     if (ct.includes('json') || /^\s*[[{"]/.test(text)) return JSON.parse(text) as T;
@@ -194,6 +229,7 @@ function toApiError(status: number, body: Buffer): ApiError {
   } catch {
     /* not JSON: keep the text */
   }
-  if (!message) message = `${status} ${http.STATUS_CODES[status] ?? ''}`.trim();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- node:http only for this rare message
+  if (!message) message = `${status} ${(require('node:http') as typeof http).STATUS_CODES[status] ?? ''}`.trim();
   return new ApiError(status, message);
 }

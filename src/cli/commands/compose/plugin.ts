@@ -26,7 +26,7 @@ export const pluginCommand: ComposeCommand = {
     const dir = p.flags.dir || path.join(process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'), 'cli-plugins');
     const target = path.join(dir, 'docker-compose');
     if (fs.existsSync(target) && !p.flags.force) throw new CliError(`${target} already exists; not replacing it (use --force to replace)`);
-    const berth = path.resolve(__dirname, '..', '..', '..', '..', '..', 'bin', 'berth');
+    const berth = berthBin();
     // the docker CLI calls `docker-compose docker-cli-plugin-metadata` and `docker-compose compose ARGS`
     const script = `#!/bin/sh\n# docker CLI plugin: berth compose (installed by 'berth compose install-plugin')\nif [ "$1" = docker-cli-plugin-metadata ]; then set -- compose "$@"; fi\nexec "${process.execPath}" -- "${berth}" "$@"\n`;
     fs.mkdirSync(dir, { recursive: true });
@@ -36,3 +36,12 @@ export const pluginCommand: ComposeCommand = {
     c.ctx.out(`Installed ${target}\n`);
   },
 };
+
+/** bin/berth of this checkout, from dist/src/cli/... or from the bundle (dist/berth.js). */
+function berthBin(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const bin = path.join(dir, 'bin', 'berth');
+    if (fs.existsSync(bin)) return bin;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..', '..', '..', '..', 'bin', 'berth');
+  }
+}

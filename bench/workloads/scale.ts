@@ -1,0 +1,117 @@
+// Workload: scale. Grows each engine to N running containers (busybox sleep;
+// 10, 100, 1000 by default, `--scale-sizes` to change) and at each size
+// measures what grows with N: starting them, `ps`, `ps -a --filter label=…`,
+// `inspect`, `stats --no-stream`, `events --since` (a replay of every event
+// so far), daemon RSS and monitor memory. Sizes are reached one after the
+// other (10, then 90 more, …), so "start" is ms per container for that step:
+// flat when starting does not slow down as the fleet grows.
+import os from 'node:os';
+import type { Row, Workload } from '../lib/bench';
+import type { Engine } from '../lib/engine';
+import { failureText, pool, sleep, waitFor } from '../lib/proc';
+
+const MiB = 1024;
+const LABEL = 'bench.scale';
+
+export const workload: Workload = {
+  name: 'scale',
+  description: 'with 10, 100, 1000 running containers: start, ps, filter, inspect, stats, events, memory',
+  order: 35,
+  async run(b) {
+    const sizes = b.mode.scaleSizes ?? (b.mode.quick ? [10, 50] : [10, 100, 1000]);
+    const ids = new Map<Engine, string[]>();
+    const since = new Map<Engine, number>();
+    for (const e of b.live) {
+      ids.set(e, []);
+      since.set(e, Math.floor(Date.now() / 1000) - 1);
+    }
+    try {
+      for (const n of sizes) {
+        const start = b.row(`start-${n}`, `start to ${n} containers (\`run -d\`, 4 at a time), per container`, 'ms');
+        const rss = b.row(`rss-${n}`, `daemon RSS with ${n} containers (berthd / dockerd + containerd)`, 'MiB', { target: n >= 1000 ? { maxBerth: 150, minRatio: 2 } : undefined });
+        const mon = b.row(`monitor-${n}`, `monitor RSS per container with ${n} (conmon / containerd-shim)`, 'MiB');
+        const ps = b.row(`ps-${n}`, `\`ps\` with ${n} containers`, 'ms');
+        const filter = b.row(`filter-${n}`, `\`ps -a --filter label=…\` (1 match) with ${n}`, 'ms');
+        const inspect = b.row(`inspect-${n}`, `\`inspect <c>\` with ${n} containers`, 'ms');
+        const stats = b.row(`stats-${n}`, `\`stats --no-stream\` of all ${n}`, 'ms');
+        const events = b.row(`events-${n}`, `\`events --since\` replay with ${n} (every event so far)`, 'ms');
+        const all: Row[] = [start, rss, mon, ps, filter, inspect, stats, events];
+
+        // Grow, one engine after the other (each gets the machine to itself).
+        await b.each(all, async (e) => {
+          const have = ids.get(e)!;
+          const more = n - have.length;
+          if (more <= 0) return;
+          b.log(`  ${e.key}: starting ${more} containers (to ${n})`);
+          const t0 = performance.now();
+          const rs = await pool(Array.from({ length: more }), 4, (_, i) =>
+            e.docker(['run', '-d', '--label', `${LABEL}=1`, '--label', `${LABEL}.i=${have.length + i}`, 'busybox', 'sleep', '100000'], { timeout: 180_000 }),
+          );
+          const wall = performance.now() - t0;
+          const bad = rs.filter((r) => r.code !== 0);
+          have.push(...rs.filter((r) => r.code === 0).map((r) => r.stdout.trim()));
+          if (bad.length) throw new Error(`${bad.length}/${more} run -d failed: ${failureText(bad[0])}`);
+          await waitFor(`${n} containers running`, 120_000, async () => (await e.containerIds(false)).length >= n, 500);
+          b.add(start, e, wall / more);
+          b.log(`  ${e.key}: ${more} started in ${(wall / 1000).toFixed(1)} s`);
+        });
+        await sleep(2000); // let the daemons settle after the burst
+
+        for (const e of b.live) {
+          if (b.failed(rss, e)) continue;
+          const snaps = [];
+          for (let i = 0; i < 3; i++) {
+            if (i) await sleep(1000);
+            snaps.push(e.memory());
+          }
+          for (const s of snaps) b.add(rss, e, s.daemonRssKiB / MiB);
+          const last = snaps[snaps.length - 1];
+          if (last.monitors.length !== n) b.fail(mon, e, `found ${last.monitors.length} monitor processes for ${n} containers`);
+          else for (const m of last.monitors) b.add(mon, e, m.rssKiB / MiB);
+          b.log(`  ${e.key}: daemon ${(last.daemonRssKiB / MiB).toFixed(1)} MiB, ${last.monitors.length} monitors; load ${loadavg()}`);
+        }
+
+        const runs = n >= 1000 ? b.runs(10, 3) : b.runs(15, 5);
+        const cli = async (e: Engine, args: string[], check?: (out: string) => string | undefined, timeout = 120_000): Promise<number> => {
+          const r = await e.docker(args, { timeout });
+          if (r.code !== 0) throw new Error(failureText(r));
+          const bad = check?.(r.stdout);
+          if (bad) throw new Error(bad);
+          return r.ms;
+        };
+        const lines = (s: string): number => s.trim().split('\n').filter(Boolean).length;
+        await b.interleave(ps, runs, (e) => cli(e, ['ps'], (o) => (lines(o) - 1 !== n ? `ps listed ${lines(o) - 1}, expected ${n}` : undefined)), 1);
+        await b.interleave(
+          filter,
+          runs,
+          (e, i) => cli(e, ['ps', '-a', '-q', '--filter', `label=${LABEL}.i=${pick(i * 7, n)}`], (o) => (lines(o) !== 1 ? `filter matched ${lines(o)}, expected 1` : undefined)),
+          1,
+        );
+        await b.interleave(inspect, runs, (e, i) => { const l = ids.get(e)!; return cli(e, ['inspect', l[pick(i * 13, l.length)]]); }, 1);
+        await b.interleave(
+          stats,
+          n >= 1000 ? b.runs(3, 1) : b.runs(5, 2),
+          (e) => cli(e, ['stats', '--no-stream', '--format', '{{.ID}} {{.MemUsage}}'], (o) => (lines(o) < n ? `stats listed ${lines(o)}, expected ${n}` : undefined), 300_000),
+        );
+        await b.interleave(events, runs, (e) => {
+          const until = Math.floor(Date.now() / 1000);
+          return cli(e, ['events', '--since', String(since.get(e)), '--until', String(until), '--format', '{{.Type}}'], (o) => (lines(o) < 2 * n ? `events replayed ${lines(o)}, expected ≥ ${2 * n}` : undefined));
+        });
+      }
+    } finally {
+      for (const e of b.live) {
+        b.log(`  removing containers on ${e.title}`);
+        await e.removeAllContainers();
+      }
+    }
+  },
+};
+
+/** An index in [0, n) for run i (negative during warm-up). */
+function pick(i: number, n: number): number {
+  return ((i % n) + n) % n;
+}
+
+function loadavg(): string {
+  return os.loadavg().map((x) => x.toFixed(1)).join(' ');
+}
