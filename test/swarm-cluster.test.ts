@@ -135,6 +135,16 @@ test('a worker cannot call manager endpoints; no etcd runs on workers', async ()
   assert.equal(info.LocalNodeState, 'active');
   assert.equal(info.ControlAvailable, false);
   assert.equal(info.RemoteManagers.length, 3);
+  // etcd's peer port takes a manager's etcd certificate and refuses a worker's node certificate
+  const certs = (h: ClusterHost) => `${h.dataRoot}/swarm/certificates`;
+  const peer = `https://${m1.addr}:2380/members`;
+  const asManager = await m2.exec('curl', ['-sS', '-k', '--http1.1', '--max-time', '5', '--cert', `${certs(m2)}/etcd.crt`, '--key', `${certs(m2)}/etcd.key`, peer], { timeout: 15_000 });
+  assert.equal(asManager.code, 0, asManager.stderr);
+  assert.match(asManager.stdout, /peerURLs/);
+  const asWorker = await w1.exec('curl', ['-sS', '-k', '--http1.1', '--max-time', '5', '--cert', `${certs(w1)}/swarm-node.crt`, '--key', `${certs(w1)}/swarm-node.key`, peer], { timeout: 15_000 });
+  assert.notEqual(asWorker.code, 0, `a worker's certificate must not open etcd: ${asWorker.stdout}`);
+  assert.equal(fs.existsSync(`${certs(w1)}/etcd.key`), false);
+
   const etcd = etcdProcesses();
   assert.equal(etcd.length, 3, etcd.join('\n'));
   for (const w of [w1, w2]) assert.ok(!etcd.some((p) => p.includes(w.root + '/')), `no etcd on ${w.name}`);
@@ -165,13 +175,12 @@ test('kill -9 of the leader: another manager leads within the bound; the old one
   times['rejoin after restart'] = Date.now() - t1;
 });
 
-test('a killed worker is Down within the bound, Ready again after its restart', async () => {
+test('a killed worker is Down within the bound', async () => {
   const t0 = Date.now();
   await w2.kill('SIGKILL');
   await waitFor(async () => row(await tryLs(m1), 'w2')?.status === 'Down', DOWN_BOUND_MS, 'w2 Down', 200);
   times['worker down'] = Date.now() - t0;
-  await w2.start();
-  await waitFor(async () => row(await tryLs(m2), 'w2')?.status === 'Ready', 20_000, 'w2 Ready again', 300);
+  assert.equal(row(await nodeLs(m3), 'w2')!.status, 'Down');
 });
 
 test('promote, demote and drain', async () => {
@@ -192,7 +201,7 @@ test('promote, demote and drain', async () => {
   assert.equal(row(await nodeLs(m2), 'm3')!.availability, 'Drain');
 });
 
-test('leave and rm: a manager is warned, a node that is up is not removed, a left worker is', async () => {
+test('leave and rm: a manager is warned, a node that is up is not removed, a down or left worker is', async () => {
   const warn = await m3.docker(['swarm', 'leave']);
   assert.notEqual(warn.code, 0);
   assert.match(warn.stderr, /You are attempting to leave the swarm on a node that is participating as a manager\./);
@@ -200,11 +209,13 @@ test('leave and rm: a manager is warned, a node that is up is not removed, a lef
   assert.notEqual(up.code, 0);
   assert.match(up.stderr, /rpc error: code = FailedPrecondition desc = node \S+ is not down and can't be removed/);
 
-  assert.equal((await w2.ok(['swarm', 'leave'])).trim(), 'Node left the swarm.');
-  await waitFor(async () => row(await tryLs(m1), 'w2')?.status === 'Down', DOWN_BOUND_MS, 'w2 Down after leaving', 300);
-  assert.equal((await m1.ok(['node', 'rm', 'w2'])).trim(), 'w2');
-  assert.equal(row(await nodeLs(m2), 'w2'), undefined);
-  assert.equal((await nodeLs(m3)).length, 4);
+  assert.equal((await m2.ok(['node', 'rm', 'w2'])).trim(), 'w2');
+  assert.equal((await w1.ok(['swarm', 'leave'])).trim(), 'Node left the swarm.');
+  assert.equal(JSON.parse(await w1.ok(['info', '--format', '{{json .Swarm.LocalNodeState}}'])), 'inactive');
+  await waitFor(async () => row(await tryLs(m1), 'w1')?.status === 'Down', DOWN_BOUND_MS, 'w1 Down after leaving', 300);
+  assert.equal((await m1.ok(['node', 'rm', 'w1'])).trim(), 'w1');
+  const rows = await nodeLs(m3);
+  assert.deepEqual(rows.map((r) => r.host).sort(), ['m1', 'm2', 'm3']);
 });
 
 test('destroy leaves no namespace, process, etcd member or directory', async () => {

@@ -3,6 +3,7 @@
 // and surviving kill -9 — through the docker CLI and dockerode. The control
 // port and etcd listen on loopback only (a random port block per run).
 import { test, before, after } from 'node:test';
+/* eslint-disable @typescript-eslint/no-explicit-any -- Docker JSON read loosely in assertions */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -104,6 +104,19 @@ export class SwarmService {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // a manager stopping on purpose hands the leader role over at once (bounded: its etcd may have no quorum)
+    const st = this.state;
+    if (st?.role === 'manager' && this.store) {
+      const store = this.store;
+      const lease = this.ownLease;
+      await Promise.race([
+        (async () => {
+          await store.resign(st.nodeId);
+          if (lease) await store.etcd.leaseRevoke(lease).catch(() => {});
+        })(),
+        new Promise((r) => setTimeout(r, 1000)),
+      ]);
+    }
     await this.control?.close();
     await this.stopManager();
   }
