@@ -68,7 +68,7 @@ async function importRow(b: Bench, work: string): Promise<void> {
   const mb = (fs.statSync(file).size / 2 ** 20).toFixed(0);
   const row = b.row('import', `\`import\` of a ${mb} MB rootfs tar (${deb.tar ? 'Debian bookworm' : 'generated'})`, 'ms', { target: { minRatio: 2 } });
   let n = 0;
-  await b.interleave(row, b.runs(5, 2), async (e) => {
+  await b.interleave(row, b.runs(5, 3), async (e) => {
     const ref = `bench-import:${++n}`;
     const r = await e.docker(['import', file, ref], { timeout: 600_000 });
     await rmi(e, ref);
@@ -81,7 +81,7 @@ async function importRow(b: Bench, work: string): Promise<void> {
 async function commitRow(b: Bench, work: string): Promise<void> {
   const row = b.row('commit', `\`commit\` of a container that wrote ${MB} MB`, 'ms', { target: { minRatio: 2 } });
   let n = 0;
-  await b.interleave(row, b.runs(5, 2), async (e) => {
+  await b.interleave(row, b.runs(5, 3), async (e) => {
     const ref = `bench-commit:${++n}`;
     const c = (await e.must(['run', '-d', 'busybox', 'sh', '-c', `dd if=/dev/urandom of=/data.bin bs=1M count=${MB} 2>/dev/null; sleep 1000`], { timeout: 120_000 })).stdout.trim();
     // Wait until the file is whole (dd done), so commit copies all of it.
@@ -107,7 +107,7 @@ async function buildRow(b: Bench, work: string): Promise<void> {
   fs.mkdirSync(ctx, { recursive: true });
   fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox\nRUN dd if=/dev/urandom of=/data.bin bs=1M count=${MB} 2>/dev/null\n`);
   let n = 0;
-  await b.interleave(row, b.runs(5, 2), async (e) => {
+  await b.interleave(row, b.runs(5, 3), async (e) => {
     const ref = `bench-build-write:${++n}`;
     const r = await e.docker(['build', '--no-cache', '-q', '-t', ref, ctx], { timeout: 300_000, env: { DOCKER_BUILDKIT: '0' } });
     await rmi(e, ref);
