@@ -207,6 +207,49 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     assert.equal(await imageId(d, target), id);
   });
 
+  it('keeps an imported layer uncompressed; push gzips it once, same digest every time', async () => {
+    const dir = tmpDir('imp-');
+    fs.mkdirSync(path.join(dir, 'root', 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'root', 'etc', 'hello'), 'hello from an imported rootfs\n'.repeat(500));
+    const tarFile = path.join(dir, 'rootfs.tar');
+    assert.equal((await run('tar', ['-C', path.join(dir, 'root'), '-cf', tarFile, '.'])).code, 0);
+    const tarBytes = fs.readFileSync(tarFile);
+    const diffId = sha256(tarBytes);
+    const imp = await d.docker(['import', tarFile, 'imported:1']);
+    assert.equal(imp.code, 0, imp.stderr);
+    // The layer's blob is the tar itself, under its diffID; no gzip was made.
+    const blobs = path.join(d.dataRoot, 'blobs', 'sha256');
+    assert.ok(fs.readFileSync(path.join(blobs, diffId.slice(7))).equals(tarBytes), 'uncompressed layer blob = the imported tar');
+    const gzBefore = fs.readdirSync(blobs).filter((n) => fs.readFileSync(path.join(blobs, n)).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b])));
+    const layerDigests: string[] = [];
+    for (const repo of ['mine/imp-a:1', 'mine/imp-b:1', 'mine/imp-a:1']) {
+      assert.equal((await d.docker(['tag', 'imported:1', `${reg.addr}/${repo}`])).code, 0);
+      const p = await d.docker(['push', `${reg.addr}/${repo}`]);
+      assert.equal(p.code, 0, p.stderr + d.logs().slice(-2000));
+      const [name, tag] = repo.split(':');
+      const man = await (await fetch(`${reg.url}/v2/${name}/manifests/${tag}`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).json() as any;
+      assert.equal(man.layers.length, 1);
+      assert.equal(man.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+      layerDigests.push(man.layers[0].digest);
+      // What the registry holds is a gzip of the very tar.
+      const gz = Buffer.from(await (await fetch(`${reg.url}/v2/${name}/blobs/${man.layers[0].digest}`)).arrayBuffer());
+      assert.equal(sha256(gz), man.layers[0].digest);
+      assert.equal(sha256((await import('node:zlib')).gunzipSync(gz)), diffId);
+    }
+    assert.equal(new Set(layerDigests).size, 1, `one layer digest for every push: ${layerDigests.join(' ')}`);
+    const gzAfter = fs.readdirSync(blobs).filter((n) => fs.readFileSync(path.join(blobs, n)).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b])));
+    assert.deepEqual(gzAfter.filter((n) => !gzBefore.includes(n)), [layerDigests[0].slice(7)], 'the gzip is made once and kept');
+    // save writes the uncompressed layer.tar: the same bytes.
+    const saved = path.join(dir, 'saved.tar');
+    assert.equal((await d.docker(['save', '-o', saved, 'imported:1'])).code, 0);
+    const x = await run('tar', ['-xOf', saved, `${diffId.slice(7)}/layer.tar`]);
+    assert.equal(x.code, 0, x.stderr);
+    assert.equal(sha256(Buffer.from(x.stdout, 'latin1')), diffId);
+    for (const r of ['imported:1', `${reg.addr}/mine/imp-a:1`, `${reg.addr}/mine/imp-b:1`]) await d.docker(['rmi', r]);
+    assert.ok(!fs.existsSync(path.join(blobs, diffId.slice(7))), 'rmi removes the uncompressed blob');
+    assert.ok(!fs.existsSync(path.join(blobs, layerDigests[0].slice(7))), 'and the gzip made for push');
+  });
+
   it('selects the platform from an OCI index (host by default, --platform on request)', async () => {
     const amd = await makeImage([{ 'arch': 'amd64' }], { oci: true, arch: 'amd64' });
     const arm = await makeImage([{ 'arch': 'arm64' }], { oci: true, arch: 'arm64' });

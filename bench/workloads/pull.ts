@@ -46,7 +46,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts `berth registry serve` and pushes the bench image into it. */
-async function startRegistryWithImage(root: string): Promise<{ addr: string; proc: ChildProcess }> {
+async function startRegistryWithImage(root: string): Promise<{ addr: string; proc: ChildProcess; layers: Buffer[] }> {
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
   const proc = spawn(path.join(REPO_ROOT, 'bin', 'berth'), ['registry', 'serve', '--root', root, '--addr', addr], { stdio: 'ignore' });
@@ -90,7 +90,39 @@ async function startRegistryWithImage(root: string): Promise<{ addr: string; pro
     headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
   });
   if (r.status !== 201) throw new Error(`bench registry manifest push failed: ${r.status}`);
-  return { addr, proc };
+  return { addr, proc, layers: layers.map((l) => l.gz) };
+}
+
+/** The physical limits beside the row: the same blobs gunzipped and extracted by `gzip -d | tar -x` (one after another, and all at once), and `dd` of as many bytes. */
+async function limits(root: string, gz: Buffer[], runs: number): Promise<string> {
+  const files = gz.map((g, i) => {
+    const f = path.join(root, `limit-${i}.tar.gz`);
+    fs.writeFileSync(f, g);
+    return f;
+  });
+  const total = gz.reduce((n, g) => n + g.length, 0);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const time = async (script: string): Promise<number> => {
+    const dest = fs.mkdtempSync(path.join(root, 'limit-x-'));
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('sh', ['-c', script, 'sh', dest, ...files], { stdio: 'ignore' });
+      p.on('error', reject);
+      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`limit script failed (${code})`))));
+    });
+    const ms = performance.now() - t0;
+    fs.rmSync(dest, { recursive: true, force: true });
+    return ms;
+  };
+  const seq: number[] = [];
+  const par: number[] = [];
+  const dd: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    seq.push(await time('d=$1; shift; for f; do gzip -dc "$f" | tar -x -C "$d"; done'));
+    par.push(await time('d=$1; shift; for f; do mkdir "$d/$f.x" -p; (gzip -dc "$f" | tar -x -C "$d/$f.x") & done; wait'));
+    dd.push(await time(`dd if=/dev/zero of="$1/dd" bs=1M count=${Math.round(total / 2 ** 20)} conv=fdatasync status=none`));
+  }
+  return `limits (median of ${runs}): \`gzip -d | tar -x\` of the same blobs ${median(seq).toFixed(0)} ms one after another, ${median(par).toFixed(0)} ms all at once; \`dd\` of ${Math.round(total / 2 ** 20)} MiB with fdatasync ${median(dd).toFixed(0)} ms`;
 }
 
 export const workload: Workload = {
@@ -100,7 +132,7 @@ export const workload: Workload = {
   async run(b) {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-registry-'));
     const row = b.row('pull', '`pull` 3 layers, 100 MB, local registry', 'ms', { target: { minRatio: 1 } });
-    let reg: { addr: string; proc: ChildProcess } | undefined;
+    let reg: { addr: string; proc: ChildProcess; layers: Buffer[] } | undefined;
     try {
       reg = await startRegistryWithImage(root);
       const ref = `${reg.addr}/bench/pull:1`;
@@ -116,6 +148,7 @@ export const workload: Workload = {
         b.runs(1, 0),
       );
       for (const e of b.live) await e.docker(['rmi', '-f', ref]);
+      row.note = await limits(root, reg.layers, b.runs(5, 2));
     } finally {
       reg?.proc.kill('SIGTERM');
       fs.rmSync(root, { recursive: true, force: true });

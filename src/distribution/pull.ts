@@ -5,14 +5,14 @@
 // and every layer extracted; layers this pull created are dropped on failure.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import zlib from 'node:zlib';
 import { createHash, type Hash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImageService } from '../image/service';
 import type { ImageConfigJSON } from '../image/types';
 import { familiarName, familiarString } from '../image/reference';
-import { chainIdsOf } from '../host/storage/layers';
+import { chainIdsOf, extractStream, type PreparedLayer } from '../host/storage/layers';
+import { log } from '../util/log';
 import { InvalidParameter, NotFound, SystemError, BerthError } from '../util/errors';
 import { limiter } from '../util/limiter';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, MT, ManifestError, parseManifest, type Descriptor, type ImageManifest, type Manifest, type Platform } from './manifest';
@@ -80,6 +80,9 @@ export async function fetchManifest(s: RegistrySession, reference: string, shown
   });
 }
 
+/** A layer extracted into a temp dir and hashed, waiting to be named by its chain ID. */
+interface Extracted { prepared: PreparedLayer; diffId: string; tarSize: number }
+
 export interface PullDeps {
   images: ImageService;
   meta: DistributionMetadata;
@@ -124,7 +127,7 @@ async function getBlob(s: RegistrySession, digest: string, headers: Record<strin
  * Downloads a blob into the content store, verified. A cut connection is
  * resumed with a Range request; a mismatch leaves nothing behind.
  */
-async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageService, progress: LayerProgress): Promise<void> {
+async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageService, progress: LayerProgress, tap?: Writable): Promise<void> {
   const content = images.content;
   const tmp = content.tempPath('.download');
   let hash: Hash = createHash('sha256');
@@ -144,6 +147,8 @@ async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageServ
         hash = createHash('sha256');
         await fsp.rm(tmp, { force: true });
       }
+      // The tap (extraction as the bytes arrive) sees one unbroken stream or nothing: a resumed download ends it.
+      if (received > 0 && tap && !tap.destroyed) tap.destroy(new TransientError('download resumed'));
       const headers: Record<string, string> = received > 0 ? { Range: `bytes=${received}-` } : {};
       const res = await getBlob(s, d.digest, headers);
       if (res.status === 200 && received > 0) {
@@ -163,51 +168,32 @@ async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageServ
           h.update(chunk);
           received += chunk.length;
           progress.update(received);
-          cb(null, chunk);
+          if (!tap || tap.destroyed || tap.writableEnded || tap.write(chunk)) { cb(null, chunk); return; }
+          const go = () => { tap.off('drain', go); tap.off('close', go); cb(null, chunk); };
+          tap.on('drain', go);
+          tap.on('close', go);
         },
       });
       try {
         await pipeline(res.body, counter, fs.createWriteStream(tmp, { flags: 'a', mode: 0o600 }));
       } catch (e) {
+        if (tap && !tap.destroyed) tap.destroy(e as Error);
         if (e instanceof BerthError && !(e instanceof TransientError)) throw e;
         throw new TransientError(`downloading ${d.digest}: ${(e as Error).message}`);
       }
       if (received < d.size) throw new TransientError(`downloading ${d.digest}: connection closed after ${received} of ${d.size} bytes`);
     }, 5);
     progress.update(received, true);
+    tap?.end();
     const got = 'sha256:' + hash.digest('hex');
     if (got !== d.digest || received !== d.size) {
       throw new InvalidParameter(`filesystem layer verification failed for digest ${d.digest}`);
     }
     await content.commitFile(tmp, d.digest);
   } finally {
+    if (tap && !tap.writableEnded && !tap.destroyed) tap.destroy(new Error('download failed'));
     await fsp.rm(tmp, { force: true });
   }
-}
-
-/**
- * The layer blob, decompressed here when gzip (stageTar would detect it too)
- * because 1 MiB zlib chunks inflate several times faster than the default.
- * `counter` sees the compressed bytes, for Extracting progress.
- */
-function layerStream(images: ImageService, digest: string, counter: Transform): NodeJS.ReadableStream {
-  const file = images.content.path(digest);
-  const head = Buffer.alloc(2);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, head, 0, 2, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const src = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-  src.on('error', (e) => counter.destroy(e));
-  const counted = src.pipe(counter);
-  if (head[0] !== 0x1f || head[1] !== 0x8b) return counted;
-  const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
-  counted.on('error', (e) => gunzip.destroy(e));
-  gunzip.on('error', () => {}); // reported through the staging pipeline
-  const out = counted.pipe(gunzip);
-  return out;
 }
 
 /**
@@ -249,52 +235,74 @@ export async function pullImageManifest(
   const present = chainIds.map((c) => !!images.layer(c) && images.deps.storage.layers.exists(c));
   man.layers.forEach((l, i) => sink.write({ status: present[i] ? 'Already exists' : 'Pulling fs layer', progressDetail: {}, id: shortId(l.digest) }));
 
-  // Downloads, concurrently, each blob once (also across concurrent pulls).
+  // Each layer is downloaded and, as its bytes arrive, gunzipped, hashed
+  // (diffID) and extracted into a temp layer dir — all layers at once, each
+  // blob once (also across concurrent pulls). Layers are named and recorded
+  // in order after every one is verified. A download that had to resume, or
+  // a blob another pull fetched, is extracted from the stored blob instead.
   const limit = limiter(deps.maxConcurrentDownloads);
-  const downloads = man.layers.map((l, i) => {
-    if (present[i]) return Promise.resolve();
+  const layerStore = images.deps.storage.layers;
+  const extractFromBlob = (l: Descriptor, prog: LayerProgress) => {
+    let read = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        read += chunk.length;
+        prog.update(read);
+        cb(null, chunk);
+      },
+    });
+    const src = fs.createReadStream(images.content.path(l.digest), { highWaterMark: 1 << 20 });
+    src.on('error', (e) => counter.destroy(e));
+    return extractStream(src.pipe(counter), layerStore);
+  };
+  const stages = man.layers.map((l, i): Promise<Extracted | undefined> => {
+    if (present[i]) return Promise.resolve(undefined);
     const id = shortId(l.digest);
-    if (images.content.has(l.digest)) {
-      sink.write({ status: 'Download complete', progressDetail: {}, id });
-      return Promise.resolve();
-    }
-    let p = deps.inflight.get(l.digest);
-    if (!p) {
-      p = limit(
-        async () => {
-          await downloadBlob(s, l, images, new LayerProgress(sink, id, 'Downloading', l.size));
-        },
-        () => sink.write({ status: 'Waiting', progressDetail: {}, id }),
-      ).finally(() => deps.inflight.delete(l.digest));
-      deps.inflight.set(l.digest, p);
-    }
-    return p.then(() => {
+    const prog = new LayerProgress(sink, id, 'Extracting', l.size);
+    const done = () => {
       sink.write({ status: 'Verifying Checksum', progressDetail: {}, id });
       sink.write({ status: 'Download complete', progressDetail: {}, id });
+    };
+    if (images.content.has(l.digest)) {
+      sink.write({ status: 'Download complete', progressDetail: {}, id });
+      return limit(() => extractFromBlob(l, prog));
+    }
+    const other = deps.inflight.get(l.digest);
+    if (other) return other.then(() => { done(); return limit(() => extractFromBlob(l, prog)); });
+    let extracting: Promise<Extracted> | undefined;
+    const download = limit(
+      async () => {
+        let read = 0;
+        const tap = new Transform({
+          highWaterMark: 1 << 20,
+          transform(chunk: Buffer, _e, cb) {
+            read += chunk.length;
+            prog.update(read);
+            cb(null, chunk);
+          },
+        });
+        extracting = extractStream(tap, layerStore);
+        extracting.catch(() => {});
+        await downloadBlob(s, l, images, new LayerProgress(sink, id, 'Downloading', l.size), tap);
+      },
+      () => sink.write({ status: 'Waiting', progressDetail: {}, id }),
+    ).finally(() => deps.inflight.delete(l.digest));
+    deps.inflight.set(l.digest, download);
+    return download.then(async () => {
+      done();
+      try {
+        return await extracting!;
+      } catch (e) {
+        log.info('layer extraction while downloading failed; extracting from the stored blob', { layer: l.digest, err: (e as Error).message });
+        return limit(() => extractFromBlob(l, prog));
+      }
+    }, async (e) => {
+      // The download failed: its extraction (if it finished) is not wanted.
+      await extracting?.then((x) => layerStore.discard(x.prepared), () => {});
+      throw e;
     });
   });
-  // Keep rejections from being unhandled while earlier layers extract.
-  downloads.forEach((d) => d.catch(() => {}));
-
-  // Each layer is staged (gunzip + diffID hash) as soon as it is downloaded,
-  // while others still download; extraction then goes in order.
-  const stages = man.layers.map((l, i) => {
-    if (present[i]) return Promise.resolve(undefined);
-    return downloads[i].then(async () => {
-      const prog = new LayerProgress(sink, shortId(l.digest), 'Extracting', l.size);
-      let read = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          read += chunk.length;
-          prog.update(read);
-          cb(null, chunk);
-        },
-      });
-      const staged = await images.stageLayer(layerStream(images, l.digest, counter));
-      prog.update(read, true);
-      return staged;
-    });
-  });
+  // Keep rejections from being unhandled while earlier layers are recorded.
   stages.forEach((p) => p.catch(() => {}));
 
   const created: string[] = [];
@@ -307,30 +315,26 @@ export async function pullImageManifest(
         parent = chainIds[i];
         continue;
       }
-      const staged = (await stages[i])!;
-      try {
-        if (staged.diffId !== diffIds[i]) {
-          throw new InvalidParameter(`layer ${l.digest} does not match its diff ID in the image config (got ${staged.diffId}, want ${diffIds[i]})`);
-        }
-        images.recordLayerBlob(staged.diffId, l.digest);
-        // Journal first: a crash while the layer is being committed (its
-        // directory exists, its record may not) must still drop it at startup.
-        deps.meta.journalAdd(chainIds[i]);
-        let r: Awaited<ReturnType<typeof images.commitLayer>>;
-        try {
-          r = await images.commitLayer(parent, staged);
-        } catch (e) {
-          deps.meta.journalRemove([chainIds[i]]);
-          throw e;
-        }
-        if (r.created) created.push(r.layer.chainId);
-        else deps.meta.journalRemove([chainIds[i]]);
-        deps.meta.recordLayer(staged.diffId, { digest: l.digest, mediaType: l.mediaType ?? MT.dockerLayer, size: l.size, registry, repo: s.repo });
-      } finally {
-        await fsp.rm(staged.file, { force: true });
+      const x = (await stages[i])!;
+      if (x.diffId !== diffIds[i]) {
+        throw new InvalidParameter(`layer ${l.digest} does not match its diff ID in the image config (got ${x.diffId}, want ${diffIds[i]})`);
       }
-      parent = chainIds[i];
+      images.recordLayerBlob(x.diffId, l.digest);
+      // Journal first: a crash while the layer is being committed (its
+      // directory exists, its record may not) must still drop it at startup.
+      deps.meta.journalAdd(chainIds[i]);
+      let r: Awaited<ReturnType<typeof images.commitLayer>>;
+      try {
+        r = await images.commitPrepared(parent, x.diffId, x.tarSize, x.prepared);
+      } catch (e) {
+        deps.meta.journalRemove([chainIds[i]]);
+        throw e;
+      }
+      if (r.created) created.push(r.layer.chainId);
+      else deps.meta.journalRemove([chainIds[i]]);
+      deps.meta.recordLayer(x.diffId, { digest: l.digest, mediaType: l.mediaType ?? MT.dockerLayer, size: l.size, registry, repo: s.repo });
       sink.write({ status: 'Pull complete', progressDetail: {}, id });
+      parent = chainIds[i];
     }
     await images.content.put(manBytes, manDigest);
     const img = await images.registerImage(configBytes);
@@ -338,9 +342,9 @@ export async function pullImageManifest(
     deps.meta.journalRemove(created);
     return { imageId: img.id, existed };
   } catch (e) {
-    await Promise.allSettled(downloads);
+    // Extractions not yet placed are removed (discarding a placed one finds nothing).
     for (const r of await Promise.allSettled(stages)) {
-      if (r.status === 'fulfilled' && r.value) await fsp.rm(r.value.file, { force: true });
+      if (r.status === 'fulfilled' && r.value) await layerStore.discard(r.value.prepared);
     }
     for (const c of created.reverse()) await images.dropLayerIfUnused(c).catch(() => {});
     deps.meta.journalRemove(created);

@@ -1,4 +1,5 @@
-// Push: layers (the compressed blobs the image service keeps) are checked
+// Push: layers (their gzip blobs: pulled ones as they came, layers made here
+// compressed once on their first push and kept) are checked
 // with HEAD, mounted from another repository of the same registry when we
 // know one that has them, or uploaded (POST, PATCH with the stream, PUT with
 // the digest) — several at once; then the config, then the manifest. When
@@ -8,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { ImageService } from '../image/service';
 import type { ImageRecord } from '../image/types';
-import { InvalidParameter, SystemError } from '../util/errors';
+import { InvalidParameter, NotFound, SystemError } from '../util/errors';
 import { limiter } from '../util/limiter';
 import { MT, parseManifest, type Descriptor } from './manifest';
 import { LayerProgress, shortId, type ProgressSink } from './progress';
@@ -27,7 +28,7 @@ interface PushBlob {
 }
 
 /** The manifest to push for an image: the one it was pulled with if every blob is here, else a new schema 2 manifest. */
-export function manifestFor(deps: PushDeps, img: ImageRecord): { bytes: Buffer; mediaType: string; layers: PushBlob[]; config: Descriptor } {
+export async function manifestFor(deps: PushDeps, img: ImageRecord): Promise<{ bytes: Buffer; mediaType: string; layers: PushBlob[]; config: Descriptor }> {
   const { images, meta } = deps;
   const diffIds = img.config.rootfs?.diff_ids ?? [];
   for (const m of meta.manifestsFor(img.id)) {
@@ -45,11 +46,17 @@ export function manifestFor(deps: PushDeps, img: ImageRecord): { bytes: Buffer; 
   }
   const configBytes = images.content.readBytes(img.id);
   const config: Descriptor = { mediaType: MT.dockerConfig, size: configBytes.length, digest: img.id };
-  const layers: PushBlob[] = images.chainIds(img).map((c, i) => {
-    const rec = images.layer(c);
-    if (!rec || !images.content.has(rec.blobDigest)) throw new SystemError(`layer ${diffIds[i]} of ${img.id} has no stored blob to push`);
-    return { desc: { mediaType: MT.dockerLayer, size: rec.blobSize, digest: rec.blobDigest }, diffId: diffIds[i] };
-  });
+  // Layers made here are kept uncompressed: each is gzipped once, here, and the blob kept for later pushes.
+  const layers: PushBlob[] = await Promise.all(images.chainIds(img).map(async (c, i) => {
+    let blob: { digest: string; size: number };
+    try {
+      blob = await images.compressedBlob(c);
+    } catch (e) {
+      if (e instanceof NotFound) throw new SystemError(`layer ${diffIds[i]} of ${img.id} has no stored blob to push`);
+      throw e;
+    }
+    return { desc: { mediaType: MT.dockerLayer, size: blob.size, digest: blob.digest }, diffId: diffIds[i] };
+  }));
   const bytes = Buffer.from(
     JSON.stringify(
       { schemaVersion: 2, mediaType: MT.dockerManifest, config, layers: layers.map((l) => l.desc) },
@@ -154,7 +161,7 @@ export async function pushTag(
   tag: string,
   sink: ProgressSink,
 ): Promise<{ digest: string; size: number }> {
-  const plan = manifestFor(deps, img);
+  const plan = await manifestFor(deps, img);
   for (const l of plan.layers) sink.write({ status: 'Preparing', progressDetail: {}, id: shortId(l.desc.digest) });
   const limit = limiter(deps.maxConcurrentUploads);
   const results = await Promise.allSettled(

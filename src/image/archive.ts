@@ -54,7 +54,7 @@ export async function importImage(svc: ImageService, input: NodeJS.ReadableStrea
     parseTagged(fullString(ref));
   }
   const config = applyChanges({}, opts.changes ?? []);
-  const staged = await svc.stageLayer(input);
+  const staged = await svc.stageLayer(input, { extract: true });
   let made: { chainId: string; created: boolean } | undefined;
   try {
     const r = await svc.commitLayer(undefined, staged);

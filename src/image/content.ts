@@ -5,6 +5,7 @@
 //
 //   has(digest) / path(digest)       where a blob is
 //   put(source, expected?)           store a stream or bytes → {digest, size}
+//   adopt(file, digest)              store an already-hashed file (hard link)
 //   readBytes(digest)                small blobs (configs, manifests)
 //   delete(digest)                   idempotent
 import fs from 'node:fs';
@@ -81,6 +82,27 @@ export class ContentStore {
     await fsp.rename(tmp, dest);
     const dh = await fsp.open(this.dir, 'r');
     try { await dh.sync(); } finally { await dh.close(); }
+  }
+
+  /**
+   * Stores a file whose digest the caller has just computed (a staged
+   * layer tar), without copying it when it is on this file system: a hard
+   * link, so the caller's path stays valid until it deletes it.
+   */
+  async adopt(file: string, digest: string): Promise<void> {
+    if (this.has(digest)) return;
+    const tmp = this.tempPath();
+    try {
+      try {
+        await fsp.link(file, tmp);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+        await fsp.copyFile(file, tmp);
+      }
+      await this.commitFile(tmp, digest);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
   }
 
   readBytes(digest: string): Buffer {

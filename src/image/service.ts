@@ -11,11 +11,12 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
 import type { Db } from '../store/db';
 import { critical, ensureSchema, refillReserve } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
-import { chainIdsOf, stageTar, type StagedTar } from '../host/storage/layers';
+import { chainIdsOf, stageTar, type PreparedLayer, type StagedTar } from '../host/storage/layers';
 import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
@@ -113,6 +114,8 @@ export class ImageService {
    * expire after PIN_MS in case an operation forgets.
    */
   private readonly pins = new Map<string, Set<symbol>>();
+  /** Gzip blobs being made for push, by diffID. */
+  private readonly compressing = new Map<string, Promise<{ digest: string; size: number }>>();
 
   constructor(readonly deps: ImageServiceDeps) {
     this.content = new ContentStore(deps.dataRoot);
@@ -246,9 +249,37 @@ export class ImageService {
 
   // ---- layers --------------------------------------------------------------
 
-  /** Copies a layer stream to a staging file and hashes it (diffID). */
-  async stageLayer(input: NodeJS.ReadableStream): Promise<StagedTar> {
-    return stageTar(input, this.content.tempPath('.tar'));
+  /**
+   * Copies a layer stream to a staging file and hashes it (diffID). With
+   * `extract`, the bytes are also extracted as they pass (into a layer dir
+   * commitLayer names once the diffID is known) instead of read again
+   * afterwards; if that extraction fails for a reason other than bad input,
+   * commitLayer extracts from the staged file as before.
+   */
+  async stageLayer(input: NodeJS.ReadableStream, opts: { extract?: boolean } = {}): Promise<StagedTar> {
+    const file = this.content.tempPath('.tar');
+    if (!opts.extract) return stageTar(input, file);
+    const layers = this.deps.storage.layers;
+    const tap = new PassThrough({ highWaterMark: 1 << 20 });
+    const preparing = layers.prepare(tap);
+    preparing.catch(() => {});
+    let staged: StagedTar;
+    try {
+      staged = await stageTar(input, file, tap);
+    } catch (e) {
+      await preparing.then((p) => layers.discard(p), () => {});
+      throw e;
+    }
+    try {
+      staged.prepared = await preparing;
+    } catch (e) {
+      if (e instanceof InvalidParameter) {
+        await fsp.rm(file, { force: true });
+        throw e;
+      }
+      log.warn('extraction while staging failed; extracting from the staged copy', { err: (e as Error).message });
+    }
+    return staged;
   }
 
   /**
@@ -257,29 +288,71 @@ export class ImageService {
    * roll it back with dropLayerIfUnused() if its operation fails later.
    */
   async commitLayer(parentChain: string | undefined, staged: StagedTar): Promise<{ layer: LayerRecord; created: boolean }> {
-    const chainId = parentChain ? chainIdsOf([parentChain, staged.diffId])[1] : staged.diffId;
+    const layers = this.deps.storage.layers;
+    const prepared = staged.prepared;
+    staged.prepared = undefined;
+    let placed = false;
+    try {
+      return await this.recordLayer(parentChain, staged.diffId, staged.tarSize, (chainId) => {
+        if (!prepared) return layers.apply(chainId, staged.file);
+        placed = true;
+        return layers.place(chainId, prepared);
+      }, staged.file);
+    } finally {
+      if (prepared && !placed) await layers.discard(prepared);
+    }
+  }
+
+  /**
+   * commitLayer for a pulled layer extracted while it downloaded
+   * (LayerStore.prepare) and verified against its diffID; its blob is
+   * recorded already (recordLayerBlob). The prepared dir is used or removed.
+   */
+  async commitPrepared(parentChain: string | undefined, diffId: string, tarSize: number, prepared: PreparedLayer): Promise<{ layer: LayerRecord; created: boolean }> {
+    const layers = this.deps.storage.layers;
+    let placed = false;
+    try {
+      return await this.recordLayer(parentChain, diffId, tarSize, (chainId) => { placed = true; return layers.place(chainId, prepared); });
+    } finally {
+      if (!placed) await layers.discard(prepared);
+    }
+  }
+
+  private async recordLayer(
+    parentChain: string | undefined,
+    diffId: string,
+    tarSize: number,
+    extract: (chainId: string) => Promise<{ size: number; created: boolean }>,
+    tarFile?: string,
+  ): Promise<{ layer: LayerRecord; created: boolean }> {
+    const chainId = parentChain ? chainIdsOf([parentChain, diffId])[1] : diffId;
     this.pin(chainId);
     const existing = this.layer(chainId);
     if (existing && this.deps.storage.layers.exists(chainId)) return { layer: existing, created: false };
-    const { size, created } = await this.deps.storage.layers.apply(chainId, staged.file);
+    let created = false;
     try {
-      const blob = this.db.prepare('SELECT blob_digest FROM layer_blobs WHERE diff_id = ? LIMIT 1').get(staged.diffId) as any;
+      const r = await extract(chainId);
+      created = r.created;
+      const blob = this.db.prepare('SELECT blob_digest FROM layer_blobs WHERE diff_id = ? LIMIT 1').get(diffId) as any;
       let blobDigest: string;
       if (blob && this.content.has(blob.blob_digest)) {
         blobDigest = blob.blob_digest;
+      } else if (tarFile) {
+        // Kept uncompressed, under its own digest (the diffID), as Docker
+        // keeps layers: gzip runs at ~10 MB/s here and is only needed to
+        // push, which compresses once (compressedBlob).
+        await this.content.adopt(tarFile, diffId);
+        blobDigest = diffId;
       } else {
-        const gzip = zlib.createGzip();
-        const raw = fs.createReadStream(staged.file).on('error', (e) => gzip.destroy(e));
-        const info = await this.content.put(raw.pipe(gzip));
-        blobDigest = info.digest;
+        throw new NotFound(`layer ${diffId} has no stored blob`);
       }
       const layer: LayerRecord = {
-        chainId, diffId: staged.diffId, parent: parentChain ?? '', blobDigest, blobSize: this.content.size(blobDigest), tarSize: staged.tarSize, size,
+        chainId, diffId, parent: parentChain ?? '', blobDigest, blobSize: this.content.size(blobDigest), tarSize, size: r.size,
       };
       this.db.transaction(() => {
         this.db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(layer.diffId, blobDigest);
         this.db.prepare('INSERT OR REPLACE INTO layers (chain_id, diff_id, parent, blob_digest, blob_size, tar_size, size) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(chainId, layer.diffId, layer.parent, blobDigest, layer.blobSize, layer.tarSize, size);
+          .run(chainId, layer.diffId, layer.parent, blobDigest, layer.blobSize, layer.tarSize, r.size);
       })();
       return { layer, created: created || !existing };
     } catch (e) {
@@ -347,13 +420,42 @@ export class ImageService {
     return true;
   }
 
-  /** A readable uncompressed tar of a layer (for save/push). */
+  /** A readable uncompressed tar of a layer (for save). */
   layerTarStream(chainId: string): NodeJS.ReadableStream {
     const rec = this.layer(chainId);
     if (!rec) throw new NotFound(`layer ${chainId} not found`);
+    if (this.content.has(rec.diffId)) return this.content.createReadStream(rec.diffId);
     const gunzip = zlib.createGunzip();
     pipeline(this.content.createReadStream(rec.blobDigest), gunzip).catch((e) => gunzip.destroy(e));
     return gunzip;
+  }
+
+  /**
+   * The gzip blob of a layer (for push): the one it was pulled as, one made
+   * by an earlier push, or made now from the uncompressed tar — once, also
+   * across concurrent pushes — and kept, so the same layer is always pushed
+   * as the same bytes and digest.
+   */
+  async compressedBlob(chainId: string): Promise<{ digest: string; size: number }> {
+    const rec = this.layer(chainId);
+    if (!rec) throw new NotFound(`layer ${chainId} not found`);
+    const rows = this.db.prepare('SELECT blob_digest FROM layer_blobs WHERE diff_id = ? ORDER BY blob_digest = ? DESC').all(rec.diffId, rec.blobDigest) as any[];
+    for (const r of rows) {
+      if (r.blob_digest !== rec.diffId && this.content.has(r.blob_digest)) return { digest: r.blob_digest, size: this.content.size(r.blob_digest) };
+    }
+    if (!this.content.has(rec.diffId)) throw new NotFound(`layer ${rec.diffId} has no stored blob`);
+    let p = this.compressing.get(rec.diffId);
+    if (!p) {
+      p = (async () => {
+        const gzip = zlib.createGzip({ chunkSize: 1 << 20 });
+        const raw = this.content.createReadStream(rec.diffId).on('error', (e) => gzip.destroy(e));
+        const info = await this.content.put(raw.pipe(gzip));
+        this.db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(rec.diffId, info.digest);
+        return info;
+      })().finally(() => this.compressing.delete(rec.diffId));
+      this.compressing.set(rec.diffId, p);
+    }
+    return p;
   }
 
   // ---- images ----------------------------------------------------------------
@@ -401,7 +503,7 @@ export class ImageService {
     let created: { chainId: string; created: boolean } | undefined;
     try {
       if (opts.layerTar) {
-        const staged = await this.stageLayer(opts.layerTar);
+        const staged = await this.stageLayer(opts.layerTar, { extract: true });
         try {
           const parentChain = diffIds.length ? chainIdsOf(diffIds)[diffIds.length - 1] : undefined;
           const r = await this.commitLayer(parentChain, staged);

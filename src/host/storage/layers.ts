@@ -9,7 +9,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, Transform, type Writable } from 'node:stream';
+import { peek, replay } from '../../util/peek';
 import { InvalidParameter } from '../../util/errors';
 import { digestCounter } from '../../util/digest';
 import { applyTar, TarStall } from './tar-apply';
@@ -40,13 +41,15 @@ export interface StagedTar {
   diffId: string;
   /** Bytes of the uncompressed tar. */
   tarSize: number;
+  /** Extracted while staged (see ImageService.stageLayer), not yet placed. */
+  prepared?: PreparedLayer;
 }
 
 /**
  * Copies a layer stream (plain tar or gzip, detected) into an uncompressed
  * temp file, hashing it: the hash is the layer's diffID.
  */
-export async function stageTar(input: NodeJS.ReadableStream, file: string): Promise<StagedTar> {
+export async function stageTar(input: NodeJS.ReadableStream, file: string, tap?: Writable): Promise<StagedTar> {
   const it = (input as Readable)[Symbol.asyncIterator]();
   const first = await it.next();
   const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
@@ -71,16 +74,73 @@ export async function stageTar(input: NodeJS.ReadableStream, file: string): Prom
   const counter = digestCounter();
   const stages: any[] = [Readable.from(rest())];
   if (gz) stages.push(zlib.createGunzip());
-  stages.push(counter.stream, fs.createWriteStream(file, { mode: 0o600 }));
+  stages.push(counter.stream);
+  if (tap) stages.push(teeTo(tap));
+  stages.push(fs.createWriteStream(file, { mode: 0o600 }));
   try {
     await (pipeline as any)(...stages);
+    tap?.end();
   } catch (e) {
+    tap?.destroy(e as Error);
     await fsp.rm(file, { force: true });
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (code.startsWith('Z_')) throw new InvalidParameter(`invalid gzip layer: ${(e as Error).message}`);
     throw e;
   }
   return { file, diffId: counter.digest(), tarSize: counter.size() };
+}
+
+/**
+ * Passes every chunk on and also writes it to `tap` (with its backpressure),
+ * until `tap` is destroyed — a failed extraction must not stall the copy.
+ */
+function teeTo(tap: Writable): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      if (tap.destroyed || tap.writableEnded || tap.write(chunk)) { cb(null, chunk); return; }
+      const go = () => { tap.off('drain', go); tap.off('close', go); cb(null, chunk); };
+      tap.on('drain', go);
+      tap.on('close', go);
+    },
+  });
+}
+
+/**
+ * Extracts a layer stream (plain tar or gzip, detected) into a prepared
+ * layer dir while hashing it (the diffID), without a staging copy: a pull
+ * extracts each layer as its bytes arrive. The caller checks the diffID
+ * before placing it.
+ */
+export async function extractStream(input: NodeJS.ReadableStream, store: LayerStore): Promise<{ prepared: PreparedLayer; diffId: string; tarSize: number }> {
+  const counter = digestCounter();
+  const head = await peek(input, 2);
+  const raw = replay(head);
+  const gz = head.head.length >= 2 && head.head[0] === 0x1f && head.head[1] === 0x8b;
+  const stages: any[] = [raw];
+  if (gz) stages.push(zlib.createGunzip({ chunkSize: 1 << 20 }));
+  stages.push(counter.stream);
+  // The pipeline feeds applyTar, which reads to the end of the input.
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const fed = (pipeline as any)(...stages, out).catch((e: Error) => {
+    out.destroy(e);
+    throw (e as NodeJS.ErrnoException).code?.startsWith('Z_') ? new InvalidParameter(`invalid gzip layer: ${e.message}`) : e;
+  });
+  fed.catch(() => {});
+  let prepared: PreparedLayer;
+  try {
+    prepared = await store.prepare(out);
+  } catch (e) {
+    raw.destroy();
+    await fed.catch(() => {});
+    throw e;
+  }
+  try {
+    await fed;
+  } catch (e) {
+    await store.discard(prepared);
+    throw e;
+  }
+  return { prepared, diffId: counter.digest(), tarSize: counter.size() };
 }
 
 /**
@@ -108,6 +168,12 @@ export async function stageInPlace(file: string): Promise<StagedTar | undefined>
   counter.stream.resume();
   await pipeline(fs.createReadStream(file), counter.stream);
   return { file, diffId: counter.digest(), tarSize: counter.size() };
+}
+
+/** A layer extracted into a temp dir of the store, not yet named. */
+export interface PreparedLayer {
+  dir: string;
+  size: number;
 }
 
 export class LayerStore {
@@ -182,6 +248,53 @@ export class LayerStore {
       await fsp.rm(tmp, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /**
+   * Extracts a tar stream before its chain ID is known (a pull extracts
+   * each layer as it downloads, all at once): into a temp dir that place()
+   * moves into place once the caller has verified the bytes, or discard()
+   * removes. No stall retry here: the stream cannot be read twice, so the
+   * caller falls back to apply() from the stored blob.
+   */
+  async prepare(input: NodeJS.ReadableStream): Promise<PreparedLayer> {
+    const tmp = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+      const { size } = await applyTar(input, path.join(tmp, 'diff'));
+      await fsp.writeFile(path.join(tmp, 'size'), String(size));
+      return { dir: tmp, size };
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Moves a prepared extraction into place as `chainId` (discarding it when that layer exists already). */
+  async place(chainId: string, prepared: PreparedLayer): Promise<{ size: number; created: boolean }> {
+    const hex = hexOf(chainId);
+    const running = this.inflight.get(hex);
+    if (running) await running.catch(() => {});
+    if (this.exists(chainId)) {
+      await this.discard(prepared);
+      return { size: await this.sizeOf(chainId), created: false };
+    }
+    try {
+      await fsp.rename(prepared.dir, path.join(this.dir, hex));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      await this.discard(prepared); // placed meanwhile by another pull
+      return { size: await this.sizeOf(chainId), created: false };
+    }
+    const link = path.join(this.dir, 'l', hex.slice(0, SHORT));
+    await fsp.rm(link, { force: true });
+    await fsp.symlink(`../${hex}/diff`, link);
+    return { size: prepared.size, created: true };
+  }
+
+  async discard(prepared: PreparedLayer): Promise<void> {
+    await fsp.rm(prepared.dir, { recursive: true, force: true });
   }
 
   async sizeOf(chainId: string): Promise<number> {
