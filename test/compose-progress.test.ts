@@ -1,6 +1,7 @@
 // Compose's progress output without a daemon: plain lines, and the live
 // block a terminal gets (redrawn in place, aligned, timed), on a fake clock.
 import { test } from 'node:test';
+/* eslint-disable no-control-regex -- the output under test is made of ANSI escapes */
 import assert from 'node:assert/strict';
 import { Progress } from '../src/compose/progress';
 
