@@ -12,6 +12,14 @@ function deps(s: ServiceConfig, within: Record<string, unknown>): string[] {
   return out;
 }
 
+/** Only the services whose container must exist before this one is created: namespaces shared, links, volumes_from. */
+function createDeps(s: ServiceConfig, within: Record<string, unknown>): string[] {
+  const refs = [s.network_mode, s.ipc, s.pid].filter((m): m is string => typeof m === 'string' && m.startsWith('service:')).map((m) => m.slice(8));
+  for (const l of (s.links ?? []) as string[]) refs.push(l.split(':')[0]);
+  for (const v of (s.volumes_from ?? []) as string[]) if (!v.startsWith('container:')) refs.push(v.split(':')[0]);
+  return [...new Set(refs)].filter((d) => d in within);
+}
+
 export function checkCycles(services: Record<string, ServiceConfig>): void {
   const state = new Map<string, 1 | 2>();
   const stack: string[] = [];
@@ -32,17 +40,18 @@ export function checkCycles(services: Record<string, ServiceConfig>): void {
 
 /**
  * Run `fn` for every service in `names`, in parallel where the graph allows.
- * reverse: dependents first (stop/remove). The first failure stops new work
+ * reverse: dependents first (stop/remove). edges 'create': only what creating a
+ * container needs of another (depends_on orders starting, not creating). The first failure stops new work
  * and is thrown once the running ones finish.
  */
-export async function walk(services: Record<string, ServiceConfig>, names: string[], fn: (name: string) => Promise<void>, reverse = false): Promise<void> {
+export async function walk(services: Record<string, ServiceConfig>, names: string[], fn: (name: string) => Promise<void>, reverse = false, edges: 'depends_on' | 'create' = 'depends_on'): Promise<void> {
   const set = new Set(names);
   const sub: Record<string, ServiceConfig> = {};
   for (const n of names) sub[n] = services[n];
   const before = new Map<string, string[]>();
   for (const n of names) before.set(n, []);
   for (const n of names) {
-    for (const d of deps(services[n], sub)) {
+    for (const d of (edges === 'create' ? createDeps : deps)(services[n], sub)) {
       if (!set.has(d)) continue;
       // forward: d before n; reverse: n before d
       if (reverse) before.get(d)!.push(n);

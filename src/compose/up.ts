@@ -135,6 +135,8 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
     return { id, name, service: n, number, running: false };
   };
 
+  // containers are created in parallel (only shared namespaces, links and volumes_from order it);
+  // depends_on orders the start below
   await walk(project.services, names, async (n) => {
     const s = project.services[n];
     const want = wantedScale(project, n, o);
@@ -168,7 +170,7 @@ export async function up(client: EngineClient, progress: Progress, project: Proj
     out.push(...(await Promise.all(toMake.map((num) => create(n, num, 'Creating')))));
     out.sort((a, b) => a.number - b.number);
     result.set(n, out);
-  });
+  }, false, 'create');
   const all = names.flatMap((n) => result.get(n) ?? []);
   if (o.noStart) return all;
   await o.beforeStart?.(all);

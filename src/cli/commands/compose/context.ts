@@ -41,7 +41,7 @@ export function makeContext(ctx: CommandContext, global: Parsed['flags']): Compo
   const mode = (global.progress || 'auto') as ProgressMode;
   const ansi = global.ansi || 'auto';
   const tty = !!(ctx.stdout as NodeJS.WriteStream).isTTY;
-  const progress = new Progress((s) => ctx.stderr.write(s), ansi === 'never' && mode === 'auto' ? 'plain' : mode, !!stderr.isTTY);
+  const progress = new Progress((s) => ctx.stderr.write(s), ansi === 'never' && mode === 'auto' ? 'plain' : mode, !!stderr.isTTY, { width: () => stderr.columns ?? 80 });
   let project: Project | undefined;
   const c: ComposeContext = {
     ctx,

@@ -59,5 +59,8 @@ export async function dispatch(ctx: CommandContext, p: Parsed): Promise<number> 
     // model errors are printed as Compose prints them: the message alone
     if (e instanceof ComposeError) throw new CliError(e.message, e.exitCode);
     throw e;
+  } finally {
+    // the live progress block is drawn a last time before anything else is printed
+    c.progress.end();
   }
 }

@@ -74,7 +74,11 @@ export const upCommand: ComposeCommand = {
     o.noStart = f['no-start'];
     o.wait = f.wait;
     o.waitTimeoutMs = f['wait-timeout'] ? f['wait-timeout'] * 1000 : undefined;
-    o.buildOutput = (s) => c.ctx.stderr.write(s);
+    o.buildOutput = (s) => {
+      // the builder's own lines would be overwritten by a live progress block
+      c.progress.end();
+      c.ctx.stderr.write(s);
+    };
     const project = c.load(p.args);
     if (detach || o.noStart) {
       await up(c.client, c.progress, project, o);
@@ -98,7 +102,10 @@ async function attachedUp(c: ComposeContext, project: ReturnType<ComposeContext[
   const stopAll = () => (stopping ??= life.stop(c.client, c.progress, project, containers.map((x) => x.service), o.timeout).catch(() => {}));
   // only the named services are attached (their dependencies run quietly), as Compose does
   const attachTo = new Set(p.args.length && !f['attach-dependencies'] ? p.args : targetServices(project, p.args, o.noDeps));
+  // starting steps are not drawn live: the logs follow them, as in Compose
+  c.progress.attached = true;
   o.beforeStart = async (all) => {
+    c.progress.end();
     containers = all;
     const shown = all.filter((x) => attachTo.has(x.service));
     const label = (x: ProjectContainer) => (project.services[x.service].container_name ?? shortName({ 'com.docker.compose.service': x.service, 'com.docker.compose.container-number': String(x.number) }, x.name));
