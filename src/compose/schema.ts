@@ -22,8 +22,16 @@ export interface SchemaError {
 }
 type Validate = ((doc: unknown) => boolean) & { errors?: SchemaError[] | null };
 
-// dist/src/compose → the repository's src/compose/spec
-const SPEC = path.resolve(__dirname, '..', '..', '..', 'src', 'compose', 'spec', 'compose-spec.json');
+// The schema stays in the repository's src/compose/spec; this module runs
+// from dist/src/compose (tsc) or from dist/ (the CLI bundle), so look upwards.
+function specPath(): string {
+  const rel = path.join('src', 'compose', 'spec', 'compose-spec.json');
+  for (let dir = __dirname, i = 0; i < 6; i++, dir = path.dirname(dir)) {
+    const p = path.join(dir, rel);
+    if (fs.existsSync(p)) return p;
+  }
+  return path.resolve(__dirname, '..', '..', '..', rel);
+}
 
 let validator: Validate | undefined;
 let spec: { text: string; ajvDir: string; key: string } | undefined;
@@ -35,7 +43,7 @@ function cacheDir(): string {
 /** The schema's text and a key naming it with the ajv that compiles it. */
 function specInfo(): { text: string; ajvDir: string; key: string } {
   if (spec) return spec;
-  const text = fs.readFileSync(SPEC, 'utf8');
+  const text = fs.readFileSync(specPath(), 'utf8');
   const ajvDir = path.dirname(require.resolve('ajv/package.json'));
   const ajvVersion = JSON.parse(fs.readFileSync(path.join(ajvDir, 'package.json'), 'utf8')).version as string;
   spec = { text, ajvDir, key: crypto.createHash('sha256').update(`${ajvVersion}\n${ajvDir}\n${text}`).digest('hex').slice(0, 16) };
