@@ -231,6 +231,9 @@ export class ContainerService {
     return [...this.byId.values()];
   }
 
+  /** Generated names of creates in flight (see create). */
+  private readonly drawnNames = new Set<string>();
+
   private nameOwner(name: string): ContainerRecord | undefined {
     for (const c of this.byId.values()) if (c.name === name) return c;
     return undefined;
@@ -304,11 +307,15 @@ export class ContainerService {
     if (p === undefined || p === '') throw new InvalidParameter('No command specified');
 
     const id = newId();
+    let generated = false;
     if (!cname) {
+      // Reserved until the record is saved: concurrent creates must not draw the same name.
       for (let i = 0; ; i++) {
         cname = randomName(i > 5 ? 1 : 0);
-        if (!this.nameOwner(cname)) break;
+        if (!this.nameOwner(cname) && !this.drawnNames.has(cname)) break;
       }
+      this.drawnNames.add(cname);
+      generated = true;
     }
     if (!config.Hostname) config.Hostname = id.slice(0, 12);
     const dir = this.dir(id);
@@ -355,6 +362,8 @@ export class ContainerService {
       await this.deps.storage.removeRw(id).catch(() => {});
       await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
       throw e;
+    } finally {
+      if (generated) this.drawnNames.delete(cname);
     }
     this.event(c, 'create');
     return { Id: id, Warnings: warnings };
