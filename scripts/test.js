@@ -19,7 +19,7 @@ if (process.getuid && process.getuid() !== 0) {
   // sudo resets the environment: hand the suite's settings over explicitly.
   const pass = Object.entries(process.env).filter(([k]) => /^BERTH_/.test(k)).map(([k, v]) => `${k}=${v}`);
   const r = spawnSync(sudo, ['env', ...pass, process.execPath, __filename, ...process.argv.slice(2)], { stdio: 'inherit', cwd: root });
-  process.exit(status);
+  process.exit(r.status ?? 1);
 }
 // tsc through node itself: under sudo's secure_path npx may not be found.
 const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', '.'], { cwd: root, stdio: 'inherit' });
