@@ -388,6 +388,7 @@ export class SwarmService {
     if (demote) await this.checkDemote(store, n.value.id);
     if (role === 'manager' && !next.peerUrl) next.peerUrl = `https://${n.value.addr}:${etcdPorts(n.value.port).peer}`;
     await store.updateNode(next, n.index);
+    this.noteUpdate(n.value, next);
     if (demote) {
       await this.removeMember(next.peerUrl ?? '').catch((e) => log.warn('could not remove the etcd member of a demoted node', { err: String(e) }));
       if (n.value.id === this.state?.nodeId) void this.serial(() => this.stepDown());
@@ -567,6 +568,26 @@ export class SwarmService {
   private async askRemote(): Promise<void> {
     const res = await this.heartbeatRemote('manager');
     if (res?.role === 'worker') await this.serial(() => this.stepDown());
+  }
+
+  /**
+   * The node event of an update made through this manager, at once: a second
+   * update before the next tick would otherwise hide it from the tick's diff.
+   */
+  private noteUpdate(before: NodeRecord, after: NodeRecord): void {
+    const name = after.spec.Name || after.hostname;
+    const attrs: Record<string, string> = { name };
+    if (before.spec.Availability !== after.spec.Availability) {
+      attrs['availability.old'] = before.spec.Availability;
+      attrs['availability.new'] = after.spec.Availability;
+    }
+    if (before.spec.Role !== after.spec.Role) {
+      attrs['role.old'] = before.spec.Role;
+      attrs['role.new'] = after.spec.Role;
+    }
+    const seen = this.seen?.get(after.id);
+    if (seen) Object.assign(seen, { name, availability: after.spec.Availability, role: after.spec.Role });
+    if (Object.keys(attrs).length > 1 || (before.spec.Name || before.hostname) !== name) this.deps.events.publish('node', 'update', after.id, attrs, 'swarm');
   }
 
   /** Diffs the node list against the last tick's and emits Docker's node events. */
