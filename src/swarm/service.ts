@@ -63,6 +63,20 @@ const AVAILABILITIES = ['active', 'pause', 'drain'];
 
 interface Seen { name: string; role: string; availability: string; state: string }
 
+/** What a node event names of a node record (its state comes from liveness). */
+function seenOf(n: NodeRecord): Omit<Seen, 'state'> {
+  return { name: n.spec.Name || n.hostname, role: n.spec.Role, availability: n.spec.Availability };
+}
+
+/** A node update event's attributes (Docker's `<key>.old`/`<key>.new`), or undefined when nothing it names changed. */
+function nodeChange(p: Seen, s: Seen): Record<string, string> | undefined {
+  const attrs: Record<string, string> = { name: s.name };
+  for (const k of ['availability', 'role', 'state'] as const) {
+    if (p[k] !== s[k]) { attrs[`${k}.old`] = p[k]; attrs[`${k}.new`] = s[k]; }
+  }
+  return Object.keys(attrs).length > 1 || p.name !== s.name ? attrs : undefined;
+}
+
 export class SwarmService {
   private readonly files: LocalFiles;
   private state?: LocalState;
@@ -575,27 +589,16 @@ export class SwarmService {
    * update before the next tick would otherwise hide it from the tick's diff.
    */
   private noteUpdate(before: NodeRecord, after: NodeRecord): void {
-    const name = after.spec.Name || after.hostname;
-    const attrs: Record<string, string> = { name };
-    if (before.spec.Availability !== after.spec.Availability) {
-      attrs['availability.old'] = before.spec.Availability;
-      attrs['availability.new'] = after.spec.Availability;
-    }
-    if (before.spec.Role !== after.spec.Role) {
-      attrs['role.old'] = before.spec.Role;
-      attrs['role.new'] = after.spec.Role;
-    }
     const seen = this.seen?.get(after.id);
-    if (seen) Object.assign(seen, { name, availability: after.spec.Availability, role: after.spec.Role });
-    if (Object.keys(attrs).length > 1 || (before.spec.Name || before.hostname) !== name) this.deps.events.publish('node', 'update', after.id, attrs, 'swarm');
+    const next: Seen = { ...seenOf(after), state: seen?.state ?? 'ready' };
+    if (seen) Object.assign(seen, next);
+    const attrs = nodeChange({ ...seenOf(before), state: next.state }, next);
+    if (attrs) this.deps.events.publish('node', 'update', after.id, attrs, 'swarm');
   }
 
   /** Diffs the node list against the last tick's and emits Docker's node events. */
   private observe(nodes: Array<Versioned<NodeRecord>>, alive: Set<string>): void {
-    const now = new Map<string, Seen>(nodes.map((n) => [n.value.id, {
-      name: n.value.spec.Name || n.value.hostname, role: n.value.spec.Role, availability: n.value.spec.Availability,
-      state: alive.has(n.value.id) ? 'ready' : 'down',
-    }]));
+    const now = new Map<string, Seen>(nodes.map((n) => [n.value.id, { ...seenOf(n.value), state: alive.has(n.value.id) ? 'ready' : 'down' }]));
     const prev = this.seen;
     this.seen = now;
     if (!prev) return;
@@ -605,11 +608,8 @@ export class SwarmService {
         this.deps.events.publish('node', 'create', id, { name: s.name }, 'swarm');
         continue;
       }
-      const attrs: Record<string, string> = { name: s.name };
-      for (const k of ['availability', 'role', 'state'] as const) {
-        if (p[k] !== s[k]) { attrs[`${k}.old`] = p[k]; attrs[`${k}.new`] = s[k]; }
-      }
-      if (Object.keys(attrs).length > 1 || p.name !== s.name) this.deps.events.publish('node', 'update', id, attrs, 'swarm');
+      const attrs = nodeChange(p, s);
+      if (attrs) this.deps.events.publish('node', 'update', id, attrs, 'swarm');
     }
     for (const [id, p] of prev) if (!now.has(id)) this.deps.events.publish('node', 'remove', id, { name: p.name }, 'swarm');
   }
