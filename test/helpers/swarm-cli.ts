@@ -107,6 +107,8 @@ export function swarmCliScenario(engine: Engine, SKIP: string | false): void {
     await waitFor(async () => (await mgr1.ok(['node', 'inspect', '--format', '{{.ManagerStatus.Reachability}}', 'wrk1'])).trim() === 'reachable', 60_000, 'wrk1 reachable as a manager');
     assert.equal(await berthOk(mgr1, ['node', 'demote', 'wrk1']), 'Manager wrk1 demoted in the swarm.\n');
     await same(mgr1, ['node', 'demote', 'wrk1']);
+    // the demoted node learns it on its own next ticks (as docker's does): a leave before that is a manager's leave
+    await waitFor(async () => (await wrk1.ok(['info', '--format', '{{.Swarm.ControlAvailable}}'])).trim() === 'false', 60_000, 'wrk1 stepped down to a worker');
     await same(mgr1, ['node', 'update', '--role', 'boss', 'wrk1']);
   });
 
