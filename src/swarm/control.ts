@@ -39,6 +39,8 @@ export interface ControlHandlers {
   rootCA(): string;
   join(req: JoinRequest): Promise<JoinResponse>;
   heartbeat(nodeId: string, clusterId: string, req: HeartbeatRequest): Promise<HeartbeatResponse>;
+  /** Further authenticated POST routes (swarm components'), looked up per request. */
+  route?(path: string): ((nodeId: string, body: Record<string, unknown>) => Promise<unknown>) | undefined;
 }
 
 const MAX_BODY = 1 << 20;
@@ -74,10 +76,12 @@ export class ControlServer {
       if (req.method === 'GET' && req.url === '/ca') return send(200, this.h.rootCA());
       const body = await readJson(req);
       if (req.method === 'POST' && req.url === '/join') return send(200, await this.h.join(body as unknown as JoinRequest));
-      if (req.method === 'POST' && req.url === '/heartbeat') {
+      const extra = req.method === 'POST' && req.url !== '/heartbeat' ? this.h.route?.(req.url ?? '') : undefined;
+      if (req.method === 'POST' && (req.url === '/heartbeat' || extra)) {
         const sock = req.socket as TLSSocket;
         const peer = sock.getPeerCertificate();
         if (!sock.authorized || !peer?.subject?.CN) return send(401, { message: 'a node certificate of this cluster is required' });
+        if (extra) return send(200, (await extra(String(peer.subject.CN), body)) ?? {});
         return send(200, await this.h.heartbeat(String(peer.subject.CN), String(peer.subject.O ?? ''), body as unknown as HeartbeatRequest));
       }
       send(404, { message: 'not found' });

@@ -18,6 +18,8 @@ import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { EtcdClient, type Member } from './etcd-client';
 import { SwarmStore, HEARTBEAT_MS } from './store';
+import { ObjectStore } from './object-store';
+import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
 import { ControlServer, controlCall, UnreachableError, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
@@ -92,9 +94,64 @@ export class SwarmService {
   private localFailures = 0;
   private seen?: Map<string, Seen>;
   private lock: Promise<unknown> = Promise.resolve();
+  private objects?: ObjectStore;
+  private leaderId?: string;
+  private readonly components: SwarmComponent[] = [];
+  private lastContext = '';
 
   constructor(private readonly deps: SwarmDeps) {
     this.files = new LocalFiles(deps.dataRoot);
+  }
+
+  /** Plugs a component (orchestrator, dispatcher, agent, …) into the node's life; see component.ts. */
+  attach(c: SwarmComponent): void {
+    this.components.push(c);
+  }
+
+  /** What this node is now, for the components (undefined: not in a swarm). */
+  private context(): SwarmContext | undefined {
+    const st = this.state;
+    if (!st) return undefined;
+    const manager = st.role === 'manager' && !!this.store;
+    return {
+      nodeId: st.nodeId,
+      clusterId: st.clusterId,
+      role: st.role,
+      leader: manager && this.leaderId === st.nodeId,
+      store: manager ? this.store : undefined,
+      objects: manager ? this.objects : undefined,
+      managers: st.managers,
+      tls: { ca: this.files.read('swarm-root-ca.crt'), cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key') },
+    };
+  }
+
+  /** Tells every component what this node is; called after each tick and on every role change. */
+  private publish(): void {
+    const ctx = this.stopped ? undefined : this.context();
+    const key = ctx ? JSON.stringify([ctx.nodeId, ctx.role, ctx.leader, !!ctx.store, ctx.managers]) : '';
+    if (key !== this.lastContext) log.debug('swarm context', { ctx: key });
+    this.lastContext = key;
+    for (const c of this.components) {
+      try {
+        c.setContext(ctx);
+      } catch (e) {
+        log.warn('swarm component failed to take its context', { component: c.name, err: String(e) });
+      }
+    }
+  }
+
+  /** A control-port route of a component; only managers serve them. */
+  private componentRoute(path: string): ((nodeId: string, body: Record<string, unknown>) => Promise<unknown>) | undefined {
+    for (const c of this.components) {
+      const r = c.controlRoutes?.()[path];
+      if (r) {
+        return async (nodeId, body) => {
+          if (this.state?.role !== 'manager' || !this.store) throw new SwarmError(503, NOT_MANAGER);
+          return r(nodeId, body);
+        };
+      }
+    }
+    return undefined;
   }
 
   // ---- lifecycle of the daemon ----
@@ -131,6 +188,11 @@ export class SwarmService {
         new Promise((r) => setTimeout(r, 1000)),
       ]);
     }
+    this.publish();
+    await Promise.all(this.components.map((c) => Promise.race([
+      c.stop().catch((e) => log.warn('swarm component did not stop cleanly', { component: c.name, err: String(e) })),
+      new Promise((r) => setTimeout(r, 5000)),
+    ])));
     await this.control?.close();
     await this.stopManager();
   }
@@ -514,6 +576,7 @@ export class SwarmService {
       else await this.workerTick();
     } finally {
       this.ticking = false;
+      this.publish();
     }
   }
 
@@ -523,7 +586,7 @@ export class SwarmService {
     if (!store) return;
     try {
       this.ownLease = await store.heartbeat(st.nodeId);
-      await store.campaign(st.nodeId, this.ownLease);
+      this.leaderId = await store.campaign(st.nodeId, this.ownLease);
       const nodes = await store.nodes();
       const self = nodes.find((n) => n.value.id === st.nodeId);
       this.localFailures = 0;
@@ -659,6 +722,8 @@ export class SwarmService {
     this.state = undefined;
     this.seen = undefined;
     this.lastError = '';
+    this.leaderId = undefined;
+    this.publish();
   }
 
   // ---- the etcd member ----
@@ -687,10 +752,13 @@ export class SwarmService {
       ca: this.files.read('etcd-ca.crt'), cert: this.files.read('etcd.crt'), key: this.files.read('etcd.key'),
     });
     this.store = new SwarmStore(this.client);
+    this.objects = new ObjectStore(this.client);
   }
 
   private async stopManager(): Promise<void> {
     this.store = undefined;
+    this.objects = undefined;
+    this.leaderId = undefined;
     this.client?.close();
     this.client = undefined;
     await this.etcd?.stop();
@@ -727,6 +795,7 @@ export class SwarmService {
       rootCA: () => this.files.read('swarm-root-ca.crt'),
       join: (r) => this.onJoin(r),
       heartbeat: (id, cl, r) => this.onHeartbeat(id, cl, r.running === 'manager' ? 'manager' : 'worker'),
+      route: (p) => this.componentRoute(p),
     });
     await control.listen(host, port, { cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key'), ca: this.files.read('swarm-root-ca.crt') });
     this.control = control;

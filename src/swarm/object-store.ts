@@ -1,0 +1,92 @@
+// The service-side objects in etcd: /berth/swarm/objects/<kind>/<id>, and
+// /berth/swarm/names/<kind>/<name> → id so names stay unique (services,
+// secrets, configs). As for nodes, Version.Index is the key's mod_revision
+// and every update is a compare-and-swap on it. Components (orchestrator,
+// scheduler, updater, dispatcher) talk to each other only through here.
+import type { EtcdClient, Compare, Op } from './etcd-client';
+import type { Versioned } from './types';
+import { SwarmError } from './errors';
+import { outOfSequence } from './store';
+import type { Kind, ObjectKinds } from './objects';
+
+const P = '/berth/swarm/';
+const objKey = (kind: Kind, id: string) => `${P}objects/${kind}/${id}`;
+const objPrefix = (kind: Kind) => `${P}objects/${kind}/`;
+const nameKey = (kind: Kind, name: string) => `${P}names/${kind}/${name}`;
+
+/** One write of a batch: create (fails if the id exists), update (CAS on index), delete (CAS on index). */
+export type Write =
+  | { op: 'create'; kind: Kind; value: { id: string }; name?: string }
+  | { op: 'update'; kind: Kind; value: { id: string }; index: number }
+  | { op: 'delete'; kind: Kind; id: string; index: number; name?: string };
+
+export class ObjectStore {
+  constructor(readonly etcd: EtcdClient) {}
+
+  async list<K extends Kind>(kind: K): Promise<Array<Versioned<ObjectKinds[K]>>> {
+    return (await this.etcd.getPrefix(objPrefix(kind))).map((kv) => ({ value: JSON.parse(kv.value) as ObjectKinds[K], index: kv.modRevision }));
+  }
+
+  async get<K extends Kind>(kind: K, id: string): Promise<Versioned<ObjectKinds[K]> | undefined> {
+    const kv = await this.etcd.get(objKey(kind, id));
+    return kv ? { value: JSON.parse(kv.value) as ObjectKinds[K], index: kv.modRevision } : undefined;
+  }
+
+  /** The id a unique name belongs to. */
+  async idOfName(kind: Kind, name: string): Promise<string | undefined> {
+    return (await this.etcd.get(nameKey(kind, name)))?.value || undefined;
+  }
+
+  /** Creates a record; with `name`, the name is claimed in the same transaction (409 if taken). */
+  async create<K extends Kind>(kind: K, value: ObjectKinds[K], name?: string): Promise<number> {
+    return this.batch([{ op: 'create', kind, value, name }]);
+  }
+
+  async update<K extends Kind>(kind: K, value: ObjectKinds[K], index: number): Promise<number> {
+    return this.batch([{ op: 'update', kind, value, index }]);
+  }
+
+  async delete(kind: Kind, id: string, index: number, name?: string): Promise<number> {
+    return this.batch([{ op: 'delete', kind, id, index, name }]);
+  }
+
+  /**
+   * All writes or none, in one etcd transaction; returns the new revision.
+   * A failed compare is "update out of sequence" (or a name conflict for a create that claims a name).
+   */
+  async batch(writes: Write[]): Promise<number> {
+    if (!writes.length) return 0;
+    const compare: Compare[] = [];
+    const ops: Op[] = [];
+    for (const w of writes) {
+      if (w.op === 'create') {
+        compare.push({ key: objKey(w.kind, w.value.id), target: 'CREATE', create_revision: 0 });
+        ops.push({ put: { key: objKey(w.kind, w.value.id), value: JSON.stringify(w.value) } });
+        if (w.name) {
+          compare.push({ key: nameKey(w.kind, w.name), target: 'CREATE', create_revision: 0 });
+          ops.push({ put: { key: nameKey(w.kind, w.name), value: w.value.id } });
+        }
+      } else if (w.op === 'update') {
+        compare.push({ key: objKey(w.kind, w.value.id), target: 'MOD', mod_revision: w.index });
+        ops.push({ put: { key: objKey(w.kind, w.value.id), value: JSON.stringify(w.value) } });
+      } else {
+        compare.push({ key: objKey(w.kind, w.id), target: 'MOD', mod_revision: w.index });
+        ops.push({ del: { key: objKey(w.kind, w.id) } });
+        if (w.name) ops.push({ del: { key: nameKey(w.kind, w.name) } });
+      }
+    }
+    const r = await this.etcd.txn(compare, ops);
+    if (r.succeeded) return r.revision;
+    const named = writes.find((w) => w.op === 'create' && w.name) as Extract<Write, { op: 'create' }> | undefined;
+    if (named && writes.length === 1 && (await this.idOfName(named.kind, named.name!))) {
+      throw new SwarmError(409, `rpc error: code = AlreadyExists desc = name conflicts with an existing object`);
+    }
+    throw outOfSequence();
+  }
+
+  /** The store's current revision (changes since a revision: compare with records' indexes). */
+  async revision(): Promise<number> {
+    const r = await this.etcd.txn([], [{ range: { key: P + 'cluster' } }]);
+    return r.revision;
+  }
+}
