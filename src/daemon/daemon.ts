@@ -23,6 +23,9 @@ import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
 import { DistributionService } from '../distribution/service';
 import { SwarmService } from '../swarm/service';
+import { Dispatcher } from '../swarm/dispatcher';
+import { Agent } from '../swarm/agent/agent';
+import { swarmEngine } from './swarm-engine';
 import { BERTH_VERSION } from '../version';
 import type { DaemonConfig } from './config';
 import { log } from '../util/log';
@@ -94,6 +97,10 @@ export class Daemon {
       // our bridges and container veths are never the address other hosts reach
       ignoreInterface: (n) => n === config.bridge || n.startsWith(`${tag}-`) || n.startsWith(`${tag}v`) || /^(docker|br-|veth)/.test(n),
     });
+    // the node side of swarm services: the dispatcher first (a manager's agent asks it in-process)
+    const dispatcher = new Dispatcher();
+    this.swarm.attach(dispatcher);
+    this.swarm.attach(new Agent(swarmEngine(this), dispatcher));
   }
 
   /** Network and volume services plug into the container lifecycle. */

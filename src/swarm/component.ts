@@ -36,6 +36,8 @@ export interface SwarmComponent {
   setContext(ctx: SwarmContext | undefined): void;
   /** Stops the component's loops (daemon shutdown); awaited with a bound. */
   stop(): Promise<void>;
+  /** This node left the swarm (or was removed from it): undo what the membership made (after setContext(undefined)). */
+  left?(): Promise<void>;
   /** Control-port routes (POST <path>) this component serves on managers. */
   controlRoutes?(): Record<string, ControlRoute>;
 }

@@ -724,6 +724,11 @@ export class SwarmService {
     this.lastError = '';
     this.leaderId = undefined;
     this.publish();
+    // as Docker's leave: what the membership made (task containers) goes, bounded
+    await Promise.all(this.components.map((c) => c.left && Promise.race([
+      c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })),
+      new Promise((r) => setTimeout(r, 15_000)),
+    ])));
   }
 
   // ---- the etcd member ----

@@ -1,0 +1,214 @@
+// The dispatcher (on every manager): the node side's one way into the task
+// store. A node asks for the tasks assigned to it (a long poll: the answer
+// comes at once when its tasks changed since the token it holds, otherwise
+// when they change or after a bounded wait) and reports its tasks' states.
+//
+// One shared poller per manager reads the task list every POLL_MS while any
+// node waits, so N waiting nodes cost one etcd range per interval, not N.
+// A node's token is a digest of its tasks' ids and versions: a change of
+// any of them (desired state, a new task, a deleted one) answers the wait.
+// Workers call it over the control port (POST /tasks/assigned, /tasks/status);
+// a manager's own agent calls the same methods in-process.
+import { createHash } from 'node:crypto';
+import type { SwarmComponent, SwarmContext, ControlRoute } from './component';
+import type { ObjectStore } from './object-store';
+import { stateBefore, TASK_STATES, type TaskRecord, type TaskStatus, type TaskState } from './objects';
+import type { Versioned } from './types';
+import { SwarmError, NOT_MANAGER } from './errors';
+import { log } from '../util/log';
+
+/** How often the shared poller reads the task list while nodes wait. */
+export const POLL_MS = 120;
+/** The longest a node's wait is held before an unchanged answer. */
+export const MAX_WAIT_MS = 10_000;
+
+export interface FileData { id: string; name: string; /** base64 */ data: string }
+
+export interface Assignment {
+  /** Hand it back as `since` to wait for the next change. */
+  token: string;
+  /** The node's tasks (every desired state, history included), with their record versions. */
+  tasks: Array<TaskRecord & { index: number }>;
+  /** Names and modes of the services those tasks belong to. */
+  services: Record<string, { name: string; global: boolean }>;
+  /** Data of the secrets and configs the node's live tasks reference: nothing else. */
+  secrets: FileData[];
+  configs: FileData[];
+}
+
+export interface StatusReport { taskId: string; status: TaskStatus }
+export interface StatusResult { taskId: string; ok: boolean; error?: string }
+
+interface Waiter { nodeId: string; since: string; done: () => void }
+
+export class Dispatcher implements SwarmComponent {
+  readonly name = 'dispatcher';
+  private ctx?: SwarmContext;
+  private readonly waiters = new Set<Waiter>();
+  private polling = false;
+  private snapshot: { at: number; tasks: Array<Versioned<TaskRecord>> } = { at: 0, tasks: [] };
+
+  setContext(ctx: SwarmContext | undefined): void {
+    this.ctx = ctx;
+    if (!ctx?.objects) this.release();
+  }
+
+  async stop(): Promise<void> {
+    this.ctx = undefined;
+    this.release();
+  }
+
+  controlRoutes(): Record<string, ControlRoute> {
+    return {
+      '/tasks/assigned': (nodeId, body) => this.assigned(nodeId, typeof body.since === 'string' ? body.since : '', Number(body.wait ?? 0)),
+      '/tasks/status': (nodeId, body) => this.report(nodeId, Array.isArray(body.reports) ? body.reports as StatusReport[] : []),
+    };
+  }
+
+  private objects(): ObjectStore {
+    const o = this.ctx?.objects;
+    if (!o) throw new SwarmError(503, NOT_MANAGER);
+    return o;
+  }
+
+  /** The node's assignment; waits (≤ MAX_WAIT_MS) while its token still equals `since`. */
+  async assigned(nodeId: string, since: string, waitMs: number, abort?: AbortSignal): Promise<Assignment> {
+    const objects = this.objects();
+    let tasks = await this.refresh(objects);
+    const wait = Math.max(0, Math.min(MAX_WAIT_MS, Number.isFinite(waitMs) ? waitMs : 0));
+    if (since && wait > 0 && tokenOf(tasks, nodeId) === since && !abort?.aborted) {
+      await new Promise<void>((resolve) => {
+        const w: Waiter = { nodeId, since, done: () => { clearTimeout(t); abort?.removeEventListener('abort', w.done); this.waiters.delete(w); resolve(); } };
+        const t = setTimeout(w.done, wait);
+        abort?.addEventListener('abort', w.done);
+        this.waiters.add(w);
+        this.poll();
+      });
+      tasks = this.snapshot.tasks;
+    }
+    return this.build(this.objects(), nodeId, tasks);
+  }
+
+  /** Reads the task list (shared by calls within one poll interval). */
+  private async refresh(objects: ObjectStore): Promise<Array<Versioned<TaskRecord>>> {
+    if (Date.now() - this.snapshot.at < POLL_MS / 2) return this.snapshot.tasks;
+    const tasks = await objects.list('tasks');
+    this.snapshot = { at: Date.now(), tasks };
+    return tasks;
+  }
+
+  /** The shared poller: runs while anyone waits. */
+  private poll(): void {
+    if (this.polling) return;
+    this.polling = true;
+    void (async () => {
+      try {
+        while (this.waiters.size) {
+          await new Promise((r) => setTimeout(r, POLL_MS));
+          const objects = this.ctx?.objects;
+          if (!objects) { this.release(); break; }
+          let tasks: Array<Versioned<TaskRecord>>;
+          try {
+            tasks = await this.refresh(objects);
+          } catch (e) {
+            log.debug('dispatcher poll failed', { err: String(e) });
+            continue;
+          }
+          const tokens = new Map<string, string>();
+          for (const w of [...this.waiters]) {
+            let tok = tokens.get(w.nodeId);
+            if (tok === undefined) tokens.set(w.nodeId, (tok = tokenOf(tasks, w.nodeId)));
+            if (tok !== w.since) w.done();
+          }
+        }
+      } finally {
+        this.polling = false;
+      }
+    })();
+  }
+
+  private release(): void {
+    for (const w of [...this.waiters]) w.done();
+  }
+
+  private async build(objects: ObjectStore, nodeId: string, all: Array<Versioned<TaskRecord>>): Promise<Assignment> {
+    const mine = all.filter((t) => t.value.nodeId === nodeId);
+    const serviceIds = new Set(mine.map((t) => t.value.serviceId));
+    const secretIds = new Set<string>();
+    const configIds = new Set<string>();
+    for (const t of mine) {
+      // files only for tasks that may still run
+      if (!stateBefore(t.value.desiredState, 'complete') || stateBefore('running', t.value.status.State)) continue;
+      const cs = (t.value.spec.ContainerSpec ?? {}) as { Secrets?: Array<{ SecretID?: string }>; Configs?: Array<{ ConfigID?: string }> };
+      for (const s of cs.Secrets ?? []) if (s.SecretID) secretIds.add(s.SecretID);
+      for (const c of cs.Configs ?? []) if (c.ConfigID) configIds.add(c.ConfigID);
+    }
+    const [services, secrets, configs] = await Promise.all([
+      serviceIds.size ? objects.list('services') : Promise.resolve([]),
+      Promise.all([...secretIds].map((id) => objects.get('secrets', id))),
+      Promise.all([...configIds].map((id) => objects.get('configs', id))),
+    ]);
+    const svc: Assignment['services'] = {};
+    for (const s of services) {
+      if (!serviceIds.has(s.value.id)) continue;
+      const mode = (s.value.spec.Mode ?? {}) as Record<string, unknown>;
+      svc[s.value.id] = { name: String(s.value.spec.Name ?? s.value.id), global: !!mode.Global || !!mode.GlobalJob };
+    }
+    const file = (r: { value: { id: string; spec: Record<string, unknown> } } | undefined): FileData | undefined =>
+      r ? { id: r.value.id, name: String(r.value.spec.Name ?? ''), data: String(r.value.spec.Data ?? '') } : undefined;
+    return {
+      token: tokenOf(all, nodeId),
+      tasks: mine.map((t) => ({ ...t.value, index: t.index })),
+      services: svc,
+      secrets: secrets.map(file).filter((x): x is FileData => !!x),
+      configs: configs.map(file).filter((x): x is FileData => !!x),
+    };
+  }
+
+  /**
+   * A node's state reports: each a compare-and-swap of the task's status,
+   * only for the node's own tasks and only forward in TASK_STATES order.
+   */
+  async report(nodeId: string, reports: StatusReport[]): Promise<{ results: StatusResult[] }> {
+    const objects = this.objects();
+    const results = await Promise.all(reports.slice(0, 512).map((r) => this.reportOne(objects, nodeId, r)));
+    // a waiting node sees its tasks' new versions at the next poll; a fresh read is due
+    this.snapshot.at = 0;
+    return { results };
+  }
+
+  private async reportOne(objects: ObjectStore, nodeId: string, r: StatusReport): Promise<StatusResult> {
+    const taskId = String(r?.taskId ?? '');
+    const st = r?.status;
+    if (!taskId || !st || !TASK_STATES.includes(st.State as TaskState)) return { taskId, ok: false, error: 'invalid status report' };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await objects.get('tasks', taskId);
+      if (!cur) return { taskId, ok: false, error: 'task not found' };
+      if (cur.value.nodeId !== nodeId) return { taskId, ok: false, error: 'task is not assigned to this node' };
+      if (!stateBefore(cur.value.status.State, st.State)) return { taskId, ok: false, error: `task is ${cur.value.status.State} already` };
+      const status: TaskStatus = {
+        Timestamp: typeof st.Timestamp === 'string' ? st.Timestamp : new Date().toISOString(),
+        State: st.State,
+        Message: String(st.Message ?? ''),
+        ...(st.Err ? { Err: String(st.Err) } : {}),
+        ...(st.ContainerStatus ? { ContainerStatus: st.ContainerStatus } : cur.value.status.ContainerStatus ? { ContainerStatus: cur.value.status.ContainerStatus } : {}),
+        ...(cur.value.status.PortStatus ? { PortStatus: cur.value.status.PortStatus } : {}),
+      };
+      try {
+        await objects.update('tasks', { ...cur.value, status, updatedAt: new Date().toISOString() }, cur.index);
+        return { taskId, ok: true };
+      } catch (e) {
+        if (!/out of sequence/.test((e as Error).message)) return { taskId, ok: false, error: (e as Error).message };
+      }
+    }
+    return { taskId, ok: false, error: 'update out of sequence' };
+  }
+}
+
+/** A digest of the node's tasks' ids and versions. */
+export function tokenOf(tasks: Array<Versioned<TaskRecord>>, nodeId: string): string {
+  const h = createHash('sha256');
+  const mine = tasks.filter((t) => t.value.nodeId === nodeId).map((t) => `${t.value.id}:${t.index}`).sort();
+  h.update(mine.join(','));
+  return h.digest('hex').slice(0, 24);
+}
