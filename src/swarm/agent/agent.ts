@@ -143,7 +143,11 @@ export class Agent implements SwarmComponent {
       this.schedule(t.id);
     }
     // tasks no longer assigned: their containers go
-    for (const id of [...this.local.keys()]) if (!seen.has(id)) this.schedule(id);
+    for (const id of [...this.local.keys()]) {
+      if (seen.has(id)) continue;
+      this.local.delete(id);
+      this.schedule(id);
+    }
     // containers (and files) of tasks this agent does not know: after a restart, or deleted while it was away
     for (const c of this.engine.containersWithLabel(LABEL.taskId)) {
       const id = c.labels[LABEL.taskId];
