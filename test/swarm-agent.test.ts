@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
 import { SwarmObjects } from './helpers/swarm-objects';
 import { waitFor } from './helpers/daemon';
@@ -74,6 +75,32 @@ async function inspect(h: ClusterHost, ref: string): Promise<Record<string, any>
 
 async function names(h: ClusterHost, all = true): Promise<string[]> {
   return (await h.ok(['ps', ...(all ? ['-a'] : []), '--format', '{{.Names}}'])).trim().split('\n').filter(Boolean);
+}
+
+
+/** A GET on the host's socket: status, content type and the raw body. */
+function rawGet(h: ClusterHost, urlPath: string): Promise<{ status: number; type: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: h.socket, path: urlPath, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} timed out`)));
+    req.end();
+  });
+}
+
+/** Docker's multiplexed stream → [stream, text] frames. */
+function frames(b: Buffer): Array<[number, string]> {
+  const out: Array<[number, string]> = [];
+  for (let i = 0; i + 8 <= b.length;) {
+    const n = b.readUInt32BE(i + 4);
+    out.push([b[i], b.subarray(i + 8, i + 8 + n).toString()]);
+    i += 8 + n;
+  }
+  return out;
 }
 
 before(async () => {
@@ -235,6 +262,47 @@ test('berthd restarts on the worker: a running task stays running, a task delete
   assert.equal(kr.index, k.index, 'with no new report');
   for (const t of [keep, dies]) await objs.delete('tasks', t.id);
   await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task containers removed', 100);
+});
+
+test('service and task logs: the manager gathers the lines from the worker and itself, with Docker\'s details and timestamps', async () => {
+  const spec = { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Args: ['sh', '-c', 'echo "out from $0"; echo "err from $0" >&2; sleep 1000'] } };
+  const onWorker = task(workerId, 8, { ...spec, ContainerSpec: { ...spec.ContainerSpec, Args: [...spec.ContainerSpec.Args, 'worker'] } });
+  const onManager = task(managerId, 9, { ...spec, ContainerSpec: { ...spec.ContainerSpec, Args: [...spec.ContainerSpec.Args, 'manager'] } });
+  await objs.create('tasks', onWorker);
+  await objs.create('tasks', onManager);
+  await waitState(onWorker.id, 'running');
+  await waitState(onManager.id, 'running');
+  let got: Array<[number, string]> = [];
+  const t0 = Date.now();
+  await waitFor(async () => {
+    const r = await rawGet(m1, `/v1.43/services/web/logs?stdout=1&stderr=1&details=1&timestamps=1`);
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.type, 'application/vnd.docker.multiplexed-stream');
+    got = frames(r.body);
+    return got.length >= 4;
+  }, 10_000, 'four log lines', 200, () => `: ${JSON.stringify(got)}`);
+  times['service logs (2 nodes)'] = Date.now() - t0;
+  const line = (stream: number, text: string, t: { id: string }, node: string) => {
+    const f = got.find(([s, l]) => s === stream && l.endsWith(` ${text}\n`));
+    assert.ok(f, `${text} on stream ${stream} in ${JSON.stringify(got)}`);
+    const [ts, details] = f[1].split(' ');
+    assert.match(ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    assert.equal(details, `com.docker.swarm.node.id=${node},com.docker.swarm.service.id=${SERVICE_ID},com.docker.swarm.task.id=${t.id}`);
+  };
+  line(1, 'out from worker', onWorker, workerId);
+  line(2, 'err from worker', onWorker, workerId);
+  line(1, 'out from manager', onManager, managerId);
+  line(2, 'err from manager', onManager, managerId);
+  // one task, stdout only, no details
+  const r = await rawGet(m1, `/v1.43/tasks/${onWorker.id}/logs?stdout=1`);
+  assert.deepEqual(frames(r.body), [[1, 'out from worker\n']]);
+  // a worker cannot serve them; an unknown service is dockerd's 404
+  assert.equal((await rawGet(w1, `/v1.43/services/web/logs?stdout=1`)).status, 503);
+  const nf = await rawGet(m1, `/v1.43/services/nosuch/logs?stdout=1`);
+  assert.equal(nf.status, 404);
+  assert.match(nf.body.toString(), /service nosuch not found/);
+  for (const t of [onWorker, onManager]) await objs.delete('tasks', t.id);
+  await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 10_000, 'task containers removed', 100);
 });
 
 test('leaving the swarm removes the node\'s task containers', async () => {

@@ -25,6 +25,7 @@ import { DistributionService } from '../distribution/service';
 import { SwarmService } from '../swarm/service';
 import { Dispatcher } from '../swarm/dispatcher';
 import { Agent } from '../swarm/agent/agent';
+import { TaskLogs } from '../swarm/agent/logs';
 import { swarmEngine } from './swarm-engine';
 import { BERTH_VERSION } from '../version';
 import type { DaemonConfig } from './config';
@@ -47,6 +48,8 @@ export class Daemon {
   readonly builder: BuilderService;
   readonly distribution: DistributionService;
   readonly swarm: SwarmService;
+  /** `service logs` / `task logs`: gathered from the nodes running the tasks. */
+  readonly swarmLogs: TaskLogs;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -98,9 +101,12 @@ export class Daemon {
       ignoreInterface: (n) => n === config.bridge || n.startsWith(`${tag}-`) || n.startsWith(`${tag}v`) || /^(docker|br-|veth)/.test(n),
     });
     // the node side of swarm services: the dispatcher first (a manager's agent asks it in-process)
+    const engine = swarmEngine(this);
     const dispatcher = new Dispatcher();
     this.swarm.attach(dispatcher);
-    this.swarm.attach(new Agent(swarmEngine(this), dispatcher));
+    this.swarm.attach(new Agent(engine, dispatcher));
+    this.swarmLogs = new TaskLogs(engine);
+    this.swarm.attach(this.swarmLogs);
   }
 
   /** Network and volume services plug into the container lifecycle. */

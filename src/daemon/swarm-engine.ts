@@ -60,6 +60,16 @@ export function swarmEngine(d: Pick<Daemon, 'images' | 'distribution' | 'contain
         return undefined;
       }
     },
+    async readLogs(id, o) {
+      const c = containers.get(id);
+      containers.logFiles.checkReadable(c);
+      const { entries } = await containers.logFiles.history(c);
+      const lines = entries
+        .filter((e) => (e.stream === 'stdout' ? o.stdout : o.stderr))
+        .filter((e) => (o.sinceNs === undefined || e.timeNs >= o.sinceNs) && (o.untilNs === undefined || e.timeNs <= o.untilNs))
+        .map((e) => ({ stream: e.stream, timeNs: String(e.timeNs), data: (e.full ? Buffer.concat([e.text, Buffer.from('\n')]) : e.text).toString('base64') }));
+      return o.tail !== undefined && o.tail >= 0 ? lines.slice(Math.max(0, lines.length - o.tail)) : lines;
+    },
     onContainerEvent(fn) {
       return events.subscribe((ev) => {
         if (ev.Type !== 'container') return;

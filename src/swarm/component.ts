@@ -40,4 +40,6 @@ export interface SwarmComponent {
   left?(): Promise<void>;
   /** Control-port routes (POST <path>) this component serves on managers. */
   controlRoutes?(): Record<string, ControlRoute>;
+  /** Control-port routes served on every node, workers too (the route checks its caller). */
+  nodeRoutes?(): Record<string, ControlRoute>;
 }

@@ -140,8 +140,12 @@ export class SwarmService {
     }
   }
 
-  /** A control-port route of a component; only managers serve them. */
+  /** A control-port route of a component: node routes on every node, the others only on managers. */
   private componentRoute(path: string): ((nodeId: string, body: Record<string, unknown>) => Promise<unknown>) | undefined {
+    for (const c of this.components) {
+      const n = c.nodeRoutes?.()[path];
+      if (n) return n;
+    }
     for (const c of this.components) {
       const r = c.controlRoutes?.()[path];
       if (r) {

@@ -11,6 +11,7 @@ import { registerVolumeRoutes, type VolumeBackend } from './volumes';
 import { registerBuildRoutes, type BuildBackend } from './build';
 import { registerDistributionRoutes, type DistributionBackend } from './distribution';
 import { registerSwarmRoutes, type SwarmBackend } from './swarm';
+import { registerSwarmLogRoutes, type SwarmLogsBackend } from './swarm-logs';
 import { registerPluginRoutes } from './plugins';
 
 export interface RouteBackends {
@@ -25,6 +26,7 @@ export interface RouteBackends {
   build: BuildBackend;
   distribution: DistributionBackend;
   swarm: SwarmBackend;
+  swarmLogs: SwarmLogsBackend;
 }
 
 export function buildRouter(b: RouteBackends): Router {
@@ -39,6 +41,7 @@ export function buildRouter(b: RouteBackends): Router {
   registerVolumeRoutes(r, b.volumes);
   registerBuildRoutes(r, b.build);
   registerDistributionRoutes(r, b.distribution);
+  registerSwarmLogRoutes(r, b.swarmLogs);
   registerSwarmRoutes(r, b.swarm);
   registerPluginRoutes(r);
   return r;

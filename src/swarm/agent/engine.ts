@@ -24,6 +24,15 @@ export interface EngineEvent {
   exitCode?: number;
 }
 
+/** One piece of a container's log (a line, with its newline when whole). */
+export interface EngineLogLine {
+  stream: 'stdout' | 'stderr';
+  /** Nanoseconds since the epoch, as a decimal string. */
+  timeNs: string;
+  /** base64 */
+  data: string;
+}
+
 export interface AgentEngine {
   /** The image is present locally under `ref` (name[:tag][@digest] or id). */
   hasImage(ref: string): boolean;
@@ -41,6 +50,8 @@ export interface AgentEngine {
   container(id: string): EngineContainer | undefined;
   /** Container events; returns the unsubscribe function. */
   onContainerEvent(fn: (ev: EngineEvent) => void): () => void;
+  /** What a container logged (its log driver's files), from `sinceNs`, the last `tail` lines. */
+  readLogs(id: string, o: { sinceNs?: bigint; untilNs?: bigint; tail?: number; stdout: boolean; stderr: boolean }): Promise<EngineLogLine[]>;
   /** A directory under the exec root (tmpfs, never the data root) for secrets and configs of tasks. */
   readonly runDir: string;
 }
