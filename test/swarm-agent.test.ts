@@ -224,6 +224,24 @@ test('a task whose image is nowhere is rejected with dockerd\'s error', async ()
   await objs.delete('tasks', t.id);
 });
 
+test('a task with a healthcheck is starting until healthy; an unhealthy one is stopped and failed', async () => {
+  const hc = (cmd: string, start = 0) => ({ Test: ['CMD-SHELL', cmd], Interval: 3e8, Timeout: 2e9, Retries: 1, StartPeriod: start });
+  const slow = task(workerId, 10, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Args: ['sh', '-c', 'sleep 2; touch /tmp/ok; sleep 1000'], HealthCheck: hc('test -f /tmp/ok', 10e9) } });
+  const sick = task(workerId, 11, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, HealthCheck: hc('exit 1') } });
+  const t0 = Date.now();
+  await objs.create('tasks', slow);
+  await objs.create('tasks', sick);
+  await waitState(slow.id, 'starting');
+  const up = await waitState(slow.id, 'running');
+  assert.ok(Date.now() - t0 >= 2000, 'running only once healthy');
+  assert.equal((await inspect(w1, up.status.ContainerStatus!.ContainerID!)).State.Health.Status, 'healthy');
+  const bad = await waitState(sick.id, 'failed');
+  assert.match(bad.status.Err ?? '', /^task: non-zero exit \(\d+\): unhealthy container$/);
+  assert.equal((await inspect(w1, bad.status.ContainerStatus!.ContainerID!)).State.Running, false);
+  for (const x of [slow, sick]) await objs.delete('tasks', x.id);
+  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task containers removed', 100);
+});
+
 test('a task assigned to the manager runs on the manager (its agent asks its own dispatcher)', async () => {
   const t = task(managerId, 3);
   const t0 = Date.now();

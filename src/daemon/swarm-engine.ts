@@ -17,6 +17,7 @@ function view(c: ContainerRecord): EngineContainer {
     exitCode: Number(c.state.ExitCode ?? 0),
     pid: Number(c.state.Pid ?? 0),
     error: String(c.state.Error ?? ''),
+    ...(c.extra.health && c.state.Running ? { health: String((c.extra.health as { Status?: string }).Status ?? '') } : {}),
   };
 }
 

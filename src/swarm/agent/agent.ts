@@ -95,7 +95,7 @@ export class Agent implements SwarmComponent {
   private async run(): Promise<void> {
     this.unsubscribe ??= this.engine.onContainerEvent((ev) => {
       const taskId = ev.labels[LABEL.taskId];
-      if (taskId && this.local.has(taskId) && (ev.action === 'die' || ev.action === 'destroy' || ev.action === 'start')) this.schedule(taskId);
+      if (taskId && this.local.has(taskId) && (ev.action === 'die' || ev.action === 'destroy' || ev.action === 'start' || ev.action.startsWith('health_status'))) this.schedule(taskId);
     });
     let backoff = 0;
     while (this.ctx && !this.stopped) {
@@ -216,7 +216,15 @@ export class Agent implements SwarmComponent {
     }
     if (c) {
       if (c.running) {
-        if (stateBefore(s, 'running')) this.report(l, 'running', 'started', { ContainerStatus: { ContainerID: c.id, PID: c.pid, ExitCode: 0 } });
+        // with a healthcheck a task is running once healthy (dockerd's executor); unhealthy: stopped, failed
+        if (c.health === 'unhealthy') {
+          await this.engine.stop(c.id, stopGraceSeconds(t));
+          const dead = this.engine.container(c.id) ?? c;
+          const err = s === 'running' ? 'unhealthy container' : `task: non-zero exit (${dead.exitCode}): unhealthy container`;
+          this.report(l, 'failed', 'started', { Err: err, ContainerStatus: { ContainerID: c.id, PID: 0, ExitCode: dead.exitCode } });
+          return;
+        }
+        if (stateBefore(s, 'running') && c.health !== 'starting') this.report(l, 'running', 'started', { ContainerStatus: { ContainerID: c.id, PID: c.pid, ExitCode: 0 } });
         return;
       }
       if (c.status !== 'created' || s === 'running') return this.reportExit(l, c);
@@ -259,11 +267,9 @@ export class Agent implements SwarmComponent {
       return;
     }
     const now = this.engine.container(id);
-    if (now?.running) {
-      this.report(l, 'running', 'started', { ContainerStatus: { ContainerID: id, PID: now.pid, ExitCode: 0 } });
-    } else if (now) {
-      this.reportExit(l, now);
-    }
+    // running (or, with a healthcheck, once healthy): the next step reports it
+    if (now?.running) this.schedule(taskId);
+    else if (now) this.reportExit(l, now);
   }
 
   /** A dead container: complete (exit 0) or failed with Docker's error text. */

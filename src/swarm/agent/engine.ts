@@ -14,9 +14,11 @@ export interface EngineContainer {
   pid: number;
   /** The runtime's error of a start that failed ('' otherwise). */
   error: string;
+  /** Its healthcheck's status while it has one (starting, healthy, unhealthy). */
+  health?: string;
 }
 
-/** A container lifecycle event (die, destroy, start, …) of a container carrying `labels`. */
+/** A container lifecycle event (die, destroy, start, `health_status: <s>`, …) of a container carrying `labels`. */
 export interface EngineEvent {
   id: string;
   action: string;
