@@ -10,9 +10,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
 import { SwarmObjects } from './helpers/swarm-objects';
-import { waitFor } from './helpers/daemon';
+import { waitFor, ROOT_DIR } from './helpers/daemon';
 
 let cluster: Cluster;
 let m1: ClusterHost, w1: ClusterHost;
@@ -138,6 +141,7 @@ test('a task assigned to the worker runs there: Docker\'s name, labels, spec, se
   await objs.create('tasks', t1);
   const rec = await waitState(t1.id, 'running');
   times['assigned → running recorded'] = Date.now() - t0;
+  times['assigned → running (agent clock)'] = Date.parse(rec.status.Timestamp) - Date.parse(String((t1 as Record<string, unknown>).createdAt));
   c1 = rec.status.ContainerStatus!.ContainerID!;
   assert.match(c1, /^[0-9a-f]{64}$/);
   assert.ok(rec.status.ContainerStatus!.PID! > 0);
@@ -222,6 +226,34 @@ test('a task whose image is nowhere is rejected with dockerd\'s error', async ()
   assert.equal(rec.status.Err, 'No such image: nosuchimage:1.0');
   assert.equal(rec.status.Message, 'preparing');
   await objs.delete('tasks', t.id);
+});
+
+test('a missing image is pulled through berthd\'s distribution service (a registry on the worker\'s loopback)', async () => {
+  const root = path.join(cluster.root, 'registry');
+  fs.mkdirSync(root, { recursive: true });
+  const reg = spawn('ip', ['netns', 'exec', w1.ns, process.execPath, path.join(ROOT_DIR, 'bin', 'berth'), 'registry', 'serve', '--root', root, '--addr', '127.0.0.1:5000'], { stdio: 'ignore' });
+  try {
+    const ref = '127.0.0.1:5000/pulled/busybox:1';
+    await w1.ok(['tag', 'busybox:latest', ref]);
+    let push = '';
+    await waitFor(async () => {
+      const r = await w1.docker(['push', ref], { timeout: 60_000 });
+      push = r.stderr;
+      return r.code === 0;
+    }, 30_000, 'push to the worker\'s registry', 300, () => `: ${push}`);
+    await w1.ok(['rmi', ref]);
+    const t = task(workerId, 12, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Image: ref } });
+    const t0 = Date.now();
+    await objs.create('tasks', t);
+    const rec = await waitState(t.id, 'running', 60_000);
+    times['pull + run'] = Date.now() - t0;
+    assert.equal((await inspect(w1, rec.status.ContainerStatus!.ContainerID!)).Config.Image, ref);
+    assert.match(await w1.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /127\.0\.0\.1:5000\/pulled\/busybox:1/);
+    await objs.delete('tasks', t.id);
+    await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task container removed', 100);
+  } finally {
+    reg.kill('SIGKILL');
+  }
 });
 
 test('a task with a healthcheck is starting until healthy; an unhealthy one is stopped and failed', async () => {
