@@ -3,8 +3,9 @@
 // comes at once when its tasks changed since the token it holds, otherwise
 // when they change or after a bounded wait) and reports its tasks' states.
 //
-// One shared poller per manager reads the task list every POLL_MS while any
-// node waits, so N waiting nodes cost one etcd range per interval, not N.
+// One shared poller per manager reads the store's revision every POLL_MS
+// while any node waits (the task list only when it moved), so N waiting
+// nodes cost one small etcd read per interval, not N.
 // A node's token is a digest of its tasks' ids and versions: a change of
 // any of them (desired state, a new task, a deleted one) answers the wait.
 // Workers call it over the control port (POST /tasks/assigned, /tasks/status);
@@ -46,7 +47,7 @@ export class Dispatcher implements SwarmComponent {
   private ctx?: SwarmContext;
   private readonly waiters = new Set<Waiter>();
   private polling = false;
-  private snapshot: { at: number; tasks: Array<Versioned<TaskRecord>> } = { at: 0, tasks: [] };
+  private snapshot: { at: number; rev: number; tasks: Array<Versioned<TaskRecord>> } = { at: 0, rev: -1, tasks: [] };
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
@@ -89,11 +90,21 @@ export class Dispatcher implements SwarmComponent {
     return this.build(this.objects(), nodeId, tasks);
   }
 
-  /** Reads the task list (shared by calls within one poll interval). */
+  /**
+   * The task list, shared by calls within one poll interval; read again only
+   * when the store's revision moved (a quiet cluster's revision stands still:
+   * heartbeats renew leases, they write nothing).
+   */
   private async refresh(objects: ObjectStore): Promise<Array<Versioned<TaskRecord>>> {
     if (Date.now() - this.snapshot.at < POLL_MS / 2) return this.snapshot.tasks;
+    const rev = await objects.revision();
+    if (rev === this.snapshot.rev) {
+      this.snapshot.at = Date.now();
+      return this.snapshot.tasks;
+    }
+    // a write between the two reads is in the list, and moves the revision again: read at the next poll
     const tasks = await objects.list('tasks');
-    this.snapshot = { at: Date.now(), tasks };
+    this.snapshot = { at: Date.now(), rev, tasks };
     return tasks;
   }
 
@@ -172,7 +183,7 @@ export class Dispatcher implements SwarmComponent {
   async report(nodeId: string, reports: StatusReport[]): Promise<{ results: StatusResult[] }> {
     const objects = this.objects();
     const results = await Promise.all(reports.slice(0, 512).map((r) => this.reportOne(objects, nodeId, r)));
-    // a waiting node sees its tasks' new versions at the next poll; a fresh read is due
+    // a waiting node sees its tasks' new versions at the next poll
     this.snapshot.at = 0;
     return { results };
   }
