@@ -285,6 +285,24 @@ test('a task assigned to the manager runs on the manager (its agent asks its own
   await waitFor(async () => (await names(m1)).length === 0, 10_000, 'manager task container removed', 100);
 });
 
+test('a global service\'s task: named <service>.<node id>.<task id>; templates in hostname and env expanded', async () => {
+  const now = new Date().toISOString();
+  const gid = id25();
+  const spec = { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Secrets: [], Configs: [], Hostname: '{{.Node.Hostname}}-{{.Service.Name}}', Env: ['SLOT={{.Task.Slot}}', 'TASK={{.Task.Name}}', 'KEEP={{.Unknown}}'] } };
+  await objs.create('services', { id: gid, createdAt: now, updatedAt: now, spec: { Name: 'agents', TaskTemplate: spec, Mode: { Global: {} } } } as never, 'agents');
+  const t = { ...task(workerId, 0, spec), serviceId: gid };
+  await objs.create('tasks', t);
+  const rec = await waitState(t.id, 'running');
+  const name = `agents.${workerId}.${t.id}`;
+  const c = await inspect(w1, rec.status.ContainerStatus!.ContainerID!);
+  assert.equal(c.Name, `/${name}`);
+  assert.equal(c.Config.Hostname, 'w1-agents');
+  assert.equal(c.Config.Labels['com.docker.swarm.task.name'], name);
+  for (const e of [`SLOT=${workerId}`, `TASK=${name}`, 'KEEP={{.Unknown}}']) assert.ok((c.Config.Env as string[]).includes(e), `${e} in ${c.Config.Env}`);
+  await objs.delete('tasks', t.id);
+  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task container removed', 100);
+});
+
 test('berthd restarts on the worker: a running task stays running, a task deleted meanwhile loses its container, a container that died meanwhile is reported failed', async () => {
   const keep = task(workerId, 4);
   const gone = task(workerId, 5);

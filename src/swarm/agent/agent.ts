@@ -12,6 +12,7 @@
 // state of a task while a batch is in flight), retried until a manager takes
 // them. The same step reconciles after a berthd restart: containers whose
 // task is no longer assigned go, dead ones are reported.
+import os from 'node:os';
 import type { SwarmComponent, SwarmContext } from '../component';
 import { controlCall } from '../control';
 import type { Assignment, Dispatcher, FileData, StatusReport, StatusResult } from '../dispatcher';
@@ -19,7 +20,7 @@ import { MAX_WAIT_MS } from '../dispatcher';
 import { isTerminal, stateBefore, type TaskRecord, type TaskState, type TaskStatus } from '../objects';
 import { log } from '../../util/log';
 import type { AgentEngine, EngineContainer } from './engine';
-import { LABEL, createBody, stopGraceSeconds, taskContainerName, type TaskService } from './spec';
+import { LABEL, createBody, stopGraceSeconds, taskContainerName, type TaskService, type TemplateNode } from './spec';
 import { TaskFiles } from './files';
 
 /** How long a worker's long poll waits at the manager. */
@@ -258,7 +259,7 @@ export class Agent implements SwarmComponent {
     try {
       if (!id) {
         const binds = this.files.write(t, this.secrets, this.configs);
-        id = await this.engine.create(taskContainerName(t, l.service), createBody(t, l.service, binds));
+        id = await this.engine.create(taskContainerName(t, l.service), createBody(t, l.service, binds, this.nodeInfo(t.nodeId)));
       }
       await this.engine.start(id);
     } catch (e) {
@@ -270,6 +271,10 @@ export class Agent implements SwarmComponent {
     // running (or, with a healthcheck, once healthy): the next step reports it
     if (now?.running) this.schedule(taskId);
     else if (now) this.reportExit(l, now);
+  }
+
+  private nodeInfo(id: string): TemplateNode {
+    return { id, hostname: os.hostname(), os: 'linux', architecture: os.arch() === 'x64' ? 'x86_64' : os.arch() === 'arm64' ? 'aarch64' : os.arch() };
   }
 
   /** A dead container: complete (exit 0) or failed with Docker's error text. */

@@ -42,8 +42,38 @@ const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v)
  * Docker's create body for the task; `binds` are the secret and config
  * files (host file → target, read-only).
  */
-export function createBody(t: TaskRecord, svc: TaskService, binds: Array<{ source: string; target: string }>): Json {
-  const cs = containerSpec(t);
+/** What a task's templates may name (swarmkit's template context). */
+export interface TemplateNode { id: string; hostname: string; os: string; architecture: string }
+
+/**
+ * Expands swarmkit's placeholders ({{.Service.Name}}, {{.Task.Slot}},
+ * {{.Node.Hostname}}, …) in the fields dockerd expands: Hostname, Env and
+ * mount sources/targets. An unknown placeholder is left as it is.
+ */
+export function expandTemplates(t: TaskRecord, svc: TaskService, node: TemplateNode, text: string): string {
+  const values: Record<string, string> = {
+    '.Service.ID': t.serviceId,
+    '.Service.Name': svc.name,
+    '.Node.ID': node.id,
+    '.Node.Hostname': node.hostname,
+    '.Node.Platform.OS': node.os,
+    '.Node.Platform.Architecture': node.architecture,
+    '.Task.ID': t.id,
+    '.Task.Name': taskContainerName(t, svc),
+    '.Task.Slot': svc.global || !t.slot ? t.nodeId : String(t.slot),
+  };
+  return text.replace(/\{\{\s*(\.[A-Za-z.]+)\s*\}\}/g, (m, p: string) => (p in values ? values[p] : m));
+}
+
+export function createBody(t: TaskRecord, svc: TaskService, binds: Array<{ source: string; target: string }>, node?: TemplateNode): Json {
+  const cs0 = containerSpec(t);
+  const x = (v: string) => (node ? expandTemplates(t, svc, node, v) : v);
+  const cs: Json = {
+    ...cs0,
+    ...(cs0.Hostname ? { Hostname: x(String(cs0.Hostname)) } : {}),
+    ...(Array.isArray(cs0.Env) ? { Env: cs0.Env.map((e) => x(String(e))) } : {}),
+    ...(Array.isArray(cs0.Mounts) ? { Mounts: (cs0.Mounts as Json[]).map((m) => ({ ...m, ...(typeof m.Source === 'string' ? { Source: x(m.Source) } : {}), ...(typeof m.Target === 'string' ? { Target: x(m.Target) } : {}) })) } : {}),
+  };
   const labels: Record<string, string> = {
     ...((cs.Labels ?? {}) as Record<string, string>),
     [LABEL.serviceId]: t.serviceId,
