@@ -15,6 +15,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
 import { SwarmObjects } from './helpers/swarm-objects';
+import { controlCall } from '../src/swarm/control';
 import { waitFor, ROOT_DIR } from './helpers/daemon';
 
 let cluster: Cluster;
@@ -283,6 +284,50 @@ test('a task assigned to the manager runs on the manager (its agent asks its own
   assert.deepEqual(await names(m1, false), [`web.3.${t.id}`]);
   await objs.delete('tasks', t.id);
   await waitFor(async () => (await names(m1)).length === 0, 10_000, 'manager task container removed', 100);
+});
+
+test('the dispatcher gives a node only its own tasks and secrets, and takes reports only for them, forward only', async () => {
+  const now = new Date().toISOString();
+  const mgrSecret = id25();
+  await objs.create('secrets', { id: mgrSecret, createdAt: now, updatedAt: now, spec: { Name: 'mgr_only', Data: Buffer.from('not for workers').toString('base64') } } as never, 'mgr_only');
+  const onManager = task(managerId, 13, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Secrets: [{ File: { Name: 'mgr_only', UID: '0', GID: '0', Mode: 0o400 }, SecretID: mgrSecret, SecretName: 'mgr_only' }] } });
+  const onWorker = task(workerId, 14);
+  await objs.create('tasks', onManager);
+  await objs.create('tasks', onWorker);
+  await waitState(onManager.id, 'running');
+  await waitState(onWorker.id, 'running');
+  // the worker's own certificate, as its agent calls
+  const certs = path.join(w1.dataRoot, 'swarm', 'certificates');
+  const tls = { ca: fs.readFileSync(path.join(certs, 'swarm-root-ca.crt'), 'utf8'), cert: fs.readFileSync(path.join(certs, 'swarm-node.crt'), 'utf8'), key: fs.readFileSync(path.join(certs, 'swarm-node.key'), 'utf8') };
+  interface A { token: string; tasks: Array<{ id: string; nodeId: string }>; secrets: Array<{ id: string; data: string }> }
+  const a = await controlCall<A>(`${m1.addr}:2377`, 'POST', '/tasks/assigned', {}, tls);
+  assert.ok(a.tasks.length > 0 && a.tasks.every((t) => t.nodeId === workerId), 'only the worker\'s tasks');
+  assert.ok(a.tasks.some((t) => t.id === onWorker.id));
+  assert.deepEqual(a.secrets.map((x) => x.id), [SECRET_ID], 'only its tasks\' secrets');
+  // a long poll with the current token waits (bounded), then answers the same token
+  const t0 = Date.now();
+  const again = await controlCall<A>(`${m1.addr}:2377`, 'POST', '/tasks/assigned', { since: a.token, wait: 600 }, tls);
+  assert.ok(Date.now() - t0 >= 500, 'the unchanged answer waited');
+  assert.equal(again.token, a.token);
+  // a change answers a waiting poll at once
+  const waiting = controlCall<A>(`${m1.addr}:2377`, 'POST', '/tasks/assigned', { since: a.token, wait: 9000 }, tls);
+  const t1 = Date.now();
+  await objs.patch('tasks', onWorker.id, { desiredState: 'shutdown' });
+  const changed = await waiting;
+  times['change → long poll answered'] = Date.now() - t1;
+  assert.notEqual(changed.token, a.token);
+  assert.ok(Date.now() - t1 < 5000);
+  // reports: another node's task is refused, and so is a step backwards
+  const st = (State: string) => ({ Timestamp: new Date().toISOString(), State, Message: State });
+  const r = await controlCall<{ results: Array<{ taskId: string; ok: boolean; error?: string }> }>(`${m1.addr}:2377`, 'POST', '/tasks/status', {
+    reports: [{ taskId: onManager.id, status: st('failed') }, { taskId: onWorker.id, status: st('accepted') }],
+  }, tls);
+  assert.deepEqual(r.results.map((x) => [x.ok, x.error]), [[false, 'task is not assigned to this node'], [false, r.results[1].error]]);
+  assert.match(r.results[1].error ?? '', /^task is (running|shutdown) already$/);
+  assert.equal((await taskOf(onManager.id))!.status.State, 'running');
+  await waitState(onWorker.id, 'shutdown');
+  for (const t of [onManager, onWorker]) await objs.delete('tasks', t.id);
+  await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 10_000, 'task containers removed', 100);
 });
 
 test('a global service\'s task: named <service>.<node id>.<task id>; templates in hostname and env expanded', async () => {
