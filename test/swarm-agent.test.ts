@@ -96,6 +96,20 @@ function rawGet(h: ClusterHost, urlPath: string): Promise<{ status: number; type
   });
 }
 
+/** A streaming GET read for `ms`, then closed: what arrived. */
+function streamFor(h: ClusterHost, urlPath: string, ms: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const req = http.request({ socketPath: h.socket, path: urlPath }, (res) => {
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', () => {});
+    });
+    req.on('error', (e) => (chunks.length ? resolve(Buffer.concat(chunks)) : reject(e)));
+    setTimeout(() => { req.destroy(); resolve(Buffer.concat(chunks)); }, ms);
+    req.end();
+  });
+}
+
 /** Docker's multiplexed stream → [stream, text] frames. */
 function frames(b: Buffer): Array<[number, string]> {
   const out: Array<[number, string]> = [];
@@ -416,6 +430,16 @@ test('service and task logs: the manager gathers the lines from the worker and i
   assert.match(nf.body.toString(), /service nosuch not found/);
   for (const t of [onWorker, onManager]) await objs.delete('tasks', t.id);
   await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 10_000, 'task containers removed', 100);
+  // follow: a worker's task that ticks every 0.2 s; lines keep coming, in order, none twice
+  const ticker = task(workerId, 15, { ...spec, ContainerSpec: { ...spec.ContainerSpec, Args: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] } });
+  await objs.create('tasks', ticker);
+  await waitState(ticker.id, 'running');
+  const followed = frames(await streamFor(m1, `/v1.43/tasks/${ticker.id}/logs?stdout=1&follow=1`, 3000)).map(([, l]) => l);
+  const ticks = followed.map((l) => Number(/^tick (\d+)\n$/.exec(l)?.[1]));
+  assert.ok(ticks.length >= 8, `ticks: ${JSON.stringify(followed)}`);
+  assert.deepEqual(ticks, ticks.map((_, i) => ticks[0] + i), 'consecutive, none lost or doubled');
+  await objs.delete('tasks', ticker.id);
+  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task container removed', 100);
 });
 
 test('leaving the swarm removes the node\'s task containers', async () => {
