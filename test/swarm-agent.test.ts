@@ -344,6 +344,23 @@ test('the dispatcher gives a node only its own tasks and secrets, and takes repo
   await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 10_000, 'task containers removed', 100);
 });
 
+test('ten tasks assigned at once run on the worker (one batch of reports)', async () => {
+  const spec = { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Secrets: [], Configs: [] } };
+  const batch = Array.from({ length: 10 }, (_, i) => task(workerId, 20 + i, spec));
+  await objs.createMany('tasks', batch);
+  const written = Date.now();
+  let recs: Task[] = [];
+  await waitFor(async () => {
+    const all = await objs.list<Task>('tasks');
+    recs = all.filter((t) => batch.some((b) => b.id === t.id));
+    return recs.length === 10 && recs.every((t) => t.status.State === 'running');
+  }, 60_000, 'ten tasks running', 200, () => `: ${JSON.stringify(recs.map((t) => t.status.State))}`);
+  times['10 tasks: written → all running (agent clock)'] = Math.max(...recs.map((t) => Date.parse(t.status.Timestamp))) - written;
+  assert.equal((await names(w1, false)).length, 10);
+  for (const t of batch) await objs.delete('tasks', t.id);
+  await waitFor(async () => (await names(w1)).length === 0, 30_000, 'task containers removed', 200);
+});
+
 test('a global service\'s task: named <service>.<node id>.<task id>; templates in hostname and env expanded', async () => {
   const now = new Date().toISOString();
   const gid = id25();

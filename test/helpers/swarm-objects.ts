@@ -3,7 +3,7 @@
 // client port is on 127.0.0.1 inside the manager's network namespace, so
 // this file is also a small program run there with `ip netns exec`:
 //   node swarm-objects.js <data-root> <control-port> <op> <kind> [json|id]
-// ops: get, list, create, put (update whatever the current version is), delete.
+// ops: get, list, create, create-many, put (update whatever the current version is), delete.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ClusterHost } from './cluster';
@@ -36,6 +36,11 @@ export class SwarmObjects {
     await this.call('create', kind, { value, name });
   }
 
+  /** Creates several records in one transaction (at most 128). */
+  async createMany(kind: Kind, values: Array<{ id: string }>): Promise<void> {
+    await this.call('create-many', kind, values);
+  }
+
   /** Merges `patch` into the current record (fresh read, compare-and-swap, retried). */
   async patch(kind: Kind, id: string, patch: Record<string, unknown>): Promise<void> {
     await this.call('put', kind, { id, patch });
@@ -63,6 +68,8 @@ async function main(argv: string[]): Promise<void> {
     } else if (op === 'create') {
       const { value, name } = JSON.parse(arg) as { value: never; name?: string };
       await store.create(k, value, name);
+    } else if (op === 'create-many') {
+      await store.batch((JSON.parse(arg) as Array<{ id: string }>).map((value) => ({ op: 'create' as const, kind: k, value })));
     } else if (op === 'put') {
       const { id, patch } = JSON.parse(arg) as { id: string; patch: Record<string, unknown> };
       for (let i = 0; ; i++) {
