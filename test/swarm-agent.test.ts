@@ -6,6 +6,11 @@
 // exit code, a task desired down stopped and reported, a deleted task's
 // container removed, a missing image rejected, a manager's own task, restarts
 // of the worker's berthd reconciled, and leaving the swarm removing them all.
+// NOTE for the merge with the orchestrator (svc-core): a live orchestrator on
+// the leader manages these hand-written records too (tasks in slots beyond
+// the service's replicas get desiredState remove, missing slots get tasks),
+// so once it is in, these flows must go through POST /services/create (with
+// constraints placing tasks on w1 or m1) instead of writing tasks directly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
