@@ -122,9 +122,14 @@ class Swarm {
         if (idx(v.status.State) < idx('starting') || now - since >= Swarm.STOP_MS) upd(t, { status: { Timestamp: iso, State: 'shutdown', Message: 'shutdown' } });
         continue;
       }
+      const args = ((v.spec.ContainerSpec as Json)?.Args as string[] | undefined) ?? [];
+      const dies = Number(/^die-after-(\d+)$/.exec(args[0] ?? '')?.[1] ?? NaN);
+      if (v.status.State === 'running' && now - Date.parse(v.status.Timestamp) >= dies) {
+        upd(t, { status: { Timestamp: iso, State: 'failed', Message: 'started', Err: 'task: non-zero exit (1)' } });
+        continue;
+      }
       if (v.desiredState !== 'running' || v.status.State === 'running') continue;
       if (now - Date.parse(v.status.Timestamp) < Swarm.START_MS) continue;
-      const args = ((v.spec.ContainerSpec as Json)?.Args as string[] | undefined) ?? [];
       if (args.includes('exit1')) upd(t, { status: { Timestamp: iso, State: 'failed', Message: 'started', Err: 'task: non-zero exit (1)' } });
       else upd(t, { status: { Timestamp: iso, State: 'running', Message: 'started' } });
     }
@@ -399,6 +404,27 @@ test('max failure ratio: failures up to the ratio are tolerated', async () => {
     const failed = s.tasks.filter((t) => t.serviceId === id && t.status.State === 'failed').length;
     if (failed <= 2) assert.notEqual(s.services.find((x) => x.id === id)?.updateStatus?.State, 'paused');
   }
+});
+
+test('monitor: a task that dies after the monitor window is no failure of the update; one that dies within it is', async () => {
+  const id = await createService(specOf('mon', 'img:1', { replicas: 2, update: { Parallelism: 0, Monitor: 0.4 * SECOND } }));
+  await converged(id, 'img:1', 2);
+  await updateSpec(id, (s) => ({ ...s, TaskTemplate: { ...(s.TaskTemplate as Json), ContainerSpec: { Image: 'img:2', Args: ['die-after-1500'] } } }));
+  await until('completed', async () => (await service(id)).value.updateStatus?.State === 'completed');
+  await until('a task died', async () => (await tasksOf(id)).some((t) => t.status.State === 'failed'));
+  await sleep(500);
+  assert.equal((await service(id)).value.updateStatus?.State, 'completed', 'a late death does not touch a completed update');
+  // the same death inside a longer monitor window pauses the update
+  await updateSpec(id, (s) => ({ ...s, UpdateConfig: { ...(s.UpdateConfig as Json), Monitor: 3 * SECOND }, TaskTemplate: { ...(s.TaskTemplate as Json), ContainerSpec: { Image: 'img:3', Args: ['die-after-800'] } } }));
+  const st = await until('paused', async () => {
+    const u = (await service(id)).value.updateStatus;
+    return u?.State === 'paused' ? u : undefined;
+  });
+  assert.match(st.Message!, /^update paused due to failure or early termination of task /);
+  const dead = (await tasksOf(id)).find((t) => st.Message!.endsWith(t.id))!;
+  assert.equal(image(dead), 'img:3');
+  await updateSpec(id, (s) => ({ ...s, TaskTemplate: { ...(s.TaskTemplate as Json), ContainerSpec: { Image: 'img:4' } } }));
+  await converged(id, 'img:4', 2);
 });
 
 test('global service: each node\'s task is replaced on its node', async () => {
