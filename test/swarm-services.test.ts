@@ -29,6 +29,9 @@ async function tasks(h: ClusterHost, service: string): Promise<Task[]> {
   return r.body as Task[];
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Svc = Record<string, any>;
+
 const wanted = (ts: Task[]) => ts.filter((t) => t.DesiredState === 'running');
 const slots = (ts: Task[]) => wanted(ts).map((t) => t.Slot).sort();
 
@@ -52,7 +55,7 @@ test('service create, ls, inspect and ps: dockerd\'s shapes; tasks made and spre
   const since = Math.floor(Date.now() / 1000) - 1;
   const id = (await mgr.ok(['service', 'create', '-d', '--no-resolve-image', '--replicas', '2', '--name', 'web', '--label', 'tier=front', 'busybox', 'sleep', '1000'])).trim();
   assert.match(id, /^[a-z0-9]{25}$/);
-  const [svc] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Array<Record<string, any>>;
+  const [svc] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Svc[];
   assert.equal(svc.ID, id);
   assert.equal(typeof svc.Version.Index, 'number');
   assert.ok(Date.parse(svc.CreatedAt) && Date.parse(svc.UpdatedAt));
@@ -127,7 +130,7 @@ test('scale up and down: slots added, the highest removed', async () => {
 });
 
 test('update: Version.Index guards it, PreviousSpec kept, rollback swaps back', async () => {
-  const [svc] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Array<Record<string, any>>;
+  const [svc] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Svc[];
   const stale = await mgr.api('POST', `/services/${svc.ID}/update?version=${svc.Version.Index - 1}`, svc.Spec);
   assert.equal(stale.status, 500);
   assert.match(JSON.stringify(stale.body), /update out of sequence/);
@@ -138,7 +141,7 @@ test('update: Version.Index guards it, PreviousSpec kept, rollback swaps back', 
   assert.match(JSON.stringify(rename.body), /renaming services is not supported/);
 
   await mgr.ok(['service', 'update', '-d', '--no-resolve-image', '--env-add', 'A=1', 'web']);
-  const [up] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Array<Record<string, any>>;
+  const [up] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Svc[];
   assert.ok(up.Version.Index > svc.Version.Index);
   assert.deepEqual(up.Spec.TaskTemplate.ContainerSpec.Env, ['A=1']);
   assert.equal(up.PreviousSpec.TaskTemplate.ContainerSpec.Env, undefined);
@@ -147,11 +150,11 @@ test('update: Version.Index guards it, PreviousSpec kept, rollback swaps back', 
   assert.equal(again.status, 500);
 
   await mgr.ok(['service', 'update', '-d', '--force', 'web']);
-  const [forced] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Array<Record<string, any>>;
+  const [forced] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Svc[];
   assert.equal(forced.Spec.TaskTemplate.ForceUpdate, 1);
 
   await mgr.ok(['service', 'rollback', '-d', 'web']);
-  const [back] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Array<Record<string, any>>;
+  const [back] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Svc[];
   assert.equal(back.Spec.TaskTemplate.ForceUpdate ?? 0, 0);
   assert.equal(back.UpdateStatus.State, 'rollback_started');
   assert.equal(back.UpdateStatus.Message, 'manually requested rollback');
@@ -202,7 +205,7 @@ test('kill -9 of a worker: its tasks are replaced on a live node within a bound'
 
 test('service rm: the service goes, its tasks are removed', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
-  const [svc] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Array<Record<string, any>>;
+  const [svc] = JSON.parse(await mgr.ok(['service', 'inspect', 'web'])) as Svc[];
   assert.equal((await mgr.ok(['service', 'rm', 'web'])).trim(), 'web');
   assert.equal((await mgr.ok(['service', 'ls', '-q'])).trim(), '');
   await waitFor(async () => {

@@ -105,7 +105,7 @@ export class Orchestrator implements SwarmComponent {
     const ctx = this.ctx;
     if (!ctx?.objects || !ctx.store || !ctx.leader) return;
     try {
-      const wrote = await this.reconcile(ctx.objects, ctx.store);
+      const wrote = await this.reconcile(ctx.objects, ctx.store, ctx.nodeId);
       if (this.lastError) log.info('orchestrator recovered', { after: this.lastError });
       this.lastError = '';
       if (wrote) this.again = true; // look again at once: what we wrote may need a follow-up (scheduling, deletes)
@@ -117,7 +117,7 @@ export class Orchestrator implements SwarmComponent {
   }
 
   /** One pass; returns whether anything was written. */
-  private async reconcile(objects: ObjectStore, store: SwarmStore): Promise<boolean> {
+  private async reconcile(objects: ObjectStore, store: SwarmStore, nodeId: string): Promise<boolean> {
     const [services, tasks, nodes, alive, cluster] = await Promise.all([
       objects.list('services'), objects.list('tasks'), store.nodes(), store.aliveNodes(), store.cluster(),
     ]);
@@ -226,7 +226,7 @@ export class Orchestrator implements SwarmComponent {
       }
     }
 
-    const wrote = await flush(objects, units);
+    const wrote = await flush(objects, units, nodeId);
     const fresh = wrote ? await Promise.all([objects.list('services'), objects.list('tasks')]) : [services, tasks] as const;
     await runUpdates(objects, fresh[0], fresh[1], [...nodeViews.values()].map((n) => ({ node: n.node, ready: n.ready })));
     return wrote;
@@ -325,7 +325,7 @@ interface Writer {
 }
 
 /** Writes the units (each all-or-nothing), CHUNK writes per transaction; a chunk that loses a race is retried unit by unit. */
-async function flush(objects: ObjectStore, units: Write[][]): Promise<boolean> {
+async function flush(objects: ObjectStore, units: Write[][], leader: string): Promise<boolean> {
   let wrote = false;
   for (let i = 0; i < units.length;) {
     const chunk: Write[][] = [];
@@ -336,12 +336,12 @@ async function flush(objects: ObjectStore, units: Write[][]): Promise<boolean> {
       i++;
     }
     try {
-      await objects.batch(chunk.flat());
+      await objects.batch(chunk.flat(), { leader });
       wrote = true;
     } catch {
       for (const u of chunk) {
         try {
-          await objects.batch(u);
+          await objects.batch(u, { leader });
           wrote = true;
         } catch (e) {
           log.debug('orchestrator write lost a race; next pass', { err: String(e) });
