@@ -62,6 +62,10 @@ export class ServiceApi implements SwarmComponent {
     await Promise.resolve();
   }
 
+  requireManager(): void {
+    this.access();
+  }
+
   private access(): { objects: ObjectStore; store: SwarmStore } {
     this.deps.requireManager();
     const ctx = this.ctx;

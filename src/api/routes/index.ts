@@ -11,7 +11,7 @@ import { registerVolumeRoutes, type VolumeBackend } from './volumes';
 import { registerBuildRoutes, type BuildBackend } from './build';
 import { registerDistributionRoutes, type DistributionBackend } from './distribution';
 import { registerSwarmRoutes, type SwarmBackend } from './swarm';
-import { registerServiceRoutes, type ServicesBackend } from './services';
+import { registerServiceRoutes, registerServiceLogPlaceholders, type ServicesBackend } from './services';
 import { registerPluginRoutes } from './plugins';
 
 export interface RouteBackends {
@@ -44,5 +44,6 @@ export function buildRouter(b: RouteBackends): Router {
   registerSwarmRoutes(r, b.swarm);
   registerServiceRoutes(r, b.services);
   registerPluginRoutes(r);
+  registerServiceLogPlaceholders(r, b.services); // last: real log routes registered above win
   return r;
 }

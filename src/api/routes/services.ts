@@ -15,6 +15,8 @@ export interface ServicesBackend {
   removeService(ref: string): Promise<void>;
   listTasks(filters: Record<string, string[]>): Promise<Json[]>;
   inspectTask(ref: string): Promise<Json>;
+  /** Throws dockerd's 503 unless this node is an active manager. */
+  requireManager(): void;
 }
 
 const version = (ctx: Ctx): number | undefined => {
@@ -39,4 +41,18 @@ export function registerServiceRoutes(r: Router, s: ServicesBackend): void {
   });
   r.get('/tasks', async (ctx) => ctx.send(200, await s.listTasks(ctx.filters())));
   r.get('/tasks/:id', async (ctx) => ctx.send(200, await s.inspectTask(ctx.params.id)));
+}
+
+/**
+ * Placeholders for /services/{id}/logs and /tasks/{id}/logs until the
+ * agent's side serves them: registered after every other route, so a real
+ * route for these paths (registered anywhere before) wins.
+ */
+export function registerServiceLogPlaceholders(r: Router, s: ServicesBackend): void {
+  for (const p of ['/services/:id/logs', '/tasks/:id/logs']) {
+    r.get(p, (ctx) => {
+      s.requireManager();
+      ctx.send(501, { message: 'service and task logs are not supported by berthd yet' });
+    });
+  }
 }
