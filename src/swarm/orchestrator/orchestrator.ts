@@ -56,8 +56,15 @@ export class Orchestrator implements SwarmComponent {
   private readonly restarts = new Map<string, number[]>();
   /** Global tasks waiting out their restart delay: task id → when to replace. */
   private readonly globalDue = new Map<string, number>();
-  /** Last pass's duration and error, for logs. */
+  /** Last pass's error, for logs. */
   private lastError = '';
+  /**
+   * What the last full pass read, at which store revision: everything the
+   * orchestrator reads is in etcd (liveness too: an expired lease deletes
+   * its key), so while the revision stays the same and no delay is running
+   * a pass only calls the updater again with these lists.
+   */
+  private cache?: { revision: number; services: VService[]; tasks: VTask[]; nodes: NodeView[]; timed: boolean };
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
@@ -71,6 +78,7 @@ export class Orchestrator implements SwarmComponent {
       clearTimeout(this.timer);
       this.restarts.clear();
       this.globalDue.clear();
+      this.cache = undefined;
       log.info('orchestrator stopped (this manager no longer leads)');
     }
   }
@@ -118,6 +126,13 @@ export class Orchestrator implements SwarmComponent {
 
   /** One pass; returns whether anything was written. */
   private async reconcile(objects: ObjectStore, store: SwarmStore, nodeId: string): Promise<boolean> {
+    const revision = await objects.revision();
+    const c = this.cache;
+    if (c && c.revision === revision && !c.timed && !this.globalDue.size) {
+      await runUpdates(objects, c.services, c.tasks, c.nodes.map((n) => ({ node: n.node, ready: n.ready })));
+      return false;
+    }
+    this.cache = undefined;
     const [services, tasks, nodes, alive, cluster] = await Promise.all([
       objects.list('services'), objects.list('tasks'), store.nodes(), store.aliveNodes(), store.cluster(),
     ]);
@@ -229,6 +244,9 @@ export class Orchestrator implements SwarmComponent {
     const wrote = await flush(objects, units, nodeId);
     const fresh = wrote ? await Promise.all([objects.list('services'), objects.list('tasks')]) : [services, tasks] as const;
     await runUpdates(objects, fresh[0], fresh[1], [...nodeViews.values()].map((n) => ({ node: n.node, ready: n.ready })));
+    // a restart delay still running needs a later full pass even if nothing changes
+    const timed = tasks.some((t) => t.value.desiredState === 'ready');
+    if (!wrote) this.cache = { revision, services, tasks, nodes: [...nodeViews.values()], timed };
     return wrote;
   }
 
