@@ -36,5 +36,6 @@ export function routeBackends(d: Daemon): RouteBackends {
     build: d.builder,
     distribution,
     swarm: d.swarm,
+    services: d.serviceApi,
   };
 }

@@ -23,6 +23,9 @@ import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
 import { DistributionService } from '../distribution/service';
 import { SwarmService } from '../swarm/service';
+import { ServiceApi } from '../swarm/services';
+import { Orchestrator } from '../swarm/orchestrator/orchestrator';
+import { randomName } from '../container/names';
 import { BERTH_VERSION } from '../version';
 import type { DaemonConfig } from './config';
 import { log } from '../util/log';
@@ -44,6 +47,10 @@ export class Daemon {
   readonly builder: BuilderService;
   readonly distribution: DistributionService;
   readonly swarm: SwarmService;
+  /** Swarm services and tasks on managers (/services, /tasks). */
+  readonly serviceApi: ServiceApi;
+  /** Keeps tasks in line with services, on the leader. */
+  readonly orchestrator: Orchestrator;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -94,6 +101,15 @@ export class Daemon {
       // our bridges and container veths are never the address other hosts reach
       ignoreInterface: (n) => n === config.bridge || n.startsWith(`${tag}-`) || n.startsWith(`${tag}v`) || /^(docker|br-|veth)/.test(n),
     });
+    this.orchestrator = new Orchestrator();
+    this.serviceApi = new ServiceApi({
+      events: this.events,
+      requireManager: () => this.swarm.requireManager(),
+      randomName: () => randomName(),
+      onChange: () => this.orchestrator.kick(),
+    });
+    this.swarm.attach(this.serviceApi);
+    this.swarm.attach(this.orchestrator);
   }
 
   /** Network and volume services plug into the container lifecycle. */

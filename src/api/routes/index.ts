@@ -11,6 +11,7 @@ import { registerVolumeRoutes, type VolumeBackend } from './volumes';
 import { registerBuildRoutes, type BuildBackend } from './build';
 import { registerDistributionRoutes, type DistributionBackend } from './distribution';
 import { registerSwarmRoutes, type SwarmBackend } from './swarm';
+import { registerServiceRoutes, registerServiceLogPlaceholders, type ServicesBackend } from './services';
 import { registerPluginRoutes } from './plugins';
 
 export interface RouteBackends {
@@ -25,6 +26,7 @@ export interface RouteBackends {
   build: BuildBackend;
   distribution: DistributionBackend;
   swarm: SwarmBackend;
+  services: ServicesBackend;
 }
 
 export function buildRouter(b: RouteBackends): Router {
@@ -40,6 +42,8 @@ export function buildRouter(b: RouteBackends): Router {
   registerBuildRoutes(r, b.build);
   registerDistributionRoutes(r, b.distribution);
   registerSwarmRoutes(r, b.swarm);
+  registerServiceRoutes(r, b.services);
   registerPluginRoutes(r);
+  registerServiceLogPlaceholders(r, b.services); // last: real log routes registered above win
   return r;
 }
