@@ -7,8 +7,8 @@
 // `node dist/bench/run.js --only swarm-services`.
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
-import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
-import { sleep } from '../lib/proc';
+import type { ClusterHost } from '../../test/helpers/cluster';
+import { secondsUntil, withCluster, alternatingRuns, logMedians } from '../lib/cluster-runs';
 
 const HOSTS = ['mgr', 'wrk1', 'wrk2'];
 
@@ -16,15 +16,6 @@ async function must(h: ClusterHost, args: string[], timeout = 120_000): Promise<
   const r = await h.docker(args, { timeout });
   if (r.code !== 0) throw new Error(`docker ${args.slice(0, 3).join(' ')} on ${h.name}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
   return r.stdout;
-}
-
-/** Polls every 200 ms until `pred` holds; the elapsed seconds since t0. */
-async function secondsUntil(t0: number, limitS: number, what: string, pred: () => Promise<boolean>): Promise<number> {
-  while ((performance.now() - t0) / 1000 < limitS) {
-    if (await pred().catch(() => false)) return (performance.now() - t0) / 1000;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not within ${limitS} s`);
 }
 
 /** `service ls`'s REPLICAS of one service. */
@@ -44,18 +35,12 @@ async function runningByNode(h: ClusterHost, name: string): Promise<Map<string, 
 }
 
 async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>): Promise<void> {
-  let cluster: Cluster | undefined;
-  const onExit = () => cluster?.destroySync();
-  process.once('exit', onExit);
-  try {
-    b.log(`  ${e.key}: starting ${HOSTS.length} hosts`);
-    cluster = await startCluster(HOSTS.length, { engine: e.key === 'docker' ? 'dockerd' : 'berthd', names: HOSTS, startTimeout: 120_000, debug: false });
-    const [mgr, , w2] = cluster.hosts;
-    e.version ||= (await mgr.docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
-    await Promise.all(cluster.hosts.map((h) => h.loadBusybox()));
+  await withCluster(b, e, HOSTS, async (hosts) => {
+    const [mgr, , w2] = hosts;
+    await Promise.all(hosts.map((h) => h.loadBusybox()));
     await must(mgr, ['swarm', 'init', '--advertise-addr', mgr.addr]);
     const token = (await must(mgr, ['swarm', 'join-token', '-q', 'worker'])).trim();
-    for (const h of cluster.hosts.slice(1)) await must(h, ['swarm', 'join', '--token', token, `${mgr.addr}:2377`]);
+    for (const h of hosts.slice(1)) await must(h, ['swarm', 'join', '--token', token, `${mgr.addr}:2377`]);
     await secondsUntil(performance.now(), 120, '3 Ready nodes', async () =>
       (await must(mgr, ['node', 'ls', '--format', '{{.Status}}'], 10_000)).split('\n').filter((s) => s === 'Ready').length === HOSTS.length);
 
@@ -75,14 +60,7 @@ async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>): Promise<v
       return !m.has('wrk2') && [...m.values()].reduce((a, x) => a + x, 0) === 30;
     }));
     rows.reschedule.note = [rows.reschedule.note, `${e.key}: ${before} tasks on the killed worker`].filter(Boolean).join('; ');
-  } finally {
-    if (cluster) {
-      await cluster.destroy();
-      const left = await cluster.leftovers();
-      if (left.length) b.log(`  ${e.key}: LEFT BEHIND: ${left.join('; ')}`);
-    }
-    process.removeListener('exit', onExit);
-  }
+  });
 }
 
 export const workload: Workload = {
@@ -96,20 +74,10 @@ export const workload: Workload = {
       scale: b.row('service-scale-30', '`service scale` 10 → 30 until 30/30', 's', { target: { minRatio: 2 } }),
       reschedule: b.row('service-reschedule', 'tasks of a kill -9\'d worker running elsewhere', 's', { target: { minRatio: 2 } }),
     };
-    const runs = b.runs(3, 1);
-    for (let i = 0; i < runs; i++) {
-      const order = i % 2 === 0 ? b.live : [...b.live].reverse();
-      for (const e of order) {
-        if (Object.values(rows).some((r) => b.failed(r, e))) continue;
-        try {
-          await oneRun(b, e, rows);
-        } catch (err) {
-          for (const r of Object.values(rows)) if (!r.results[e.key].summary) b.fail(r, e, err);
-        }
-      }
-    }
-    for (const r of Object.values(rows)) {
-      b.log(`  ${r.title}: ${b.live.map((e) => `${e.key} ${r.results[e.key].summary?.median.toFixed(2) ?? r.results[e.key].error ?? 'failed'}`).join(', ')} ${r.unit} (median)`);
-    }
+    // a failed run keeps the rows it already measured
+    await alternatingRuns(b, rows, b.runs(3, 1), (e) => oneRun(b, e, rows), (e, err) => {
+      for (const r of Object.values(rows)) if (!r.results[e.key].summary) b.fail(r, e, err);
+    });
+    logMedians(b, rows, () => 2);
   },
 };
