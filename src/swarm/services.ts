@@ -14,6 +14,7 @@ import { SwarmError, MANAGER_NOT_READY } from './errors';
 import { newId } from './tokens';
 import { prepareServiceSpec, serviceJson, taskJson, serviceName, isGlobal, replicasOf, type ServiceStatus } from './service-views';
 import { log } from '../util/log';
+import { Filters as FilterArgs } from '../common/filters';
 
 export interface ServiceApiDeps {
   events: EventBus;
@@ -29,18 +30,6 @@ type Filters = Record<string, string[]>;
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode'];
 const TASK_FILTERS = ['id', 'name', 'service', 'node', 'label', 'desired-state', '_up-to-date'];
-
-function checkFilters(f: Filters, allowed: string[]): void {
-  for (const k of Object.keys(f)) if (!allowed.includes(k)) throw new SwarmError(400, `invalid filter '${k}'`);
-}
-
-function labelsMatch(labels: Record<string, string> | undefined, wanted: string[]): boolean {
-  return wanted.every((l) => {
-    const i = l.indexOf('=');
-    const k = i < 0 ? l : l.slice(0, i);
-    return i < 0 ? !!labels && k in labels : labels?.[k] === l.slice(i + 1);
-  });
-}
 
 /** The container image of a spec, for events. */
 function imageOf(spec: Json | undefined): string {
@@ -94,13 +83,13 @@ export class ServiceApi implements SwarmComponent {
 
   async listServices(filters: Filters, withStatus: boolean): Promise<Json[]> {
     const { objects, store } = this.access();
-    checkFilters(filters, SERVICE_FILTERS);
+    const f = new FilterArgs(filters).validate(SERVICE_FILTERS);
     for (const m of filters.mode ?? []) if (m !== 'replicated' && m !== 'global') throw new SwarmError(400, `Invalid filter: 'mode'='${m}'`);
     const has = (k: string) => (filters[k]?.length ?? 0) > 0;
     const services = (await objects.list('services'))
       .filter((s) => !has('id') || filters.id.some((p) => s.value.id.startsWith(p)))
       .filter((s) => !has('name') || filters.name.some((p) => serviceName(s.value).startsWith(p)))
-      .filter((s) => !has('label') || labelsMatch(s.value.spec.Labels as Record<string, string> | undefined, filters.label))
+      .filter((s) => f.matchKVList('label', s.value.spec.Labels as Record<string, string> | undefined))
       .filter((s) => !has('mode') || filters.mode.includes(isGlobal(s.value.spec) ? 'global' : 'replicated'))
       .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt));
     if (!withStatus) return services.map((s) => serviceJson(s));
@@ -172,7 +161,7 @@ export class ServiceApi implements SwarmComponent {
 
   async listTasks(filters: Filters): Promise<Json[]> {
     const { objects, store } = this.access();
-    checkFilters(filters, TASK_FILTERS);
+    const f = new FilterArgs(filters).validate(TASK_FILTERS);
     const has = (k: string) => (filters[k]?.length ?? 0) > 0;
     const [services, tasks] = await Promise.all([objects.list('services'), objects.list('tasks')]);
     const byId = new Map(services.map((s) => [s.value.id, s.value]));
@@ -193,7 +182,7 @@ export class ServiceApi implements SwarmComponent {
       .filter((t) => !has('id') || filters.id.some((p) => t.value.id.startsWith(p)))
       .filter((t) => !serviceIds || serviceIds.has(t.value.serviceId))
       .filter((t) => !nodeIds || nodeIds.has(t.value.nodeId))
-      .filter((t) => !has('label') || labelsMatch(t.value.labels, filters.label))
+      .filter((t) => f.matchKVList('label', t.value.labels))
       .filter((t) => !desired || desired.includes(t.value.desiredState === 'ready' ? 'running' : t.value.desiredState))
       .filter((t) => {
         if (!has('name')) return true;
