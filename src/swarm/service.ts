@@ -16,6 +16,7 @@ import { EtcdProcess } from '../host/etcd';
 import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/openssl';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
+import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
 import { SwarmStore, HEARTBEAT_MS } from './store';
 import { ObjectStore } from './object-store';
@@ -440,12 +441,13 @@ export class SwarmService {
     const store = this.manager();
     const [nodes, live, cluster] = await Promise.all([store.nodes(), this.liveness(store), store.cluster()]);
     const has = (k: string) => (filters[k]?.length ?? 0) > 0;
+    const f = new Filters(filters);
     return nodes
       .filter((n) => !has('id') || filters.id.some((p) => n.value.id.startsWith(p)))
       .filter((n) => !has('name') || filters.name.some((p) => (n.value.spec.Name || n.value.hostname).startsWith(p)))
       .filter((n) => !has('role') || filters.role.includes(n.value.spec.Role))
       .filter(() => !has('membership') || filters.membership.includes('accepted'))
-      .filter((n) => !has('node.label') || filters['node.label'].every((l) => labelMatch(n.value.spec.Labels, l)))
+      .filter((n) => f.matchKVList('node.label', n.value.spec.Labels))
       .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
       .map((n) => nodeJson(n, live, cluster.value.rootCA.certPem));
   }
@@ -923,11 +925,6 @@ function platform(): { Architecture: string; OS: string } {
 
 function resources(): { NanoCPUs: number; MemoryBytes: number } {
   return { NanoCPUs: os.cpus().length * 1e9, MemoryBytes: os.totalmem() };
-}
-
-function labelMatch(labels: Record<string, string>, filter: string): boolean {
-  const [k, v] = filter.split('=', 2);
-  return v === undefined ? k in labels : labels[k] === v;
 }
 
 async function fetchCA(addr: string): Promise<{ pem: string; localAddress: string }> {
