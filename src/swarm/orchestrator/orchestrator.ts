@@ -22,7 +22,7 @@ import type { SwarmComponent, SwarmContext } from '../component';
 import type { ObjectStore, Write } from '../object-store';
 import type { SwarmStore } from '../store';
 import type { NodeRecord, Versioned } from '../types';
-import { isTerminal, TASK_STATES, type Json, type ServiceRecord, type TaskRecord, type TaskState } from '../objects';
+import { isTerminal, stateBefore, type Json, type ServiceRecord, type TaskRecord, type TaskState } from '../objects';
 import { newId } from '../tokens';
 import { isGlobal, replicasOf } from '../service-views';
 import { schedule, type ScheduleInput } from './scheduler';
@@ -40,10 +40,9 @@ interface NodeView { node: NodeRecord; ready: boolean; availability: 'active' | 
 
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const stateIdx = (s: TaskState) => TASK_STATES.indexOf(s);
 
 /** desiredState new..running (running, or 'ready' while a restart delay runs). */
-const live = (t: TaskRecord) => stateIdx(t.desiredState) <= stateIdx('running');
+const live = (t: TaskRecord) => !isTerminal(t.desiredState);
 
 export class Orchestrator implements SwarmComponent {
   readonly name = 'orchestrator';
@@ -145,7 +144,7 @@ export class Orchestrator implements SwarmComponent {
     const nodeViews = new Map<string, NodeView>(nodes.map((n) => [n.value.id, { node: n.value, ready: alive.has(n.value.id), availability: n.value.spec.Availability }]));
     const nodeOk = (id: string) => !!id && !!nodeViews.get(id)?.ready;
     /** No container of this task runs, or none can report any more. */
-    const dead = (t: TaskRecord) => isTerminal(t.status.State) || stateIdx(t.status.State) < stateIdx('assigned') || !nodeOk(t.nodeId);
+    const dead = (t: TaskRecord) => isTerminal(t.status.State) || stateBefore(t.status.State, 'assigned') || !nodeOk(t.nodeId);
 
     const units: Write[][] = [];
     const touched = new Set<string>();
@@ -217,7 +216,7 @@ export class Orchestrator implements SwarmComponent {
     for (const t of tasks) {
       if (touched.has(t.value.id) || t.value.nodeId || !svcById.has(t.value.serviceId)) continue;
       const ready = t.value.desiredState === 'ready' && (!t.value.notBefore || Date.parse(t.value.notBefore) <= now);
-      if ((t.value.desiredState === 'running' || ready) && stateIdx(t.value.status.State) <= stateIdx('pending')) waiting.push({ rec: t.value, existing: t });
+      if ((t.value.desiredState === 'running' || ready) && stateBefore(t.value.status.State, 'assigned')) waiting.push({ rec: t.value, existing: t });
     }
     if (waiting.length) {
       const input: ScheduleInput = {
