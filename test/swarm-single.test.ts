@@ -167,6 +167,14 @@ test('nodes: update labels and availability (versioned), refusals for the last m
   assert.deepEqual(n.ManagerStatus, { Leader: true, Reachability: 'reachable', Addr: LISTEN });
   assert.equal(n.Description.Engine.EngineVersion.length > 0, true);
 
+  // node.label filters as moby's MatchKVList: a key, key=value (the value may hold '='), no match
+  await d.ok(['node', 'update', '--label-add', 'dsn=x=y', nodeId]);
+  for (const [f, want] of [['zone', 1], ['zone=a', 1], ['zone=b', 0], ['dsn=x=y', 1], ['dsn=x', 0], ['nokey', 0]] as const) {
+    const ids = (await d.ok(['node', 'ls', '-q', '--filter', `node.label=${f}`])).split('\n').filter(Boolean);
+    assert.equal(ids.length, want, `node.label=${f}`);
+  }
+  await d.ok(['node', 'update', '--label-rm', 'dsn', nodeId]);
+
   await assert.rejects(docker.getNode(nodeId).update({ version: n.Version.Index - 1, Role: 'manager', Availability: 'active', Labels: {} }), /update out of sequence/);
   await d.ok(['node', 'update', '--availability', 'active', nodeId]);
 

@@ -7,8 +7,9 @@
 // `node dist/bench/run.js --only swarm`.
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
-import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
+import type { ClusterHost } from '../../test/helpers/cluster';
 import { sleep } from '../lib/proc';
+import { secondsUntil, withCluster, alternatingRuns, logMedians } from '../lib/cluster-runs';
 
 const HOSTS = ['mgr1', 'mgr2', 'mgr3', 'wrk1', 'wrk2'];
 
@@ -33,15 +34,6 @@ async function nodeStates(h: ClusterHost): Promise<Map<string, [string, string]>
   return m;
 }
 
-/** Polls every 200 ms until `pred` holds; the elapsed seconds since t0. */
-async function secondsUntil(t0: number, limitS: number, what: string, pred: () => Promise<boolean>): Promise<number> {
-  while ((performance.now() - t0) / 1000 < limitS) {
-    if (await pred()) return (performance.now() - t0) / 1000;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not within ${limitS} s`);
-}
-
 /** Whether this engine's daemon can init a swarm at all (berthd before swarm mode answers 503/404). */
 async function swarmSupported(h: ClusterHost): Promise<string | undefined> {
   const r = await h.api('GET', '/swarm');
@@ -57,14 +49,8 @@ async function swarmSupported(h: ClusterHost): Promise<string | undefined> {
 }
 
 async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>, first: boolean): Promise<void> {
-  let cluster: Cluster | undefined;
-  const onExit = () => cluster?.destroySync();
-  process.once('exit', onExit);
-  try {
-    b.log(`  ${e.key}: starting ${HOSTS.length} hosts (${e.key === 'docker' ? 'dockerd' : 'berthd'} each)`);
-    cluster = await startCluster(HOSTS.length, { engine: e.key === 'docker' ? 'dockerd' : 'berthd', names: HOSTS, startTimeout: 120_000, debug: false });
-    const [m1, m2, m3, w1, w2] = cluster.hosts;
-    e.version ||= (await m1.docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+  await withCluster(b, e, HOSTS, async (hosts) => {
+    const [m1, m2, m3, w1, w2] = hosts;
     if (e.key !== 'docker' && first) {
       const why = await swarmSupported(m1);
       if (why) {
@@ -101,14 +87,7 @@ async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>, first: boo
       const s = await nodeStates(m2);
       return !!s && [...s.entries()].some(([name, [, ms]]) => name !== 'mgr1' && ms === 'Leader');
     }));
-  } finally {
-    if (cluster) {
-      await cluster.destroy();
-      const left = await cluster.leftovers();
-      if (left.length) b.log(`  ${e.key}: LEFT BEHIND: ${left.join('; ')}`);
-    }
-    process.removeListener('exit', onExit);
-  }
+  });
 }
 
 export const workload: Workload = {
@@ -125,21 +104,9 @@ export const workload: Workload = {
       failover: b.row('swarm-failover', 'new `Leader` after the leader\'s kill -9', 's', { target: { minRatio: 2 } }),
       rss: b.row('swarm-manager-rss', 'RSS per manager (berthd + etcd / dockerd + containerd)', 'MiB', { target: { minRatio: 1 } }),
     };
-    const runs = b.runs(3, 1);
-    for (let i = 0; i < runs; i++) {
-      // Alternate which engine goes first, as interleave() does.
-      const order = i % 2 === 0 ? b.live : [...b.live].reverse();
-      for (const e of order) {
-        if (Object.values(rows).some((r) => b.failed(r, e))) continue;
-        try {
-          await oneRun(b, e, rows, i === 0);
-        } catch (err) {
-          for (const r of Object.values(rows)) b.fail(r, e, err);
-        }
-      }
-    }
-    for (const r of Object.values(rows)) {
-      b.log(`  ${r.title}: ${b.live.map((e) => `${e.key} ${r.results[e.key].summary?.median.toFixed(r.unit === 'ms' ? 0 : 2) ?? r.results[e.key].error ?? 'failed'}`).join(', ')} ${r.unit} (median)`);
-    }
+    await alternatingRuns(b, rows, b.runs(3, 1), (e, i) => oneRun(b, e, rows, i === 0), (e, err) => {
+      for (const r of Object.values(rows)) b.fail(r, e, err);
+    });
+    logMedians(b, rows, (r) => (r.unit === 'ms' ? 0 : 2));
   },
 };

@@ -37,5 +37,6 @@ export function routeBackends(d: Daemon): RouteBackends {
     distribution,
     swarm: d.swarm,
     swarmLogs: d.swarmLogs,
+    services: d.serviceApi,
   };
 }

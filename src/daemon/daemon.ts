@@ -27,6 +27,9 @@ import { Dispatcher } from '../swarm/dispatcher';
 import { Agent } from '../swarm/agent/agent';
 import { TaskLogs } from '../swarm/agent/logs';
 import { swarmEngine } from './swarm-engine';
+import { ServiceApi } from '../swarm/services';
+import { Orchestrator } from '../swarm/orchestrator/orchestrator';
+import { randomName } from '../container/names';
 import { BERTH_VERSION } from '../version';
 import type { DaemonConfig } from './config';
 import { log } from '../util/log';
@@ -50,6 +53,10 @@ export class Daemon {
   readonly swarm: SwarmService;
   /** `service logs` / `task logs`: gathered from the nodes running the tasks. */
   readonly swarmLogs: TaskLogs;
+  /** Swarm services and tasks on managers (/services, /tasks). */
+  readonly serviceApi: ServiceApi;
+  /** Keeps tasks in line with services, on the leader. */
+  readonly orchestrator: Orchestrator;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -107,6 +114,15 @@ export class Daemon {
     this.swarm.attach(new Agent(engine, dispatcher));
     this.swarmLogs = new TaskLogs(engine);
     this.swarm.attach(this.swarmLogs);
+    this.orchestrator = new Orchestrator();
+    this.serviceApi = new ServiceApi({
+      events: this.events,
+      requireManager: () => this.swarm.requireManager(),
+      randomName: () => randomName(),
+      onChange: () => this.orchestrator.kick(),
+    });
+    this.swarm.attach(this.serviceApi);
+    this.swarm.attach(this.orchestrator);
   }
 
   /** Network and volume services plug into the container lifecycle. */

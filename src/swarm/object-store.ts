@@ -53,10 +53,13 @@ export class ObjectStore {
   /**
    * All writes or none, in one etcd transaction; returns the new revision.
    * A failed compare is "update out of sequence" (or a name conflict for a create that claims a name).
+   * With `leader`, the writes only happen while that node holds the leader key
+   * (the orchestrator's guard against a second leader during a handover).
    */
-  async batch(writes: Write[]): Promise<number> {
+  async batch(writes: Write[], opts: { leader?: string } = {}): Promise<number> {
     if (!writes.length) return 0;
     const compare: Compare[] = [];
+    if (opts.leader) compare.push({ key: `${P}leader`, target: 'VALUE', value: opts.leader });
     const ops: Op[] = [];
     for (const w of writes) {
       if (w.op === 'create') {

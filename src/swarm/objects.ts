@@ -69,6 +69,19 @@ export interface TaskRecord {
   networks?: Json[];
   /** Generic resources and the like the scheduler assigned (reserved for later). */
   assigned?: Json;
+  /**
+   * A restart's replacement waits for the restart policy's delay: the
+   * orchestrator creates it with desiredState 'ready' and this time, and
+   * only schedules it (desiredState 'running') once the time has passed.
+   */
+  notBefore?: string;
+  /** Labels of the task (Docker's Task.Labels; the service's ContainerSpec labels stay in spec). */
+  labels?: Record<string, string>;
+}
+
+/** Docker's task name: <service>.<slot> (replicated) or <service>.<node id> (global), then .<task id> for containers. */
+export function taskName(serviceName: string, t: Pick<TaskRecord, 'slot' | 'nodeId'>): string {
+  return `${serviceName}.${t.slot > 0 ? t.slot : t.nodeId}`;
 }
 
 export interface SecretRecord {

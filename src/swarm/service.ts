@@ -16,12 +16,13 @@ import { EtcdProcess } from '../host/etcd';
 import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/openssl';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
+import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
 import { SwarmStore, HEARTBEAT_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
-import { ControlServer, controlCall, UnreachableError, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
+import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
 import { resolveListen, resolveAdvertise, etcdPorts } from './addr';
@@ -98,6 +99,9 @@ export class SwarmService {
   private leaderId?: string;
   private readonly components: SwarmComponent[] = [];
   private lastContext = '';
+  private published?: SwarmContext;
+  /** Counts etcd clients made, so a context never keeps the store of a stopped one. */
+  private managerGen = 0;
 
   constructor(private readonly deps: SwarmDeps) {
     this.files = new LocalFiles(deps.dataRoot);
@@ -108,29 +112,36 @@ export class SwarmService {
     this.components.push(c);
   }
 
-  /** What this node is now, for the components (undefined: not in a swarm). */
-  private context(): SwarmContext | undefined {
-    const st = this.state;
-    if (!st) return undefined;
-    const manager = st.role === 'manager' && !!this.store;
-    return {
-      nodeId: st.nodeId,
-      clusterId: st.clusterId,
-      role: st.role,
-      leader: manager && this.leaderId === st.nodeId,
-      store: manager ? this.store : undefined,
-      objects: manager ? this.objects : undefined,
-      managers: st.managers,
-      tls: { ca: this.files.read('swarm-root-ca.crt'), cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key') },
-    };
+  /** This node's certificate and the cluster's root CA, for control-port calls and the control server. */
+  private nodeTls(): ClientTls {
+    return { ca: this.files.read('swarm-root-ca.crt'), cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key') };
   }
 
-  /** Tells every component what this node is; called after each tick and on every role change. */
+  /**
+   * Tells every component what this node is; called after each tick and on
+   * every role change. The context is made again (certificates read) only
+   * when what it says changed.
+   */
   private publish(): void {
-    const ctx = this.stopped ? undefined : this.context();
-    const key = ctx ? JSON.stringify([ctx.nodeId, ctx.role, ctx.leader, !!ctx.store, ctx.managers]) : '';
-    if (key !== this.lastContext) log.debug('swarm context', { ctx: key });
-    this.lastContext = key;
+    const st = this.stopped ? undefined : this.state;
+    const manager = !!st && st.role === 'manager' && !!this.store;
+    const leader = manager && this.leaderId === st?.nodeId;
+    const key = st ? JSON.stringify([st.nodeId, st.role, leader, manager && this.managerGen, st.managers]) : '';
+    if (key !== this.lastContext) {
+      log.debug('swarm context', { ctx: key });
+      this.lastContext = key;
+      this.published = st ? {
+        nodeId: st.nodeId,
+        clusterId: st.clusterId,
+        role: st.role,
+        leader,
+        store: manager ? this.store : undefined,
+        objects: manager ? this.objects : undefined,
+        managers: st.managers,
+        tls: this.nodeTls(),
+      } : undefined;
+    }
+    const ctx = this.published;
     for (const c of this.components) {
       try {
         c.setContext(ctx);
@@ -434,12 +445,13 @@ export class SwarmService {
     const store = this.manager();
     const [nodes, live, cluster] = await Promise.all([store.nodes(), this.liveness(store), store.cluster()]);
     const has = (k: string) => (filters[k]?.length ?? 0) > 0;
+    const f = new Filters(filters);
     return nodes
       .filter((n) => !has('id') || filters.id.some((p) => n.value.id.startsWith(p)))
       .filter((n) => !has('name') || filters.name.some((p) => (n.value.spec.Name || n.value.hostname).startsWith(p)))
       .filter((n) => !has('role') || filters.role.includes(n.value.spec.Role))
       .filter(() => !has('membership') || filters.membership.includes('accepted'))
-      .filter((n) => !has('node.label') || filters['node.label'].every((l) => labelMatch(n.value.spec.Labels, l)))
+      .filter((n) => f.matchKVList('node.label', n.value.spec.Labels))
       .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
       .map((n) => nodeJson(n, live, cluster.value.rootCA.certPem));
   }
@@ -622,7 +634,7 @@ export class SwarmService {
   /** A heartbeat through another manager's control port; undefined when none answered. */
   private async heartbeatRemote(running: Role): Promise<HeartbeatResponse | undefined> {
     const st = this.state!;
-    const tls = { ca: this.files.read('swarm-root-ca.crt'), cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key') };
+    const tls = this.nodeTls();
     const addrs = st.managers.map((m) => m.Addr).filter((a) => a !== `${st.advertiseAddr}:${st.port}`);
     for (const addr of addrs) {
       try {
@@ -762,6 +774,7 @@ export class SwarmService {
     });
     this.store = new SwarmStore(this.client);
     this.objects = new ObjectStore(this.client);
+    this.managerGen++;
   }
 
   private async stopManager(): Promise<void> {
@@ -806,7 +819,8 @@ export class SwarmService {
       heartbeat: (id, cl, r) => this.onHeartbeat(id, cl, r.running === 'manager' ? 'manager' : 'worker'),
       route: (p) => this.componentRoute(p),
     });
-    await control.listen(host, port, { cert: this.files.read('swarm-node.crt'), key: this.files.read('swarm-node.key'), ca: this.files.read('swarm-root-ca.crt') });
+    const tls = this.nodeTls();
+    await control.listen(host, port, { cert: tls.cert!, key: tls.key!, ca: tls.ca! });
     this.control = control;
   }
 
@@ -920,11 +934,6 @@ function platform(): { Architecture: string; OS: string } {
 
 function resources(): { NanoCPUs: number; MemoryBytes: number } {
   return { NanoCPUs: os.cpus().length * 1e9, MemoryBytes: os.totalmem() };
-}
-
-function labelMatch(labels: Record<string, string>, filter: string): boolean {
-  const [k, v] = filter.split('=', 2);
-  return v === undefined ? k in labels : labels[k] === v;
 }
 
 async function fetchCA(addr: string): Promise<{ pem: string; localAddress: string }> {

@@ -12,6 +12,7 @@ import { registerBuildRoutes, type BuildBackend } from './build';
 import { registerDistributionRoutes, type DistributionBackend } from './distribution';
 import { registerSwarmRoutes, type SwarmBackend } from './swarm';
 import { registerSwarmLogRoutes, type SwarmLogsBackend } from './swarm-logs';
+import { registerServiceRoutes, type ServicesBackend } from './services';
 import { registerPluginRoutes } from './plugins';
 
 export interface RouteBackends {
@@ -27,6 +28,7 @@ export interface RouteBackends {
   distribution: DistributionBackend;
   swarm: SwarmBackend;
   swarmLogs: SwarmLogsBackend;
+  services: ServicesBackend;
 }
 
 export function buildRouter(b: RouteBackends): Router {
@@ -43,6 +45,7 @@ export function buildRouter(b: RouteBackends): Router {
   registerDistributionRoutes(r, b.distribution);
   registerSwarmLogRoutes(r, b.swarmLogs);
   registerSwarmRoutes(r, b.swarm);
+  registerServiceRoutes(r, b.services);
   registerPluginRoutes(r);
   return r;
 }

@@ -1,6 +1,6 @@
-// /swarm and /nodes (swarm mode, src/swarm/). Services, tasks, secrets and
-// configs (swarm part 2) answer as dockerd does on a node that cannot serve
-// them, and on a manager with empty lists.
+// /swarm and /nodes (swarm mode, src/swarm/); services and tasks are in
+// services.ts. Secrets and configs (swarm part 2) answer as dockerd does on a
+// node that cannot serve them, and on a manager with empty lists.
 import type { Router } from '../router';
 import type { Ctx } from '../context';
 import { NO_SWARM, NOT_MANAGER } from '../../swarm/errors';
@@ -67,7 +67,7 @@ export function registerSwarmRoutes(r: Router, s: SwarmBackend): void {
   });
 
   // swarm part 2: lists are empty on a manager, everything else is not built yet
-  for (const kind of ['services', 'tasks', 'secrets', 'configs']) {
+  for (const kind of ['secrets', 'configs']) {
     const list = (ctx: Ctx) => { s.requireManager(); ctx.send(200, []); };
     const later = (ctx: Ctx) => { s.requireManager(); ctx.send(501, { message: `${kind} are not supported by berthd yet` }); };
     r.get(`/${kind}`, list);
