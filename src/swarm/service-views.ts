@@ -4,6 +4,7 @@
 import type { Json, ServiceRecord, TaskRecord } from './objects';
 import type { Versioned } from './types';
 import { SwarmError } from './errors';
+import { placementError } from './constraint';
 
 const SECOND = 1_000_000_000;
 
@@ -69,6 +70,8 @@ export function prepareServiceSpec(given: Json | undefined, randomName: () => st
     if (r && (num(r.NanoCPUs) < 0 || num(r.MemoryBytes) < 0)) throw invalid(`TaskSpec: ${part === 'Limits' ? 'limit' : 'reservation'} values cannot be negative`);
   }
   if (!Number.isInteger(num(tt.ForceUpdate))) throw invalid('TaskSpec: ForceUpdate must be an integer');
+  const badPlacement = placementError(tt.Placement);
+  if (badPlacement) throw invalid(badPlacement);
 
   for (const [key, word] of [['UpdateConfig', 'update'], ['RollbackConfig', 'rollback']] as const) {
     const u: Json = { ...defaultUpdateConfig(), ...(obj(spec[key]) ?? {}) };

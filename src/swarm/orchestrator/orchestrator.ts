@@ -25,8 +25,8 @@ import type { NodeRecord, Versioned } from '../types';
 import { isTerminal, stateBefore, type Json, type ServiceRecord, type TaskRecord, type TaskState } from '../objects';
 import { newId } from '../tokens';
 import { isGlobal, replicasOf } from '../service-views';
-import { schedule, type ScheduleInput } from './scheduler';
-import { runUpdates } from './updater';
+import { schedule, matchConstraints, type ScheduleInput } from './scheduler';
+import { runUpdates, forgetUpdates } from './updater';
 import { log } from '../../util/log';
 
 export const LOOP_MS = 250;
@@ -78,6 +78,7 @@ export class Orchestrator implements SwarmComponent {
       this.restarts.clear();
       this.globalDue.clear();
       this.cache = undefined;
+      forgetUpdates();
       log.info('orchestrator stopped (this manager no longer leads)');
     }
   }
@@ -128,8 +129,7 @@ export class Orchestrator implements SwarmComponent {
     const revision = await objects.revision();
     const c = this.cache;
     if (c && c.revision === revision && !c.timed && !this.globalDue.size) {
-      await runUpdates(objects, c.services, c.tasks, c.nodes.map((n) => ({ node: n.node, ready: n.ready })));
-      return false;
+      return runUpdates(objects, c.services, c.tasks, c.nodes.map((n) => ({ node: n.node, ready: n.ready })), nodeId);
     }
     this.cache = undefined;
     const [services, tasks, nodes, alive, cluster] = await Promise.all([
@@ -232,8 +232,9 @@ export class Orchestrator implements SwarmComponent {
           const change = { nodeId: p.nodeId, desiredState: 'running' as const, status: { Timestamp: iso, State: 'assigned' as const, Message: 'scheduler assigned task to node' } };
           if (w.existing) units.push([upd(w.existing, change)]);
           else Object.assign(w.rec, change);
-        } else if (w.rec.status.State !== 'pending' || w.rec.status.Message !== p.pending) {
-          const change = { status: { Timestamp: iso, State: 'pending' as const, Message: p.pending } };
+        } else if (w.rec.status.State !== 'pending' || w.rec.status.Err !== p.pending) {
+          // as swarmkit: the state's message stays, the reason is the task's error (`service ps` ERROR column)
+          const change = { status: { Timestamp: iso, State: 'pending' as const, Message: 'pending task scheduling', Err: p.pending } };
           if (w.existing) units.push([upd(w.existing, change)]);
           else Object.assign(w.rec, change);
         }
@@ -242,11 +243,11 @@ export class Orchestrator implements SwarmComponent {
 
     const wrote = await flush(objects, units, nodeId);
     const fresh = wrote ? await Promise.all([objects.list('services'), objects.list('tasks')]) : [services, tasks] as const;
-    await runUpdates(objects, fresh[0], fresh[1], [...nodeViews.values()].map((n) => ({ node: n.node, ready: n.ready })));
+    const updated = await runUpdates(objects, fresh[0], fresh[1], [...nodeViews.values()].map((n) => ({ node: n.node, ready: n.ready })), nodeId);
     // a restart delay still running needs a later full pass even if nothing changes
     const timed = tasks.some((t) => t.value.desiredState === 'ready');
     if (!wrote) this.cache = { revision, services, tasks, nodes: [...nodeViews.values()], timed };
-    return wrote;
+    return wrote || updated;
   }
 
   private replicated(svc: VService, kept: VTask[], nodes: Map<string, NodeView>, now: number, w: Writer): void {
@@ -367,29 +368,4 @@ async function flush(objects: ObjectStore, units: Write[][], leader: string): Pr
     }
   }
   return wrote;
-}
-
-/** Placement constraints (`key==value`, `key!=value`) against a node, as swarmkit reads them. */
-export function matchConstraints(n: NodeRecord, constraints: string[]): boolean {
-  for (const c of constraints) {
-    const m = /^\s*([\w.-]+)\s*(==|!=)\s*(.*?)\s*$/.exec(c);
-    if (!m) return false;
-    const [, key, op, want] = m;
-    const k = key.toLowerCase();
-    let have: string | undefined;
-    let exact = false;
-    if (k === 'node.id') have = n.id;
-    else if (k === 'node.hostname') have = n.spec.Name || n.hostname;
-    else if (k === 'node.role') have = n.spec.Role;
-    else if (k === 'node.platform.os') have = n.platform.OS;
-    else if (k === 'node.platform.arch') have = n.platform.Architecture;
-    else if (key.startsWith('node.labels.')) {
-      have = n.spec.Labels[key.slice('node.labels.'.length)];
-      exact = true;
-    } else if (k.startsWith('engine.labels.')) have = undefined;
-    else return false;
-    const eq = have !== undefined && (exact ? have === want : have.toLowerCase() === want.toLowerCase());
-    if ((op === '==') !== eq) return false;
-  }
-  return true;
 }

@@ -151,7 +151,11 @@ export function forgetUpdates(): void {
   seenRunning.clear();
 }
 
-export async function runUpdates(objects: ObjectStore, services: Array<Versioned<ServiceRecord>>, tasks: Array<Versioned<TaskRecord>>, nodes: UpdaterNode[]): Promise<boolean> {
+/**
+ * One pass over every service. With `leader`, every write is guarded by the
+ * leader key (a deposed leader's pass writes nothing).
+ */
+export async function runUpdates(objects: ObjectStore, services: Array<Versioned<ServiceRecord>>, tasks: Array<Versioned<TaskRecord>>, nodes: UpdaterNode[], leader?: string): Promise<boolean> {
   const now = Date.now();
   const present = new Set<string>();
   for (const t of tasks) {
@@ -173,7 +177,7 @@ export async function runUpdates(objects: ObjectStore, services: Array<Versioned
   let wrote = false;
   for (const svc of services) {
     try {
-      if (await updateOne(objects, svc, byService.get(svc.value.id) ?? [], nodeById, now)) wrote = true;
+      if (await updateOne(objects, svc, byService.get(svc.value.id) ?? [], nodeById, now, leader)) wrote = true;
     } catch (e) {
       log.debug('updater: service pass failed; next pass', { service: svc.value.id, err: (e as Error).message });
     }
@@ -190,7 +194,7 @@ function reachedAt(t: TaskRecord): number | undefined {
   return Number.isFinite(ts) ? ts : 0;
 }
 
-async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nodes: Map<string, UpdaterNode>, now: number): Promise<boolean> {
+async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nodes: Map<string, UpdaterNode>, now: number, leader?: string): Promise<boolean> {
   let svc = svc0;
   const spec = svc.value.spec;
   if (isJob(spec)) return false;
@@ -220,7 +224,7 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
   }
 
   const status = svc.value.updateStatus;
-  if (status && (status.State === 'paused' || status.State === 'rollback_paused')) return flush(objects, units);
+  if (status && (status.State === 'paused' || status.State === 'rollback_paused')) return flush(objects, units, leader);
 
   // the slots and their live tasks
   const slots = new Map<string, VTask[]>();
@@ -235,13 +239,13 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
   const dirtySlots = [...slots.entries()].filter(([, ts]) => ts.length > 1 || dirty(ts[0].value)).sort((a, b) => a[0].localeCompare(b[0]));
 
   const writeService = async (next: ServiceRecord): Promise<void> => {
-    const index = await objects.update('services', next, svc.index);
+    const index = await objects.batch([{ op: 'update', kind: 'services', value: next, index: svc.index }], { leader });
     svc = { value: next, index };
   };
   const setStatus = (us: UpdateStatus) => writeService({ ...svc.value, updatedAt: iso, updateStatus: us });
 
   let state = status?.State;
-  if (!dirtySlots.length && state !== 'updating' && state !== 'rollback_started') return flush(objects, units);
+  if (!dirtySlots.length && state !== 'updating' && state !== 'rollback_started') return flush(objects, units, leader);
   if (dirtySlots.length && state !== 'updating' && state !== 'rollback_started') {
     // a new update (completed ones included: something is out of date again)
     await setStatus({ State: 'updating', StartedAt: iso, Message: 'update in progress' });
@@ -276,7 +280,7 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
         await setStatus({ ...cur, State: rollingBack ? 'rollback_paused' : 'paused', Message: `${what} paused due to failure or early termination of task ${id}` });
         log.info(`updater: ${what} paused`, { service: svc.value.id, task: id });
       }
-      await flush(objects, units);
+      await flush(objects, units, leader);
       return true;
     }
   }
@@ -290,15 +294,15 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
   }) : [];
 
   if (!dirtySlots.length) {
-    if (starting.length) return flush(objects, units);
+    if (starting.length) return flush(objects, units, leader);
     const last = Math.max(0, ...mine.map((t) => reachedAt(t.value) ?? 0));
-    if (mine.length && last + monitorMs > now) return flush(objects, units);
+    if (mine.length && last + monitorMs > now) return flush(objects, units, leader);
     const done: UpdateStatus = rollingBack
       ? { ...svc.value.updateStatus!, State: 'rollback_completed', Message: 'rollback completed', CompletedAt: iso }
       : { ...svc.value.updateStatus!, State: 'completed', Message: 'update completed', CompletedAt: iso };
     await setStatus(done);
     log.info(`updater: ${rollingBack ? 'rollback' : 'update'} completed`, { service: svc.value.id });
-    await flush(objects, units);
+    await flush(objects, units, leader);
     return true;
   }
 
@@ -333,11 +337,11 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
       units.push([...ts.map((t) => put(t, { desiredState: 'shutdown' }, ['waitsFor'])), { op: 'create', kind: 'tasks', value: fresh }]);
     }
   }
-  return (await flush(objects, units)) || svc !== svc0;
+  return (await flush(objects, units, leader)) || svc !== svc0;
 }
 
 /** Writes the units (each all-or-nothing), several per transaction; a chunk that loses a race is retried unit by unit. */
-async function flush(objects: ObjectStore, units: Write[][]): Promise<boolean> {
+async function flush(objects: ObjectStore, units: Write[][], leader?: string): Promise<boolean> {
   let wrote = false;
   for (let i = 0; i < units.length;) {
     const chunk: Write[][] = [];
@@ -348,12 +352,12 @@ async function flush(objects: ObjectStore, units: Write[][]): Promise<boolean> {
       i++;
     }
     try {
-      await objects.batch(chunk.flat());
+      await objects.batch(chunk.flat(), { leader });
       wrote = true;
     } catch {
       for (const u of chunk) {
         try {
-          await objects.batch(u);
+          await objects.batch(u, { leader });
           wrote = true;
         } catch (e) {
           log.debug('updater write lost a race; next pass', { err: String(e) });
