@@ -4,9 +4,7 @@
 // rm), the restart policy (a killed container replaced after the delay;
 // condition none; max attempts), a worker's kill -9 (tasks running
 // elsewhere within a bound), drain, global mode. Times are printed as
-// `# name: N ms` lines. Tasks only run with the node agent (svc-agent's
-// part of issue 15): when no task of a probe service leaves `assigned`
-// within 20 s, no agent runs and every test here skips saying so.
+// `# name: N ms` lines.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
@@ -15,7 +13,6 @@ import { waitFor } from './helpers/daemon';
 let cluster: Cluster;
 let mgr: ClusterHost, wrk1: ClusterHost, wrk2: ClusterHost;
 const ids: Record<string, string> = {};
-let noAgent: string | undefined;
 /** Bounds asserted (a loaded 2-core machine); the goals are far lower (see the printed times). */
 const CONVERGE_MS = 30_000;
 const RESCHEDULE_MS = 20_000;
@@ -59,15 +56,6 @@ before(async () => {
   for (const h of [wrk1, wrk2]) await h.ok(['swarm', 'join', '--token', token, `${mgr.addr}:2377`]);
   await waitFor(async () => (await mgr.ok(['node', 'ls', '--format', '{{.Status}}'])).split('\n').filter((s) => s === 'Ready').length === 3, 60_000, 'three Ready nodes');
   for (const h of cluster.hosts) ids[h.name] = (await h.ok(['info', '--format', '{{.Swarm.NodeID}}'])).trim();
-  await mgr.ok(['service', 'create', '-d', '--no-resolve-image', '--name', 'probe', 'busybox', 'sleep', '1000']);
-  const moved = async () => {
-    const r = await mgr.api('GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: ['probe'] }))}`);
-    return (r.body as Array<{ Status: { State: string } }>).some((t) => !['new', 'pending', 'assigned'].includes(t.Status.State));
-  };
-  await waitFor(moved, 20_000, 'a task past assigned').catch(() => {
-    noAgent = 'no node agent in this build: tasks stay assigned (the agent is svc-agent\'s part of issue 15)';
-  });
-  await mgr.ok(['service', 'rm', 'probe']);
 });
 
 after(async () => {
@@ -76,8 +64,7 @@ after(async () => {
   assert.deepEqual(await cluster.leftovers(), []);
 });
 
-test('the seed: create, ls 1/1, ps, docker ps names, scale 1 → 5 → 2', async (t) => {
-  if (noAgent) return t.skip(noAgent);
+test('the seed: create, ls 1/1, ps, docker ps names, scale 1 → 5 → 2', async () => {
   const id = (await mgr.ok(['service', 'create', '-d', '--replicas', '1', '--name', 'helloworld', 'busybox', 'ping', '127.0.0.1'])).trim().split('\n')[0];
   await timed('helloworld 1/1', CONVERGE_MS, async () => (await replicas('helloworld')) === '1/1');
   const ls = await mgr.ok(['service', 'ls']);
@@ -103,8 +90,7 @@ test('the seed: create, ls 1/1, ps, docker ps names, scale 1 → 5 → 2', async
   assert.deepEqual(running(await ps('helloworld')).map((r) => r.name).sort(), ['helloworld.1', 'helloworld.2']);
 });
 
-test('docker kill of a task\'s container: a replacement runs in the same slot after the restart delay', async (t) => {
-  if (noAgent) return t.skip(noAgent);
+test('docker kill of a task\'s container: a replacement runs in the same slot after the restart delay', async () => {
   const [row] = running(await ps('helloworld')).filter((r) => r.name === 'helloworld.1');
   const host = cluster.hosts.find((h) => h.name === row.node)!;
   await host.ok(['kill', `helloworld.1.${row.id}`]);
@@ -120,8 +106,7 @@ test('docker kill of a task\'s container: a replacement runs in the same slot af
   assert.equal(old.name, ' \\_ helloworld.1');
 });
 
-test('restart policy: condition none leaves a failed task; max attempts bounds restarts', async (t) => {
-  if (noAgent) return t.skip(noAgent);
+test('restart policy: condition none leaves a failed task; max attempts bounds restarts', async () => {
   await mgr.ok(['service', 'create', '-d', '--restart-condition', 'none', '--name', 'once', 'busybox', 'sh', '-c', 'exit 3']);
   await waitFor(async () => (await ps('once')).some((r) => r.current.startsWith('Failed')), CONVERGE_MS, 'the task failed');
   await new Promise((r) => setTimeout(r, 1500));
@@ -137,8 +122,7 @@ test('restart policy: condition none leaves a failed task; max attempts bounds r
   await mgr.ok(['service', 'rm', 'once', 'flaky']);
 });
 
-test('drain: a drained node\'s tasks run elsewhere; global mode follows it', async (t) => {
-  if (noAgent) return t.skip(noAgent);
+test('drain: a drained node\'s tasks run elsewhere; global mode follows it', async () => {
   await mgr.ok(['service', 'create', '-d', '--mode', 'global', '--name', 'everywhere', 'busybox', 'sleep', '100000']);
   await timed('global 3/3', CONVERGE_MS, async () => (await replicas('everywhere')) === '3/3');
   await mgr.ok(['node', 'update', '--availability', 'drain', 'wrk1']);
@@ -150,8 +134,7 @@ test('drain: a drained node\'s tasks run elsewhere; global mode follows it', asy
   await mgr.ok(['service', 'rm', 'everywhere']);
 });
 
-test('kill -9 of a worker: its tasks run elsewhere within a bound, ls N/N again', async (t) => {
-  if (noAgent) return t.skip(noAgent);
+test('kill -9 of a worker: its tasks run elsewhere within a bound, ls N/N again', async () => {
   await mgr.ok(['service', 'scale', '-d', 'helloworld=6']);
   await waitFor(async () => (await replicas('helloworld')) === '6/6', CONVERGE_MS, '6/6');
   const onWrk2 = running(await ps('helloworld')).filter((r) => r.node === 'wrk2');
@@ -165,8 +148,7 @@ test('kill -9 of a worker: its tasks run elsewhere within a bound, ls N/N again'
   assert.equal(await replicas('helloworld'), '6/6');
 });
 
-test('service rm: containers removed on every live node', async (t) => {
-  if (noAgent) return t.skip(noAgent);
+test('service rm: containers removed on every live node', async () => {
   await mgr.ok(['service', 'rm', 'helloworld']);
   await timed('helloworld containers gone', CONVERGE_MS, async () =>
     (await containers(mgr, 'helloworld')).length === 0 && (await containers(wrk1, 'helloworld')).length === 0);
