@@ -103,7 +103,9 @@ test('docker kill of a task\'s container: a replacement runs in the same slot af
   const old = rows.find((r) => r.id === row.id)!;
   assert.equal(old.desired, 'Shutdown');
   assert.match(old.current, /^(Failed|Shutdown|Complete) /);
-  assert.equal(old.name, ' \\_ helloworld.1');
+  // the docker CLI indents history rows only in table formats
+  assert.equal(old.name, 'helloworld.1');
+  assert.match(await mgr.ok(['service', 'ps', 'helloworld']), /^\S+ + \\_ helloworld\.1 /m);
 });
 
 test('restart policy: condition none leaves a failed task; max attempts bounds restarts', async () => {
