@@ -84,7 +84,6 @@ async function lookup(args: string[]): Promise<{ cmd?: CommandEntry; path: strin
 export async function main(argv: string[], io: Partial<Pick<CommandContext, 'stdout' | 'stderr' | 'stdin'>> = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const stdin = io.stdin ?? process.stdin;
   const err = (s: string) => stderr.write(s);
   let global;
   try {
@@ -175,7 +174,11 @@ export async function main(argv: string[], io: Partial<Pick<CommandContext, 'std
     },
     stdout,
     stderr,
-    stdin: stdin as CommandContext['stdin'],
+    // process.stdin is a getter that builds the stream (for a pipe or a file,
+    // an fs.ReadStream: ~10 ms of module loading): only commands that read it pay.
+    get stdin() {
+      return (io.stdin ?? process.stdin) as CommandContext['stdin'];
+    },
     commandPath: path,
     prog: PROG,
     out: (s: string) => { stdout.write(s); },

@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type tls from 'node:tls';
 
 export const DEFAULT_HOST = 'unix:///run/berth/berth.sock';
 
 export interface TlsOptions {
-  ca?: Buffer;
+  ca?: Buffer | Array<string | Buffer>;
   cert?: Buffer;
   key?: Buffer;
   /** Check the server certificate against the CA (DOCKER_TLS_VERIFY). */
@@ -79,5 +80,24 @@ function loadTls(opts: HostOptions, env: NodeJS.ProcessEnv): TlsOptions {
     return fs.existsSync(f) ? fs.readFileSync(f) : undefined;
   };
   const verify = !!(opts.tlsVerify || env.DOCKER_TLS_VERIFY);
-  return { ca: read(opts.caFile, 'ca.pem'), cert: read(opts.certFile, 'cert.pem'), key: read(opts.keyFile, 'key.pem'), verify };
+  return { ca: read(opts.caFile, 'ca.pem') ?? extraCAs(env), cert: read(opts.certFile, 'cert.pem'), key: read(opts.keyFile, 'key.pem'), verify };
+}
+
+/**
+ * Without a ca.pem the server is checked against Node's default CAs, which
+ * include NODE_EXTRA_CA_CERTS's. bin/berth keeps Node from loading those at
+ * start-up (they cost more than a whole `berth ps`), so they are added here,
+ * for the one connection that may need them.
+ */
+function extraCAs(env: NodeJS.ProcessEnv): Array<string | Buffer> | undefined {
+  const file = env.NODE_EXTRA_CA_CERTS;
+  if (!file) return undefined;
+  let extra: Buffer;
+  try {
+    extra = fs.readFileSync(file);
+  } catch {
+    return undefined; // Node itself only warns about an unreadable file
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only for a TLS connection
+  return [...(require('node:tls') as typeof tls).rootCertificates, extra];
 }

@@ -51,7 +51,8 @@ export async function dispatch(ctx: CommandContext, p: Parsed): Promise<number> 
   const n = parsed.args.length;
   if (cmd.args?.min !== undefined && n < cmd.args.min) throw new CliError(`"${path}" requires at least ${cmd.args.min} argument${cmd.args.min === 1 ? '' : 's'}.\nSee '${path} --help'.\n\nUsage:  ${path} ${cmd.usage}\n\n${cmd.short}`);
   if (cmd.args?.max !== undefined && n > cmd.args.max) throw new CliError(`"${path}" accepts no arguments.\nSee '${path} --help'.\n\nUsage:  ${path} ${cmd.usage}\n\n${cmd.short}`);
-  const c = makeContext({ ...ctx, commandPath: path }, p.flags);
+  // Not a spread: that would call the context's getters (client, stdin) for every command.
+  const c = makeContext(Object.assign(Object.create(ctx) as CommandContext, { commandPath: path }), p.flags);
   try {
     const code = await cmd.run(c, parsed);
     return typeof code === 'number' ? code : 0;
