@@ -164,3 +164,72 @@ test('bin/berth falls back to dist/src when the bundle is missing or older than 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Runs `file` itself (its `#!`), not through node. */
+function program(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('bin/berth as a program keeps Node from loading NODE_EXTRA_CA_CERTS, and puts it back', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-startup-'));
+  try {
+    // Node warns at start-up when it cannot load the file: the warning shows whether it tried.
+    const missing = path.join(dir, 'no-such-ca.pem');
+    const probe = path.join(dir, 'probe.js');
+    fs.writeFileSync(probe, "process.on('exit', () => process.stderr.write('EXTRA=' + process.env.NODE_EXTRA_CA_CERTS + ' MOVED=' + process.env.BERTH_EXTRA_CA_CERTS + '\\n'));");
+    const env = { NODE_EXTRA_CA_CERTS: missing, NODE_OPTIONS: `-r ${probe}` };
+    const viaNode = await node([path.join(ROOT, 'bin', 'berth'), '--version'], env);
+    assert.equal(viaNode.code, 0, viaNode.stderr);
+    assert.match(viaNode.stderr, /extra certs/i, 'node bin/berth: Node loads them itself (the check can fail)');
+    const direct = await program(path.join(ROOT, 'bin', 'berth'), ['--version'], env);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.match(direct.stdout, /^Berth version /);
+    assert.doesNotMatch(direct.stderr, /extra certs/i, 'bin/berth: Node did not parse them at start-up');
+    assert.match(direct.stderr, new RegExp(`EXTRA=${missing} MOVED=undefined`), 'the variable is back for the CLI and its children');
+    // Options for berth after it are not node's (the shebang used to say `node --`).
+    const flag = await program(path.join(ROOT, 'bin', 'berth'), ['--env-file', 'x'], {});
+    assert.match(flag.stderr, /unknown flag: --env-file/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a TLS daemon signed by a CA from NODE_EXTRA_CA_CERTS is trusted through bin/berth', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-startup-'));
+  const tls = await import('node:tls');
+  const sh = (cmd: string): Promise<void> => new Promise((resolve, reject) => execFile('sh', ['-c', cmd], { cwd: dir, timeout: 30_000 }, (e, _o, err) => (e ? reject(new Error(err)) : resolve())));
+  let server: import('node:tls').Server | undefined;
+  try {
+    await sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=berth-test-ca 2>/dev/null');
+    await sh('openssl req -newkey rsa:2048 -nodes -keyout key.pem -out srv.csr -subj /CN=localhost 2>/dev/null');
+    await sh("printf 'subjectAltName=IP:127.0.0.1\\n' > ext && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext 2>/dev/null");
+    server = tls.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, (c) => {
+      let buf = '';
+      c.on('data', (d) => {
+        buf += d.toString('latin1');
+        if (!buf.includes('\r\n\r\n')) return;
+        c.end(buf.includes('/_ping') ? 'HTTP/1.1 200 OK\r\nApi-Version: 1.43\r\nContent-Length: 2\r\n\r\nOK' : json('200 OK', '[]'));
+        buf = '';
+      });
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const certs = path.join(dir, 'empty');
+    fs.mkdirSync(certs); // no ca.pem: the default CAs (and the extra ones) decide
+    const args = ['-H', `tcp://127.0.0.1:${port}`, '--tlsverify', 'ps', '-q'];
+    const env = { DOCKER_CERT_PATH: certs, DOCKER_CONFIG: certs, DOCKER_HOST: '', BERTH_HOST: '' };
+    const without = await program(path.join(ROOT, 'bin', 'berth'), args, { ...env, NODE_EXTRA_CA_CERTS: '' });
+    assert.notEqual(without.code, 0, 'an unknown CA is refused (the check can fail)');
+    const withCa = await program(path.join(ROOT, 'bin', 'berth'), args, { ...env, NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') });
+    assert.equal(withCa.code, 0, withCa.stderr);
+    assert.equal(withCa.stdout, '');
+  } finally {
+    server?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
