@@ -32,7 +32,8 @@ async function phases(b: Bench, tag: string, title: string, client: (e: Engine) 
   const cli = (e: Engine, args: string[]) => {
     const base = ['-f', file, '-p', 'benchc'];
     const r = client(e) === 'berth'
-      ? run(process.execPath, ['--', BERTH, 'compose', ...base, ...args], { env: e.env, timeout: 180_000 })
+      // as a user runs it: bin/berth as a program (through sh, see bin/berth)
+      ? run(BERTH, ['compose', ...base, ...args], { env: e.env, timeout: 180_000 })
       : run(DC!, [...base, ...args], { env: e.env, timeout: 180_000 });
     return r.then((x) => {
       if (x.code !== 0) throw new Error(failureText(x));
