@@ -28,7 +28,8 @@ export const pluginCommand: ComposeCommand = {
     if (fs.existsSync(target) && !p.flags.force) throw new CliError(`${target} already exists; not replacing it (use --force to replace)`);
     const berth = berthBin();
     // the docker CLI calls `docker-compose docker-cli-plugin-metadata` and `docker-compose compose ARGS`
-    const script = `#!/bin/sh\n# docker CLI plugin: berth compose (installed by 'berth compose install-plugin')\nif [ "$1" = docker-cli-plugin-metadata ]; then set -- compose "$@"; fi\nexec "${process.execPath}" -- "${berth}" "$@"\n`;
+    // NODE_EXTRA_CA_CERTS is handed over as bin/berth's own sh line does (see there)
+    const script = `#!/bin/sh\n# docker CLI plugin: berth compose (installed by 'berth compose install-plugin')\nif [ "$1" = docker-cli-plugin-metadata ]; then set -- compose "$@"; fi\nif [ -n "\${NODE_EXTRA_CA_CERTS-}" ]; then BERTH_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export BERTH_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; fi\nexec "${process.execPath}" -- "${berth}" "$@"\n`;
     fs.mkdirSync(dir, { recursive: true });
     const tmp = `${target}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, script, { mode: 0o755 });
