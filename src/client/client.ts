@@ -372,6 +372,13 @@ export class EngineClient {
     return this.call('GET', '/tasks', { filters: filters && Object.keys(filters).length ? filters : undefined });
   }
   serviceInspect(id: string): Promise<{ ID: string; Spec?: { Name?: string } }> { return this.call('GET', `/services/${encodeURIComponent(id)}`); }
+  /** kind: 'secrets' or 'configs'. */
+  fileList(kind: 'secrets' | 'configs', filters?: T.Filters): Promise<S.SwarmFile[]> {
+    return this.call('GET', `/${kind}`, { filters: filters && Object.keys(filters).length ? filters : undefined });
+  }
+  fileCreate(kind: 'secrets' | 'configs', spec: S.SwarmFile['Spec']): Promise<{ ID: string }> { return this.call('POST', `/${kind}/create`, undefined, spec); }
+  fileInspect(kind: 'secrets' | 'configs', id: string): Promise<S.SwarmFile> { return this.call('GET', `/${kind}/${encodeURIComponent(id)}`); }
+  fileRemove(kind: 'secrets' | 'configs', id: string): Promise<void> { return this.call('DELETE', `/${kind}/${encodeURIComponent(id)}`); }
 }
 
 /** Image references keep their `/` and `:` in the path, as the docker client sends them. */

@@ -102,3 +102,12 @@ export interface SwarmTask {
     PortStatus?: { Ports?: Array<{ Protocol?: string; TargetPort?: number; PublishedPort?: number }> | null };
   };
 }
+
+/** A secret or a config (Spec.Data only on configs). */
+export interface SwarmFile {
+  ID: string;
+  Version: SwarmVersion;
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: { Name: string; Labels?: Record<string, string> | null; Data?: string; Driver?: { Name?: string } | null; Templating?: { Name?: string } | null };
+}
