@@ -14,6 +14,7 @@ import { SwarmError, MANAGER_NOT_READY } from './errors';
 import { newId } from './tokens';
 import { prepareServiceSpec, serviceJson, taskJson, serviceName, isGlobal, replicasOf, type ServiceStatus } from './service-views';
 import { log } from '../util/log';
+import { sameJson } from './orchestrator/updater';
 import { Filters as FilterArgs } from '../common/filters';
 
 export interface ServiceApiDeps {
@@ -197,7 +198,7 @@ export class ServiceApi implements SwarmComponent {
       .filter((t) => {
         if (!upToDate) return true;
         const svc = byId.get(t.value.serviceId);
-        return !!svc && JSON.stringify(svc.spec.TaskTemplate) === JSON.stringify(t.value.spec);
+        return !!svc && sameJson(svc.spec.TaskTemplate, t.value.spec);
       })
       .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
       .map((t) => taskJson(t));
