@@ -121,3 +121,46 @@ test('a service reads its secret and config as files; inspect never shows the va
   assert.deepEqual([brm.code, brm.stdout], [0, 'token\n']);
   assert.equal((await d.ok(['secret', 'ls', '-q'])).trim(), '');
 });
+
+test('berth service create/ls/ps/scale/update/rollback/rm: the same specs and tables as the docker CLI', async () => {
+  const flags = ['--replicas', '2', '--env', 'A=1', '--label', 'l=v', '--container-label', 'c=1', '--limit-cpu', '0.5', '--limit-memory', '64m',
+    '--restart-condition', 'on-failure', '--restart-delay', '1s', '--update-parallelism', '2', '--update-delay', '1s', '--update-order', 'start-first',
+    '--rollback-parallelism', '1', '--constraint', 'node.role==manager', '--placement-pref', 'spread=node.id', '--endpoint-mode', 'vip'];
+  await d.ok(['service', 'create', '-d', '--no-resolve-image', '--name', 'dk', ...flags, 'busybox', 'sleep', '100000']);
+  const b = await d.berth(['service', 'create', '--no-resolve-image', '--name', 'bt', ...flags, 'busybox', 'sleep', '100000'], { timeout: 120_000 });
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /^[0-9a-z]{25}\noverall progress: /);
+  assert.match(b.stdout, /overall progress: 2 out of 2 tasks\n(.*\n)*verify: Service converged\n$/);
+  const spec = async (name: string) => {
+    const s = JSON.parse(await d.ok(['service', 'inspect', name, '--format', '{{json .Spec}}']));
+    delete s.Name;
+    return s;
+  };
+  assert.deepEqual(await spec('bt'), await spec('dk'));
+  await waitFor(async () => /2\/2.*\n.*2\/2/.test(await d.ok(['service', 'ls'])), 60_000, 'both services 2/2');
+  const ls = await same(['service', 'ls']);
+  assert.match(ls.stdout, /^ID +NAME +MODE +REPLICAS +IMAGE +PORTS\n\w{12} +bt +replicated +2\/2 +busybox:latest +\n/);
+  await same(['service', 'ls', '-q']);
+  await same(['service', 'ls', '--format', '{{.Name}} {{.Mode}} {{.Replicas}}']);
+  await same(['service', 'ps', 'bt', 'dk', '--format', '{{.Name}} {{.Image}} {{.DesiredState}}']);
+  await same(['service', 'ps', '-q', 'bt']);
+  await same(['service', 'inspect', 'bt', '--format', '{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}']);
+  await same(['service', 'inspect', 'nope']);
+
+  // scale, update, rollback through each CLI: the specs stay equal
+  assert.equal((await d.berth(['service', 'scale', '-d', 'bt=3'])).stdout, 'bt scaled to 3\n');
+  await d.ok(['service', 'scale', '-d', 'dk=3']);
+  assert.deepEqual(await spec('bt'), await spec('dk'));
+  const up = ['--limit-cpu', '0.25', '--env-add', 'B=2', '--label-add', 'x=y', '--image', 'busybox:latest', '--force'];
+  assert.equal((await d.berth(['service', 'update', '-d', ...up, 'bt'])).stdout, 'bt\n');
+  await d.ok(['service', 'update', '-d', ...up, 'dk']);
+  assert.deepEqual(await spec('bt'), await spec('dk'));
+  assert.equal((await d.berth(['service', 'rollback', '-d', 'bt'])).stdout, 'bt\n');
+  await d.ok(['service', 'rollback', '-d', 'dk']);
+  assert.deepEqual(await spec('bt'), await spec('dk'));
+  assert.equal((await spec('bt')).Mode.Replicated.Replicas, 3);
+
+  const rm = await d.berth(['service', 'rm', 'bt', 'nope']);
+  assert.deepEqual([rm.code, rm.stdout, rm.stderr.trim()], [1, 'bt\n', 'Error response from daemon: service nope not found']);
+  await d.ok(['service', 'rm', 'dk']);
+});

@@ -6,7 +6,7 @@ import { parseFilters } from '../../flags';
 import { forEach, inspectEach } from '../../each';
 import { formatRows, sortedJson } from '../../format';
 import { shortId } from '../../units';
-import type { SwarmService } from '../../../client';
+import { ApiError, type SwarmService } from '../../../client';
 import { naturalLess } from '../node/view';
 import { printTasks } from '../node/ps';
 
@@ -80,7 +80,15 @@ export const inspectCommand: Command = {
   async run(ctx, p) {
     if (p.flags.pretty && p.flags.format) throw new CliError('--format is incompatible with human friendly format');
     if (p.flags.pretty) throw new CliError('berth: service inspect --pretty is not supported yet; use --format');
-    await inspectEach(ctx, p.args, p.flags.format ?? '', (ref) => ctx.client.serviceGet(ref));
+    await inspectEach(ctx, p.args, p.flags.format ?? '', async (ref) => {
+      try {
+        return await ctx.client.serviceGet(ref);
+      } catch (e) {
+        // docker's inspect says so for a 404
+        if (e instanceof ApiError && e.status === 404) throw new Error(`Error: no such service: ${ref}`);
+        throw e;
+      }
+    });
   },
 };
 
@@ -112,7 +120,8 @@ export const psCommand: Command = {
     if (missing.length) throw new CliError(`no such service: ${missing.join('\n')}`);
     filters.service = ids;
     const tasks = await ctx.client.taskList(filters);
-    await printTasks(ctx, tasks, p.flags);
+    // docker's service ps: --quiet prints whole IDs
+    await printTasks(ctx, tasks, p.flags.quiet ? { ...p.flags, 'no-trunc': true } : p.flags);
   },
 };
 
