@@ -38,6 +38,7 @@ const slots = (ts: Task[]) => wanted(ts).map((t) => t.Slot).sort();
 before(async () => {
   cluster = await startCluster(2, { names: ['mgr', 'wrk'], startTimeout: 90_000 });
   [mgr, wrk] = cluster.hosts;
+  await Promise.all(cluster.hosts.map((h) => h.loadBusybox()));
   await mgr.ok(['swarm', 'init', '--advertise-addr', mgr.addr]);
   const token = (await mgr.ok(['swarm', 'join-token', '-q', 'worker'])).trim();
   await wrk.ok(['swarm', 'join', '--token', token, `${mgr.addr}:2377`]);
@@ -78,14 +79,14 @@ test('service create, ls, inspect and ps: dockerd\'s shapes; tasks made and spre
   assert.match(miss.stderr, /no such service: nope/i);
 
   // the orchestrator's tasks: slots 1 and 2, scheduled one per node
-  await waitFor(async () => (await tasks(mgr, 'web')).filter((t) => t.Status.State === 'assigned').length === 2, 10_000, 'two assigned tasks');
+  await waitFor(async () => (await tasks(mgr, 'web')).filter((t) => t.Status.State === 'running').length === 2, 30_000, 'two running tasks');
   const ts = await tasks(mgr, 'web');
   assert.deepEqual(slots(ts), [1, 2]);
   assert.deepEqual(ts.map((t) => t.NodeID).sort(), [ids.mgr, ids.wrk].sort());
   for (const t of ts) {
     assert.equal(t.ServiceID, id);
     assert.equal(t.Spec.ContainerSpec.Image, 'busybox:latest');
-    assert.equal(t.Status.Message, 'scheduler assigned task to node');
+    assert.equal(t.Status.Message, 'started');
     assert.deepEqual(t.Status.PortStatus, {});
     assert.deepEqual(t.Labels, {});
   }

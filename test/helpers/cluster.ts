@@ -53,6 +53,15 @@ async function quiet(cmd: string, args: string[], timeout = 15_000): Promise<str
   }
 }
 
+/** A zombie still has /proc entries (its cgroup too) until its parent reaps it. */
+function zombie(pid: number): boolean {
+  try {
+    return / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ')'));
+  } catch {
+    return true;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -453,6 +462,15 @@ export class Cluster {
 
   /** What of this cluster is still on the machine (empty after destroy). */
   async leftovers(): Promise<string[]> {
+    // A container killed by teardown's `runc delete --force` may take a moment
+    // to be reaped (its conmon is killed too): give such processes a bound.
+    for (let t0 = Date.now(); Date.now() - t0 < 5_000; await sleep(200)) {
+      if (!(await this.scan()).some((l) => l.startsWith('container process '))) break;
+    }
+    return this.scan();
+  }
+
+  private async scan(): Promise<string[]> {
     const left: string[] = [];
     for (const ns of (await quiet('ip', ['netns', 'list'])).split('\n')) {
       const name = ns.split(' ')[0];
@@ -473,7 +491,7 @@ export class Cluster {
       // Container processes: in one of our hosts' cgroup parents.
       let cg = '';
       try { cg = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'); } catch { continue; }
-      if (this.hosts.some((h) => cg.includes(`/berth-${h.chainPrefix.toLowerCase()}/`))) left.push(`container process ${pid} ${comm(pid)}`);
+      if (this.hosts.some((h) => cg.includes(`/berth-${h.chainPrefix.toLowerCase()}/`)) && !zombie(pid)) left.push(`container process ${pid} ${comm(pid)}`);
     }
     const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.root));
     for (const m of mounts) left.push(`mount ${m}`);
