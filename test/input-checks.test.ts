@@ -225,7 +225,7 @@ test('POST /swarm/leave?force=1 is 503 "This node is not part of a swarm" (docke
 test('manager endpoints (swarm, nodes, services, tasks, secrets, configs) are 503 with dockerd\'s text; a bad init is refused', async () => {
   const manager = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
   const seen: Record<string, string> = {};
-  for (const [m, p] of [['GET', '/swarm'], ['GET', '/nodes'], ['GET', '/services'], ['GET', '/services/x/logs'], ['GET', '/tasks'],
+  for (const [m, p] of [['GET', '/swarm'], ['GET', '/nodes'], ['GET', '/services'], ['GET', '/services/x/logs?stdout=1'], ['GET', '/tasks'],
     ['GET', '/secrets'], ['POST', '/secrets/create'], ['DELETE', '/configs/x'], ['GET', '/swarm/unlockkey']]) {
     const r = await api(m, `/v1.43${p}`);
     seen[`${m} ${p}`] = `${r.status} ${r.json?.message}`;

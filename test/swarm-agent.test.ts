@@ -1,16 +1,15 @@
 // The node side of swarm services (issue 15): a manager and a worker in
-// network namespaces; service, task and secret records are written straight
-// into the manager's etcd (helpers/swarm-objects.ts), as the orchestrator
-// would, and the engines' agents must run them: the worker's container named
-// and labelled as Docker's, its secret file, a kill reported failed with the
-// exit code, a task desired down stopped and reported, a deleted task's
-// container removed, a missing image rejected, a manager's own task, restarts
-// of the worker's berthd reconciled, and leaving the swarm removing them all.
-// The leader's orchestrator runs beside them: the service `web` asks for more
-// replicas than the tests use slots, under a constraint no node matches, so
-// the orchestrator neither removes the hand-written tasks (their slots are
-// within the replicas) nor runs tasks of its own (its extra ones stay
-// pending); the global service's task is the orchestrator's own.
+// network namespaces. Services are created through the manager's API
+// (POST /services/create, a node.id constraint picking the node, restart
+// condition none so the orchestrator leaves ended tasks alone); secret and
+// config records are written straight into the manager's etcd
+// (helpers/swarm-objects.ts, no secrets API yet), and task records are read
+// from it. The agents must run the tasks: the worker's container named and
+// labelled as Docker's, its secret file, a kill reported failed with the
+// exit code, a task desired down stopped and reported, a removed task's
+// container removed, a missing image rejected, a manager's own task,
+// restarts of the worker's berthd reconciled, and leaving the swarm
+// removing them all.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -34,14 +33,13 @@ const RUN_BOUND_MS = 20_000;
 const REPORT_BOUND_MS = 3_000;
 
 interface TaskStatus { Timestamp: string; State: string; Message: string; Err?: string; ContainerStatus?: { ContainerID?: string; PID?: number; ExitCode?: number } }
-interface Task { id: string; updatedAt: string; status: TaskStatus; desiredState: string; nodeId: string; index: number }
+interface Task { id: string; createdAt: string; updatedAt: string; status: TaskStatus; desiredState: string; nodeId: string; serviceId: string; slot: number; index: number }
 
 const id25 = () => {
   const a = '0123456789abcdefghijklmnopqrstuvwxyz';
   return [...randomBytes(25)].map((b) => a[b % 36]).join('');
 };
 
-const SERVICE_ID = id25();
 const SECRET_ID = id25();
 const CONFIG_ID = id25();
 const TEMPLATE = {
@@ -59,13 +57,45 @@ const TEMPLATE = {
   Resources: { Limits: { MemoryBytes: 64 * 1024 * 1024, Pids: 100 }, Reservations: {} },
   RestartPolicy: { Condition: 'none' },
 };
+type Template = typeof TEMPLATE & { ContainerSpec: Record<string, unknown> };
+const noFiles = (t: Template = TEMPLATE): Template => ({ ...t, ContainerSpec: { ...t.ContainerSpec, Secrets: [], Configs: [] } });
+const withSpec = (cs: Record<string, unknown>, t: Template = TEMPLATE): Template => ({ ...t, ContainerSpec: { ...t.ContainerSpec, ...cs } });
 
-function task(nodeId: string, slot: number, spec: Record<string, unknown> = TEMPLATE, desiredState = 'running'): { id: string } & Record<string, unknown> {
-  const now = new Date().toISOString();
-  return {
-    id: id25(), createdAt: now, updatedAt: now, serviceId: SERVICE_ID, slot, nodeId, spec, serviceIndex: 1, desiredState,
-    status: { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node' },
-  };
+/** A service made through the manager's API, its tasks held on `nodeId`; its id. */
+async function createService(name: string, nodeId: string, tt: Template = TEMPLATE, mode: Record<string, unknown> = { Replicated: { Replicas: 1 } }): Promise<string> {
+  const r = await m1.api('POST', '/v1.43/services/create', {
+    Name: name, Mode: mode,
+    TaskTemplate: { ...tt, Placement: { Constraints: [`node.id==${nodeId}`] } },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return (r.body as { ID: string }).ID;
+}
+
+/** Changes a service's spec (read, mutate, update at its version). */
+async function updateService(id: string, mutate: (spec: Record<string, any>) => void): Promise<void> {
+  const cur = await m1.api('GET', `/v1.43/services/${id}`);
+  assert.equal(cur.status, 200, JSON.stringify(cur.body));
+  const svc = cur.body as { Version: { Index: number }; Spec: Record<string, any> };
+  mutate(svc.Spec);
+  const r = await m1.api('POST', `/v1.43/services/${id}/update?version=${svc.Version.Index}`, svc.Spec);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+
+async function removeService(id: string): Promise<void> {
+  const r = await m1.api('DELETE', `/v1.43/services/${id}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+
+async function tasksOf(serviceId: string): Promise<Task[]> {
+  return (await objs.list<Task & { serviceId: string }>('tasks')).filter((t) => t.serviceId === serviceId);
+}
+
+/** Waits for `n` tasks of the service in `state`; they, by slot. */
+async function waitTasks(serviceId: string, state: string, n = 1, ms = RUN_BOUND_MS): Promise<Task[]> {
+  let all: Task[] = [];
+  await waitFor(async () => (all = await tasksOf(serviceId)).filter((t) => t.status.State === state).length >= n, ms, `${n} task(s) of ${serviceId} ${state}`, 100,
+    () => `: ${JSON.stringify(all.map((t) => [t.desiredState, t.status]))}`);
+  return all.filter((t) => t.status.State === state).sort((x, y) => x.slot - y.slot);
 }
 
 async function taskOf(id: string): Promise<Task | undefined> {
@@ -140,10 +170,6 @@ before(async () => {
   const now = new Date().toISOString();
   await objs.create('secrets', { id: SECRET_ID, createdAt: now, updatedAt: now, spec: { Name: 'db_password', Data: Buffer.from('s3cret!').toString('base64') } } as never, 'db_password');
   await objs.create('configs', { id: CONFIG_ID, createdAt: now, updatedAt: now, spec: { Name: 'app_conf', Data: Buffer.from('mode=prod\n').toString('base64') } } as never, 'app_conf');
-  await objs.create('services', {
-    id: SERVICE_ID, createdAt: now, updatedAt: now,
-    spec: { Name: 'web', TaskTemplate: { ...TEMPLATE, Placement: { Constraints: ['node.labels.agent-test==nowhere'] } }, Mode: { Replicated: { Replicas: 40 } } },
-  } as never, 'web');
   times['cluster up'] = Date.now() - t0;
 });
 
@@ -152,20 +178,22 @@ after(async () => {
   await cluster?.destroy();
 });
 
-let t1: { id: string };
+let WEB = '';
+let t1: Task;
 let c1 = '';
 
 test('a task assigned to the worker runs there: Docker\'s name, labels, spec, secret and config files', async () => {
-  t1 = task(workerId, 1);
   const t0 = Date.now();
-  await objs.create('tasks', t1);
-  const rec = await waitState(t1.id, 'running');
-  times['assigned → running recorded'] = Date.now() - t0;
-  times['assigned → running (agent clock)'] = Date.parse(rec.status.Timestamp) - Date.parse(String((t1 as Record<string, unknown>).createdAt));
+  WEB = await createService('web', workerId);
+  [t1] = await waitTasks(WEB, 'running');
+  const rec = t1;
+  times['created → running recorded'] = Date.now() - t0;
+  times['task created → running (manager clock)'] = Date.parse(rec.status.Timestamp) - Date.parse(rec.createdAt);
   c1 = rec.status.ContainerStatus!.ContainerID!;
   assert.match(c1, /^[0-9a-f]{64}$/);
   assert.ok(rec.status.ContainerStatus!.PID! > 0);
   assert.equal(rec.status.Message, 'started');
+  assert.equal(rec.nodeId, workerId);
   const name = `web.1.${t1.id}`;
   assert.deepEqual(await names(w1, false), [name]);
   assert.deepEqual(await names(m1), [], 'nothing runs on the manager');
@@ -176,7 +204,7 @@ test('a task assigned to the worker runs there: Docker\'s name, labels, spec, se
     Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('com.'))),
     {
       'com.docker.swarm.node.id': workerId,
-      'com.docker.swarm.service.id': SERVICE_ID,
+      'com.docker.swarm.service.id': WEB,
       'com.docker.swarm.service.name': 'web',
       'com.docker.swarm.task': '',
       'com.docker.swarm.task.id': t1.id,
@@ -215,37 +243,38 @@ test('docker kill of the task container → reported failed with its exit code, 
   assert.deepEqual(await names(w1), [`web.1.${t1.id}`], 'a dead task keeps its container');
 });
 
-test('a task desired shutdown is stopped and reported; a deleted task\'s container (and files) go', async () => {
-  // the orchestrator's part: the failed task is shut down and a new one takes its slot
-  await objs.patch('tasks', t1.id, { desiredState: 'shutdown' });
-  const t2 = task(workerId, 1);
-  await objs.create('tasks', t2);
-  const rec2 = await waitState(t2.id, 'running');
-  assert.equal((await taskOf(t1.id))!.status.State, 'failed', 'a report never moves a task backwards');
+test('a task desired shutdown is stopped and reported; a removed task\'s container (and files) go', async () => {
+  // a forced update shuts the running task of a second service down and gives its slot a new one
+  const other = await createService('other', workerId, noFiles());
+  const [t2] = await waitTasks(other, 'running');
   const t0 = Date.now();
-  await objs.patch('tasks', t2.id, { desiredState: 'shutdown' });
+  await updateService(other, (s) => { s.TaskTemplate.ForceUpdate = 1; });
   const down = await waitState(t2.id, 'shutdown');
   times['desired shutdown → shutdown recorded'] = Date.now() - t0;
-  const c2 = await inspect(w1, rec2.status.ContainerStatus!.ContainerID!);
+  const c2 = await inspect(w1, t2.status.ContainerStatus!.ContainerID!);
   assert.equal(c2.State.Running, false);
   assert.equal(down.status.ContainerStatus!.ContainerID, c2.Id);
-  // deleted records: their containers go, and their files
-  const t3 = Date.now();
-  await objs.delete('tasks', t1.id);
-  await objs.delete('tasks', t2.id);
-  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task containers removed', 100);
-  times['deleted → container removed'] = Date.now() - t3;
+  const [t3] = await waitTasks(other, 'running');
+  assert.equal(t3.slot, 1);
+  assert.notEqual(t3.id, t2.id);
+  assert.equal((await taskOf(t1.id))!.status.State, 'failed', 'a report never moves a task backwards');
+  // the services removed: their tasks' containers go, and their files
+  const t4 = Date.now();
+  await removeService(WEB);
+  await removeService(other);
+  await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task containers removed', 100);
+  times['service removed → containers removed'] = Date.now() - t4;
   const left = await w1.exec('ls', [`${w1.execRoot}/swarm/tasks`]);
   assert.equal(left.stdout.trim(), '', 'no task files left');
+  await waitFor(async () => (await tasksOf(WEB)).length + (await tasksOf(other)).length === 0, 20_000, 'the removed tasks\' records deleted', 200);
 });
 
 test('a task whose image is nowhere is rejected with dockerd\'s error', async () => {
-  const t = task(workerId, 2, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Image: 'nosuchimage:1.0' } });
-  await objs.create('tasks', t);
-  const rec = await waitState(t.id, 'rejected', 60_000);
+  const id = await createService('noimage', workerId, withSpec({ Image: 'nosuchimage:1.0' }));
+  const [rec] = await waitTasks(id, 'rejected', 1, 60_000);
   assert.equal(rec.status.Err, 'No such image: nosuchimage:1.0');
   assert.equal(rec.status.Message, 'preparing');
-  await objs.delete('tasks', t.id);
+  await removeService(id);
 });
 
 test('a missing image is pulled through berthd\'s distribution service (a registry on the worker\'s loopback)', async () => {
@@ -262,15 +291,14 @@ test('a missing image is pulled through berthd\'s distribution service (a regist
       return r.code === 0;
     }, 30_000, 'push to the worker\'s registry', 300, () => `: ${push}`);
     await w1.ok(['rmi', ref]);
-    const t = task(workerId, 12, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Image: ref } });
     const t0 = Date.now();
-    await objs.create('tasks', t);
-    const rec = await waitState(t.id, 'running', 60_000);
+    const id = await createService('pulled', workerId, withSpec({ Image: ref }));
+    const [rec] = await waitTasks(id, 'running', 1, 60_000);
     times['pull + run'] = Date.now() - t0;
     assert.equal((await inspect(w1, rec.status.ContainerStatus!.ContainerID!)).Config.Image, ref);
     assert.match(await w1.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /127\.0\.0\.1:5000\/pulled\/busybox:1/);
-    await objs.delete('tasks', t.id);
-    await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task container removed', 100);
+    await removeService(id);
+    await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task container removed', 100);
   } finally {
     reg.kill('SIGKILL');
   }
@@ -278,43 +306,38 @@ test('a missing image is pulled through berthd\'s distribution service (a regist
 
 test('a task with a healthcheck is starting until healthy; an unhealthy one is stopped and failed', async () => {
   const hc = (cmd: string, start = 0) => ({ Test: ['CMD-SHELL', cmd], Interval: 3e8, Timeout: 2e9, Retries: 1, StartPeriod: start });
-  const slow = task(workerId, 10, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Args: ['sh', '-c', 'sleep 2; touch /tmp/ok; sleep 1000'], HealthCheck: hc('test -f /tmp/ok', 10e9) } });
-  const sick = task(workerId, 11, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, HealthCheck: hc('exit 1') } });
   const t0 = Date.now();
-  await objs.create('tasks', slow);
-  await objs.create('tasks', sick);
-  await waitState(slow.id, 'starting');
-  const up = await waitState(slow.id, 'running');
+  const slow = await createService('slow', workerId, withSpec({ Args: ['sh', '-c', 'sleep 2; touch /tmp/ok; sleep 1000'], HealthCheck: hc('test -f /tmp/ok', 10e9) }));
+  const sick = await createService('sick', workerId, withSpec({ HealthCheck: hc('exit 1') }));
+  const [st] = await waitTasks(slow, 'starting');
+  const up = await waitState(st.id, 'running');
   assert.ok(Date.now() - t0 >= 2000, 'running only once healthy');
   assert.equal((await inspect(w1, up.status.ContainerStatus!.ContainerID!)).State.Health.Status, 'healthy');
-  const bad = await waitState(sick.id, 'failed');
+  const [bad] = await waitTasks(sick, 'failed');
   assert.match(bad.status.Err ?? '', /^task: non-zero exit \(\d+\): unhealthy container$/);
   assert.equal((await inspect(w1, bad.status.ContainerStatus!.ContainerID!)).State.Running, false);
-  for (const x of [slow, sick]) await objs.delete('tasks', x.id);
-  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task containers removed', 100);
+  for (const x of [slow, sick]) await removeService(x);
+  await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task containers removed', 100);
 });
 
 test('a task assigned to the manager runs on the manager (its agent asks its own dispatcher)', async () => {
-  const t = task(managerId, 3);
   const t0 = Date.now();
-  await objs.create('tasks', t);
-  await waitState(t.id, 'running');
-  times['manager: assigned → running recorded'] = Date.now() - t0;
-  assert.deepEqual(await names(m1, false), [`web.3.${t.id}`]);
-  await objs.delete('tasks', t.id);
-  await waitFor(async () => (await names(m1)).length === 0, 10_000, 'manager task container removed', 100);
+  const id = await createService('onmgr', managerId);
+  const [t] = await waitTasks(id, 'running');
+  times['manager: created → running recorded'] = Date.now() - t0;
+  assert.deepEqual(await names(m1, false), [`onmgr.1.${t.id}`]);
+  await removeService(id);
+  await waitFor(async () => (await names(m1)).length === 0, 20_000, 'manager task container removed', 100);
 });
 
 test('the dispatcher gives a node only its own tasks and secrets, and takes reports only for them, forward only', async () => {
   const now = new Date().toISOString();
   const mgrSecret = id25();
   await objs.create('secrets', { id: mgrSecret, createdAt: now, updatedAt: now, spec: { Name: 'mgr_only', Data: Buffer.from('not for workers').toString('base64') } } as never, 'mgr_only');
-  const onManager = task(managerId, 13, { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Secrets: [{ File: { Name: 'mgr_only', UID: '0', GID: '0', Mode: 0o400 }, SecretID: mgrSecret, SecretName: 'mgr_only' }] } });
-  const onWorker = task(workerId, 14);
-  await objs.create('tasks', onManager);
-  await objs.create('tasks', onWorker);
-  await waitState(onManager.id, 'running');
-  await waitState(onWorker.id, 'running');
+  const sm = await createService('dm', managerId, withSpec({ Secrets: [{ File: { Name: 'mgr_only', UID: '0', GID: '0', Mode: 0o400 }, SecretID: mgrSecret, SecretName: 'mgr_only' }] }));
+  const sw = await createService('dw', workerId);
+  const [onManager] = await waitTasks(sm, 'running');
+  const [onWorker] = await waitTasks(sw, 'running');
   // the worker's own certificate, as its agent calls
   const certs = path.join(w1.dataRoot, 'swarm', 'certificates');
   const tls = { ca: fs.readFileSync(path.join(certs, 'swarm-root-ca.crt'), 'utf8'), cert: fs.readFileSync(path.join(certs, 'swarm-node.crt'), 'utf8'), key: fs.readFileSync(path.join(certs, 'swarm-node.key'), 'utf8') };
@@ -328,10 +351,10 @@ test('the dispatcher gives a node only its own tasks and secrets, and takes repo
   const again = await controlCall<A>(`${m1.addr}:2377`, 'POST', '/tasks/assigned', { since: a.token, wait: 600 }, tls);
   assert.ok(Date.now() - t0 >= 500, 'the unchanged answer waited');
   assert.equal(again.token, a.token);
-  // a change answers a waiting poll at once
+  // a change answers a waiting poll at once (the worker's service scaled to 0: its task desired remove)
   const waiting = controlCall<A>(`${m1.addr}:2377`, 'POST', '/tasks/assigned', { since: a.token, wait: 9000 }, tls);
   const t1 = Date.now();
-  await objs.patch('tasks', onWorker.id, { desiredState: 'shutdown' });
+  await updateService(sw, (s) => { s.Mode.Replicated.Replicas = 0; });
   const changed = await waiting;
   times['change → long poll answered'] = Date.now() - t1;
   assert.notEqual(changed.token, a.token);
@@ -341,101 +364,93 @@ test('the dispatcher gives a node only its own tasks and secrets, and takes repo
   const r = await controlCall<{ results: Array<{ taskId: string; ok: boolean; error?: string }> }>(`${m1.addr}:2377`, 'POST', '/tasks/status', {
     reports: [{ taskId: onManager.id, status: st('failed') }, { taskId: onWorker.id, status: st('accepted') }],
   }, tls);
-  assert.deepEqual(r.results.map((x) => [x.ok, x.error]), [[false, 'task is not assigned to this node'], [false, r.results[1].error]]);
-  assert.match(r.results[1].error ?? '', /^task is (running|shutdown) already$/);
+  assert.equal(r.results[0].ok, false);
+  assert.equal(r.results[0].error, 'task is not assigned to this node');
+  assert.equal(r.results[1].ok, false);
+  assert.match(r.results[1].error ?? '', /^(task is (running|shutdown) already|no such task)$/);
   assert.equal((await taskOf(onManager.id))!.status.State, 'running');
-  await waitState(onWorker.id, 'shutdown');
-  for (const t of [onManager, onWorker]) await objs.delete('tasks', t.id);
-  await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 10_000, 'task containers removed', 100);
+  for (const id of [sm, sw]) await removeService(id);
+  await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 20_000, 'task containers removed', 100);
 });
 
 test('ten tasks assigned at once run on the worker (one batch of reports)', async () => {
-  const spec = { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Secrets: [], Configs: [] } };
-  const batch = Array.from({ length: 10 }, (_, i) => task(workerId, 20 + i, spec));
-  await objs.createMany('tasks', batch);
-  const written = Date.now();
-  let recs: Task[] = [];
-  await waitFor(async () => {
-    const all = await objs.list<Task>('tasks');
-    recs = all.filter((t) => batch.some((b) => b.id === t.id));
-    return recs.length === 10 && recs.every((t) => t.status.State === 'running');
-  }, 60_000, 'ten tasks running', 200, () => `: ${JSON.stringify(recs.map((t) => t.status.State))}`);
-  times['10 tasks: written → all running (agent clock)'] = Math.max(...recs.map((t) => Date.parse(t.status.Timestamp))) - written;
+  const t0 = Date.now();
+  const id = await createService('ten', workerId, noFiles(), { Replicated: { Replicas: 10 } });
+  const recs = await waitTasks(id, 'running', 10, 60_000);
+  times['10 tasks: created → all running (manager clock)'] = Math.max(...recs.map((t) => Date.parse(t.status.Timestamp))) - t0;
   assert.equal((await names(w1, false)).length, 10);
-  for (const t of batch) await objs.delete('tasks', t.id);
+  await removeService(id);
   await waitFor(async () => (await names(w1)).length === 0, 30_000, 'task containers removed', 200);
 });
 
 test('a global service\'s task: named <service>.<node id>.<task id>; templates in hostname and env expanded', async () => {
-  const now = new Date().toISOString();
-  const gid = id25();
-  const spec = { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Secrets: [], Configs: [], Hostname: '{{.Node.Hostname}}-{{.Service.Name}}', Env: ['SLOT={{.Task.Slot}}', 'TASK={{.Task.Name}}', 'KEEP={{.Unknown}}'] } };
-  const template = { ...spec, Placement: { Constraints: [`node.id==${workerId}`] } };
-  await objs.create('services', { id: gid, createdAt: now, updatedAt: now, spec: { Name: 'agents', TaskTemplate: template, Mode: { Global: {} } } } as never, 'agents');
-  // the orchestrator makes the worker's task (the constraint keeps the manager out)
-  let t: Task | undefined;
-  await waitFor(async () => !!(t = (await objs.list<Task & { serviceId: string }>('tasks')).find((x) => x.serviceId === gid)), 10_000, 'the global task');
-  assert.equal(t!.nodeId, workerId);
-  const rec = await waitState(t!.id, 'running');
-  const name = `agents.${workerId}.${t!.id}`;
+  const spec = withSpec({ Hostname: '{{.Node.Hostname}}-{{.Service.Name}}', Env: ['SLOT={{.Task.Slot}}', 'TASK={{.Task.Name}}', 'KEEP={{.Unknown}}'] }, noFiles());
+  const gid = await createService('agents', workerId, spec, { Global: {} });
+  const [rec] = await waitTasks(gid, 'running');
+  assert.equal(rec.nodeId, workerId);
+  const name = `agents.${workerId}.${rec.id}`;
   const c = await inspect(w1, rec.status.ContainerStatus!.ContainerID!);
   assert.equal(c.Name, `/${name}`);
   assert.equal(c.Config.Hostname, 'w1-agents');
   assert.equal(c.Config.Labels['com.docker.swarm.task.name'], name);
   for (const e of [`SLOT=${workerId}`, `TASK=${name}`, 'KEEP={{.Unknown}}']) assert.ok((c.Config.Env as string[]).includes(e), `${e} in ${c.Config.Env}`);
-  // the service goes: the orchestrator gives its task desired state remove
-  await objs.delete('services', gid);
-  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task container removed', 100);
+  assert.deepEqual(await names(m1), [], 'the constraint keeps it off the manager');
+  await removeService(gid);
+  await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task container removed', 100);
 });
 
-test('berthd restarts on the worker: a running task stays running, a task deleted meanwhile loses its container, a container that died meanwhile is reported failed', async () => {
-  const keep = task(workerId, 4);
-  const gone = task(workerId, 5);
-  const dies = task(workerId, 6);
-  for (const t of [keep, gone, dies]) await objs.create('tasks', t);
-  const k = await waitState(keep.id, 'running');
-  await waitState(gone.id, 'running');
-  const d = await waitState(dies.id, 'running');
-  // the engine crashes (containers live on); meanwhile one task is deleted and one container dies
-  await w1.kill('SIGKILL');
-  await objs.delete('tasks', gone.id);
-  process.kill(d.status.ContainerStatus!.PID!, 'SIGKILL');
-  const t0 = Date.now();
-  await w1.start();
-  await waitFor(async () => !(await names(w1)).some((n) => n.includes(gone.id)), 20_000, 'the deleted task\'s container removed after the restart', 200);
-  // If the restart outlasted the node's liveness bound, the orchestrator saw
-  // the node Down and gave its tasks desired state shutdown: the dead
-  // container is then reported `shutdown` and the kept task stopped.
-  let rec: Task | undefined;
-  await waitFor(async () => ['failed', 'shutdown'].includes((rec = await taskOf(dies.id))?.status.State ?? ''), RUN_BOUND_MS, 'the dead task reported', 100, () => `: ${JSON.stringify(rec?.status)}`);
-  times['restart → reconciled'] = Date.now() - t0;
-  assert.equal(rec!.status.ContainerStatus?.ExitCode, 137);
-  if (rec!.status.State === 'failed') assert.equal(rec!.status.Err, 'task: non-zero exit (137)');
-  assert.ok((await names(w1)).includes(`web.6.${dies.id}`), 'the dead task keeps its container');
-  if ((await taskOf(keep.id))!.desiredState === 'running') {
-    const kc = await inspect(w1, k.status.ContainerStatus!.ContainerID!);
+test('berthd restarts on the worker: a running task stays running, a task removed meanwhile loses its container, a container that died meanwhile is reported failed', async () => {
+  const id = await createService('restart', workerId, noFiles(), { Replicated: { Replicas: 3 } });
+  const [keep, dies, gone] = await waitTasks(id, 'running', 3);
+  // the engine crashes (containers live on); meanwhile slot 3 is scaled away and one container dies.
+  // The manager would call the node Down after ALIVE_TTL (3 s) without heartbeats and replace its
+  // tasks; the test stands in for the node's heartbeats (its certificate) so the restart is what is proven.
+  const certs = path.join(w1.dataRoot, 'swarm', 'certificates');
+  const tls = { ca: fs.readFileSync(path.join(certs, 'swarm-root-ca.crt'), 'utf8'), cert: fs.readFileSync(path.join(certs, 'swarm-node.crt'), 'utf8'), key: fs.readFileSync(path.join(certs, 'swarm-node.key'), 'utf8') };
+  let beating = true;
+  const beats = (async () => {
+    while (beating) {
+      await controlCall(`${m1.addr}:2377`, 'POST', '/heartbeat', { running: 'worker' }, tls, 3000).catch(() => {});
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  try {
+    await w1.kill('SIGKILL');
+    await updateService(id, (s) => { s.Mode.Replicated.Replicas = 2; });
+    process.kill(dies.status.ContainerStatus!.PID!, 'SIGKILL');
+    const t0 = Date.now();
+    await w1.start();
+    await waitFor(async () => !(await names(w1)).some((n) => n.includes(gone.id)), 20_000, 'the removed task\'s container removed after the restart', 200);
+    const rec = await waitState(dies.id, 'failed');
+    times['restart → reconciled'] = Date.now() - t0;
+    assert.equal(rec.status.Err, 'task: non-zero exit (137)');
+    assert.ok((await names(w1)).includes(`restart.2.${dies.id}`), 'the dead task keeps its container');
+    const kc = await inspect(w1, keep.status.ContainerStatus!.ContainerID!);
     assert.equal(kc.State.Running, true, 'the kept task still runs');
     await new Promise((r) => setTimeout(r, 1500));
     const kr = (await taskOf(keep.id))!;
-    if (kr.desiredState === 'running') {
-      assert.equal(kr.status.State, 'running', 'and is still reported running');
-      assert.equal(kr.index, k.index, 'with no new report');
-    }
-  } else {
-    console.log('# the worker was seen Down during its restart: its tasks were shut down by the orchestrator');
+    assert.equal(kr.status.State, 'running', 'and is still reported running');
+    assert.equal(kr.status.Timestamp, keep.status.Timestamp, 'with no new report');
+  } finally {
+    beating = false;
+    await beats;
   }
-  for (const t of [keep, dies]) await objs.delete('tasks', t.id);
-  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task containers removed', 100);
+  await removeService(id);
+  await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task containers removed', 100);
 });
 
 test('service and task logs: the manager gathers the lines from the worker and itself, with Docker\'s details and timestamps', async () => {
-  const spec = { ...TEMPLATE, ContainerSpec: { ...TEMPLATE.ContainerSpec, Args: ['sh', '-c', 'echo "out from $0"; echo "err from $0" >&2; sleep 1000'] } };
-  const onWorker = task(workerId, 8, { ...spec, ContainerSpec: { ...spec.ContainerSpec, Args: [...spec.ContainerSpec.Args, 'worker'] } });
-  const onManager = task(managerId, 9, { ...spec, ContainerSpec: { ...spec.ContainerSpec, Args: [...spec.ContainerSpec.Args, 'manager'] } });
-  await objs.create('tasks', onWorker);
-  await objs.create('tasks', onManager);
-  await waitState(onWorker.id, 'running');
-  await waitState(onManager.id, 'running');
+  // one service, a task on each node (at most one a node), each naming its node
+  const r0 = await m1.api('POST', '/v1.43/services/create', {
+    Name: 'web', Mode: { Replicated: { Replicas: 2 } },
+    TaskTemplate: { ...withSpec({ Hostname: '{{.Node.Hostname}}', Args: ['sh', '-c', 'echo "out from $(hostname)"; echo "err from $(hostname)" >&2; sleep 1000'] }, noFiles()), Placement: { MaxReplicas: 1 } },
+  });
+  assert.equal(r0.status, 201, JSON.stringify(r0.body));
+  const sid = (r0.body as { ID: string }).ID;
+  const both = await waitTasks(sid, 'running', 2);
+  const onWorker = both.find((t) => t.nodeId === workerId)!;
+  const onManager = both.find((t) => t.nodeId === managerId)!;
+  assert.ok(onWorker && onManager, 'one task on each node');
   let got: Array<[number, string]> = [];
   const t0 = Date.now();
   await waitFor(async () => {
@@ -451,38 +466,36 @@ test('service and task logs: the manager gathers the lines from the worker and i
     assert.ok(f, `${text} on stream ${stream} in ${JSON.stringify(got)}`);
     const [ts, details] = f[1].split(' ');
     assert.match(ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
-    assert.equal(details, `com.docker.swarm.node.id=${node},com.docker.swarm.service.id=${SERVICE_ID},com.docker.swarm.task.id=${t.id}`);
+    assert.equal(details, `com.docker.swarm.node.id=${node},com.docker.swarm.service.id=${sid},com.docker.swarm.task.id=${t.id}`);
   };
-  line(1, 'out from worker', onWorker, workerId);
-  line(2, 'err from worker', onWorker, workerId);
-  line(1, 'out from manager', onManager, managerId);
-  line(2, 'err from manager', onManager, managerId);
+  line(1, 'out from w1', onWorker, workerId);
+  line(2, 'err from w1', onWorker, workerId);
+  line(1, 'out from m1', onManager, managerId);
+  line(2, 'err from m1', onManager, managerId);
   // one task, stdout only, no details
   const r = await rawGet(m1, `/v1.43/tasks/${onWorker.id}/logs?stdout=1`);
-  assert.deepEqual(frames(r.body), [[1, 'out from worker\n']]);
+  assert.deepEqual(frames(r.body), [[1, 'out from w1\n']]);
   // a worker cannot serve them; an unknown service is dockerd's 404
   assert.equal((await rawGet(w1, `/v1.43/services/web/logs?stdout=1`)).status, 503);
   const nf = await rawGet(m1, `/v1.43/services/nosuch/logs?stdout=1`);
   assert.equal(nf.status, 404);
   assert.match(nf.body.toString(), /service nosuch not found/);
-  for (const t of [onWorker, onManager]) await objs.delete('tasks', t.id);
-  await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 10_000, 'task containers removed', 100);
+  await removeService(sid);
+  await waitFor(async () => (await names(w1)).length === 0 && (await names(m1)).length === 0, 20_000, 'task containers removed', 100);
   // follow: a worker's task that ticks every 0.2 s; lines keep coming, in order, none twice
-  const ticker = task(workerId, 15, { ...spec, ContainerSpec: { ...spec.ContainerSpec, Args: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] } });
-  await objs.create('tasks', ticker);
-  await waitState(ticker.id, 'running');
+  const tid = await createService('ticker', workerId, withSpec({ Args: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] }, noFiles()));
+  const [ticker] = await waitTasks(tid, 'running');
   const followed = frames(await streamFor(m1, `/v1.43/tasks/${ticker.id}/logs?stdout=1&follow=1`, 3000)).map(([, l]) => l);
   const ticks = followed.map((l) => Number(/^tick (\d+)\n$/.exec(l)?.[1]));
   assert.ok(ticks.length >= 8, `ticks: ${JSON.stringify(followed)}`);
   assert.deepEqual(ticks, ticks.map((_, i) => ticks[0] + i), 'consecutive, none lost or doubled');
-  await objs.delete('tasks', ticker.id);
-  await waitFor(async () => (await names(w1)).length === 0, 10_000, 'task container removed', 100);
+  await removeService(tid);
+  await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task container removed', 100);
 });
 
 test('leaving the swarm removes the node\'s task containers', async () => {
-  const t = task(workerId, 7);
-  await objs.create('tasks', t);
-  await waitState(t.id, 'running');
+  const id = await createService('last', workerId);
+  await waitTasks(id, 'running');
   assert.equal((await names(w1)).length, 1);
   await w1.ok(['swarm', 'leave']);
   assert.deepEqual(await names(w1), []);

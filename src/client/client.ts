@@ -372,6 +372,22 @@ export class EngineClient {
     return this.call('GET', '/tasks', { filters: filters && Object.keys(filters).length ? filters : undefined });
   }
   serviceInspect(id: string): Promise<{ ID: string; Spec?: { Name?: string } }> { return this.call('GET', `/services/${encodeURIComponent(id)}`); }
+  serviceList(filters?: T.Filters, status = true): Promise<S.SwarmService[]> {
+    return this.call('GET', '/services', { filters: filters && Object.keys(filters).length ? filters : undefined, status: status || undefined });
+  }
+  serviceGet(id: string): Promise<S.SwarmService> { return this.call('GET', `/services/${encodeURIComponent(id)}`); }
+  serviceCreate(spec: Record<string, unknown>): Promise<{ ID: string; Warnings?: string[] | null }> { return this.call('POST', '/services/create', undefined, spec); }
+  serviceUpdate(id: string, version: number, spec: Record<string, unknown>, rollback?: 'previous'): Promise<{ Warnings?: string[] | null }> {
+    return this.call('POST', `/services/${encodeURIComponent(id)}/update`, { version, rollback }, spec);
+  }
+  serviceRemove(id: string): Promise<void> { return this.call('DELETE', `/services/${encodeURIComponent(id)}`); }
+  /** kind: 'secrets' or 'configs'. */
+  fileList(kind: 'secrets' | 'configs', filters?: T.Filters): Promise<S.SwarmFile[]> {
+    return this.call('GET', `/${kind}`, { filters: filters && Object.keys(filters).length ? filters : undefined });
+  }
+  fileCreate(kind: 'secrets' | 'configs', spec: S.SwarmFile['Spec']): Promise<{ ID: string }> { return this.call('POST', `/${kind}/create`, undefined, spec); }
+  fileInspect(kind: 'secrets' | 'configs', id: string): Promise<S.SwarmFile> { return this.call('GET', `/${kind}/${encodeURIComponent(id)}`); }
+  fileRemove(kind: 'secrets' | 'configs', id: string): Promise<void> { return this.call('DELETE', `/${kind}/${encodeURIComponent(id)}`); }
 }
 
 /** Image references keep their `/` and `:` in the path, as the docker client sends them. */

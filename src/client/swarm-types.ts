@@ -102,3 +102,25 @@ export interface SwarmTask {
     PortStatus?: { Ports?: Array<{ Protocol?: string; TargetPort?: number; PublishedPort?: number }> | null };
   };
 }
+
+/** A secret or a config (Spec.Data only on configs). */
+export interface SwarmFile {
+  ID: string;
+  Version: SwarmVersion;
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: { Name: string; Labels?: Record<string, string> | null; Data?: string; Driver?: { Name?: string } | null; Templating?: { Name?: string } | null };
+}
+
+/** A service as /services answers (the spec kept loose: the CLI edits it as JSON). */
+export interface SwarmService {
+  ID: string;
+  Version: SwarmVersion;
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: Record<string, unknown> & { Name: string };
+  PreviousSpec?: Record<string, unknown>;
+  Endpoint?: { Ports?: Array<{ Protocol?: string; TargetPort?: number; PublishedPort?: number; PublishMode?: string }> | null };
+  ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks?: number };
+  UpdateStatus?: { State?: string; Message?: string };
+}

@@ -38,5 +38,6 @@ export function routeBackends(d: Daemon): RouteBackends {
     swarm: d.swarm,
     swarmLogs: d.swarmLogs,
     services: d.serviceApi,
+    secrets: d.secretApi,
   };
 }

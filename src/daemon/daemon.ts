@@ -28,6 +28,7 @@ import { Agent } from '../swarm/agent/agent';
 import { TaskLogs } from '../swarm/agent/logs';
 import { swarmEngine } from './swarm-engine';
 import { ServiceApi } from '../swarm/services';
+import { SecretApi } from '../swarm/secrets';
 import { Orchestrator } from '../swarm/orchestrator/orchestrator';
 import { randomName } from '../container/names';
 import { BERTH_VERSION } from '../version';
@@ -55,6 +56,7 @@ export class Daemon {
   readonly swarmLogs: TaskLogs;
   /** Swarm services and tasks on managers (/services, /tasks). */
   readonly serviceApi: ServiceApi;
+  readonly secretApi: SecretApi;
   /** Keeps tasks in line with services, on the leader. */
   readonly orchestrator: Orchestrator;
   /** Stable engine id, kept in the data root. */
@@ -115,11 +117,14 @@ export class Daemon {
     this.swarmLogs = new TaskLogs(engine);
     this.swarm.attach(this.swarmLogs);
     this.orchestrator = new Orchestrator();
+    this.secretApi = new SecretApi({ events: this.events, requireManager: () => this.swarm.requireManager() });
+    this.swarm.attach(this.secretApi);
     this.serviceApi = new ServiceApi({
       events: this.events,
       requireManager: () => this.swarm.requireManager(),
       randomName: () => randomName(),
       onChange: () => this.orchestrator.kick(),
+      resolveRefs: (spec) => this.secretApi.resolveServiceRefs(spec),
     });
     this.swarm.attach(this.serviceApi);
     this.swarm.attach(this.orchestrator);

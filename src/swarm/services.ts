@@ -14,6 +14,7 @@ import { SwarmError, MANAGER_NOT_READY } from './errors';
 import { newId } from './tokens';
 import { prepareServiceSpec, serviceJson, taskJson, serviceName, isGlobal, replicasOf, type ServiceStatus } from './service-views';
 import { log } from '../util/log';
+import { sameJson } from './orchestrator/updater';
 import { Filters as FilterArgs } from '../common/filters';
 
 export interface ServiceApiDeps {
@@ -24,6 +25,8 @@ export interface ServiceApiDeps {
   randomName: () => string;
   /** Called after a service changed on this manager (the orchestrator reacts at once when it runs here). */
   onChange?: () => void;
+  /** Checks and completes a spec's secret/config references (SecretApi.resolveServiceRefs). */
+  resolveRefs?: (spec: Json) => Promise<void>;
 }
 
 type Filters = Record<string, string[]>;
@@ -67,6 +70,7 @@ export class ServiceApi implements SwarmComponent {
   async createService(given: Json | undefined): Promise<Json> {
     const { objects } = this.access();
     const spec = prepareServiceSpec(given, this.deps.randomName);
+    await this.deps.resolveRefs?.(spec);
     const now = new Date().toISOString();
     const rec: ServiceRecord = { id: newId(), createdAt: now, updatedAt: now, spec };
     const name = serviceName(rec);
@@ -117,6 +121,7 @@ export class ServiceApi implements SwarmComponent {
       };
     } else {
       const spec = prepareServiceSpec(given, this.deps.randomName);
+      await this.deps.resolveRefs?.(spec);
       if (serviceName({ ...old, spec }) !== serviceName(old)) throw new SwarmError(501, 'rpc error: code = Unimplemented desc = renaming services is not supported');
       if (isGlobal(spec) !== isGlobal(old.spec)) throw new SwarmError(400, 'rpc error: code = InvalidArgument desc = service mode change is not allowed');
       next = { ...old, spec, previousSpec: old.spec, updatedAt: now };
@@ -193,7 +198,7 @@ export class ServiceApi implements SwarmComponent {
       .filter((t) => {
         if (!upToDate) return true;
         const svc = byId.get(t.value.serviceId);
-        return !!svc && JSON.stringify(svc.spec.TaskTemplate) === JSON.stringify(t.value.spec);
+        return !!svc && sameJson(svc.spec.TaskTemplate, t.value.spec);
       })
       .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
       .map((t) => taskJson(t));

@@ -13,6 +13,7 @@ import { registerDistributionRoutes, type DistributionBackend } from './distribu
 import { registerSwarmRoutes, type SwarmBackend } from './swarm';
 import { registerSwarmLogRoutes, type SwarmLogsBackend } from './swarm-logs';
 import { registerServiceRoutes, type ServicesBackend } from './services';
+import { registerSecretRoutes, type SecretsBackend } from './secrets';
 import { registerPluginRoutes } from './plugins';
 
 export interface RouteBackends {
@@ -29,6 +30,7 @@ export interface RouteBackends {
   swarm: SwarmBackend;
   swarmLogs: SwarmLogsBackend;
   services: ServicesBackend;
+  secrets: SecretsBackend;
 }
 
 export function buildRouter(b: RouteBackends): Router {
@@ -46,6 +48,7 @@ export function buildRouter(b: RouteBackends): Router {
   registerSwarmLogRoutes(r, b.swarmLogs);
   registerSwarmRoutes(r, b.swarm);
   registerServiceRoutes(r, b.services);
+  registerSecretRoutes(r, b.secrets);
   registerPluginRoutes(r);
   return r;
 }

@@ -1,6 +1,5 @@
 // /swarm and /nodes (swarm mode, src/swarm/); services and tasks are in
-// services.ts. Secrets and configs (swarm part 2) answer as dockerd does on a
-// node that cannot serve them, and on a manager with empty lists.
+// services.ts, secrets and configs in secrets.ts.
 import type { Router } from '../router';
 import type { Ctx } from '../context';
 import { NO_SWARM, NOT_MANAGER } from '../../swarm/errors';
@@ -65,16 +64,4 @@ export function registerSwarmRoutes(r: Router, s: SwarmBackend): void {
     await s.removeNode(ctx.params.id, ctx.bool('force'));
     ctx.send(200);
   });
-
-  // swarm part 2: lists are empty on a manager, everything else is not built yet
-  for (const kind of ['secrets', 'configs']) {
-    const list = (ctx: Ctx) => { s.requireManager(); ctx.send(200, []); };
-    const later = (ctx: Ctx) => { s.requireManager(); ctx.send(501, { message: `${kind} are not supported by berthd yet` }); };
-    r.get(`/${kind}`, list);
-    r.post(`/${kind}`, later);
-    r.delete(`/${kind}`, later);
-    r.get(`/${kind}/*rest`, later);
-    r.post(`/${kind}/*rest`, later);
-    r.delete(`/${kind}/*rest`, later);
-  }
 }

@@ -13,3 +13,6 @@ registerLazyGroup('network', 'Manage networks', () => import('./network'));
 registerLazyGroup('volume', 'Manage volumes', () => import('./volume'));
 registerLazyGroup('swarm', 'Manage Swarm', () => import('./swarm'));
 registerLazyGroup('node', 'Manage Swarm nodes', () => import('./node'));
+registerLazyGroup('service', 'Manage services', () => import('./service'));
+registerLazyGroup('secret', 'Manage Docker secrets', () => import('./secret'));
+registerLazyGroup('config', 'Manage Docker configs', () => import('./secret/config'));

@@ -2,7 +2,7 @@
 // task table (service.slot names, previous tasks of a slot indented).
 import type { Command, CommandContext } from '../../registry';
 import { CliError } from '../../registry';
-import { parseFilters } from '../../flags';
+import { parseFilters, type FlagValues } from '../../flags';
 import { formatRows } from '../../format';
 import { shortId, ellipsis } from '../../units';
 import { humanDuration } from '../../../common/duration';
@@ -64,41 +64,44 @@ export const psCommand: Command = {
         errs.push(e instanceof ApiError ? `Error response from daemon: ${e.message}` : (e as Error).message);
       }
     }
-    if (!errs.length || tasks.length) {
-      const trunc = !f['no-trunc'];
-      const resolve = resolver(ctx, !!f['no-resolve']);
-      const named: Array<{ t: SwarmTask; name: string }> = [];
-      for (const t of tasks) {
-        const service = await resolve('service', t.ServiceID ?? '');
-        named.push({ t, name: t.Slot ? `${service}.${t.Slot}` : `${service}.${t.NodeID ?? ''}` });
-      }
-      // Same slot together, most recent first (docker's tasksSortable).
-      named.sort((a, b) => {
-        if (a.name !== b.name) return naturalLess(a.name, b.name) ? -1 : 1;
-        return Date.parse(b.t.CreatedAt ?? '') - Date.parse(a.t.CreatedAt ?? '');
-      });
-      let format: string = f.format || 'table';
-      if (format === 'table' && f.quiet) format = '{{.ID}}';
-      const table = format.startsWith('table');
-      const rows = [];
-      let prev = '';
-      for (const { t, name } of named) {
-        const err = trunc ? ellipsis(t.Status?.Err ?? '', 30) : t.Status?.Err ?? '';
-        const ports = (t.Status?.PortStatus?.Ports ?? []).map((x) => `*:${x.PublishedPort ?? 0}->${x.TargetPort ?? 0}/${x.Protocol ?? 'tcp'}`).join(',');
-        rows.push({
-          ID: trunc ? shortId(t.ID) : t.ID,
-          Name: table && name === prev ? ` \\_ ${name}` : name,
-          Image: displayImage(t.Spec?.ContainerSpec?.Image ?? '', trunc),
-          Node: await resolve('node', t.NodeID ?? ''),
-          DesiredState: pretty(t.DesiredState),
-          CurrentState: `${pretty(t.Status?.State)} ${humanDuration(Date.now() - Date.parse(t.Status?.Timestamp ?? '')).toLowerCase()} ago`,
-          Error: err ? `"${err}"` : '',
-          Ports: ports,
-        });
-        prev = name;
-      }
-      ctx.out(formatRows({ format, defaultTable: TASK_TABLE, headers: TASK_HEADERS }, rows));
-    }
+    if (!errs.length || tasks.length) await printTasks(ctx, tasks, f);
     if (errs.length) throw new CliError(errs.join('\n'));
   },
 };
+
+/** docker's task table (node ps, service ps): same slot together, most recent first, history indented. */
+export async function printTasks(ctx: CommandContext, tasks: SwarmTask[], f: FlagValues): Promise<void> {
+    const trunc = !f['no-trunc'];
+    const resolve = resolver(ctx, !!f['no-resolve']);
+    const named: Array<{ t: SwarmTask; name: string }> = [];
+    for (const t of tasks) {
+      const service = await resolve('service', t.ServiceID ?? '');
+      named.push({ t, name: t.Slot ? `${service}.${t.Slot}` : `${service}.${t.NodeID ?? ''}` });
+    }
+    // Same slot together, most recent first (docker's tasksSortable).
+    named.sort((a, b) => {
+      if (a.name !== b.name) return naturalLess(a.name, b.name) ? -1 : 1;
+      return Date.parse(b.t.CreatedAt ?? '') - Date.parse(a.t.CreatedAt ?? '');
+    });
+    let format: string = f.format || 'table';
+    if (format === 'table' && f.quiet) format = '{{.ID}}';
+    const table = format.startsWith('table');
+    const rows = [];
+    let prev = '';
+    for (const { t, name } of named) {
+      const err = trunc ? ellipsis(t.Status?.Err ?? '', 30) : t.Status?.Err ?? '';
+      const ports = (t.Status?.PortStatus?.Ports ?? []).map((x) => `*:${x.PublishedPort ?? 0}->${x.TargetPort ?? 0}/${x.Protocol ?? 'tcp'}`).join(',');
+      rows.push({
+        ID: trunc ? shortId(t.ID) : t.ID,
+        Name: table && name === prev ? ` \\_ ${name}` : name,
+        Image: displayImage(t.Spec?.ContainerSpec?.Image ?? '', trunc),
+        Node: await resolve('node', t.NodeID ?? ''),
+        DesiredState: pretty(t.DesiredState),
+        CurrentState: `${pretty(t.Status?.State)} ${humanDuration(Date.now() - Date.parse(t.Status?.Timestamp ?? '')).toLowerCase()} ago`,
+        Error: err ? `"${err}"` : '',
+        Ports: ports,
+      });
+      prev = name;
+    }
+    ctx.out(formatRows({ format, defaultTable: TASK_TABLE, headers: TASK_HEADERS }, rows));
+}

@@ -1,0 +1,4 @@
+// `berth config ...` (see group.ts).
+import { registerFileGroup } from './group';
+
+registerFileGroup('config');
