@@ -18,7 +18,7 @@ import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
-import { SwarmStore, HEARTBEAT_MS } from './store';
+import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
@@ -88,6 +88,9 @@ export class SwarmService {
   private store?: SwarmStore;
   private control?: ControlServer;
   private timer?: NodeJS.Timeout;
+  /** A manager that is not the leader looks for a free leader key this often, between ticks. */
+  private leaderWatch?: NodeJS.Timeout;
+  private watching = false;
   private ticking = false;
   private stopped = false;
   private ownLease?: string;
@@ -190,6 +193,7 @@ export class SwarmService {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.leaderWatch);
     // a manager stopping on purpose hands the leader role over at once (bounded: its etcd may have no quorum)
     const st = this.state;
     if (st?.role === 'manager' && this.store) {
@@ -565,7 +569,7 @@ export class SwarmService {
     // read before the member is added: from then on a two-member cluster needs the new member for any quorum read
     const byPeer = new Map((await store.nodes()).map((x) => [x.value.peerUrl, x.value.id]));
     let members = await store.etcd.memberList();
-    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl);
+    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members);
     const initialCluster = members
       .map((m) => `${m.name || byPeer.get(m.peerURLs[0]) || n.id}=${m.peerURLs[0]}`)
       .join(',');
@@ -576,12 +580,32 @@ export class SwarmService {
 
   private startLoop(): void {
     clearTimeout(this.timer);
+    clearInterval(this.leaderWatch);
     const run = async () => {
       if (this.stopped || !this.state) return;
       await this.tick().catch((e) => log.debug('swarm tick failed', { err: String(e) }));
       if (!this.stopped && this.state) this.timer = setTimeout(() => void run(), HEARTBEAT_MS);
     };
     this.timer = setTimeout(() => void run(), HEARTBEAT_MS);
+    this.leaderWatch = setInterval(() => void this.watchLeader(), LEADER_POLL_MS);
+  }
+
+  /**
+   * A dead leader's key goes when its lease expires; the manager that sees
+   * it gone first campaigns at once (a tick) instead of at its next tick.
+   */
+  private async watchLeader(): Promise<void> {
+    const st = this.state;
+    const store = this.store;
+    if (this.stopped || this.ticking || this.watching || !st || st.role !== 'manager' || !store || this.leaderId === st.nodeId) return;
+    this.watching = true;
+    try {
+      if (!(await store.leader())) await this.tick();
+    } catch {
+      // no quorum yet: the next round asks again
+    } finally {
+      this.watching = false;
+    }
   }
 
   private async tick(): Promise<void> {
@@ -731,6 +755,7 @@ export class SwarmService {
 
   private async dropLocal(): Promise<void> {
     clearTimeout(this.timer);
+    clearInterval(this.leaderWatch);
     await this.control?.close();
     this.control = undefined;
     await this.stopManager();
@@ -797,7 +822,7 @@ export class SwarmService {
       } catch (e) {
         last = (e as Error).message;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
     throw new SwarmError(500, `the etcd member did not become ready within ${ms / 1000} s: ${last} (see ${this.files.etcdLog})`);
   }
@@ -898,18 +923,26 @@ export class SwarmService {
 }
 
 /**
- * etcd refuses a new member until its leader has been connected to every
- * member for 5 s ("unhealthy cluster", its strict reconfiguration check):
- * managers joining back to back wait for that, bounded.
+ * Adds a member only when the members that are up, with the new one, make a
+ * quorum of the grown cluster (etcd's strict reconfiguration check, which
+ * berthd turns off: it also waits until its leader has seen every member for
+ * 5 s, and managers joining back to back waited for that). "Up" is the
+ * manager's heartbeat lease; a member that is down makes the add wait, bounded.
  */
-async function addMember(store: SwarmStore, peerUrl: string): Promise<Member[]> {
+async function addMember(store: SwarmStore, peerUrl: string, members: Member[]): Promise<Member[]> {
   const end = Date.now() + 15_000;
   for (;;) {
+    const [nodes, alive] = await Promise.all([store.nodes(), store.aliveNodes()]);
+    const upPeers = new Set(nodes.filter((n) => alive.has(n.value.id) && n.value.peerUrl).map((n) => n.value.peerUrl));
+    const up = members.filter((m) => m.peerURLs.some((u) => upPeers.has(u))).length;
+    const quorum = Math.floor((members.length + 1) / 2) + 1;
     try {
+      if (up + 1 < quorum) throw new Error(`etcd: unhealthy cluster: ${up} of ${members.length} members up, ${quorum} needed with the new one`);
       return (await store.etcd.memberAdd(peerUrl)).members;
     } catch (e) {
       if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > end) throw e;
       await new Promise((r) => setTimeout(r, 250));
+      members = await store.etcd.memberList();
     }
   }
 }

@@ -18,8 +18,10 @@ const K = {
 };
 
 /** Seconds a node stays Ready without a heartbeat (heartbeats go every HEARTBEAT_MS). */
-export const ALIVE_TTL = 3;
-export const HEARTBEAT_MS = 750;
+export const ALIVE_TTL = 2;
+export const HEARTBEAT_MS = 500;
+/** How often a manager that is not the leader checks whether the leader key is free. */
+export const LEADER_POLL_MS = 200;
 
 export class SwarmStore {
   /** lease ids of the nodes this manager has renewed, so a heartbeat is one call. */
