@@ -6,14 +6,16 @@
 // certificate; the cluster's objects live there (store.ts). A worker holds no
 // etcd credentials: it heartbeats to a manager over the control port (control.ts).
 // Every HEARTBEAT_MS each node heartbeats (a manager renews its own lease in
-// etcd, then campaigns for the leader key on that lease; a worker asks a
-// manager to renew its lease); a node whose lease lapses (ALIVE_TTL) is Down,
-// and a dead leader's key goes with its lease. Each manager also diffs the
-// node list every tick and emits Docker's node events.
+// etcd, then campaigns for the leader key on a shorter lease of its own; a
+// worker asks a manager to renew its lease); a node whose lease lapses
+// (ALIVE_TTL) is Down, and a dead leader's key goes with its lease
+// (LEADER_TTL), which the other managers look for every LEADER_POLL_MS.
+// Each manager also diffs the node list every tick and emits Docker's node
+// events.
 import os from 'node:os';
 import fs from 'node:fs';
 import { EtcdProcess } from '../host/etcd';
-import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/openssl';
+import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
@@ -203,6 +205,7 @@ export class SwarmService {
         (async () => {
           await store.resign(st.nodeId);
           if (lease) await store.etcd.leaseRevoke(lease).catch(() => {});
+          if (store.ownLeaderLease) await store.etcd.leaseRevoke(store.ownLeaderLease).catch(() => {});
         })(),
         new Promise((r) => setTimeout(r, 1000)),
       ]);
@@ -240,6 +243,7 @@ export class SwarmService {
       const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface);
       const nodeId = newId();
       const clusterId = newId();
+      const t0 = Date.now();
       const [rootCA, etcdCA, csr] = await Promise.all([createCA('swarm-ca'), createCA('swarm-etcd-ca'), createKeyAndCsr()]);
       const subj = { CN: nodeId, OU: 'swarm-manager', O: clusterId };
       const ips = [adv.ip, '127.0.0.1'];
@@ -247,6 +251,7 @@ export class SwarmService {
         signCsr({ csrPem: csr.csrPem, ca: rootCA, subject: subj, ips }),
         signCsr({ csrPem: csr.csrPem, ca: etcdCA, subject: subj, ips, dns: ['localhost'] }),
       ]);
+      const tCerts = Date.now();
       const ports = etcdPorts(listen.port);
       const peerUrl = `https://${adv.ip}:${ports.peer}`;
       this.files.removeAll();
@@ -270,6 +275,7 @@ export class SwarmService {
         dataPathPort: req.DataPathPort || 4789,
       };
       const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
+      let tEtcd = 0;
       try {
         this.state = st;
         this.files.saveState(st);
@@ -277,6 +283,7 @@ export class SwarmService {
         await this.startControl();
         this.startManager();
         await this.waitEtcd(20_000);
+        tEtcd = Date.now();
         await this.store!.createCluster(cluster, self);
         await this.tick();
         this.startLoop();
@@ -284,7 +291,7 @@ export class SwarmService {
         await this.dropLocal();
         throw e;
       }
-      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip });
+      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, etcdMs: tEtcd - tCerts, totalMs: Date.now() - t0 });
       return nodeId;
     });
   }
@@ -299,6 +306,7 @@ export class SwarmService {
       const availability = checkAvailability(req.Availability || 'active');
       const listen = resolveListen(req.ListenAddr);
       // the CA, checked against the token's digest before anything is trusted
+      const t0 = Date.now();
       let rootCA = '';
       let remote = '';
       let localIp = '';
@@ -318,12 +326,15 @@ export class SwarmService {
       if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
       // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
       const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, localIp);
+      const tCA = Date.now();
       const csr = await createKeyAndCsr();
       const jr: JoinRequest = {
         token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
         addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
       };
       const res = await controlCall<JoinResponse>(remote, 'POST', '/join', jr, { ca: rootCA }, 30_000);
+      const tJoin = Date.now();
+      let tEtcd = tJoin;
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
@@ -340,6 +351,7 @@ export class SwarmService {
         if (st.role === 'manager') {
           this.startManager();
           await this.waitEtcd(30_000);
+          tEtcd = Date.now();
         }
         await this.tick();
         this.startLoop();
@@ -347,7 +359,7 @@ export class SwarmService {
         await this.dropLocal();
         throw e;
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote });
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, etcdMs: tEtcd - tJoin, totalMs: Date.now() - t0 });
     });
   }
 
@@ -518,8 +530,9 @@ export class SwarmService {
       throw new SwarmError(400, 'invalid join request');
     }
     const nodeId = newId();
+    const t0 = Date.now();
     const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
-    // a manager's etcd certificate is for the same key, signed by the etcd CA (in parallel: openssl is the slow part of a join)
+    // a manager's etcd certificate is for the same key, signed by the etcd CA (in-process, milliseconds)
     const [cert, etcdCert] = await Promise.all([
       signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
       role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
@@ -530,6 +543,7 @@ export class SwarmService {
       hostname: String(req.hostname ?? ''), engineVersion: String(req.engineVersion ?? ''),
       platform: req.platform ?? platform(), resources: req.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
     };
+    const tSign = Date.now();
     // the record first: once a member is added, writes need the new member up
     await store.putNewNode(rec);
     const managers = await this.managerList(store);
@@ -542,7 +556,7 @@ export class SwarmService {
         throw e;
       }
     }
-    log.info('node joined', { node: nodeId, role, addr: req.addr });
+    log.info('node joined', { node: nodeId, role, addr: req.addr, signMs: tSign - t0, totalMs: Date.now() - t0 });
     return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers, etcd };
   }
 
@@ -626,7 +640,7 @@ export class SwarmService {
     if (!store) return;
     try {
       this.ownLease = await store.heartbeat(st.nodeId);
-      this.leaderId = await store.campaign(st.nodeId, this.ownLease);
+      this.leaderId = await store.campaign(st.nodeId, await store.leaderLease());
       const nodes = await store.nodes();
       const self = nodes.find((n) => n.value.id === st.nodeId);
       this.localFailures = 0;
