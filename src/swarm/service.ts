@@ -439,7 +439,8 @@ export class SwarmService {
       out.ControlAvailable = true;
       try {
         const store = this.manager();
-        const [cluster, nodes] = await Promise.all([store.cluster(), store.nodes()]);
+        // this member's copy: /info (which the CLI calls right after a join) answers without a quorum round
+        const [cluster, nodes] = await Promise.all([store.cluster(true), store.nodes(true)]);
         out.Nodes = nodes.length;
         out.Managers = nodes.filter((n) => n.value.spec.Role === 'manager').length;
         out.Cluster = clusterInfo(cluster);

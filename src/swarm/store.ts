@@ -37,8 +37,9 @@ export class SwarmStore {
 
   constructor(readonly etcd: EtcdClient) {}
 
-  async cluster(): Promise<Versioned<ClusterRecord>> {
-    const kv = await this.etcd.get(K.cluster);
+  /** `local`: this member's copy (serializable read: no round to the etcd leader; may lag a write or two). */
+  async cluster(local = false): Promise<Versioned<ClusterRecord>> {
+    const kv = await this.etcd.get(K.cluster, { serializable: local });
     if (!kv) throw new SwarmError(503, MANAGER_NOT_READY);
     return { value: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
   }
@@ -55,8 +56,8 @@ export class SwarmStore {
     if (!r.succeeded) throw outOfSequence();
   }
 
-  async nodes(): Promise<Array<Versioned<NodeRecord>>> {
-    return (await this.etcd.getPrefix(K.nodes)).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
+  async nodes(local = false): Promise<Array<Versioned<NodeRecord>>> {
+    return (await this.etcd.getPrefix(K.nodes, { serializable: local })).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
   }
 
   async node(id: string): Promise<Versioned<NodeRecord> | undefined> {
