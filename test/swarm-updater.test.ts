@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EtcdProcess } from '../src/host/etcd';
-import { createCA, issueKeyPair } from '../src/host/openssl';
+import { createCA, issueKeyPair } from '../src/host/x509';
 import { EtcdClient } from '../src/swarm/etcd-client';
 import { ObjectStore } from '../src/swarm/object-store';
 import { newId } from '../src/swarm/tokens';

@@ -6,19 +6,21 @@
 // certificate; the cluster's objects live there (store.ts). A worker holds no
 // etcd credentials: it heartbeats to a manager over the control port (control.ts).
 // Every HEARTBEAT_MS each node heartbeats (a manager renews its own lease in
-// etcd, then campaigns for the leader key on that lease; a worker asks a
-// manager to renew its lease); a node whose lease lapses (ALIVE_TTL) is Down,
-// and a dead leader's key goes with its lease. Each manager also diffs the
-// node list every tick and emits Docker's node events.
+// etcd, then campaigns for the leader key on a shorter lease of its own; a
+// worker asks a manager to renew its lease); a node whose lease lapses
+// (ALIVE_TTL) is Down, and a dead leader's key goes with its lease
+// (LEADER_TTL), which the other managers look for every LEADER_POLL_MS.
+// Each manager also diffs the node list every tick and emits Docker's node
+// events.
 import os from 'node:os';
 import fs from 'node:fs';
 import { EtcdProcess } from '../host/etcd';
-import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/openssl';
+import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
-import { SwarmStore, HEARTBEAT_MS } from './store';
+import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
@@ -88,6 +90,9 @@ export class SwarmService {
   private store?: SwarmStore;
   private control?: ControlServer;
   private timer?: NodeJS.Timeout;
+  /** A manager that is not the leader looks for a free leader key this often, between ticks. */
+  private leaderWatch?: NodeJS.Timeout;
+  private watching = false;
   private ticking = false;
   private stopped = false;
   private ownLease?: string;
@@ -190,6 +195,7 @@ export class SwarmService {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.leaderWatch);
     // a manager stopping on purpose hands the leader role over at once (bounded: its etcd may have no quorum)
     const st = this.state;
     if (st?.role === 'manager' && this.store) {
@@ -199,6 +205,7 @@ export class SwarmService {
         (async () => {
           await store.resign(st.nodeId);
           if (lease) await store.etcd.leaseRevoke(lease).catch(() => {});
+          if (store.ownLeaderLease) await store.etcd.leaseRevoke(store.ownLeaderLease).catch(() => {});
         })(),
         new Promise((r) => setTimeout(r, 1000)),
       ]);
@@ -236,6 +243,7 @@ export class SwarmService {
       const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface);
       const nodeId = newId();
       const clusterId = newId();
+      const t0 = Date.now();
       const [rootCA, etcdCA, csr] = await Promise.all([createCA('swarm-ca'), createCA('swarm-etcd-ca'), createKeyAndCsr()]);
       const subj = { CN: nodeId, OU: 'swarm-manager', O: clusterId };
       const ips = [adv.ip, '127.0.0.1'];
@@ -243,6 +251,7 @@ export class SwarmService {
         signCsr({ csrPem: csr.csrPem, ca: rootCA, subject: subj, ips }),
         signCsr({ csrPem: csr.csrPem, ca: etcdCA, subject: subj, ips, dns: ['localhost'] }),
       ]);
+      const tCerts = Date.now();
       const ports = etcdPorts(listen.port);
       const peerUrl = `https://${adv.ip}:${ports.peer}`;
       this.files.removeAll();
@@ -266,6 +275,7 @@ export class SwarmService {
         dataPathPort: req.DataPathPort || 4789,
       };
       const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
+      let tEtcd = 0;
       try {
         this.state = st;
         this.files.saveState(st);
@@ -273,6 +283,7 @@ export class SwarmService {
         await this.startControl();
         this.startManager();
         await this.waitEtcd(20_000);
+        tEtcd = Date.now();
         await this.store!.createCluster(cluster, self);
         await this.tick();
         this.startLoop();
@@ -280,7 +291,7 @@ export class SwarmService {
         await this.dropLocal();
         throw e;
       }
-      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip });
+      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, etcdMs: tEtcd - tCerts, totalMs: Date.now() - t0 });
       return nodeId;
     });
   }
@@ -295,6 +306,7 @@ export class SwarmService {
       const availability = checkAvailability(req.Availability || 'active');
       const listen = resolveListen(req.ListenAddr);
       // the CA, checked against the token's digest before anything is trusted
+      const t0 = Date.now();
       let rootCA = '';
       let remote = '';
       let localIp = '';
@@ -314,12 +326,15 @@ export class SwarmService {
       if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
       // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
       const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, localIp);
+      const tCA = Date.now();
       const csr = await createKeyAndCsr();
       const jr: JoinRequest = {
         token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
         addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
       };
       const res = await controlCall<JoinResponse>(remote, 'POST', '/join', jr, { ca: rootCA }, 30_000);
+      const tJoin = Date.now();
+      let tEtcd = tJoin;
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
@@ -336,6 +351,7 @@ export class SwarmService {
         if (st.role === 'manager') {
           this.startManager();
           await this.waitEtcd(30_000);
+          tEtcd = Date.now();
         }
         await this.tick();
         this.startLoop();
@@ -343,7 +359,7 @@ export class SwarmService {
         await this.dropLocal();
         throw e;
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote });
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, etcdMs: tEtcd - tJoin, totalMs: Date.now() - t0 });
     });
   }
 
@@ -423,7 +439,8 @@ export class SwarmService {
       out.ControlAvailable = true;
       try {
         const store = this.manager();
-        const [cluster, nodes] = await Promise.all([store.cluster(), store.nodes()]);
+        // this member's copy: /info (which the CLI calls right after a join) answers without a quorum round
+        const [cluster, nodes] = await Promise.all([store.cluster(true), store.nodes(true)]);
         out.Nodes = nodes.length;
         out.Managers = nodes.filter((n) => n.value.spec.Role === 'manager').length;
         out.Cluster = clusterInfo(cluster);
@@ -514,8 +531,9 @@ export class SwarmService {
       throw new SwarmError(400, 'invalid join request');
     }
     const nodeId = newId();
+    const t0 = Date.now();
     const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
-    // a manager's etcd certificate is for the same key, signed by the etcd CA (in parallel: openssl is the slow part of a join)
+    // a manager's etcd certificate is for the same key, signed by the etcd CA (in-process, milliseconds)
     const [cert, etcdCert] = await Promise.all([
       signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
       role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
@@ -526,6 +544,7 @@ export class SwarmService {
       hostname: String(req.hostname ?? ''), engineVersion: String(req.engineVersion ?? ''),
       platform: req.platform ?? platform(), resources: req.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
     };
+    const tSign = Date.now();
     // the record first: once a member is added, writes need the new member up
     await store.putNewNode(rec);
     const managers = await this.managerList(store);
@@ -538,7 +557,7 @@ export class SwarmService {
         throw e;
       }
     }
-    log.info('node joined', { node: nodeId, role, addr: req.addr });
+    log.info('node joined', { node: nodeId, role, addr: req.addr, signMs: tSign - t0, totalMs: Date.now() - t0 });
     return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers, etcd };
   }
 
@@ -565,7 +584,7 @@ export class SwarmService {
     // read before the member is added: from then on a two-member cluster needs the new member for any quorum read
     const byPeer = new Map((await store.nodes()).map((x) => [x.value.peerUrl, x.value.id]));
     let members = await store.etcd.memberList();
-    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl);
+    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members);
     const initialCluster = members
       .map((m) => `${m.name || byPeer.get(m.peerURLs[0]) || n.id}=${m.peerURLs[0]}`)
       .join(',');
@@ -576,12 +595,32 @@ export class SwarmService {
 
   private startLoop(): void {
     clearTimeout(this.timer);
+    clearInterval(this.leaderWatch);
     const run = async () => {
       if (this.stopped || !this.state) return;
       await this.tick().catch((e) => log.debug('swarm tick failed', { err: String(e) }));
       if (!this.stopped && this.state) this.timer = setTimeout(() => void run(), HEARTBEAT_MS);
     };
     this.timer = setTimeout(() => void run(), HEARTBEAT_MS);
+    this.leaderWatch = setInterval(() => void this.watchLeader(), LEADER_POLL_MS);
+  }
+
+  /**
+   * A dead leader's key goes when its lease expires; the manager that sees
+   * it gone first campaigns at once (a tick) instead of at its next tick.
+   */
+  private async watchLeader(): Promise<void> {
+    const st = this.state;
+    const store = this.store;
+    if (this.stopped || this.ticking || this.watching || !st || st.role !== 'manager' || !store || this.leaderId === st.nodeId) return;
+    this.watching = true;
+    try {
+      if (!(await store.leader())) await this.tick();
+    } catch {
+      // no quorum yet: the next round asks again
+    } finally {
+      this.watching = false;
+    }
   }
 
   private async tick(): Promise<void> {
@@ -602,7 +641,7 @@ export class SwarmService {
     if (!store) return;
     try {
       this.ownLease = await store.heartbeat(st.nodeId);
-      this.leaderId = await store.campaign(st.nodeId, this.ownLease);
+      this.leaderId = await store.campaign(st.nodeId, await store.leaderLease());
       const nodes = await store.nodes();
       const self = nodes.find((n) => n.value.id === st.nodeId);
       this.localFailures = 0;
@@ -731,6 +770,7 @@ export class SwarmService {
 
   private async dropLocal(): Promise<void> {
     clearTimeout(this.timer);
+    clearInterval(this.leaderWatch);
     await this.control?.close();
     this.control = undefined;
     await this.stopManager();
@@ -797,7 +837,7 @@ export class SwarmService {
       } catch (e) {
         last = (e as Error).message;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
     throw new SwarmError(500, `the etcd member did not become ready within ${ms / 1000} s: ${last} (see ${this.files.etcdLog})`);
   }
@@ -898,18 +938,26 @@ export class SwarmService {
 }
 
 /**
- * etcd refuses a new member until its leader has been connected to every
- * member for 5 s ("unhealthy cluster", its strict reconfiguration check):
- * managers joining back to back wait for that, bounded.
+ * Adds a member only when the members that are up, with the new one, make a
+ * quorum of the grown cluster (etcd's strict reconfiguration check, which
+ * berthd turns off: it also waits until its leader has seen every member for
+ * 5 s, and managers joining back to back waited for that). "Up" is the
+ * manager's heartbeat lease; a member that is down makes the add wait, bounded.
  */
-async function addMember(store: SwarmStore, peerUrl: string): Promise<Member[]> {
+async function addMember(store: SwarmStore, peerUrl: string, members: Member[]): Promise<Member[]> {
   const end = Date.now() + 15_000;
   for (;;) {
+    const [nodes, alive] = await Promise.all([store.nodes(), store.aliveNodes()]);
+    const upPeers = new Set(nodes.filter((n) => alive.has(n.value.id) && n.value.peerUrl).map((n) => n.value.peerUrl));
+    const up = members.filter((m) => m.peerURLs.some((u) => upPeers.has(u))).length;
+    const quorum = Math.floor((members.length + 1) / 2) + 1;
     try {
+      if (up + 1 < quorum) throw new Error(`etcd: unhealthy cluster: ${up} of ${members.length} members up, ${quorum} needed with the new one`);
       return (await store.etcd.memberAdd(peerUrl)).members;
     } catch (e) {
       if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > end) throw e;
       await new Promise((r) => setTimeout(r, 250));
+      members = await store.etcd.memberList();
     }
   }
 }

@@ -2,7 +2,7 @@
 // Version.Index is its key's mod_revision and every update is a
 // compare-and-swap on it, so a stale update fails ("update out of sequence").
 // Liveness: alive/<node> is held by a lease the node's heartbeats renew;
-// leader holds the leading manager's id on that manager's own lease.
+// leader holds the leading manager's id on that manager's leader lease.
 import type { EtcdClient } from './etcd-client';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
 import { SwarmError, MANAGER_NOT_READY, ALREADY_IN_SWARM } from './errors';
@@ -19,16 +19,27 @@ const K = {
 
 /** Seconds a node stays Ready without a heartbeat (heartbeats go every HEARTBEAT_MS). */
 export const ALIVE_TTL = 3;
-export const HEARTBEAT_MS = 750;
+export const HEARTBEAT_MS = 500;
+/**
+ * Seconds the leader key outlives a dead leader: a lease of its own, etcd's
+ * shortest (1.5 election timeouts, rounded up). A leader that misses it
+ * only hands the role over; a node's Down (ALIVE_TTL) would move its tasks.
+ */
+export const LEADER_TTL = 2;
+/** How often a manager that is not the leader checks whether the leader key is free. */
+export const LEADER_POLL_MS = 200;
 
 export class SwarmStore {
   /** lease ids of the nodes this manager has renewed, so a heartbeat is one call. */
   private readonly leases = new Map<string, string>();
+  /** This manager's lease for the leader key. */
+  private leaderLeaseId?: string;
 
   constructor(readonly etcd: EtcdClient) {}
 
-  async cluster(): Promise<Versioned<ClusterRecord>> {
-    const kv = await this.etcd.get(K.cluster);
+  /** `local`: this member's copy (serializable read: no round to the etcd leader; may lag a write or two). */
+  async cluster(local = false): Promise<Versioned<ClusterRecord>> {
+    const kv = await this.etcd.get(K.cluster, { serializable: local });
     if (!kv) throw new SwarmError(503, MANAGER_NOT_READY);
     return { value: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
   }
@@ -45,8 +56,8 @@ export class SwarmStore {
     if (!r.succeeded) throw outOfSequence();
   }
 
-  async nodes(): Promise<Array<Versioned<NodeRecord>>> {
-    return (await this.etcd.getPrefix(K.nodes)).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
+  async nodes(local = false): Promise<Array<Versioned<NodeRecord>>> {
+    return (await this.etcd.getPrefix(K.nodes, { serializable: local })).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
   }
 
   async node(id: string): Promise<Versioned<NodeRecord> | undefined> {
@@ -99,7 +110,19 @@ export class SwarmStore {
     return lease;
   }
 
-  /** One election round: take the leader key if it is free, on our own heartbeat lease. */
+  /** Renews (or grants) this manager's lease for the leader key; returns its id. */
+  async leaderLease(): Promise<string> {
+    if (this.leaderLeaseId && (await this.etcd.leaseKeepAlive(this.leaderLeaseId)) > 0) return this.leaderLeaseId;
+    this.leaderLeaseId = await this.etcd.leaseGrant(LEADER_TTL);
+    return this.leaderLeaseId;
+  }
+
+  /** The leader key's lease of this manager, if it has one (revoked on a clean stop). */
+  get ownLeaderLease(): string | undefined {
+    return this.leaderLeaseId;
+  }
+
+  /** One election round: take the leader key if it is free, on our leader lease. */
   async campaign(id: string, lease: string): Promise<string | undefined> {
     const r = await this.etcd.txn([{ key: K.leader, target: 'CREATE', create_revision: 0 }],
       [{ put: { key: K.leader, value: id, lease } }], [{ range: { key: K.leader } }]);

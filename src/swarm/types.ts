@@ -1,6 +1,6 @@
 // The swarm's records: what etcd holds (cluster, nodes) and what each node
 // keeps locally (state.json). Docker's JSON shapes are made in views.ts.
-import type { KeyPair } from '../host/openssl';
+import type { KeyPair } from '../host/x509';
 
 export type Role = 'manager' | 'worker';
 export type Availability = 'active' | 'pause' | 'drain';
