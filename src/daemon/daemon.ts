@@ -22,6 +22,7 @@ import { BuilderService } from '../builder/service';
 import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
 import { DistributionService } from '../distribution/service';
+import { OverlayComponent } from '../swarm/network/overlay';
 import { SwarmService } from '../swarm/service';
 import { Dispatcher } from '../swarm/dispatcher';
 import { Agent } from '../swarm/agent/agent';
@@ -123,6 +124,13 @@ export class Daemon {
     });
     this.swarm.attach(this.serviceApi);
     this.swarm.attach(this.orchestrator);
+    // swarm overlays: the swarm side allocates and keeps the peer table, the network domain runs the data plane
+    const overlay = new OverlayComponent({
+      endpoints: () => this.networks.overlayEndpoints(),
+      apply: (st) => this.networks.applySwarm(st),
+    });
+    this.swarm.attach(overlay);
+    this.networks.setSwarm(overlay);
   }
 
   /** Network and volume services plug into the container lifecycle. */

@@ -6,7 +6,12 @@
 export interface NetworkRecord {
   id: string;
   name: string;
-  driver: 'bridge' | 'host' | 'null';
+  driver: 'bridge' | 'host' | 'null' | 'overlay';
+  /** 'swarm' for an overlay (its record lives in the cluster store; this is the node's copy). */
+  scope?: 'swarm';
+  /** Overlay: the VXLAN network identifier and the VXLAN device's name. */
+  vni?: number;
+  vxlan?: string;
   created: string;
   internal: boolean;
   attachable: boolean;
