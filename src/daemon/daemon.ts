@@ -58,6 +58,7 @@ export class Daemon {
   readonly serviceApi: ServiceApi;
   /** Keeps tasks in line with services, on the leader. */
   readonly orchestrator: Orchestrator;
+  private readonly overlay: OverlayComponent;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -125,7 +126,7 @@ export class Daemon {
     this.swarm.attach(this.serviceApi);
     this.swarm.attach(this.orchestrator);
     // swarm overlays: the swarm side allocates and keeps the peer table, the network domain runs the data plane
-    const overlay = new OverlayComponent({
+    const overlay = this.overlay = new OverlayComponent({
       endpoints: () => this.networks.overlayEndpoints(),
       apply: (st) => this.networks.applySwarm(st),
     });
@@ -174,6 +175,7 @@ export class Daemon {
   }
 
   async shutdown(): Promise<void> {
+    this.overlay.detach();
     await this.swarm.shutdown();
     this.health.shutdown();
     await this.containers.shutdown();

@@ -566,6 +566,8 @@ export class NetworkService {
         throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
       }
       for (const a of made) this.putAttachment(a);
+      // publish the new endpoints to the peer table now, not at the next sync
+      if (made.some((a) => this.nets.get(a.networkId)?.driver === 'overlay')) this.swarm?.kick();
       if (primary && bridged(primary)) {
         // Rules depend only on networks and published ports, so a plain start changes none.
         const first = made[0];
@@ -1018,10 +1020,13 @@ export class NetworkService {
     return n;
   }
 
-  private async dropOverlay(n: NetworkRecord): Promise<void> {
+  /** The local copy goes; `forget` (network rm) also drops attachments and addresses (not when the node leaves). */
+  private async dropOverlay(n: NetworkRecord, forget = true): Promise<void> {
     await this.serial(() => this.removeDataPlane(n));
-    this.db.prepare('DELETE FROM net_attach WHERE network_id = ?').run(n.id);
-    this.ipam.releaseNetwork(n.id);
+    if (forget) {
+      this.db.prepare('DELETE FROM net_attach WHERE network_id = ?').run(n.id);
+      this.ipam.releaseNetwork(n.id);
+    }
     this.nets.delete(n.id);
   }
 
@@ -1049,7 +1054,8 @@ export class NetworkService {
       if (n.driver !== 'overlay') continue;
       if (!wanted.has(n.id)) {
         // gone from the cluster (or the node left): kept while local containers still use it, unless the node left
-        if (!s || !this.attachmentsOf(n.id).some((a) => a.endpoint)) await this.dropOverlay(n);
+        if (!s) await this.dropOverlay(n, false);
+        else if (!this.attachmentsOf(n.id).some((a) => a.endpoint)) await this.dropOverlay(n);
         continue;
       }
       if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));

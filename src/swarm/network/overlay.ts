@@ -56,6 +56,7 @@ export class OverlayComponent implements SwarmComponent {
   constructor(private readonly host: OverlayHost) {}
 
   setContext(ctx: SwarmContext | undefined): void {
+    if (this.stopped) return;
     this.ctx = ctx;
     if (!ctx) {
       if (this.inSwarm) {
@@ -66,6 +67,13 @@ export class OverlayComponent implements SwarmComponent {
     }
     this.inSwarm = true;
     if (!this.timer && !this.stopped) this.schedule(0);
+  }
+
+  /** The daemon is stopping (not leaving): the data planes stay for containers that live on. */
+  detach(): void {
+    this.stopped = true;
+    this.inSwarm = false;
+    clearTimeout(this.timer);
   }
 
   async stop(): Promise<void> {
