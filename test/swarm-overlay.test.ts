@@ -127,7 +127,9 @@ test('two containers on two hosts ping each other by address and by name', async
   const n = JSON.parse(await m1.ok(['network', 'inspect', 'ov1']))[0];
   assert.deepEqual(Object.values(n.Containers).map((c: any) => c.Name), ['a1']);
   const peers = await until('both peers in inspect', async () => {
-    const p = JSON.parse(await m1.ok(['network', 'inspect', '--verbose', 'ov1']))[0].Peers;
+    const v = JSON.parse(await m1.ok(['network', 'inspect', '--verbose', 'ov1']))[0];
+    assert.deepEqual(v.Services, {});
+    const p = v.Peers;
     return p?.length === 2 ? p : undefined;
   });
   assert.deepEqual(peers.map((p: any) => p.IP).sort(), [m1.addr, w1.addr].sort());

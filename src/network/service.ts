@@ -356,7 +356,7 @@ export class NetworkService {
   }
 
   /** Docker's NetworkResource JSON. */
-  toJson(n: NetworkRecord, withContainers = true): any {
+  toJson(n: NetworkRecord, withContainers = true, verbose = false): any {
     const containers: Record<string, any> = {};
     if (withContainers) {
       for (const a of this.attachmentsOf(n.id)) {
@@ -396,6 +396,8 @@ export class NetworkService {
       Options: n.options,
       Labels: n.labels,
       ...(n.driver === 'overlay' && n.vxlan && ip.linkExists(n.vxlan) ? { Peers: this.peersJson(n) } : {}),
+      // --verbose: Docker's per-service load-balancing view (no services on overlays yet)
+      ...(verbose && n.driver === 'overlay' ? { Services: {} } : {}),
     };
   }
 
