@@ -1,10 +1,12 @@
 // Swarm services end to end (issue 15): three berthd hosts in network
 // namespaces (a manager, two workers) with busybox loaded, driven with the
-// docker CLI. The seed's flow (create, ls 1/1, ps, docker ps names, scale,
-// rm), the restart policy (a killed container replaced after the delay;
-// condition none; max attempts), a worker's kill -9 (tasks running
-// elsewhere within a bound), drain, global mode. Times are printed as
-// `# name: N ms` lines.
+// docker CLI. The seed's flow (create, ls 1/1, ps and inspect --pretty
+// tables, docker ps names, scale, update --replicas, rm leaving no
+// container), the restart policy (a killed container replaced after the
+// delay; condition none; max attempts), a worker's kill -9 (tasks running
+// elsewhere within a bound; the returning worker stops its old ones),
+// drain, global mode following drain, leave and join. Times are printed as
+// `# name: N ms` lines. Rolling updates and rollback: swarm-update.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
@@ -33,9 +35,9 @@ async function replicas(name: string): Promise<string> {
   return (await mgr.ok(['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Replicas}}'], 20_000)).trim();
 }
 
-/** Names of the running containers of a service on a host. */
-async function containers(h: ClusterHost, service: string): Promise<string[]> {
-  const r = await h.docker(['ps', '--filter', `label=com.docker.swarm.service.name=${service}`, '--format', '{{.Names}}'], { timeout: 20_000 });
+/** Names of the running (or all) containers of a service on a host. */
+async function containers(h: ClusterHost, service: string, all = false): Promise<string[]> {
+  const r = await h.docker(['ps', ...(all ? ['-a'] : []), '--filter', `label=com.docker.swarm.service.name=${service}`, '--format', '{{.Names}}'], { timeout: 20_000 });
   return r.code === 0 ? r.stdout.trim().split('\n').filter(Boolean) : [];
 }
 
@@ -75,6 +77,15 @@ test('the seed: create, ls 1/1, ps, docker ps names, scale 1 → 5 → 2', async
   assert.match(row.current, /^Running /);
   const host = cluster.hosts.find((h) => h.name === row.node)!;
   assert.deepEqual(await containers(host, 'helloworld'), [`helloworld.1.${row.id}`]);
+  // the docker CLI's own tables
+  const table = await mgr.ok(['service', 'ps', 'helloworld']);
+  assert.match(table, /^ID +NAME +IMAGE +NODE +DESIRED STATE +CURRENT STATE +ERROR +PORTS\n/);
+  assert.match(table, new RegExp(`^${row.id.slice(0, 12)} +helloworld\\.1 +busybox:latest +${row.node} +Running +Running .+ago *$`, 'm'));
+  const pretty = await mgr.ok(['service', 'inspect', '--pretty', 'helloworld']);
+  for (const l of [`ID:\t\t${id}`, 'Name:\t\thelloworld', 'Service Mode:\tReplicated', ' Replicas:\t1', ' Image:\t\tbusybox:latest', ' Args:\t\tping 127.0.0.1']) {
+    assert.ok(pretty.split('\n').some((x) => x.replace(/ +$/, '') === l), `${JSON.stringify(l)} in\n${pretty}`);
+  }
+  assert.match(pretty, /^UpdateConfig:\n Parallelism:\t1\n/m);
 
   await mgr.ok(['service', 'scale', '-d', 'helloworld=5']);
   await timed('helloworld 1 → 5/5', CONVERGE_MS, async () => (await replicas('helloworld')) === '5/5');
@@ -88,6 +99,12 @@ test('the seed: create, ls 1/1, ps, docker ps names, scale 1 → 5 → 2', async
     return all.length === 2 && (await replicas('helloworld')) === '2/2';
   });
   assert.deepEqual(running(await ps('helloworld')).map((r) => r.name).sort(), ['helloworld.1', 'helloworld.2']);
+
+  // update --replicas is a scale too
+  await mgr.ok(['service', 'update', '-d', '--replicas', '3', 'helloworld']);
+  await timed('helloworld update --replicas 3: 3/3', CONVERGE_MS, async () => (await replicas('helloworld')) === '3/3');
+  await mgr.ok(['service', 'update', '-d', '--replicas', '2', 'helloworld']);
+  await waitFor(async () => (await replicas('helloworld')) === '2/2' && running(await ps('helloworld')).length === 2, CONVERGE_MS, '2/2 again');
 });
 
 test('docker kill of a task\'s container: a replacement runs in the same slot after the restart delay', async () => {
@@ -124,7 +141,7 @@ test('restart policy: condition none leaves a failed task; max attempts bounds r
   await mgr.ok(['service', 'rm', 'once', 'flaky']);
 });
 
-test('drain: a drained node\'s tasks run elsewhere; global mode follows it', async () => {
+test('drain: a drained node\'s tasks run elsewhere; global mode follows drain, leave and join', async () => {
   await mgr.ok(['service', 'create', '-d', '--mode', 'global', '--name', 'everywhere', 'busybox', 'sleep', '100000']);
   await timed('global 3/3', CONVERGE_MS, async () => (await replicas('everywhere')) === '3/3');
   await mgr.ok(['node', 'update', '--availability', 'drain', 'wrk1']);
@@ -133,6 +150,17 @@ test('drain: a drained node\'s tasks run elsewhere; global mode follows it', asy
     && (await replicas('helloworld')) === '2/2' && (await replicas('everywhere')) === '2/2');
   await mgr.ok(['node', 'update', '--availability', 'active', 'wrk1']);
   await timed('undrained: global back to 3/3', CONVERGE_MS, async () => (await replicas('everywhere')) === '3/3');
+  // a node that leaves loses its task; one that joins gets one
+  await wrk1.ok(['swarm', 'leave']);
+  assert.deepEqual(await containers(wrk1, 'everywhere', true), [], 'leaving removed the task container');
+  await mgr.ok(['node', 'rm', '--force', ids.wrk1]);
+  await timed('left: global 2/2', CONVERGE_MS, async () => (await replicas('everywhere')) === '2/2');
+  const token = (await mgr.ok(['swarm', 'join-token', '-q', 'worker'])).trim();
+  await wrk1.ok(['swarm', 'join', '--token', token, `${mgr.addr}:2377`]);
+  ids.wrk1 = (await wrk1.ok(['info', '--format', '{{.Swarm.NodeID}}'])).trim();
+  await timed('joined: global 3/3, a task running on the new node', CONVERGE_MS, async () =>
+    (await replicas('everywhere')) === '3/3' && (await containers(wrk1, 'everywhere')).length === 1);
+  await waitFor(async () => (await replicas('helloworld')) === '2/2', CONVERGE_MS, 'helloworld 2/2');
   await mgr.ok(['service', 'rm', 'everywhere']);
 });
 
@@ -148,12 +176,17 @@ test('kill -9 of a worker: its tasks run elsewhere within a bound, ls N/N again'
   });
   assert.ok(took < RESCHEDULE_MS);
   assert.equal(await replicas('helloworld'), '6/6');
+  // the worker's engine comes back: its agent stops the containers of the tasks moved away
+  await wrk2.start();
+  await timed('the returning worker\'s old task containers stopped', CONVERGE_MS, async () => (await containers(wrk2, 'helloworld')).length === 0);
+  await waitFor(async () => (await mgr.ok(['node', 'ls', '--format', '{{.Hostname}} {{.Status}}'])).includes('wrk2 Ready'), 30_000, 'wrk2 Ready again');
+  assert.equal(await replicas('helloworld'), '6/6');
 });
 
-test('service rm: containers removed on every live node', async () => {
+test('service rm: containers removed on every node', async () => {
   await mgr.ok(['service', 'rm', 'helloworld']);
   await timed('helloworld containers gone', CONVERGE_MS, async () =>
-    (await containers(mgr, 'helloworld')).length === 0 && (await containers(wrk1, 'helloworld')).length === 0);
+    (await Promise.all(cluster.hosts.map((h) => containers(h, 'helloworld', true)))).every((c) => c.length === 0));
   const r = await mgr.api('GET', '/tasks');
   assert.equal(r.status, 200);
 });

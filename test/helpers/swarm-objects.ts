@@ -1,6 +1,9 @@
-// Service-side swarm records written straight into a manager's etcd, for
-// tests of the node side before (or without) the orchestrator: the etcd
-// client port is on 127.0.0.1 inside the manager's network namespace, so
+// Swarm records read from and written straight into a manager's etcd, for
+// tests of the node side: task records as the agents report them, and
+// secrets/configs while there is no API for them. Task records written by
+// hand are managed by the leader's orchestrator like any other (a task of
+// no service is removed, extra slots scaled away), so tests make their
+// tasks through POST /services/create instead. The etcd client port is on 127.0.0.1 inside the manager's network namespace, so
 // this file is also a small program run there with `ip netns exec`:
 //   node swarm-objects.js <data-root> <control-port> <op> <kind> [json|id]
 // ops: get, list, create, create-many, put (update whatever the current version is), delete.
