@@ -116,8 +116,18 @@ export class Daemon {
     this.swarm.attach(new Agent(engine, dispatcher));
     this.swarmLogs = new TaskLogs(engine);
     this.swarm.attach(this.swarmLogs);
+    // swarm overlays: the swarm side allocates and keeps the peer table, the network domain runs the data plane
+    const overlay = this.overlay = new OverlayComponent({
+      endpoints: () => this.networks.overlayEndpoints(),
+      apply: (st) => this.networks.applySwarm(st),
+    });
     this.orchestrator = new Orchestrator();
     this.serviceApi = new ServiceApi({
+      // a service's overlays and VIPs are allocated by the overlay component
+      endpoints: {
+        allocate: (id, spec, prev) => overlay.serviceEndpoint(id, spec, prev),
+        release: (id, ep) => overlay.releaseService(id, ep),
+      },
       events: this.events,
       requireManager: () => this.swarm.requireManager(),
       randomName: () => randomName(),
@@ -125,11 +135,6 @@ export class Daemon {
     });
     this.swarm.attach(this.serviceApi);
     this.swarm.attach(this.orchestrator);
-    // swarm overlays: the swarm side allocates and keeps the peer table, the network domain runs the data plane
-    const overlay = this.overlay = new OverlayComponent({
-      endpoints: () => this.networks.overlayEndpoints(),
-      apply: (st) => this.networks.applySwarm(st),
-    });
     this.swarm.attach(overlay);
     this.networks.setSwarm(overlay);
   }

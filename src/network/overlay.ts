@@ -3,7 +3,9 @@
 // folder imports the other).
 
 /** One container's endpoint on an overlay. */
-export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[] }
+export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[]; service?: string }
+/** A swarm service on overlays: endpoint mode and its VIP per network id. */
+export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string> }
 /** An endpoint of any node, with the node's address (the VXLAN destination). */
 export interface OverlayPeer extends OverlayEndpoint { nodeId: string; node: string; addr: string }
 
@@ -22,6 +24,7 @@ export interface OverlaySnapshot {
   port: number;
   networks: SwarmNetworkDef[];
   peers: Record<string, OverlayPeer[]>;
+  services?: OverlayService[];
 }
 
 /** The swarm, as the network domain calls it. */

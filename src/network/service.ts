@@ -25,7 +25,11 @@ import { Ipam } from './ipam';
 import { DnsServer, hostNameservers } from './dns';
 import { PortProxies, wantedBindings, type PortBinding } from './ports';
 import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer, NetworkRecord } from './types';
-import type { OverlayEndpoint, OverlaySnapshot, SwarmNetworkDef, SwarmNetworks } from './overlay';
+import type { OverlayEndpoint, OverlayService, OverlaySnapshot, SwarmNetworkDef, SwarmNetworks } from './overlay';
+import { IptablesBalancer, type VipBalancer, type VipTable } from './balancer';
+
+const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
+const TASK_ID_LABEL = 'com.docker.swarm.task.id';
 
 export interface NetworkServiceDeps {
   db: Db;
@@ -69,7 +73,10 @@ export class NetworkService {
   private swarm?: SwarmNetworks;
   private overlay?: OverlaySnapshot;
   private readonly vxPeers = new Map<string, ip.VxlanPeer[]>();
+  private readonly vxRounds = new Map<string, number>();
   private overlayChain: Promise<unknown> = Promise.resolve();
+  /** Service VIPs: balanced in each local container's namespace on an overlay (iptables; an IPVS backend would plug in here). */
+  private readonly balancer: VipBalancer = new IptablesBalancer();
 
   constructor(private readonly deps: NetworkServiceDeps) {
     this.db = deps.db;
@@ -479,7 +486,7 @@ export class NetworkService {
       return;
     }
     const primary = this.modeNetwork(mode)!;
-    if (primary.driver === 'overlay' && !primary.attachable) {
+    if (primary.driver === 'overlay' && !primary.attachable && !c.labels?.[TASK_ID_LABEL]) {
       throw new Forbidden(`Could not attach to network ${primary.name}: rpc error: code = PermissionDenied desc = network ${primary.name} not manually attachable`);
     }
     // (Published ports are ignored in host mode, as Docker does; links become hosts entries on any bridge.)
@@ -683,6 +690,7 @@ export class NetworkService {
     const nsName = this.netnsName(containerId);
     const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
     await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
+    this.balancer.forget(nsName);
     critical(this.db, () => this.db.transaction(() => {
       for (const a of this.attachmentsFor(containerId)) if (a.endpoint) this.dropEndpoint(a);
       this.ipam.releaseOwner(containerId);
@@ -992,8 +1000,45 @@ export class NetworkService {
       for (const p of this.overlay?.peers[netId] ?? []) {
         if (p.nodeId !== this.overlay?.nodeId && p.names.includes(bare) && !out.includes(p.ip)) out.push(p.ip);
       }
+      // swarm services: `NAME` is the VIP (endpoint mode vip) or the tasks (dnsrr); `tasks.NAME` the tasks
+      if (!out.length) {
+        const task = bare.startsWith('tasks.');
+        const svcName = task ? bare.slice(6) : bare;
+        const svc = this.overlay?.services?.find((x) => x.name.toLowerCase() === svcName && (x.vips[netId] || x.mode === 'dnsrr' || task));
+        if (svc) {
+          if (!task && svc.mode === 'vip' && svc.vips[netId]) out.push(svc.vips[netId]);
+          else if (task || svc.mode === 'dnsrr') out.push(...this.serviceBackends(netId, svc.id));
+        }
+      }
     }
     return out;
+  }
+
+  /** Addresses of a service's running tasks on an overlay (every node's, from the peer table and this node's own). */
+  private serviceBackends(netId: string, serviceId: string): string[] {
+    const out = new Set<string>();
+    for (const p of this.overlay?.peers[netId] ?? []) if (p.service === serviceId) out.add(p.ip);
+    for (const e of this.overlayEndpoints()[netId] ?? []) if (e.service === serviceId) out.add(e.ip);
+    return [...out];
+  }
+
+  /** Each local container on an overlay balances the VIPs of that overlay's services over their tasks. */
+  private async syncBalancers(): Promise<void> {
+    const services: OverlayService[] = this.overlay?.services ?? [];
+    const byContainer = new Map<string, VipTable[]>();
+    for (const n of this.nets.values()) {
+      if (n.driver !== 'overlay') continue;
+      const tables = services.filter((x) => x.mode === 'vip' && x.vips[n.id]).map((x) => ({ vip: x.vips[n.id], backends: this.serviceBackends(n.id, x.id) }));
+      for (const a of this.attachmentsOf(n.id)) {
+        if (!a.endpoint) continue;
+        byContainer.set(a.containerId, [...(byContainer.get(a.containerId) ?? []), ...tables]);
+      }
+    }
+    for (const [cid, tables] of byContainer) {
+      const ns = this.netnsName(cid);
+      if (!ip.netnsExists(ns)) continue;
+      await this.balancer.apply(ns, tables).catch((e) => log.warn('service VIP rules not applied', { container: cid, error: String(e) }));
+    }
   }
 
   // ---- overlays (swarm scope) ----
@@ -1040,7 +1085,8 @@ export class NetworkService {
       const eps = this.attachmentsOf(n.id).filter((a) => a.endpoint).map((a) => {
         const c = this.lookup?.find(a.containerId);
         const names = [a.containerId.slice(0, 12), ...a.config.aliases.map((x) => x.toLowerCase()), ...(c ? [c.name.toLowerCase()] : [])];
-        return { containerId: a.containerId, ip: a.endpoint!.ip, mac: a.endpoint!.mac, names };
+        const service = c?.labels?.[SERVICE_ID_LABEL];
+        return { containerId: a.containerId, ip: a.endpoint!.ip, mac: a.endpoint!.mac, names, ...(service ? { service } : {}) };
       });
       if (eps.length) out[n.id] = eps;
     }
@@ -1062,6 +1108,7 @@ export class NetworkService {
       }
       if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));
     }
+    if (s) await this.serial(() => this.syncBalancers());
   }
 
   /** Bridge, VXLAN device, DNS and rules of an overlay on this node (first local user). */
@@ -1085,7 +1132,11 @@ export class NetworkService {
   private async syncPeers(n: NetworkRecord): Promise<void> {
     const o = this.overlay;
     const want = (o?.peers[n.id] ?? []).filter((p) => p.nodeId !== o?.nodeId && p.addr).map((p) => ({ ip: p.ip, mac: p.mac, dst: p.addr }));
-    await ip.syncVxlanPeers(n.vxlan!, this.vxPeers.get(n.id) ?? [], want);
+    // every 10th sync programs every entry again (replace is idempotent): an entry a failed batch
+    // line left out is back within ~10 s instead of never
+    const round = (this.vxRounds.get(n.id) ?? 0) + 1;
+    this.vxRounds.set(n.id, round);
+    await ip.syncVxlanPeers(n.vxlan!, round % 10 === 0 ? [] : this.vxPeers.get(n.id) ?? [], want);
     this.vxPeers.set(n.id, want);
   }
 

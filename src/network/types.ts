@@ -86,6 +86,8 @@ export interface NetContainer {
   dnsOptions: string[];
   extraHosts: string[];
   running: boolean;
+  /** Config.Labels (a swarm task's `com.docker.swarm.*` labels tie it to its service). */
+  labels?: Record<string, string>;
   /** PID of the container's init while it runs (for `container:` mode of others). */
   pid?: number;
 }

@@ -10,11 +10,13 @@ import { randomBytes } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from '../component';
 import { controlCall } from '../control';
 import { SwarmError, NOT_MANAGER } from '../errors';
-import type { NetworkRecord } from '../objects';
+import type { NetworkRecord, Json } from '../objects';
 import { log } from '../../util/log';
 
 /** One container's endpoint on an overlay, as its node publishes it. */
-export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[] }
+export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[]; service?: string }
+/** A service as the nodes' DNS and load balancers see it: its endpoint mode and its VIP per overlay. */
+export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string> }
 export interface OverlayPeer extends OverlayEndpoint { nodeId: string; node: string; addr: string }
 
 /** What a node needs to run the data plane of the swarm's overlays. */
@@ -26,6 +28,8 @@ export interface OverlayState {
   networks: NetworkRecord[];
   /** Endpoints on each network, of every live node (this one included). */
   peers: Record<string, OverlayPeer[]>;
+  /** Services attached to overlays (service discovery and VIP balancing). */
+  services: OverlayService[];
 }
 
 /** The node's network domain, as this component sees it (implemented in src/daemon/). */
@@ -148,8 +152,9 @@ export class OverlayComponent implements SwarmComponent {
       await etcd.put(peerKey(nodeId), eps);
       this.published.set(nodeId, eps);
     }
-    const [nets, nodes, alive, kvs, cluster] = await Promise.all([
+    const [nets, nodes, alive, kvs, cluster, svcs] = await Promise.all([
       ctx.objects.list('networks'), ctx.store.nodes(), ctx.store.aliveNodes(), etcd.getPrefix(`${P}peers/`), ctx.store.cluster(),
+      ctx.objects.list('services'),
     ]);
     const byId = new Map(nodes.map((n) => [n.value.id, n.value]));
     const peers: Record<string, OverlayPeer[]> = {};
@@ -163,7 +168,16 @@ export class OverlayComponent implements SwarmComponent {
       }
     }
     const self = byId.get(nodeId);
-    return { nodeId, addr: self?.addr ?? '', port: cluster.value.dataPathPort || 4789, networks: nets.map((n) => n.value), peers };
+    const services: OverlayService[] = [];
+    for (const { value: sv } of svcs) {
+      const nets = serviceNetworks(sv.spec);
+      if (!nets.length) continue;
+      const vips: Record<string, string> = {};
+      for (const v of (sv.endpoint?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>) vips[v.NetworkID] = v.Addr.split('/')[0];
+      const mode = (sv.spec.EndpointSpec as { Mode?: string } | undefined)?.Mode === 'dnsrr' ? 'dnsrr' : 'vip';
+      services.push({ id: sv.id, name: String(sv.spec.Name), mode, vips });
+    }
+    return { nodeId, addr: self?.addr ?? '', port: cluster.value.dataPathPort || 4789, networks: nets.map((n) => n.value), peers, services };
   }
 
   private role(): 'manager' | 'worker' | undefined {
@@ -272,8 +286,57 @@ export class OverlayComponent implements SwarmComponent {
     throw new SwarmError(preferred ? 409 : 500, preferred ? `address ${preferred} already in use` : `no available IPv4 address on network ${netId}`);
   }
 
+  /**
+   * A service's networks and Endpoint, on a manager before its record is
+   * written: network names become ids (as dockerd stores them), each overlay
+   * of a `vip` service gets a VirtualIP (kept across updates), VIPs of
+   * networks the service left are released.
+   */
+  async serviceEndpoint(serviceId: string, spec: Json, prev?: Json): Promise<Json> {
+    const tt = (spec.TaskTemplate ?? {}) as Json;
+    // the old API's top-level Networks move into the TaskTemplate, as dockerd does
+    const given = (Array.isArray(tt.Networks) ? tt.Networks : Array.isArray(spec.Networks) ? spec.Networks : []) as Json[];
+    delete spec.Networks;
+    const ep = (spec.EndpointSpec ?? { Mode: 'vip' }) as Json;
+    const old = new Map(((prev?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>).map((v) => [v.NetworkID, v.Addr]));
+    const vips: Array<{ NetworkID: string; Addr: string }> = [];
+    if (given.length) {
+      const ctx = this.managerCtx();
+      const all = (await ctx.objects.list('networks')).map((n) => n.value);
+      const attached: Json[] = [];
+      for (const g of given) {
+        const ref = String(g.Target ?? '');
+        const n = all.find((x) => x.id === ref) ?? all.find((x) => x.spec.Name === ref) ?? all.find((x) => ref.length >= 3 && x.id.startsWith(ref));
+        if (!n) throw new SwarmError(404, `network ${ref} not found`);
+        if (attached.some((a) => a.Target === n.id)) continue;
+        attached.push({ ...g, Target: n.id });
+        if (ep.Mode === 'dnsrr') continue;
+        const bits = n.ipam[0].Subnet.split('/')[1];
+        const had = old.get(n.id);
+        const addr = had ?? `${await this.allocateHere(n.id, `vip:${serviceId}`)}/${bits}`;
+        vips.push({ NetworkID: n.id, Addr: addr });
+      }
+      tt.Networks = attached;
+      spec.TaskTemplate = tt;
+    }
+    for (const [netId, addr] of old) if (!vips.some((v) => v.NetworkID === netId)) await this.releaseHere(netId, addr.split('/')[0]).catch(() => undefined);
+    const ports = (Array.isArray(ep.Ports) ? ep.Ports : []) as Json[];
+    return { Spec: ep, ...(ports.length ? { Ports: ports.map((p) => ({ Protocol: 'tcp', PublishMode: 'ingress', ...p })) } : {}), ...(vips.length ? { VirtualIPs: vips } : {}) };
+  }
+
+  /** The service is gone: its VIPs go back to their networks. */
+  async releaseService(_serviceId: string, endpoint: Json | undefined): Promise<void> {
+    for (const v of (endpoint?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>) await this.releaseHere(v.NetworkID, v.Addr.split('/')[0]).catch(() => undefined);
+  }
+
   private async releaseHere(netId: string, ip: string): Promise<void> {
     await this.managerCtx().objects.etcd.del(ipKey(netId, ip));
   }
 }
 
+
+/** The overlays a service's tasks attach to (ids, once the manager stored the spec). */
+export function serviceNetworks(spec: Json): string[] {
+  const tt = (spec.TaskTemplate ?? {}) as Json;
+  return ((Array.isArray(tt.Networks) ? tt.Networks : []) as Json[]).map((n) => String(n.Target ?? '')).filter(Boolean);
+}
