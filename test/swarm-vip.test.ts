@@ -119,6 +119,11 @@ test('a 3-replica service on an overlay: VIP in inspect, DNS, requests spread ov
   assert.ok(!h.has('FAIL'), JSON.stringify([...h]));
   assert.ok(h.size >= 2, `requests reached ${h.size} task(s)`);
 
+  // network inspect --verbose: the service's VIP and its tasks with their nodes
+  const v = JSON.parse(await m1.ok(['network', 'inspect', '--verbose', 'ov']))[0];
+  assert.equal(v.Services.web.VIP, vip);
+  assert.deepEqual(v.Services.web.Tasks.map((t: { EndpointIP: string }) => t.EndpointIP).sort(), tasks);
+  assert.ok(v.Services.web.Tasks.every((t: { Name: string }) => t.Name.startsWith('web.')));
   // scale to 5: the new tasks join the balancing set and tasks.web
   await m1.ok(['service', 'scale', '-d', 'web=5']);
   await until('web 5/5', async () => (await replicas('web')) === '5/5', 90_000);

@@ -74,6 +74,8 @@ export class NetworkService {
   private overlay?: OverlaySnapshot;
   private readonly vxPeers = new Map<string, ip.VxlanPeer[]>();
   private readonly vxRounds = new Map<string, number>();
+  /** Namespaces whose inside is still being set up: no VIP rules yet. */
+  private readonly nsPending = new Set<string>();
   private overlayChain: Promise<unknown> = Promise.resolve();
   /** Service VIPs: balanced in each local container's namespace on an overlay (iptables; an IPVS backend would plug in here). */
   private readonly balancer: VipBalancer = new IptablesBalancer();
@@ -403,9 +405,23 @@ export class NetworkService {
       Options: n.options,
       Labels: n.labels,
       ...(n.driver === 'overlay' && n.vxlan && ip.linkExists(n.vxlan) ? { Peers: this.peersJson(n) } : {}),
-      // --verbose: Docker's per-service load-balancing view (no services on overlays yet)
-      ...(verbose && n.driver === 'overlay' ? { Services: {} } : {}),
+      // --verbose: Docker's per-service view (VIP and the tasks on this network, with their nodes)
+      ...(verbose && n.driver === 'overlay' ? { Services: this.servicesJson(n) } : {}),
     };
+  }
+
+  /** Docker's `Services` of `network inspect --verbose` on an overlay. */
+  private servicesJson(n: NetworkRecord): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const svc of this.overlay?.services ?? []) {
+      const tasks = (this.overlay?.peers[n.id] ?? []).filter((p) => p.service === svc.id).map((p) => ({
+        Name: p.names.find((x) => x.startsWith(`${svc.name}.`)) ?? p.containerId.slice(0, 12),
+        EndpointID: '', EndpointIP: p.ip, Info: { 'Host IP': p.addr },
+      }));
+      if (!tasks.length && !svc.vips[n.id]) continue;
+      out[svc.name] = { VIP: svc.vips[n.id] ?? '', Ports: [], LocalLBIndex: 0, Tasks: tasks };
+    }
+    return out;
   }
 
   /** Docker's Peers of an overlay: every node with an endpoint on it. */
@@ -576,7 +592,15 @@ export class NetworkService {
       }
       for (const a of made) this.putAttachment(a);
       // publish the new endpoints to the peer table now, not at the next sync
-      if (made.some((a) => this.nets.get(a.networkId)?.driver === 'overlay')) this.swarm?.kick();
+      if (made.some((a) => this.nets.get(a.networkId)?.driver === 'overlay')) {
+        // VIP rules wait for the namespace's own nat rules (the embedded DNS restore replaces the table)
+        this.nsPending.add(nsName);
+        void ready.finally(() => {
+          this.nsPending.delete(nsName);
+          this.swarm?.kick();
+        }).catch(() => undefined);
+        this.swarm?.kick();
+      }
       if (primary && bridged(primary)) {
         // Rules depend only on networks and published ports, so a plain start changes none.
         const first = made[0];
@@ -1036,7 +1060,7 @@ export class NetworkService {
     }
     for (const [cid, tables] of byContainer) {
       const ns = this.netnsName(cid);
-      if (!ip.netnsExists(ns)) continue;
+      if (this.nsPending.has(ns) || !ip.netnsExists(ns)) continue;
       await this.balancer.apply(ns, tables).catch((e) => log.warn('service VIP rules not applied', { container: cid, error: String(e) }));
     }
   }
