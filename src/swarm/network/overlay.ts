@@ -321,6 +321,8 @@ export class OverlayComponent implements SwarmComponent {
     }
     for (const [netId, addr] of old) if (!vips.some((v) => v.NetworkID === netId)) await this.releaseHere(netId, addr.split('/')[0]).catch(() => undefined);
     const ports = (Array.isArray(ep.Ports) ? ep.Ports : []) as Json[];
+    // as dockerd shows a service with neither networks nor ports
+    if (!given.length && !ports.length) return { Spec: {} };
     return { Spec: ep, ...(ports.length ? { Ports: ports.map((p) => ({ Protocol: 'tcp', PublishMode: 'ingress', ...p })) } : {}), ...(vips.length ? { VirtualIPs: vips } : {}) };
   }
 
