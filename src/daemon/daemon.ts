@@ -22,6 +22,7 @@ import { BuilderService } from '../builder/service';
 import { DaemonBuilderBackend } from '../builder/daemon-backend';
 import { ServiceRunner } from '../builder/runner-containers';
 import { DistributionService } from '../distribution/service';
+import { OverlayComponent } from '../swarm/network/overlay';
 import { SwarmService } from '../swarm/service';
 import { Dispatcher } from '../swarm/dispatcher';
 import { Agent } from '../swarm/agent/agent';
@@ -59,6 +60,7 @@ export class Daemon {
   readonly secretApi: SecretApi;
   /** Keeps tasks in line with services, on the leader. */
   readonly orchestrator: Orchestrator;
+  private readonly overlay: OverlayComponent;
   /** Stable engine id, kept in the data root. */
   readonly daemonId: string;
 
@@ -116,10 +118,20 @@ export class Daemon {
     this.swarm.attach(new Agent(engine, dispatcher));
     this.swarmLogs = new TaskLogs(engine);
     this.swarm.attach(this.swarmLogs);
+    // swarm overlays: the swarm side allocates and keeps the peer table, the network domain runs the data plane
+    const overlay = this.overlay = new OverlayComponent({
+      endpoints: () => this.networks.overlayEndpoints(),
+      apply: (st) => this.networks.applySwarm(st),
+    });
     this.orchestrator = new Orchestrator();
     this.secretApi = new SecretApi({ events: this.events, requireManager: () => this.swarm.requireManager() });
     this.swarm.attach(this.secretApi);
     this.serviceApi = new ServiceApi({
+      // a service's overlays and VIPs are allocated by the overlay component
+      endpoints: {
+        allocate: (id, spec, prev) => overlay.serviceEndpoint(id, spec, prev),
+        release: (id, ep) => overlay.releaseService(id, ep),
+      },
       events: this.events,
       requireManager: () => this.swarm.requireManager(),
       randomName: () => randomName(),
@@ -128,6 +140,8 @@ export class Daemon {
     });
     this.swarm.attach(this.serviceApi);
     this.swarm.attach(this.orchestrator);
+    this.swarm.attach(overlay);
+    this.networks.setSwarm(overlay);
   }
 
   /** Network and volume services plug into the container lifecycle. */
@@ -171,6 +185,7 @@ export class Daemon {
   }
 
   async shutdown(): Promise<void> {
+    this.overlay.detach();
     await this.swarm.shutdown();
     this.health.shutdown();
     await this.containers.shutdown();

@@ -30,6 +30,7 @@ export function netView(c: ContainerRecord): NetContainer {
     dnsOptions: hc.DnsOptions ?? [],
     extraHosts: hc.ExtraHosts ?? [],
     running: !!c.state.Running,
+    labels: cfg.Labels ?? {},
     pid: c.state.Pid,
   };
 }

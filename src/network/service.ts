@@ -25,6 +25,11 @@ import { Ipam } from './ipam';
 import { DnsServer, hostNameservers } from './dns';
 import { PortProxies, wantedBindings, type PortBinding } from './ports';
 import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer, NetworkRecord } from './types';
+import type { OverlayEndpoint, OverlayService, OverlaySnapshot, SwarmNetworkDef, SwarmNetworks } from './overlay';
+import { IptablesBalancer, type VipBalancer, type VipTable } from './balancer';
+
+const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
+const TASK_ID_LABEL = 'com.docker.swarm.task.id';
 
 export interface NetworkServiceDeps {
   db: Db;
@@ -64,6 +69,16 @@ export class NetworkService {
   readonly tag: string;
   private readonly prefix: string;
   private ruleChain: Promise<void> = Promise.resolve();
+  /** Overlays: the swarm (wired by the daemon), its last snapshot and the VXLAN peers programmed per network. */
+  private swarm?: SwarmNetworks;
+  private overlay?: OverlaySnapshot;
+  private readonly vxPeers = new Map<string, ip.VxlanPeer[]>();
+  private readonly vxRounds = new Map<string, number>();
+  /** Namespaces whose inside is still being set up: no VIP rules yet. */
+  private readonly nsPending = new Set<string>();
+  private overlayChain: Promise<unknown> = Promise.resolve();
+  /** Service VIPs: balanced in each local container's namespace on an overlay (iptables; an IPVS backend would plug in here). */
+  private readonly balancer: VipBalancer = new IptablesBalancer();
 
   constructor(private readonly deps: NetworkServiceDeps) {
     this.db = deps.db;
@@ -95,6 +110,10 @@ export class NetworkService {
 
   setContainerLookup(l: ContainerLookup): void {
     this.lookup = l;
+  }
+
+  setSwarm(s: SwarmNetworks): void {
+    this.swarm = s;
   }
 
   // ---- start and stop of the daemon ----
@@ -228,6 +247,13 @@ export class NetworkService {
     }
     const driver = req.Driver || 'bridge';
     if (driver === 'host' || driver === 'null') throw new Forbidden(`only one instance of "${driver}" network is allowed`);
+    if (driver === 'overlay' && this.swarm) {
+      if (same) throw new Conflict(`network with name ${name} already exists`);
+      const def = await this.swarm.create({ ...req, Name: name });
+      const n = this.addOverlay(def);
+      this.deps.events.publish('network', 'create', n.id, { name, type: 'overlay' });
+      return { Id: n.id, Warning: '' };
+    }
     if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`);
     const options: Record<string, string> = { ...(req.Options ?? {}) };
     const taken = this.takenSubnets();
@@ -282,6 +308,12 @@ export class NetworkService {
     if (n.predefined) throw new Forbidden(`${n.name} is a pre-defined network and cannot be removed`);
     const users = this.attachmentsOf(n.id).filter((a) => a.endpoint);
     if (users.length > 0) throw new Forbidden(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
+    if (n.driver === 'overlay') {
+      await this.swarm?.remove(n.id);
+      await this.dropOverlay(n);
+      this.deps.events.publish('network', 'destroy', n.id, { name: n.name, type: 'overlay' });
+      return;
+    }
     this.dns.get(n.id)?.close();
     this.dns.delete(n.id);
     this.db.transaction(() => {
@@ -317,7 +349,7 @@ export class NetworkService {
       if (filters.driver && !filters.driver.includes(n.driver)) return false;
       if (filters.id && !filters.id.some((v) => n.id.startsWith(v))) return false;
       if (filters.name && !filters.name.some((v) => n.name.includes(v))) return false;
-      if (filters.scope && !filters.scope.includes('local')) return false;
+      if (filters.scope && !filters.scope.includes(n.scope ?? 'local')) return false;
       if (filters.type) {
         for (const t of filters.type) if (t !== 'custom' && t !== 'builtin') throw new InvalidParameter(`invalid filter: 'type'='${t}'`);
         if (!filters.type.includes(n.predefined ? 'builtin' : 'custom')) return false;
@@ -333,7 +365,7 @@ export class NetworkService {
   }
 
   /** Docker's NetworkResource JSON. */
-  toJson(n: NetworkRecord, withContainers = true): any {
+  toJson(n: NetworkRecord, withContainers = true, verbose = false): any {
     const containers: Record<string, any> = {};
     if (withContainers) {
       for (const a of this.attachmentsOf(n.id)) {
@@ -352,7 +384,7 @@ export class NetworkService {
       Name: n.name,
       Id: n.id,
       Created: n.created,
-      Scope: 'local',
+      Scope: n.scope ?? 'local',
       Driver: n.driver,
       EnableIPv6: n.enableIPv6,
       IPAM: {
@@ -372,7 +404,31 @@ export class NetworkService {
       Containers: containers,
       Options: n.options,
       Labels: n.labels,
+      ...(n.driver === 'overlay' && n.vxlan && ip.linkExists(n.vxlan) ? { Peers: this.peersJson(n) } : {}),
+      // --verbose: Docker's per-service view (VIP and the tasks on this network, with their nodes)
+      ...(verbose && n.driver === 'overlay' ? { Services: this.servicesJson(n) } : {}),
     };
+  }
+
+  /** Docker's `Services` of `network inspect --verbose` on an overlay. */
+  private servicesJson(n: NetworkRecord): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const svc of this.overlay?.services ?? []) {
+      const tasks = (this.overlay?.peers[n.id] ?? []).filter((p) => p.service === svc.id).map((p) => ({
+        Name: p.names.find((x) => x.startsWith(`${svc.name}.`)) ?? p.containerId.slice(0, 12),
+        EndpointID: '', EndpointIP: p.ip, Info: { 'Host IP': p.addr },
+      }));
+      if (!tasks.length && !svc.vips[n.id]) continue;
+      out[svc.name] = { VIP: svc.vips[n.id] ?? '', Ports: [], LocalLBIndex: 0, Tasks: tasks };
+    }
+    return out;
+  }
+
+  /** Docker's Peers of an overlay: every node with an endpoint on it. */
+  private peersJson(n: NetworkRecord): Array<{ Name: string; IP: string }> {
+    const seen = new Map<string, { Name: string; IP: string }>();
+    for (const p of this.overlay?.peers[n.id] ?? []) if (!seen.has(p.nodeId)) seen.set(p.nodeId, { Name: p.node, IP: p.addr });
+    return [...seen.values()];
   }
 
   // ---- attachments ----
@@ -425,7 +481,7 @@ export class NetworkService {
   }
 
   isUserBridge(n: NetworkRecord): boolean {
-    return n.driver === 'bridge' && !n.predefined;
+    return (n.driver === 'bridge' || n.driver === 'overlay') && !n.predefined;
   }
 
   /** Which network a container's NetworkMode names ("default" is the bridge). */
@@ -446,6 +502,9 @@ export class NetworkService {
       return;
     }
     const primary = this.modeNetwork(mode)!;
+    if (primary.driver === 'overlay' && !primary.attachable && !c.labels?.[TASK_ID_LABEL]) {
+      throw new Forbidden(`Could not attach to network ${primary.name}: rpc error: code = PermissionDenied desc = network ${primary.name} not manually attachable`);
+    }
     // (Published ports are ignored in host mode, as Docker does; links become hosts entries on any bridge.)
     wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
     const ecs = c.endpointsConfig ?? {};
@@ -456,7 +515,7 @@ export class NetworkService {
       if (key === mode || key === 'default') continue;
       const n = this.get(key);
       if (n.id === primary.id) continue;
-      if (primary.driver !== 'bridge' || n.driver !== 'bridge') throw new InvalidParameter('Container cannot be connected to network endpoints');
+      if (!bridged(primary) || !bridged(n)) throw new InvalidParameter('Container cannot be connected to network endpoints');
       rows.push({ containerId: c.id, networkId: n.id, config: this.attachConfig(ec, c, n) });
     }
     this.db.transaction(() => {
@@ -503,12 +562,18 @@ export class NetworkService {
     try {
       // Addresses first, then the namespace with every veth in two `ip` runs.
       const veths: ip.VethSpec[] = [];
-      if (primary?.driver === 'bridge') {
+      if (primary && bridged(primary)) {
         let i = 0;
         for (const a of atts) {
           const n = this.nets.get(a.networkId);
-          if (!n || n.driver !== 'bridge') continue;
-          veths.push(this.allocEndpoint(c, a, n, `eth${i}`, i === 0));
+          if (!n || !bridged(n)) continue;
+          let preferred = a.config.ipv4;
+          if (n.driver === 'overlay') {
+            await this.ensureDataPlane(n);
+            if (!this.swarm) throw new SystemError('this node is not part of a swarm');
+            preferred = await this.swarm.allocate(n.id, c.id, a.config.ipv4);
+          }
+          veths.push(this.allocEndpoint(c, a, n, `eth${i}`, i === 0, preferred));
           made.push(a);
           i++;
         }
@@ -526,7 +591,17 @@ export class NetworkService {
         throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
       }
       for (const a of made) this.putAttachment(a);
-      if (primary?.driver === 'bridge') {
+      // publish the new endpoints to the peer table now, not at the next sync
+      if (made.some((a) => this.nets.get(a.networkId)?.driver === 'overlay')) {
+        // VIP rules wait for the namespace's own nat rules (the embedded DNS restore replaces the table)
+        this.nsPending.add(nsName);
+        void ready.finally(() => {
+          this.nsPending.delete(nsName);
+          this.swarm?.kick();
+        }).catch(() => undefined);
+        this.swarm?.kick();
+      }
+      if (primary && bridged(primary)) {
         // Rules depend only on networks and published ports, so a plain start changes none.
         const first = made[0];
         if (first?.endpoint) {
@@ -547,9 +622,9 @@ export class NetworkService {
   }
 
   /** Address and MAC for an endpoint (the veth is made by the caller). */
-  private allocEndpoint(c: NetContainer, a: Attachment, n: NetworkRecord, ifName: string, withRoute: boolean): ip.VethSpec {
+  private allocEndpoint(c: NetContainer, a: Attachment, n: NetworkRecord, ifName: string, withRoute: boolean, preferred = a.config.ipv4): ip.VethSpec {
     const pool = n.pools[0];
-    const addr = this.ipam.allocate(n.id, pool, c.id, a.config.ipv4);
+    const addr = this.ipam.allocate(n.id, pool, c.id, preferred);
     const prefix = parseCidr(pool.subnet).bits;
     a.endpoint = {
       endpointId: newId(),
@@ -639,11 +714,18 @@ export class NetworkService {
     const nsName = this.netnsName(containerId);
     const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
     await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
+    this.balancer.forget(nsName);
     critical(this.db, () => this.db.transaction(() => {
       for (const a of this.attachmentsFor(containerId)) if (a.endpoint) this.dropEndpoint(a);
       this.ipam.releaseOwner(containerId);
     })());
     if (hadPorts) await this.applyRules();
+    const overlays = live.map((a) => ({ a, n: this.nets.get(a.networkId) })).filter((x) => x.n?.driver === 'overlay');
+    for (const { a, n } of overlays) {
+      await this.swarm?.release(n!.id, a.endpoint!.ip).catch((e) => log.warn('overlay address not released', { network: n!.name, error: String(e) }));
+      if (!this.attachmentsOf(n!.id).some((x) => x.endpoint)) await this.serial(() => this.removeDataPlane(n!));
+    }
+    if (overlays.length) this.swarm?.kick();
   }
 
   /**
@@ -694,6 +776,7 @@ export class NetworkService {
   /** `network connect` (running or not). */
   async connect(netRef: string, c: NetContainer, ec: any): Promise<void> {
     const n = this.get(netRef);
+    if (n.driver === 'overlay') throw new InvalidParameter(`berth does not support network connect to the overlay ${n.name} yet: use docker run --network ${n.name}`);
     const atts = this.attachmentsFor(c.id);
     const primary = atts.length ? this.nets.get(atts[0].networkId) : undefined;
     const mode = c.networkMode || 'default';
@@ -937,7 +1020,159 @@ export class NetworkService {
       if (c) names.push(c.name.toLowerCase());
       if (names.includes(bare)) out.push(a.endpoint.ip, ...(a.endpoint.ip6 ? [a.endpoint.ip6] : []));
     }
+    if (n?.driver === 'overlay') {
+      for (const p of this.overlay?.peers[netId] ?? []) {
+        if (p.nodeId !== this.overlay?.nodeId && p.names.includes(bare) && !out.includes(p.ip)) out.push(p.ip);
+      }
+      // swarm services: `NAME` is the VIP (endpoint mode vip) or the tasks (dnsrr); `tasks.NAME` the tasks
+      if (!out.length) {
+        const task = bare.startsWith('tasks.');
+        const svcName = task ? bare.slice(6) : bare;
+        const svc = this.overlay?.services?.find((x) => x.name.toLowerCase() === svcName && (x.vips[netId] || x.mode === 'dnsrr' || task));
+        if (svc) {
+          if (!task && svc.mode === 'vip' && svc.vips[netId]) out.push(svc.vips[netId]);
+          else if (task || svc.mode === 'dnsrr') out.push(...this.serviceBackends(netId, svc.id));
+        }
+      }
+    }
     return out;
+  }
+
+  /** Addresses of a service's running tasks on an overlay (every node's, from the peer table and this node's own). */
+  private serviceBackends(netId: string, serviceId: string): string[] {
+    const out = new Set<string>();
+    for (const p of this.overlay?.peers[netId] ?? []) if (p.service === serviceId) out.add(p.ip);
+    for (const e of this.overlayEndpoints()[netId] ?? []) if (e.service === serviceId) out.add(e.ip);
+    return [...out];
+  }
+
+  /** Each local container on an overlay balances the VIPs of that overlay's services over their tasks. */
+  private async syncBalancers(): Promise<void> {
+    const services: OverlayService[] = this.overlay?.services ?? [];
+    const byContainer = new Map<string, VipTable[]>();
+    for (const n of this.nets.values()) {
+      if (n.driver !== 'overlay') continue;
+      const tables = services.filter((x) => x.mode === 'vip' && x.vips[n.id]).map((x) => ({ vip: x.vips[n.id], backends: this.serviceBackends(n.id, x.id) }));
+      for (const a of this.attachmentsOf(n.id)) {
+        if (!a.endpoint) continue;
+        byContainer.set(a.containerId, [...(byContainer.get(a.containerId) ?? []), ...tables]);
+      }
+    }
+    for (const [cid, tables] of byContainer) {
+      const ns = this.netnsName(cid);
+      if (this.nsPending.has(ns) || !ip.netnsExists(ns)) continue;
+      await this.balancer.apply(ns, tables).catch((e) => log.warn('service VIP rules not applied', { container: cid, error: String(e) }));
+    }
+  }
+
+  // ---- overlays (swarm scope) ----
+
+  /** Runs overlay data-plane changes one at a time. */
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.overlayChain.then(f, f);
+    this.overlayChain = run.catch(() => {});
+    return run;
+  }
+
+  /** The node's copy of a swarm overlay record (memory only: the cluster store holds it). */
+  private addOverlay(def: SwarmNetworkDef): NetworkRecord {
+    const spec = def.spec ?? {};
+    const n: NetworkRecord = {
+      id: def.id, name: String(spec.Name), driver: 'overlay', scope: 'swarm', created: def.createdAt,
+      internal: !!spec.Internal, attachable: !!spec.Attachable, enableIPv6: false,
+      labels: { ...(spec.Labels ?? {}) },
+      options: { ...(spec.Options ?? {}), 'com.docker.network.driver.overlay.vxlanid_list': String(def.vni) },
+      ipamOptions: { ...(spec.IPAM?.Options ?? {}) },
+      pools: def.ipam.map((p) => ({ subnet: p.Subnet, gateway: p.Gateway })),
+      userSubnet: !!spec.IPAM?.Config?.[0]?.Subnet, bridge: this.ifName('-', def.id), vxlan: this.ifName('x', def.id),
+      vni: def.vni, predefined: false,
+    };
+    this.nets.set(n.id, n);
+    return n;
+  }
+
+  /** The local copy goes; `forget` (network rm) also drops attachments and addresses (not when the node leaves). */
+  private async dropOverlay(n: NetworkRecord, forget = true): Promise<void> {
+    await this.serial(() => this.removeDataPlane(n));
+    if (forget) {
+      this.db.prepare('DELETE FROM net_attach WHERE network_id = ?').run(n.id);
+      this.ipam.releaseNetwork(n.id);
+    }
+    this.nets.delete(n.id);
+  }
+
+  /** This node's endpoints on overlays (published to the swarm's peer table). */
+  overlayEndpoints(): Record<string, OverlayEndpoint[]> {
+    const out: Record<string, OverlayEndpoint[]> = {};
+    for (const n of this.nets.values()) {
+      if (n.driver !== 'overlay') continue;
+      const eps = this.attachmentsOf(n.id).filter((a) => a.endpoint).map((a) => {
+        const c = this.lookup?.find(a.containerId);
+        const names = [a.containerId.slice(0, 12), ...a.config.aliases.map((x) => x.toLowerCase()), ...(c ? [c.name.toLowerCase()] : [])];
+        const service = c?.labels?.[SERVICE_ID_LABEL];
+        return { containerId: a.containerId, ip: a.endpoint!.ip, mac: a.endpoint!.mac, names, ...(service ? { service } : {}) };
+      });
+      if (eps.length) out[n.id] = eps;
+    }
+    return out;
+  }
+
+  /** The swarm's overlays and peer table (undefined: the node left): records, data planes and VXLAN entries follow. */
+  async applySwarm(s: OverlaySnapshot | undefined): Promise<void> {
+    this.overlay = s;
+    const wanted = new Set((s?.networks ?? []).map((d) => d.id));
+    for (const d of s?.networks ?? []) if (!this.nets.has(d.id)) this.addOverlay(d);
+    for (const n of [...this.nets.values()]) {
+      if (n.driver !== 'overlay') continue;
+      if (!wanted.has(n.id)) {
+        // gone from the cluster (or the node left): kept while local containers still use it, unless the node left
+        if (!s) await this.dropOverlay(n, false);
+        else if (!this.attachmentsOf(n.id).some((a) => a.endpoint)) await this.dropOverlay(n);
+        continue;
+      }
+      if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));
+    }
+    if (s) await this.serial(() => this.syncBalancers());
+  }
+
+  /** Bridge, VXLAN device, DNS and rules of an overlay on this node (first local user). */
+  private ensureDataPlane(n: NetworkRecord): Promise<void> {
+    return this.serial(async () => {
+      const o = this.overlay;
+      if (!o?.addr) throw new SystemError(`network ${n.name} is not available: this node has no swarm address yet`);
+      const pool = n.pools[0];
+      const fresh = !ip.linkExists(n.vxlan!);
+      await ip.ensureBridge(n.bridge!, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n));
+      await ip.ensureVxlan({ name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), bridge: n.bridge!, mtu: mtuOf(n) });
+      if (fresh) {
+        this.vxPeers.delete(n.id);
+        await this.applyRules();
+        await this.startDns(n);
+      }
+      await this.syncPeers(n);
+    });
+  }
+
+  private async syncPeers(n: NetworkRecord): Promise<void> {
+    const o = this.overlay;
+    const want = (o?.peers[n.id] ?? []).filter((p) => p.nodeId !== o?.nodeId && p.addr).map((p) => ({ ip: p.ip, mac: p.mac, dst: p.addr }));
+    // every 10th sync programs every entry again (replace is idempotent): an entry a failed batch
+    // line left out is back within ~10 s instead of never
+    const round = (this.vxRounds.get(n.id) ?? 0) + 1;
+    this.vxRounds.set(n.id, round);
+    await ip.syncVxlanPeers(n.vxlan!, round % 10 === 0 ? [] : this.vxPeers.get(n.id) ?? [], want);
+    this.vxPeers.set(n.id, want);
+  }
+
+  /** Last local user gone, network removed or node left: devices, DNS and rules go. */
+  private async removeDataPlane(n: NetworkRecord): Promise<void> {
+    this.dns.get(n.id)?.close();
+    this.dns.delete(n.id);
+    this.vxPeers.delete(n.id);
+    const had = !!n.bridge && ip.linkExists(n.bridge);
+    if (n.vxlan) await ip.deleteLink(n.vxlan);
+    if (n.bridge) await ip.deleteLink(n.bridge);
+    if (had) await this.applyRules();
   }
 
   // ---- iptables ----
@@ -1000,9 +1235,9 @@ export class NetworkService {
   async removeHostObjects(): Promise<string[]> {
     const removed: string[] = [];
     const bridges = new Set([this.deps.config.bridge]);
-    for (const n of this.nets.values()) if (n.driver === 'bridge' && n.bridge) bridges.add(n.bridge);
+    for (const n of this.nets.values()) if (bridged(n) && n.bridge) bridges.add(n.bridge);
     for (const name of ip.listLinks()) {
-      if (bridges.has(name) || name.startsWith(this.tag + 'v') || name.startsWith(this.tag + '-')) {
+      if (bridges.has(name) || name.startsWith(this.tag + 'v') || name.startsWith(this.tag + 'x') || name.startsWith(this.tag + '-')) {
         await ip.deleteLink(name);
         removed.push(`interface ${name}`);
       }
@@ -1027,7 +1262,8 @@ export class NetworkService {
     const iso: string[] = [];
     const nat: string[] = [];
     const post: string[] = [];
-    const bridges = [...this.nets.values()].filter((n) => n.driver === 'bridge' && n.bridge);
+    // overlays: only while their data plane exists on this node
+    const bridges = [...this.nets.values()].filter((n) => n.bridge && (n.driver === 'bridge' || (n.driver === 'overlay' && ip.linkExists(n.bridge))));
     for (const n of bridges) {
       const br = n.bridge!;
       const sub = n.pools[0].subnet;
@@ -1107,7 +1343,19 @@ function maskOf(n: NetworkRecord): number {
 
 function mtuOf(n: NetworkRecord): number {
   const v = Number(n.options['com.docker.network.driver.mtu']);
-  return Number.isInteger(v) && v >= 68 ? v : 1500;
+  // VXLAN costs 50 bytes of the underlay's 1500 (Docker's overlay default)
+  return Number.isInteger(v) && v >= 68 ? v : n.driver === 'overlay' ? 1450 : 1500;
+}
+
+/** Networks whose containers plug into a bridge: user bridges and overlays (a bridge joined to a VXLAN). */
+function bridged(n: NetworkRecord): boolean {
+  return n.driver === 'bridge' || n.driver === 'overlay';
+}
+
+/** The interface holding `addr` (the VXLAN's underlay device). */
+function devOf(addr: string): string | undefined {
+  for (const [name, list] of Object.entries(os.networkInterfaces())) if (list?.some((x) => x.address === addr)) return name;
+  return undefined;
 }
 
 /** Docker's MAC from the address: 02:42 followed by the 4 address bytes. */

@@ -6,7 +6,12 @@
 export interface NetworkRecord {
   id: string;
   name: string;
-  driver: 'bridge' | 'host' | 'null';
+  driver: 'bridge' | 'host' | 'null' | 'overlay';
+  /** 'swarm' for an overlay (its record lives in the cluster store; this is the node's copy). */
+  scope?: 'swarm';
+  /** Overlay: the VXLAN network identifier and the VXLAN device's name. */
+  vni?: number;
+  vxlan?: string;
   created: string;
   internal: boolean;
   attachable: boolean;
@@ -81,6 +86,8 @@ export interface NetContainer {
   dnsOptions: string[];
   extraHosts: string[];
   running: boolean;
+  /** Config.Labels (a swarm task's `com.docker.swarm.*` labels tie it to its service). */
+  labels?: Record<string, string>;
   /** PID of the container's init while it runs (for `container:` mode of others). */
   pid?: number;
 }

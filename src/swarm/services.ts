@@ -27,6 +27,15 @@ export interface ServiceApiDeps {
   onChange?: () => void;
   /** Checks and completes a spec's secret/config references (SecretApi.resolveServiceRefs). */
   resolveRefs?: (spec: Json) => Promise<void>;
+  /**
+   * The service's networks and Endpoint (VirtualIPs per attached overlay),
+   * allocated before the record is written; `spec` may be edited (network
+   * names become ids). Released again when the service goes.
+   */
+  endpoints?: {
+    allocate(serviceId: string, spec: Json, prev?: Json): Promise<Json>;
+    release(serviceId: string, endpoint: Json | undefined): Promise<void>;
+  };
 }
 
 type Filters = Record<string, string[]>;
@@ -74,9 +83,11 @@ export class ServiceApi implements SwarmComponent {
     const now = new Date().toISOString();
     const rec: ServiceRecord = { id: newId(), createdAt: now, updatedAt: now, spec };
     const name = serviceName(rec);
+    if (this.deps.endpoints) rec.endpoint = await this.deps.endpoints.allocate(rec.id, spec);
     try {
       await objects.create('services', rec, name);
     } catch (e) {
+      await this.deps.endpoints?.release(rec.id, rec.endpoint).catch(() => undefined);
       if (e instanceof SwarmError && e.status === 409) throw new SwarmError(409, `rpc error: code = AlreadyExists desc = service ${name} already exists`);
       throw e;
     }
@@ -128,6 +139,7 @@ export class ServiceApi implements SwarmComponent {
       delete next.updateStatus;
     }
     if (version !== cur.index) throw new SwarmError(500, 'rpc error: code = Unknown desc = update out of sequence');
+    if (this.deps.endpoints) next.endpoint = await this.deps.endpoints.allocate(next.id, next.spec, old.endpoint);
     await objects.update('services', next, cur.index);
     const attrs: Record<string, string> = { name: serviceName(next) };
     if (imageOf(old.spec) !== imageOf(next.spec)) Object.assign(attrs, { 'image.old': imageOf(old.spec), 'image.new': imageOf(next.spec) });
@@ -148,6 +160,7 @@ export class ServiceApi implements SwarmComponent {
     const cur = await this.resolveService(objects, ref);
     const name = serviceName(cur.value);
     await objects.delete('services', cur.value.id, cur.index, name);
+    await this.deps.endpoints?.release(cur.value.id, cur.value.endpoint).catch((e) => log.warn('service rm: virtual IPs not released', { err: String(e) }));
     this.deps.events.publish('service', 'remove', cur.value.id, { name }, 'swarm');
     // its tasks: desired remove at once where we can (the orchestrator finishes the rest and deletes them)
     try {

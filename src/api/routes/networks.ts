@@ -21,7 +21,7 @@ export function registerNetworkRoutes(r: Router, svc: NetworkBackend): void {
     ctx.send(200, { NetworksDeleted: await svc.prune(ctx.filters()) });
   });
   r.get('/networks/:id', (ctx) => {
-    ctx.send(200, svc.toJson(svc.inspectLookup(ctx.params.id)));
+    ctx.send(200, svc.toJson(svc.inspectLookup(ctx.params.id), true, ctx.bool('verbose')));
   });
   r.delete('/networks/:id', async (ctx) => {
     await svc.remove(ctx.params.id);

@@ -235,3 +235,50 @@ export async function deleteNetns(name: string): Promise<void> {
   if (!netnsExists(name)) return;
   await execHost('ip', ['netns', 'del', name], { allowFailure: true, timeout: 10_000 });
 }
+
+/**
+ * An overlay network's bridge joined to its VXLAN device (swarm overlay):
+ * no learning, no multicast; the vxlan answers ARP from its neighbour table
+ * (`proxy`), so only the entries programmed from the peer table reach peers.
+ */
+export async function ensureVxlan(v: { name: string; vni: number; port: number; local: string; dev?: string; bridge: string; mtu: number }): Promise<void> {
+  const cmds: string[] = [];
+  if (!linkExists(v.name)) {
+    cmds.push(`link add ${v.name} type vxlan id ${v.vni} dstport ${v.port} local ${v.local}${v.dev ? ` dev ${v.dev}` : ''} nolearning proxy`);
+  }
+  cmds.push(`link set dev ${v.name} mtu ${v.mtu}`, `link set dev ${v.name} master ${v.bridge}`, `link set dev ${v.name} up`);
+  await batch(cmds);
+}
+
+/** A remote endpoint behind a VXLAN device: its MAC at node `dst`, its address answered by proxy ARP. */
+export interface VxlanPeer { ip: string; mac: string; dst: string }
+
+/**
+ * Programs the difference between two peer sets on a VXLAN device: one
+ * all-zero FDB entry per remote node (broadcast and unknown unicast), one FDB
+ * entry per remote MAC and one permanent neighbour entry per remote address.
+ */
+export async function syncVxlanPeers(dev: string, before: VxlanPeer[], after: VxlanPeer[]): Promise<void> {
+  const key = (p: VxlanPeer) => `${p.ip}|${p.mac}|${p.dst}`;
+  const had = new Map(before.map((p) => [key(p), p]));
+  const want = new Map(after.map((p) => [key(p), p]));
+  const fdb: string[] = [];
+  const neigh: string[] = [];
+  const nodesBefore = new Set(before.map((p) => p.dst));
+  const nodesAfter = new Set(after.map((p) => p.dst));
+  for (const [k, p] of had) {
+    if (want.has(k)) continue;
+    fdb.push(`fdb del ${p.mac} dev ${dev} dst ${p.dst} self`);
+    neigh.push(`neigh del ${p.ip} dev ${dev}`);
+  }
+  for (const d of nodesBefore) if (!nodesAfter.has(d)) fdb.push(`fdb del 00:00:00:00:00:00 dev ${dev} dst ${d} self`);
+  for (const d of nodesAfter) if (!nodesBefore.has(d)) fdb.push(`fdb append 00:00:00:00:00:00 dev ${dev} dst ${d} self permanent`);
+  for (const [k, p] of want) {
+    if (had.has(k)) continue;
+    fdb.push(`fdb replace ${p.mac} dev ${dev} dst ${p.dst} self permanent`);
+    neigh.push(`neigh replace ${p.ip} lladdr ${p.mac} dev ${dev} nud permanent`);
+  }
+  // -force: a delete of an entry the kernel already dropped must not stop the rest
+  if (fdb.length) await execHost('bridge', ['-force', '-batch', '-'], { input: fdb.join('\n') + '\n', timeout: 15_000, allowFailure: true });
+  if (neigh.length) await execHost('ip', ['-force', '-batch', '-'], { input: neigh.join('\n') + '\n', timeout: 15_000, allowFailure: true });
+}

@@ -141,6 +141,14 @@ export function createBody(t: TaskRecord, svc: TaskService, binds: Array<{ sourc
   if (num(rsv.MemoryBytes) > 0) host.MemoryReservation = num(rsv.MemoryBytes);
   const logDriver = (t.spec.LogDriver ?? undefined) as { Name?: string; Options?: Record<string, string> } | undefined;
   if (logDriver?.Name) host.LogConfig = { Type: logDriver.Name, Config: logDriver.Options ?? {} };
+  // overlays (TaskTemplate.Networks, ids once the manager stored the spec): the first is the network mode
+  const nets = (Array.isArray(t.spec.Networks) ? t.spec.Networks : []) as Json[];
+  if (nets.length) {
+    host.NetworkMode = String(nets[0].Target);
+    const endpoints: Json = {};
+    for (const n of nets) endpoints[String(n.Target)] = { Aliases: arr(n.Aliases) ?? [] };
+    return { ...config, HostConfig: host, NetworkingConfig: { EndpointsConfig: endpoints } };
+  }
   return { ...config, HostConfig: host };
 }
 

@@ -1,0 +1,344 @@
+// Swarm-scoped (overlay) networks, cluster side: managers allocate a subnet
+// from the cluster's DefaultAddrPool and a VXLAN id, keep the NetworkRecord in
+// the object store, hand out endpoint addresses (cluster-unique, so two hosts
+// never pick the same one) and keep the peer table: every node's endpoints on
+// every overlay, one etcd key per node. Each node syncs once a second: it
+// sends its endpoints and gets the networks, the live peers and its own
+// address back — managers from etcd directly, workers through the control
+// route /overlay/sync (workers never touch etcd).
+import { randomBytes } from 'node:crypto';
+import type { SwarmComponent, SwarmContext, ControlRoute } from '../component';
+import { controlCall } from '../control';
+import { SwarmError, NOT_MANAGER } from '../errors';
+import type { NetworkRecord, Json } from '../objects';
+import { log } from '../../util/log';
+
+/** One container's endpoint on an overlay, as its node publishes it. */
+export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[]; service?: string }
+/** A service as the nodes' DNS and load balancers see it: its endpoint mode and its VIP per overlay. */
+export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string> }
+export interface OverlayPeer extends OverlayEndpoint { nodeId: string; node: string; addr: string }
+
+/** What a node needs to run the data plane of the swarm's overlays. */
+export interface OverlayState {
+  nodeId: string;
+  /** This node's advertise address (the VXLAN's local address). */
+  addr: string;
+  port: number;
+  networks: NetworkRecord[];
+  /** Endpoints on each network, of every live node (this one included). */
+  peers: Record<string, OverlayPeer[]>;
+  /** Services attached to overlays (service discovery and VIP balancing). */
+  services: OverlayService[];
+}
+
+/** The node's network domain, as this component sees it (implemented in src/daemon/). */
+export interface OverlayHost {
+  /** This node's endpoints on overlays, by network id. */
+  endpoints(): Record<string, OverlayEndpoint[]>;
+  /** The swarm's overlays and peers now; undefined when the node left the swarm. */
+  apply(s: OverlayState | undefined): Promise<void>;
+}
+
+const P = '/berth/swarm/overlay/';
+const peerKey = (nodeId: string) => `${P}peers/${nodeId}`;
+const ipKey = (netId: string, ip: string) => `${P}ipam/${netId}/${ip}`;
+const FIRST_VNI = 4096;
+
+const ip2n = (s: string) => s.split('.').reduce((a, b) => (a * 256) + Number(b), 0);
+const n2ip = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+
+export class OverlayComponent implements SwarmComponent {
+  readonly name = 'overlay';
+  private ctx?: SwarmContext;
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private stopped = false;
+  private published = new Map<string, string>();
+  private inSwarm = false;
+
+  constructor(private readonly host: OverlayHost) {}
+
+  setContext(ctx: SwarmContext | undefined): void {
+    if (this.stopped) return;
+    this.ctx = ctx;
+    if (!ctx) {
+      if (this.inSwarm) {
+        this.inSwarm = false;
+        void this.host.apply(undefined).catch((e) => log.warn('overlay teardown failed', { err: String(e) }));
+      }
+      return;
+    }
+    this.inSwarm = true;
+    if (!this.timer && !this.stopped) this.schedule(0);
+  }
+
+  /** The daemon is stopping (not leaving): the data planes stay for containers that live on. */
+  detach(): void {
+    this.stopped = true;
+    this.inSwarm = false;
+    clearTimeout(this.timer);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Sync now (after a local change) rather than at the next tick. */
+  kick(): void {
+    if (this.ctx && !this.stopped) this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop(), ms);
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running) return this.schedule(200);
+    this.running = true;
+    try {
+      const ctx = this.ctx;
+      if (ctx) {
+        const body = { endpoints: this.host.endpoints() };
+        const st = ctx.objects ? await this.serveSync(ctx.nodeId, body) : await this.callManager<OverlayState>('/overlay/sync', body);
+        if (this.ctx && this.ctx.nodeId === st.nodeId) await this.host.apply(st);
+      }
+    } catch (e) {
+      log.debug('overlay sync failed', { err: String(e) });
+    } finally {
+      this.running = false;
+      if (this.ctx && !this.stopped) this.schedule(1000);
+      else this.timer = undefined;
+    }
+  }
+
+  private async callManager<T>(path: string, body: unknown): Promise<T> {
+    const ctx = this.ctx;
+    if (!ctx) throw new SwarmError(503, NOT_MANAGER);
+    let last: unknown;
+    for (const m of ctx.managers) {
+      try {
+        return await controlCall<T>(m.Addr, 'POST', path, body, ctx.tls, 5000);
+      } catch (e) {
+        last = e;
+        if (e instanceof SwarmError && e.status < 500) throw e;
+      }
+    }
+    throw last ?? new SwarmError(503, 'no manager reachable');
+  }
+
+  controlRoutes(): Record<string, ControlRoute> {
+    return {
+      '/overlay/sync': (nodeId, body) => this.serveSync(nodeId, body),
+      '/overlay/allocate': (_n, body) => this.allocateHere(String(body.network), String(body.owner), body.preferred ? String(body.preferred) : undefined),
+      '/overlay/release': async (_n, body) => { await this.releaseHere(String(body.network), String(body.ip)); return {}; },
+    };
+  }
+
+  private managerCtx(): Required<Pick<SwarmContext, 'objects' | 'store'>> & SwarmContext {
+    const ctx = this.ctx;
+    if (!ctx?.objects || !ctx.store) throw new SwarmError(503, NOT_MANAGER);
+    return ctx as Required<Pick<SwarmContext, 'objects' | 'store'>> & SwarmContext;
+  }
+
+  /** A node's sync, on a manager: store its endpoints, answer with the networks and live peers. */
+  private async serveSync(nodeId: string, body: Record<string, unknown>): Promise<OverlayState> {
+    const ctx = this.managerCtx();
+    const etcd = ctx.objects.etcd;
+    const eps = JSON.stringify(body.endpoints ?? {});
+    if (this.published.get(nodeId) !== eps) {
+      await etcd.put(peerKey(nodeId), eps);
+      this.published.set(nodeId, eps);
+    }
+    const [nets, nodes, alive, kvs, cluster, svcs] = await Promise.all([
+      ctx.objects.list('networks'), ctx.store.nodes(), ctx.store.aliveNodes(), etcd.getPrefix(`${P}peers/`), ctx.store.cluster(),
+      ctx.objects.list('services'),
+    ]);
+    const byId = new Map(nodes.map((n) => [n.value.id, n.value]));
+    const peers: Record<string, OverlayPeer[]> = {};
+    for (const kv of kvs) {
+      const id = kv.key.slice(`${P}peers/`.length);
+      const node = byId.get(id);
+      if (!node || (!alive.has(id) && id !== nodeId)) continue;
+      const table = JSON.parse(kv.value) as Record<string, OverlayEndpoint[]>;
+      for (const [netId, list] of Object.entries(table)) {
+        for (const e of list) (peers[netId] ??= []).push({ ...e, nodeId: id, node: node.spec.Name || node.hostname, addr: node.addr });
+      }
+    }
+    const self = byId.get(nodeId);
+    const services: OverlayService[] = [];
+    for (const { value: sv } of svcs) {
+      const nets = serviceNetworks(sv.spec);
+      if (!nets.length) continue;
+      const vips: Record<string, string> = {};
+      for (const v of (sv.endpoint?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>) vips[v.NetworkID] = v.Addr.split('/')[0];
+      const mode = (sv.spec.EndpointSpec as { Mode?: string } | undefined)?.Mode === 'dnsrr' ? 'dnsrr' : 'vip';
+      services.push({ id: sv.id, name: String(sv.spec.Name), mode, vips });
+    }
+    return { nodeId, addr: self?.addr ?? '', port: cluster.value.dataPathPort || 4789, networks: nets.map((n) => n.value), peers, services };
+  }
+
+  private role(): 'manager' | 'worker' | undefined {
+    return this.ctx?.role;
+  }
+
+  /** `docker network create -d overlay` on a manager: subnet, VNI, record. */
+  async create(req: Record<string, any>): Promise<NetworkRecord> {
+    if (!this.ctx) throw new SwarmError(503, NOT_MANAGER);
+    if (this.role() !== 'manager' || !this.ctx.objects) {
+      throw new SwarmError(403, 'Cannot create a multi-host network from a worker node. Please create the network from a manager node.');
+    }
+    const ctx = this.managerCtx();
+    const name = String(req.Name);
+    const existing = (await ctx.objects.list('networks')).map((n) => n.value);
+    if (existing.some((n) => n.spec.Name === name)) throw new SwarmError(409, `network with name ${name} already exists`);
+    const cluster = (await ctx.store.cluster()).value;
+    const cfg = (req.IPAM?.Config ?? [])[0] ?? {};
+    let subnet: string;
+    let gateway: string;
+    if (cfg.Subnet) {
+      const [base, bits] = String(cfg.Subnet).split('/');
+      const size = 2 ** (32 - Number(bits));
+      const b = Math.floor(ip2n(base) / size) * size;
+      subnet = `${n2ip(b)}/${bits}`;
+      gateway = cfg.Gateway ? String(cfg.Gateway) : n2ip(b + 1);
+    } else {
+      subnet = this.pickSubnet(cluster.defaultAddrPool, cluster.subnetSize || 24, existing.map((n) => n.ipam[0]?.Subnet).filter(Boolean));
+      gateway = n2ip(ip2n(subnet.split('/')[0]) + 1);
+    }
+    const used = new Set(existing.map((n) => n.vni));
+    let vni = FIRST_VNI + 1;
+    while (used.has(vni)) vni++;
+    const now = new Date().toISOString();
+    const rec: NetworkRecord = {
+      id: randomBytes(13).toString('hex').slice(0, 25),
+      createdAt: now, updatedAt: now,
+      spec: { ...req, Driver: 'overlay', Scope: 'swarm' },
+      ipam: [{ Subnet: subnet, Gateway: gateway }],
+      vni,
+    };
+    await ctx.objects.create('networks', rec, name);
+    return rec;
+  }
+
+  /** Docker's ingress owns the pool's first subnet: user overlays start at the second (10.0.1.0/24). */
+  private pickSubnet(pools: string[], size: number, taken: string[]): string {
+    const t = taken.map((s) => { const [b, bits] = s.split('/'); return { b: ip2n(b), n: 2 ** (32 - Number(bits)) }; });
+    for (const pool of pools.length ? pools : ['10.0.0.0/8']) {
+      const [base, bits] = pool.split('/');
+      const step = 2 ** (32 - size);
+      const start = ip2n(base);
+      const end = start + 2 ** (32 - Number(bits));
+      for (let a = start + step; a + step <= end; a += step) {
+        if (t.some((x) => a < x.b + x.n && x.b < a + step)) continue;
+        return `${n2ip(a)}/${size}`;
+      }
+    }
+    throw new SwarmError(500, 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+  }
+
+  /** `docker network rm` of an overlay on a manager: refused while any node has an endpoint on it. */
+  async remove(id: string): Promise<void> {
+    if (this.role() !== 'manager') throw new SwarmError(403, 'Cannot remove a multi-host network from a worker node. Please remove the network from a manager node.');
+    const ctx = this.managerCtx();
+    const cur = await ctx.objects.get('networks', id);
+    if (!cur) throw new SwarmError(404, `network ${id} not found`);
+    const alive = await ctx.store.aliveNodes();
+    for (const kv of await ctx.objects.etcd.getPrefix(`${P}peers/`)) {
+      if (!alive.has(kv.key.slice(`${P}peers/`.length))) continue;
+      const t = JSON.parse(kv.value) as Record<string, OverlayEndpoint[]>;
+      if (t[id]?.length) throw new SwarmError(403, `error while removing network: network ${String(cur.value.spec.Name)} id ${id} has active endpoints`);
+    }
+    await ctx.objects.delete('networks', id, cur.index, String(cur.value.spec.Name));
+    for (const kv of await ctx.objects.etcd.getPrefix(`${P}ipam/${id}/`)) await ctx.objects.etcd.del(kv.key);
+  }
+
+  /** A cluster-unique address on overlay `netId` for `owner` (a container id). */
+  async allocate(netId: string, owner: string, preferred?: string): Promise<string> {
+    if (!this.ctx) throw new SwarmError(503, NOT_MANAGER);
+    if (this.ctx.objects) return this.allocateHere(netId, owner, preferred);
+    return this.callManager<string>('/overlay/allocate', { network: netId, owner, preferred });
+  }
+
+  async release(netId: string, ip: string): Promise<void> {
+    if (!this.ctx) return;
+    if (this.ctx.objects) return this.releaseHere(netId, ip);
+    await this.callManager('/overlay/release', { network: netId, ip });
+  }
+
+  private async allocateHere(netId: string, owner: string, preferred?: string): Promise<string> {
+    const ctx = this.managerCtx();
+    const n = await ctx.objects.get('networks', netId);
+    if (!n) throw new SwarmError(404, `network ${netId} not found`);
+    const [base, bits] = n.value.ipam[0].Subnet.split('/');
+    const start = ip2n(base);
+    const size = 2 ** (32 - Number(bits));
+    const gw = n.value.ipam[0].Gateway;
+    const candidates = preferred ? [preferred] : Array.from({ length: size - 2 }, (_, i) => n2ip(start + 1 + i)).filter((a) => a !== gw);
+    const used = new Set((await ctx.objects.etcd.getPrefix(`${P}ipam/${netId}/`)).map((kv) => kv.key.slice(`${P}ipam/${netId}/`.length)));
+    for (const a of candidates) {
+      if (used.has(a)) continue;
+      const r = await ctx.objects.etcd.txn([{ key: ipKey(netId, a), target: 'CREATE', create_revision: 0 }], [{ put: { key: ipKey(netId, a), value: owner } }]);
+      if (r.succeeded) return a;
+    }
+    throw new SwarmError(preferred ? 409 : 500, preferred ? `address ${preferred} already in use` : `no available IPv4 address on network ${netId}`);
+  }
+
+  /**
+   * A service's networks and Endpoint, on a manager before its record is
+   * written: network names become ids (as dockerd stores them), each overlay
+   * of a `vip` service gets a VirtualIP (kept across updates), VIPs of
+   * networks the service left are released.
+   */
+  async serviceEndpoint(serviceId: string, spec: Json, prev?: Json): Promise<Json> {
+    const tt = (spec.TaskTemplate ?? {}) as Json;
+    // the old API's top-level Networks move into the TaskTemplate, as dockerd does
+    const given = (Array.isArray(tt.Networks) ? tt.Networks : Array.isArray(spec.Networks) ? spec.Networks : []) as Json[];
+    delete spec.Networks;
+    const ep = (spec.EndpointSpec ?? { Mode: 'vip' }) as Json;
+    const old = new Map(((prev?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>).map((v) => [v.NetworkID, v.Addr]));
+    const vips: Array<{ NetworkID: string; Addr: string }> = [];
+    if (given.length) {
+      const ctx = this.managerCtx();
+      const all = (await ctx.objects.list('networks')).map((n) => n.value);
+      const attached: Json[] = [];
+      for (const g of given) {
+        const ref = String(g.Target ?? '');
+        const n = all.find((x) => x.id === ref) ?? all.find((x) => x.spec.Name === ref) ?? all.find((x) => ref.length >= 3 && x.id.startsWith(ref));
+        if (!n) throw new SwarmError(404, `network ${ref} not found`);
+        if (attached.some((a) => a.Target === n.id)) continue;
+        attached.push({ ...g, Target: n.id });
+        if (ep.Mode === 'dnsrr') continue;
+        const bits = n.ipam[0].Subnet.split('/')[1];
+        const had = old.get(n.id);
+        const addr = had ?? `${await this.allocateHere(n.id, `vip:${serviceId}`)}/${bits}`;
+        vips.push({ NetworkID: n.id, Addr: addr });
+      }
+      tt.Networks = attached;
+      spec.TaskTemplate = tt;
+    }
+    for (const [netId, addr] of old) if (!vips.some((v) => v.NetworkID === netId)) await this.releaseHere(netId, addr.split('/')[0]).catch(() => undefined);
+    const ports = (Array.isArray(ep.Ports) ? ep.Ports : []) as Json[];
+    // as dockerd shows a service with neither networks nor ports
+    if (!given.length && !ports.length) return { Spec: {} };
+    return { Spec: ep, ...(ports.length ? { Ports: ports.map((p) => ({ Protocol: 'tcp', PublishMode: 'ingress', ...p })) } : {}), ...(vips.length ? { VirtualIPs: vips } : {}) };
+  }
+
+  /** The service is gone: its VIPs go back to their networks. */
+  async releaseService(_serviceId: string, endpoint: Json | undefined): Promise<void> {
+    for (const v of (endpoint?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>) await this.releaseHere(v.NetworkID, v.Addr.split('/')[0]).catch(() => undefined);
+  }
+
+  private async releaseHere(netId: string, ip: string): Promise<void> {
+    await this.managerCtx().objects.etcd.del(ipKey(netId, ip));
+  }
+}
+
+
+/** The overlays a service's tasks attach to (ids, once the manager stored the spec). */
+export function serviceNetworks(spec: Json): string[] {
+  const tt = (spec.TaskTemplate ?? {}) as Json;
+  return ((Array.isArray(tt.Networks) ? tt.Networks : []) as Json[]).map((n) => String(n.Target ?? '')).filter(Boolean);
+}

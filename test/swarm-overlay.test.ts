@@ -1,0 +1,168 @@
+// Swarm overlay networks (issue 16, first part) on the multi-host harness:
+// a manager and a worker (each a network namespace with its own berthd), an
+// attachable overlay made on the manager, one container on each host, ping
+// across the VXLAN by address and by name (embedded DNS from the peer table),
+// Docker's inspect shapes, refusals, and `network rm` / `swarm leave --force`
+// leaving no VXLAN device, bridge, namespace or rule behind.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
+
+let cluster: Cluster;
+let m1: ClusterHost, w1: ClusterHost;
+const times: Record<string, number> = {};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The host's links (in its namespace) named by its engine's tag. */
+async function engineLinks(h: ClusterHost, kind: string): Promise<string[]> {
+  const r = await h.exec('ip', ['-o', '-d', 'link', 'show'], { timeout: 15_000 });
+  return r.stdout.split('\n').filter((l) => l.includes(` ${kind} `) || (kind === 'vxlan' && /vxlan id/.test(l))).map((l) => l.split(':')[1]?.trim() ?? l);
+}
+
+async function vxlans(h: ClusterHost): Promise<string[]> {
+  const r = await h.exec('ip', ['-o', '-d', 'link', 'show', 'type', 'vxlan'], { timeout: 15_000 });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < ms) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(300);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+before(async () => {
+  const t0 = Date.now();
+  cluster = await startCluster(2, { names: ['m1', 'w1'] });
+  [m1, w1] = cluster.hosts;
+  await m1.ok(['swarm', 'init', '--advertise-addr', m1.addr]);
+  const token = (await m1.ok(['swarm', 'join-token', '-q', 'worker'])).trim();
+  await w1.ok(['swarm', 'join', '--token', token, '--advertise-addr', w1.addr, `${m1.addr}:2377`]);
+  await Promise.all([m1.loadBusybox(), w1.loadBusybox()]);
+  times['cluster up'] = Date.now() - t0;
+});
+
+after(async () => {
+  process.stdout.write(`# overlay timings (ms): ${JSON.stringify(times)}\n`);
+  await cluster?.destroy();
+  const left = await cluster?.leftovers();
+  assert.deepEqual(left ?? [], []);
+});
+
+test('overlay create: swarm scope, subnet from the default pool, VNI; seen by the worker; refused there', async () => {
+  const id = (await m1.ok(['network', 'create', '-d', 'overlay', '--attachable', 'ov1'])).trim();
+  assert.match(id, /^[0-9a-z]{25}$/);
+  const n = JSON.parse(await m1.ok(['network', 'inspect', 'ov1']))[0];
+  assert.equal(n.Scope, 'swarm');
+  assert.equal(n.Driver, 'overlay');
+  assert.equal(n.Attachable, true);
+  assert.equal(n.IPAM.Config[0].Subnet, '10.0.1.0/24');
+  assert.equal(n.IPAM.Config[0].Gateway, '10.0.1.1');
+  assert.equal(n.Options['com.docker.network.driver.overlay.vxlanid_list'], '4097');
+  const ls = await m1.ok(['network', 'ls', '--filter', 'scope=swarm', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']);
+  assert.match(ls, /^ov1 overlay swarm$/m);
+  // the worker learns it from the managers within a few syncs
+  const wn = await until('the worker to see ov1', async () => {
+    const r = await w1.docker(['network', 'inspect', 'ov1'], { timeout: 15_000 });
+    return r.code === 0 ? JSON.parse(r.stdout)[0] : undefined;
+  });
+  assert.equal(wn.Id, id);
+  assert.equal(wn.Scope, 'swarm');
+  const r = await w1.docker(['network', 'create', '-d', 'overlay', 'nope'], { timeout: 15_000 });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Cannot create a multi-host network from a worker node/);
+  const dup = await m1.docker(['network', 'create', '-d', 'overlay', 'ov1'], { timeout: 15_000 });
+  assert.notEqual(dup.code, 0);
+  // a second overlay gets the next subnet and VNI; a non-attachable one refuses docker run
+  await m1.ok(['network', 'create', '-d', 'overlay', 'ov2']);
+  const n2 = JSON.parse(await m1.ok(['network', 'inspect', 'ov2']))[0];
+  assert.equal(n2.IPAM.Config[0].Subnet, '10.0.2.0/24');
+  assert.equal(n2.Options['com.docker.network.driver.overlay.vxlanid_list'], '4098');
+  const run = await m1.docker(['run', '--rm', '--network', 'ov2', 'busybox', 'true'], { timeout: 30_000 });
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /not manually attachable/);
+  await m1.ok(['network', 'rm', 'ov2']);
+  // nothing on the hosts until a container uses it
+  assert.deepEqual(await vxlans(m1), []);
+});
+
+test('two containers on two hosts ping each other by address and by name', async () => {
+  const t0 = Date.now();
+  await m1.ok(['run', '-d', '--name', 'a1', '--network', 'ov1', 'busybox', 'sleep', '600'], 60_000);
+  await w1.ok(['run', '-d', '--name', 'b1', '--network', 'ov1', 'busybox', 'sleep', '600'], 60_000);
+  times['two containers up'] = Date.now() - t0;
+  const ipA = (await m1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'a1'])).trim();
+  const ipB = (await w1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'b1'])).trim();
+  assert.match(ipA, /^10\.0\.1\.\d+$/);
+  assert.match(ipB, /^10\.0\.1\.\d+$/);
+  assert.notEqual(ipA, ipB, 'addresses are allocated cluster-wide');
+  // the data plane: one vxlan device (VNI 4097, UDP 4789, local = host address, no learning)
+  const vx = await vxlans(m1);
+  assert.equal(vx.length, 1, vx.join('\n'));
+  assert.match(vx[0], /vxlan id 4097 local 172\.30\.\d+\.\d+ dev eth0 .*dstport 4789 .*nolearning/);
+  assert.match(vx[0], /mtu 1450/);
+  const mtu = (await m1.ok(['exec', 'a1', 'cat', '/sys/class/net/eth0/mtu'])).trim();
+  assert.equal(mtu, '1450');
+  const t1 = Date.now();
+  await until('a1 to ping b1 by address', async () => (await m1.docker(['exec', 'a1', 'ping', '-c', '1', '-W', '1', ipB], { timeout: 10_000 })).code === 0 || undefined);
+  times['first cross-host ping'] = Date.now() - t1;
+  const byIp = await w1.ok(['exec', 'b1', 'ping', '-c', '2', '-W', '2', ipA]);
+  assert.match(byIp, /2 packets received/);
+  await until('b1 to resolve a1', async () => (await w1.docker(['exec', 'b1', 'ping', '-c', '1', '-W', '2', 'a1'], { timeout: 10_000 })).code === 0 || undefined);
+  const byName = await m1.ok(['exec', 'a1', 'ping', '-c', '2', '-W', '2', 'b1']);
+  assert.match(byName, new RegExp(`PING b1 \\(${ipB.replace(/\./g, '\\.')}\\)`));
+  assert.match(byName, /2 packets received/);
+  const ns = await m1.ok(['exec', 'a1', 'nslookup', 'b1']);
+  assert.match(ns, new RegExp(ipB.replace(/\./g, '\\.')));
+  // inspect shows the local container and both peers
+  const n = JSON.parse(await m1.ok(['network', 'inspect', 'ov1']))[0];
+  assert.deepEqual(Object.values(n.Containers).map((c: any) => c.Name), ['a1']);
+  const peers = await until('both peers in inspect', async () => {
+    const v = JSON.parse(await m1.ok(['network', 'inspect', '--verbose', 'ov1']))[0];
+    assert.deepEqual(v.Services, {});
+    const p = v.Peers;
+    return p?.length === 2 ? p : undefined;
+  });
+  assert.deepEqual(peers.map((p: any) => p.IP).sort(), [m1.addr, w1.addr].sort());
+  // rm refused while containers use it (on any host)
+  const busy = await m1.docker(['network', 'rm', 'ov1'], { timeout: 15_000 });
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /active endpoints/);
+});
+
+test('the last user gone, rm and leave --force leave no devices, namespaces or rules', async () => {
+  await m1.ok(['rm', '-f', 'a1']);
+  await until('m1 data plane removed', async () => ((await vxlans(m1)).length === 0 ? true : undefined));
+  const br = await engineLinks(m1, 'bridge');
+  assert.ok(!br.some((l) => l.startsWith(m1.chainPrefix.toLowerCase().slice(0, 8) + '-')), br.join('\n'));
+  await w1.ok(['rm', '-f', 'b1']);
+  await until('w1 data plane removed', async () => ((await vxlans(w1)).length === 0 ? true : undefined));
+  // the peer table empties within a sync or two; then rm works
+  await until('rm of ov1', async () => (await m1.docker(['network', 'rm', 'ov1'], { timeout: 15_000 })).code === 0 || undefined);
+  await until('ov1 gone on the worker', async () => ((await w1.docker(['network', 'inspect', 'ov1'], { timeout: 15_000 })).code !== 0 ? true : undefined));
+  for (const h of [m1, w1]) {
+    const rules = (await h.exec('iptables-save', [], { timeout: 15_000 })).stdout;
+    assert.doesNotMatch(rules, /10\.0\.1\.0\/24/, `${h.name} keeps rules of ov1`);
+  }
+  // leave --force with a container still on an overlay removes its data plane too
+  await m1.ok(['network', 'create', '-d', 'overlay', '--attachable', 'ov3']);
+  await until('ov3 on the worker', async () => (await w1.docker(['network', 'inspect', 'ov3'], { timeout: 15_000 })).code === 0 || undefined);
+  await w1.ok(['run', '-d', '--name', 'c1', '--network', 'ov3', 'busybox', 'sleep', '600'], 60_000);
+  assert.equal((await vxlans(w1)).length, 1);
+  await w1.ok(['swarm', 'leave', '--force']);
+  await until('w1 data plane removed after leave', async () => ((await vxlans(w1)).length === 0 ? true : undefined));
+  await w1.ok(['rm', '-f', 'c1']);
+  const rules = (await w1.exec('iptables-save', [], { timeout: 15_000 })).stdout;
+  assert.doesNotMatch(rules, /10\.0\.\d+\.0\/24/);
+  const ls = await w1.ok(['network', 'ls', '--format', '{{.Name}}']);
+  assert.doesNotMatch(ls, /ov3/);
+});
