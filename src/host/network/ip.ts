@@ -8,7 +8,15 @@ const NETNS_DIR = '/run/netns';
 async function batch(cmds: string[], netns?: string): Promise<void> {
   if (cmds.length === 0) return;
   const args = netns ? ['-n', netns, '-batch', '-'] : ['-batch', '-'];
-  await execHost('ip', args, { input: cmds.join('\n') + '\n', timeout: 15_000 });
+  try {
+    await execHost('ip', args, { input: cmds.join('\n') + '\n', timeout: 15_000 });
+  } catch (e) {
+    // The kernel's answer when a bridge already has its 1,023 ports
+    // (BR_MAX_PORTS): say what it means rather than "Exchange full".
+    const bridge = /Exchange full/.test(String(e)) ? cmds.map((c) => / master (\S+)/.exec(c)?.[1]).find(Boolean) : undefined;
+    if (bridge) throw new Error(`bridge ${bridge} is full: a Linux bridge takes at most 1023 interfaces (one per running container); put further containers on another network`);
+    throw e;
+  }
 }
 
 export function linkExists(name: string): boolean {
