@@ -103,7 +103,8 @@ test('a service reads its secret and config as files; inspect never shows the va
   const svc = await d.ok(['service', 'inspect', 'reader']);
   assert.ok(!svc.includes('hunter2') && !svc.includes(Buffer.from('hunter2').toString('base64')), 'no secret value in service inspect');
   const refs = JSON.parse(svc)[0].Spec.TaskTemplate.ContainerSpec.Secrets;
-  assert.deepEqual(refs.map((r: any) => [r.SecretName, r.File.Name]), [['pw', 'pw'], ['token', 'tok']]);
+  // the docker CLI gathers --secret flags in a Go map, so their order is not kept
+  assert.deepEqual(refs.map((r: any) => [r.SecretName, r.File.Name]).sort(), [['pw', 'pw'], ['token', 'tok']]);
 
   const rm = await same(['secret', 'rm', 'pw']);
   assert.equal(rm.code, 1);
@@ -134,6 +135,8 @@ test('berth service create/ls/ps/scale/update/rollback/rm: the same specs and ta
   const spec = async (name: string) => {
     const s = JSON.parse(await d.ok(['service', 'inspect', name, '--format', '{{json .Spec}}']));
     delete s.Name;
+    // the docker CLI's --env-add goes through a Go map: its order is not kept
+    s.TaskTemplate?.ContainerSpec?.Env?.sort();
     return s;
   };
   assert.deepEqual(await spec('bt'), await spec('dk'));

@@ -99,7 +99,10 @@ async function attachedUp(c: ComposeContext, project: ReturnType<ComposeContext[
   let containers: ProjectContainer[] = [];
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
-  const stopAll = () => (stopping ??= life.stop(c.client, c.progress, project, containers.map((x) => x.service), o.timeout).catch(() => {}));
+  // a Ctrl-C while containers are still starting must wait for the starts to be
+  // recorded, or the stop sees them not yet running and leaves them up
+  let started: Promise<unknown> = Promise.resolve();
+  const stopAll = () => (stopping ??= started.catch(() => {}).then(() => life.stop(c.client, c.progress, project, containers.map((x) => x.service), o.timeout)).catch(() => {}));
   // only the named services are attached (their dependencies run quietly), as Compose does
   const attachTo = new Set(p.args.length && !f['attach-dependencies'] ? p.args : targetServices(project, p.args, o.noDeps));
   // starting steps are not drawn live: the logs follow them, as in Compose
@@ -138,7 +141,8 @@ async function attachedUp(c: ComposeContext, project: ReturnType<ComposeContext[
   };
   process.on('SIGINT', onSigint);
   try {
-    await up(c.client, c.progress, project, o);
+    started = up(c.client, c.progress, project, o);
+    await started;
     await Promise.all(streams);
     if (stopping) await stopping;
   } finally {
