@@ -174,6 +174,9 @@ test('nodes: update labels and availability (versioned), refusals for the last m
     assert.equal(ids.length, want, `node.label=${f}`);
   }
   await d.ok(['node', 'update', '--label-rm', 'dsn', nodeId]);
+  // an unknown filter name is refused as dockerd refuses it
+  const bad = await d.docker(['node', 'ls', '--filter', 'colour=red']);
+  assert.deepEqual([bad.code, bad.stderr.trim()], [1, "Error response from daemon: invalid filter 'colour'"]);
 
   await assert.rejects(docker.getNode(nodeId).update({ version: n.Version.Index - 1, Role: 'manager', Availability: 'active', Labels: {} }), /update out of sequence/);
   await d.ok(['node', 'update', '--availability', 'active', nodeId]);

@@ -29,6 +29,7 @@ import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './t
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
 import { resolveListen, resolveAdvertise, etcdPorts } from './addr';
 import { SwarmError, NO_SWARM, NOT_MANAGER, WORKER_NOT_MANAGER, MANAGER_NOT_READY, ALREADY_IN_SWARM, BAD_TOKEN } from './errors';
+import { engineLabels } from './constraint';
 import type { ClusterRecord, LocalState, NodeRecord, Role, Availability, Versioned } from './types';
 
 export interface SwarmDeps {
@@ -462,13 +463,15 @@ export class SwarmService {
     const store = this.manager();
     const [nodes, live, cluster] = await Promise.all([store.nodes(), this.liveness(store), store.cluster()]);
     const has = (k: string) => (filters[k]?.length ?? 0) > 0;
-    const f = new Filters(filters);
+    // dockerd's accepted node filters; anything else is its "invalid filter" 400
+    const f = new Filters(filters).validate(['id', 'label', 'role', 'name', 'node.label', 'membership']);
     return nodes
       .filter((n) => !has('id') || filters.id.some((p) => n.value.id.startsWith(p)))
       .filter((n) => !has('name') || filters.name.some((p) => (n.value.spec.Name || n.value.hostname).startsWith(p)))
       .filter((n) => !has('role') || filters.role.includes(n.value.spec.Role))
       .filter(() => !has('membership') || filters.membership.includes('accepted'))
       .filter((n) => f.matchKVList('node.label', n.value.spec.Labels))
+      .filter((n) => f.matchKVList('label', engineLabels(n.value)))
       .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
       .map((n) => nodeJson(n, live, cluster.value.rootCA.certPem));
   }
