@@ -157,6 +157,11 @@ export class ContainerService {
     }
   }
 
+  /** The default OCI runtime's commit, for /info. */
+  runtimeCommit(): Promise<string> {
+    return this.runtime.commit();
+  }
+
   counts(): ContainerCounts {
     let running = 0, paused = 0, stopped = 0;
     for (const c of this.byId.values()) {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Router } from '../router';
 import { API_VERSION, MIN_API_VERSION } from '../context';
 import { BERTH_VERSION, GIT_COMMIT } from '../../version';
-import { hostInfo, backingFs, runtimeCommit } from '../../host/sysinfo';
+import { hostInfo, backingFs } from '../../host/sysinfo';
 import { matchEvent } from '../../events/filter';
 import { timestampNs } from '../../common/time';
 import { InvalidParameter } from '../../util/errors';
@@ -33,7 +33,7 @@ export interface SystemBackend {
   /** dockerd's /info Warnings (insecure API listeners). */
   warnings(): string[];
   events: Pick<EventBus, 'since' | 'subscribe'>;
-  containers: Pick<ContainerService, 'counts' | 'list'>;
+  containers: Pick<ContainerService, 'counts' | 'list' | 'runtimeCommit'>;
   images: Pick<ImageService, 'count' | 'layersSize' | 'list'>;
   volumes: Pick<VolumeService, 'all' | 'usageJson'>;
   swarm: Pick<SwarmService, 'pingState' | 'info'>;
@@ -95,7 +95,7 @@ export function registerSystemRoutes(r: Router, d: SystemBackend): void {
 
   r.get('/info', async (ctx) => {
     const h = hostInfo();
-    const runcCommit = await runtimeCommit('runc');
+    const runcCommit = await d.containers.runtimeCommit();
     const c = d.containers.counts();
     const cfg = d.settings;
     ctx.send(200, {

@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { Runc, runcDelete, runcStates } from './runc';
 import { SystemError, InvalidParameter } from '../../util/errors';
 import { log } from '../../util/log';
+import { runtimeCommit } from '../sysinfo';
 import { readStats, type RawStats } from '../cgroups/stats';
 import { cgroupPids } from '../cgroups/paths';
 import { oomKilled } from '../cgroups/oom';
@@ -49,6 +50,10 @@ export class ConmonRuntime implements ContainerRuntime {
 
   init(): void {
     for (const d of [this.exitDir, this.bundlesDir, this.socketDir, this.runc.root]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
+
+  commit(): Promise<string> {
+    return runtimeCommit(this.runtimePath);
   }
 
   cgroupPath(id: string): string {

@@ -65,6 +65,8 @@ export interface ExecProcess {
 export interface ContainerRuntime {
   /** Makes the runtime's directories. */
   init(): void;
+  /** The OCI runtime's commit (`docker info`'s "runc version"); '' when it does not say. */
+  commit(): Promise<string>;
   /** The container's cgroup (OCI linux.cgroupsPath): the spec, stats, top and OOM all use this. */
   cgroupPath(id: string): string;
   /** Writes the bundle and creates the container; its process waits for start(). */
