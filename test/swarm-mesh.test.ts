@@ -217,3 +217,28 @@ test('routing mesh: -p 8080:80 answers on every host over every task, follows sc
     assert.deepEqual((await h.exec('ip', ['-o', 'link', 'show', 'type', 'bridge'], { timeout: 15_000 })).stdout.split('\n').filter((l) => /^\d+: [a-z0-9]+-[a-z0-9]+[:@]/.test(l)), []);
   }
 });
+
+test('mode=host publishes on the task nodes only; a port left to the swarm; leave --force takes the mesh down', async () => {
+  await m1.ok(['service', 'create', '-d', '--name', 'hp', '--publish', 'mode=host,published=8081,target=80', '--constraint', 'node.hostname==w1', 'busybox', ...HTTPD]);
+  await m1.ok(['service', 'create', '-d', '--name', 'dyn', '-p', '80', '--constraint', 'node.hostname==m1', 'busybox', ...HTTPD]);
+  await until('hp and dyn 1/1', async () => (await replicas('hp')) === '1/1' && (await replicas('dyn')) === '1/1', 120_000);
+  const hp = JSON.parse(await m1.ok(['service', 'inspect', 'hp']))[0];
+  assert.deepEqual(hp.Endpoint.Ports, [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8081, PublishMode: 'host' }]);
+  assert.equal(hp.Endpoint.VirtualIPs, undefined);
+  await until('w1:8081 answers', async () => (await get(`http://${w1.addr}:8081/`)) !== 'FAIL', 60_000);
+  for (const h of [m1, w2]) assert.equal(await get(`http://${h.addr}:8081/`, 2000), 'FAIL', `${h.name} has no hp task`);
+  const dyn = JSON.parse(await m1.ok(['service', 'inspect', 'dyn']))[0];
+  assert.deepEqual(dyn.Endpoint.Ports, [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 30000, PublishMode: 'ingress' }]);
+  for (const h of [m1, w1, w2]) await until(`${h.name}:30000 answers`, async () => (await get(`http://${h.addr}:30000/`)) !== 'FAIL', 60_000);
+  // w2 leaves: its mesh goes (rules, address, devices); the others keep serving
+  await w2.ok(['swarm', 'leave', '--force']);
+  await until('w2: no vxlan', async () => (await vxlans(w2)).length === 0, 60_000);
+  await until('w2: no mesh rules', async () => !/--dport 30000|10\.0\.0\./.test((await w2.exec('iptables-save', [], { timeout: 15_000 })).stdout), 30_000);
+  assert.equal(await get(`http://${w2.addr}:30000/`, 2000), 'FAIL');
+  assert.notEqual(await get(`http://${w1.addr}:30000/`), 'FAIL');
+  const tag = w2.chainPrefix.toLowerCase().slice(0, 8);
+  const ns = (await w2.exec('ip', ['netns', 'list'], { timeout: 15_000 })).stdout.split('\n').filter((l) => l.startsWith(`${tag}-`));
+  assert.deepEqual(ns, [], `w2 keeps namespaces: ${ns.join(', ')}`);
+  await m1.ok(['service', 'rm', 'hp', 'dyn']);
+  for (const h of [m1, w1]) await until(`${h.name}: no mesh rules`, async () => !/--dport (8081|30000)|10\.0\.0\./.test((await h.exec('iptables-save', [], { timeout: 15_000 })).stdout), 60_000);
+});
