@@ -342,7 +342,8 @@ export class NetworkService {
     const until = pf.get('until').length ? timestampMs(pf.get('until')[0]) : undefined;
     const deleted: string[] = [];
     for (const n of [...this.nets.values()]) {
-      if (n.predefined) continue;
+      // as dockerd: the routing mesh's network goes only by an explicit `network rm`
+      if (n.predefined || n.ingress) continue;
       if (until !== undefined && new Date(n.created).getTime() >= until) continue;
       if (!pf.matchLabels(n.labels)) continue;
       if (this.attachmentsOf(n.id).length > 0) continue;
