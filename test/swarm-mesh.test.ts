@@ -220,7 +220,10 @@ test('routing mesh: -p 8080:80 answers on every host over every task, follows sc
 
 test('mode=host publishes on the task nodes only; a port left to the swarm; leave --force takes the mesh down', async () => {
   await m1.ok(['service', 'create', '-d', '--name', 'hp', '--publish', 'mode=host,published=8081,target=80', '--constraint', 'node.hostname==w1', 'busybox', ...HTTPD]);
-  await m1.ok(['service', 'create', '-d', '--name', 'dyn', '-p', '80', '--constraint', 'node.hostname==m1', 'busybox', ...HTTPD]);
+  await m1.ok(['service', 'create', '-d', '--name', 'dyn', '-p', '80', '--network', 'ov', '--constraint', 'node.hostname==m1', 'busybox', ...HTTPD]);
+  const explicit = await m1.docker(['service', 'create', '--name', 'nope', '--network', 'ingress', 'busybox', 'sleep', '60'], { timeout: 30_000 });
+  assert.notEqual(explicit.code, 0);
+  assert.match(explicit.stderr, /service cannot be explicitly attached to the ingress network "ingress"/);
   await until('hp and dyn 1/1', async () => (await replicas('hp')) === '1/1' && (await replicas('dyn')) === '1/1', 120_000);
   const hp = JSON.parse(await m1.ok(['service', 'inspect', 'hp']))[0];
   assert.deepEqual(hp.Endpoint.Ports, [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8081, PublishMode: 'host' }]);
@@ -229,6 +232,10 @@ test('mode=host publishes on the task nodes only; a port left to the swarm; leav
   for (const h of [m1, w2]) assert.equal(await get(`http://${h.addr}:8081/`, 2000), 'FAIL', `${h.name} has no hp task`);
   const dyn = JSON.parse(await m1.ok(['service', 'inspect', 'dyn']))[0];
   assert.deepEqual(dyn.Endpoint.Ports, [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 30000, PublishMode: 'ingress' }]);
+  // a user overlay too: the ingress VIP first (as swarmkit), the spec shows only the user's network
+  const [ingId, ovId] = [(await m1.ok(['network', 'inspect', '-f', '{{.Id}}', 'ingress'])).trim(), (await m1.ok(['network', 'inspect', '-f', '{{.Id}}', 'ov'])).trim()];
+  assert.deepEqual(dyn.Endpoint.VirtualIPs.map((v: { NetworkID: string }) => v.NetworkID), [ingId, ovId]);
+  assert.deepEqual(dyn.Spec.TaskTemplate.Networks.map((n: { Target: string }) => n.Target), [ovId]);
   for (const h of [m1, w1, w2]) await until(`${h.name}:30000 answers`, async () => (await get(`http://${h.addr}:30000/`)) !== 'FAIL', 60_000);
   // w2 leaves: its mesh goes (rules, address, devices); the others keep serving
   await w2.ok(['swarm', 'leave', '--force']);

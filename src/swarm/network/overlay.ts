@@ -366,6 +366,9 @@ export class OverlayComponent implements SwarmComponent {
         const ref = String(g.Target ?? '');
         const n = all.find((x) => x.id === ref) ?? all.find((x) => x.spec.Name === ref) ?? all.find((x) => ref.length >= 3 && x.id.startsWith(ref));
         if (!n) throw new SwarmError(404, `network ${ref} not found`);
+        if (n.spec.Ingress && !(g.DriverOpts as Json | undefined)?.[INGRESS_MARK]) {
+          throw new SwarmError(400, `rpc error: code = InvalidArgument desc = service cannot be explicitly attached to the ingress network "${String(n.spec.Name)}"`);
+        }
         if (attached.some((a) => a.Target === n.id)) continue;
         attached.push({ ...g, Target: n.id });
         if (ep.Mode === 'dnsrr') continue;
@@ -376,6 +379,8 @@ export class OverlayComponent implements SwarmComponent {
       }
       tt.Networks = attached;
       spec.TaskTemplate = tt;
+      // as swarmkit's allocator: the ingress VIP first
+      vips.sort((a, b) => Number(!!all.find((n) => n.id === b.NetworkID)?.spec.Ingress) - Number(!!all.find((n) => n.id === a.NetworkID)?.spec.Ingress));
     }
     for (const [netId, addr] of old) if (!vips.some((v) => v.NetworkID === netId)) await this.releaseHere(netId, addr.split('/')[0]).catch(() => undefined);
     // as dockerd shows a service with neither networks nor ports
