@@ -141,6 +141,10 @@ export class Daemon {
     this.swarm.attach(this.serviceApi);
     this.swarm.attach(this.orchestrator);
     this.swarm.attach(overlay);
+    // a task's health changed: its node publishes it (balancing sets, tasks.NAME) now rather than at the next sync
+    this.events.subscribe((ev) => {
+      if (ev.Type === 'container' && ev.Action.startsWith('health_status')) overlay.kick();
+    });
     this.networks.setSwarm(overlay);
   }
 

@@ -32,6 +32,7 @@ export function netView(c: ContainerRecord): NetContainer {
     running: !!c.state.Running,
     labels: cfg.Labels ?? {},
     pid: c.state.Pid,
+    ...(c.extra?.health && c.state.Running ? { health: String((c.extra.health as { Status?: string }).Status ?? '') } : {}),
   };
 }
 

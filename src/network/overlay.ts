@@ -3,9 +3,15 @@
 // folder imports the other).
 
 /** One container's endpoint on an overlay. */
-export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[]; service?: string }
-/** A swarm service on overlays: endpoint mode and its VIP per network id. */
-export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string> }
+export interface OverlayEndpoint {
+  containerId: string; ip: string; mac: string; names: string[]; service?: string;
+  /** A task with a healthcheck that is not (yet) healthy: reachable, but out of its service's balancing set and DNS answers. */
+  unhealthy?: boolean;
+}
+/** A port a service publishes on the routing mesh (PublishMode ingress). */
+export interface MeshPort { protocol: 'tcp' | 'udp' | 'sctp'; published: number; target: number }
+/** A swarm service on overlays: endpoint mode, its VIP per network id, its ports on the routing mesh. */
+export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string>; ports?: MeshPort[] }
 /** An endpoint of any node, with the node's address (the VXLAN destination). */
 export interface OverlayPeer extends OverlayEndpoint { nodeId: string; node: string; addr: string }
 

@@ -79,6 +79,16 @@ export class NetworkService {
   private overlayChain: Promise<unknown> = Promise.resolve();
   /** Service VIPs: balanced in each local container's namespace on an overlay (iptables; an IPVS backend would plug in here). */
   private readonly balancer: VipBalancer = new IptablesBalancer();
+  /**
+   * The routing mesh on this node while some service publishes an ingress
+   * port: the ingress network's data plane, and this node's own address on
+   * it (a fixed MAC and a second address of the ingress bridge, published in
+   * the peer table as `ingress-endpoint`) — the source meshed connections
+   * are SNATed to, so a task on another node answers through this one.
+   */
+  private mesh?: { netId: string; ip: string; mac: string; bits: number };
+  /** The mesh's rules as last applied (a sync that changes none applies none). */
+  private meshApplied = '';
 
   constructor(private readonly deps: NetworkServiceDeps) {
     this.db = deps.db;
@@ -332,7 +342,8 @@ export class NetworkService {
     const until = pf.get('until').length ? timestampMs(pf.get('until')[0]) : undefined;
     const deleted: string[] = [];
     for (const n of [...this.nets.values()]) {
-      if (n.predefined) continue;
+      // as dockerd: the routing mesh's network goes only by an explicit `network rm`
+      if (n.predefined || n.ingress) continue;
       if (until !== undefined && new Date(n.created).getTime() >= until) continue;
       if (!pf.matchLabels(n.labels)) continue;
       if (this.attachmentsOf(n.id).length > 0) continue;
@@ -380,6 +391,11 @@ export class NetworkService {
         };
       }
     }
+    if (withContainers && this.mesh?.netId === n.id) {
+      containers['ingress-sbox'] = {
+        Name: 'ingress-endpoint', EndpointID: '', MacAddress: this.mesh.mac, IPv4Address: `${this.mesh.ip}/${this.mesh.bits}`, IPv6Address: '',
+      };
+    }
     return {
       Name: n.name,
       Id: n.id,
@@ -398,7 +414,7 @@ export class NetworkService {
       },
       Internal: n.internal,
       Attachable: n.attachable,
-      Ingress: false,
+      Ingress: !!n.ingress,
       ConfigFrom: { Network: '' },
       ConfigOnly: false,
       Containers: containers,
@@ -723,7 +739,7 @@ export class NetworkService {
     const overlays = live.map((a) => ({ a, n: this.nets.get(a.networkId) })).filter((x) => x.n?.driver === 'overlay');
     for (const { a, n } of overlays) {
       await this.swarm?.release(n!.id, a.endpoint!.ip).catch((e) => log.warn('overlay address not released', { network: n!.name, error: String(e) }));
-      if (!this.attachmentsOf(n!.id).some((x) => x.endpoint)) await this.serial(() => this.removeDataPlane(n!));
+      if (!this.inUse(n!)) await this.serial(() => this.removeDataPlane(n!));
     }
     if (overlays.length) this.swarm?.kick();
   }
@@ -1038,11 +1054,18 @@ export class NetworkService {
     return out;
   }
 
-  /** Addresses of a service's running tasks on an overlay (every node's, from the peer table and this node's own). */
+  /**
+   * Addresses of a service's running tasks on an overlay (every node's, from
+   * the peer table and this node's own), less those with a healthcheck that
+   * are not healthy (starting or unhealthy): they leave the VIP's balancing
+   * set, `tasks.NAME` and dnsrr answers until their healthcheck passes.
+   */
   private serviceBackends(netId: string, serviceId: string): string[] {
     const out = new Set<string>();
-    for (const p of this.overlay?.peers[netId] ?? []) if (p.service === serviceId) out.add(p.ip);
-    for (const e of this.overlayEndpoints()[netId] ?? []) if (e.service === serviceId) out.add(e.ip);
+    // this node's own endpoints are fresher than the peer table's copy of them
+    const self = this.overlay?.nodeId;
+    for (const p of this.overlay?.peers[netId] ?? []) if (p.service === serviceId && !p.unhealthy && p.nodeId !== self) out.add(p.ip);
+    for (const e of this.overlayEndpoints()[netId] ?? []) if (e.service === serviceId && !e.unhealthy) out.add(e.ip);
     return [...out];
   }
 
@@ -1085,7 +1108,7 @@ export class NetworkService {
       ipamOptions: { ...(spec.IPAM?.Options ?? {}) },
       pools: def.ipam.map((p) => ({ subnet: p.Subnet, gateway: p.Gateway })),
       userSubnet: !!spec.IPAM?.Config?.[0]?.Subnet, bridge: this.ifName('-', def.id), vxlan: this.ifName('x', def.id),
-      vni: def.vni, predefined: false,
+      vni: def.vni, predefined: false, ...(spec.Ingress ? { ingress: true } : {}),
     };
     this.nets.set(n.id, n);
     return n;
@@ -1101,18 +1124,25 @@ export class NetworkService {
     this.nets.delete(n.id);
   }
 
+  /** A local container is on overlay `n`, or the routing mesh uses it. */
+  private inUse(n: NetworkRecord): boolean {
+    return this.mesh?.netId === n.id || this.attachmentsOf(n.id).some((a) => a.endpoint);
+  }
+
   /** This node's endpoints on overlays (published to the swarm's peer table). */
   overlayEndpoints(): Record<string, OverlayEndpoint[]> {
     const out: Record<string, OverlayEndpoint[]> = {};
+    if (this.mesh) out[this.mesh.netId] = [{ containerId: 'ingress-sbox', ip: this.mesh.ip, mac: this.mesh.mac, names: ['ingress-endpoint'] }];
     for (const n of this.nets.values()) {
       if (n.driver !== 'overlay') continue;
       const eps = this.attachmentsOf(n.id).filter((a) => a.endpoint).map((a) => {
         const c = this.lookup?.find(a.containerId);
         const names = [a.containerId.slice(0, 12), ...a.config.aliases.map((x) => x.toLowerCase()), ...(c ? [c.name.toLowerCase()] : [])];
         const service = c?.labels?.[SERVICE_ID_LABEL];
-        return { containerId: a.containerId, ip: a.endpoint!.ip, mac: a.endpoint!.mac, names, ...(service ? { service } : {}) };
+        const unhealthy = !!service && c?.health !== undefined && c.health !== 'healthy';
+        return { containerId: a.containerId, ip: a.endpoint!.ip, mac: a.endpoint!.mac, names, ...(service ? { service } : {}), ...(unhealthy ? { unhealthy } : {}) };
       });
-      if (eps.length) out[n.id] = eps;
+      if (eps.length) out[n.id] = [...(out[n.id] ?? []), ...eps];
     }
     return out;
   }
@@ -1126,13 +1156,88 @@ export class NetworkService {
       if (n.driver !== 'overlay') continue;
       if (!wanted.has(n.id)) {
         // gone from the cluster (or the node left): kept while local containers still use it, unless the node left
+        if (this.mesh?.netId === n.id) this.mesh = undefined;
         if (!s) await this.dropOverlay(n, false);
-        else if (!this.attachmentsOf(n.id).some((a) => a.endpoint)) await this.dropOverlay(n);
+        else if (!this.inUse(n)) await this.dropOverlay(n);
         continue;
       }
       if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));
     }
+    if (s) await this.syncMesh(s).catch((e) => log.warn('routing mesh not set up', { error: String(e) }));
+    if (this.meshApplied && !this.mesh) {
+      this.meshApplied = '';
+      await this.applyRules();
+    }
     if (s) await this.serial(() => this.syncBalancers());
+  }
+
+  /**
+   * The routing mesh follows the services: with some ingress port published
+   * anywhere in the swarm, this node runs the ingress network's data plane
+   * (also without a task of its own) with its node address on it, and its
+   * nat table DNATs each published port to the tasks (see buildRules).
+   */
+  private async syncMesh(s: OverlaySnapshot): Promise<void> {
+    const ing = [...this.nets.values()].find((n) => n.driver === 'overlay' && n.ingress);
+    const want = !!ing && (s.services ?? []).some((x) => x.ports?.length);
+    if (want && !this.mesh && ing && this.swarm) {
+      await this.ensureDataPlane(ing);
+      const addr = await this.swarm.allocate(ing.id, `ingress-sbox:${s.nodeId}`);
+      const bits = parseCidr(ing.pools[0].subnet).bits;
+      // a fixed MAC (Docker's 02:42 + the address): a bridge's own MAC otherwise follows its ports
+      const mac = ['02', '42', ...addr.split('.').map((x) => Number(x).toString(16).padStart(2, '0'))].join(':');
+      await ip.addDeviceAddress(ing.bridge!, `${addr}/${bits}`, mac);
+      this.mesh = { netId: ing.id, ip: addr, mac, bits };
+      this.swarm.kick();
+    } else if (!want && this.mesh) {
+      const m = this.mesh;
+      this.mesh = undefined;
+      const n = this.nets.get(m.netId);
+      if (n?.bridge) await ip.delDeviceAddress(n.bridge, `${m.ip}/${m.bits}`);
+      if (n && !this.inUse(n)) await this.serial(() => this.removeDataPlane(n));
+      await this.swarm?.release(m.netId, m.ip).catch((e) => log.warn('ingress address not released', { error: String(e) }));
+      this.swarm?.kick();
+    }
+    const key = JSON.stringify(this.meshRules());
+    if (key !== this.meshApplied) {
+      await this.applyRules();
+      this.meshApplied = key;
+    }
+  }
+
+  /**
+   * The routing mesh's rules on this node: each published port of a service
+   * DNATed to one of its healthy tasks on the ingress network, chosen by
+   * `statistic --mode random` (1/n, 1/(n-1), … 1, as the VIP balancer), the
+   * connection SNATed to this node's ingress address so the answer comes
+   * back through this node (whose conntrack undoes both); forwarding to the
+   * ingress bridge allowed for these connections (also from containers of
+   * other networks of this node).
+   */
+  private meshRules(): { nat: string[]; post: string[]; fwd: string[]; iso: string[] } {
+    const m = this.mesh;
+    const n = m && this.nets.get(m.netId);
+    if (!m || !n?.bridge || !ip.linkExists(n.bridge)) return { nat: [], post: [], fwd: [], iso: [] };
+    const br = n.bridge;
+    const sub = n.pools[0].subnet;
+    const nat: string[] = [];
+    for (const svc of this.overlay?.services ?? []) {
+      if (!svc.ports?.length) continue;
+      const backends = this.serviceBackends(n.id, svc.id).sort();
+      for (const p of svc.ports) {
+        backends.forEach((addr, i) => {
+          const left = backends.length - i;
+          const stat = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(8)}` : '';
+          nat.push(`-p ${p.protocol} -m ${p.protocol} --dport ${p.published}${stat} -j DNAT --to-destination ${addr}:${p.target}`);
+        });
+      }
+    }
+    return {
+      nat,
+      post: [`-d ${sub} -o ${br} -m conntrack --ctstate DNAT -j SNAT --to-source ${m.ip}`],
+      fwd: [`-d ${sub} -o ${br} -m conntrack --ctstate DNAT -j ACCEPT`],
+      iso: [`-o ${br} -m conntrack --ctstate DNAT -j RETURN`, `-i ${br} -m conntrack --ctstate DNAT -j RETURN`],
+    };
   }
 
   /** Bridge, VXLAN device, DNS and rules of an overlay on this node (first local user). */
@@ -1200,7 +1305,7 @@ export class NetworkService {
   private outputJumpSet?: boolean;
 
   private hasPublishedPorts(): boolean {
-    return !!this.db.prepare('SELECT 1 FROM net_ports LIMIT 1').get();
+    return !!this.mesh || !!this.db.prepare('SELECT 1 FROM net_ports LIMIT 1').get();
   }
 
   private async syncOutputJump(): Promise<void> {
@@ -1279,6 +1384,12 @@ export class NetworkService {
       post.push(`-s ${sub} -o ${br} -m conntrack --ctstate DNAT -j MASQUERADE`);
       for (const m of bridges) if (m !== n) iso.push(`-i ${br} -o ${m.bridge} -j DROP`);
     }
+    // the routing mesh first: its ports are the swarm's, on every node
+    const mesh = this.meshRules();
+    nat.push(...mesh.nat);
+    post.unshift(...mesh.post);
+    fwd.splice(1, 0, ...mesh.fwd);
+    iso.unshift(...mesh.iso);
     // Published ports: DNAT for traffic from other hosts and containers, and (through the OUTPUT
     // jump) from this host, loopback included.
     const localnet = new Set<string>();

@@ -9,6 +9,8 @@ export interface NetworkRecord {
   driver: 'bridge' | 'host' | 'null' | 'overlay';
   /** 'swarm' for an overlay (its record lives in the cluster store; this is the node's copy). */
   scope?: 'swarm';
+  /** Overlay: the swarm's ingress network (the routing mesh). */
+  ingress?: boolean;
   /** Overlay: the VXLAN network identifier and the VXLAN device's name. */
   vni?: number;
   vxlan?: string;
@@ -90,6 +92,8 @@ export interface NetContainer {
   labels?: Record<string, string>;
   /** PID of the container's init while it runs (for `container:` mode of others). */
   pid?: number;
+  /** State.Health.Status while it runs with a healthcheck (starting, healthy, unhealthy). */
+  health?: string;
 }
 
 export interface ContainerLookup {

@@ -77,6 +77,14 @@ export interface TaskRecord {
   notBefore?: string;
   /** Labels of the task (Docker's Task.Labels; the service's ContainerSpec labels stay in spec). */
   labels?: Record<string, string>;
+  /** The service's `mode=host` published ports when the task was made (its node publishes them as `docker run -p`). */
+  hostPorts?: Json[];
+}
+
+/** A service Endpoint's `mode=host` ports (the tasks carry them to their nodes). */
+export function hostPortsOf(endpoint: Json | undefined): Json[] | undefined {
+  const ports = ((endpoint?.Ports ?? []) as Json[]).filter((p) => p.PublishMode === 'host' && Number(p.TargetPort) > 0);
+  return ports.length ? ports : undefined;
 }
 
 /** Docker's task name: <service>.<slot> (replicated) or <service>.<node id> (global), then .<task id> for containers. */

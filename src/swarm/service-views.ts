@@ -5,6 +5,7 @@ import type { Json, ServiceRecord, TaskRecord } from './objects';
 import type { Versioned } from './types';
 import { SwarmError } from './errors';
 import { placementError } from './constraint';
+import { hideIngress } from './network/overlay';
 
 const SECOND = 1_000_000_000;
 
@@ -123,6 +124,12 @@ function withDefaults(spec: Json): Json {
 
 export interface ServiceStatus { RunningTasks: number; DesiredTasks: number; CompletedTasks: number }
 
+/** A ServiceSpec without the routing mesh's ingress attachment (Docker keeps it out of the spec). */
+function shown(spec: Json): Json {
+  const tt = obj(spec.TaskTemplate);
+  return tt ? { ...spec, TaskTemplate: hideIngress(tt) } : spec;
+}
+
 export function serviceJson(v: Versioned<ServiceRecord>, opts: { insertDefaults?: boolean; status?: ServiceStatus } = {}): Json {
   const s = v.value;
   const out: Json = {
@@ -130,9 +137,9 @@ export function serviceJson(v: Versioned<ServiceRecord>, opts: { insertDefaults?
     Version: { Index: v.index },
     CreatedAt: s.createdAt,
     UpdatedAt: s.updatedAt,
-    Spec: opts.insertDefaults ? withDefaults(s.spec) : s.spec,
+    Spec: shown(opts.insertDefaults ? withDefaults(s.spec) : s.spec),
   };
-  if (s.previousSpec) out.PreviousSpec = opts.insertDefaults ? withDefaults(s.previousSpec) : s.previousSpec;
+  if (s.previousSpec) out.PreviousSpec = shown(opts.insertDefaults ? withDefaults(s.previousSpec) : s.previousSpec);
   out.Endpoint = s.endpoint ?? { Spec: {} };
   if (s.updateStatus) out.UpdateStatus = s.updateStatus;
   if (opts.status) out.ServiceStatus = opts.status;
@@ -151,7 +158,7 @@ export function taskJson(v: Versioned<TaskRecord>): Json {
     CreatedAt: t.createdAt,
     UpdatedAt: t.updatedAt,
     Labels: t.labels ?? {},
-    Spec: t.spec,
+    Spec: hideIngress(t.spec),
     ServiceID: t.serviceId,
   };
   if (t.slot) out.Slot = t.slot;

@@ -38,6 +38,16 @@ export async function ensureBridge(name: string, gatewayCidr: string | undefined
   sysctl(`net.ipv4.conf.${name}.route_localnet`, '1');
 }
 
+/** A fixed MAC and an extra address on a device (the routing mesh's node address on the ingress bridge). */
+export async function addDeviceAddress(dev: string, cidr: string, mac?: string): Promise<void> {
+  await batch([...(mac ? [`link set dev ${dev} address ${mac}`] : []), `addr replace ${cidr} dev ${dev}`]);
+}
+
+export async function delDeviceAddress(dev: string, cidr: string): Promise<void> {
+  if (!linkExists(dev)) return;
+  await execHost('ip', ['addr', 'del', cidr, 'dev', dev], { allowFailure: true, timeout: 10_000 });
+}
+
 export async function deleteLink(name: string): Promise<void> {
   if (!linkExists(name)) return;
   await execHost('ip', ['link', 'del', 'dev', name], { allowFailure: true, timeout: 10_000 });

@@ -141,6 +141,18 @@ export function createBody(t: TaskRecord, svc: TaskService, binds: Array<{ sourc
   if (num(rsv.MemoryBytes) > 0) host.MemoryReservation = num(rsv.MemoryBytes);
   const logDriver = (t.spec.LogDriver ?? undefined) as { Name?: string; Options?: Record<string, string> } | undefined;
   if (logDriver?.Name) host.LogConfig = { Type: logDriver.Name, Config: logDriver.Options ?? {} };
+  // `--publish mode=host`: this node publishes the port, as `docker run -p` (an empty PublishedPort: a random one)
+  if (t.hostPorts?.length) {
+    const exposed: Json = {};
+    const bindings: Json = {};
+    for (const p of t.hostPorts) {
+      const key = `${Number(p.TargetPort)}/${String(p.Protocol || 'tcp')}`;
+      exposed[key] = {};
+      bindings[key] = [...((bindings[key] as Json[] | undefined) ?? []), { HostIp: '', HostPort: p.PublishedPort ? String(p.PublishedPort) : '' }];
+    }
+    config.ExposedPorts = { ...((config.ExposedPorts as Json | undefined) ?? {}), ...exposed };
+    host.PortBindings = bindings;
+  }
   // overlays (TaskTemplate.Networks, ids once the manager stored the spec): the first is the network mode
   const nets = (Array.isArray(t.spec.Networks) ? t.spec.Networks : []) as Json[];
   if (nets.length) {

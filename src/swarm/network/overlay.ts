@@ -14,9 +14,15 @@ import type { NetworkRecord, Json } from '../objects';
 import { log } from '../../util/log';
 
 /** One container's endpoint on an overlay, as its node publishes it. */
-export interface OverlayEndpoint { containerId: string; ip: string; mac: string; names: string[]; service?: string }
-/** A service as the nodes' DNS and load balancers see it: its endpoint mode and its VIP per overlay. */
-export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string> }
+export interface OverlayEndpoint {
+  containerId: string; ip: string; mac: string; names: string[]; service?: string;
+  /** A task with a healthcheck that is not (yet) healthy: reachable, but out of its service's balancing set and DNS answers. */
+  unhealthy?: boolean;
+}
+/** A port a service publishes on the routing mesh (PublishMode ingress). */
+export interface MeshPort { protocol: 'tcp' | 'udp' | 'sctp'; published: number; target: number }
+/** A service as the nodes' DNS and load balancers see it: its endpoint mode, its VIP per overlay, its ingress ports. */
+export interface OverlayService { id: string; name: string; mode: 'vip' | 'dnsrr'; vips: Record<string, string>; ports?: MeshPort[] }
 export interface OverlayPeer extends OverlayEndpoint { nodeId: string; node: string; addr: string }
 
 /** What a node needs to run the data plane of the swarm's overlays. */
@@ -41,6 +47,12 @@ export interface OverlayHost {
 }
 
 const P = '/berth/swarm/overlay/';
+/** Written once per cluster, when the first manager made the ingress network (as `swarm init` does; a removed ingress is not made again). */
+const INGRESS_MADE = `${P}ingress-made`;
+/** Marks the ingress attachment the manager adds to a TaskTemplate of a service with ingress ports (views hide it, as Docker's spec has none). */
+export const INGRESS_MARK = 'com.berth.ingress';
+/** Docker's range for published ports a service leaves to the swarm. */
+const DYNAMIC_PORTS = [30000, 32767];
 const peerKey = (nodeId: string) => `${P}peers/${nodeId}`;
 const ipKey = (netId: string, ip: string) => `${P}ipam/${netId}/${ip}`;
 const FIRST_VNI = 4096;
@@ -55,6 +67,7 @@ export class OverlayComponent implements SwarmComponent {
   private running = false;
   private stopped = false;
   private published = new Map<string, string>();
+  private ingressChecked = false;
   private inSwarm = false;
 
   constructor(private readonly host: OverlayHost) {}
@@ -101,6 +114,7 @@ export class OverlayComponent implements SwarmComponent {
     try {
       const ctx = this.ctx;
       if (ctx) {
+        if (ctx.objects && !this.ingressChecked) await this.ensureIngress();
         const body = { endpoints: this.host.endpoints() };
         const st = ctx.objects ? await this.serveSync(ctx.nodeId, body) : await this.callManager<OverlayState>('/overlay/sync', body);
         if (this.ctx && this.ctx.nodeId === st.nodeId) await this.host.apply(st);
@@ -143,6 +157,35 @@ export class OverlayComponent implements SwarmComponent {
     return ctx as Required<Pick<SwarmContext, 'objects' | 'store'>> & SwarmContext;
   }
 
+  /**
+   * `swarm init`'s ingress network, made by the first manager that syncs
+   * (Docker: name ingress, Ingress true, the default pool's first subnet,
+   * VNI 4096); once per cluster.
+   */
+  private async ensureIngress(): Promise<void> {
+    const ctx = this.managerCtx();
+    const etcd = ctx.objects.etcd;
+    const r = await etcd.txn([{ key: INGRESS_MADE, target: 'CREATE', create_revision: 0 }], [{ put: { key: INGRESS_MADE, value: new Date().toISOString() } }]);
+    this.ingressChecked = true;
+    if (!r.succeeded) return;
+    const cluster = (await ctx.store.cluster()).value;
+    const existing = (await ctx.objects.list('networks')).map((n) => n.value);
+    if (existing.some((n) => n.spec.Ingress || n.spec.Name === 'ingress')) return;
+    const [base] = (cluster.defaultAddrPool?.[0] ?? '10.0.0.0/8').split('/');
+    const size = cluster.subnetSize || 24;
+    const start = Math.floor(ip2n(base) / 2 ** (32 - size)) * 2 ** (32 - size);
+    const now = new Date().toISOString();
+    const rec: NetworkRecord = {
+      id: randomBytes(13).toString('hex').slice(0, 25),
+      createdAt: now, updatedAt: now,
+      spec: { Name: 'ingress', Driver: 'overlay', Scope: 'swarm', Ingress: true, Labels: {}, Options: {} },
+      ipam: [{ Subnet: `${n2ip(start)}/${size}`, Gateway: n2ip(start + 1) }],
+      vni: FIRST_VNI,
+    };
+    await ctx.objects.create('networks', rec, 'ingress');
+    log.info('ingress network created', { id: rec.id, subnet: rec.ipam[0].Subnet });
+  }
+
   /** A node's sync, on a manager: store its endpoints, answer with the networks and live peers. */
   private async serveSync(nodeId: string, body: Record<string, unknown>): Promise<OverlayState> {
     const ctx = this.managerCtx();
@@ -175,7 +218,8 @@ export class OverlayComponent implements SwarmComponent {
       const vips: Record<string, string> = {};
       for (const v of (sv.endpoint?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>) vips[v.NetworkID] = v.Addr.split('/')[0];
       const mode = (sv.spec.EndpointSpec as { Mode?: string } | undefined)?.Mode === 'dnsrr' ? 'dnsrr' : 'vip';
-      services.push({ id: sv.id, name: String(sv.spec.Name), mode, vips });
+      const ports = meshPorts(sv.endpoint);
+      services.push({ id: sv.id, name: String(sv.spec.Name), mode, vips, ...(ports.length ? { ports } : {}) });
     }
     return { nodeId, addr: self?.addr ?? '', port: cluster.value.dataPathPort || 4789, networks: nets.map((n) => n.value), peers, services };
   }
@@ -277,7 +321,11 @@ export class OverlayComponent implements SwarmComponent {
     const size = 2 ** (32 - Number(bits));
     const gw = n.value.ipam[0].Gateway;
     const candidates = preferred ? [preferred] : Array.from({ length: size - 2 }, (_, i) => n2ip(start + 1 + i)).filter((a) => a !== gw);
-    const used = new Set((await ctx.objects.etcd.getPrefix(`${P}ipam/${netId}/`)).map((kv) => kv.key.slice(`${P}ipam/${netId}/`.length)));
+    const kvs = await ctx.objects.etcd.getPrefix(`${P}ipam/${netId}/`);
+    // a node's ingress address is its own across daemon restarts
+    const mine = owner.startsWith('ingress-sbox:') ? kvs.find((kv) => kv.value === owner) : undefined;
+    if (mine) return mine.key.slice(`${P}ipam/${netId}/`.length);
+    const used = new Set(kvs.map((kv) => kv.key.slice(`${P}ipam/${netId}/`.length)));
     for (const a of candidates) {
       if (used.has(a)) continue;
       const r = await ctx.objects.etcd.txn([{ key: ipKey(netId, a), target: 'CREATE', create_revision: 0 }], [{ put: { key: ipKey(netId, a), value: owner } }]);
@@ -300,14 +348,27 @@ export class OverlayComponent implements SwarmComponent {
     const ep = (spec.EndpointSpec ?? { Mode: 'vip' }) as Json;
     const old = new Map(((prev?.VirtualIPs ?? []) as Array<{ NetworkID: string; Addr: string }>).map((v) => [v.NetworkID, v.Addr]));
     const vips: Array<{ NetworkID: string; Addr: string }> = [];
-    if (given.length) {
+    const ports = (Array.isArray(ep.Ports) ? ep.Ports : []).map((p: Json) => ({ Protocol: 'tcp', ...p, PublishMode: p.PublishMode || 'ingress' })) as Json[];
+    const ingressPorts = ports.filter((p) => p.PublishMode === 'ingress');
+    if (ports.length) await this.checkPorts(serviceId, ports, prev);
+    if (given.length || ingressPorts.length) {
       const ctx = this.managerCtx();
       const all = (await ctx.objects.list('networks')).map((n) => n.value);
       const attached: Json[] = [];
-      for (const g of given) {
+      // the routing mesh: tasks of a service with ingress ports join the ingress network too (last: a user overlay stays the primary)
+      const wanted = given.filter((g) => !(g.DriverOpts as Json | undefined)?.[INGRESS_MARK]);
+      if (ingressPorts.length) {
+        const ing = all.find((n) => n.spec.Ingress);
+        if (!ing) throw new SwarmError(400, 'rpc error: code = InvalidArgument desc = service needs ingress network, but no ingress network is present');
+        wanted.push({ Target: ing.id, DriverOpts: { [INGRESS_MARK]: 'true' } });
+      }
+      for (const g of wanted) {
         const ref = String(g.Target ?? '');
         const n = all.find((x) => x.id === ref) ?? all.find((x) => x.spec.Name === ref) ?? all.find((x) => ref.length >= 3 && x.id.startsWith(ref));
         if (!n) throw new SwarmError(404, `network ${ref} not found`);
+        if (n.spec.Ingress && !(g.DriverOpts as Json | undefined)?.[INGRESS_MARK]) {
+          throw new SwarmError(400, `rpc error: code = InvalidArgument desc = service cannot be explicitly attached to the ingress network "${String(n.spec.Name)}"`);
+        }
         if (attached.some((a) => a.Target === n.id)) continue;
         attached.push({ ...g, Target: n.id });
         if (ep.Mode === 'dnsrr') continue;
@@ -318,12 +379,53 @@ export class OverlayComponent implements SwarmComponent {
       }
       tt.Networks = attached;
       spec.TaskTemplate = tt;
+      // as swarmkit's allocator: the ingress VIP first
+      vips.sort((a, b) => Number(!!all.find((n) => n.id === b.NetworkID)?.spec.Ingress) - Number(!!all.find((n) => n.id === a.NetworkID)?.spec.Ingress));
     }
     for (const [netId, addr] of old) if (!vips.some((v) => v.NetworkID === netId)) await this.releaseHere(netId, addr.split('/')[0]).catch(() => undefined);
-    const ports = (Array.isArray(ep.Ports) ? ep.Ports : []) as Json[];
     // as dockerd shows a service with neither networks nor ports
     if (!given.length && !ports.length) return { Spec: {} };
-    return { Spec: ep, ...(ports.length ? { Ports: ports.map((p) => ({ Protocol: 'tcp', PublishMode: 'ingress', ...p })) } : {}), ...(vips.length ? { VirtualIPs: vips } : {}) };
+    return { Spec: ep, ...(ports.length ? { Ports: ports } : {}), ...(vips.length ? { VirtualIPs: vips } : {}) };
+  }
+
+  /**
+   * Published ports against the other services' (swarmkit's
+   * checkPortConflicts, with its texts); a port left to the swarm gets one of
+   * 30000-32767 (kept across updates). Fills `ports` in place.
+   */
+  private async checkPorts(serviceId: string, ports: Json[], prev?: Json): Promise<void> {
+    const ctx = this.managerCtx();
+    const others = (await ctx.objects.list('services')).map((s) => s.value).filter((s) => s.id !== serviceId);
+    const key = (p: Json) => `${String(p.Protocol || 'tcp')}/${Number(p.PublishedPort)}`;
+    const ingress = new Map<string, { name: string; id: string }>();
+    const host = new Map<string, { name: string; id: string }>();
+    for (const s of others) {
+      for (const p of ((s.endpoint?.Ports ?? []) as Json[])) {
+        if (!p.PublishedPort) continue;
+        (p.PublishMode === 'host' ? host : ingress).set(key(p), { name: String(s.spec.Name), id: s.id });
+      }
+    }
+    const before = ((prev?.Ports ?? []) as Json[]).filter((p) => !p.PublishMode || p.PublishMode === 'ingress');
+    const taken = new Set([...ingress.keys()]);
+    for (const p of ports) {
+      if (p.PublishMode === 'ingress' && !p.PublishedPort) {
+        const had = before.find((b) => b.TargetPort === p.TargetPort && (b.Protocol || 'tcp') === (p.Protocol || 'tcp'));
+        let n = had && !taken.has(key(had)) ? Number(had.PublishedPort) : DYNAMIC_PORTS[0];
+        while (taken.has(`${String(p.Protocol || 'tcp')}/${n}`) || ports.some((q) => q !== p && Number(q.PublishedPort) === n)) n++;
+        if (n > DYNAMIC_PORTS[1]) throw new SwarmError(400, 'rpc error: code = InvalidArgument desc = no available ports in the dynamic port range');
+        p.PublishedPort = n;
+      }
+      if (!p.PublishedPort) continue;
+      const k = key(p);
+      if (p.PublishMode === 'host') {
+        const c = ingress.get(k);
+        if (c) throw new SwarmError(400, `rpc error: code = InvalidArgument desc = port '${Number(p.PublishedPort)}' is already in use by service '${c.name}' (${c.id}) as a host-published port`);
+      } else {
+        const c = ingress.get(k) ?? host.get(k);
+        if (c) throw new SwarmError(400, `rpc error: code = InvalidArgument desc = port '${Number(p.PublishedPort)}' is already in use by service '${c.name}' (${c.id}) as an ingress port`);
+      }
+      taken.add(k);
+    }
   }
 
   /** The service is gone: its VIPs go back to their networks. */
@@ -336,6 +438,24 @@ export class OverlayComponent implements SwarmComponent {
   }
 }
 
+
+/** A service's ports on the routing mesh, from its Endpoint. */
+export function meshPorts(endpoint: Json | undefined): MeshPort[] {
+  return ((endpoint?.Ports ?? []) as Json[])
+    .filter((p) => (p.PublishMode ?? 'ingress') === 'ingress' && Number(p.PublishedPort) > 0 && Number(p.TargetPort) > 0)
+    .map((p) => ({ protocol: (['udp', 'sctp'].includes(String(p.Protocol)) ? p.Protocol : 'tcp') as MeshPort['protocol'], published: Number(p.PublishedPort), target: Number(p.TargetPort) }));
+}
+
+/** A TaskTemplate as Docker shows it: without the ingress attachment the manager added for the routing mesh. */
+export function hideIngress(template: Json | undefined): Json | undefined {
+  const nets = template?.Networks;
+  if (!Array.isArray(nets) || !nets.some((n: Json) => (n.DriverOpts as Json | undefined)?.[INGRESS_MARK])) return template;
+  const rest = nets.filter((n: Json) => !(n.DriverOpts as Json | undefined)?.[INGRESS_MARK]);
+  const out: Json = { ...template };
+  if (rest.length) out.Networks = rest;
+  else delete out.Networks;
+  return out;
+}
 
 /** The overlays a service's tasks attach to (ids, once the manager stored the spec). */
 export function serviceNetworks(spec: Json): string[] {

@@ -22,7 +22,7 @@ import type { SwarmComponent, SwarmContext } from '../component';
 import type { ObjectStore, Write } from '../object-store';
 import type { SwarmStore } from '../store';
 import type { NodeRecord, Versioned } from '../types';
-import { isTerminal, stateBefore, type Json, type ServiceRecord, type TaskRecord, type TaskState } from '../objects';
+import { hostPortsOf, isTerminal, stateBefore, type Json, type ServiceRecord, type TaskRecord, type TaskState } from '../objects';
 import { newId } from '../tokens';
 import { isGlobal, replicasOf } from '../service-views';
 import { schedule, matchConstraints, type ScheduleInput } from './scheduler';
@@ -165,6 +165,8 @@ export class Orchestrator implements SwarmComponent {
         status: nodeId ? { Timestamp: iso, State: 'assigned', Message: 'scheduler assigned task to node' } : { Timestamp: iso, State: 'new', Message: 'created' },
         labels: {},
       };
+      const hostPorts = hostPortsOf(svc.value.endpoint);
+      if (hostPorts) t.hostPorts = hostPorts;
       if (notBefore) t.notBefore = new Date(notBefore).toISOString();
       created.push(t);
       return { op: 'create', kind: 'tasks', value: t };

@@ -55,7 +55,7 @@
 // where a task never seen running counts).
 import type { ObjectStore, Write } from '../object-store';
 import type { Versioned, NodeRecord } from '../types';
-import { isTerminal, TASK_STATES, type Json, type ServiceRecord, type TaskRecord, type TaskState, type UpdateStatus } from '../objects';
+import { hostPortsOf, isTerminal, TASK_STATES, type Json, type ServiceRecord, type TaskRecord, type TaskState, type UpdateStatus } from '../objects';
 import { newId } from '../tokens';
 import { matchConstraints } from './scheduler';
 import { log } from '../../util/log';
@@ -327,6 +327,8 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
       status: nodeId ? { Timestamp: iso, State: 'assigned', Message: 'scheduler assigned task to node' } : { Timestamp: iso, State: 'new', Message: 'created' },
       labels: {},
     };
+    const hostPorts = hostPortsOf(svc.value.endpoint);
+    if (hostPorts) fresh.hostPorts = hostPorts;
     if (cfg.Order === 'start-first') {
       // the old ones are rewritten as they are: their versions guard the slot against a second replacement
       units.push([...ts.map((t) => put(t, {})), { op: 'create', kind: 'tasks', value: fresh }]);
