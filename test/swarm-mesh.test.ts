@@ -13,27 +13,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
+import { startCluster, until, type Cluster, type ClusterHost } from './helpers/cluster';
 
 let cluster: Cluster;
 let m1: ClusterHost, w1: ClusterHost, w2: ClusterHost;
 const times: Record<string, number> = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  while (Date.now() - t0 < ms) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(300);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 /** Addresses busybox nslookup prints for `name`, asked from container `client` on `h`. */
 async function lookup(h: ClusterHost, name: string): Promise<string[]> {

@@ -9,27 +9,12 @@
 // --force` leave no VXLAN device, namespace or rule.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
+import { startCluster, until, type Cluster, type ClusterHost } from './helpers/cluster';
 
 let cluster: Cluster;
 let m1: ClusterHost, w1: ClusterHost;
 const times: Record<string, number> = {};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  while (Date.now() - t0 < ms) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(400);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 async function vxlans(h: ClusterHost): Promise<string[]> {
   const r = await h.exec('ip', ['-o', '-d', 'link', 'show', 'type', 'vxlan'], { timeout: 15_000 });

@@ -520,3 +520,19 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
   }
   return c;
 }
+
+/** Polls fn every 300 ms until it gives a value (not undefined/false), for at most ms; the last error is in the timeout's message. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < ms) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
