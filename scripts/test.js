@@ -49,7 +49,7 @@ const concurrency = process.env.BERTH_TEST_CONCURRENCY || '3';
 // Files that start several engines at once (namespaced hosts, etcd members)
 // run after the rest, one at a time: on 2 cores they would starve the other
 // files' timing, and each other's.
-const heavy = (f) => /[/\\](cluster-harness|swarm-(single|cluster|cli|agent|services|services-e2e|update|secrets|overlay|vip|mesh))\.test\.js$/.test(f);
+const heavy = (f) => /[/\\](cluster-harness|swarm-(single|cluster|cli|agent|services|services-e2e|service-cli|update|secrets|overlay|vip|mesh))\.test\.js$/.test(f);
 const phases = [
   { files: files.filter((f) => !heavy(f)), concurrency },
   { files: files.filter(heavy), concurrency: '1' },

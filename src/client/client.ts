@@ -371,11 +371,24 @@ export class EngineClient {
   taskList(filters?: T.Filters): Promise<S.SwarmTask[]> {
     return this.call('GET', '/tasks', { filters: filters && Object.keys(filters).length ? filters : undefined });
   }
+  taskInspect(id: string): Promise<S.SwarmTask> { return this.call('GET', `/tasks/${encodeURIComponent(id)}`); }
+  /** GET /services/{id}/logs or /tasks/{id}/logs (a stream, multiplexed unless the task has a TTY). */
+  swarmLogs(kind: 'services' | 'tasks', id: string, o: LogsOptions = {}): Promise<http.IncomingMessage> {
+    return this.raw('GET', `/${kind}/${encodeURIComponent(id)}/logs`, {
+      follow: o.follow || undefined,
+      stdout: true,
+      stderr: true,
+      since: o.since || undefined,
+      timestamps: o.timestamps || undefined,
+      tail: o.tail || undefined,
+      details: o.details || undefined,
+    });
+  }
   serviceInspect(id: string): Promise<{ ID: string; Spec?: { Name?: string } }> { return this.call('GET', `/services/${encodeURIComponent(id)}`); }
   serviceList(filters?: T.Filters, status = true): Promise<S.SwarmService[]> {
     return this.call('GET', '/services', { filters: filters && Object.keys(filters).length ? filters : undefined, status: status || undefined });
   }
-  serviceGet(id: string): Promise<S.SwarmService> { return this.call('GET', `/services/${encodeURIComponent(id)}`); }
+  serviceGet(id: string, insertDefaults = false): Promise<S.SwarmService> { return this.call('GET', `/services/${encodeURIComponent(id)}${insertDefaults ? '?insertDefaults=true' : ''}`); }
   serviceCreate(spec: Record<string, unknown>): Promise<{ ID: string; Warnings?: string[] | null }> { return this.call('POST', '/services/create', undefined, spec); }
   serviceUpdate(id: string, version: number, spec: Record<string, unknown>, rollback?: 'previous'): Promise<{ Warnings?: string[] | null }> {
     return this.call('POST', `/services/${encodeURIComponent(id)}/update`, { version, rollback }, spec);

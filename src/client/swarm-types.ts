@@ -93,7 +93,7 @@ export interface SwarmTask {
   ServiceID?: string;
   NodeID?: string;
   Slot?: number;
-  Spec?: { ContainerSpec?: { Image?: string } };
+  Spec?: { ContainerSpec?: { Image?: string; TTY?: boolean } };
   DesiredState?: string;
   Status?: {
     Timestamp?: string;

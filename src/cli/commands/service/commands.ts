@@ -9,6 +9,7 @@ import { shortId } from '../../units';
 import { ApiError, type SwarmService } from '../../../client';
 import { naturalLess } from '../node/view';
 import { printTasks } from '../node/ps';
+import { prettyService } from './pretty';
 
 const FORMAT_USAGE = 'Pretty-print services using a Go template';
 
@@ -79,16 +80,42 @@ export const inspectCommand: Command = {
   args: { min: 1 },
   async run(ctx, p) {
     if (p.flags.pretty && p.flags.format) throw new CliError('--format is incompatible with human friendly format');
-    if (p.flags.pretty) throw new CliError('berth: service inspect --pretty is not supported yet; use --format');
-    await inspectEach(ctx, p.args, p.flags.format ?? '', async (ref) => {
+    // docker asks for the defaults filled in (insertDefaults), as the page shows them
+    const get = async (ref: string) => {
       try {
-        return await ctx.client.serviceGet(ref);
+        return await ctx.client.serviceGet(ref, true);
       } catch (e) {
         // docker's inspect says so for a 404
         if (e instanceof ApiError && e.status === 404) throw new Error(`Error: no such service: ${ref}`);
         throw e;
       }
-    });
+    };
+    if (p.flags.pretty) {
+      // docker renders every page before printing any: one missing service prints nothing
+      let out = '';
+      for (const ref of p.args) {
+        let s;
+        try {
+          s = await get(ref);
+        } catch (e) {
+          throw new CliError((e as Error).message);
+        }
+        const names = new Map<string, string>();
+        for (const n of (obj(obj(s.Spec.TaskTemplate)).Networks as Array<{ Target?: string }> | undefined) ?? []) {
+          if (!n?.Target) continue;
+          try {
+            const net = await ctx.client.networkInspect(n.Target, { scope: 'swarm' });
+            names.set(net.ID, net.Name);
+          } catch {
+            // docker shows the target as it is when the network cannot be read
+          }
+        }
+        out += prettyService(s, names);
+      }
+      ctx.out(out);
+      return;
+    }
+    await inspectEach(ctx, p.args, p.flags.format ?? '', get);
   },
 };
 
