@@ -2,7 +2,8 @@
  * The few system calls berthd's filesystem helper needs that Node lacks:
  * chroot(2) (the helper confines itself to a container's root before it
  * touches any container path), openat2(2) with RESOLVE_IN_ROOT (mount points
- * resolved by the kernel inside a root), bind mount(2), the parent-death
+ * resolved by the kernel inside a root), bind mount(2), overlay mount and
+ * umount2(2) for the storage driver (no mount/umount program per container), the parent-death
  * signal, and xattrs read without following links. Errors are thrown as
  * Error objects with `code` set to the errno name (as Node's fs does).
  */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,26 @@ static napi_value js_remount_ro(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* mount -t overlay overlay -o `options` `target` (options under one page). */
+static napi_value js_mount_overlay(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char opts[MAX_ARG], dst[MAX_ARG];
+  if (get_args(env, info, 2, argv) || get_str(env, argv[0], opts) || get_str(env, argv[1], dst)) return NULL;
+  if (mount("overlay", dst, "overlay", 0, opts) != 0) return throw_errno(env, "mount overlay", errno);
+  return NULL;
+}
+
+/* umount2(target, detach ? MNT_DETACH : 0). */
+static napi_value js_umount(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char dst[MAX_ARG];
+  bool detach = false;
+  if (get_args(env, info, 2, argv) || get_str(env, argv[0], dst)) return NULL;
+  napi_get_value_bool(env, argv[1], &detach);
+  if (umount2(dst, detach ? MNT_DETACH : 0) != 0) return throw_errno(env, "umount", errno);
+  return NULL;
+}
+
 /* The extended attributes of `path` itself (a link is not followed): [[name, Buffer], ...]. */
 static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
   napi_value argv[1], arr;
@@ -159,6 +181,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"bind", NULL, js_bind, NULL, NULL, NULL, napi_default, NULL},
     {"remountReadonly", NULL, js_remount_ro, NULL, NULL, NULL, napi_default, NULL},
     {"lxattrs", NULL, js_lxattrs, NULL, NULL, NULL, napi_default, NULL},
+    {"mountOverlay", NULL, js_mount_overlay, NULL, NULL, NULL, napi_default, NULL},
+    {"umount", NULL, js_umount, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

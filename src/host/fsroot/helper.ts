@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
-import { fsrootNative, O_PATH } from './native';
+import { fsrootNative, O_PATH } from '../native/addon';
 import * as ops from './ops';
 import type { ConfinedRequest } from './run';
 

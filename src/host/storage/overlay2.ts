@@ -9,6 +9,7 @@ import path from 'node:path';
 import { execHost, HostExecError } from '../exec';
 import { NotFound, SystemError } from '../../util/errors';
 import { LayerStore, EMPTY_LOWER } from './layers';
+import { fsrootNative, type FsRootNative } from '../native/addon';
 import { packDir } from './tar-pack';
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
@@ -121,6 +122,21 @@ export class Overlay2 {
     const lowerOpt = tops.length ? tops.join(':') : EMPTY_LOWER;
     const opts = `lowerdir=${lowerOpt},upperdir=${rel}/upper,workdir=${rel}/work`;
     if (opts.length > 4000) throw new SystemError(`too many layers to mount (${lowers.length})`);
+    // the system call itself when the absolute form fits a page: a spawned
+    // `mount` costs berthd a fork per container (the relative form needs the
+    // program's own working directory, so it stays for very deep images)
+    const abs = (p: string) => path.join(this.layers.dir, p);
+    const absOpts = `lowerdir=${tops.length ? tops.map(abs).join(':') : abs(EMPTY_LOWER)},upperdir=${d}/upper,workdir=${d}/work`;
+    const native = absOpts.length < 4000 ? nativeMounts() : undefined;
+    if (native) {
+      try {
+        native.mountOverlay(absOpts, merged);
+      } catch (e) {
+        if (this.isMounted(merged)) return merged;
+        throw new SystemError(`error mounting overlay for ${id}: ${(e as Error).message}`);
+      }
+      return merged;
+    }
     try {
       await execHost('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.layers.dir, timeout: 60_000 });
     } catch (e) {
@@ -132,6 +148,22 @@ export class Overlay2 {
 
   async unmount(id: string): Promise<void> {
     const merged = path.join(this.dir(id), 'merged');
+    const native = nativeMounts();
+    if (native) {
+      for (let i = 0; i < 5 && this.isMounted(merged); i++) {
+        try {
+          native.umount(merged, false);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EINVAL' || code === 'ENOENT') return; // not a mount point (any more)
+          if (code !== 'EBUSY') throw new SystemError(`error unmounting ${merged}: ${(e as Error).message}`);
+          if (i < 4) { await new Promise((res) => setTimeout(res, 100 * (i + 1))); continue; }
+          try { native.umount(merged, true); } catch { /* gone meanwhile */ }
+          return;
+        }
+      }
+      return;
+    }
     for (let i = 0; i < 5 && this.isMounted(merged); i++) {
       const r = await execHost('umount', [merged], { allowFailure: true, timeout: 30_000 });
       if (r.code !== 0 && this.isMounted(merged)) {
@@ -208,4 +240,18 @@ async function makeInitLayer(dir: string): Promise<void> {
 
 function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8)));
+}
+
+let mounts: FsRootNative | null | undefined;
+/** The addon's mount calls, or null (the programs are used) when it cannot load. */
+function nativeMounts(): FsRootNative | undefined {
+  if (mounts === undefined) {
+    try {
+      const n = fsrootNative();
+      mounts = typeof n.mountOverlay === 'function' && typeof n.umount === 'function' ? n : null;
+    } catch {
+      mounts = null;
+    }
+  }
+  return mounts ?? undefined;
 }

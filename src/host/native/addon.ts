@@ -1,5 +1,6 @@
-// The native part of the confined filesystem helper (native/fsroot, built by
-// node-gyp at `npm ci`): the system calls Node has no binding for.
+// The native addon (native/fsroot, built by node-gyp at `npm ci`): the system
+// calls Node has no binding for, used by the confined filesystem helper
+// (fsroot/) and the overlay storage driver (storage/overlay2.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -15,6 +16,10 @@ export interface FsRootNative {
   remountReadonly(dst: string): void;
   /** The xattrs of the path itself (a symlink is not followed). */
   lxattrs(p: string): Array<[string, Buffer]>;
+  /** mount("overlay", target, "overlay", 0, options); options under one page. */
+  mountOverlay(options: string, target: string): void;
+  /** umount2(target, detach ? MNT_DETACH : 0). */
+  umount(target: string, detach: boolean): void;
 }
 
 /** dist/src/host/fsroot (or src/host/fsroot under ts-node) → the repository root. */
