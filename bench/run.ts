@@ -64,6 +64,7 @@ function takeLock(): void {
     fs.writeFileSync(LOCK, String(process.pid), { flag: 'wx' });
   } catch {
     const pid = Number(fs.readFileSync(LOCK, 'utf8'));
+    // an empty or foreign lock file (e.g. one flock(1) made) holds no pid: kill(0) would probe our own group
     let alive = false;
     try {
       process.kill(pid, 0);
@@ -71,7 +72,7 @@ function takeLock(): void {
     } catch {
       /* stale */
     }
-    if (alive && pid !== process.pid) throw new Error(`another benchmark run (pid ${pid}) holds ${LOCK}`);
+    if (alive && pid > 0 && pid !== process.pid) throw new Error(`another benchmark run (pid ${pid}) holds ${LOCK}`);
     fs.writeFileSync(LOCK, String(process.pid));
   }
 }
