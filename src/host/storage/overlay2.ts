@@ -128,17 +128,9 @@ export class Overlay2 {
     const abs = (p: string) => path.join(this.layers.dir, p);
     const absOpts = `lowerdir=${tops.length ? tops.map(abs).join(':') : abs(EMPTY_LOWER)},upperdir=${d}/upper,workdir=${d}/work`;
     const native = absOpts.length < 4000 ? nativeMounts() : undefined;
-    if (native) {
-      try {
-        native.mountOverlay(absOpts, merged);
-      } catch (e) {
-        if (this.isMounted(merged)) return merged;
-        throw new SystemError(`error mounting overlay for ${id}: ${(e as Error).message}`);
-      }
-      return merged;
-    }
     try {
-      await execHost('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.layers.dir, timeout: 60_000 });
+      if (native) native.mountOverlay(absOpts, merged);
+      else await execHost('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.layers.dir, timeout: 60_000 });
     } catch (e) {
       if (this.isMounted(merged)) return merged;
       throw new SystemError(`error mounting overlay for ${id}: ${e instanceof HostExecError ? e.stderr.trim() : (e as Error).message}`);
@@ -148,30 +140,33 @@ export class Overlay2 {
 
   async unmount(id: string): Promise<void> {
     const merged = path.join(this.dir(id), 'merged');
+    for (let i = 0; i < 5 && this.isMounted(merged); i++) {
+      if ((await this.umountOnce(merged, false)) === 'done') continue;
+      if (i < 4) { await new Promise((res) => setTimeout(res, 100 * (i + 1))); continue; }
+      // still busy: detach it lazily, as a last resort
+      await this.umountOnce(merged, true).catch(() => undefined);
+    }
+  }
+
+  /** One unmount try, by system call (or the program without the addon): 'busy' when the kernel says so; other failures throw. */
+  private async umountOnce(merged: string, lazy: boolean): Promise<'done' | 'busy'> {
     const native = nativeMounts();
     if (native) {
-      for (let i = 0; i < 5 && this.isMounted(merged); i++) {
-        try {
-          native.umount(merged, false);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'EINVAL' || code === 'ENOENT') return; // not a mount point (any more)
-          if (code !== 'EBUSY') throw new SystemError(`error unmounting ${merged}: ${(e as Error).message}`);
-          if (i < 4) { await new Promise((res) => setTimeout(res, 100 * (i + 1))); continue; }
-          try { native.umount(merged, true); } catch { /* gone meanwhile */ }
-          return;
-        }
-      }
-      return;
-    }
-    for (let i = 0; i < 5 && this.isMounted(merged); i++) {
-      const r = await execHost('umount', [merged], { allowFailure: true, timeout: 30_000 });
-      if (r.code !== 0 && this.isMounted(merged)) {
-        if (/busy/i.test(r.stderr) && i < 4) { await new Promise((res) => setTimeout(res, 100 * (i + 1))); continue; }
-        if (/busy/i.test(r.stderr)) { await execHost('umount', ['-l', merged], { allowFailure: true }); break; }
-        if (!/not mounted|no mount point/i.test(r.stderr)) throw new SystemError(`error unmounting ${merged}: ${r.stderr.trim()}`);
+      try {
+        native.umount(merged, lazy);
+        return 'done';
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EBUSY') return 'busy';
+        if (code === 'EINVAL' || code === 'ENOENT') return 'done'; // not a mount point (any more)
+        throw new SystemError(`error unmounting ${merged}: ${(e as Error).message}`);
       }
     }
+    const r = await execHost('umount', lazy ? ['-l', merged] : [merged], { allowFailure: true, timeout: 30_000 });
+    if (r.code === 0 || !this.isMounted(merged)) return 'done';
+    if (/busy/i.test(r.stderr)) return 'busy';
+    if (/not mounted|no mount point/i.test(r.stderr)) return 'done';
+    throw new SystemError(`error unmounting ${merged}: ${r.stderr.trim()}`);
   }
 
   async removeRw(id: string): Promise<void> {
