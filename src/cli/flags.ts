@@ -2,7 +2,7 @@
 // `-p=80`, repeatable list flags, `--` and interspersed=false (for run,
 // create and exec everything after the first positional is the command).
 
-import { goDurationMs } from '../common/time';
+import { goDurationMs, getTimestamp } from '../common/time';
 
 export type FlagType = 'bool' | 'string' | 'int' | 'float' | 'list' | 'duration';
 
@@ -46,6 +46,15 @@ function defaultOf(d: FlagDef): unknown {
 
 function flagLabel(d: FlagDef): string {
   return d.short ? `-${d.short}, --${d.name}` : `--${d.name}`;
+}
+
+/** A --since/--until value as the API wants it; as docker's client, a bad value fails before any request, naming the flag. */
+export function flagTimestamp(name: string, v: string | undefined): string | undefined {
+  try {
+    return v ? getTimestamp(v) : undefined;
+  } catch (e) {
+    throw new Error(`invalid value for ${JSON.stringify(name)}: ${(e as Error).message}`);
+  }
 }
 
 /** A Go duration ("10s", "1m30s", "1.5h") in milliseconds; undefined if it is not one. */

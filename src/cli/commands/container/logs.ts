@@ -1,16 +1,7 @@
 // logs: the container's output, demultiplexed unless it has a TTY.
 import type { Command } from '../../registry';
 import { demuxTo } from '../../../client';
-import { getTimestamp } from '../../../common/time';
-
-/** As docker's client: a bad value fails before any request, naming the flag. */
-function flagTimestamp(name: string, v: string | undefined): string | undefined {
-  try {
-    return v ? getTimestamp(v) : undefined;
-  } catch (e) {
-    throw new Error(`invalid value for ${JSON.stringify(name)}: ${(e as Error).message}`);
-  }
-}
+import { flagTimestamp } from '../../flags';
 
 export const logsCommand: Command = {
   name: 'logs',

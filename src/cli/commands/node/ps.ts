@@ -12,8 +12,8 @@ import { naturalLess, nodeReference, pretty } from './view';
 const TASK_TABLE = 'table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}';
 const TASK_HEADERS = { ID: 'ID', Name: 'NAME', Image: 'IMAGE', Node: 'NODE', DesiredState: 'DESIRED STATE', CurrentState: 'CURRENT STATE', Error: 'ERROR', Ports: 'PORTS' };
 
-/** idresolver: service and node IDs to names, cached; --no-resolve keeps IDs. */
-function resolver(ctx: CommandContext, noResolve: boolean) {
+/** idresolver: service and node IDs to names (a node's Spec.Name, then its hostname), cached; --no-resolve keeps IDs. */
+export function resolver(ctx: CommandContext, noResolve: boolean) {
   const cache = new Map<string, string>();
   return async (kind: 'node' | 'service', id: string): Promise<string> => {
     if (noResolve || !id) return id;
@@ -21,8 +21,12 @@ function resolver(ctx: CommandContext, noResolve: boolean) {
     if (!cache.has(key)) {
       let name = id;
       try {
-        if (kind === 'node') name = (await ctx.client.nodeInspect(id)).Description?.Hostname || id;
-        else name = (await ctx.client.serviceInspect(id)).Spec?.Name || id;
+        if (kind === 'node') {
+          const n = await ctx.client.nodeInspect(id);
+          name = n.Spec?.Name || n.Description?.Hostname || id;
+        } else {
+          name = (await ctx.client.serviceInspect(id)).Spec?.Name || id;
+        }
       } catch { /* unknown: the ID */ }
       cache.set(key, name);
     }

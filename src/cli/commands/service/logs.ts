@@ -5,7 +5,8 @@
 import type { Command, CommandContext } from '../../registry';
 import { CliError } from '../../registry';
 import { ApiError, demuxTo } from '../../../client';
-import { getTimestamp } from '../../../common/time';
+import { flagTimestamp } from '../../flags';
+import { resolver } from '../node/ps';
 import { shortId } from '../../units';
 
 interface LogsFlags {
@@ -30,27 +31,9 @@ export function parseDetails(s: string): Map<string, string> {
 /** Turns daemon lines (details first) into docker's prefixed lines. */
 export class TaskLinePrefixer {
   private cache = new Map<string, string>();
-  private names = new Map<string, string>();
-  constructor(private ctx: CommandContext, private f: LogsFlags, private padding: number) {}
-
-  private async resolve(kind: 'node' | 'service', id: string): Promise<string> {
-    if (this.f['no-resolve']) return id;
-    const key = `${kind}:${id}`;
-    const hit = this.names.get(key);
-    if (hit !== undefined) return hit;
-    let name = id;
-    try {
-      if (kind === 'node') {
-        const n = await this.ctx.client.nodeInspect(id);
-        name = n.Spec?.Name || n.Description?.Hostname || id;
-      } else {
-        name = (await this.ctx.client.serviceGet(id)).Spec.Name || id;
-      }
-    } catch {
-      // docker's resolver leaves an ID it cannot resolve as it is
-    }
-    this.names.set(key, name);
-    return name;
+  private resolve: ReturnType<typeof resolver>;
+  constructor(private ctx: CommandContext, private f: LogsFlags, private padding: number) {
+    this.resolve = resolver(ctx, !!f['no-resolve']);
   }
 
   private async context(node: string, service: string, task: string): Promise<string> {
@@ -133,12 +116,7 @@ export const logsCommand: Command = {
   async run(ctx, p) {
     const f = p.flags as LogsFlags;
     const target = p.args[0];
-    let since: string | undefined;
-    try {
-      since = f.since ? getTimestamp(f.since) : undefined;
-    } catch (e) {
-      throw new CliError(`invalid value for "since": ${(e as Error).message}`);
-    }
+    const since = flagTimestamp('since', f.since);
     // a service first, then a task, as docker looks them up
     let kind: 'services' | 'tasks' = 'services';
     let tty = false;
