@@ -6,22 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startDaemon, waitFor, type TestDaemon } from './helpers/daemon';
+import { startDaemon, waitFor, sameOnBothClis, type TestDaemon } from './helpers/daemon';
 
 let d: TestDaemon;
 const PORT = 20000 + 4 * Math.floor(Math.random() * 4000);
 
+// times move between the two runs: "N seconds ago" and the column widths it makes
+const timeless = (t: string) => t.replace(/(Less than a second|About a minute|\d+ (?:seconds?|minutes?)) ago/g, 'T ago').replace(/ {2,}/g, '  ');
 /** Both CLIs, same arguments: same exit code, stdout and stderr (program names aside). */
-async function same(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const a = await d.docker(args, { input });
-  const b = await d.berth(args, { input });
-  assert.equal(b.code, a.code, `exit code of ${args.join(' ')}: docker ${a.code} (${a.stderr}), berth ${b.code} (${b.stderr})`);
-  // times move between the two runs: "N seconds ago" and the column widths it makes
-  const norm = (t: string) => t.replace(/(Less than a second|About a minute|\d+ (?:seconds?|minutes?)) ago/g, 'T ago').replace(/ {2,}/g, '  ');
-  assert.equal(norm(b.stdout), norm(a.stdout), `stdout of ${args.join(' ')}`);
-  assert.equal(b.stderr.replace(/berth(?!-test)/g, 'docker'), a.stderr, `stderr of ${args.join(' ')}`);
-  return a;
-}
+const same = (args: string[], input?: string) => sameOnBothClis(d, args, { input, stdout: timeless });
 
 before(async () => {
   d = await startDaemon();

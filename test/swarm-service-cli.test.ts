@@ -6,22 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { startDaemon, waitFor, ROOT_DIR, type TestDaemon } from './helpers/daemon';
+import { startDaemon, waitFor, sameOnBothClis, ROOT_DIR, type TestDaemon } from './helpers/daemon';
 
 let d: TestDaemon;
 const PORT = 20000 + 4 * Math.floor(Math.random() * 4000);
 
+// lines of different tasks may interleave differently between two reads
+const sorted = (t: string) => t.split('\n').sort().join('\n');
 /** Both CLIs, same arguments: same exit code, stdout and stderr (program names aside). */
-async function same(args: string[], sortLines = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  const a = await d.docker(args);
-  const b = await d.berth(args);
-  assert.equal(b.code, a.code, `exit code of ${args.join(' ')}: docker ${a.code} (${a.stderr}), berth ${b.code} (${b.stderr})`);
-  // lines of different tasks may interleave differently between two reads
-  const norm = (t: string) => (sortLines ? t.split('\n').sort().join('\n') : t);
-  assert.equal(norm(b.stdout), norm(a.stdout), `stdout of ${args.join(' ')}`);
-  assert.equal(norm(b.stderr.replace(/berth(?!-test)/g, 'docker')), norm(a.stderr), `stderr of ${args.join(' ')}`);
-  return a;
-}
+const same = (args: string[], sortLines = false) => sameOnBothClis(d, args, sortLines ? { stdout: sorted, stderr: sorted } : {});
 
 before(async () => {
   d = await startDaemon();

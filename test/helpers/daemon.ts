@@ -202,6 +202,22 @@ export class TestDaemon {
   }
 }
 
+/**
+ * The same command through the docker CLI and berth on one daemon: same exit
+ * code, stdout and stderr (berth's name read as docker's in stderr), after
+ * `stdout`/`stderr` even out what may differ between two runs. Docker's result.
+ */
+export async function sameOnBothClis(d: TestDaemon, args: string[], o: { input?: string; stdout?: (s: string) => string; stderr?: (s: string) => string } = {}): Promise<RunResult> {
+  const a = await d.docker(args, { input: o.input });
+  const b = await d.berth(args, { input: o.input });
+  assert.equal(b.code, a.code, `exit code of ${args.join(' ')}: docker ${a.code} (${a.stderr}), berth ${b.code} (${b.stderr})`);
+  const out = o.stdout ?? ((s: string) => s);
+  const err = o.stderr ?? ((s: string) => s);
+  assert.equal(out(b.stdout), out(a.stdout), `stdout of ${args.join(' ')}`);
+  assert.equal(err(b.stderr.replace(/berth(?!-test)/g, 'docker')), err(a.stderr), `stderr of ${args.join(' ')}`);
+  return a;
+}
+
 /** Starts a private daemon. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
   const d = new TestDaemon(opts);
