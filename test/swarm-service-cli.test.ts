@@ -2,7 +2,6 @@
 // single-node swarm: berth's output must equal the docker CLI's for the same
 // command against the same daemon.
 import { test, before, after } from 'node:test';
-/* eslint-disable @typescript-eslint/no-explicit-any -- Docker JSON read loosely in assertions */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
