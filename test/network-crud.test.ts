@@ -105,6 +105,16 @@ test('bad input: overlapping subnets, bad CIDR, gateway outside subnet, unknown 
   assert.doesNotMatch((await d.docker(['network', 'ls'])).stdout, /ov1/);
 });
 
+test('networks created at the same moment get distinct subnets (no pick races another)', async () => {
+  const names = ['par1', 'par2', 'par3', 'par4'];
+  const made = await Promise.all(names.map((n) => d.docker(['network', 'create', n])));
+  for (const r of made) assert.equal(r.code, 0, r.stderr);
+  const subnets = await Promise.all(names.map(async (n) => (await d.docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', n])).stdout.trim()));
+  assert.equal(new Set(subnets).size, names.length, subnets.join(' '));
+  const rm = await d.docker(['network', 'rm', ...names]);
+  assert.equal(rm.code, 0, rm.stderr);
+});
+
 test('chains are reconciled after a crash (SIGKILL + restart)', async () => {
   assert.equal((await d.docker(['network', 'create', 'keep'])).code, 0);
   await d.kill();

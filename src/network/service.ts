@@ -23,6 +23,7 @@ import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
 import { type Cidr6, parseCidr6, parseIp6 } from './cidr6';
 import { Ipam } from './ipam';
 import { DnsServer, hostNameservers } from './dns';
+import { withHostLock } from '../host/hostlock';
 import { PortProxies, wantedBindings, type PortBinding } from './ports';
 import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer, NetworkRecord } from './types';
 import type { OverlayEndpoint, OverlayService, OverlaySnapshot, SwarmNetworkDef, SwarmNetworks } from './overlay';
@@ -266,7 +267,6 @@ export class NetworkService {
     }
     if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`);
     const options: Record<string, string> = { ...(req.Options ?? {}) };
-    const taken = this.takenSubnets();
     const cfgs: any[] = req.IPAM?.Config ?? [];
     if ((req.IPAM?.Driver ?? 'default') !== 'default') throw new NotFound(`plugin "${req.IPAM.Driver}" not found`);
     const v4 = cfgs.filter((c) => !c.Subnet || !c.Subnet.includes(':'));
@@ -276,9 +276,6 @@ export class NetworkService {
     if (v6.length > 1) throw new InvalidParameter('only one IPv6 pool per network is supported');
     const pools6 = req.EnableIPv6 ? [this.ipam.validatePool6(v6[0], this.takenSubnets6())] : [];
     if (v4.length > 1) throw new InvalidParameter('only one IPv4 pool per network is supported');
-    let pool;
-    if (v4.length === 1 && (v4[0].Subnet || v4[0].Gateway || v4[0].IPRange)) pool = this.ipam.validatePool(v4[0], taken);
-    else pool = this.ipam.pickSubnet([...taken, ...(await this.hostRoutes())]);
     const id = newId();
     let bridge = options['com.docker.network.bridge.name'];
     if (bridge !== undefined) {
@@ -289,25 +286,44 @@ export class NetworkService {
     } else {
       bridge = this.ifName('-', id);
     }
-    const n: NetworkRecord = {
-      id, name, driver: 'bridge', created: new Date().toISOString(),
-      internal: !!req.Internal, attachable: !!req.Attachable, enableIPv6: !!req.EnableIPv6,
-      labels: { ...(req.Labels ?? {}) }, options, ipamOptions: { ...(req.IPAM?.Options ?? {}) },
-      pools: [pool], pools6, userSubnet: v4.length === 1 && !!v4[0].Subnet, bridge, predefined: false,
-    };
-    try {
-      await ip.ensureBridge(bridge, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n), gateway6Cidr(n));
-      this.save(n);
-      await this.applyRules();
-      await this.startDns(n);
-    } catch (e) {
+    const br = bridge;
+    const undo = async () => {
       this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
       this.nets.delete(id);
       this.dns.get(id)?.close();
       this.dns.delete(id);
-      await ip.deleteLink(bridge);
+      await ip.deleteLink(br);
       await this.applyRules().catch(() => {});
-      throw e instanceof SystemError || e instanceof InvalidParameter ? e : new SystemError(`failed to create network ${name}: ${(e as Error).message}`);
+    };
+    const failed = (e: unknown) => (e instanceof SystemError || e instanceof InvalidParameter ? e : new SystemError(`failed to create network ${name}: ${(e as Error).message}`));
+    // Picking a free subnet and routing it is one step for every daemon on the host (and every
+    // create of this one): otherwise two of them pick the same subnet before either routes it.
+    const n = await withHostLock('subnets', async () => {
+      const taken = this.takenSubnets();
+      const pool = v4.length === 1 && (v4[0].Subnet || v4[0].Gateway || v4[0].IPRange)
+        ? this.ipam.validatePool(v4[0], taken)
+        : this.ipam.pickSubnet([...taken, ...(await this.hostRoutes())]);
+      const rec: NetworkRecord = {
+        id, name, driver: 'bridge', created: new Date().toISOString(),
+        internal: !!req.Internal, attachable: !!req.Attachable, enableIPv6: !!req.EnableIPv6,
+        labels: { ...(req.Labels ?? {}) }, options, ipamOptions: { ...(req.IPAM?.Options ?? {}) },
+        pools: [pool], pools6, userSubnet: v4.length === 1 && !!v4[0].Subnet, bridge: br, predefined: false,
+      };
+      try {
+        await ip.ensureBridge(br, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(rec), gateway6Cidr(rec));
+        this.save(rec);
+      } catch (e) {
+        await undo();
+        throw failed(e);
+      }
+      return rec;
+    });
+    try {
+      await this.applyRules();
+      await this.startDns(n);
+    } catch (e) {
+      await undo();
+      throw failed(e);
     }
     this.deps.events.publish('network', 'create', id, { name, type: 'bridge' });
     return { Id: id, Warning: warning };
@@ -724,9 +740,12 @@ export class NetworkService {
 
   /** After stop (or a failed start): release addresses, veths, rules, ports and the namespace. */
   async teardown(containerId: string): Promise<void> {
-    this.proxies.unpublish(containerId);
     // Teardown runs at exits and removals, which must work on a full disk.
     const hadPorts = critical(this.db, () => this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(containerId).changes > 0);
+    // The DNAT rules go before the ports are freed: a port taken again (by any daemon) while a
+    // stale rule still sends it to this container would lose its traffic.
+    if (hadPorts) await this.applyRules();
+    this.proxies.unpublish(containerId);
     const nsName = this.netnsName(containerId);
     const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
     await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
@@ -735,7 +754,6 @@ export class NetworkService {
       for (const a of this.attachmentsFor(containerId)) if (a.endpoint) this.dropEndpoint(a);
       this.ipam.releaseOwner(containerId);
     })());
-    if (hadPorts) await this.applyRules();
     const overlays = live.map((a) => ({ a, n: this.nets.get(a.networkId) })).filter((x) => x.n?.driver === 'overlay');
     for (const { a, n } of overlays) {
       await this.swarm?.release(n!.id, a.endpoint!.ip).catch((e) => log.warn('overlay address not released', { network: n!.name, error: String(e) }));
