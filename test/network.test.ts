@@ -141,10 +141,12 @@ test('a published port is fetched from the host on 127.0.0.1; docker port; taken
   assert.match(p2, /9090\/udp -> 0\.0\.0\.0:\d+/);
   // reachable from another container through the gateway address
   const gw = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].IPAM.Config[0].Gateway;
-  const viaGw = await ok(['run', '--rm', 'busybox', 'wget', '-q', '-O', '-', `http://${gw}:${dyn[1]}/`]);
+  // (bounded inside: a lost connection then fails with exit 137, not as a hung exec)
+  const fetch = ['timeout', '-s', 'KILL', '15', 'wget', '-q', '-O', '-', `http://${gw}:${dyn[1]}/`];
+  const viaGw = await ok(['run', '--rm', 'busybox', ...fetch]);
   assert.equal(viaGw, 'published');
   // and from the publishing container itself (hairpin through the proxy)
-  const self = await ok(['exec', 'pub', 'wget', '-q', '-O', '-', `http://${gw}:${dyn[1]}/`]);
+  const self = await ok(['exec', 'pub', ...fetch]);
   assert.equal(self, 'published');
   await ok(['rm', '-f', 'pub', 'pall']);
   await assert.rejects(httpGet(18765));
