@@ -24,6 +24,7 @@ import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
+import { ControlPool } from './control-pool';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -108,6 +109,8 @@ export class SwarmService {
   private published?: SwarmContext;
   /** Counts etcd clients made, so a context never keeps the store of a stopped one. */
   private managerGen = 0;
+  /** Kept-alive connections to other nodes' control ports (heartbeats, the agent's calls). */
+  private readonly pool = new ControlPool();
 
   constructor(private readonly deps: SwarmDeps) {
     this.files = new LocalFiles(deps.dataRoot);
@@ -145,6 +148,7 @@ export class SwarmService {
         objects: manager ? this.objects : undefined,
         managers: st.managers,
         tls: this.nodeTls(),
+        pool: this.pool,
       } : undefined;
     }
     const ctx = this.published;
@@ -212,6 +216,8 @@ export class SwarmService {
       ]);
     }
     this.publish();
+    // calls in flight (a worker's long poll) end now; reports made while stopping go on connections of their own
+    this.pool.close(true);
     await Promise.all(this.components.map((c) => Promise.race([
       c.stop().catch((e) => log.warn('swarm component did not stop cleanly', { component: c.name, err: String(e) })),
       new Promise((r) => setTimeout(r, 5000)),
@@ -680,7 +686,7 @@ export class SwarmService {
     const addrs = st.managers.map((m) => m.Addr).filter((a) => a !== `${st.advertiseAddr}:${st.port}`);
     for (const addr of addrs) {
       try {
-        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running }, tls, 3000);
+        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running }, tls, 3000, this.pool.agent(addr, 'beat'));
         this.lastError = '';
         if (res.managers?.length && JSON.stringify(res.managers) !== JSON.stringify(st.managers)) {
           st.managers = res.managers;
@@ -783,6 +789,7 @@ export class SwarmService {
     this.lastError = '';
     this.leaderId = undefined;
     this.publish();
+    this.pool.close();
     // as Docker's leave: what the membership made (task containers) goes, bounded
     await Promise.all(this.components.map((c) => c.left && Promise.race([
       c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })),
