@@ -70,6 +70,11 @@ const AVAILABILITIES = ['active', 'pause', 'drain'];
 
 interface Seen { name: string; role: string; availability: string; state: string }
 
+/** The managers' control addresses in a node list. */
+function managersOf(nodes: Array<Versioned<NodeRecord>>): Array<{ NodeID: string; Addr: string }> {
+  return nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+}
+
 /** What a node event names of a node record (its state comes from liveness). */
 function seenOf(n: NodeRecord): Omit<Seen, 'state'> {
   return { name: n.spec.Name || n.hostname, role: n.spec.Role, availability: n.spec.Availability };
@@ -573,10 +578,12 @@ export class SwarmService {
   private async onHeartbeat(nodeId: string, clusterId: string, running: Role): Promise<HeartbeatResponse> {
     if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
     const store = this.manager();
-    const n = await store.node(nodeId);
+    // one read answers both: is the node still a member, and who the managers are (a heartbeat is 2 etcd calls)
+    const nodes = await store.nodes();
+    const n = nodes.find((x) => x.value.id === nodeId);
     if (!n) throw new SwarmError(404, `node ${nodeId} not found`);
     await store.heartbeat(nodeId);
-    const managers = await this.managerList(store);
+    const managers = managersOf(nodes);
     if (n.value.spec.Role === 'manager' && running === 'worker') {
       const cluster = (await store.cluster()).value;
       return { role: 'manager', managers, etcd: await this.admitMember(store, cluster, n.value) };
@@ -657,7 +664,7 @@ export class SwarmService {
       this.lastError = '';
       if (!self) return void this.serial(() => this.removedFromCluster());
       if (self.value.spec.Role === 'worker') return void this.serial(() => this.stepDown());
-      const managers = nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+      const managers = managersOf(nodes);
       if (JSON.stringify(managers) !== JSON.stringify(st.managers)) {
         st.managers = managers;
         this.files.saveState(st);
@@ -894,7 +901,7 @@ export class SwarmService {
   }
 
   private async managerList(store: SwarmStore): Promise<Array<{ NodeID: string; Addr: string }>> {
-    return (await store.nodes()).filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+    return managersOf(await store.nodes());
   }
 
   private async managerStats(): Promise<{ reachable: number; unreachable: number }> {
