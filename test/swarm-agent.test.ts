@@ -493,12 +493,42 @@ test('service and task logs: the manager gathers the lines from the worker and i
   await waitFor(async () => (await names(w1)).length === 0, 20_000, 'task container removed', 100);
 });
 
+/** The host's established TCP connections matching an ss filter, as `local peer` lines. */
+async function conns(h: ClusterHost, filter: string[]): Promise<string[]> {
+  const r = await h.exec('ss', ['-Htn', 'state', 'established', ...filter]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/).slice(-2).join(' '));
+}
+
+/** TCP connections the host's network namespace has opened so far (its /proc/net/snmp ActiveOpens). */
+async function activeOpens(h: ClusterHost): Promise<number> {
+  const lines = (await h.exec('cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  const [names, values] = lines.map((l) => l.trim().split(/\s+/));
+  const i = names.indexOf('ActiveOpens');
+  assert.ok(i > 0 && values, `ActiveOpens in ${JSON.stringify(lines)}`);
+  return Number(values[i]);
+}
+
+test('the worker heartbeats and polls on kept connections: no connection per heartbeat', async () => {
+  // before: a new TLS connection per heartbeat (every 0.5 s) and per overlay sync (every 1 s)
+  const toManager = ['dst', `${m1.addr}:2377`];
+  const opens0 = await activeOpens(w1);
+  const open0 = await conns(w1, toManager);
+  await new Promise((r) => setTimeout(r, 3000));
+  const opened = (await activeOpens(w1)) - opens0;
+  const open1 = await conns(w1, toManager);
+  assert.ok(opened <= 2, `connections the worker opened in 3 s (6 heartbeats, 3 overlay syncs): ${opened}`);
+  assert.ok(open1.length >= 2 && open1.length <= 6, `the worker's connections (heartbeat, long poll, a few calls): ${JSON.stringify(open1)}`);
+  assert.ok(open1.filter((l) => open0.includes(l)).length >= 2, `the same heartbeat and long-poll connections 3 s apart: ${JSON.stringify({ open0, open1 })}`);
+});
+
 test('leaving the swarm removes the node\'s task containers', async () => {
   const id = await createService('last', workerId);
   await waitTasks(id, 'running');
   assert.equal((await names(w1)).length, 1);
   await w1.ok(['swarm', 'leave']);
   assert.deepEqual(await names(w1), []);
+  assert.deepEqual(await conns(w1, ['dst', `${m1.addr}:2377`]), [], 'the kept connections to the manager closed on leave');
   const left = await w1.exec('ls', ['-A', `${w1.execRoot}/swarm`]);
   assert.equal(left.stdout.trim(), '', 'no task files left');
 });

@@ -124,6 +124,7 @@ export class Daemon {
       apply: (st) => this.networks.applySwarm(st),
     });
     this.orchestrator = new Orchestrator();
+    this.orchestrator.onWrite = () => dispatcher.poke();
     this.secretApi = new SecretApi({ events: this.events, requireManager: () => this.swarm.requireManager() });
     this.swarm.attach(this.secretApi);
     this.serviceApi = new ServiceApi({

@@ -6,6 +6,7 @@
 import type { ObjectStore } from './object-store';
 import type { SwarmStore } from './store';
 import type { ClientTls } from './control';
+import type { ControlPool } from './control-pool';
 import type { Role } from './types';
 
 export interface SwarmContext {
@@ -21,6 +22,8 @@ export interface SwarmContext {
   managers: Array<{ NodeID: string; Addr: string }>;
   /** This node's certificate, for control calls to managers. */
   tls: ClientTls;
+  /** Kept-alive connections for those calls (one pool per node, closed on leave and stop). */
+  pool: ControlPool;
 }
 
 /** An authenticated control-port call from node `nodeId`; the answer is sent as JSON. */

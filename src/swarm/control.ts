@@ -7,6 +7,7 @@ import type http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { SwarmError } from './errors';
 import { log } from '../util/log';
+import type { ControlAgent } from './control-pool';
 
 export interface JoinRequest {
   token: string;
@@ -113,10 +114,16 @@ function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
 
 export interface ClientTls { ca?: string; cert?: string; key?: string }
 
-/** One call to a remote manager's control port; its error answers become SwarmErrors with its text. */
-export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls, timeoutMs = 10_000): Promise<T> {
+/**
+ * One call to a remote node's control port; its error answers become
+ * SwarmErrors with its text. With `agent` (a ControlPool's) the connection is
+ * kept for the next call; a kept socket the server closed meanwhile (reset
+ * before any answer) is retried once on a new one, unless the pool closed it.
+ */
+export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls, timeoutMs = 10_000, agent?: ControlAgent): Promise<T> {
   const data = body === undefined ? '' : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
+  const once = (retry: boolean): Promise<T> => new Promise((resolve, reject) => {
+    let answered = false;
     const req = https.request(`https://${addr}${path}`, {
       method,
       ca: tls.ca, cert: tls.cert, key: tls.key,
@@ -125,8 +132,9 @@ export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: strin
       checkServerIdentity: () => undefined,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
       timeout: timeoutMs,
-      agent: false,
+      agent: agent ?? false,
     }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -143,9 +151,13 @@ export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: strin
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on('error', (e) => reject(e instanceof SwarmError ? e : new UnreachableError(addr, e.message)));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (retry && !answered && req.reusedSocket && !agent?.closed && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return resolve(once(false));
+      reject(e instanceof SwarmError ? e : new UnreachableError(addr, e.message));
+    });
     req.end(data);
   });
+  return once(!!agent);
 }
 
 /** The manager could not be reached at all (as opposed to an answer refusing the call). */

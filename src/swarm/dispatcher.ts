@@ -6,13 +6,16 @@
 // One shared poller per manager reads the store's revision every POLL_MS
 // while any node waits (the task list only when it moved), so N waiting
 // nodes cost one small etcd read per interval, not N.
-// A node's token is a digest of its tasks' ids and versions: a change of
-// any of them (desired state, a new task, a deleted one) answers the wait.
+// A node's token is a digest of its tasks' ids, nodes and desired states: a
+// new task, a deleted one or a new desired state answers the wait; the
+// node's own state reports do not (they would wake it once per report).
+// The leader's orchestrator pokes the dispatcher on its node after it wrote
+// tasks, so those waiters are answered without waiting for the next poll.
 // Workers call it over the control port (POST /tasks/assigned, /tasks/status);
 // a manager's own agent calls the same methods in-process.
 import { createHash } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from './component';
-import type { ObjectStore } from './object-store';
+import { TXN_OPS, type ObjectStore, type Write } from './object-store';
 import { stateBefore, TASK_STATES, type TaskRecord, type TaskStatus, type TaskState } from './objects';
 import type { Versioned } from './types';
 import { SwarmError, NOT_MANAGER } from './errors';
@@ -47,6 +50,8 @@ export class Dispatcher implements SwarmComponent {
   private ctx?: SwarmContext;
   private readonly waiters = new Set<Waiter>();
   private polling = false;
+  /** Ends the poller's current sleep (a poke). */
+  private wake?: () => void;
   private snapshot: { at: number; rev: number; tasks: Array<Versioned<TaskRecord>> } = { at: 0, rev: -1, tasks: [] };
 
   setContext(ctx: SwarmContext | undefined): void {
@@ -115,7 +120,10 @@ export class Dispatcher implements SwarmComponent {
     void (async () => {
       try {
         while (this.waiters.size) {
-          await new Promise((r) => setTimeout(r, POLL_MS));
+          await new Promise<void>((r) => {
+            const t = setTimeout(() => { this.wake = undefined; r(); }, POLL_MS);
+            this.wake = () => { clearTimeout(t); this.wake = undefined; r(); };
+          });
           const objects = this.ctx?.objects;
           if (!objects) { this.release(); break; }
           let tasks: Array<Versioned<TaskRecord>>;
@@ -136,6 +144,12 @@ export class Dispatcher implements SwarmComponent {
         this.polling = false;
       }
     })();
+  }
+
+  /** Tasks were written on this manager (the orchestrator): read them and answer the waiting nodes now, not at the next poll. */
+  poke(): void {
+    this.snapshot.at = 0;
+    this.wake?.();
   }
 
   private release(): void {
@@ -179,34 +193,66 @@ export class Dispatcher implements SwarmComponent {
   /**
    * A node's state reports: each a compare-and-swap of the task's status,
    * only for the node's own tasks and only forward in TASK_STATES order.
+   * The batch is one etcd read and one transaction of all its writes; when
+   * any of them loses a race (the orchestrator wrote the task meanwhile)
+   * that transaction writes nothing and each report is retried on its own.
    */
   async report(nodeId: string, reports: StatusReport[]): Promise<{ results: StatusResult[] }> {
     const objects = this.objects();
-    const results = await Promise.all(reports.slice(0, 512).map((r) => this.reportOne(objects, nodeId, r)));
+    const list = reports.slice(0, 512);
+    const ids = list.map((r) => String(r?.taskId ?? ''));
+    const results: Array<StatusResult | undefined> = list.map(() => undefined);
+    if (new Set(ids).size === ids.length) {
+      const cur = await objects.getMany('tasks', ids.filter(Boolean));
+      const writes: Array<{ i: number; write: Write }> = [];
+      list.forEach((r, i) => {
+        const checked = this.check(nodeId, r, cur.get(ids[i]));
+        if ('result' in checked) results[i] = checked.result;
+        else writes.push({ i, write: { op: 'update', kind: 'tasks', value: checked.value, index: checked.index } });
+      });
+      for (let k = 0; k < writes.length; k += TXN_OPS) {
+        const chunk = writes.slice(k, k + TXN_OPS);
+        try {
+          await objects.batch(chunk.map((w) => w.write));
+          for (const w of chunk) results[w.i] = { taskId: ids[w.i], ok: true };
+        } catch (e) {
+          if (!/out of sequence/.test((e as Error).message)) throw e;
+        }
+      }
+    }
+    // what the batch did not settle: one by one, each read again
+    await Promise.all(list.map(async (r, i) => { results[i] ??= await this.reportOne(objects, nodeId, r); }));
     // a waiting node sees its tasks' new versions at the next poll
     this.snapshot.at = 0;
-    return { results };
+    return { results: results as StatusResult[] };
+  }
+
+  /** A report against the task's record: the record to write, or the refusal. */
+  private check(nodeId: string, r: StatusReport, cur: Versioned<TaskRecord> | undefined): { result: StatusResult } | { value: TaskRecord; index: number } {
+    const taskId = String(r?.taskId ?? '');
+    const st = r?.status;
+    if (!taskId || !st || !TASK_STATES.includes(st.State as TaskState)) return { result: { taskId, ok: false, error: 'invalid status report' } };
+    if (!cur) return { result: { taskId, ok: false, error: 'task not found' } };
+    if (cur.value.nodeId !== nodeId) return { result: { taskId, ok: false, error: 'task is not assigned to this node' } };
+    if (!stateBefore(cur.value.status.State, st.State)) return { result: { taskId, ok: false, error: `task is ${cur.value.status.State} already` } };
+    const status: TaskStatus = {
+      Timestamp: typeof st.Timestamp === 'string' ? st.Timestamp : new Date().toISOString(),
+      State: st.State,
+      Message: String(st.Message ?? ''),
+      ...(st.Err ? { Err: String(st.Err) } : {}),
+      ...(st.ContainerStatus ? { ContainerStatus: st.ContainerStatus } : cur.value.status.ContainerStatus ? { ContainerStatus: cur.value.status.ContainerStatus } : {}),
+      ...(cur.value.status.PortStatus ? { PortStatus: cur.value.status.PortStatus } : {}),
+    };
+    return { value: { ...cur.value, status, updatedAt: new Date().toISOString() }, index: cur.index };
   }
 
   private async reportOne(objects: ObjectStore, nodeId: string, r: StatusReport): Promise<StatusResult> {
     const taskId = String(r?.taskId ?? '');
-    const st = r?.status;
-    if (!taskId || !st || !TASK_STATES.includes(st.State as TaskState)) return { taskId, ok: false, error: 'invalid status report' };
     for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await objects.get('tasks', taskId);
-      if (!cur) return { taskId, ok: false, error: 'task not found' };
-      if (cur.value.nodeId !== nodeId) return { taskId, ok: false, error: 'task is not assigned to this node' };
-      if (!stateBefore(cur.value.status.State, st.State)) return { taskId, ok: false, error: `task is ${cur.value.status.State} already` };
-      const status: TaskStatus = {
-        Timestamp: typeof st.Timestamp === 'string' ? st.Timestamp : new Date().toISOString(),
-        State: st.State,
-        Message: String(st.Message ?? ''),
-        ...(st.Err ? { Err: String(st.Err) } : {}),
-        ...(st.ContainerStatus ? { ContainerStatus: st.ContainerStatus } : cur.value.status.ContainerStatus ? { ContainerStatus: cur.value.status.ContainerStatus } : {}),
-        ...(cur.value.status.PortStatus ? { PortStatus: cur.value.status.PortStatus } : {}),
-      };
+      const checked = this.check(nodeId, r, taskId ? await objects.get('tasks', taskId) : undefined);
+      if ('result' in checked) return checked.result;
       try {
-        await objects.update('tasks', { ...cur.value, status, updatedAt: new Date().toISOString() }, cur.index);
+        await objects.update('tasks', checked.value, checked.index);
         return { taskId, ok: true };
       } catch (e) {
         if (!/out of sequence/.test((e as Error).message)) return { taskId, ok: false, error: (e as Error).message };
@@ -216,10 +262,10 @@ export class Dispatcher implements SwarmComponent {
   }
 }
 
-/** A digest of the node's tasks' ids and versions. */
+/** A digest of what the node is told to do: its tasks' ids and desired states (not their reported states). */
 export function tokenOf(tasks: Array<Versioned<TaskRecord>>, nodeId: string): string {
   const h = createHash('sha256');
-  const mine = tasks.filter((t) => t.value.nodeId === nodeId).map((t) => `${t.value.id}:${t.index}`).sort();
+  const mine = tasks.filter((t) => t.value.nodeId === nodeId).map((t) => `${t.value.id}:${t.value.desiredState}`).sort();
   h.update(mine.join(','));
   return h.digest('hex').slice(0, 24);
 }

@@ -13,6 +13,8 @@ const P = '/berth/swarm/';
 const objKey = (kind: Kind, id: string) => `${P}objects/${kind}/${id}`;
 const objPrefix = (kind: Kind) => `${P}objects/${kind}/`;
 const nameKey = (kind: Kind, name: string) => `${P}names/${kind}/${name}`;
+/** Operations per etcd transaction we send (etcd's --max-txn-ops defaults to 128). */
+export const TXN_OPS = 100;
 
 /** One write of a batch: create (fails if the id exists), update (CAS on index), delete (CAS on index). */
 export type Write =
@@ -30,6 +32,17 @@ export class ObjectStore {
   async get<K extends Kind>(kind: K, id: string): Promise<Versioned<ObjectKinds[K]> | undefined> {
     const kv = await this.etcd.get(objKey(kind, id));
     return kv ? { value: JSON.parse(kv.value) as ObjectKinds[K], index: kv.modRevision } : undefined;
+  }
+
+  /** Several records of a kind in one etcd round trip (one transaction of range reads); missing ones are absent. */
+  async getMany<K extends Kind>(kind: K, ids: string[]): Promise<Map<string, Versioned<ObjectKinds[K]>>> {
+    const out = new Map<string, Versioned<ObjectKinds[K]>>();
+    const prefix = objPrefix(kind);
+    for (let i = 0; i < ids.length; i += TXN_OPS) {
+      const r = await this.etcd.txn([], ids.slice(i, i + TXN_OPS).map((id) => ({ range: { key: objKey(kind, id) } })));
+      for (const kv of r.kvs) out.set(kv.key.slice(prefix.length), { value: JSON.parse(kv.value) as ObjectKinds[K], index: kv.modRevision });
+    }
+    return out;
   }
 
   /** The id a unique name belongs to. */

@@ -24,6 +24,7 @@ import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
+import { ControlPool } from './control-pool';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -69,6 +70,11 @@ const AVAILABILITIES = ['active', 'pause', 'drain'];
 
 interface Seen { name: string; role: string; availability: string; state: string }
 
+/** The managers' control addresses in a node list. */
+function managersOf(nodes: Array<Versioned<NodeRecord>>): Array<{ NodeID: string; Addr: string }> {
+  return nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+}
+
 /** What a node event names of a node record (its state comes from liveness). */
 function seenOf(n: NodeRecord): Omit<Seen, 'state'> {
   return { name: n.spec.Name || n.hostname, role: n.spec.Role, availability: n.spec.Availability };
@@ -108,6 +114,8 @@ export class SwarmService {
   private published?: SwarmContext;
   /** Counts etcd clients made, so a context never keeps the store of a stopped one. */
   private managerGen = 0;
+  /** Kept-alive connections to other nodes' control ports (heartbeats, the agent's calls). */
+  private readonly pool = new ControlPool();
 
   constructor(private readonly deps: SwarmDeps) {
     this.files = new LocalFiles(deps.dataRoot);
@@ -145,6 +153,7 @@ export class SwarmService {
         objects: manager ? this.objects : undefined,
         managers: st.managers,
         tls: this.nodeTls(),
+        pool: this.pool,
       } : undefined;
     }
     const ctx = this.published;
@@ -212,6 +221,8 @@ export class SwarmService {
       ]);
     }
     this.publish();
+    // calls in flight (a worker's long poll) end now; reports made while stopping go on connections of their own
+    this.pool.close(true);
     await Promise.all(this.components.map((c) => Promise.race([
       c.stop().catch((e) => log.warn('swarm component did not stop cleanly', { component: c.name, err: String(e) })),
       new Promise((r) => setTimeout(r, 5000)),
@@ -567,10 +578,12 @@ export class SwarmService {
   private async onHeartbeat(nodeId: string, clusterId: string, running: Role): Promise<HeartbeatResponse> {
     if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
     const store = this.manager();
-    const n = await store.node(nodeId);
+    // one read answers both: is the node still a member, and who the managers are (a heartbeat is 2 etcd calls)
+    const nodes = await store.nodes();
+    const n = nodes.find((x) => x.value.id === nodeId);
     if (!n) throw new SwarmError(404, `node ${nodeId} not found`);
     await store.heartbeat(nodeId);
-    const managers = await this.managerList(store);
+    const managers = managersOf(nodes);
     if (n.value.spec.Role === 'manager' && running === 'worker') {
       const cluster = (await store.cluster()).value;
       return { role: 'manager', managers, etcd: await this.admitMember(store, cluster, n.value) };
@@ -651,7 +664,7 @@ export class SwarmService {
       this.lastError = '';
       if (!self) return void this.serial(() => this.removedFromCluster());
       if (self.value.spec.Role === 'worker') return void this.serial(() => this.stepDown());
-      const managers = nodes.filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+      const managers = managersOf(nodes);
       if (JSON.stringify(managers) !== JSON.stringify(st.managers)) {
         st.managers = managers;
         this.files.saveState(st);
@@ -680,7 +693,7 @@ export class SwarmService {
     const addrs = st.managers.map((m) => m.Addr).filter((a) => a !== `${st.advertiseAddr}:${st.port}`);
     for (const addr of addrs) {
       try {
-        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running }, tls, 3000);
+        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running }, tls, 3000, this.pool.agent(addr, 'beat'));
         this.lastError = '';
         if (res.managers?.length && JSON.stringify(res.managers) !== JSON.stringify(st.managers)) {
           st.managers = res.managers;
@@ -783,6 +796,7 @@ export class SwarmService {
     this.lastError = '';
     this.leaderId = undefined;
     this.publish();
+    this.pool.close();
     // as Docker's leave: what the membership made (task containers) goes, bounded
     await Promise.all(this.components.map((c) => c.left && Promise.race([
       c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })),
@@ -887,7 +901,7 @@ export class SwarmService {
   }
 
   private async managerList(store: SwarmStore): Promise<Array<{ NodeID: string; Addr: string }>> {
-    return (await store.nodes()).filter((n) => n.value.spec.Role === 'manager').map((n) => ({ NodeID: n.value.id, Addr: `${n.value.addr}:${n.value.port}` }));
+    return managersOf(await store.nodes());
   }
 
   private async managerStats(): Promise<{ reachable: number; unreachable: number }> {

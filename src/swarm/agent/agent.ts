@@ -123,7 +123,7 @@ export class Agent implements SwarmComponent {
     let last: Error | undefined;
     for (const m of ctx.managers) {
       try {
-        return await controlCall<Assignment>(m.Addr, 'POST', '/tasks/assigned', { since, wait: since ? WAIT_MS : 0 }, ctx.tls, MAX_WAIT_MS + 5000);
+        return await controlCall<Assignment>(m.Addr, 'POST', '/tasks/assigned', { since, wait: since ? WAIT_MS : 0 }, ctx.tls, MAX_WAIT_MS + 5000, ctx.pool.agent(m.Addr, 'poll'));
       } catch (e) {
         last = e as Error;
       }
@@ -325,7 +325,7 @@ export class Agent implements SwarmComponent {
     let last: Error | undefined;
     for (const m of ctx.managers) {
       try {
-        return await controlCall<{ results: StatusResult[] }>(m.Addr, 'POST', '/tasks/status', { reports }, ctx.tls, 10_000);
+        return await controlCall<{ results: StatusResult[] }>(m.Addr, 'POST', '/tasks/status', { reports }, ctx.tls, 10_000, ctx.pool.agent(m.Addr, 'call'));
       } catch (e) {
         last = e as Error;
       }

@@ -134,7 +134,7 @@ export class OverlayComponent implements SwarmComponent {
     let last: unknown;
     for (const m of ctx.managers) {
       try {
-        return await controlCall<T>(m.Addr, 'POST', path, body, ctx.tls, 5000);
+        return await controlCall<T>(m.Addr, 'POST', path, body, ctx.tls, 5000, ctx.pool.agent(m.Addr, 'call'));
       } catch (e) {
         last = e;
         if (e instanceof SwarmError && e.status < 500) throw e;

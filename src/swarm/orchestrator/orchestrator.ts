@@ -55,6 +55,8 @@ export class Orchestrator implements SwarmComponent {
   private readonly restarts = new Map<string, number[]>();
   /** Global tasks waiting out their restart delay: task id → when to replace. */
   private readonly globalDue = new Map<string, number>();
+  /** Called after a pass wrote tasks (the dispatcher on this manager answers its waiting nodes at once). */
+  onWrite?: () => void;
   /** Last pass's error, for logs. */
   private lastError = '';
   /**
@@ -116,7 +118,10 @@ export class Orchestrator implements SwarmComponent {
       const wrote = await this.reconcile(ctx.objects, ctx.store, ctx.nodeId);
       if (this.lastError) log.info('orchestrator recovered', { after: this.lastError });
       this.lastError = '';
-      if (wrote) this.again = true; // look again at once: what we wrote may need a follow-up (scheduling, deletes)
+      if (wrote) {
+        this.again = true; // look again at once: what we wrote may need a follow-up (scheduling, deletes)
+        this.onWrite?.();
+      }
     } catch (e) {
       const msg = (e as Error).message;
       if (msg !== this.lastError) log.warn('orchestrator pass failed', { err: msg });

@@ -1,0 +1,147 @@
+// The dispatcher against an in-memory object store (no etcd): a node's state
+// reports are one read and one transaction per batch, fall back to one write
+// per task when the batch loses a race, and stay forward-only and own-node
+// only; a node's token moves with what it is told to do (tasks, desired
+// states), not with its own reports; a poke answers a waiting node without
+// waiting for the next poll.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Dispatcher, tokenOf, POLL_MS } from '../src/swarm/dispatcher';
+import type { ObjectStore, Write } from '../src/swarm/object-store';
+import type { SwarmContext } from '../src/swarm/component';
+import type { TaskRecord, TaskState } from '../src/swarm/objects';
+import type { Versioned } from '../src/swarm/types';
+
+class FakeStore {
+  rev = 1;
+  readonly tasks = new Map<string, Versioned<TaskRecord>>();
+  txns = 0;
+  reads = 0;
+  /** Runs before the next batch commits (another writer racing it). */
+  race?: () => void;
+
+  put(t: TaskRecord): void {
+    this.tasks.set(t.id, { value: structuredClone(t), index: ++this.rev });
+  }
+  async revision(): Promise<number> { return this.rev; }
+  async list(kind: string): Promise<Array<Versioned<unknown>>> {
+    return kind === 'tasks' ? [...this.tasks.values()].map((t) => structuredClone(t)) : [];
+  }
+  async get(_kind: string, id: string): Promise<Versioned<TaskRecord> | undefined> {
+    this.reads++;
+    const t = this.tasks.get(id);
+    return t && structuredClone(t);
+  }
+  async getMany(_kind: string, ids: string[]): Promise<Map<string, Versioned<TaskRecord>>> {
+    this.reads++;
+    return new Map(ids.filter((id) => this.tasks.has(id)).map((id) => [id, structuredClone(this.tasks.get(id)!)]));
+  }
+  async update(_kind: string, value: TaskRecord, index: number): Promise<number> {
+    return this.batch([{ op: 'update', kind: 'tasks', value, index }]);
+  }
+  async batch(writes: Write[]): Promise<number> {
+    const race = this.race;
+    this.race = undefined;
+    race?.();
+    this.txns++;
+    for (const w of writes) {
+      if (w.op !== 'update' || this.tasks.get(w.value.id)?.index !== w.index) throw new Error('update out of sequence');
+    }
+    for (const w of writes) if (w.op === 'update') this.put(w.value as TaskRecord);
+    return this.rev;
+  }
+}
+
+const task = (id: string, nodeId: string, state: TaskState = 'assigned', desired: TaskState = 'running'): TaskRecord => ({
+  id, createdAt: '2026-12-04T00:00:00Z', updatedAt: '2026-12-04T00:00:00Z', serviceId: 'svc', slot: 1, nodeId,
+  spec: {}, serviceIndex: 1, desiredState: desired, status: { Timestamp: '2026-12-04T00:00:00Z', State: state, Message: state }, labels: {},
+});
+const st = (State: TaskState) => ({ Timestamp: new Date().toISOString(), State, Message: State });
+
+function setup(): { d: Dispatcher; store: FakeStore } {
+  const store = new FakeStore();
+  const d = new Dispatcher();
+  d.setContext({ nodeId: 'm', clusterId: 'c', role: 'manager', leader: true, objects: store as unknown as ObjectStore, managers: [], tls: {} } as unknown as SwarmContext);
+  return { d, store };
+}
+
+test('a batch of reports is one read and one transaction; refusals are per report', async () => {
+  const { d, store } = setup();
+  for (const id of ['a', 'b', 'c']) store.put(task(id, 'w1'));
+  store.put(task('x', 'w2'));
+  store.put(task('r', 'w1', 'running'));
+  const { results } = await d.report('w1', [
+    { taskId: 'a', status: st('starting') }, { taskId: 'b', status: st('running') }, { taskId: 'c', status: st('accepted') },
+    { taskId: 'x', status: st('running') }, { taskId: 'r', status: st('accepted') }, { taskId: 'nope', status: st('running') },
+  ]);
+  assert.deepEqual(results.map((r) => [r.taskId, r.ok, r.error]), [
+    ['a', true, undefined], ['b', true, undefined], ['c', true, undefined],
+    ['x', false, 'task is not assigned to this node'], ['r', false, 'task is running already'], ['nope', false, 'task not found'],
+  ]);
+  assert.equal(store.txns, 1, 'one transaction for the three writes');
+  assert.equal(store.reads, 1, 'one read for the batch');
+  assert.equal(store.tasks.get('b')!.value.status.State, 'running');
+  assert.equal(store.tasks.get('x')!.value.status.State, 'assigned', 'another node\'s task untouched');
+});
+
+test('a batch that loses a race is retried task by task: the others land, the raced one follows the record', async () => {
+  const { d, store } = setup();
+  for (const id of ['a', 'b']) store.put(task(id, 'w1'));
+  // the orchestrator sets b desired shutdown between the batch's read and its transaction
+  store.race = () => store.put({ ...store.tasks.get('b')!.value, desiredState: 'shutdown' });
+  const { results } = await d.report('w1', [{ taskId: 'a', status: st('running') }, { taskId: 'b', status: st('running') }]);
+  assert.deepEqual(results.map((r) => r.ok), [true, true]);
+  assert.equal(store.tasks.get('a')!.value.status.State, 'running');
+  assert.equal(store.tasks.get('b')!.value.status.State, 'running');
+  assert.equal(store.tasks.get('b')!.value.desiredState, 'shutdown', 'the racing write is kept');
+  assert.equal(store.txns, 3, 'the failed batch, then one write per task');
+});
+
+test('duplicate task ids in one batch go one by one, forward only', async () => {
+  const { d, store } = setup();
+  store.put(task('a', 'w1'));
+  const { results } = await d.report('w1', [{ taskId: 'a', status: st('running') }, { taskId: 'a', status: st('starting') }]);
+  assert.equal(store.tasks.get('a')!.value.status.State, 'running');
+  assert.deepEqual(results.map((r) => r.ok), [true, false]);
+});
+
+test('the token moves with tasks and desired states, not with the node\'s own reports', () => {
+  const v = (t: TaskRecord, index: number): Versioned<TaskRecord> => ({ value: t, index });
+  const base = [v(task('a', 'w1'), 5), v(task('b', 'w1'), 6), v(task('z', 'w2'), 7)];
+  const tok = tokenOf(base, 'w1');
+  assert.equal(tokenOf([v(task('a', 'w1', 'running'), 9), base[1], base[2]], 'w1'), tok, 'a state report');
+  assert.equal(tokenOf([base[0], base[1], v(task('z', 'w2', 'running', 'shutdown'), 8)], 'w1'), tok, 'another node\'s task');
+  assert.notEqual(tokenOf([v(task('a', 'w1', 'running', 'shutdown'), 9), base[1], base[2]], 'w1'), tok, 'a desired state');
+  assert.notEqual(tokenOf([base[0], base[2]], 'w1'), tok, 'a task gone');
+  assert.notEqual(tokenOf([...base, v(task('c', 'w1'), 10)], 'w1'), tok, 'a new task');
+});
+
+test('a poke answers a waiting node before the next poll would', async () => {
+  const { d, store } = setup();
+  store.put(task('a', 'w1'));
+  const first = await d.assigned('w1', '', 0);
+  // a report does not answer the wait
+  const waiting = d.assigned('w1', first.token, 5000);
+  let answered = 0;
+  void waiting.then(() => (answered = Date.now()));
+  await d.report('w1', [{ taskId: 'a', status: st('running') }]);
+  await new Promise((r) => setTimeout(r, 3 * POLL_MS));
+  assert.equal(answered, 0, 'its own report did not wake it');
+  // a new task written on this manager, then the poke: the poller's sleep ends at once; without it each
+  // answer comes at the poller's next read, ~3/4 of POLL_MS later here (summed: not one lucky tick)
+  let total = 0;
+  for (let i = 0; i < 5; i++) {
+    const cur = i === 0 ? first.token : (await d.assigned('w1', '', 0)).token;
+    const w = i === 0 ? waiting : d.assigned('w1', cur, 5000);
+    await new Promise((r) => setTimeout(r, POLL_MS / 4));
+    store.put(task(`n${i}`, 'w1'));
+    const t0 = Date.now();
+    d.poke();
+    const a = await w;
+    assert.notEqual(a.token, cur);
+    assert.ok(a.tasks.some((t) => t.id === `n${i}`));
+    total += Date.now() - t0;
+  }
+  assert.ok(total < 5 * POLL_MS * 0.4, `5 answers ${total} ms after their pokes in all`);
+  await d.stop();
+});
