@@ -7,7 +7,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { scenario } from './helpers/links';
-import { netlink, ipBytes, addrAdd } from '../src/host/network/rtnetlink';
+import { netlink, ipBytes, addrAdd, linkUp, linkDel } from '../src/host/network/rtnetlink';
+import { fsrootNative } from '../src/host/native/addon';
 
 test('the addon provides rtnetlink, so starts run no ip program', () => {
   assert.ok(netlink(), 'native/fsroot lacks nlExec: rebuild it (npm run build:native)');
@@ -48,4 +49,19 @@ test('addresses encode as the kernel reads them; bad ones are refused before any
   assert.equal(ipBytes('1:2:3:4:5:6:7:8').toString('hex'), '00010002000300040005000600070008');
   assert.throws(() => ipBytes('10.0.0.256'), /invalid IP address/);
   assert.throws(() => addrAdd('eth0', '10.0.0.2/33'), /invalid prefix/);
+});
+
+test('the addon refuses malformed requests with an error, and reports a missing interface as ENODEV', async () => {
+  type Exec = (ns: string, create: boolean, msgs: unknown[], patches: unknown[], keepGoing: boolean) => Promise<number[]>;
+  const exec = (fsrootNative() as unknown as { nlExec: Exec }).nlExec;
+  const up = linkUp('lo');
+  assert.throws(() => exec('', false, ['not a buffer'], [], false), /bad message/);
+  assert.throws(() => exec('', false, [up.buf], [[0, up.buf.length, 'lo']], false), /bad patch/);
+  assert.throws(() => exec('', false, [up.buf], [[0, 20, 'x'.repeat(16)]], false), /bad interface name/);
+  assert.throws(() => exec('', true, [], [], false), /create needs a namespace path/);
+  await assert.rejects(exec('/run/netns/berth-no-such-ns', false, [up.buf], [], false), /open namespace/);
+  const gone = linkDel(`nl${randomBytes(4).toString('hex')}`);
+  assert.deepEqual(await exec('', false, [gone.buf, gone.buf], [], true), [19, 19]);
+  assert.deepEqual(await exec('', false, [gone.buf, gone.buf], [], false), [19]);
+  assert.deepEqual(await exec('', false, [up.buf], [[0, 20, 'berthnosuchif']], false), [19]);
 });

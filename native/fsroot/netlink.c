@@ -183,6 +183,7 @@ static void execute(napi_env env, void *data) {
 }
 
 static void free_work(struct nl_work *w) {
+  if (!w) return;
   for (uint32_t i = 0; i < w->nmsgs; i++) free(w->msgs[i]);
   free(w->patches);
   free(w);
