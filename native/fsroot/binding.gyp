@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "fsroot",
-      "sources": ["fsroot.c"],
+      "sources": ["fsroot.c", "netlink.c"],
       "cflags": ["-Wall", "-O2"]
     }
   ]

@@ -173,6 +173,8 @@ static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+void netlink_register(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_default, NULL},
@@ -185,6 +187,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"umount", NULL, js_umount, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  netlink_register(env, exports);
   return exports;
 }
 

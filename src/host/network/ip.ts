@@ -2,6 +2,8 @@
 // batched (`ip -batch -`) so one container's setup costs one or two processes.
 import fs from 'node:fs';
 import { execHost } from '../exec';
+import { fsrootNative } from '../native/addon';
+import * as rt from './rtnetlink';
 
 const NETNS_DIR = '/run/netns';
 
@@ -50,6 +52,8 @@ export async function delDeviceAddress(dev: string, cidr: string): Promise<void>
 
 export async function deleteLink(name: string): Promise<void> {
   if (!linkExists(name)) return;
+  const nl = rt.netlink();
+  if (nl) return nl.run('', [rt.linkDel(name)], { keepGoing: true });
   await execHost('ip', ['link', 'del', 'dev', name], { allowFailure: true, timeout: 10_000 });
 }
 
@@ -96,6 +100,8 @@ function innerRoutes(v: VethSpec): string[] {
 
 /** Creates a veth pair, plugs the host end into the bridge and configures the other end in the namespace. */
 export async function attachVeth(v: VethSpec): Promise<void> {
+  const nl = rt.netlink();
+  if (nl) return attachVethNl(nl, v);
   const tmp = `t${v.hostIf.slice(4)}`;
   const mtu = v.mtu ?? 1500;
   await batch([
@@ -149,6 +155,8 @@ export interface NetnsStart {
  * host half removes what it made.
  */
 export async function beginNetns(name: string, veths: VethSpec[]): Promise<NetnsStart> {
+  const nl = rt.netlink();
+  if (nl) return beginNetnsNl(nl, name, veths);
   const host: string[] = [];
   const inner: string[] = ['link set dev lo up'];
   const existed = netnsExists(name);
@@ -180,6 +188,83 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
   return { path: netnsPath(name), inside, made: !existed };
 }
 
+// ---- the same by rtnetlink (the addon), chosen once by rt.netlink() ----
+
+const EXFULL = 54;
+
+/** The host half of an endpoint: the pair, its host end up on the bridge, its other end named and addressed by MAC in the namespace. */
+async function addVeths(nl: rt.Netlink, nsPath: string, veths: VethSpec[]): Promise<void> {
+  if (veths.length === 0) return;
+  const fd = rt.openNetns(nsPath);
+  try {
+    const msgs = veths.map((v) => rt.vethAdd({ hostIf: v.hostIf, peer: v.ifName, mtu: v.mtu ?? 1500, mac: v.mac, bridge: v.bridge, nsFd: fd }));
+    await nl.run('', msgs, { label: (i) => `add veth ${veths[i].hostIf} on ${veths[i].bridge}` });
+  } catch (e) {
+    // the kernel's answer when a bridge already has its 1,023 ports (BR_MAX_PORTS)
+    const bridge = e instanceof rt.NetlinkError && e.errno === EXFULL ? /on (\S+)$/.exec(e.what)?.[1] : undefined;
+    if (bridge) throw new Error(`bridge ${bridge} is full: a Linux bridge takes at most 1023 interfaces (one per running container); put further containers on another network`);
+    throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Inside the namespace: addresses, the link up, then default routes. */
+function innerMsgs(v: VethSpec): Array<{ m: rt.NlMsg; what: string }> {
+  const out = [{ m: rt.addrAdd(v.ifName, v.addrCidr), what: `addr add ${v.addrCidr} dev ${v.ifName}` }];
+  for (const a of [...(v.addr6Cidr ? [v.addr6Cidr] : []), ...(v.extraAddrs ?? [])]) out.push({ m: rt.addrAdd(v.ifName, a), what: `addr add ${a} dev ${v.ifName}` });
+  out.push({ m: rt.linkUp(v.ifName), what: `link set dev ${v.ifName} up` });
+  for (const gw of [v.gateway, v.gateway6]) if (gw) out.push({ m: rt.defaultRoute(v.ifName, gw), what: `route replace default via ${gw} dev ${v.ifName}` });
+  return out;
+}
+
+async function configureInside(nl: rt.Netlink, nsPath: string, veths: VethSpec[], loUp: boolean): Promise<void> {
+  const steps = [...(loUp ? [{ m: rt.linkUp('lo'), what: 'link set dev lo up' }] : []), ...veths.flatMap(innerMsgs)];
+  await nl.run(nsPath, steps.map((s) => s.m), { label: (i) => steps[i].what });
+}
+
+async function beginNetnsNl(nl: rt.Netlink, name: string, veths: VethSpec[]): Promise<NetnsStart> {
+  const p = netnsPath(name);
+  const existed = netnsExists(name);
+  try {
+    // a new namespace gets its lo up in the same call
+    if (!existed) await nl.run(p, [rt.linkUp('lo')], { create: true, label: () => 'link set dev lo up' });
+    await addVeths(nl, p, veths);
+  } catch (e) {
+    await teardownNetns(existed ? undefined : name, veths.map((v) => v.hostIf));
+    throw e;
+  }
+  const inside = configureInside(nl, p, veths, existed).then(() => undefined, (e: Error) => e);
+  return { path: p, inside, made: !existed };
+}
+
+async function attachVethNl(nl: rt.Netlink, v: VethSpec): Promise<void> {
+  const p = netnsPath(v.netns);
+  await addVeths(nl, p, [v]);
+  try {
+    await configureInside(nl, p, [v], false);
+  } catch (e) {
+    await deleteLink(v.hostIf);
+    throw e;
+  }
+}
+
+/** `ip netns del`: the namespace's bind mount detached, then its file removed. */
+function removeNetnsFile(name: string): void {
+  const p = netnsPath(name);
+  if (!fs.existsSync(p)) return;
+  try {
+    fsrootNative().umount(p, true);
+  } catch {
+    /* not mounted (a leftover file): removed below all the same */
+  }
+  try {
+    fs.unlinkSync(p);
+  } catch {
+    /* gone meanwhile */
+  }
+}
+
 /** The address Docker's embedded DNS has inside every container on a user-defined network. */
 export const EMBEDDED_DNS = '127.0.0.11';
 
@@ -207,6 +292,12 @@ export async function redirectEmbeddedDns(netns: string, server: string, source:
 
 /** Host veths and the namespace in one `ip` run (errors for already-gone ones are ignored). */
 export async function teardownNetns(name: string | undefined, hostIfs: string[]): Promise<void> {
+  const nl = rt.netlink();
+  if (nl) {
+    await nl.run('', hostIfs.filter(linkExists).map(rt.linkDel), { keepGoing: true });
+    if (name) removeNetnsFile(name);
+    return;
+  }
   const cmds = hostIfs.filter(linkExists).map((i) => `link del dev ${i}`);
   if (name && netnsExists(name)) cmds.push(`netns del ${name}`);
   if (cmds.length === 0) return;
@@ -217,6 +308,8 @@ export async function teardownNetns(name: string | undefined, hostIfs: string[])
 export async function detachVeth(hostIf: string, netns?: string, ifName?: string): Promise<void> {
   if (linkExists(hostIf)) return deleteLink(hostIf);
   if (netns && ifName && netnsExists(netns)) {
+    const nl = rt.netlink();
+    if (nl) return nl.run(netnsPath(netns), [rt.linkDel(ifName)], { keepGoing: true });
     await execHost('ip', ['-n', netns, 'link', 'del', 'dev', ifName], { allowFailure: true, timeout: 10_000 });
   }
 }
@@ -251,6 +344,7 @@ export function listNetns(): string[] {
 
 export async function deleteNetns(name: string): Promise<void> {
   if (!netnsExists(name)) return;
+  if (rt.netlink()) return removeNetnsFile(name);
   await execHost('ip', ['netns', 'del', name], { allowFailure: true, timeout: 10_000 });
 }
 
