@@ -123,6 +123,16 @@ test('two containers on two hosts ping each other by address and by name', async
   assert.match(byName, /2 packets received/);
   const ns = await m1.ok(['exec', 'a1', 'nslookup', 'b1']);
   assert.match(ns, new RegExp(ipB.replace(/\./g, '\\.')));
+  // an idle node leaves its chains alone: the sync rounds (1 s) neither rewrite the rules (which
+  // zeroes their counters) nor touch the VXLAN table's entries
+  const counted = async () => {
+    const r = await m1.exec('iptables', ['-w', '5', '-t', 'filter', '-L', `${m1.chainPrefix}-FORWARD`, '-v', '-x', '-n'], { timeout: 15_000 });
+    return r.stdout.split('\n').slice(2).reduce((sum, l) => sum + (Number(l.trim().split(/\s+/)[0]) || 0), 0);
+  };
+  const pkts = await counted();
+  assert.ok(pkts >= 4, `the overlay's pings are counted in ${m1.chainPrefix}-FORWARD (${pkts})`);
+  await sleep(3500);
+  assert.ok((await counted()) >= pkts, 'the chains were rewritten by an idle sync round');
   // inspect shows the local container and both peers
   const n = JSON.parse(await m1.ok(['network', 'inspect', 'ov1']))[0];
   assert.deepEqual(Object.values(n.Containers).map((c: any) => c.Name), ['a1']);

@@ -1164,7 +1164,9 @@ export class NetworkService {
       if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));
     }
     if (s) await this.syncMesh(s).catch((e) => log.warn('routing mesh not set up', { error: String(e) }));
-    if (this.meshApplied && !this.mesh) {
+    // the node left (syncMesh did not run): the mesh's rules go. In a swarm syncMesh keeps
+    // meshApplied in step itself; resetting it here made every 1 s round rewrite the chains twice.
+    if (!s && this.meshApplied) {
       this.meshApplied = '';
       await this.applyRules();
     }
