@@ -123,6 +123,35 @@ test('two containers on two hosts ping each other by address and by name', async
   assert.match(byName, /2 packets received/);
   const ns = await m1.ok(['exec', 'a1', 'nslookup', 'b1']);
   assert.match(ns, new RegExp(ipB.replace(/\./g, '\\.')));
+  // an idle node leaves its chains alone: the sync rounds (1 s) neither rewrite the rules (which
+  // zeroes their counters) nor touch the VXLAN table's entries
+  const counted = async () => {
+    const r = await m1.exec('iptables', ['-w', '5', '-t', 'filter', '-L', `${m1.chainPrefix}-FORWARD`, '-v', '-x', '-n'], { timeout: 15_000 });
+    return r.stdout.split('\n').slice(2).reduce((sum, l) => sum + (Number(l.trim().split(/\s+/)[0]) || 0), 0);
+  };
+  const pkts = await counted();
+  assert.ok(pkts >= 4, `the overlay's pings are counted in ${m1.chainPrefix}-FORWARD (${pkts})`);
+  await sleep(3500);
+  assert.ok((await counted()) >= pkts, 'the chains were rewritten by an idle sync round');
+  // the VXLAN table is repaired by difference: an entry lost behind berthd's back is back and a
+  // stale one gone within ~10 s (the kernel read), while the right entries are left alone
+  const dev = vx[0].split(':')[1].trim().split('@')[0];
+  const macB = (await w1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").MacAddress}}', 'b1'])).trim();
+  const fdb = async () => JSON.parse((await m1.exec('bridge', ['-s', '-j', 'fdb', 'show', 'dev', dev], { timeout: 15_000 })).stdout) as Array<{ mac: string; dst?: string; updated: number }>;
+  const flood = (await fdb()).find((e) => e.mac === '00:00:00:00:00:00' && e.dst === w1.addr);
+  assert.ok(flood, `a flood entry for ${w1.addr} on ${dev}`);
+  const t2 = Date.now();
+  await m1.exec('bridge', ['fdb', 'del', macB, 'dev', dev, 'dst', w1.addr, 'self'], { timeout: 15_000 });
+  await m1.exec('ip', ['neigh', 'replace', '10.0.1.250', 'lladdr', '02:42:0a:00:01:fa', 'dev', dev, 'nud', 'permanent'], { timeout: 15_000 });
+  await until('the lost FDB entry back, the stale neighbour gone', async () => {
+    const back = (await fdb()).some((e) => e.mac === macB && e.dst === w1.addr);
+    const neigh = (await m1.exec('ip', ['neigh', 'show', 'dev', dev], { timeout: 15_000 })).stdout;
+    return (back && !neigh.includes('10.0.1.250')) || undefined;
+  }, 25_000);
+  times['VXLAN table repaired'] = Date.now() - t2;
+  const flood2 = (await fdb()).find((e) => e.mac === '00:00:00:00:00:00' && e.dst === w1.addr);
+  assert.ok(flood2 && flood2.updated >= flood.updated + Math.floor((Date.now() - t2) / 1000) - 1, `the flood entry was left alone (${JSON.stringify(flood2)})`);
+  assert.match(await m1.ok(['exec', 'a1', 'ping', '-c', '1', '-W', '2', ipB]), /1 packets received/);
   // inspect shows the local container and both peers
   const n = JSON.parse(await m1.ok(['network', 'inspect', 'ov1']))[0];
   assert.deepEqual(Object.values(n.Containers).map((c: any) => c.Name), ['a1']);

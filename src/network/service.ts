@@ -17,6 +17,7 @@ import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { timestampMs } from '../common/time';
 import * as ip from '../host/network/ip';
+import * as vxlan from '../host/network/vxlan';
 import * as ipt from '../host/network/iptables';
 import { execHost } from '../host/exec';
 import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
@@ -73,7 +74,8 @@ export class NetworkService {
   /** Overlays: the swarm (wired by the daemon), its last snapshot and the VXLAN peers programmed per network. */
   private swarm?: SwarmNetworks;
   private overlay?: OverlaySnapshot;
-  private readonly vxPeers = new Map<string, ip.VxlanPeer[]>();
+  /** Each overlay's VXLAN table as last programmed (the diff base between kernel reads). */
+  private readonly vxPeers = new Map<string, vxlan.VxlanTable>();
   private readonly vxRounds = new Map<string, number>();
   /** Namespaces whose inside is still being set up: no VIP rules yet. */
   private readonly nsPending = new Set<string>();
@@ -1182,7 +1184,9 @@ export class NetworkService {
       if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));
     }
     if (s) await this.syncMesh(s).catch((e) => log.warn('routing mesh not set up', { error: String(e) }));
-    if (this.meshApplied && !this.mesh) {
+    // the node left (syncMesh did not run): the mesh's rules go. In a swarm syncMesh keeps
+    // meshApplied in step itself; resetting it here made every 1 s round rewrite the chains twice.
+    if (!s && this.meshApplied) {
       this.meshApplied = '';
       await this.applyRules();
     }
@@ -1266,7 +1270,7 @@ export class NetworkService {
       const pool = n.pools[0];
       const fresh = !ip.linkExists(n.vxlan!);
       await ip.ensureBridge(n.bridge!, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n));
-      await ip.ensureVxlan({ name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), bridge: n.bridge!, mtu: mtuOf(n) });
+      await vxlan.ensureVxlan({ name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), bridge: n.bridge!, mtu: mtuOf(n) });
       if (fresh) {
         this.vxPeers.delete(n.id);
         await this.applyRules();
@@ -1276,14 +1280,22 @@ export class NetworkService {
     });
   }
 
+  /**
+   * The VXLAN table follows the peer table by difference with what was
+   * programmed last; every 10th sync (~10 s) the base is the kernel's own
+   * table instead, so an entry a failed batch line left out (or one removed
+   * behind our back) is back, and a stale one gone, within ~10 s. Entries
+   * that are right are never touched, so no packet of a flowing connection
+   * meets a missing entry.
+   */
   private async syncPeers(n: NetworkRecord): Promise<void> {
     const o = this.overlay;
-    const want = (o?.peers[n.id] ?? []).filter((p) => p.nodeId !== o?.nodeId && p.addr).map((p) => ({ ip: p.ip, mac: p.mac, dst: p.addr }));
-    // every 10th sync programs every entry again (replace is idempotent): an entry a failed batch
-    // line left out is back within ~10 s instead of never
+    const want = vxlan.tableOf((o?.peers[n.id] ?? []).filter((p) => p.nodeId !== o?.nodeId && p.addr).map((p) => ({ ip: p.ip, mac: p.mac, dst: p.addr })));
     const round = (this.vxRounds.get(n.id) ?? 0) + 1;
     this.vxRounds.set(n.id, round);
-    await ip.syncVxlanPeers(n.vxlan!, round % 10 === 0 ? [] : this.vxPeers.get(n.id) ?? [], want);
+    const last = this.vxPeers.get(n.id);
+    const had = (!last || round % 10 === 0 ? await vxlan.readTable(n.vxlan!) : undefined) ?? last ?? vxlan.tableOf([]);
+    await vxlan.syncTable(n.vxlan!, had, want);
     this.vxPeers.set(n.id, want);
   }
 
