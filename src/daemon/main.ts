@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       log.warn('Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.', { host });
       log.warn('Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!', { host });
     }
-    let server = createApiServer(router, `Berth/${BERTH_VERSION} (linux)`);
+    let server = createApiServer(router, `Berth/${BERTH_VERSION} (linux)`, (m, p) => daemon.swarm.gate(m, p));
     if (/^tcp:\/\//.test(host) && config.tlsCert && config.tlsKey) {
       server = wrapTls(server, config);
     }

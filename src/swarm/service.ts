@@ -24,6 +24,7 @@ import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
+import { PendingInit, FIRST_INDEX, type InitRecord } from './pending-init';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -106,6 +107,8 @@ export class SwarmService {
   private readonly components: SwarmComponent[] = [];
   private lastContext = '';
   private published?: SwarmContext;
+  /** An init that answered before its cluster record was in etcd (pending-init.ts). */
+  private pending?: PendingInit;
   /** Counts etcd clients made, so a context never keeps the store of a stopped one. */
   private managerGen = 0;
 
@@ -189,8 +192,10 @@ export class SwarmService {
       log.error('swarm control port could not be opened', { err: this.lastError });
     }
     if (st.role === 'manager') this.startManager();
-    this.startLoop();
-    log.info('swarm node resumed', { node: st.nodeId, role: st.role });
+    const rec = st.role === 'manager' ? this.files.loadInit() : undefined;
+    if (rec) this.finishInit(rec);
+    else this.startLoop();
+    log.info('swarm node resumed', { node: st.nodeId, role: st.role, pendingInit: !!rec });
   }
 
   async shutdown(): Promise<void> {
@@ -229,6 +234,7 @@ export class SwarmService {
   // ---- API: /swarm ----
 
   async inspect(): Promise<Record<string, unknown>> {
+    if (this.pending) return swarmJson(this.pending.cluster());
     return swarmJson(await this.manager().cluster());
   }
 
@@ -276,25 +282,71 @@ export class SwarmService {
         dataPathPort: req.DataPathPort || 4789,
       };
       const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
-      let tEtcd = 0;
       try {
+        // the member's ports are checked now: a busy one would otherwise fail after the answer
+        await Promise.all([portFree(listen.host, ports.peer), portFree('127.0.0.1', ports.client)]);
+        this.files.saveInit({ cluster, self });
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
         await this.startControl();
         this.startManager();
-        await this.waitEtcd(20_000);
-        tEtcd = Date.now();
-        await this.store!.createCluster(cluster, self);
-        await this.tick();
-        this.startLoop();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, etcdMs: tEtcd - tCerts, totalMs: Date.now() - t0 });
+      // the answer goes now; the member's start and first election, the record's write and the first tick follow
+      this.finishInit({ cluster, self }, t0);
+      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, totalMs: Date.now() - t0 });
       return nodeId;
     });
+  }
+
+  /**
+   * Completes an init that answered early: waits for the etcd member (which
+   * restarts itself when it dies), writes the cluster and node records, then
+   * runs the first tick and the heartbeat loop. Gives up only when the node
+   * left the swarm or the daemon stops; init.json stays until the records are in.
+   */
+  private finishInit(rec: InitRecord, t0 = Date.now()): void {
+    const st = this.state!;
+    const p = new PendingInit(rec, async () => {
+      const current = () => !this.stopped && this.state === st && this.pending === p;
+      while (current()) {
+        try {
+          await this.waitEtcd(20_000);
+          if (!current()) return;
+          const index = await this.store!.createCluster(rec.cluster, rec.self);
+          if (index !== FIRST_INDEX) log.warn('the new cluster record is not at the expected revision', { index, expected: FIRST_INDEX });
+          this.files.removeInit();
+          break;
+        } catch (e) {
+          this.lastError = (e as Error).message;
+          log.warn('swarm init: the store is not ready yet', { err: this.lastError });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      if (!current()) return;
+      this.lastError = '';
+      const tStore = Date.now();
+      await this.tick();
+      this.pending = undefined;
+      this.startLoop();
+      log.info('swarm init completed', { node: st.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+    });
+    this.pending = p;
+  }
+
+  /**
+   * Holds a swarm request while an init that answered early completes (see
+   * pending-init.ts); undefined (nothing to wait for) otherwise. What the CLI
+   * asks right after an init is answered from the init's records instead.
+   */
+  gate(method: string, path: string): Promise<void> | undefined {
+    const p = this.pending;
+    if (!p || !/^\/(swarm|nodes|services|tasks|secrets|configs|networks)(\/|$)/.test(path)) return undefined;
+    if (method === 'GET' && (path === '/swarm' || /^\/nodes\/[^/]+$/.test(path))) return undefined;
+    return p.settled();
   }
 
   join(req: JoinApiRequest): Promise<void> {
@@ -438,6 +490,10 @@ export class SwarmService {
     };
     if (st.role === 'manager') {
       out.ControlAvailable = true;
+      if (this.pending) {
+        Object.assign(out, { Nodes: 1, Managers: 1, Cluster: clusterInfo(this.pending.cluster()) });
+        return out;
+      }
       try {
         const store = this.manager();
         // this member's copy: /info (which the CLI calls right after a join) answers without a quorum round
@@ -477,6 +533,12 @@ export class SwarmService {
   }
 
   async inspectNode(ref: string): Promise<Record<string, unknown>> {
+    const p = this.pending;
+    if (p?.isSelf(ref)) {
+      // the one node of a swarm still being made: a manager, and its leader
+      return nodeJson(p.self(), { alive: new Set([p.rec.self.id]), leader: p.rec.self.id }, p.rec.cluster.rootCA.certPem);
+    }
+    if (p) await p.settled();
     const store = this.manager();
     const n = await this.resolveNode(store, ref);
     const [live, cluster] = await Promise.all([this.liveness(store), store.cluster()]);
@@ -779,6 +841,7 @@ export class SwarmService {
     await this.stopManager();
     this.files.removeAll();
     this.state = undefined;
+    this.pending = undefined;
     this.seen = undefined;
     this.lastError = '';
     this.leaderId = undefined;
@@ -840,7 +903,8 @@ export class SwarmService {
       } catch (e) {
         last = (e as Error).message;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      // a refused connection answers at once: poll finely, etcd is usually up within a few hundred ms
+      await new Promise((r) => setTimeout(r, 10));
     }
     throw new SwarmError(500, `the etcd member did not become ready within ${ms / 1000} s: ${last} (see ${this.files.etcdLog})`);
   }
@@ -985,6 +1049,16 @@ function platform(): { Architecture: string; OS: string } {
 
 function resources(): { NanoCPUs: number; MemoryBytes: number } {
   return { NanoCPUs: os.cpus().length * 1e9, MemoryBytes: os.totalmem() };
+}
+
+/** Throws dockerd-like text when `host:port` cannot be listened on (an etcd member's port taken). */
+async function portFree(host: string, port: number): Promise<void> {
+  const net = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
+    srv.listen(port, host, () => srv.close(() => resolve()));
+  });
 }
 
 async function fetchCA(addr: string): Promise<{ pem: string; localAddress: string }> {

@@ -44,10 +44,19 @@ export class SwarmStore {
     return { value: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
   }
 
-  async createCluster(c: ClusterRecord, self: NodeRecord): Promise<void> {
+  /**
+   * The cluster and its first node in one transaction; returns their
+   * Version.Index. Done again for the same cluster (a daemon that died after
+   * the write, before it noted it) it answers the existing record's index.
+   */
+  async createCluster(c: ClusterRecord, self: NodeRecord): Promise<number> {
     const r = await this.etcd.txn([{ key: K.cluster, target: 'CREATE', create_revision: 0 }],
-      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }]);
-    if (!r.succeeded) throw new SwarmError(503, ALREADY_IN_SWARM);
+      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }],
+      [{ range: { key: K.cluster } }]);
+    if (r.succeeded) return r.revision;
+    const cur = r.kvs[0];
+    if (cur && (JSON.parse(cur.value) as ClusterRecord).id === c.id) return cur.createRevision;
+    throw new SwarmError(503, ALREADY_IN_SWARM);
   }
 
   /** CAS on the cluster object: `index` is the Version.Index the caller read. */
