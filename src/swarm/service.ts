@@ -170,6 +170,7 @@ export class SwarmService {
       const r = c.controlRoutes?.()[path];
       if (r) {
         return async (nodeId, body) => {
+          await this.pending?.settled();
           if (this.state?.role !== 'manager' || !this.store) throw new SwarmError(503, NOT_MANAGER);
           return r(nodeId, body);
         };
@@ -587,6 +588,7 @@ export class SwarmService {
   // ---- the control port's handlers (this node as a manager) ----
 
   private async onJoin(req: JoinRequest): Promise<JoinResponse> {
+    await this.pending?.settled();
     const store = this.manager();
     const cluster = (await store.cluster()).value;
     const token = String(req.token ?? '');
@@ -628,6 +630,7 @@ export class SwarmService {
 
   private async onHeartbeat(nodeId: string, clusterId: string, running: Role): Promise<HeartbeatResponse> {
     if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
+    await this.pending?.settled();
     const store = this.manager();
     const n = await store.node(nodeId);
     if (!n) throw new SwarmError(404, `node ${nodeId} not found`);
