@@ -1,13 +1,13 @@
 // A node's swarm files under <data-root>/swarm (dirs 0700, files 0600):
 //   state.json                  node id, cluster id, role, addresses, known managers
-//   init.json                   an init's cluster and node records until they are in etcd (pending-init.ts)
+//   init.json                   an init's cluster and node records until they are in etcd (pending.ts)
 //   certificates/swarm-root-ca.crt, swarm-node.crt, swarm-node.key   control port (2377) identity
 //   certificates/etcd-ca.crt, etcd.crt, etcd.key                     managers only: etcd peers and clients
 //   etcd/ (member data), etcd.log, etcd.pid                          managers only
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LocalState } from './types';
-import type { InitRecord } from './pending-init';
+import type { InitRecord } from './pending';
 
 export class LocalFiles {
   readonly dir: string;

@@ -24,7 +24,7 @@ import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
-import { PendingInit, FIRST_INDEX, type InitRecord } from './pending-init';
+import { PendingStore, FIRST_INDEX, type InitRecord } from './pending';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -107,8 +107,8 @@ export class SwarmService {
   private readonly components: SwarmComponent[] = [];
   private lastContext = '';
   private published?: SwarmContext;
-  /** An init that answered before its cluster record was in etcd (pending-init.ts). */
-  private pending?: PendingInit;
+  /** An init or manager join that answered before its store was ready (pending.ts). */
+  private pending?: PendingStore;
   /** Counts etcd clients made, so a context never keeps the store of a stopped one. */
   private managerGen = 0;
 
@@ -235,7 +235,9 @@ export class SwarmService {
   // ---- API: /swarm ----
 
   async inspect(): Promise<Record<string, unknown>> {
-    if (this.pending) return swarmJson(this.pending.cluster());
+    const pc = this.pending?.cluster();
+    if (pc) return swarmJson(pc);
+    await this.pending?.settled();
     return swarmJson(await this.manager().cluster());
   }
 
@@ -311,7 +313,7 @@ export class SwarmService {
    */
   private finishInit(rec: InitRecord, t0 = Date.now()): void {
     const st = this.state!;
-    const p = new PendingInit(rec, async () => {
+    const p = new PendingStore(rec, async () => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
       while (current()) {
         try {
@@ -339,6 +341,33 @@ export class SwarmService {
   }
 
   /**
+   * Completes a manager join that answered once its member was started:
+   * waits for the member's catch-up (bounded, as the join did before it
+   * answered early; a member that never serves leaves this node a manager
+   * with an error in /info, as a restart on broken etcd data would), then
+   * the first tick and the heartbeat loop.
+   */
+  private finishJoin(t0: number): void {
+    const st = this.state!;
+    const p = new PendingStore(undefined, async () => {
+      const current = () => !this.stopped && this.state === st && this.pending === p;
+      try {
+        await this.waitEtcd(30_000);
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        log.warn('swarm join: the etcd member is not serving yet', { err: this.lastError });
+      }
+      if (!current()) return;
+      const tStore = Date.now();
+      await this.tick();
+      this.pending = undefined;
+      this.startLoop();
+      log.info('swarm join completed', { node: st.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+    });
+    this.pending = p;
+  }
+
+  /**
    * Holds a swarm request while an init that answered early completes (see
    * pending-init.ts); undefined (nothing to wait for) otherwise. What the CLI
    * asks right after an init is answered from the init's records instead.
@@ -346,7 +375,7 @@ export class SwarmService {
   gate(method: string, path: string): Promise<void> | undefined {
     const p = this.pending;
     if (!p || !/^\/(swarm|nodes|services|tasks|secrets|configs|networks)(\/|$)/.test(path)) return undefined;
-    if (method === 'GET' && (path === '/swarm' || /^\/nodes\/[^/]+$/.test(path))) return undefined;
+    if (p.rec && method === 'GET' && (path === '/swarm' || /^\/nodes\/[^/]+$/.test(path))) return undefined;
     return p.settled();
   }
 
@@ -388,7 +417,6 @@ export class SwarmService {
       };
       const res = await controlCall<JoinResponse>(remote, 'POST', '/join', jr, { ca: rootCA }, 30_000);
       const tJoin = Date.now();
-      let tEtcd = tJoin;
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
@@ -402,18 +430,18 @@ export class SwarmService {
         this.files.saveState(st);
         this.stopped = false;
         await this.startControl();
-        if (st.role === 'manager') {
-          this.startManager();
-          await this.waitEtcd(30_000);
-          tEtcd = Date.now();
-        }
-        await this.tick();
-        this.startLoop();
+        if (st.role === 'manager') this.startManager();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, etcdMs: tEtcd - tJoin, totalMs: Date.now() - t0 });
+      // the manager made this node Ready with its record: the first heartbeat need not be waited for
+      if (st.role === 'manager') this.finishJoin(t0);
+      else {
+        this.publish();
+        this.startLoop();
+      }
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, totalMs: Date.now() - t0 });
     });
   }
 
@@ -492,7 +520,9 @@ export class SwarmService {
     if (st.role === 'manager') {
       out.ControlAvailable = true;
       if (this.pending) {
-        Object.assign(out, { Nodes: 1, Managers: 1, Cluster: clusterInfo(this.pending.cluster()) });
+        // an init's records; a joining manager's member is still catching up: what it is, and no counts yet
+        const pc = this.pending.cluster();
+        if (pc) Object.assign(out, { Nodes: 1, Managers: 1, Cluster: clusterInfo(pc) });
         return out;
       }
       try {
@@ -535,9 +565,10 @@ export class SwarmService {
 
   async inspectNode(ref: string): Promise<Record<string, unknown>> {
     const p = this.pending;
-    if (p?.isSelf(ref)) {
+    const self = p?.isSelf(ref) ? p.self() : undefined;
+    if (p?.rec && self) {
       // the one node of a swarm still being made: a manager, and its leader
-      return nodeJson(p.self(), { alive: new Set([p.rec.self.id]), leader: p.rec.self.id }, p.rec.cluster.rootCA.certPem);
+      return nodeJson(self, { alive: new Set([self.value.id]), leader: self.value.id }, p.rec.cluster.rootCA.certPem);
     }
     if (p) await p.settled();
     const store = this.manager();

@@ -74,9 +74,20 @@ export class SwarmStore {
     return kv ? { value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision } : undefined;
   }
 
+  /**
+   * A joining node's record, alive at once: its first heartbeat lease is
+   * granted here and alive/<id> written with the record, so the node is
+   * Ready before its own first heartbeat (which renews that lease).
+   */
   async putNewNode(n: NodeRecord): Promise<void> {
-    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }], [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }]);
-    if (!r.succeeded) throw new SwarmError(409, `node ${n.id} already exists`);
+    const lease = await this.etcd.leaseGrant(ALIVE_TTL);
+    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }],
+      [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } }]);
+    if (!r.succeeded) {
+      await this.etcd.leaseRevoke(lease).catch(() => {});
+      throw new SwarmError(409, `node ${n.id} already exists`);
+    }
+    this.leases.set(n.id, lease);
   }
 
   async updateNode(n: NodeRecord, index: number): Promise<void> {

@@ -1,4 +1,5 @@
-// A swarm init that has answered before its etcd member is serving.
+// A swarm init or manager join that has answered before its etcd member is
+// serving.
 //
 // `swarm init` decides everything about the new cluster locally (ids, CAs,
 // tokens, this node's record) and writes it to <data-root>/swarm/init.json
@@ -8,6 +9,10 @@
 // /info) is answered from that record, and every other swarm request waits
 // for the store (bounded). A daemon killed in between finds init.json on its
 // next start and writes the record then.
+//
+// A manager join answers once its member is added and started; the member's
+// catch-up and the first heartbeat follow. Its /info says it is a manager
+// (all the CLI asks after a join) and other swarm requests wait the same way.
 import { log } from '../util/log';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
 
@@ -23,26 +28,27 @@ export const SETTLE_MS = 30_000;
 
 export interface InitRecord { cluster: ClusterRecord; self: NodeRecord }
 
-export class PendingInit {
+export class PendingStore {
   readonly ready: Promise<void>;
 
-  constructor(readonly rec: InitRecord, finish: () => Promise<void>) {
+  constructor(readonly rec: InitRecord | undefined, finish: () => Promise<void>) {
     // deferred: `finish` may look at the object being made
-    this.ready = Promise.resolve().then(finish).catch((e) => log.error('swarm init could not be completed', { err: String(e) }));
+    this.ready = Promise.resolve().then(finish).catch((e) => log.error('the swarm store could not be made ready', { err: String(e) }));
   }
 
-  cluster(): Versioned<ClusterRecord> {
-    return { value: this.rec.cluster, index: FIRST_INDEX };
+  /** An init's records as the store will hold them (undefined for a join). */
+  cluster(): Versioned<ClusterRecord> | undefined {
+    return this.rec && { value: this.rec.cluster, index: FIRST_INDEX };
   }
 
-  self(): Versioned<NodeRecord> {
-    return { value: this.rec.self, index: FIRST_INDEX };
+  self(): Versioned<NodeRecord> | undefined {
+    return this.rec && { value: this.rec.self, index: FIRST_INDEX };
   }
 
-  /** Whether `ref` (id, id prefix or name, as node inspect takes it) is this node. */
+  /** Whether `ref` (id, id prefix or name, as node inspect takes it) is an init's own node. */
   isSelf(ref: string): boolean {
-    const n = this.rec.self;
-    return !!ref && (n.id.startsWith(ref) || (n.spec.Name || n.hostname) === ref);
+    const n = this.rec?.self;
+    return !!n && !!ref && (n.id.startsWith(ref) || (n.spec.Name || n.hostname) === ref);
   }
 
   /** Resolves when the store is ready, or after `ms` (whichever is first). */
