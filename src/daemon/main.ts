@@ -133,6 +133,9 @@ async function main(): Promise<void> {
   log.info('API listen', { hosts: config.hosts });
   log.info('daemon started', { version: BERTH_VERSION, dataRoot: config.dataRoot, execRoot: config.execRoot });
   daemon.events.publish('daemon', 'start', daemon.daemonId, { name: 'berthd' });
+  // /info's runc commit is a `runc --version` run, asked once: ask it now, off the first /info's path
+  // (the CLI asks /info right after `swarm join`)
+  void daemon.containers.runtimeCommit().catch(() => '');
 
   let stopping = false;
   const stop = async (signal: string) => {
