@@ -235,3 +235,29 @@ test('SIGTERM stops the etcd member with berthd', async () => {
   await d.start();
   await waitFor(async () => (await d.docker(['node', 'ls'])).code === 0, 20_000, 'the manager is back', 250);
 });
+
+test('kill -9 right after init answered: the restarted daemon completes the init from init.json', async (t) => {
+  await d.ok(['swarm', 'leave', '--force']);
+  const r = await api('POST', '/v1.43/swarm/init', { ListenAddr: LISTEN, AdvertiseAddr: '127.0.0.1' });
+  assert.equal(r.status, 200);
+  const id = String(r.json);
+  // answered from the init's records while its etcd member may still be electing itself
+  const before = await api('GET', '/v1.43/swarm');
+  assert.equal(before.status, 200);
+  const initFile = path.join(d.dataRoot, 'swarm', 'init.json');
+  const pending = fs.existsSync(initFile);
+  await d.kill();
+  await waitFor(async () => etcdPids().length === 0, 10_000, 'the etcd member dies with its berthd');
+  if (pending) assert.equal((fs.statSync(initFile).mode & 0o777), 0o600);
+  await d.start();
+  await waitFor(async () => {
+    const n = await d.docker(['node', 'ls', '--format', '{{.ID}} {{.Status}} {{.ManagerStatus}}']);
+    return n.code === 0 && n.stdout.trim() === `${id} Ready Leader`;
+  }, 20_000, 'node ls answers with the init\'s node as Leader', 250);
+  const after = await api('GET', '/v1.43/swarm');
+  assert.equal(after.json.ID, before.json.ID);
+  assert.deepEqual(after.json.JoinTokens, before.json.JoinTokens);
+  assert.equal(after.json.Version.Index, before.json.Version.Index, 'the Version.Index answered early is the stored one');
+  assert.equal(fs.existsSync(initFile), false, 'init.json goes once the records are in etcd');
+  t.diagnostic(`killed while the init was pending: ${pending}`);
+});

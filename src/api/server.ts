@@ -24,7 +24,13 @@ export function versionAtLeast(v: string, min: string): boolean {
   return cmpVersion(v, min) >= 0;
 }
 
-export function createApiServer(router: Router, serverHeader: string): http.Server {
+/**
+ * Holds a request before its route runs while the daemon finishes something
+ * it answered early (a swarm init: SwarmService.gate); undefined: go on.
+ */
+export type RequestGate = (method: string, path: string) => Promise<void> | undefined;
+
+export function createApiServer(router: Router, serverHeader: string, gate?: RequestGate): http.Server {
   const server = http.createServer({ keepAlive: true });
   server.keepAliveTimeout = 0;
 
@@ -68,6 +74,8 @@ export function createApiServer(router: Router, serverHeader: string): http.Serv
     const ctx = new Ctx(req, res, upgraded, socket, head, path, version, url.searchParams);
     ctx.params = route.params;
     try {
+      const held = gate?.(req.method ?? 'GET', path);
+      if (held) await held;
       await route.handler(ctx);
     } catch (err) {
       const status = statusOf(err);

@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       log.warn('Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.', { host });
       log.warn('Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!', { host });
     }
-    let server = createApiServer(router, `Berth/${BERTH_VERSION} (linux)`);
+    let server = createApiServer(router, `Berth/${BERTH_VERSION} (linux)`, (m, p) => daemon.swarm.gate(m, p));
     if (/^tcp:\/\//.test(host) && config.tlsCert && config.tlsKey) {
       server = wrapTls(server, config);
     }
@@ -133,6 +133,9 @@ async function main(): Promise<void> {
   log.info('API listen', { hosts: config.hosts });
   log.info('daemon started', { version: BERTH_VERSION, dataRoot: config.dataRoot, execRoot: config.execRoot });
   daemon.events.publish('daemon', 'start', daemon.daemonId, { name: 'berthd' });
+  // /info's runc commit is a `runc --version` run, asked once: ask it now, off the first /info's path
+  // (the CLI asks /info right after `swarm join`)
+  void daemon.containers.runtimeCommit().catch(() => '');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,11 +1,13 @@
 // A node's swarm files under <data-root>/swarm (dirs 0700, files 0600):
 //   state.json                  node id, cluster id, role, addresses, known managers
+//   init.json                   an init's cluster and node records until they are in etcd (pending.ts)
 //   certificates/swarm-root-ca.crt, swarm-node.crt, swarm-node.key   control port (2377) identity
 //   certificates/etcd-ca.crt, etcd.crt, etcd.key                     managers only: etcd peers and clients
 //   etcd/ (member data), etcd.log, etcd.pid                          managers only
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LocalState } from './types';
+import type { InitRecord } from './pending';
 
 export class LocalFiles {
   readonly dir: string;
@@ -17,6 +19,7 @@ export class LocalFiles {
   }
 
   get stateFile(): string { return path.join(this.dir, 'state.json'); }
+  get initFile(): string { return path.join(this.dir, 'init.json'); }
   get etcdData(): string { return path.join(this.dir, 'etcd'); }
   get etcdLog(): string { return path.join(this.dir, 'etcd.log'); }
   get etcdPid(): string { return path.join(this.dir, 'etcd.pid'); }
@@ -40,6 +43,23 @@ export class LocalFiles {
   saveState(s: LocalState): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writePrivate(this.stateFile, JSON.stringify(s, null, 2) + '\n');
+  }
+
+  saveInit(r: InitRecord): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writePrivate(this.initFile, JSON.stringify(r) + '\n');
+  }
+
+  loadInit(): InitRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.initFile, 'utf8')) as InitRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  removeInit(): void {
+    fs.rmSync(this.initFile, { force: true });
   }
 
   writeCerts(files: Partial<Record<Parameters<LocalFiles['cert']>[0], string>>): void {

@@ -14,7 +14,7 @@
 // events.
 import os from 'node:os';
 import fs from 'node:fs';
-import { EtcdProcess } from '../host/etcd';
+import { EtcdProcess, LONE_MEMBER_TIMING } from '../host/etcd';
 import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
@@ -25,6 +25,7 @@ import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
 import { ControlPool } from './control-pool';
+import { PendingStore, FIRST_INDEX, type InitRecord } from './pending';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -112,6 +113,8 @@ export class SwarmService {
   private readonly components: SwarmComponent[] = [];
   private lastContext = '';
   private published?: SwarmContext;
+  /** An init or manager join that answered before its store was ready (pending.ts). */
+  private pending?: PendingStore;
   /** Counts etcd clients made, so a context never keeps the store of a stopped one. */
   private managerGen = 0;
   /** Kept-alive connections to other nodes' control ports (heartbeats, the agent's calls). */
@@ -176,6 +179,7 @@ export class SwarmService {
       const r = c.controlRoutes?.()[path];
       if (r) {
         return async (nodeId, body) => {
+          await this.pending?.settled();
           if (this.state?.role !== 'manager' || !this.store) throw new SwarmError(503, NOT_MANAGER);
           return r(nodeId, body);
         };
@@ -198,8 +202,10 @@ export class SwarmService {
       log.error('swarm control port could not be opened', { err: this.lastError });
     }
     if (st.role === 'manager') this.startManager();
-    this.startLoop();
-    log.info('swarm node resumed', { node: st.nodeId, role: st.role });
+    const rec = st.role === 'manager' ? this.files.loadInit() : undefined;
+    if (rec) this.finishInit(rec);
+    else this.startLoop();
+    log.info('swarm node resumed', { node: st.nodeId, role: st.role, pendingInit: !!rec });
   }
 
   async shutdown(): Promise<void> {
@@ -240,6 +246,9 @@ export class SwarmService {
   // ---- API: /swarm ----
 
   async inspect(): Promise<Record<string, unknown>> {
+    const pc = this.pending?.cluster();
+    if (pc) return swarmJson(pc);
+    await this.pending?.settled();
     return swarmJson(await this.manager().cluster());
   }
 
@@ -287,25 +296,98 @@ export class SwarmService {
         dataPathPort: req.DataPathPort || 4789,
       };
       const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
-      let tEtcd = 0;
       try {
+        // the member's ports are checked now: a busy one would otherwise fail after the answer
+        await Promise.all([portFree(listen.host, ports.peer), portFree('127.0.0.1', ports.client)]);
+        this.files.saveInit({ cluster, self });
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
         await this.startControl();
         this.startManager();
-        await this.waitEtcd(20_000);
-        tEtcd = Date.now();
-        await this.store!.createCluster(cluster, self);
-        await this.tick();
-        this.startLoop();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, etcdMs: tEtcd - tCerts, totalMs: Date.now() - t0 });
+      // the answer goes now; the member's start and first election, the record's write and the first tick follow
+      this.finishInit({ cluster, self }, t0);
+      log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, totalMs: Date.now() - t0 });
       return nodeId;
     });
+  }
+
+  /**
+   * Completes an init that answered early: waits for the etcd member (which
+   * restarts itself when it dies), writes the cluster and node records, then
+   * runs the first tick and the heartbeat loop. Gives up only when the node
+   * left the swarm or the daemon stops; init.json stays until the records are in.
+   */
+  private finishInit(rec: InitRecord, t0 = Date.now()): void {
+    const st = this.state!;
+    const p = new PendingStore(rec, async () => {
+      const current = () => !this.stopped && this.state === st && this.pending === p;
+      while (current()) {
+        try {
+          await this.waitEtcd(20_000);
+          if (!current()) return;
+          const index = await this.store!.createCluster(rec.cluster, rec.self);
+          if (index !== FIRST_INDEX) log.warn('the new cluster record is not at the expected revision', { index, expected: FIRST_INDEX });
+          this.files.removeInit();
+          break;
+        } catch (e) {
+          this.lastError = (e as Error).message;
+          log.warn('swarm init: the store is not ready yet', { err: this.lastError });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      if (!current()) return;
+      this.lastError = '';
+      const tStore = Date.now();
+      await this.tick();
+      this.pending = undefined;
+      this.startLoop();
+      log.info('swarm init completed', { node: st.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+    });
+    this.pending = p;
+  }
+
+  /**
+   * Completes a manager join that answered once its member was started:
+   * waits for the member's catch-up (bounded, as the join did before it
+   * answered early; a member that never serves leaves this node a manager
+   * with an error in /info, as a restart on broken etcd data would), then
+   * the first tick and the heartbeat loop.
+   */
+  private finishJoin(t0: number): void {
+    const st = this.state!;
+    const p = new PendingStore(undefined, async () => {
+      const current = () => !this.stopped && this.state === st && this.pending === p;
+      try {
+        await this.waitEtcd(30_000);
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        log.warn('swarm join: the etcd member is not serving yet', { err: this.lastError });
+      }
+      if (!current()) return;
+      const tStore = Date.now();
+      await this.tick();
+      this.pending = undefined;
+      this.startLoop();
+      log.info('swarm join completed', { node: st.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+    });
+    this.pending = p;
+  }
+
+  /**
+   * Holds a swarm request while an init that answered early completes (see
+   * pending-init.ts); undefined (nothing to wait for) otherwise. What the CLI
+   * asks right after an init is answered from the init's records instead.
+   */
+  gate(method: string, path: string): Promise<void> | undefined {
+    const p = this.pending;
+    if (!p || !/^\/(swarm|nodes|services|tasks|secrets|configs|networks)(\/|$)/.test(path)) return undefined;
+    if (p.rec && method === 'GET' && (path === '/swarm' || /^\/nodes\/[^/]+$/.test(path))) return undefined;
+    return p.settled();
   }
 
   join(req: JoinApiRequest): Promise<void> {
@@ -346,7 +428,6 @@ export class SwarmService {
       };
       const res = await controlCall<JoinResponse>(remote, 'POST', '/join', jr, { ca: rootCA }, 30_000);
       const tJoin = Date.now();
-      let tEtcd = tJoin;
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
@@ -360,18 +441,18 @@ export class SwarmService {
         this.files.saveState(st);
         this.stopped = false;
         await this.startControl();
-        if (st.role === 'manager') {
-          this.startManager();
-          await this.waitEtcd(30_000);
-          tEtcd = Date.now();
-        }
-        await this.tick();
-        this.startLoop();
+        if (st.role === 'manager') this.startManager();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, etcdMs: tEtcd - tJoin, totalMs: Date.now() - t0 });
+      // the manager made this node Ready with its record: the first heartbeat need not be waited for
+      if (st.role === 'manager') this.finishJoin(t0);
+      else {
+        this.publish();
+        this.startLoop();
+      }
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, totalMs: Date.now() - t0 });
     });
   }
 
@@ -449,6 +530,12 @@ export class SwarmService {
     };
     if (st.role === 'manager') {
       out.ControlAvailable = true;
+      if (this.pending) {
+        // an init's records; a joining manager's member is still catching up: what it is, and no counts yet
+        const pc = this.pending.cluster();
+        if (pc) Object.assign(out, { Nodes: 1, Managers: 1, Cluster: clusterInfo(pc) });
+        return out;
+      }
       try {
         const store = this.manager();
         // this member's copy: /info (which the CLI calls right after a join) answers without a quorum round
@@ -488,6 +575,13 @@ export class SwarmService {
   }
 
   async inspectNode(ref: string): Promise<Record<string, unknown>> {
+    const p = this.pending;
+    const self = p?.isSelf(ref) ? p.self() : undefined;
+    if (p?.rec && self) {
+      // the one node of a swarm still being made: a manager, and its leader
+      return nodeJson(self, { alive: new Set([self.value.id]), leader: self.value.id }, p.rec.cluster.rootCA.certPem);
+    }
+    if (p) await p.settled();
     const store = this.manager();
     const n = await this.resolveNode(store, ref);
     const [live, cluster] = await Promise.all([this.liveness(store), store.cluster()]);
@@ -536,6 +630,7 @@ export class SwarmService {
   // ---- the control port's handlers (this node as a manager) ----
 
   private async onJoin(req: JoinRequest): Promise<JoinResponse> {
+    await this.pending?.settled();
     const store = this.manager();
     const cluster = (await store.cluster()).value;
     const token = String(req.token ?? '');
@@ -577,6 +672,7 @@ export class SwarmService {
 
   private async onHeartbeat(nodeId: string, clusterId: string, running: Role): Promise<HeartbeatResponse> {
     if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
+    await this.pending?.settled();
     const store = this.manager();
     // one read answers both: is the node still a member, and who the managers are (a heartbeat is 2 etcd calls)
     const nodes = await store.nodes();
@@ -792,6 +888,7 @@ export class SwarmService {
     await this.stopManager();
     this.files.removeAll();
     this.state = undefined;
+    this.pending = undefined;
     this.seen = undefined;
     this.lastError = '';
     this.leaderId = undefined;
@@ -810,7 +907,12 @@ export class SwarmService {
     const st = this.state!;
     const ports = etcdPorts(st.port);
     const listenHost = st.listenAddr.replace(/:\d+$/, '');
+    const initialCluster = st.etcdInitialCluster ?? `${st.nodeId}=${this.peerUrlOf(st)}`;
+    // the member of an init, or of the only manager restarting: its first election need not wait for a long timer.
+    // It keeps that timing (a shorter check-quorum window) until its next start, with the cluster's then.
+    const lone = st.etcdInitialState === 'new' ? !initialCluster.includes(',') && st.managers.length <= 1 : st.managers.length <= 1;
     const proc = new EtcdProcess({
+      ...(lone ? LONE_MEMBER_TIMING : {}),
       name: st.nodeId,
       dataDir: this.files.etcdData,
       logFile: this.files.etcdLog,
@@ -818,7 +920,7 @@ export class SwarmService {
       clientUrl: `https://127.0.0.1:${ports.client}`,
       peerListenUrl: `https://${listenHost}:${ports.peer}`,
       peerAdvertiseUrl: this.peerUrlOf(st),
-      initialCluster: st.etcdInitialCluster ?? `${st.nodeId}=${this.peerUrlOf(st)}`,
+      initialCluster,
       initialState: st.etcdInitialState ?? 'existing',
       certFile: this.files.cert('etcd.crt'),
       keyFile: this.files.cert('etcd.key'),
@@ -854,7 +956,8 @@ export class SwarmService {
       } catch (e) {
         last = (e as Error).message;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      // a refused connection answers at once: poll finely, etcd is usually up within a few hundred ms
+      await new Promise((r) => setTimeout(r, 10));
     }
     throw new SwarmError(500, `the etcd member did not become ready within ${ms / 1000} s: ${last} (see ${this.files.etcdLog})`);
   }
@@ -999,6 +1102,16 @@ function platform(): { Architecture: string; OS: string } {
 
 function resources(): { NanoCPUs: number; MemoryBytes: number } {
   return { NanoCPUs: os.cpus().length * 1e9, MemoryBytes: os.totalmem() };
+}
+
+/** Throws dockerd-like text when `host:port` cannot be listened on (an etcd member's port taken). */
+async function portFree(host: string, port: number): Promise<void> {
+  const net = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
+    srv.listen(port, host, () => srv.close(() => resolve()));
+  });
 }
 
 async function fetchCA(addr: string): Promise<{ pem: string; localAddress: string }> {

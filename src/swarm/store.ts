@@ -44,10 +44,19 @@ export class SwarmStore {
     return { value: JSON.parse(kv.value) as ClusterRecord, index: kv.modRevision };
   }
 
-  async createCluster(c: ClusterRecord, self: NodeRecord): Promise<void> {
+  /**
+   * The cluster and its first node in one transaction; returns their
+   * Version.Index. Done again for the same cluster (a daemon that died after
+   * the write, before it noted it) it answers the existing record's index.
+   */
+  async createCluster(c: ClusterRecord, self: NodeRecord): Promise<number> {
     const r = await this.etcd.txn([{ key: K.cluster, target: 'CREATE', create_revision: 0 }],
-      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }]);
-    if (!r.succeeded) throw new SwarmError(503, ALREADY_IN_SWARM);
+      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }],
+      [{ range: { key: K.cluster } }]);
+    if (r.succeeded) return r.revision;
+    const cur = r.kvs[0];
+    if (cur && (JSON.parse(cur.value) as ClusterRecord).id === c.id) return cur.createRevision;
+    throw new SwarmError(503, ALREADY_IN_SWARM);
   }
 
   /** CAS on the cluster object: `index` is the Version.Index the caller read. */
@@ -65,9 +74,20 @@ export class SwarmStore {
     return kv ? { value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision } : undefined;
   }
 
+  /**
+   * A joining node's record, alive at once: its first heartbeat lease is
+   * granted here and alive/<id> written with the record, so the node is
+   * Ready before its own first heartbeat (which renews that lease).
+   */
   async putNewNode(n: NodeRecord): Promise<void> {
-    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }], [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }]);
-    if (!r.succeeded) throw new SwarmError(409, `node ${n.id} already exists`);
+    const lease = await this.etcd.leaseGrant(ALIVE_TTL);
+    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }],
+      [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } }]);
+    if (!r.succeeded) {
+      await this.etcd.leaseRevoke(lease).catch(() => {});
+      throw new SwarmError(409, `node ${n.id} already exists`);
+    }
+    this.leases.set(n.id, lease);
   }
 
   async updateNode(n: NodeRecord, index: number): Promise<void> {
