@@ -21,18 +21,7 @@ export interface EtcdMemberConfig {
   certFile: string;
   keyFile: string;
   caFile: string;
-  /**
-   * Raft timing (ms). A member that starts alone elects itself once its
-   * election timer fires, a random 1–2 timeouts after the start less the
-   * ticks etcd fast-forwards: with 1000 ms that wait was 0.1–1 s of every
-   * `swarm init`. Defaults: heartbeat 100, election 1000.
-   */
-  heartbeatMs?: number;
-  electionMs?: number;
 }
-
-/** The raft timing of a member that is (or starts as) the only one: nobody to disagree with, so the first election may come early. */
-export const LONE_MEMBER_TIMING = { heartbeatMs: 100, electionMs: 500 };
 
 export class EtcdProcess {
   private child?: ChildProcess;
@@ -65,7 +54,7 @@ export class EtcdProcess {
       '--initial-cluster-state', c.initialState,
       '--cert-file', c.certFile, '--key-file', c.keyFile, '--trusted-ca-file', c.caFile, '--client-cert-auth',
       '--peer-cert-file', c.certFile, '--peer-key-file', c.keyFile, '--peer-trusted-ca-file', c.caFile, '--peer-client-cert-auth',
-      '--heartbeat-interval', String(c.heartbeatMs ?? 100), '--election-timeout', String(c.electionMs ?? 1000),
+      '--heartbeat-interval', '100', '--election-timeout', '1000',
       // berthd adds members one at a time and waits for each to serve a
       // linearizable read before the next; the strict check would also make
       // a join wait until the leader has seen every member for 5 s

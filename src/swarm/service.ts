@@ -14,7 +14,7 @@
 // events.
 import os from 'node:os';
 import fs from 'node:fs';
-import { EtcdProcess, LONE_MEMBER_TIMING } from '../host/etcd';
+import { EtcdProcess } from '../host/etcd';
 import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
@@ -907,12 +907,7 @@ export class SwarmService {
     const st = this.state!;
     const ports = etcdPorts(st.port);
     const listenHost = st.listenAddr.replace(/:\d+$/, '');
-    const initialCluster = st.etcdInitialCluster ?? `${st.nodeId}=${this.peerUrlOf(st)}`;
-    // the member of an init, or of the only manager restarting: its first election need not wait for a long timer.
-    // It keeps that timing (a shorter check-quorum window) until its next start, with the cluster's then.
-    const lone = st.etcdInitialState === 'new' ? !initialCluster.includes(',') && st.managers.length <= 1 : st.managers.length <= 1;
     const proc = new EtcdProcess({
-      ...(lone ? LONE_MEMBER_TIMING : {}),
       name: st.nodeId,
       dataDir: this.files.etcdData,
       logFile: this.files.etcdLog,
@@ -920,7 +915,7 @@ export class SwarmService {
       clientUrl: `https://127.0.0.1:${ports.client}`,
       peerListenUrl: `https://${listenHost}:${ports.peer}`,
       peerAdvertiseUrl: this.peerUrlOf(st),
-      initialCluster,
+      initialCluster: st.etcdInitialCluster ?? `${st.nodeId}=${this.peerUrlOf(st)}`,
       initialState: st.etcdInitialState ?? 'existing',
       certFile: this.files.cert('etcd.crt'),
       keyFile: this.files.cert('etcd.key'),
