@@ -73,7 +73,9 @@ export function checkResources(h: ResourceFields, o: { current?: ResourceFields 
   if (res < 0 || (res > 0 && res < MB6)) throw new InvalidParameter('Minimum memory reservation allowed is 6MB');
   if (mem > 0 && res > 0 && mem < res) throw new InvalidParameter('Minimum memory limit can not be less than memory reservation limit, see usage');
   if (h.OomKillDisable && !mem) warnings.push('OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.');
-  const ncpu = os.cpus().length;
+  // Go's runtime.NumCPU (what dockerd checks against) counts the affinity mask, as this does,
+  // without os.cpus()'s read of /proc/cpuinfo and /proc/stat on every create.
+  const ncpu = os.availableParallelism();
   const nano = h.NanoCpus ?? 0;
   if (nano > 0 && ((h.CpuPeriod ?? 0) > 0)) throw new InvalidParameter('Conflicting options: Nano CPUs and CPU Period cannot both be set');
   if (nano > 0 && ((h.CpuQuota ?? 0) > 0)) throw new InvalidParameter('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
