@@ -12,6 +12,7 @@ const reserves = new WeakMap<Db, SpaceReserve>();
 
 export function openDb(path: string): Db {
   const db = new Database(path);
+  cacheStatements(db);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
@@ -20,6 +21,26 @@ export function openDb(path: string): Db {
   reserve.refill();
   reserves.set(db, reserve);
   return db;
+}
+
+/**
+ * Services call `db.prepare(sql)` where they use it; compiling the same SQL
+ * again on every container start showed in profiles. Statements are reusable
+ * (nothing here iterates one lazily, so none is ever busy when asked for
+ * again), and SQLite recompiles a statement itself after a schema change.
+ * Bounded, for SQL built with a variable number of placeholders.
+ */
+function cacheStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let st = cache.get(sql);
+    if (!st) {
+      st = prepare(sql);
+      if (cache.size < 512) cache.set(sql, st);
+    }
+    return st;
+  }) as Db['prepare'];
 }
 
 /** Runs a service's CREATE TABLE IF NOT EXISTS statements in one transaction. */
