@@ -7,16 +7,20 @@ import * as rt from './rtnetlink';
 
 const NETNS_DIR = '/run/netns';
 
-async function batch(cmds: string[], netns?: string): Promise<void> {
+/** The error for a bridge that already has its 1,023 ports (BR_MAX_PORTS): what "Exchange full" means. */
+function bridgeFull(bridge: string): Error {
+  return new Error(`bridge ${bridge} is full: a Linux bridge takes at most 1023 interfaces (one per running container); put further containers on another network`);
+}
+
+/** `ip -batch` of `cmds` (in `netns` when given). */
+export async function batch(cmds: string[], netns?: string): Promise<void> {
   if (cmds.length === 0) return;
   const args = netns ? ['-n', netns, '-batch', '-'] : ['-batch', '-'];
   try {
     await execHost('ip', args, { input: cmds.join('\n') + '\n', timeout: 15_000 });
   } catch (e) {
-    // The kernel's answer when a bridge already has its 1,023 ports
-    // (BR_MAX_PORTS): say what it means rather than "Exchange full".
     const bridge = /Exchange full/.test(String(e)) ? cmds.map((c) => / master (\S+)/.exec(c)?.[1]).find(Boolean) : undefined;
-    if (bridge) throw new Error(`bridge ${bridge} is full: a Linux bridge takes at most 1023 interfaces (one per running container); put further containers on another network`);
+    if (bridge) throw bridgeFull(bridge);
     throw e;
   }
 }
@@ -190,6 +194,7 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
 
 // ---- the same by rtnetlink (the addon), chosen once by rt.netlink() ----
 
+/** EXFULL: the errno of a link added to a bridge that has its 1,023 ports (BR_MAX_PORTS). */
 const EXFULL = 54;
 
 /** The host half of an endpoint: the pair, its host end up on the bridge, its other end named and addressed by MAC in the namespace. */
@@ -200,9 +205,8 @@ async function addVeths(nl: rt.Netlink, nsPath: string, veths: VethSpec[]): Prom
     const msgs = veths.map((v) => rt.vethAdd({ hostIf: v.hostIf, peer: v.ifName, mtu: v.mtu ?? 1500, mac: v.mac, bridge: v.bridge, nsFd: fd }));
     await nl.run('', msgs, { label: (i) => `add veth ${veths[i].hostIf} on ${veths[i].bridge}` });
   } catch (e) {
-    // the kernel's answer when a bridge already has its 1,023 ports (BR_MAX_PORTS)
     const bridge = e instanceof rt.NetlinkError && e.errno === EXFULL ? /on (\S+)$/.exec(e.what)?.[1] : undefined;
-    if (bridge) throw new Error(`bridge ${bridge} is full: a Linux bridge takes at most 1023 interfaces (one per running container); put further containers on another network`);
+    if (bridge) throw bridgeFull(bridge);
     throw e;
   } finally {
     fs.closeSync(fd);

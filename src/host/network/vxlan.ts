@@ -4,8 +4,8 @@
 // proxy ARP. The table is only ever changed by difference — what is missing
 // is added, what is stale is removed, what is right is left alone — so the
 // entries carrying traffic are never rewritten while it flows.
-import fs from 'node:fs';
 import { execHost } from '../exec';
+import { batch, linkExists } from './ip';
 
 /**
  * An overlay network's bridge joined to its VXLAN device (swarm overlay):
@@ -14,11 +14,11 @@ import { execHost } from '../exec';
  */
 export async function ensureVxlan(v: { name: string; vni: number; port: number; local: string; dev?: string; bridge: string; mtu: number }): Promise<void> {
   const cmds: string[] = [];
-  if (!fs.existsSync(`/sys/class/net/${v.name}`)) {
+  if (!linkExists(v.name)) {
     cmds.push(`link add ${v.name} type vxlan id ${v.vni} dstport ${v.port} local ${v.local}${v.dev ? ` dev ${v.dev}` : ''} nolearning proxy`);
   }
   cmds.push(`link set dev ${v.name} mtu ${v.mtu}`, `link set dev ${v.name} master ${v.bridge}`, `link set dev ${v.name} up`);
-  await execHost('ip', ['-batch', '-'], { input: cmds.join('\n') + '\n', timeout: 15_000 });
+  await batch(cmds);
 }
 
 /** A remote endpoint behind a VXLAN device: its MAC at node `dst`, its address answered by proxy ARP. */
