@@ -342,11 +342,7 @@ export class SwarmService {
       }
       if (!current()) return;
       this.lastError = '';
-      const tStore = Date.now();
-      await this.tick();
-      this.pending = undefined;
-      this.startLoop();
-      log.info('swarm init completed', { node: st.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+      await this.goLive('init', t0);
     });
     this.pending = p;
   }
@@ -369,18 +365,23 @@ export class SwarmService {
         log.warn('swarm join: the etcd member is not serving yet', { err: this.lastError });
       }
       if (!current()) return;
-      const tStore = Date.now();
-      await this.tick();
-      this.pending = undefined;
-      this.startLoop();
-      log.info('swarm join completed', { node: st.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+      await this.goLive('join', t0);
     });
     this.pending = p;
   }
 
+  /** The end of an init or join that answered early, once its store serves: the first tick, then the heartbeat loop. */
+  private async goLive(what: 'init' | 'join', t0: number): Promise<void> {
+    const tStore = Date.now();
+    await this.tick();
+    this.pending = undefined;
+    this.startLoop();
+    log.info(`swarm ${what} completed`, { node: this.state?.nodeId, storeMs: tStore - t0, totalMs: Date.now() - t0 });
+  }
+
   /**
    * Holds a swarm request while an init that answered early completes (see
-   * pending-init.ts); undefined (nothing to wait for) otherwise. What the CLI
+   * pending.ts); undefined (nothing to wait for) otherwise. What the CLI
    * asks right after an init is answered from the init's records instead.
    */
   gate(method: string, path: string): Promise<void> | undefined {
