@@ -38,7 +38,7 @@ export type Compare = { key: string; target: 'MOD' | 'CREATE' | 'VALUE'; result?
 export type Op =
   | { put: { key: string; value: string; lease?: string } }
   | { del: { key: string } }
-  | { range: { key: string } };
+  | { range: { key: string; prefix?: boolean } };
 
 export class EtcdClient {
   private readonly agent: https.Agent;
@@ -108,7 +108,8 @@ export class EtcdClient {
     }));
     const op = (o: Op) => 'put' in o
       ? { request_put: { key: b64(o.put.key), value: b64(o.put.value), ...(o.put.lease ? { lease: o.put.lease } : {}) } }
-      : 'del' in o ? { request_delete_range: { key: b64(o.del.key) } } : { request_range: { key: b64(o.range.key) } };
+      : 'del' in o ? { request_delete_range: { key: b64(o.del.key) } }
+        : { request_range: { key: b64(o.range.key), ...(o.range.prefix ? { range_end: prefixEnd(o.range.key) } : {}) } };
     const r = await this.call<{ succeeded?: boolean; header: { revision: string }; responses?: Array<{ response_range?: { kvs?: RawKV[] } }> }>(
       '/v3/kv/txn', { compare: cmp, success: success.map(op), failure: failure.map(op) });
     const kvs = (r.responses ?? []).flatMap((x) => x.response_range?.kvs ?? []).map(toKV);

@@ -15,7 +15,7 @@
 import os from 'node:os';
 import fs from 'node:fs';
 import { EtcdProcess } from '../host/etcd';
-import { createCA, createKeyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
+import { createCA, createKeyAndCsr, keyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
@@ -26,6 +26,7 @@ import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
 import { ControlPool } from './control-pool';
 import { PendingStore, FIRST_INDEX, type InitRecord } from './pending';
+import { JoinConnection } from './join-client';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -119,6 +120,8 @@ export class SwarmService {
   private managerGen = 0;
   /** Kept-alive connections to other nodes' control ports (heartbeats, the agent's calls). */
   private readonly pool = new ControlPool();
+  /** A key and request made ahead (in memory only), so a join does not make one on its critical path. */
+  private spareKey?: { keyPem: string; csrPem: string };
 
   constructor(private readonly deps: SwarmDeps) {
     this.files = new LocalFiles(deps.dataRoot);
@@ -193,7 +196,11 @@ export class SwarmService {
   /** Resumes the node's swarm role after a (re)start, on the same data. */
   async init(): Promise<void> {
     const st = this.files.loadState();
-    if (!st) return;
+    if (!st) {
+      // a node not in a swarm may be asked to join one: its key is made now, off the join's path
+      setImmediate(() => { if (!this.state) this.spareKey ??= keyAndCsr(); });
+      return;
+    }
     this.state = st;
     try {
       await this.startControl();
@@ -400,34 +407,53 @@ export class SwarmService {
       if (!token) throw new SwarmError(400, 'invalid join token');
       const availability = checkAvailability(req.Availability || 'active');
       const listen = resolveListen(req.ListenAddr);
-      // the CA, checked against the token's digest before anything is trusted
+      // one TLS connection per manager tried: the CA, checked against the
+      // token's digest, then the server's certificate against the CA, then
+      // the join on the same connection (join-client.ts)
       const t0 = Date.now();
       let rootCA = '';
-      let remote = '';
-      let localIp = '';
+      let conn: JoinConnection | undefined;
       let lastErr: Error | undefined;
       for (const r of remotes) {
         try {
-          const got = await fetchCA(r);
-          rootCA = got.pem;
-          localIp = got.localAddress;
-          remote = r;
+          const c = await JoinConnection.open(r);
+          try {
+            rootCA = await c.fetchCA();
+          } catch (e) {
+            c.close();
+            throw e;
+          }
+          conn = c;
           break;
         } catch (e) {
           lastErr = e as Error;
         }
       }
-      if (!remote) throw new SwarmError(500, `could not reach any manager: ${lastErr?.message ?? ''}`);
-      if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
-      // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
-      const adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, localIp);
-      const tCA = Date.now();
-      const csr = await createKeyAndCsr();
-      const jr: JoinRequest = {
-        token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
-        addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
-      };
-      const res = await controlCall<JoinResponse>(remote, 'POST', '/join', jr, { ca: rootCA }, 30_000);
+      if (!conn) throw new SwarmError(500, `could not reach any manager: ${lastErr?.message ?? ''}`);
+      let res: JoinResponse;
+      let adv: { ip: string; port: number };
+      let csr: { keyPem: string; csrPem: string };
+      let tCA: number;
+      try {
+        if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
+        try {
+          conn.trust(rootCA);
+        } catch (e) {
+          throw new SwarmError(500, (e as Error).message);
+        }
+        // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
+        adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, conn.localAddress);
+        tCA = Date.now();
+        csr = this.takeKey();
+        const jr: JoinRequest = {
+          token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
+          addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
+        };
+        res = await conn.post<JoinResponse>('/join', jr, 30_000);
+      } finally {
+        conn.close();
+      }
+      const remote = conn.addr;
       const tJoin = Date.now();
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
@@ -455,6 +481,13 @@ export class SwarmService {
       }
       log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, totalMs: Date.now() - t0 });
     });
+  }
+
+  /** The key made ahead, or a new one; never used twice. */
+  private takeKey(): { keyPem: string; csrPem: string } {
+    const k = this.spareKey ?? keyAndCsr();
+    this.spareKey = undefined;
+    return k;
   }
 
   leave(force: boolean): Promise<void> {
@@ -633,21 +666,38 @@ export class SwarmService {
   private async onJoin(req: JoinRequest): Promise<JoinResponse> {
     await this.pending?.settled();
     const store = this.manager();
-    const cluster = (await store.cluster()).value;
+    const t0 = Date.now();
+    // in parallel, what a join needs whatever its token: the cluster (tokens
+    // and CAs, this member's copy, as swarmkit's CA server reads its own
+    // store), a lease for the node's alive key, the etcd members (a manager's)
+    const [cl, lease, members] = await Promise.allSettled([
+      store.cluster(true).catch(() => store.cluster()), store.aliveLease(), store.etcd.memberList(),
+    ]);
+    const dropLease = () => { if (lease.status === 'fulfilled') void store.etcd.leaseRevoke(lease.value).catch(() => {}); };
+    if (cl.status === 'rejected') { dropLease(); throw cl.reason; }
+    const cluster = cl.value.value;
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
-    if (!role) throw new SwarmError(400, BAD_TOKEN);
+    if (!role) { dropLease(); throw new SwarmError(400, BAD_TOKEN); }
     if (typeof req.csr !== 'string' || typeof req.addr !== 'string' || !/^[0-9.]+$/.test(req.addr) || !Number.isInteger(req.port)) {
+      dropLease();
       throw new SwarmError(400, 'invalid join request');
     }
+    if (lease.status === 'rejected') throw lease.reason;
     const nodeId = newId();
-    const t0 = Date.now();
     const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
-    // a manager's etcd certificate is for the same key, signed by the etcd CA (in-process, milliseconds)
-    const [cert, etcdCert] = await Promise.all([
-      signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
-      role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
-    ]);
+    let cert: string;
+    let etcdCert: string | undefined;
+    try {
+      // a manager's etcd certificate is for the same key, signed by the etcd CA (in-process, milliseconds)
+      [cert, etcdCert] = await Promise.all([
+        signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
+        role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
+      ]);
+    } catch (e) {
+      dropLease();
+      throw new SwarmError(400, `invalid join request: ${(e as Error).message}`);
+    }
     const peerUrl = role === 'manager' ? `https://${req.addr}:${etcdPorts(req.port).peer}` : undefined;
     const rec: NodeRecord = {
       ...this.nodeRecord(nodeId, role, checkAvailability(req.availability || 'active'), req.addr, req.port, peerUrl),
@@ -655,19 +705,19 @@ export class SwarmService {
       platform: req.platform ?? platform(), resources: req.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
     };
     const tSign = Date.now();
-    // the record first: once a member is added, writes need the new member up
-    await store.putNewNode(rec);
-    const managers = await this.managerList(store);
+    // the record first (one transaction, which reads back the nodes and who is alive): once a member is added, writes need the new member up
+    const after = await store.putNewNode(rec, lease.value);
+    const managers = managersOf(after.nodes);
     let etcd: EtcdCredentials | undefined;
     if (role === 'manager') {
       try {
-        etcd = await this.admitMember(store, cluster, rec, etcdCert);
+        etcd = await this.admitMember(store, cluster, rec, etcdCert, { ...after, members: members.status === 'fulfilled' ? members.value : undefined });
       } catch (e) {
         await store.node(nodeId).then((n) => n && store.deleteNode(nodeId, n.index)).catch(() => {});
         throw e;
       }
     }
-    log.info('node joined', { node: nodeId, role, addr: req.addr, signMs: tSign - t0, totalMs: Date.now() - t0 });
+    log.info('node joined', { node: nodeId, role, addr: req.addr, readMs: tSign - t0, totalMs: Date.now() - t0 });
     return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers, etcd };
   }
 
@@ -688,16 +738,22 @@ export class SwarmService {
     return { role: n.value.spec.Role, managers };
   }
 
-  /** A manager-to-be's etcd identity, and its member added to etcd (once: found again by its peer URL). */
-  private async admitMember(store: SwarmStore, cluster: ClusterRecord, n: NodeRecord, certForOwnKey?: string): Promise<EtcdCredentials> {
+  /**
+   * A manager-to-be's etcd identity, and its member added to etcd (once:
+   * found again by its peer URL). `known`: the node list, alive set and
+   * members a join has just read (no second round for them).
+   */
+  private async admitMember(store: SwarmStore, cluster: ClusterRecord, n: NodeRecord, certForOwnKey?: string,
+    known?: { nodes: Array<Versioned<NodeRecord>>; alive: Set<string>; members?: Member[] }): Promise<EtcdCredentials> {
     const peerUrl = n.peerUrl ?? `https://${n.addr}:${etcdPorts(n.port).peer}`;
     // a joiner has its key (certForOwnKey signs it); a promoted worker gets a key made here, over mutual TLS
     const pair: KeyPair = certForOwnKey ? { certPem: certForOwnKey, keyPem: '' }
       : await issueKeyPair(cluster.etcdCA, { CN: n.id, OU: 'swarm-manager', O: cluster.id }, [n.addr, '127.0.0.1']);
     // read before the member is added: from then on a two-member cluster needs the new member for any quorum read
-    const byPeer = new Map((await store.nodes()).map((x) => [x.value.peerUrl, x.value.id]));
-    let members = await store.etcd.memberList();
-    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members);
+    const nodes = known?.nodes ?? await store.nodes();
+    const byPeer = new Map(nodes.map((x) => [x.value.peerUrl, x.value.id]));
+    let members = known?.members ?? await store.etcd.memberList();
+    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members, known && { nodes, alive: known.alive });
     const initialCluster = members
       .map((m) => `${m.name || byPeer.get(m.peerURLs[0]) || n.id}=${m.peerURLs[0]}`)
       .join(',');
@@ -895,6 +951,7 @@ export class SwarmService {
     this.leaderId = undefined;
     this.publish();
     this.pool.close();
+    setImmediate(() => { if (!this.state) this.spareKey ??= keyAndCsr(); });
     // as Docker's leave: what the membership made (task containers) goes, bounded
     await Promise.all(this.components.map((c) => c.left && Promise.race([
       c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })),
@@ -999,10 +1056,6 @@ export class SwarmService {
     return { alive, leader };
   }
 
-  private async managerList(store: SwarmStore): Promise<Array<{ NodeID: string; Addr: string }>> {
-    return managersOf(await store.nodes());
-  }
-
   private async managerStats(): Promise<{ reachable: number; unreachable: number }> {
     const store = this.manager();
     const [nodes, alive] = await Promise.all([store.nodes(), store.aliveNodes()]);
@@ -1060,10 +1113,12 @@ export class SwarmService {
  * 5 s, and managers joining back to back waited for that). "Up" is the
  * manager's heartbeat lease; a member that is down makes the add wait, bounded.
  */
-async function addMember(store: SwarmStore, peerUrl: string, members: Member[]): Promise<Member[]> {
+async function addMember(store: SwarmStore, peerUrl: string, members: Member[],
+  known?: { nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }): Promise<Member[]> {
   const end = Date.now() + 15_000;
   for (;;) {
-    const [nodes, alive] = await Promise.all([store.nodes(), store.aliveNodes()]);
+    const [nodes, alive] = known ? [known.nodes, known.alive] : await Promise.all([store.nodes(), store.aliveNodes()]);
+    known = undefined;
     const upPeers = new Set(nodes.filter((n) => alive.has(n.value.id) && n.value.peerUrl).map((n) => n.value.peerUrl));
     const up = members.filter((m) => m.peerURLs.some((u) => upPeers.has(u))).length;
     const quorum = Math.floor((members.length + 1) / 2) + 1;
@@ -1107,23 +1162,5 @@ async function portFree(host: string, port: number): Promise<void> {
     const srv = net.createServer();
     srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
     srv.listen(port, host, () => srv.close(() => resolve()));
-  });
-}
-
-async function fetchCA(addr: string): Promise<{ pem: string; localAddress: string }> {
-  const https = await import('node:https');
-  return new Promise((resolve, reject) => {
-    const req = https.request(`https://${addr}/ca`, { rejectUnauthorized: false, timeout: 5000, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      const local = res.socket.localAddress ?? '';
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
-        resolve({ pem: Buffer.concat(chunks).toString(), localAddress: local.replace(/^::ffff:/, '') });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
   });
 }

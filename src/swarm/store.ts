@@ -74,20 +74,31 @@ export class SwarmStore {
     return kv ? { value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision } : undefined;
   }
 
+  /** A lease for a joining node's alive key, granted before its record is written (newNode). */
+  aliveLease(): Promise<string> {
+    return this.etcd.leaseGrant(ALIVE_TTL);
+  }
+
   /**
-   * A joining node's record, alive at once: its first heartbeat lease is
-   * granted here and alive/<id> written with the record, so the node is
-   * Ready before its own first heartbeat (which renews that lease).
+   * A joining node's record, alive at once: alive/<id> is written with the
+   * record on `lease` (aliveLease), so the node is Ready before its own first
+   * heartbeat (which renews that lease). The same transaction reads back the
+   * node list and the alive set, as they are with the new node: a join
+   * needs them next (its managers, a manager's quorum check) and makes no
+   * further round for them.
    */
-  async putNewNode(n: NodeRecord): Promise<void> {
-    const lease = await this.etcd.leaseGrant(ALIVE_TTL);
+  async putNewNode(n: NodeRecord, lease: string): Promise<{ nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }> {
     const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }],
-      [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } }]);
+      [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } },
+        { range: { key: K.nodes, prefix: true } }, { range: { key: K.alives, prefix: true } }]);
     if (!r.succeeded) {
       await this.etcd.leaseRevoke(lease).catch(() => {});
       throw new SwarmError(409, `node ${n.id} already exists`);
     }
     this.leases.set(n.id, lease);
+    const nodes = r.kvs.filter((kv) => kv.key.startsWith(K.nodes)).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
+    const alive = new Set(r.kvs.filter((kv) => kv.key.startsWith(K.alives)).map((kv) => kv.key.slice(K.alives.length)));
+    return { nodes, alive };
   }
 
   async updateNode(n: NodeRecord, index: number): Promise<void> {

@@ -1,0 +1,117 @@
+// A joining node's one connection to a manager's control port. The CA fetch
+// and the join go over the same TLS connection: the first request cannot be
+// verified (the joiner has no CA yet), so before the second one — which
+// carries the token — the server's certificate is checked by hand against
+// the CA the token's digest vouched for, on that very socket. A second
+// handshake (tens of ms on a loaded host) is saved; what is trusted is the
+// same as with a new connection verified by the CA.
+import tls, { type TLSSocket } from 'node:tls';
+import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { controlCall, UnreachableError } from './control';
+
+type Connect = (...args: unknown[]) => unknown;
+
+const CLOSED = 'the connection to the manager was closed';
+
+/** An agent that hands out one already connected socket, kept alive between requests, and never connects itself. */
+class OneSocketAgent extends https.Agent {
+  closed = false;
+
+  constructor(sock: TLSSocket) {
+    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+    let next: TLSSocket | undefined = sock;
+    (this as unknown as { createConnection: Connect }).createConnection = (...args: unknown[]) => {
+      const s = next;
+      next = undefined;
+      if (s && !s.destroyed) return s;
+      const cb = args[args.length - 1];
+      if (typeof cb === 'function') process.nextTick(cb, new Error(CLOSED));
+      return undefined;
+    };
+  }
+
+  override destroy(): void {
+    this.closed = true;
+    super.destroy();
+  }
+}
+
+export class JoinConnection {
+  private readonly agent: OneSocketAgent;
+  private trusted?: string;
+
+  private constructor(readonly addr: string, private readonly sock: TLSSocket, private readonly timeoutMs: number) {
+    this.agent = new OneSocketAgent(sock);
+  }
+
+  /** A TLS connection to `addr` (host:port), its server not verified yet. */
+  static open(addr: string, timeoutMs = 5000): Promise<JoinConnection> {
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(addr.slice(i + 1));
+    return new Promise((resolve, reject) => {
+      const sock = tls.connect({ host, port, rejectUnauthorized: false, timeout: timeoutMs });
+      const fail = (e: Error) => { sock.destroy(); reject(new UnreachableError(addr, e.message)); };
+      sock.once('secureConnect', () => {
+        sock.off('error', fail);
+        // an idle socket's error is the next request's (or nobody's): never an uncaught one
+        sock.on('error', () => {});
+        sock.setTimeout(0);
+        sock.off('timeout', onTimeout);
+        resolve(new JoinConnection(addr, sock, timeoutMs));
+      });
+      const onTimeout = () => fail(new Error(`timed out after ${timeoutMs} ms`));
+      sock.once('timeout', onTimeout);
+      sock.once('error', fail);
+    });
+  }
+
+  /** The address this host reaches the manager from. */
+  get localAddress(): string {
+    return (this.sock.localAddress ?? '').replace(/^::ffff:/, '');
+  }
+
+  /** The cluster's root CA as the manager hands it out (not trusted yet: the caller checks its digest). */
+  fetchCA(): Promise<string> {
+    return controlCall<string>(this.addr, 'GET', '/ca', undefined, {}, this.timeoutMs, this.agent);
+  }
+
+  /**
+   * Trusts `caPem` (whose digest the caller checked): the server's
+   * certificate on this connection must be issued and signed by it and valid
+   * now; throws otherwise.
+   */
+  trust(caPem: string): void {
+    const ca = new X509Certificate(caPem);
+    const peer = this.sock.getPeerX509Certificate();
+    const now = Date.now();
+    if (!ca.ca || !peer || !peer.checkIssued(ca) || !peer.verify(ca.publicKey)
+      || Date.parse(peer.validFrom) > now || Date.parse(peer.validTo) < now) {
+      throw new Error(`the manager at ${this.addr} does not present a certificate of the cluster's root CA`);
+    }
+    this.trusted = caPem;
+  }
+
+  /**
+   * A POST on this connection once its server is trusted; when the manager
+   * closed it meanwhile, on a new connection verified by the CA.
+   */
+  async post<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
+    if (!this.trusted) throw new Error('the manager is not trusted yet');
+    const fresh = () => controlCall<T>(this.addr, 'POST', path, body, { ca: this.trusted }, timeoutMs);
+    if (this.sock.destroyed) return fresh();
+    try {
+      return await controlCall<T>(this.addr, 'POST', path, body, {}, timeoutMs, this.agent);
+    } catch (e) {
+      // closed before the request went out: nothing reached the manager, a new connection is safe
+      if (e instanceof UnreachableError && e.message.includes(CLOSED)) return fresh();
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+    this.sock.destroy();
+  }
+}
