@@ -1,6 +1,6 @@
 // A joiner's one connection to a manager's control port (join-client.ts),
-// against a real ControlServer on loopback: the CA fetch and the join share
-// one TLS handshake; the join is never sent to a server whose certificate is
+// against a real ControlServer on loopback: the CA comes in the handshake,
+// and a CA fetch and the join share that one handshake; the join is never sent to a server whose certificate is
 // not the CA's (a CA handed out that did not issue the server's certificate,
 // as a man in the middle would hand out the real one); a connection the
 // server closed before the join goes out falls back to a new, verified one.
@@ -11,14 +11,15 @@ import { ControlServer, type JoinRequest, type JoinResponse } from '../src/swarm
 import { JoinConnection } from '../src/swarm/join-client';
 import { createCA, createKeyAndCsr, signCsr, type KeyPair } from '../src/host/x509';
 
-interface Manager { server: ControlServer; addr: string; handshakes: () => number; joins: JoinRequest[]; close: () => Promise<void> }
+interface Manager { server: ControlServer; addr: string; handshakes: () => number; caRequests: () => number; joins: JoinRequest[]; close: () => Promise<void> }
 
 async function manager(nodeCA: KeyPair, handedOut: KeyPair): Promise<Manager> {
   const k = await createKeyAndCsr();
   const cert = await signCsr({ csrPem: k.csrPem, ca: nodeCA, subject: { CN: 'mgr', OU: 'swarm-manager', O: 'c1' }, ips: ['127.0.0.1'] });
   const joins: JoinRequest[] = [];
+  let cas = 0;
   const server = new ControlServer({
-    rootCA: () => handedOut.certPem,
+    rootCA: () => { cas++; return handedOut.certPem; },
     join: async (r) => {
       joins.push(r);
       return { nodeId: 'n1', clusterId: 'c1', role: 'worker', rootCA: handedOut.certPem, cert: 'x', managers: [] } satisfies JoinResponse;
@@ -30,7 +31,7 @@ async function manager(nodeCA: KeyPair, handedOut: KeyPair): Promise<Manager> {
   let n = 0;
   srv.on('secureConnection', () => n++);
   const port = (srv.address() as AddressInfo).port;
-  return { server, addr: `127.0.0.1:${port}`, handshakes: () => n, joins, close: () => server.close() };
+  return { server, addr: `127.0.0.1:${port}`, handshakes: () => n, caRequests: () => cas, joins, close: () => server.close() };
 }
 
 const join = (csr: string): JoinRequest => ({
@@ -38,11 +39,13 @@ const join = (csr: string): JoinRequest => ({
   platform: { Architecture: 'x86_64', OS: 'linux' }, resources: { NanoCPUs: 0, MemoryBytes: 0 },
 });
 
-test('the CA fetch and the join go over one TLS connection', async () => {
+test('the CA comes with the handshake; asked for and the join go over the same connection', async () => {
   const ca = await createCA('swarm-ca');
   const m = await manager(ca, ca);
   try {
     const c = await JoinConnection.open(m.addr);
+    assert.equal(c.chainCA(), ca.certPem, 'the control server sends the root CA as its chain, byte for byte the PEM the token digests');
+    assert.equal(m.caRequests(), 0);
     const pem = await c.fetchCA();
     assert.equal(pem, ca.certPem);
     assert.equal(c.localAddress, '127.0.0.1');
@@ -64,6 +67,7 @@ test('a server whose certificate the handed-out CA did not issue never sees the 
   const m = await manager(other, real);
   try {
     const c = await JoinConnection.open(m.addr);
+    assert.equal(c.chainCA(), other.certPem);
     const pem = await c.fetchCA();
     assert.throws(() => c.trust(pem), /does not present a certificate of the cluster's root CA/);
     await assert.rejects(c.post('/join', join('csr'), 5000), /not trusted/);

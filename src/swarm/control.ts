@@ -1,6 +1,7 @@
-// The swarm control port (2377): HTTPS with the node's certificate. Two calls
-// are open to anyone — the root CA (the joiner checks it against its token's
-// digest) and join (proven by the token) —; heartbeats need a client
+// The swarm control port (2377): HTTPS with the node's certificate, sent with
+// the root CA as its chain. Two calls are open to anyone — the root CA (the
+// joiner checks it against its token's digest; it also finds it in the
+// handshake) and join (proven by the token) —; heartbeats need a client
 // certificate from the cluster's CA, and the node id is the certificate's CN.
 import https from 'node:https';
 import type http from 'node:http';
@@ -52,7 +53,9 @@ export class ControlServer {
   constructor(private readonly h: ControlHandlers) {}
 
   listen(host: string, port: number, tls: { cert: string; key: string; ca: string }): Promise<void> {
-    const server = https.createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, (req, res) => void this.handle(req, res));
+    // the chain sent is the node's certificate and the root CA: a joiner gets the CA in the handshake (join-client.ts)
+    const chain = `${tls.cert.trimEnd()}\n${tls.ca}`;
+    const server = https.createServer({ ...tls, cert: chain, requestCert: true, rejectUnauthorized: false }, (req, res) => void this.handle(req, res));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on remote API address: ${e.message}`)));

@@ -1,10 +1,13 @@
-// A joining node's one connection to a manager's control port. The CA fetch
-// and the join go over the same TLS connection: the first request cannot be
-// verified (the joiner has no CA yet), so before the second one — which
-// carries the token — the server's certificate is checked by hand against
-// the CA the token's digest vouched for, on that very socket. A second
-// handshake (tens of ms on a loaded host) is saved; what is trusted is the
-// same as with a new connection verified by the CA.
+// A joining node's one connection to a manager's control port. The joiner
+// has no CA yet, so the handshake cannot be verified: the CA comes from the
+// handshake itself (the control server sends it as the chain of its
+// certificate) or, when that one's digest does not match the token's (a
+// server that does not send it), from GET /ca on the same connection. Before
+// the join — which carries the token — goes out, the server's certificate is
+// checked by hand against the CA the token's digest vouched for, on that very
+// socket. One handshake and no extra request (each a round of both busy
+// daemons on a loaded host) instead of two connections; what is trusted is
+// the same as with a new connection verified by the CA.
 import tls, { type TLSSocket } from 'node:tls';
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
@@ -70,6 +73,19 @@ export class JoinConnection {
   /** The address this host reaches the manager from. */
   get localAddress(): string {
     return (this.sock.localAddress ?? '').replace(/^::ffff:/, '');
+  }
+
+  /** The root of the chain the server sent in the handshake, PEM (not trusted yet: the caller checks its digest). */
+  chainCA(): string | undefined {
+    const leaf = this.sock.getPeerCertificate(true);
+    let c = leaf;
+    for (let i = 0; i < 4 && c?.issuerCertificate && c.issuerCertificate !== c; i++) c = c.issuerCertificate;
+    if (!c?.raw || c === leaf) return undefined;
+    try {
+      return new X509Certificate(c.raw).toString();
+    } catch {
+      return undefined;
+    }
   }
 
   /** The cluster's root CA as the manager hands it out (not trusted yet: the caller checks its digest). */

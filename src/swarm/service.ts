@@ -407,9 +407,9 @@ export class SwarmService {
       if (!token) throw new SwarmError(400, 'invalid join token');
       const availability = checkAvailability(req.Availability || 'active');
       const listen = resolveListen(req.ListenAddr);
-      // one TLS connection per manager tried: the CA, checked against the
-      // token's digest, then the server's certificate against the CA, then
-      // the join on the same connection (join-client.ts)
+      // one TLS connection per manager tried: the CA (from the handshake, or
+      // asked for), checked against the token's digest, then the server's
+      // certificate against the CA, then the join on the same connection (join-client.ts)
       const t0 = Date.now();
       let rootCA = '';
       let conn: JoinConnection | undefined;
@@ -418,7 +418,9 @@ export class SwarmService {
         try {
           const c = await JoinConnection.open(r);
           try {
-            rootCA = await c.fetchCA();
+            // the CA the handshake carried, when it is the token's; else the manager's GET /ca
+            const chain = c.chainCA();
+            rootCA = chain && caDigestHex(chain) === token.digestHex ? chain : await c.fetchCA();
           } catch (e) {
             c.close();
             throw e;
@@ -664,26 +666,25 @@ export class SwarmService {
   // ---- the control port's handlers (this node as a manager) ----
 
   private async onJoin(req: JoinRequest): Promise<JoinResponse> {
+    const tIn = Date.now();
     await this.pending?.settled();
     const store = this.manager();
     const t0 = Date.now();
-    // in parallel, what a join needs whatever its token: the cluster (tokens
-    // and CAs, this member's copy, as swarmkit's CA server reads its own
-    // store), a lease for the node's alive key, the etcd members (a manager's)
-    const [cl, lease, members] = await Promise.allSettled([
-      store.cluster(true).catch(() => store.cluster()), store.aliveLease(), store.etcd.memberList(),
-    ]);
-    const dropLease = () => { if (lease.status === 'fulfilled') void store.etcd.leaseRevoke(lease.value).catch(() => {}); };
-    if (cl.status === 'rejected') { dropLease(); throw cl.reason; }
-    const cluster = cl.value.value;
+    // the cluster (tokens and CAs) from this member's copy, as swarmkit's CA
+    // server reads its own store: no quorum round before the token is checked
+    const cluster = (await store.cluster(true).catch(() => store.cluster())).value;
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
-    if (!role) { dropLease(); throw new SwarmError(400, BAD_TOKEN); }
+    if (!role) throw new SwarmError(400, BAD_TOKEN);
     if (typeof req.csr !== 'string' || typeof req.addr !== 'string' || !/^[0-9.]+$/.test(req.addr) || !Number.isInteger(req.port)) {
-      dropLease();
       throw new SwarmError(400, 'invalid join request');
     }
-    if (lease.status === 'rejected') throw lease.reason;
+    const availability = checkAvailability(req.availability || 'active');
+    // then, in parallel: a lease for the node's alive key, the etcd members (a manager's), the certificates
+    const lease = store.aliveLease();
+    lease.catch(() => {}); // awaited below; a refusal before then must not leave it unhandled
+    const members = role === 'manager' ? store.etcd.memberList().catch(() => undefined) : undefined;
+    const dropLease = () => void lease.then((id) => store.etcd.leaseRevoke(id)).catch(() => {});
     const nodeId = newId();
     const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
     let cert: string;
@@ -700,24 +701,27 @@ export class SwarmService {
     }
     const peerUrl = role === 'manager' ? `https://${req.addr}:${etcdPorts(req.port).peer}` : undefined;
     const rec: NodeRecord = {
-      ...this.nodeRecord(nodeId, role, checkAvailability(req.availability || 'active'), req.addr, req.port, peerUrl),
+      ...this.nodeRecord(nodeId, role, availability, req.addr, req.port, peerUrl),
       hostname: String(req.hostname ?? ''), engineVersion: String(req.engineVersion ?? ''),
       platform: req.platform ?? platform(), resources: req.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
     };
     const tSign = Date.now();
     // the record first (one transaction, which reads back the nodes and who is alive): once a member is added, writes need the new member up
-    const after = await store.putNewNode(rec, lease.value);
+    const after = await store.putNewNode(rec, await lease);
+    const tWrite = Date.now();
     const managers = managersOf(after.nodes);
     let etcd: EtcdCredentials | undefined;
     if (role === 'manager') {
       try {
-        etcd = await this.admitMember(store, cluster, rec, etcdCert, { ...after, members: members.status === 'fulfilled' ? members.value : undefined });
+        etcd = await this.admitMember(store, cluster, rec, etcdCert, { ...after, members: await members });
       } catch (e) {
         await store.node(nodeId).then((n) => n && store.deleteNode(nodeId, n.index)).catch(() => {});
         throw e;
       }
     }
-    log.info('node joined', { node: nodeId, role, addr: req.addr, readMs: tSign - t0, totalMs: Date.now() - t0 });
+    log.info('node joined', {
+      node: nodeId, role, addr: req.addr, waitMs: t0 - tIn, checkMs: tSign - t0, writeMs: tWrite - tSign, addMs: Date.now() - tWrite, totalMs: Date.now() - tIn,
+    });
     return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers, etcd };
   }
 
