@@ -269,8 +269,10 @@ export class ImageService {
     try {
       staged = await stageTar(input, undefined, tap);
     } catch (e) {
-      await preparing.then((p) => layers.discard(p), () => {});
-      throw e;
+      // A failed extraction closes the tap, which fails the copy ("Premature
+      // close"): the extraction's error is the one that says what is wrong.
+      const failed = await preparing.then((p) => layers.discard(p).then(() => undefined), (x: unknown) => x);
+      throw failed !== undefined && !(e instanceof InvalidParameter) ? failed : e;
     }
     staged.prepared = await preparing;
     return staged;
