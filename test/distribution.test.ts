@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 import {
   makeImage,
@@ -207,7 +208,7 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     assert.equal(await imageId(d, target), id);
   });
 
-  it('keeps an imported layer uncompressed; push gzips it once, same digest every time', async () => {
+  it('keeps an imported layer once, as files; push gzips it once, same digest every time', async () => {
     const dir = tmpDir('imp-');
     fs.mkdirSync(path.join(dir, 'root', 'etc'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'root', 'etc', 'hello'), 'hello from an imported rootfs\n'.repeat(500));
@@ -217,9 +218,11 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     const diffId = sha256(tarBytes);
     const imp = await d.docker(['import', tarFile, 'imported:1']);
     assert.equal(imp.code, 0, imp.stderr);
-    // The layer's blob is the tar itself, under its diffID; no gzip was made.
+    // The layer is kept as its files and a tar-split: no copy of the tar, no gzip.
     const blobs = path.join(d.dataRoot, 'blobs', 'sha256');
-    assert.ok(fs.readFileSync(path.join(blobs, diffId.slice(7))).equals(tarBytes), 'uncompressed layer blob = the imported tar');
+    assert.ok(!fs.existsSync(path.join(blobs, diffId.slice(7))), 'no uncompressed copy of the imported tar');
+    const splitFile = path.join(d.dataRoot, 'layers', diffId.slice(7), 'tar-split');
+    assert.ok(fs.existsSync(splitFile), 'the layer keeps a tar-split');
     const gzBefore = fs.readdirSync(blobs).filter((n) => fs.readFileSync(path.join(blobs, n)).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b])));
     const layerDigests: string[] = [];
     for (const repo of ['mine/imp-a:1', 'mine/imp-b:1', 'mine/imp-a:1']) {
@@ -246,8 +249,69 @@ describe('distribution: docker CLI against berthd and the Berth registry', () =>
     assert.equal(x.code, 0, x.stderr);
     assert.equal(sha256(Buffer.from(x.stdout, 'latin1')), diffId);
     for (const r of ['imported:1', `${reg.addr}/mine/imp-a:1`, `${reg.addr}/mine/imp-b:1`]) await d.docker(['rmi', r]);
-    assert.ok(!fs.existsSync(path.join(blobs, diffId.slice(7))), 'rmi removes the uncompressed blob');
+    assert.ok(!fs.existsSync(splitFile), 'rmi removes the layer and its tar-split');
     assert.ok(!fs.existsSync(path.join(blobs, layerDigests[0].slice(7))), 'and the gzip made for push');
+  });
+
+  it('save → load → push of an imported and a committed image gives the same digests', async () => {
+    const dir = tmpDir('rt-');
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(path.join(root, 'usr', 'lib', 'x'.repeat(150)), { recursive: true });
+    fs.writeFileSync(path.join(root, 'usr', 'lib', 'x'.repeat(150), 'y'.repeat(120)), 'long name\n');
+    fs.writeFileSync(path.join(root, 'usr', 'lib', 'big'), Buffer.alloc(3 << 20, 'b'));
+    fs.linkSync(path.join(root, 'usr', 'lib', 'big'), path.join(root, 'usr', 'lib', 'big-hard'));
+    fs.symlinkSync('lib/big', path.join(root, 'usr', 'big-link'));
+    const tarFile = path.join(dir, 'rootfs.tar');
+    assert.equal((await run('tar', ['--format=posix', '-C', root, '-cf', tarFile, '.'])).code, 0);
+    assert.equal((await d.docker(['import', tarFile, 'rt-imported:1'])).code, 0);
+    const c = await d.docker(['run', '--name', 'rt-commit', 'busybox', 'sh', '-c', 'mkdir -p /data && echo hi > /data/a && dd if=/dev/zero of=/data/b bs=1k count=700 2>/dev/null && rm /bin/yes']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal((await d.docker(['commit', 'rt-commit', 'rt-committed:1'])).code, 0);
+    assert.equal((await d.docker(['rm', 'rt-commit'])).code, 0);
+    const images = ['rt-imported:1', 'rt-committed:1'];
+    const ids = await Promise.all(images.map((r) => imageId(d, r)));
+    const blobs = path.join(d.dataRoot, 'blobs', 'sha256');
+    const diffIdsOf = async (r: string): Promise<string[]> => JSON.parse((await d.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', r])).stdout);
+    for (const r of images) for (const id of await diffIdsOf(r)) assert.ok(!fs.existsSync(path.join(blobs, id.slice(7))), `${r}: no kept tar for ${id}`);
+
+    /** Pushes each image under `prefix`; returns manifest digest and layer digests per image. */
+    const pushAll = async (prefix: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (const r of images) {
+        const name = `${prefix}/${r.split(':')[0]}`;
+        assert.equal((await d.docker(['tag', r, `${reg.addr}/${name}:1`])).code, 0);
+        const p = await d.docker(['push', `${reg.addr}/${name}:1`]);
+        assert.equal(p.code, 0, p.stderr + d.logs().slice(-2000));
+        const res = await fetch(`${reg.url}/v2/${name}/manifests/1`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+        const body = Buffer.from(await res.arrayBuffer());
+        const man = JSON.parse(body.toString()) as any;
+        out.push(`${r} ${sha256(body)} ${man.layers.map((l: any) => l.digest).join(',')}`);
+        assert.equal((await d.docker(['rmi', `${reg.addr}/${name}:1`])).code, 0);
+      }
+      return out;
+    };
+    const first = await pushAll('rt-a');
+    const saved = path.join(dir, 'saved.tar');
+    assert.equal((await d.docker(['save', '-o', saved, ...images])).code, 0);
+    // Each layer.tar in the archive is its diffID's tar, made again from the files.
+    for (const r of images) {
+      for (const id of await diffIdsOf(r)) {
+        // As bytes (run() decodes stdout as text).
+        const x = execFileSync('tar', ['-xOf', saved, `${id.slice(7)}/layer.tar`], { maxBuffer: 256 << 20 });
+        assert.equal(sha256(x), id, `${r}: layer.tar of ${id}`);
+      }
+    }
+    const imported = (await diffIdsOf('rt-imported:1'))[0];
+    assert.equal(imported, sha256(fs.readFileSync(tarFile)), 'the imported layer is the tar as given');
+    for (const r of images) assert.equal((await d.docker(['rmi', r])).code, 0);
+    assert.ok(!fs.existsSync(path.join(d.dataRoot, 'layers', imported.slice(7))), 'the imported layer is gone');
+    const load = await d.docker(['load', '-i', saved]);
+    assert.equal(load.code, 0, load.stderr);
+    assert.deepEqual(await Promise.all(images.map((r) => imageId(d, r))), ids);
+    for (const r of images) for (const id of await diffIdsOf(r)) assert.ok(!fs.existsSync(path.join(blobs, id.slice(7))), `${r}: no kept tar after load`);
+    const second = await pushAll('rt-b');
+    assert.deepEqual(second, first, 'same manifest and layer digests after save and load');
+    for (const r of images) await d.docker(['rmi', r]);
   });
 
   it('selects the platform from an OCI index (host by default, --platform on request)', async () => {

@@ -153,3 +153,38 @@ test('unrecorded layer dirs (a crash mid-apply) are cleaned at start', async () 
   assert.equal(fs.existsSync(orphan), false);
   assert.equal(fs.existsSync(path.join(root, 'layers', 'tmp-dead')), false);
 });
+
+test('a layer made here is kept as files and a tar-split; a data root with kept tars still reads them', async () => {
+  const bytes = await tarOf({ 'etc/a': 'a'.repeat(5000), 'etc/b': 'b\n' });
+  const img = await svc.createImage({ layerTar: Readable.from([bytes]), config: {}, history: { created_by: 'ADD' }, tags: ['split:1'] });
+  const [chainId] = svc.chainIds(img);
+  const diffId = img.config.rootfs!.diff_ids[0];
+  const layerDir = path.join(root, 'layers', chainId.slice(7));
+  assert.ok(fs.existsSync(path.join(layerDir, 'tar-split')));
+  assert.equal(svc.content.has(diffId), false, 'no copy of the tar');
+  const read = async (): Promise<Buffer> => {
+    const out: Buffer[] = [];
+    for await (const c of svc.layerTarStream(chainId) as AsyncIterable<Buffer>) out.push(c);
+    return Buffer.concat(out);
+  };
+  assert.ok((await read()).equals(bytes), 'the tar made again is the tar');
+  // A file changed under the layer: save and push fail loudly, nothing is kept.
+  const f = path.join(layerDir, 'diff', 'etc', 'b');
+  fs.writeFileSync(f, 'B\n');
+  await assert.rejects(read(), /the tar made again from its files is not the layer/);
+  await assert.rejects(svc.compressedBlob(chainId), /not the layer/);
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM layer_blobs WHERE diff_id = ?').get(diffId) as any).n, 0);
+  fs.writeFileSync(f, 'b\n');
+  // The form a data root from before tar-split has: the tar kept under its diffID.
+  fs.rmSync(path.join(layerDir, 'tar-split'));
+  await svc.content.put(bytes, diffId);
+  db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(diffId, diffId);
+  fs.writeFileSync(f, 'changed, but the kept tar is read\n');
+  assert.ok((await read()).equals(bytes), 'the kept tar is read');
+  const gz = await svc.compressedBlob(chainId);
+  assert.ok((await import('node:zlib')).gunzipSync(svc.content.readBytes(gz.digest)).equals(bytes));
+  await svc.remove('split:1');
+  assert.equal(fs.existsSync(layerDir), false);
+  assert.equal(svc.content.has(diffId), false, 'the kept tar goes with its layer');
+  assert.equal(svc.content.has(gz.digest), false);
+});

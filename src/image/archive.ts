@@ -79,7 +79,7 @@ export async function importImage(svc: ImageService, input: NodeJS.ReadableStrea
     if (made?.created) await svc.dropLayerIfUnused(made.chainId).catch(() => {});
     throw e;
   } finally {
-    await fsp.rm(staged.file, { force: true });
+    if (staged.file) await fsp.rm(staged.file, { force: true });
   }
 }
 
@@ -216,7 +216,7 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
         parent = r.layer.chainId;
         const left = usesLeft.get(s)! - 1;
         usesLeft.set(s, left);
-        if (left === 0) await fsp.rm(s.file, { force: true });
+        if (left === 0 && s.file) await fsp.rm(s.file, { force: true });
       }
       const existed = !!svc.get(`sha256:${createHash('sha256').update(plan[i].configBytes).digest('hex')}`);
       const img = await svc.registerImage(plan[i].configBytes);
@@ -242,7 +242,7 @@ export async function loadArchive(svc: ImageService, input: NodeJS.ReadableStrea
     for (const c of createdLayers.reverse()) await svc.dropLayerIfUnused(c).catch(() => {});
     throw e;
   } finally {
-    for (const s of staged) await fsp.rm(s.file, { force: true });
+    for (const s of staged) if (s.file) await fsp.rm(s.file, { force: true });
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }

@@ -2,8 +2,10 @@
 // JSON in the content store, layers through the overlay2 layer store.
 //
 // Lifecycle of an image: layers are staged (hashed to a diffID), verified,
-// extracted once per chain ID, and kept as a gzip blob; then the config blob
-// is written and one transaction records the image and its tags. Deleting an
+// extracted once per chain ID; a layer made here is kept once, as its files
+// plus a tar-split that makes its tar again for save and push (a pulled one
+// keeps its gzip blob); then the config blob is written and one transaction
+// records the image and its tags. Deleting an
 // image untags it, drops its record and config, and removes layers no other
 // image or container layer still stands on.
 import fs from 'node:fs';
@@ -11,7 +13,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { Db } from '../store/db';
 import { critical, ensureSchema, refillReserve } from '../store/db';
 import type { EventBus } from '../events/bus';
@@ -250,35 +253,28 @@ export class ImageService {
   // ---- layers --------------------------------------------------------------
 
   /**
-   * Copies a layer stream to a staging file and hashes it (diffID). With
-   * `extract`, the bytes are also extracted as they pass (into a layer dir
-   * commitLayer names once the diffID is known) instead of read again
-   * afterwards; if that extraction fails for a reason other than bad input,
-   * commitLayer extracts from the staged file as before.
+   * Hashes a layer stream (diffID). Without `extract`, copies it to a
+   * staging file (commitLayer extracts that). With `extract`, the bytes are
+   * extracted as they pass (into a layer dir commitLayer names once the
+   * diffID is known) with a tar-split, and written nowhere else: the layer
+   * is kept once, as files (Docker keeps tar-split metadata the same way).
    */
   async stageLayer(input: NodeJS.ReadableStream, opts: { extract?: boolean } = {}): Promise<StagedTar> {
-    const file = this.content.tempPath('.tar');
-    if (!opts.extract) return stageTar(input, file);
+    if (!opts.extract) return stageTar(input, this.content.tempPath('.tar'));
     const layers = this.deps.storage.layers;
     const tap = new PassThrough({ highWaterMark: 1 << 20 });
-    const preparing = layers.prepare(tap);
+    const preparing = layers.prepare(tap, { split: true });
     preparing.catch(() => {});
     let staged: StagedTar;
     try {
-      staged = await stageTar(input, file, tap);
+      staged = await stageTar(input, undefined, tap);
     } catch (e) {
-      await preparing.then((p) => layers.discard(p), () => {});
-      throw e;
+      // A failed extraction closes the tap, which fails the copy ("Premature
+      // close"): the extraction's error is the one that says what is wrong.
+      const failed = await preparing.then((p) => layers.discard(p).then(() => undefined), (x: unknown) => x);
+      throw failed !== undefined && !(e instanceof InvalidParameter) ? failed : e;
     }
-    try {
-      staged.prepared = await preparing;
-    } catch (e) {
-      if (e instanceof InvalidParameter) {
-        await fsp.rm(file, { force: true });
-        throw e;
-      }
-      log.warn('extraction while staging failed; extracting from the staged copy', { err: (e as Error).message });
-    }
+    staged.prepared = await preparing;
     return staged;
   }
 
@@ -294,7 +290,10 @@ export class ImageService {
     let placed = false;
     try {
       return await this.recordLayer(parentChain, staged.diffId, staged.tarSize, (chainId) => {
-        if (!prepared) return layers.apply(chainId, staged.file);
+        if (!prepared) {
+          if (!staged.file) throw new Error('commitLayer: a staged layer with neither a file nor an extraction');
+          return layers.apply(chainId, staged.file, { split: true });
+        }
         placed = true;
         return layers.place(chainId, prepared);
       }, staged.file);
@@ -335,8 +334,14 @@ export class ImageService {
       created = r.created;
       const blob = this.db.prepare('SELECT blob_digest FROM layer_blobs WHERE diff_id = ? LIMIT 1').get(diffId) as any;
       let blobDigest: string;
+      let blobSize: number | undefined;
       if (blob && this.content.has(blob.blob_digest)) {
         blobDigest = blob.blob_digest;
+      } else if (this.deps.storage.layers.hasSplit(chainId)) {
+        // Kept once, as its files: save and push make the tar again
+        // (layerTarStream). The record's blob is the tar itself, by its diffID.
+        blobDigest = diffId;
+        blobSize = tarSize;
       } else if (tarFile) {
         // Kept uncompressed, under its own digest (the diffID), as Docker
         // keeps layers: gzip runs at ~10 MB/s here and is only needed to
@@ -347,10 +352,10 @@ export class ImageService {
         throw new NotFound(`layer ${diffId} has no stored blob`);
       }
       const layer: LayerRecord = {
-        chainId, diffId, parent: parentChain ?? '', blobDigest, blobSize: this.content.size(blobDigest), tarSize, size: r.size,
+        chainId, diffId, parent: parentChain ?? '', blobDigest, blobSize: blobSize ?? this.content.size(blobDigest), tarSize, size: r.size,
       };
       this.db.transaction(() => {
-        this.db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(layer.diffId, blobDigest);
+        if (blobSize === undefined) this.db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(layer.diffId, blobDigest);
         this.db.prepare('INSERT OR REPLACE INTO layers (chain_id, diff_id, parent, blob_digest, blob_size, tar_size, size) VALUES (?, ?, ?, ?, ?, ?, ?)')
           .run(chainId, layer.diffId, layer.parent, blobDigest, layer.blobSize, layer.tarSize, r.size);
       })();
@@ -420,11 +425,17 @@ export class ImageService {
     return true;
   }
 
-  /** A readable uncompressed tar of a layer (for save). */
+  /**
+   * A readable uncompressed tar of a layer (for save): the kept tar of a
+   * data root from before tar-split, the tar made again from the layer's
+   * files (checked against the diffID: a mismatch fails the stream), or the
+   * pulled gzip blob unpacked.
+   */
   layerTarStream(chainId: string): NodeJS.ReadableStream {
     const rec = this.layer(chainId);
     if (!rec) throw new NotFound(`layer ${chainId} not found`);
     if (this.content.has(rec.diffId)) return this.content.createReadStream(rec.diffId);
+    if (this.deps.storage.layers.hasSplit(chainId)) return this.regeneratedTar(rec);
     const gunzip = zlib.createGunzip();
     pipeline(this.content.createReadStream(rec.blobDigest), gunzip).catch((e) => gunzip.destroy(e));
     return gunzip;
@@ -443,12 +454,13 @@ export class ImageService {
     for (const r of rows) {
       if (r.blob_digest !== rec.diffId && this.content.has(r.blob_digest)) return { digest: r.blob_digest, size: this.content.size(r.blob_digest) };
     }
-    if (!this.content.has(rec.diffId)) throw new NotFound(`layer ${rec.diffId} has no stored blob`);
+    const kept = this.content.has(rec.diffId);
+    if (!kept && !this.deps.storage.layers.hasSplit(chainId)) throw new NotFound(`layer ${rec.diffId} has no stored blob`);
     let p = this.compressing.get(rec.diffId);
     if (!p) {
       p = (async () => {
         const gzip = zlib.createGzip({ chunkSize: 1 << 20 });
-        const raw = this.content.createReadStream(rec.diffId).on('error', (e) => gzip.destroy(e));
+        const raw = (kept ? this.content.createReadStream(rec.diffId) : this.regeneratedTar(rec)).on('error', (e: Error) => gzip.destroy(e));
         const info = await this.content.put(raw.pipe(gzip));
         this.db.prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, blob_digest) VALUES (?, ?)').run(rec.diffId, info.digest);
         return info;
@@ -456,6 +468,32 @@ export class ImageService {
       this.compressing.set(rec.diffId, p);
     }
     return p;
+  }
+
+  /**
+   * The layer's tar made again from its files and tar-split, hashed as it
+   * goes: ends with an error, never quietly, when it is not the diffID's.
+   */
+  private regeneratedTar(rec: LayerRecord): Readable {
+    const src = this.deps.storage.layers.tarStream(rec.chainId);
+    const hash = createHash('sha256');
+    let size = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+      flush(cb) {
+        const got = `sha256:${hash.digest('hex')}`;
+        if (got === rec.diffId && size === rec.tarSize) { cb(); return; }
+        const e = new Error(`layer ${rec.diffId}: the tar made again from its files is not the layer (got ${got}, ${size} bytes); its files changed`);
+        log.error('layer tar does not match its diffID', { chainId: rec.chainId, diffId: rec.diffId, got, size });
+        cb(e);
+      },
+    });
+    src.on('error', (e) => check.destroy(e));
+    return src.pipe(check);
   }
 
   // ---- images ----------------------------------------------------------------
@@ -510,7 +548,7 @@ export class ImageService {
           created = { chainId: r.layer.chainId, created: r.created };
           diffIds.push(staged.diffId);
         } finally {
-          await fsp.rm(staged.file, { force: true });
+          if (staged.file) await fsp.rm(staged.file, { force: true });
         }
       }
       const now = opts.created ?? opts.history.created ?? new Date().toISOString();

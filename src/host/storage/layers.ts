@@ -14,6 +14,7 @@ import { peek, replay } from '../../util/peek';
 import { InvalidParameter } from '../../util/errors';
 import { digestCounter } from '../../util/digest';
 import { applyTar, TarStall } from './tar-apply';
+import { hasSplit, regenerateTar, SplitRecorder } from './tar-split';
 import { log } from '../../util/log';
 
 const SHORT = 12;
@@ -36,8 +37,11 @@ export function chainIdsOf(diffIds: string[]): string[] {
 }
 
 export interface StagedTar {
-  /** Uncompressed tar file (caller deletes it). */
-  file: string;
+  /**
+   * Uncompressed tar file (caller deletes it); undefined when the bytes
+   * were only extracted as they passed (`prepared`), not kept.
+   */
+  file?: string;
   diffId: string;
   /** Bytes of the uncompressed tar. */
   tarSize: number;
@@ -47,9 +51,12 @@ export interface StagedTar {
 
 /**
  * Copies a layer stream (plain tar or gzip, detected) into an uncompressed
- * temp file, hashing it: the hash is the layer's diffID.
+ * temp file, hashing it: the hash is the layer's diffID. With `tap`, the
+ * uncompressed bytes also go there; without `file`, only there.
  */
-export async function stageTar(input: NodeJS.ReadableStream, file: string, tap?: Writable): Promise<StagedTar> {
+export async function stageTar(input: NodeJS.ReadableStream, file: string, tap?: Writable): Promise<StagedTar & { file: string }>;
+export async function stageTar(input: NodeJS.ReadableStream, file: undefined, tap: Writable): Promise<StagedTar>;
+export async function stageTar(input: NodeJS.ReadableStream, file: string | undefined, tap?: Writable): Promise<StagedTar> {
   const it = (input as Readable)[Symbol.asyncIterator]();
   const first = await it.next();
   const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
@@ -75,14 +82,19 @@ export async function stageTar(input: NodeJS.ReadableStream, file: string, tap?:
   const stages: any[] = [Readable.from(rest())];
   if (gz) stages.push(zlib.createGunzip());
   stages.push(counter.stream);
-  if (tap) stages.push(teeTo(tap));
-  stages.push(fs.createWriteStream(file, { mode: 0o600 }));
+  if (!file && !tap) throw new Error('stageTar: neither a file nor a tap');
+  if (file) {
+    if (tap) stages.push(teeTo(tap));
+    stages.push(fs.createWriteStream(file, { mode: 0o600 }));
+  } else {
+    stages.push(tap);
+  }
   try {
     await (pipeline as any)(...stages);
     tap?.end();
   } catch (e) {
     tap?.destroy(e as Error);
-    await fsp.rm(file, { force: true });
+    if (file) await fsp.rm(file, { force: true });
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (code.startsWith('Z_')) throw new InvalidParameter(`invalid gzip layer: ${(e as Error).message}`);
     throw e;
@@ -170,6 +182,11 @@ export async function stageInPlace(file: string): Promise<StagedTar | undefined>
   return { file, diffId: counter.digest(), tarSize: counter.size() };
 }
 
+/** Saves a tar-split; one that cannot reproduce the tar is left out (the caller keeps the tar instead). */
+async function saveSplit(rec: SplitRecorder, what: string): Promise<void> {
+  if (!(await rec.save())) log.warn('layer kept without tar-split', { layer: path.basename(what), why: rec.broken });
+}
+
 /** A layer extracted into a temp dir of the store, not yet named. */
 export interface PreparedLayer {
   dir: string;
@@ -207,13 +224,16 @@ export class LayerStore {
     return fs.existsSync(path.join(this.dir, hexOf(chainId)));
   }
 
-  /** Extracts `tarFile` as layer `chainId` unless it already exists. */
-  async apply(chainId: string, tarFile: string): Promise<{ size: number; created: boolean }> {
+  /**
+   * Extracts `tarFile` as layer `chainId` unless it already exists. With
+   * `split`, also keeps what makes the tar again (tarStream) when it can.
+   */
+  async apply(chainId: string, tarFile: string, opts: { split?: boolean } = {}): Promise<{ size: number; created: boolean }> {
     const hex = hexOf(chainId);
     const running = this.inflight.get(hex);
     if (running) return { ...(await running), created: false };
     if (this.exists(chainId)) return { size: await this.sizeOf(chainId), created: false };
-    const p = this.extract(hex, tarFile);
+    const p = this.extract(hex, tarFile, !!opts.split);
     this.inflight.set(hex, p);
     try {
       return { ...(await p), created: true };
@@ -222,22 +242,24 @@ export class LayerStore {
     }
   }
 
-  private async extract(hex: string, tarFile: string): Promise<{ size: number }> {
+  private async extract(hex: string, tarFile: string, split: boolean): Promise<{ size: number }> {
     try {
-      return await this.extractOnce(hex, tarFile);
+      return await this.extractOnce(hex, tarFile, split);
     } catch (e) {
       if (!(e instanceof TarStall)) throw e;
       // A stalled extraction left only its own temp dir (removed below): start over once.
       log.warn('layer extraction stalled; retrying', { layer: hex });
-      return this.extractOnce(hex, tarFile);
+      return this.extractOnce(hex, tarFile, split);
     }
   }
 
-  private async extractOnce(hex: string, tarFile: string): Promise<{ size: number }> {
+  private async extractOnce(hex: string, tarFile: string, split: boolean): Promise<{ size: number }> {
     const tmp = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
     try {
       await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
-      const { size } = await applyTar(tarFile, path.join(tmp, 'diff'));
+      const rec = split ? new SplitRecorder(tmp) : undefined;
+      const { size } = await applyTar(tarFile, path.join(tmp, 'diff'), undefined, rec);
+      if (rec) await saveSplit(rec, hex);
       await fsp.writeFile(path.join(tmp, 'size'), String(size));
       await fsp.rename(tmp, path.join(this.dir, hex));
       const link = path.join(this.dir, 'l', hex.slice(0, SHORT));
@@ -257,11 +279,13 @@ export class LayerStore {
    * removes. No stall retry here: the stream cannot be read twice, so the
    * caller falls back to apply() from the stored blob.
    */
-  async prepare(input: NodeJS.ReadableStream): Promise<PreparedLayer> {
+  async prepare(input: NodeJS.ReadableStream, opts: { split?: boolean } = {}): Promise<PreparedLayer> {
     const tmp = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
     try {
       await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
-      const { size } = await applyTar(input, path.join(tmp, 'diff'));
+      const rec = opts.split ? new SplitRecorder(tmp) : undefined;
+      const { size } = await applyTar(input, path.join(tmp, 'diff'), undefined, rec);
+      if (rec) await saveSplit(rec, tmp);
       await fsp.writeFile(path.join(tmp, 'size'), String(size));
       return { dir: tmp, size };
     } catch (e) {
@@ -291,6 +315,16 @@ export class LayerStore {
     await fsp.rm(link, { force: true });
     await fsp.symlink(`../${hex}/diff`, link);
     return { size: prepared.size, created: true };
+  }
+
+  /** True when layer `chainId` keeps a tar-split (the tar can be made again from its files). */
+  hasSplit(chainId: string): boolean {
+    return hasSplit(path.join(this.dir, hexOf(chainId)));
+  }
+
+  /** The layer's tar made again from its files (unverified: the caller checks the diffID). */
+  tarStream(chainId: string): Readable {
+    return regenerateTar(path.join(this.dir, hexOf(chainId)));
   }
 
   async discard(prepared: PreparedLayer): Promise<void> {

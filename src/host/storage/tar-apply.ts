@@ -21,6 +21,7 @@ import { execHost, HostExecError } from '../exec';
 import { log } from '../../util/log';
 import { keepRawPax, rawXattrsOf } from './pax';
 import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
+import type { SplitHandle, SplitRecorder } from './tar-split';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -112,7 +113,8 @@ function placeEntry(root: string, name: string): { dir: string[]; base: string }
   return { dir, base };
 }
 
-async function removeExisting(p: string, st: fs.Stats): Promise<void> {
+async function removeExisting(p: string, st: fs.Stats, split: SplitRecorder | undefined): Promise<void> {
+  split?.removing(p, st.isDirectory());
   if (st.isDirectory()) await fsp.rm(p, { recursive: true, force: true });
   else fs.unlinkSync(p);
 }
@@ -125,9 +127,11 @@ export class TarStall extends Error {}
 
 /**
  * Extracts an uncompressed tar (a file path or a stream) into `root` (an
- * existing, empty-or-partial directory private to the caller).
+ * existing, empty-or-partial directory private to the caller). With `split`,
+ * also records what makes the same tar again from the extracted files
+ * (tar-split.ts); the caller saves it.
  */
-export async function applyTar(tar_: string | NodeJS.ReadableStream, root: string, stallMs = STALL_MS): Promise<ApplyResult> {
+export async function applyTar(tar_: string | NodeJS.ReadableStream, root: string, stallMs = STALL_MS, split?: SplitRecorder): Promise<ApplyResult> {
   let progress = 0;
   const extract = tar.extract();
   keepRawPax(extract);
@@ -145,6 +149,7 @@ export async function applyTar(tar_: string | NodeJS.ReadableStream, root: strin
   const counted = new Transform({
     transform(chunk: Buffer, _e, cb) {
       progress++;
+      split?.feed(chunk);
       cb(null, chunk);
     },
   });
@@ -169,6 +174,7 @@ export async function applyTar(tar_: string | NodeJS.ReadableStream, root: strin
   let size = 0;
   const dirTimes: Array<[string, Date]> = [];
   const realRoot = await fsp.realpath(root);
+  split?.attach(realRoot);
 
   try {
     for (;;) {
@@ -177,9 +183,14 @@ export async function applyTar(tar_: string | NodeJS.ReadableStream, root: strin
       const entry = next.value;
       progress++;
       const h = entry.header;
+      // tar-stream gives where the entry's content starts in the input.
+      const cut = split && (h.type === 'file' || h.type === 'contiguous-file') && (h.size ?? 0) > 0
+        ? split.cut((h as { byteOffset?: number }).byteOffset ?? -1, h.size!)
+        : undefined;
       try {
-        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes).catch((e) => badEntry(h.name, e)), failed]);
+        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes, split, cut).catch((e) => badEntry(h.name, e)), failed]);
       } finally {
+        split?.unplaced(cut);
         entry.resume();
       }
     }
@@ -226,9 +237,9 @@ function whiteoutTarget(entry: string, base: string): string {
   return hidden;
 }
 
-async function whiteout(target: string): Promise<void> {
+async function whiteout(target: string, split: SplitRecorder | undefined): Promise<void> {
   const st = lstatOrNull(target);
-  if (st) await removeExisting(target, st);
+  if (st) await removeExisting(target, st, split);
   await execHost('mknod', ['-m', '0', '--', target, 'c', '0', '0']);
 }
 
@@ -252,6 +263,8 @@ async function applyEntry(
   h: tar.Header,
   entry: NodeJS.ReadableStream,
   dirTimes: Array<[string, Date]>,
+  split?: SplitRecorder,
+  cut?: SplitHandle,
 ): Promise<number> {
   const placed = placeEntry(root, h.name);
   if (!placed) return 0;
@@ -268,7 +281,7 @@ async function applyEntry(
       return 0;
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) return 0; // aufs metadata: meaningless here
-    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)));
+    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)), split);
     return 0;
   }
 
@@ -281,7 +294,7 @@ async function applyEntry(
 
   switch (h.type) {
     case 'directory': {
-      if (existing && !existing.isDirectory()) await removeExisting(full, existing);
+      if (existing && !existing.isDirectory()) await removeExisting(full, existing, split);
       if (!existing || !existing.isDirectory()) fs.mkdirSync(full, { mode: 0o700 });
       fs.lchownSync(full, uid, gid);
       fs.chmodSync(full, mode);
@@ -290,9 +303,10 @@ async function applyEntry(
     }
     case 'file':
     case 'contiguous-file': {
-      if (existing) await removeExisting(full, existing);
+      if (existing) await removeExisting(full, existing, split);
       written = h.size ?? 0;
       if (written > SMALL_FILE) {
+        split?.placed(cut, full);
         await pipeline(entry, fs.createWriteStream(full, { flags: 'wx', mode: 0o600 }));
         fs.lchownSync(full, uid, gid);
         fs.chmodSync(full, mode);
@@ -301,6 +315,7 @@ async function applyEntry(
       }
       // Small files (most of a rootfs): read whole, then one open and the
       // metadata calls on the descriptor, without a write stream.
+      split?.placed(cut, full);
       const chunks: Buffer[] = [];
       for await (const c of entry as AsyncIterable<Buffer>) chunks.push(c);
       const fd = fs.openSync(full, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
@@ -315,7 +330,7 @@ async function applyEntry(
       break;
     }
     case 'symlink': {
-      if (existing) await removeExisting(full, existing);
+      if (existing) await removeExisting(full, existing, split);
       fs.symlinkSync(h.linkname ?? '', full);
       fs.lchownSync(full, uid, gid);
       fs.lutimesSync(full, mtime, mtime);
@@ -331,7 +346,7 @@ async function applyEntry(
       if (!tst) throw new Breakout(h.name, `hardlink target ${JSON.stringify(h.linkname)} not found in the layer`);
       if (tst.isDirectory()) throw new Breakout(h.name, 'hardlink to a directory');
       if (target === full) break;
-      if (existing) await removeExisting(full, existing);
+      if (existing) await removeExisting(full, existing, split);
       fs.linkSync(target, full);
       break;
     }
@@ -343,10 +358,10 @@ async function applyEntry(
       // A 0:0 character device is overlay's whiteout: it can only mean one
       // (Docker's overlay2 makes it one too), so it never hides as a file.
       if (h.type === 'character-device' && major === 0 && minor === 0) {
-        await whiteout(full);
+        await whiteout(full, split);
         return 0;
       }
-      if (existing) await removeExisting(full, existing);
+      if (existing) await removeExisting(full, existing, split);
       const kind = h.type === 'fifo' ? ['p'] : [h.type === 'character-device' ? 'c' : 'b', String(major), String(minor)];
       await execHost('mknod', ['-m', '0', '--', full, ...kind]);
       await fsp.lchown(full, uid, gid);
