@@ -286,6 +286,38 @@ test('after a daemon crash and restart, running containers keep their ports and 
   await ok(['network', 'rm', 'survive']);
 });
 
+/** Conntrack entries of this namespace whose original direction is `src` → `dst` port `dport`. */
+function tracked(src: string, dst: string, dport: number): string[] {
+  const tuple = ` src=${src} dst=${dst} sport=`;
+  return fs.readFileSync('/proc/net/nf_conntrack', 'utf8').split('\n')
+    .filter((l) => l.includes(tuple) && l.slice(l.indexOf(tuple)).split(' ')[4] === `dport=${dport}`);
+}
+
+test('container to container on one bridge is not conntracked; the gateway and published ports are', async () => {
+  await ok(['network', 'create', 'ctnet']);
+  await web('ctweb', 'untracked', ['--network', 'ctnet', '-p', '127.0.0.1:18767:80']);
+  await ok(['run', '-d', '--name', 'ctcli', '--network', 'ctnet', 'busybox', 'sleep', '300']);
+  const ipOf = async (c: string) => ok(['inspect', '-f', '{{.NetworkSettings.Networks.ctnet.IPAddress}}', c]);
+  const [webIp, cliIp] = [await ipOf('ctweb'), await ipOf('ctcli')];
+  const nin = JSON.parse(await ok(['network', 'inspect', 'ctnet']))[0];
+  const { Subnet: subnet, Gateway: gw } = nin.IPAM.Config[0];
+  const raw = execFileSync('iptables-save', ['-t', 'raw']).toString();
+  assert.match(raw, new RegExp(`-A PREROUTING -j ${d.chainPrefix}-NOTRACK`));
+  assert.match(raw, new RegExp(`-A ${d.chainPrefix}-NOTRACK -s ${subnet.replace(/\./g, '\\.')} -d ${gw.replace(/\./g, '\\.')}/32 -i \\S+ -j RETURN`));
+  assert.match(raw, new RegExp(`-A ${d.chainPrefix}-NOTRACK -s ${subnet.replace(/\./g, '\\.')} -d ${subnet.replace(/\./g, '\\.')} -i \\S+ -j NOTRACK`));
+  // by address and by name (the DNS query goes to the gateway)
+  const get = ['timeout', '-s', 'KILL', '15', 'wget', '-q', '-O', '-'];
+  assert.equal(await retry(() => ok(['exec', 'ctcli', ...get, `http://${webIp}/`])), 'untracked');
+  assert.equal(await ok(['exec', 'ctcli', ...get, 'http://ctweb/']), 'untracked');
+  assert.deepEqual(tracked(cliIp, webIp, 80), []);
+  // the published port from the host: DNATed (to the gateway's address), so tracked, and it answers
+  assert.match(await retry(() => httpGet(18767)), /untracked/);
+  assert.ok(tracked('127.0.0.1', '127.0.0.1', 18767).length > 0, 'the published port connection is tracked');
+  await ok(['rm', '-f', 'ctweb', 'ctcli']);
+  await ok(['network', 'rm', 'ctnet']);
+  assert.doesNotMatch(execFileSync('iptables-save', ['-t', 'raw']).toString(), new RegExp(subnet.replace(/\./g, '\\.')));
+});
+
 test('stopping and removing containers releases addresses, veths, namespaces and rules', async () => {
   const tag = d.chainPrefix.toLowerCase().slice(0, 8);
   await ok(['network', 'create', 'tmpnet']);

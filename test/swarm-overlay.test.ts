@@ -123,6 +123,13 @@ test('two containers on two hosts ping each other by address and by name', async
   assert.match(byName, /2 packets received/);
   const ns = await m1.ok(['exec', 'a1', 'nslookup', 'b1']);
   assert.match(ns, new RegExp(ipB.replace(/\./g, '\\.')));
+  // conntrack in the node's namespace sees neither the VXLAN datagrams nor the frames between the two
+  const raw = (await m1.exec('iptables-save', ['-t', 'raw'], { timeout: 15_000 })).stdout;
+  assert.ok(raw.includes(`-A ${m1.chainPrefix}-NOTRACK -d ${m1.addr}/32 -p udp -m udp --dport 4789 -j NOTRACK`), raw);
+  assert.ok(raw.includes(`-A ${m1.chainPrefix}-NOTRACK -s 10.0.1.0/24 -d 10.0.1.0/24 -i `), raw);
+  const ct = (await m1.exec('cat', ['/proc/net/nf_conntrack'], { timeout: 15_000 })).stdout;
+  assert.doesNotMatch(ct, new RegExp(`src=${ipA.replace(/\./g, '\\.')} dst=${ipB.replace(/\./g, '\\.')} `), ct);
+  assert.doesNotMatch(ct, /dport=4789 /, ct);
   // an idle node leaves its chains alone: the sync rounds (1 s) neither rewrite the rules (which
   // zeroes their counters) nor touch the VXLAN table's entries
   const counted = async () => {
@@ -192,6 +199,7 @@ test('the last user gone, rm and leave --force leave no devices, namespaces or r
   await w1.ok(['rm', '-f', 'c1']);
   const rules = (await w1.exec('iptables-save', [], { timeout: 15_000 })).stdout;
   assert.doesNotMatch(rules, /10\.0\.\d+\.0\/24/);
+  assert.doesNotMatch(rules, /--dport 4789/);
   const ls = await w1.ok(['network', 'ls', '--format', '{{.Name}}']);
   assert.doesNotMatch(ls, /ov3/);
 });

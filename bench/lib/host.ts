@@ -133,10 +133,10 @@ function ruleArgs(rule: string): string[] {
 
 /**
  * Removes rules that jump to one of our chains or mention one of our
- * interfaces, then flushes and deletes our chains, in the filter and nat tables.
+ * interfaces, then flushes and deletes our chains, in the filter, nat and raw tables.
  */
 export function removeIptables(isOurChain: (chain: string) => boolean, interfaces: string[]): void {
-  for (const table of ['filter', 'nat']) {
+  for (const table of ['filter', 'nat', 'raw']) {
     const lines = quiet('iptables-save', ['-t', table]).split('\n');
     for (const line of lines) {
       if (!line.startsWith('-A ')) continue;

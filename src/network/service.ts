@@ -1318,6 +1318,8 @@ export class NetworkService {
       { table: 'filter', chain: 'FORWARD', args: ['-j', `${P}-FORWARD`] },
       { table: 'nat', chain: 'PREROUTING', args: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', `${P}-NAT`] },
       { table: 'nat', chain: 'POSTROUTING', args: ['-j', `${P}-POSTROUTING`] },
+      { table: 'raw', chain: 'PREROUTING', args: ['-j', `${P}-NOTRACK`] },
+      { table: 'raw', chain: 'OUTPUT', args: ['-j', `${P}-NOTRACK`] },
     ];
   }
 
@@ -1358,6 +1360,7 @@ export class NetworkService {
     const P = this.prefix;
     for (const c of ['FORWARD', 'ISOLATION']) await ipt.deleteChain('filter', `${P}-${c}`);
     for (const c of ['NAT', 'POSTROUTING']) await ipt.deleteChain('nat', `${P}-${c}`);
+    await ipt.deleteChain('raw', `${P}-NOTRACK`);
   }
 
   /**
@@ -1382,9 +1385,9 @@ export class NetworkService {
       await ip.deleteNetns(ns);
       removed.push(`netns ${ns}`);
     }
-    const before = (await ipt.listRules('filter')) + (await ipt.listRules('nat'));
+    const before = (await ipt.listRules('filter')) + (await ipt.listRules('nat')) + (await ipt.listRules('raw'));
     await this.removeAllRules();
-    for (const c of ['FORWARD', 'ISOLATION', 'NAT', 'POSTROUTING']) {
+    for (const c of ['FORWARD', 'ISOLATION', 'NAT', 'POSTROUTING', 'NOTRACK']) {
       if (before.includes(`-N ${this.prefix}-${c}\n`)) removed.push(`iptables chain ${this.prefix}-${c}`);
     }
     return removed;
@@ -1442,7 +1445,39 @@ export class NetworkService {
     return {
       filter: { [`${P}-FORWARD`]: fwd, [`${P}-ISOLATION`]: [...iso, '-j RETURN'] },
       nat: { [`${P}-NAT`]: nat, [`${P}-POSTROUTING`]: post },
+      raw: { [`${P}-NOTRACK`]: this.notrackRules(bridges) },
     };
+  }
+
+  /**
+   * What connection tracking need not see (raw table, before conntrack):
+   * every bridged frame is handed to the IPv4 hooks (br_netfilter), and the
+   * VXLAN datagrams of the overlays pass this namespace's hooks too, so each
+   * would cost a conntrack lookup and the nat chains — Docker's overlay
+   * bridge sits in a namespace of its own without any of it.
+   * - Container to container on one bridge or overlay (source and
+   *   destination in its subnet, the gateway excepted): nothing NATs it, and
+   *   the filter rules for it match interfaces, not states. Answers to the
+   *   gateway stay tracked (published ports reached from the host or through
+   *   hairpin MASQUERADE, the userland proxy, the embedded DNS), and so does
+   *   all of the ingress overlay (the mesh's DNAT/SNAT undo needs its answers).
+   * - VXLAN to and from this node's address on the data path port: an
+   *   encapsulation, never NATed (VXLAN needs no state: each side sends to
+   *   the port). Only while some overlay's data plane exists here.
+   */
+  private notrackRules(bridges: NetworkRecord[]): string[] {
+    const out: string[] = [];
+    const o = this.overlay;
+    if (o?.addr && o.port && bridges.some((n) => n.driver === 'overlay')) {
+      out.push(`-d ${o.addr}/32 -p udp -m udp --dport ${o.port} -j NOTRACK`, `-s ${o.addr}/32 -p udp -m udp --dport ${o.port} -j NOTRACK`);
+    }
+    for (const n of bridges) {
+      if (n.ingress || !n.bridge) continue;
+      const { subnet, gateway } = n.pools[0];
+      if (gateway) out.push(`-i ${n.bridge} -s ${subnet} -d ${gateway}/32 -j RETURN`);
+      out.push(`-i ${n.bridge} -s ${subnet} -d ${subnet} -j NOTRACK`);
+    }
+    return out;
   }
 
   /** Rewrites our chains from the state; serialized so concurrent changes never interleave. */

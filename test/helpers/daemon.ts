@@ -329,7 +329,7 @@ export function cleanupHostState(d: Pick<TestDaemon, 'root' | 'execRoot' | 'brid
   // Our chains are `<prefix>-<NAME>`: the separator keeps a shorter prefix
   // (BT1, DOCKER) from ever matching another engine's chains.
   const ours = (chain: string | undefined) => !!chain && chain.startsWith(d.chainPrefix + '-');
-  for (const table of ['filter', 'nat']) {
+  for (const table of ['filter', 'nat', 'raw']) {
     const rules = quiet('iptables-save', ['-t', table]).split('\n');
     for (const r of rules) {
       if (!r.startsWith('-A ')) continue;

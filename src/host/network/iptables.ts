@@ -9,18 +9,23 @@ export interface ChainSet {
   /** Chain name → rules (arguments after `-A <chain>`), per table. */
   filter: Record<string, string[]>;
   nat: Record<string, string[]>;
+  /** Before connection tracking: what it need not see (NOTRACK). */
+  raw?: Record<string, string[]>;
 }
 
+export type Table = 'filter' | 'nat' | 'raw';
+
 export interface Jump {
-  table: 'filter' | 'nat';
+  table: Table;
   chain: string;
   args: string[];
 }
 
 export async function applyChains(set: ChainSet): Promise<void> {
   let text = '';
-  for (const table of ['filter', 'nat'] as const) {
+  for (const table of ['filter', 'nat', 'raw'] as const) {
     const chains = set[table];
+    if (!chains) continue;
     text += `*${table}\n`;
     for (const c of Object.keys(chains)) text += `:${c} - [0:0]\n`;
     for (const [c, rules] of Object.entries(chains)) for (const r of rules) text += `-A ${c} ${r}\n`;
