@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 PKGS=(runc conmon golang-github-containers-common iproute2 iptables busybox-static attr socat tmux skopeo docker-registry ca-certificates procps curl openssl tini util-linux
-      gcc g++ make libc6-dev sudo zsh systemd python3-docker mmdebstrap docker-compose etcd-server etcd-client)
+      gcc g++ make libc6-dev libseccomp-dev sudo zsh systemd python3-docker mmdebstrap docker-compose etcd-server etcd-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

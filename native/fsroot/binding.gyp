@@ -4,6 +4,19 @@
       "target_name": "fsroot",
       "sources": ["fsroot.c", "netlink.c"],
       "cflags": ["-Wall", "-O2"]
+    },
+    {
+      "target_name": "berth-exec",
+      "type": "executable",
+      "sources": ["exec.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "berth-seccomp-bpf",
+      "type": "executable",
+      "sources": ["seccomp-bpf.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "libraries": ["-lseccomp"]
     }
   ]
 }

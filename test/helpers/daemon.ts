@@ -55,6 +55,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 export interface DaemonOptions {
   /** Extra berthd flags. */
   args?: string[];
+  /** Extra environment of berthd. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class TestDaemon {
@@ -112,7 +114,7 @@ export class TestDaemon {
         '--log-level', 'debug',
         ...(this.opts.args ?? []),
       ],
-      { stdio: ['ignore', log, log], detached: false },
+      { stdio: ['ignore', log, log], detached: false, env: { ...process.env, ...this.opts.env } },
     );
     fs.closeSync(log);
     const proc = this.proc;

@@ -42,3 +42,14 @@ export function fsrootNative(): FsRootNative {
 
 /** Linux open(2) flags Node's fs.constants lacks. */
 export const O_PATH = 0o10000000;
+
+/** A program built with the addon (native/fsroot/build/Release/<name>), or undefined when it is not built. */
+export function nativeProgramPath(name: string): string | undefined {
+  try {
+    const p = path.join(path.dirname(addonPath()), name);
+    fs.accessSync(p, fs.constants.X_OK);
+    return p;
+  } catch {
+    return undefined;
+  }
+}

@@ -18,9 +18,10 @@ import { readStats, type RawStats } from '../cgroups/stats';
 import { cgroupPids } from '../cgroups/paths';
 import { oomKilled } from '../cgroups/oom';
 import { attachSocketPath, connectAttach, resizeViaConmon, type AttachConn } from './attach';
-import { spawnConmonExec, spawnExec, readPidFile, runcStartError } from './exec';
+import { spawnConmonExec, spawnExec, pipedExec, readPidFile, runcStartError } from './exec';
+import { NativeExec } from './native-exec';
 import { cgroupPathOf, type ContainerRuntime, type CreateOptions, type Created, type ExecOptions, type ExecProcess, type ExitInfo, type RuntimeState } from './runtime';
-import type { OciResources, OciSpec } from './spec-types';
+import type { OciProcess, OciResources, OciSpec } from './spec-types';
 
 export type { CreateOptions, ExitInfo } from './runtime';
 
@@ -36,6 +37,7 @@ export class ConmonRuntime implements ContainerRuntime {
   private poller?: NodeJS.Timeout;
   private readonly runtimePath: string;
   private readonly cgroupParent: string;
+  private readonly native: NativeExec;
 
   /** `runtime`: the default OCI runtime program; `cgroupParent`: where containers' cgroups go (cgroupParentOf). */
   constructor(readonly execRoot: string, runtime = 'runc', o: { cgroupParent?: string } = {}) {
@@ -46,6 +48,7 @@ export class ConmonRuntime implements ContainerRuntime {
     // Short: conmon's attach socket path must fit in sun_path (108 bytes).
     this.socketDir = path.join(execRoot, 's');
     this.cgroupParent = o.cgroupParent ?? 'berth';
+    this.native = new NativeExec(path.join(execRoot, 'seccomp'));
   }
 
   init(): void {
@@ -74,6 +77,8 @@ export class ConmonRuntime implements ContainerRuntime {
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.rm(path.join(this.exitDir, id), { force: true });
     await fsp.writeFile(path.join(dir, 'config.json'), JSON.stringify(spec));
+    // Its execs load the compiled seccomp filter (berth-exec): compile it while the container is created.
+    this.native.prepare(spec);
     const cuuid = id.slice(0, 16);
     const args = [
       '--api-version', '1',
@@ -211,8 +216,9 @@ export class ConmonRuntime implements ContainerRuntime {
   }
 
   /**
-   * Without a TTY: one `runc exec` in the foreground on our pipes (the lean
-   * path). With one: a conmon in exec mode holds the pty (see ./exec.ts).
+   * Without a TTY: berth-exec in the foreground on our pipes (see
+   * ./native-exec.ts), or `runc exec` where berth-exec does not apply. With
+   * one: a conmon in exec mode holds the pty (see ./exec.ts).
    */
   exec(id: string, o: ExecOptions): ExecProcess {
     const pidFile = path.join(o.dir, 'pid');
@@ -220,7 +226,7 @@ export class ConmonRuntime implements ContainerRuntime {
     const base = { runc: this.runc.bin, root: this.runc.root, containerId: id, processPath: o.processPath, pidFile, tty: o.tty, stdin: o.stdin, logFile };
     const p = o.tty
       ? spawnConmonExec({ ...base, conmon: CONMON, runtimePath: this.runtimePath, execId: o.execId, dir: o.dir, socketDir: this.socketDir })
-      : spawnExec(base);
+      : this.spawnPlain(id, o, pidFile, logFile) ?? spawnExec(base);
     return {
       stdin: p.stdin,
       stdout: p.stdout,
@@ -237,6 +243,28 @@ export class ConmonRuntime implements ContainerRuntime {
       // A TTY exec's conmon leaves its attach socket link (to the exec's dir).
       release: async () => { if (o.tty) await fsp.rm(path.join(this.socketDir, o.execId.slice(0, 16)), { force: true }).catch(() => {}); },
     };
+  }
+
+  /** berth-exec for a non-TTY exec, or undefined when runc must run it. */
+  private spawnPlain(id: string, o: ExecOptions, pidFile: string, logFile: string | undefined): ReturnType<typeof pipedExec> | undefined {
+    if (!this.native.available) {
+      log.debug('exec through runc', { id, reason: this.native.unavailable });
+      return undefined;
+    }
+    const spec = this.spec(id);
+    let proc: OciProcess;
+    try {
+      proc = JSON.parse(fs.readFileSync(o.processPath, 'utf8')) as OciProcess;
+    } catch {
+      return undefined;
+    }
+    if (!spec) return undefined;
+    const plan = this.native.plan({ containerId: id, runcRoot: this.runc.root, spec, process: proc, dir: o.dir, pidFile, logFile });
+    if ('runc' in plan) {
+      log.debug('exec through runc', { id, reason: plan.runc });
+      return undefined;
+    }
+    return pipedExec(this.native.spawn(plan.args, o.stdin));
   }
 
   attach(id: string): Promise<AttachConn> {

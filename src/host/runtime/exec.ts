@@ -142,6 +142,11 @@ export function spawnExec(o: ExecSpawnOptions): ExecProcess {
   const runcArgs = ['--root', o.root, ...(o.logFile ? ['--log', o.logFile, '--log-format', 'json'] : []), 'exec', '--process', o.processPath, '--pid-file', o.pidFile, o.containerId];
   const stdinMode = o.stdin ? 'pipe' : 'ignore';
   const child: ChildProcess = spawn(o.runc, runcArgs, { stdio: [stdinMode, 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  return pipedExec(child);
+}
+
+/** An exec program (runc exec, berth-exec) running in the foreground on our pipes; it exits with the process's status. */
+export function pipedExec(child: ChildProcess): ExecProcess {
   const exited = new Promise<number>((resolve) => {
     child.once('error', () => resolve(126));
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (SIGNUMS[signal] ?? 9) : 255)));
@@ -152,7 +157,7 @@ export function spawnExec(o: ExecSpawnOptions): ExecProcess {
 
 // Linux capability numbers (linux/capability.h), to keep what the host lacks out
 // of a --privileged exec (capset would fail with EPERM).
-const CAP_NUMBERS: Record<string, number> = {
+export const CAP_NUMBERS: Record<string, number> = {
   CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6,
   CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_LINUX_IMMUTABLE: 9, CAP_NET_BIND_SERVICE: 10, CAP_NET_BROADCAST: 11, CAP_NET_ADMIN: 12,
   CAP_NET_RAW: 13, CAP_IPC_LOCK: 14, CAP_IPC_OWNER: 15, CAP_SYS_MODULE: 16, CAP_SYS_RAWIO: 17, CAP_SYS_CHROOT: 18,
