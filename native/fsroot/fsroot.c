@@ -174,6 +174,8 @@ static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
 }
 
 void netlink_register(napi_env env, napi_value exports);
+void spawn_register(napi_env env, napi_value exports);
+void mount_async_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -188,6 +190,8 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   netlink_register(env, exports);
+  spawn_register(env, exports);
+  mount_async_register(env, exports);
   return exports;
 }
 

@@ -20,6 +20,9 @@ export interface FsRootNative {
   mountOverlay(options: string, target: string): void;
   /** umount2(target, detach ? MNT_DETACH : 0). */
   umount(target: string, detach: boolean): void;
+  /** The same two on libuv's pool (absent from an addon built before them); errors carry `code`. */
+  mountOverlayAsync?(options: string, target: string): Promise<void>;
+  umountAsync?(target: string, detach: boolean): Promise<void>;
 }
 
 /** dist/src/host/fsroot (or src/host/fsroot under ts-node) → the repository root. */

@@ -254,11 +254,13 @@ async function attachVethNl(nl: rt.Netlink, v: VethSpec): Promise<void> {
 }
 
 /** `ip netns del`: the namespace's bind mount detached, then its file removed. */
-function removeNetnsFile(name: string): void {
+async function removeNetnsFile(name: string): Promise<void> {
   const p = netnsPath(name);
   if (!fs.existsSync(p)) return;
   try {
-    fsrootNative().umount(p, true);
+    const n = fsrootNative();
+    if (n.umountAsync) await n.umountAsync(p, true);
+    else n.umount(p, true);
   } catch {
     /* not mounted (a leftover file): removed below all the same */
   }
@@ -299,7 +301,7 @@ export async function teardownNetns(name: string | undefined, hostIfs: string[])
   const nl = rt.netlink();
   if (nl) {
     await nl.run('', hostIfs.filter(linkExists).map(rt.linkDel), { keepGoing: true });
-    if (name) removeNetnsFile(name);
+    if (name) await removeNetnsFile(name);
     return;
   }
   const cmds = hostIfs.filter(linkExists).map((i) => `link del dev ${i}`);

@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { detachedSpawner } from '../native/spawn';
 import { Runc, runcDelete, runcStates } from './runc';
 import { SystemError, InvalidParameter } from '../../util/errors';
 import { log } from '../../util/log';
@@ -100,16 +102,10 @@ export class ConmonRuntime implements ContainerRuntime {
     if (o.tty) args.push('-t');
     if (o.stdin) args.push('-i');
     if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
-    const child = spawn(CONMON, args, {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
-      detached: true,
-      // conmon writes its `oom` marker in its working directory: keep it in the bundle.
-      cwd: dir,
-    });
-    const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+    const child = await launchConmon(args, dir);
+    const sync = child.sync;
     let stderr = '';
-    child.stderr!.on('data', (b: Buffer) => { if (stderr.length < 8192) stderr += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { if (stderr.length < 8192) stderr += b.toString(); });
     const msg = await new Promise<{ data: number; message?: string }>((resolve, reject) => {
       let buf = '';
       let spawnErr: Error | undefined;
@@ -121,7 +117,7 @@ export class ConmonRuntime implements ContainerRuntime {
         if (v instanceof Error) reject(v);
         else resolve(v);
       };
-      child.once('error', (e) => { spawnErr = e; finish(new SystemError(`cannot run conmon: ${e.message}`)); });
+      child.onError((e) => { spawnErr = e; finish(new SystemError(`cannot run conmon: ${e.message}`)); });
       sync.on('data', (b: Buffer) => {
         buf += b.toString();
         const nl = buf.indexOf('\n');
@@ -356,6 +352,43 @@ export class ConmonRuntime implements ContainerRuntime {
       try { fs.rmdirSync(path.join('/sys/fs/cgroup', c, parent)); } catch { /* busy, absent or not a controller */ }
     }
   }
+}
+
+interface LaunchedConmon {
+  /** conmon's sync pipe (_OCI_SYNCPIPE, its fd 3). */
+  sync: Readable & { destroy(): void };
+  stderr: Readable;
+  onError(cb: (e: Error) => void): void;
+  unref(): void;
+}
+
+/**
+ * Starts conmon (detached, its own session, its working directory the
+ * bundle: it writes its `oom` marker there): by the addon's posix_spawn on
+ * libuv's pool when it has one, so the JS thread does not wait for the exec;
+ * by child_process otherwise (or BERTH_NATIVE_SPAWN=0).
+ */
+let conmonPath: string | undefined;
+
+async function launchConmon(args: string[], cwd: string): Promise<LaunchedConmon> {
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' };
+  const native = detachedSpawner();
+  if (native) {
+    let c;
+    try {
+      c = await native(conmonPath ??= resolveBin(CONMON), args, { env, cwd, stdio: ['null', 'null', 'read', 'read'] });
+    } catch (e) {
+      throw new SystemError(`cannot run conmon: ${(e as Error).message}`);
+    }
+    return { sync: c.stdio[3]!, stderr: c.stdio[2]!, onError: () => { /* spawn errors rejected above */ }, unref: () => { /* no handle: reaped by the spawner */ } };
+  }
+  const child = spawn(CONMON, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env, detached: true, cwd });
+  return {
+    sync: child.stdio[3] as Readable & { destroy(): void },
+    stderr: child.stderr!,
+    onError: (cb) => { child.once('error', cb); },
+    unref: () => child.unref(),
+  };
 }
 
 /** The OCI runtime's --root under an exec root (its container states). */

@@ -129,7 +129,8 @@ export class Overlay2 {
     const absOpts = `lowerdir=${tops.length ? tops.map(abs).join(':') : abs(EMPTY_LOWER)},upperdir=${d}/upper,workdir=${d}/work`;
     const native = absOpts.length < 4000 ? nativeMounts() : undefined;
     try {
-      if (native) native.mountOverlay(absOpts, merged);
+      if (native?.mountOverlayAsync) await native.mountOverlayAsync(absOpts, merged);
+      else if (native) native.mountOverlay(absOpts, merged);
       else await execHost('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.layers.dir, timeout: 60_000 });
     } catch (e) {
       if (this.isMounted(merged)) return merged;
@@ -153,7 +154,8 @@ export class Overlay2 {
     const native = nativeMounts();
     if (native) {
       try {
-        native.umount(merged, lazy);
+        if (native.umountAsync) await native.umountAsync(merged, lazy);
+        else native.umount(merged, lazy);
         return 'done';
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
