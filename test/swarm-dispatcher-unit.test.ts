@@ -3,17 +3,40 @@
 // per task when the batch loses a race, and stay forward-only and own-node
 // only; a node's token moves with what it is told to do (tasks, desired
 // states), not with its own reports; a poke answers a waiting node without
-// waiting for the next poll.
+// waiting for the next poll; with the store's change feed live, a waiting
+// node costs no store read until a task changes, and that change answers it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Dispatcher, tokenOf, POLL_MS } from '../src/swarm/dispatcher';
+import { Dispatcher, tokenOf, POLL_MS, FEED_POLL_MS } from '../src/swarm/dispatcher';
 import type { ObjectStore, Write } from '../src/swarm/object-store';
 import type { SwarmContext } from '../src/swarm/component';
 import type { TaskRecord, TaskState } from '../src/swarm/objects';
 import type { Versioned } from '../src/swarm/types';
 
+/** The store's change feed, driven by the test: `live` and what `emit` says changed. */
+class FakeFeed {
+  live = false;
+  revision = 0;
+  private readonly fns = new Set<(rev: number, keys: string[]) => void>();
+  listen(fn: (rev: number, keys: string[]) => void): () => void {
+    this.fns.add(fn);
+    return () => this.fns.delete(fn);
+  }
+  emit(rev: number, keys: string[]): void {
+    this.revision = rev;
+    for (const fn of this.fns) fn(rev, keys);
+  }
+}
+
 class FakeStore {
   rev = 1;
+  revisionReads = 0;
+  listReads = 0;
+  readonly feed = new FakeFeed();
+  readonly etcd = {
+    // the dispatcher's read of the task list with the store's revision (one transaction)
+    readTogether: async () => ({ revision: this.rev, values: [await this.list('tasks')] }),
+  };
   readonly tasks = new Map<string, Versioned<TaskRecord>>();
   txns = 0;
   reads = 0;
@@ -23,8 +46,9 @@ class FakeStore {
   put(t: TaskRecord): void {
     this.tasks.set(t.id, { value: structuredClone(t), index: ++this.rev });
   }
-  async revision(): Promise<number> { return this.rev; }
+  async revision(): Promise<number> { this.revisionReads++; return this.rev; }
   async list(kind: string): Promise<Array<Versioned<unknown>>> {
+    if (kind === 'tasks') this.listReads++;
     return kind === 'tasks' ? [...this.tasks.values()].map((t) => structuredClone(t)) : [];
   }
   async get(_kind: string, id: string): Promise<Versioned<TaskRecord> | undefined> {
@@ -143,5 +167,34 @@ test('a poke answers a waiting node before the next poll would', async () => {
     total += Date.now() - t0;
   }
   assert.ok(total < 5 * POLL_MS * 0.4, `5 answers ${total} ms after their pokes in all`);
+  await d.stop();
+});
+
+test('with a live change feed a waiting node costs no store read until a task changes, and the change answers it at once', async () => {
+  const { d, store } = setup();
+  store.feed.live = true;
+  store.put(task('a', 'w1'));
+  const first = await d.assigned('w1', '', 0);
+  const reads = () => store.listReads + store.revisionReads;
+  const before = reads();
+  let answered = 0;
+  const waiting = d.assigned('w1', first.token, 5000).then((a) => { answered = Date.now(); return a; });
+  // the feed reports changes that are not tasks (a heartbeat lease, an overlay peer table): nothing is read
+  store.feed.emit(store.rev, ['/berth/swarm/alive/w2', '/berth/swarm/overlay/peers/w2']);
+  await new Promise((r) => setTimeout(r, 5 * POLL_MS));
+  assert.equal(reads() - before, 0, 'no store read while no task changed (the poller without a feed reads every POLL_MS)');
+  assert.equal(answered, 0);
+  // a task written elsewhere (another manager's orchestrator: no poke here): the feed's event answers the wait
+  store.put(task('n', 'w1'));
+  const t0 = Date.now();
+  store.feed.emit(store.rev, ['/berth/swarm/objects/tasks/n']);
+  const a = await waiting;
+  assert.ok(a.tasks.some((t) => t.id === 'n'));
+  assert.ok(answered - t0 < FEED_POLL_MS / 4, `answered ${answered - t0} ms after the change (the fallback poll is ${FEED_POLL_MS} ms)`);
+  // the feed lost track (no keys): the next wait reads again
+  const n = store.listReads;
+  store.feed.emit(store.rev, []);
+  await d.assigned('w1', '', 0);
+  assert.equal(store.listReads, n + 1, 'read again after the feed lost track');
   await d.stop();
 });

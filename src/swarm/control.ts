@@ -5,10 +5,11 @@
 // certificate from the cluster's CA, and the node id is the certificate's CN.
 import https from 'node:https';
 import type http from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import { SwarmError } from './errors';
 import { log } from '../util/log';
 import type { ControlAgent } from './control-pool';
+import { secureContextFor } from './tls-context';
 
 export interface JoinRequest {
   token: string;
@@ -127,16 +128,18 @@ export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: strin
   const data = body === undefined ? '' : JSON.stringify(body);
   const once = (retry: boolean): Promise<T> => new Promise((resolve, reject) => {
     let answered = false;
-    const req = https.request(`https://${addr}${path}`, {
+    const opts: https.RequestOptions & { secureContext: SecureContext } = {
       method,
-      ca: tls.ca, cert: tls.cert, key: tls.key,
+      // ca/cert/key name the pooled socket (a new identity never reuses one); the context is made once per identity
+      ca: tls.ca, cert: tls.cert, key: tls.key, secureContext: secureContextFor(tls),
       // without a CA yet (fetching it) nothing can be verified; afterwards the chain is, the host name is not (managers move)
       rejectUnauthorized: !!tls.ca,
       checkServerIdentity: () => undefined,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
       timeout: timeoutMs,
       agent: agent ?? false,
-    }, (res) => {
+    };
+    const req = https.request(`https://${addr}${path}`, opts, (res) => {
       answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

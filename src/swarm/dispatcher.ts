@@ -15,14 +15,16 @@
 // a manager's own agent calls the same methods in-process.
 import { createHash } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from './component';
-import { TXN_OPS, type ObjectStore, type Write } from './object-store';
+import { TXN_OPS, isKeyOf, listRead, type ObjectStore, type Write } from './object-store';
 import { stateBefore, TASK_STATES, type TaskRecord, type TaskStatus, type TaskState } from './objects';
 import type { Versioned } from './types';
 import { SwarmError, NOT_MANAGER } from './errors';
 import { log } from '../util/log';
 
-/** How often the shared poller reads the task list while nodes wait. */
+/** How often the shared poller reads the task list while nodes wait and the store's change feed is not live. */
 export const POLL_MS = 120;
+/** With a live change feed the poller is woken by task changes; it looks on its own only this often. */
+export const FEED_POLL_MS = 1000;
 /** The longest a node's wait is held before an unchanged answer. */
 export const MAX_WAIT_MS = 10_000;
 
@@ -53,15 +55,40 @@ export class Dispatcher implements SwarmComponent {
   /** Ends the poller's current sleep (a poke). */
   private wake?: () => void;
   private snapshot: { at: number; rev: number; tasks: Array<Versioned<TaskRecord>> } = { at: 0, rev: -1, tasks: [] };
+  /** The store's change feed this dispatcher listens to, and the end of that. */
+  private feed?: { objects: ObjectStore; unlisten: () => void };
+  /** A task changed (or the feed lost track) since the snapshot was read. */
+  private dirty = true;
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
     if (!ctx?.objects) this.release();
+    this.follow(ctx?.objects);
   }
 
   async stop(): Promise<void> {
     this.ctx = undefined;
     this.release();
+    this.follow(undefined);
+  }
+
+  /** Listens to the task changes of `objects` (a manager's store), instead of polling its revision. */
+  private follow(objects: ObjectStore | undefined): void {
+    if (this.feed?.objects === objects) return;
+    this.feed?.unlisten();
+    this.feed = undefined;
+    this.dirty = true;
+    this.snapshot = { at: 0, rev: -1, tasks: [] };
+    if (!objects) return;
+    this.feed = {
+      objects,
+      unlisten: objects.feed.listen((_rev, keys) => {
+        // no keys: the feed lost track (it reconnected); otherwise only task records matter here
+        if (keys.length && !keys.some((k) => isKeyOf('tasks', k))) return;
+        this.dirty = true;
+        if (this.waiters.size) this.wake?.();
+      }),
+    };
   }
 
   controlRoutes(): Record<string, ControlRoute> {
@@ -101,6 +128,15 @@ export class Dispatcher implements SwarmComponent {
    * heartbeats renew leases, they write nothing).
    */
   private async refresh(objects: ObjectStore): Promise<Array<Versioned<TaskRecord>>> {
+    if (objects.feed.live && this.feed?.objects === objects) {
+      // the watch says what changed: no etcd call while no task did
+      if (!this.dirty && this.snapshot.rev >= 0) return this.snapshot.tasks;
+      this.dirty = false;
+      // a change during this read marks it dirty again: read again at the next wake
+      const { revision, values: [tasks] } = await objects.etcd.readTogether([listRead('tasks')] as const);
+      if (revision >= this.snapshot.rev) this.snapshot = { at: Date.now(), rev: revision, tasks };
+      return this.snapshot.tasks;
+    }
     if (Date.now() - this.snapshot.at < POLL_MS / 2) return this.snapshot.tasks;
     const rev = await objects.revision();
     if (rev === this.snapshot.rev) {
@@ -121,7 +157,7 @@ export class Dispatcher implements SwarmComponent {
       try {
         while (this.waiters.size) {
           await new Promise<void>((r) => {
-            const t = setTimeout(() => { this.wake = undefined; r(); }, POLL_MS);
+            const t = setTimeout(() => { this.wake = undefined; r(); }, this.ctx?.objects?.feed.live ? FEED_POLL_MS : POLL_MS);
             this.wake = () => { clearTimeout(t); this.wake = undefined; r(); };
           });
           const objects = this.ctx?.objects;
@@ -149,6 +185,7 @@ export class Dispatcher implements SwarmComponent {
   /** Tasks were written on this manager (the orchestrator): read them and answer the waiting nodes now, not at the next poll. */
   poke(): void {
     this.snapshot.at = 0;
+    this.dirty = true;
     this.wake?.();
   }
 
@@ -224,6 +261,7 @@ export class Dispatcher implements SwarmComponent {
     await Promise.all(list.map(async (r, i) => { results[i] ??= await this.reportOne(objects, nodeId, r); }));
     // a waiting node sees its tasks' new versions at the next poll
     this.snapshot.at = 0;
+    this.dirty = true;
     return { results: results as StatusResult[] };
   }
 

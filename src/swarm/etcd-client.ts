@@ -1,6 +1,9 @@
 // etcd v3 through its JSON gRPC gateway over HTTPS with a client certificate:
 // no gRPC dependency. Keys and values travel base64, 64-bit numbers as strings.
 import https from 'node:https';
+import type { ClientRequest } from 'node:http';
+import type { SecureContext } from 'node:tls';
+import { secureContextFor } from './tls-context';
 
 export interface KV {
   key: string;
@@ -38,17 +41,74 @@ export type Compare = { key: string; target: 'MOD' | 'CREATE' | 'VALUE'; result?
 export type Op =
   | { put: { key: string; value: string; lease?: string } }
   | { del: { key: string } }
+  /** One key, or with `prefix` every key under it. */
   | { range: { key: string; prefix?: boolean } };
+
+/** A range read for readTogether(), with what makes its result. */
+export interface Read<T> { op: Op; parse(kvs: KV[]): T }
 
 export class EtcdClient {
   private readonly agent: https.Agent;
+  private readonly watches = new Set<ClientRequest>();
+  private closed = false;
 
-  constructor(readonly endpoint: string, tls: TlsFiles, private readonly timeoutMs = 5000) {
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: () => undefined });
+  constructor(readonly endpoint: string, private readonly tls: TlsFiles, private readonly timeoutMs = 5000) {
+    // one TLS context for every connection the agent opens (not one per connection)
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, secureContext: secureContextFor(tls), checkServerIdentity: () => undefined });
+  }
+
+  /** close() was called: no call or watch will work again. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   close(): void {
+    this.closed = true;
     this.agent.destroy();
+    for (const w of this.watches) w.destroy();
+    this.watches.clear();
+  }
+
+  /**
+   * Watches every key under `prefix` from now, on a connection of its own:
+   * `onRevision` gets the store's revision once the watch is in place and
+   * again after each batch of changes (with the changed keys); `onEnd` runs
+   * once when the stream ends (stopped, closed, etcd gone). Returns stop().
+   */
+  watchPrefix(prefix: string, onRevision: (revision: number, keys: string[]) => void, onEnd: (err: Error) => void): () => void {
+    let ended = false;
+    const end = (err: Error) => {
+      if (ended) return;
+      ended = true;
+      this.watches.delete(req);
+      req.destroy();
+      onEnd(err);
+    };
+    const data = JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix) } });
+    const opts: https.RequestOptions & { secureContext: SecureContext } = {
+      method: 'POST', agent: false, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, secureContext: secureContextFor(this.tls),
+      checkServerIdentity: () => undefined, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+    };
+    const req = https.request(new URL('/v3/watch', this.endpoint), opts, (res) => {
+      if ((res.statusCode ?? 500) >= 400) return end(new EtcdError(`etcd: watch refused (${res.statusCode})`));
+      const split = jsonObjects((m) => {
+        const j = (m.result ?? m) as { header?: { revision?: string }; created?: boolean; canceled?: boolean; events?: Array<{ kv?: RawKV }>; error?: unknown };
+        if (m.error || j.canceled) return end(new EtcdError(`etcd: watch ended: ${JSON.stringify(m.error ?? j)}`.slice(0, 300)));
+        const rev = Number(j.header?.revision ?? 0);
+        if (rev > 0) onRevision(rev, (j.events ?? []).map((e) => unb64(e.kv?.key)));
+      });
+      res.on('data', (c: Buffer) => { if (!ended) split(c); });
+      res.on('end', () => end(new EtcdError('etcd: watch stream ended')));
+      res.on('error', (e) => end(e));
+    });
+    req.on('error', (e) => end(e instanceof EtcdError ? e : new EtcdError(`etcd: ${e.message}`)));
+    if (this.closed) {
+      process.nextTick(() => end(new EtcdError('etcd: client closed')));
+    } else {
+      this.watches.add(req);
+      req.end(data);
+    }
+    return () => end(new EtcdError('etcd: watch stopped'));
   }
 
   /** One gateway call; gateway errors ({error, code}) become EtcdError. */
@@ -98,8 +158,12 @@ export class EtcdClient {
     return Number(r.header.revision);
   }
 
-  /** compare-and-swap: true when the compares held and `success` ran. */
-  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<{ succeeded: boolean; revision: number; kvs: KV[] }> {
+  /**
+   * compare-and-swap: true when the compares held and `success` ran. `kvs`
+   * are the range reads' keys, all together; `ranges` the same, one list per
+   * operation (empty for a put or delete).
+   */
+  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<{ succeeded: boolean; revision: number; kvs: KV[]; ranges: KV[][] }> {
     const cmp = compare.map((c) => ({
       key: b64(c.key), target: c.target, result: c.result ?? 'EQUAL',
       ...(c.mod_revision !== undefined ? { mod_revision: String(c.mod_revision) } : {}),
@@ -112,8 +176,19 @@ export class EtcdClient {
         : { request_range: { key: b64(o.range.key), ...(o.range.prefix ? { range_end: prefixEnd(o.range.key) } : {}) } };
     const r = await this.call<{ succeeded?: boolean; header: { revision: string }; responses?: Array<{ response_range?: { kvs?: RawKV[] } }> }>(
       '/v3/kv/txn', { compare: cmp, success: success.map(op), failure: failure.map(op) });
-    const kvs = (r.responses ?? []).flatMap((x) => x.response_range?.kvs ?? []).map(toKV);
-    return { succeeded: !!r.succeeded, revision: Number(r.header.revision), kvs };
+    const ranges = (r.responses ?? []).map((x) => (x.response_range?.kvs ?? []).map(toKV));
+    return { succeeded: !!r.succeeded, revision: Number(r.header.revision), kvs: ranges.flat(), ranges };
+  }
+
+  /**
+   * Several reads in one round trip (one transaction, one revision), each
+   * parsed by its own `parse`; `writes` (puts, deletes) go first in the same
+   * transaction, so the reads see them.
+   */
+  async readTogether<T extends unknown[]>(reads: { [I in keyof T]: Read<T[I]> }, writes: Op[] = []): Promise<{ revision: number; values: T }> {
+    const r = await this.txn([], [...writes, ...reads.map((x) => x.op)]);
+    const ranges = r.ranges.slice(writes.length);
+    return { revision: r.revision, values: reads.map((x, i) => x.parse(ranges[i] ?? [])) as T };
   }
 
   async del(key: string): Promise<void> {
@@ -154,6 +229,41 @@ export class EtcdClient {
     const r = await this.call<{ leader?: string; header: { member_id: string } }>('/v3/maintenance/status', {}, 2000);
     return { leader: r.leader ?? '0', memberId: r.header.member_id };
   }
+}
+
+/**
+ * A splitter for the gateway's streamed answers: whole JSON objects, one
+ * after the other, in chunks cut anywhere; each goes to `fn` once complete.
+ */
+export function jsonObjects(fn: (m: Record<string, unknown>) => void): (chunk: Buffer) => void {
+  let buf = '';
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let scanned = 0;
+  return (chunk) => {
+    buf += chunk.toString();
+    for (let i = scanned; i < buf.length; i++) {
+      const ch = buf[i];
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (ch === '\\') escaped = true;
+        else if (ch === '"') inString = false;
+        continue;
+      }
+      if (ch === '"') inString = true;
+      else if (ch === '{') depth++;
+      else if (ch === '}' && depth > 0 && --depth === 0) {
+        const text = buf.slice(buf.indexOf('{'), i + 1);
+        buf = buf.slice(i + 1);
+        i = -1;
+        let m: Record<string, unknown> | undefined;
+        try { m = JSON.parse(text) as Record<string, unknown>; } catch { m = undefined; }
+        if (m) fn(m);
+      }
+    }
+    scanned = buf.length;
+  };
 }
 
 interface RawMember { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }

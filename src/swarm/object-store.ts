@@ -3,11 +3,12 @@
 // secrets, configs). As for nodes, Version.Index is the key's mod_revision
 // and every update is a compare-and-swap on it. Components (orchestrator,
 // scheduler, updater, dispatcher) talk to each other only through here.
-import type { EtcdClient, Compare, Op } from './etcd-client';
+import type { EtcdClient, Compare, Op, Read } from './etcd-client';
 import type { Versioned } from './types';
 import { SwarmError } from './errors';
 import { outOfSequence } from './store';
 import type { Kind, ObjectKinds } from './objects';
+import { ChangeFeed } from './change-feed';
 
 const P = '/berth/swarm/';
 const objKey = (kind: Kind, id: string) => `${P}objects/${kind}/${id}`;
@@ -22,8 +23,21 @@ export type Write =
   | { op: 'update'; kind: Kind; value: { id: string }; index: number }
   | { op: 'delete'; kind: Kind; id: string; index: number; name?: string };
 
+/** Is `key` (a changed key, as the feed reports it) a record of `kind`? */
+export const isKeyOf = (kind: Kind, key: string): boolean => key.startsWith(objPrefix(kind));
+
+/** Every record of a kind, as a read of EtcdClient.readTogether(). */
+export function listRead<K extends Kind>(kind: K): Read<Array<Versioned<ObjectKinds[K]>>> {
+  return { op: { range: { key: objPrefix(kind), prefix: true } }, parse: (kvs) => kvs.map((kv) => ({ value: JSON.parse(kv.value) as ObjectKinds[K], index: kv.modRevision })) };
+}
+
 export class ObjectStore {
-  constructor(readonly etcd: EtcdClient) {}
+  /** The store's changes as etcd's watch reports them (the dispatcher and orchestrator listen instead of polling). */
+  readonly feed: ChangeFeed;
+
+  constructor(readonly etcd: EtcdClient) {
+    this.feed = new ChangeFeed(etcd);
+  }
 
   async list<K extends Kind>(kind: K): Promise<Array<Versioned<ObjectKinds[K]>>> {
     return (await this.etcd.getPrefix(objPrefix(kind))).map((kv) => ({ value: JSON.parse(kv.value) as ObjectKinds[K], index: kv.modRevision }));
@@ -102,7 +116,8 @@ export class ObjectStore {
 
   /** The store's current revision (changes since a revision: compare with records' indexes). */
   async revision(): Promise<number> {
-    const r = await this.etcd.txn([], [{ range: { key: P + 'cluster' } }]);
+    // a key that never exists: the answer is the header alone (the cluster record, with its CAs, was read each time)
+    const r = await this.etcd.txn([], [{ range: { key: P + 'revision' } }]);
     return r.revision;
   }
 }

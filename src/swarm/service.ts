@@ -20,7 +20,7 @@ import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
-import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
+import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS, storeReads } from './store';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
@@ -815,7 +815,8 @@ export class SwarmService {
     try {
       this.ownLease = await store.heartbeat(st.nodeId);
       this.leaderId = await store.campaign(st.nodeId, await store.leaderLease());
-      const nodes = await store.nodes();
+      // the node list and who is alive: one round trip
+      const { values: [nodes, alive] } = await store.etcd.readTogether([storeReads.nodes(), storeReads.alive()] as const);
       const self = nodes.find((n) => n.value.id === st.nodeId);
       this.localFailures = 0;
       this.lastError = '';
@@ -826,7 +827,7 @@ export class SwarmService {
         st.managers = managers;
         this.files.saveState(st);
       }
-      this.observe(nodes, await store.aliveNodes());
+      this.observe(nodes, alive);
     } catch (e) {
       this.localFailures++;
       this.lastError = (e as Error).message;

@@ -3,7 +3,7 @@
 // compare-and-swap on it, so a stale update fails ("update out of sequence").
 // Liveness: alive/<node> is held by a lease the node's heartbeats renew;
 // leader holds the leading manager's id on that manager's leader lease.
-import type { EtcdClient } from './etcd-client';
+import type { EtcdClient, Read } from './etcd-client';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
 import { SwarmError, MANAGER_NOT_READY, ALREADY_IN_SWARM } from './errors';
 
@@ -28,6 +28,26 @@ export const HEARTBEAT_MS = 500;
 export const LEADER_TTL = 2;
 /** How often a manager that is not the leader checks whether the leader key is free. */
 export const LEADER_POLL_MS = 200;
+
+/** Reads for EtcdClient.readTogether(): the same answers as SwarmStore's nodes(), aliveNodes() and cluster(). */
+export const storeReads = {
+  nodes: (): Read<Array<Versioned<NodeRecord>>> => ({
+    op: { range: { key: K.nodes, prefix: true } },
+    parse: (kvs) => kvs.map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision })),
+  }),
+  alive: (): Read<Set<string>> => ({ op: { range: { key: K.alives, prefix: true } }, parse: (kvs) => new Set(kvs.map((kv) => kv.key.slice(K.alives.length))) }),
+  /** Throws the store's "not ready" when the cluster record is missing. */
+  cluster: (): Read<Versioned<ClusterRecord>> => ({
+    op: { range: { key: K.cluster } },
+    parse: (kvs) => {
+      if (!kvs.length) throw new SwarmError(503, MANAGER_NOT_READY);
+      return { value: JSON.parse(kvs[0].value) as ClusterRecord, index: kvs[0].modRevision };
+    },
+  }),
+};
+
+/** A changed key (as the change feed reports it) of the cluster record, a node record or a node's liveness. */
+export const isClusterOrNodeKey = (key: string): boolean => key === K.cluster || key.startsWith(K.nodes) || key.startsWith(K.alives);
 
 export class SwarmStore {
   /** lease ids of the nodes this manager has renewed, so a heartbeat is one call. */

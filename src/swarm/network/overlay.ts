@@ -11,6 +11,9 @@ import type { SwarmComponent, SwarmContext, ControlRoute } from '../component';
 import { controlCall } from '../control';
 import { SwarmError, NOT_MANAGER } from '../errors';
 import type { NetworkRecord, Json } from '../objects';
+import type { KV, Read } from '../etcd-client';
+import { listRead } from '../object-store';
+import { storeReads } from '../store';
 import { log } from '../../util/log';
 
 /** One container's endpoint on an overlay, as its node publishes it. */
@@ -191,14 +194,13 @@ export class OverlayComponent implements SwarmComponent {
     const ctx = this.managerCtx();
     const etcd = ctx.objects.etcd;
     const eps = JSON.stringify(body.endpoints ?? {});
-    if (this.published.get(nodeId) !== eps) {
-      await etcd.put(peerKey(nodeId), eps);
-      this.published.set(nodeId, eps);
-    }
-    const [nets, nodes, alive, kvs, cluster, svcs] = await Promise.all([
-      ctx.objects.list('networks'), ctx.store.nodes(), ctx.store.aliveNodes(), etcd.getPrefix(`${P}peers/`), ctx.store.cluster(),
-      ctx.objects.list('services'),
-    ]);
+    // the node's endpoints (when they changed) and every read: one transaction, one etcd round trip (it was seven)
+    const changed = this.published.get(nodeId) !== eps;
+    const peersRead: Read<KV[]> = { op: { range: { key: `${P}peers/`, prefix: true } }, parse: (kvs) => kvs };
+    const { values: [nets, nodes, alive, kvs, cluster, svcs] } = await etcd.readTogether(
+      [listRead('networks'), storeReads.nodes(), storeReads.alive(), peersRead, storeReads.cluster(), listRead('services')] as const,
+      changed ? [{ put: { key: peerKey(nodeId), value: eps } }] : []);
+    if (changed) this.published.set(nodeId, eps);
     const byId = new Map(nodes.map((n) => [n.value.id, n.value]));
     const peers: Record<string, OverlayPeer[]> = {};
     for (const kv of kvs) {

@@ -19,8 +19,8 @@
 // dispatcher on managers) move a task on from assigned; the orchestrator
 // never replaces a task only because its spec is old (that is the updater's).
 import type { SwarmComponent, SwarmContext } from '../component';
-import type { ObjectStore, Write } from '../object-store';
-import type { SwarmStore } from '../store';
+import { isKeyOf, listRead, type ObjectStore, type Write } from '../object-store';
+import { isClusterOrNodeKey, storeReads, type SwarmStore } from '../store';
 import type { NodeRecord, Versioned } from '../types';
 import { hostPortsOf, isTerminal, stateBefore, type Json, type ServiceRecord, type TaskRecord, type TaskState } from '../objects';
 import { newId } from '../tokens';
@@ -65,11 +65,14 @@ export class Orchestrator implements SwarmComponent {
    * its key), so while the revision stays the same and no delay is running
    * a pass only calls the updater again with these lists.
    */
+  /** The store's change feed this orchestrator listens to while it leads. */
+  private feed?: { objects: ObjectStore; unlisten: () => void };
   private cache?: { revision: number; services: VService[]; tasks: VTask[]; nodes: NodeView[]; timed: boolean };
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
     const lead = !!ctx?.leader && !!ctx.objects && !!ctx.store;
+    this.follow(lead ? ctx?.objects : undefined);
     if (lead && !this.active) {
       this.active = true;
       log.info('orchestrator started (this manager leads)');
@@ -83,6 +86,24 @@ export class Orchestrator implements SwarmComponent {
       forgetUpdates();
       log.info('orchestrator stopped (this manager no longer leads)');
     }
+  }
+
+  /**
+   * Listens to the store's changes while leading: a service, node, liveness
+   * or cluster change runs a pass at once (a node whose lease expired is
+   * Down now, not at the next loop); task reports wait for the loop.
+   */
+  private follow(objects: ObjectStore | undefined): void {
+    if (this.feed?.objects === objects) return;
+    this.feed?.unlisten();
+    this.feed = undefined;
+    if (!objects) return;
+    this.feed = {
+      objects,
+      unlisten: objects.feed.listen((_rev, keys) => {
+        if (!keys.length || keys.some((k) => isKeyOf('services', k) || isClusterOrNodeKey(k))) this.kick();
+      }),
+    };
   }
 
   /** Runs a pass now (or right after the one under way). */
@@ -107,6 +128,7 @@ export class Orchestrator implements SwarmComponent {
 
   async stop(): Promise<void> {
     this.active = false;
+    this.follow(undefined);
     clearTimeout(this.timer);
     await this.running;
   }
@@ -130,16 +152,17 @@ export class Orchestrator implements SwarmComponent {
   }
 
   /** One pass; returns whether anything was written. */
-  private async reconcile(objects: ObjectStore, store: SwarmStore, nodeId: string): Promise<boolean> {
-    const revision = await objects.revision();
+  private async reconcile(objects: ObjectStore, _store: SwarmStore, nodeId: string): Promise<boolean> {
     const c = this.cache;
+    // with the change feed live, nothing new since the cached read costs no etcd call
+    const revision = c && objects.feed.live && objects.feed.revision <= c.revision ? c.revision : await objects.revision();
     if (c && c.revision === revision && !c.timed && !this.globalDue.size) {
       return runUpdates(objects, c.services, c.tasks, c.nodes.map((n) => ({ node: n.node, ready: n.ready })), nodeId);
     }
     this.cache = undefined;
-    const [services, tasks, nodes, alive, cluster] = await Promise.all([
-      objects.list('services'), objects.list('tasks'), store.nodes(), store.aliveNodes(), store.cluster(),
-    ]);
+    // everything in one transaction: one round trip, one consistent revision (the cache's)
+    const { revision: readAt, values: [services, tasks, nodes, alive, cluster] } = await objects.etcd.readTogether(
+      [listRead('services'), listRead('tasks'), storeReads.nodes(), storeReads.alive(), storeReads.cluster()] as const);
     const now = Date.now();
     const iso = new Date(now).toISOString();
     const retention = (() => {
@@ -249,11 +272,11 @@ export class Orchestrator implements SwarmComponent {
     }
 
     const wrote = await flush(objects, units, nodeId);
-    const fresh = wrote ? await Promise.all([objects.list('services'), objects.list('tasks')]) : [services, tasks] as const;
+    const fresh = wrote ? (await objects.etcd.readTogether([listRead('services'), listRead('tasks')] as const)).values : [services, tasks] as const;
     const updated = await runUpdates(objects, fresh[0], fresh[1], [...nodeViews.values()].map((n) => ({ node: n.node, ready: n.ready })), nodeId);
     // a restart delay still running needs a later full pass even if nothing changes
     const timed = tasks.some((t) => t.value.desiredState === 'ready');
-    if (!wrote) this.cache = { revision, services, tasks, nodes: [...nodeViews.values()], timed };
+    if (!wrote) this.cache = { revision: readAt, services, tasks, nodes: [...nodeViews.values()], timed };
     return wrote || updated;
   }
 
