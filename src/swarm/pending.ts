@@ -29,11 +29,21 @@ export const SETTLE_MS = 30_000;
 export interface InitRecord { cluster: ClusterRecord; self: NodeRecord }
 
 export class PendingStore {
+  /** The store is ready and the node live (its first tick done): what gated API requests wait for. */
   readonly ready: Promise<void>;
+  /**
+   * The store serves (an init's records are in it; a joining member answers):
+   * what a join handled by this manager waits for — it needs the store, not
+   * this node's first tick. Never later than `ready`.
+   */
+  readonly stored: Promise<void>;
 
-  constructor(readonly rec: InitRecord | undefined, finish: () => Promise<void>) {
+  constructor(readonly rec: InitRecord | undefined, finish: (stored: () => void) => Promise<void>) {
+    let mark!: () => void;
+    const stored = new Promise<void>((r) => { mark = r; });
     // deferred: `finish` may look at the object being made
-    this.ready = Promise.resolve().then(finish).catch((e) => log.error('the swarm store could not be made ready', { err: String(e) }));
+    this.ready = Promise.resolve().then(() => finish(mark)).catch((e) => log.error('the swarm store could not be made ready', { err: String(e) }));
+    this.stored = Promise.race([stored, this.ready]);
   }
 
   /** An init's records as the store will hold them (undefined for a join). */
@@ -51,9 +61,9 @@ export class PendingStore {
     return !!n && !!ref && (n.id.startsWith(ref) || (n.spec.Name || n.hostname) === ref);
   }
 
-  /** Resolves when the store is ready, or after `ms` (whichever is first). */
-  settled(ms = SETTLE_MS): Promise<void> {
+  /** Resolves when the store is ready (`stored`: serves), or after `ms` (whichever is first). */
+  settled(ms = SETTLE_MS, what: 'ready' | 'stored' = 'ready'): Promise<void> {
     let t: NodeJS.Timeout | undefined;
-    return Promise.race([this.ready, new Promise<void>((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
+    return Promise.race([this[what], new Promise<void>((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
   }
 }

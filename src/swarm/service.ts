@@ -331,7 +331,7 @@ export class SwarmService {
    */
   private finishInit(rec: InitRecord, t0 = Date.now()): void {
     const st = this.state!;
-    const p = new PendingStore(rec, async () => {
+    const p = new PendingStore(rec, async (stored) => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
       while (current()) {
         try {
@@ -340,6 +340,7 @@ export class SwarmService {
           const index = await this.store!.createCluster(rec.cluster, rec.self);
           if (index !== FIRST_INDEX) log.warn('the new cluster record is not at the expected revision', { index, expected: FIRST_INDEX });
           this.files.removeInit();
+          stored();
           break;
         } catch (e) {
           this.lastError = (e as Error).message;
@@ -363,10 +364,11 @@ export class SwarmService {
    */
   private finishJoin(t0: number): void {
     const st = this.state!;
-    const p = new PendingStore(undefined, async () => {
+    const p = new PendingStore(undefined, async (stored) => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
       try {
         await this.waitEtcd(30_000);
+        stored();
       } catch (e) {
         this.lastError = (e as Error).message;
         log.warn('swarm join: the etcd member is not serving yet', { err: this.lastError });
@@ -667,12 +669,18 @@ export class SwarmService {
 
   private async onJoin(req: JoinRequest): Promise<JoinResponse> {
     const tIn = Date.now();
-    await this.pending?.settled();
-    const store = this.manager();
-    const t0 = Date.now();
-    // the cluster (tokens and CAs) from this member's copy, as swarmkit's CA
-    // server reads its own store: no quorum round before the token is checked
-    const cluster = (await store.cluster(true).catch(() => store.cluster())).value;
+    // the cluster (tokens and CAs): an init's record while its store is being
+    // made (the checks and signatures then overlap its etcd's first
+    // election), else this member's copy, as swarmkit's CA server reads its
+    // own store: no quorum round before the token is checked
+    let store: SwarmStore | undefined;
+    let cluster = this.pending?.cluster()?.value;
+    if (!cluster) {
+      await this.pending?.settled(undefined, 'stored');
+      const s = this.manager();
+      store = s;
+      cluster = (await s.cluster(true).catch(() => s.cluster())).value;
+    }
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
     if (!role) throw new SwarmError(400, BAD_TOKEN);
@@ -680,23 +688,33 @@ export class SwarmService {
       throw new SwarmError(400, 'invalid join request');
     }
     const availability = checkAvailability(req.availability || 'active');
-    // then, in parallel: a lease for the node's alive key, the etcd members (a manager's), the certificates
-    const lease = store.aliveLease();
-    lease.catch(() => {}); // awaited below; a refusal before then must not leave it unhandled
-    const members = role === 'manager' ? store.etcd.memberList().catch(() => undefined) : undefined;
-    const dropLease = () => void lease.then((id) => store.etcd.leaseRevoke(id)).catch(() => {});
     const nodeId = newId();
     const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
+    // a manager's etcd certificate is for the same key, signed by the etcd CA (in-process, milliseconds)
+    const signing = Promise.all([
+      signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
+      role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
+    ]);
+    signing.catch(() => {}); // awaited below
+    if (!store) {
+      // a worker needs the store; a manager also this node's first tick (its
+      // heartbeat and leader key: the init's node stays the Leader, and the
+      // new member does not slow that tick's writes down)
+      await this.pending?.settled(undefined, role === 'manager' ? 'ready' : 'stored');
+      store = this.manager();
+    }
+    const s = store;
+    const t0 = Date.now();
+    // in parallel: a lease for the node's alive key, the etcd members (a manager's), the signatures
+    const lease = s.aliveLease();
+    lease.catch(() => {}); // awaited below; a refusal before then must not leave it unhandled
+    const members = role === 'manager' ? s.etcd.memberList().catch(() => undefined) : undefined;
     let cert: string;
     let etcdCert: string | undefined;
     try {
-      // a manager's etcd certificate is for the same key, signed by the etcd CA (in-process, milliseconds)
-      [cert, etcdCert] = await Promise.all([
-        signCsr({ csrPem: req.csr, ca: cluster.rootCA, subject, ips: [req.addr, '127.0.0.1'] }),
-        role === 'manager' ? signCsr({ csrPem: req.csr, ca: cluster.etcdCA, subject, ips: [req.addr, '127.0.0.1'], dns: ['localhost'] }) : undefined,
-      ]);
+      [cert, etcdCert] = await signing;
     } catch (e) {
-      dropLease();
+      void lease.then((id) => s.etcd.leaseRevoke(id)).catch(() => {});
       throw new SwarmError(400, `invalid join request: ${(e as Error).message}`);
     }
     const peerUrl = role === 'manager' ? `https://${req.addr}:${etcdPorts(req.port).peer}` : undefined;
@@ -707,15 +725,15 @@ export class SwarmService {
     };
     const tSign = Date.now();
     // the record first (one transaction, which reads back the nodes and who is alive): once a member is added, writes need the new member up
-    const after = await store.putNewNode(rec, await lease);
+    const after = await s.putNewNode(rec, await lease);
     const tWrite = Date.now();
     const managers = managersOf(after.nodes);
     let etcd: EtcdCredentials | undefined;
     if (role === 'manager') {
       try {
-        etcd = await this.admitMember(store, cluster, rec, etcdCert, { ...after, members: await members });
+        etcd = await this.admitMember(s, cluster, rec, etcdCert, { ...after, members: await members });
       } catch (e) {
-        await store.node(nodeId).then((n) => n && store.deleteNode(nodeId, n.index)).catch(() => {});
+        await s.node(nodeId).then((n) => n && s.deleteNode(nodeId, n.index)).catch(() => {});
         throw e;
       }
     }
@@ -757,7 +775,9 @@ export class SwarmService {
     const nodes = known?.nodes ?? await store.nodes();
     const byPeer = new Map(nodes.map((x) => [x.value.peerUrl, x.value.id]));
     let members = known?.members ?? await store.etcd.memberList();
-    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members, known && { nodes, alive: known.alive });
+    // this manager counts as up: it is answering, through its member (its own heartbeat may not have run yet, after an init)
+    const self = this.state ? this.peerUrlOf(this.state) : undefined;
+    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members, self, known && { nodes, alive: known.alive });
     const initialCluster = members
       .map((m) => `${m.name || byPeer.get(m.peerURLs[0]) || n.id}=${m.peerURLs[0]}`)
       .join(',');
@@ -1118,13 +1138,14 @@ export class SwarmService {
  * 5 s, and managers joining back to back waited for that). "Up" is the
  * manager's heartbeat lease; a member that is down makes the add wait, bounded.
  */
-async function addMember(store: SwarmStore, peerUrl: string, members: Member[],
+async function addMember(store: SwarmStore, peerUrl: string, members: Member[], selfPeer: string | undefined,
   known?: { nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }): Promise<Member[]> {
   const end = Date.now() + 15_000;
   for (;;) {
     const [nodes, alive] = known ? [known.nodes, known.alive] : await Promise.all([store.nodes(), store.aliveNodes()]);
     known = undefined;
     const upPeers = new Set(nodes.filter((n) => alive.has(n.value.id) && n.value.peerUrl).map((n) => n.value.peerUrl));
+    if (selfPeer) upPeers.add(selfPeer);
     const up = members.filter((m) => m.peerURLs.some((u) => upPeers.has(u))).length;
     const quorum = Math.floor((members.length + 1) / 2) + 1;
     try {
