@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import * as tar from 'tar-stream';
@@ -249,6 +249,20 @@ test('a symlink followed inside the layer is fine', async () => {
   assert.equal(fs.readFileSync(path.join(d, 'usr/lib/x'), 'utf8'), 'x');
   assert.equal(fs.readFileSync(path.join(d, 'usr/y'), 'utf8'), 'y');
   assert.equal(fs.statSync(path.join(d, 'hl')).ino, fs.statSync(path.join(d, 'usr/lib/x')).ino);
+});
+
+test('a stream that is slow to send (an upload) is waited for, not taken for a stall', async () => {
+  const t = await makeTar([{ name: 'slow', body: 'late\n' }]);
+  const input = new PassThrough();
+  const dest = fs.mkdtempSync(path.join(root, 'slow-'));
+  const applying = applyTar(input, dest, 200, undefined, true);
+  await new Promise((r) => setTimeout(r, 700)); // three watchdog periods with nothing sent
+  input.write(t.subarray(0, 512));
+  await new Promise((r) => setTimeout(r, 700));
+  input.end(t.subarray(512));
+  await applying;
+  assert.equal(fs.readFileSync(path.join(dest, 'slow'), 'utf8'), 'late\n');
+  // The same extractor with everything sent and nothing read would be a stall (below).
 });
 
 test('an extraction that stops making progress is an error (TarStall), never a hang', async () => {

@@ -263,7 +263,8 @@ export class ImageService {
     if (!opts.extract) return stageTar(input, this.content.tempPath('.tar'));
     const layers = this.deps.storage.layers;
     const tap = new PassThrough({ highWaterMark: 1 << 20 });
-    const preparing = layers.prepare(tap, { split: true });
+    // Patient: an upload may pause; its end or failure ends the tap.
+    const preparing = layers.prepare(tap, { split: true, patient: true });
     preparing.catch(() => {});
     let staged: StagedTar;
     try {

@@ -131,7 +131,13 @@ export class TarStall extends Error {}
  * also records what makes the same tar again from the extracted files
  * (tar-split.ts); the caller saves it.
  */
-export async function applyTar(tar_: string | NodeJS.ReadableStream, root: string, stallMs = STALL_MS, split?: SplitRecorder): Promise<ApplyResult> {
+export async function applyTar(
+  tar_: string | NodeJS.ReadableStream,
+  root: string,
+  stallMs = STALL_MS,
+  split?: SplitRecorder,
+  patient = false,
+): Promise<ApplyResult> {
   let progress = 0;
   const extract = tar.extract();
   keepRawPax(extract);
@@ -167,8 +173,17 @@ export async function applyTar(tar_: string | NodeJS.ReadableStream, root: strin
   // handing out entries with all input read and nothing left to wait on.
   // No progress for stallMs is an error the caller can retry, never a hang.
   let seen = -1;
+  // With `patient`, a stream whose writer is slow (an upload) is waiting for
+  // input, not stalled: nothing buffered and not ended; its writer ends or
+  // destroys it. A pull is not patient: a cut download is noticed as a stall
+  // and extracted again from the stored blob. A file never waits.
+  const waitingForInput = (): boolean => {
+    if (!patient || typeof tar_ === 'string') return false;
+    const s = source as unknown as { readableLength?: number; readableEnded?: boolean; writableEnded?: boolean };
+    return !(s.readableLength! > 0) && !s.readableEnded && !s.writableEnded;
+  };
   const watchdog = setInterval(() => {
-    if (progress === seen) rejectStall(new TarStall(`tar extraction made no progress for ${Math.round(stallMs / 1000)} s`));
+    if (progress === seen && !waitingForInput()) rejectStall(new TarStall(`tar extraction made no progress for ${Math.round(stallMs / 1000)} s`));
     seen = progress;
   }, stallMs);
   let size = 0;

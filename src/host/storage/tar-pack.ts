@@ -53,9 +53,22 @@ async function* body(file: string, size: number): AsyncGenerator<Buffer> {
   yield padding(size);
 }
 
+const fresh = new WeakSet<object>();
+
+/**
+ * True for a stream packDir made: each chunk is a buffer of its own (a
+ * read of its own, a header or padding just allocated), never reused, so a
+ * consumer may keep chunks without copying them.
+ */
+export function hasFreshChunks(s: object): boolean {
+  return fresh.has(s);
+}
+
 /** A tar stream of `root`'s contents (paths relative, no leading `./`). */
 export function packDir(root: string, opts: PackOptions): NodeJS.ReadableStream {
-  return Readable.from(entries(root, opts), { objectMode: false });
+  const s = Readable.from(entries(root, opts), { objectMode: false });
+  fresh.add(s);
+  return s;
 }
 
 async function* entries(root: string, opts: PackOptions): AsyncGenerator<Buffer> {
