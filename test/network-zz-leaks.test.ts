@@ -24,7 +24,7 @@ function snapshot(): { links: string[]; netns: string[]; rules: string[]; mounts
   return {
     links: fs.readdirSync('/sys/class/net'),
     netns: fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : [],
-    rules: ['filter', 'nat'].flatMap((t) => execFileSync('iptables-save', ['-t', t]).toString().split('\n').filter((l) => l.startsWith('-A') || l.startsWith(':'))),
+    rules: ['filter', 'nat', 'raw'].flatMap((t) => execFileSync('iptables-save', ['-t', t]).toString().split('\n').filter((l) => l.startsWith('-A') || l.startsWith(':'))),
     mounts: fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? ''),
   };
 }
@@ -66,6 +66,10 @@ test('after containers, networks and volumes are removed and the daemon stops, n
     `-A POSTROUTING -j ${P}-POSTROUTING`,
     `-A ${P}-POSTROUTING -s ${d.bip.replace(/\.1\/24$/, '.0/24')} ! -o ${d.bridge} -j MASQUERADE`,
     `-A ${P}-POSTROUTING -s ${d.bip.replace(/\.1\/24$/, '.0/24')} -o ${d.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`,
+    `-A PREROUTING -j ${P}-NOTRACK`,
+    `-A OUTPUT -j ${P}-NOTRACK`,
+    `-A ${P}-NOTRACK -s ${d.bip.replace(/\.1\/24$/, '.0/24')} -d ${d.bip.replace(/\/24$/, '/32')} -i ${d.bridge} -j RETURN`,
+    `-A ${P}-NOTRACK -s ${d.bip.replace(/\.1\/24$/, '.0/24')} -d ${d.bip.replace(/\.1\/24$/, '.0/24')} -i ${d.bridge} -j NOTRACK`,
   ];
   assert.deepEqual([...ruleLines].sort(), [...expected].sort());
   // No veth or bridge appeared that is not named after this daemon (the harness could not find it).

@@ -1397,6 +1397,9 @@ export class NetworkService {
   private buildRules(): ipt.ChainSet {
     const P = this.prefix;
     const fwd: string[] = [`-j ${P}-ISOLATION`];
+    // Frames within one bridge first (br_netfilter hands each to FORWARD): no isolation,
+    // published-port or state rule ever applies to them, so they need not walk those.
+    const same: string[] = [];
     const iso: string[] = [];
     const nat: string[] = [];
     const post: string[] = [];
@@ -1405,12 +1408,13 @@ export class NetworkService {
     for (const n of bridges) {
       const br = n.bridge!;
       const sub = n.pools[0].subnet;
+      same.push(`-i ${br} -o ${br} -j ACCEPT`);
       if (n.internal) {
-        fwd.push(`-i ${br} ! -o ${br} -j DROP`, `-o ${br} ! -i ${br} -j DROP`, `-i ${br} -o ${br} -j ACCEPT`);
+        fwd.push(`-i ${br} ! -o ${br} -j DROP`, `-o ${br} ! -i ${br} -j DROP`);
         continue;
       }
       fwd.push(`-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
-      fwd.push(`-i ${br} -o ${br} -j ACCEPT`, `-i ${br} ! -o ${br} -j ACCEPT`);
+      fwd.push(`-i ${br} ! -o ${br} -j ACCEPT`);
       post.push(`-s ${sub} ! -o ${br} -j MASQUERADE`);
       // A container reaching a published port of its own bridge: without br_netfilter the answer
       // would bypass the DNAT, so the request leaves with the gateway's address.
@@ -1443,7 +1447,7 @@ export class NetworkService {
       }
     }
     return {
-      filter: { [`${P}-FORWARD`]: fwd, [`${P}-ISOLATION`]: [...iso, '-j RETURN'] },
+      filter: { [`${P}-FORWARD`]: [...same, ...fwd], [`${P}-ISOLATION`]: [...iso, '-j RETURN'] },
       nat: { [`${P}-NAT`]: nat, [`${P}-POSTROUTING`]: post },
       raw: { [`${P}-NOTRACK`]: this.notrackRules(bridges) },
     };
