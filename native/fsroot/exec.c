@@ -206,6 +206,13 @@ static void parse_rlimit(char *s) {
   o.nrl++;
 }
 
+/* A copy to cut up: argv stays as it was (ps, /proc/<pid>/cmdline). */
+static char *copy_arg(const char *s) {
+  char *c = strdup(s);
+  if (!c) fail("berth-exec: out of memory");
+  return c;
+}
+
 static void parse(int argc, char **argv) {
   int i;
   for (i = 1; i < argc; i++) {
@@ -214,16 +221,16 @@ static void parse(int argc, char **argv) {
     if (i + 1 >= argc && strcmp(a, "--nnp")) fail("berth-exec: %s needs a value", a);
     if (!strcmp(a, "--init-pid")) o.init_pid = (int)num(argv[++i], "pid", 10);
     else if (!strcmp(a, "--init-start")) o.init_start = num(argv[++i], "start time", 10);
-    else if (!strcmp(a, "--ns")) parse_ns(argv[++i]);
+    else if (!strcmp(a, "--ns")) parse_ns(copy_arg(argv[++i]));
     else if (!strcmp(a, "--cgroup")) {
       if (o.ncg >= MAX_CGROUPS) fail("berth-exec: too many cgroups");
       o.cgroups[o.ncg++] = argv[++i];
     }
     else if (!strcmp(a, "--cwd")) o.cwd = argv[++i];
-    else if (!strcmp(a, "--user")) parse_user(argv[++i]);
-    else if (!strcmp(a, "--caps")) parse_caps(argv[++i]);
+    else if (!strcmp(a, "--user")) parse_user(copy_arg(argv[++i]));
+    else if (!strcmp(a, "--caps")) parse_caps(copy_arg(argv[++i]));
     else if (!strcmp(a, "--nnp")) o.nnp = 1;
-    else if (!strcmp(a, "--rlimit")) parse_rlimit(argv[++i]);
+    else if (!strcmp(a, "--rlimit")) parse_rlimit(copy_arg(argv[++i]));
     else if (!strcmp(a, "--oom-score-adj")) {
       const char *s = argv[++i];
       char *end;

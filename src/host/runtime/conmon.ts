@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { detachedSpawner } from '../native/spawn';
 import { Runc, runcDelete, runcStates } from './runc';
 import { SystemError, InvalidParameter } from '../../util/errors';
-import { log } from '../../util/log';
+import { isDebug, log } from '../../util/log';
 import { runtimeCommit } from '../sysinfo';
 import { readStats, type RawStats } from '../cgroups/stats';
 import { cgroupPids } from '../cgroups/paths';
@@ -260,7 +260,10 @@ export class ConmonRuntime implements ContainerRuntime {
       log.debug('exec through runc', { id, reason: plan.runc });
       return undefined;
     }
-    return pipedExec(this.native.spawn(plan.args, o.stdin));
+    const t0 = performance.now();
+    const p = pipedExec(this.native.spawn(plan.args, o.stdin));
+    if (isDebug()) void p.exited.then((code) => log.debug('berth-exec', { id, code, ms: Math.round(performance.now() - t0) }));
+    return p;
   }
 
   attach(id: string): Promise<AttachConn> {
