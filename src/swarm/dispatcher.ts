@@ -59,6 +59,8 @@ export class Dispatcher implements SwarmComponent {
   private feed?: { objects: ObjectStore; unlisten: () => void };
   /** A task changed (or the feed lost track) since the snapshot was read. */
   private dirty = true;
+  /** The poller's wake-up for a change the feed reported. */
+  private feedWake?: NodeJS.Timeout;
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
@@ -77,6 +79,8 @@ export class Dispatcher implements SwarmComponent {
     if (this.feed?.objects === objects) return;
     this.feed?.unlisten();
     this.feed = undefined;
+    clearTimeout(this.feedWake);
+    this.feedWake = undefined;
     this.dirty = true;
     this.snapshot = { at: 0, rev: -1, tasks: [] };
     if (!objects) return;
@@ -86,7 +90,9 @@ export class Dispatcher implements SwarmComponent {
         // no keys: the feed lost track (it reconnected); otherwise only task records matter here
         if (keys.length && !keys.some((k) => isKeyOf('tasks', k))) return;
         this.dirty = true;
-        if (this.waiters.size) this.wake?.();
+        // at most one read per POLL_MS for changes (state reports come in bursts); a poke still reads at once
+        if (!this.waiters.size || this.feedWake) return;
+        this.feedWake = setTimeout(() => { this.feedWake = undefined; this.wake?.(); }, Math.max(0, this.snapshot.at + POLL_MS - Date.now()));
       }),
     };
   }
