@@ -3,9 +3,11 @@
 // comes at once when its tasks changed since the token it holds, otherwise
 // when they change or after a bounded wait) and reports its tasks' states.
 //
-// One shared poller per manager reads the store's revision every POLL_MS
-// while any node waits (the task list only when it moved), so N waiting
-// nodes cost one small etcd read per interval, not N.
+// One shared poller per manager answers the waiting nodes. While the store's
+// change feed (an etcd watch) is live it reads the task list only after a
+// task changed (at most once per POLL_MS; nothing while no task changes);
+// otherwise it reads the store's revision every POLL_MS (the task list only
+// when it moved), so N waiting nodes cost one small etcd read, not N.
 // A node's token is a digest of its tasks' ids, nodes and desired states: a
 // new task, a deleted one or a new desired state answers the wait; the
 // node's own state reports do not (they would wake it once per report).
