@@ -3,9 +3,11 @@
 // comes at once when its tasks changed since the token it holds, otherwise
 // when they change or after a bounded wait) and reports its tasks' states.
 //
-// One shared poller per manager reads the store's revision every POLL_MS
-// while any node waits (the task list only when it moved), so N waiting
-// nodes cost one small etcd read per interval, not N.
+// One shared poller per manager answers the waiting nodes. While the store's
+// change feed (an etcd watch) is live it reads the task list only after a
+// task changed (at most once per POLL_MS; nothing while no task changes);
+// otherwise it reads the store's revision every POLL_MS (the task list only
+// when it moved), so N waiting nodes cost one small etcd read, not N.
 // A node's token is a digest of its tasks' ids, nodes and desired states: a
 // new task, a deleted one or a new desired state answers the wait; the
 // node's own state reports do not (they would wake it once per report).
@@ -59,6 +61,8 @@ export class Dispatcher implements SwarmComponent {
   private feed?: { objects: ObjectStore; unlisten: () => void };
   /** A task changed (or the feed lost track) since the snapshot was read. */
   private dirty = true;
+  /** The poller's wake-up for a change the feed reported. */
+  private feedWake?: NodeJS.Timeout;
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
@@ -77,6 +81,8 @@ export class Dispatcher implements SwarmComponent {
     if (this.feed?.objects === objects) return;
     this.feed?.unlisten();
     this.feed = undefined;
+    clearTimeout(this.feedWake);
+    this.feedWake = undefined;
     this.dirty = true;
     this.snapshot = { at: 0, rev: -1, tasks: [] };
     if (!objects) return;
@@ -86,7 +92,9 @@ export class Dispatcher implements SwarmComponent {
         // no keys: the feed lost track (it reconnected); otherwise only task records matter here
         if (keys.length && !keys.some((k) => isKeyOf('tasks', k))) return;
         this.dirty = true;
-        if (this.waiters.size) this.wake?.();
+        // at most one read per POLL_MS for changes (state reports come in bursts); a poke still reads at once
+        if (!this.waiters.size || this.feedWake) return;
+        this.feedWake = setTimeout(() => { this.feedWake = undefined; this.wake?.(); }, Math.max(0, this.snapshot.at + POLL_MS - Date.now()));
       }),
     };
   }

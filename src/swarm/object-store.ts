@@ -35,8 +35,8 @@ export class ObjectStore {
   /** The store's changes as etcd's watch reports them (the dispatcher and orchestrator listen instead of polling). */
   readonly feed: ChangeFeed;
 
-  constructor(readonly etcd: EtcdClient) {
-    this.feed = new ChangeFeed(etcd);
+  constructor(readonly etcd: EtcdClient, feed?: ChangeFeed) {
+    this.feed = feed ?? new ChangeFeed(etcd);
   }
 
   async list<K extends Kind>(kind: K): Promise<Array<Versioned<ObjectKinds[K]>>> {

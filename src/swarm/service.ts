@@ -21,6 +21,7 @@ import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
 import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS, storeReads } from './store';
+import { ChangeFeed } from './change-feed';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
@@ -747,8 +748,9 @@ export class SwarmService {
     if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
     await this.pending?.settled();
     const store = this.manager();
-    // one read answers both: is the node still a member, and who the managers are (a heartbeat is 2 etcd calls)
-    const nodes = await store.nodes();
+    // one read answers both: is the node still a member, and who the managers are; with the change feed
+    // live it is the list as last read, kept until a node changes (a heartbeat is then one etcd call)
+    const nodes = await store.recentNodes();
     const n = nodes.find((x) => x.value.id === nodeId);
     if (!n) throw new SwarmError(404, `node ${nodeId} not found`);
     await store.heartbeat(nodeId);
@@ -1009,8 +1011,10 @@ export class SwarmService {
     this.client = new EtcdClient(`https://127.0.0.1:${ports.client}`, {
       ca: this.files.read('etcd-ca.crt'), cert: this.files.read('etcd.crt'), key: this.files.read('etcd.key'),
     });
-    this.store = new SwarmStore(this.client);
-    this.objects = new ObjectStore(this.client);
+    // one watch of the store for both (the orchestrator, the dispatcher and heartbeats listen to it)
+    const feed = new ChangeFeed(this.client);
+    this.store = new SwarmStore(this.client, feed);
+    this.objects = new ObjectStore(this.client, feed);
     this.managerGen++;
   }
 

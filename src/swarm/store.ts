@@ -4,6 +4,7 @@
 // Liveness: alive/<node> is held by a lease the node's heartbeats renew;
 // leader holds the leading manager's id on that manager's leader lease.
 import type { EtcdClient, Read } from './etcd-client';
+import type { ChangeFeed } from './change-feed';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
 import { SwarmError, MANAGER_NOT_READY, ALREADY_IN_SWARM } from './errors';
 
@@ -55,7 +56,33 @@ export class SwarmStore {
   /** This manager's lease for the leader key. */
   private leaderLeaseId?: string;
 
-  constructor(readonly etcd: EtcdClient) {}
+  /** The node list as last read while the change feed was live, and the count of node changes seen (a read older than one is not kept). */
+  private nodesSnap?: Array<Versioned<NodeRecord>>;
+  private nodesGen = 0;
+  private unlisten?: () => void;
+
+  /** With `feed`, recentNodes() reads the node list only after it changed. */
+  constructor(readonly etcd: EtcdClient, private readonly feed?: ChangeFeed) {}
+
+  /**
+   * The node list, from the last read while the change feed has reported no
+   * node change since (a worker's heartbeat asks it every HEARTBEAT_MS: with
+   * the feed live it is no etcd call); a plain read otherwise.
+   */
+  async recentNodes(): Promise<Array<Versioned<NodeRecord>>> {
+    const feed = this.feed;
+    if (!feed) return this.nodes();
+    this.unlisten ??= feed.listen((_rev, keys) => {
+      if (keys.length && !keys.some((k) => k.startsWith(K.nodes))) return;
+      this.nodesGen++;
+      this.nodesSnap = undefined;
+    });
+    if (feed.live && this.nodesSnap) return this.nodesSnap;
+    const gen = this.nodesGen;
+    const nodes = await this.nodes();
+    if (feed.live && gen === this.nodesGen) this.nodesSnap = nodes;
+    return nodes;
+  }
 
   /** `local`: this member's copy (serializable read: no round to the etcd leader; may lag a write or two). */
   async cluster(local = false): Promise<Versioned<ClusterRecord>> {
@@ -70,6 +97,8 @@ export class SwarmStore {
    * the write, before it noted it) it answers the existing record's index.
    */
   async createCluster(c: ClusterRecord, self: NodeRecord): Promise<number> {
+    this.nodesGen++;
+    this.nodesSnap = undefined;
     const r = await this.etcd.txn([{ key: K.cluster, target: 'CREATE', create_revision: 0 }],
       [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }],
       [{ range: { key: K.cluster } }]);
@@ -108,6 +137,10 @@ export class SwarmStore {
    * further round for them.
    */
   async putNewNode(n: NodeRecord, lease: string): Promise<{ nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }> {
+  async putNewNode(n: NodeRecord): Promise<void> {
+    this.nodesGen++;
+    this.nodesSnap = undefined;
+    const lease = await this.etcd.leaseGrant(ALIVE_TTL);
     const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }],
       [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } },
         { range: { key: K.nodes, prefix: true } }, { range: { key: K.alives, prefix: true } }]);
@@ -122,11 +155,15 @@ export class SwarmStore {
   }
 
   async updateNode(n: NodeRecord, index: number): Promise<void> {
+    this.nodesGen++;
+    this.nodesSnap = undefined;
     const r = await this.etcd.txn([{ key: K.node(n.id), target: 'MOD', mod_revision: index }], [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }]);
     if (!r.succeeded) throw outOfSequence();
   }
 
   async deleteNode(id: string, index: number): Promise<void> {
+    this.nodesGen++;
+    this.nodesSnap = undefined;
     const r = await this.etcd.txn([{ key: K.node(id), target: 'MOD', mod_revision: index }], [{ del: { key: K.node(id) } }, { del: { key: K.alive(id) } }]);
     if (!r.succeeded) throw outOfSequence();
   }

@@ -1,5 +1,6 @@
 // The orchestrator: on the leader only, a loop (every LOOP_MS, or at once
-// when the service API on this node changed something) that reads services,
+// when the service API on this node changed something, or the store's change
+// feed reports a service, node, liveness or cluster change) that reads services,
 // tasks and nodes from etcd and writes the tasks that make them agree:
 // - replicated: N slots, each with one task desired running; scale down
 //   gives the highest slots desiredState remove; a task that ended while
