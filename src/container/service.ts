@@ -517,16 +517,20 @@ export class ContainerService {
       const code = exit?.code ?? 255;
       const oom = this.runtime.oomKilled(id);
       if (oom) this.event(c, 'oom');
+      const t0 = Date.now();
+      const ms: Record<string, number> = {};
+      const timed = <T>(k: string, p: Promise<T>) => p.finally(() => { ms[k] = Date.now() - t0; });
       // Independent of each other (the container's processes are gone): in parallel, to keep `docker run` short.
       await Promise.all([
-        this.runtime.delete(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) })),
-        (async () => {
+        timed('runtime', this.runtime.delete(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) }))),
+        timed('hooks', (async () => {
           for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
-        })(),
-        this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) })),
+        })()),
+        timed('unmount', this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) }))),
         // Before waiters hear of the exit: `wait` then `logs` (docker-py's run()) must see all output.
-        this.logFiles.onExit(c).catch((e) => log.warn('log conversion failed', { id, err: String(e) })),
+        timed('logs', this.logFiles.onExit(c).catch((e) => log.warn('log conversion failed', { id, err: String(e) }))),
       ]);
+      log.debug('container exit cleaned up', { id, ms });
       c.state = {
         ...c.state,
         Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom,
@@ -683,14 +687,21 @@ export class ContainerService {
   private readonly removing = new Set<string>();
 
   private async finishRemove(c: ContainerRecord, volumes: boolean): Promise<void> {
+    const t0 = Date.now();
+    const ms: Record<string, number> = {};
+    const mark = (k: string) => { ms[k] = Date.now() - t0; };
     this.restarts.cancel(c);
     await this.runtime.delete(c.id).catch(() => {});
+    mark('runtime');
     for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
+    mark('hooks');
     this.logFiles.forget(c.id);
     // Free the space first, write the record last: this works on a full disk.
-    await this.deps.storage.removeRw(c.id);
-    await fsp.rm(this.dir(c.id), { recursive: true, force: true });
+    await Promise.all([this.deps.storage.removeRw(c.id), fsp.rm(this.dir(c.id), { recursive: true, force: true })]);
+    mark('files');
     critical(this.deps.db, () => this.store.delete(c.id));
+    mark('db');
+    log.debug('container removed', { id: c.id, ms });
     this.byId.delete(c.id);
     refillReserve(this.deps.db);
     this.event(c, 'destroy');

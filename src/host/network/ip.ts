@@ -1,11 +1,13 @@
 // iproute2 plumbing: bridges, network namespaces and veth pairs. Commands are
 // batched (`ip -batch -`) so one container's setup costs one or two processes.
 import fs from 'node:fs';
+import os from 'node:os';
 import { execHost } from '../exec';
 import { fsrootNative } from '../native/addon';
 import * as rt from './rtnetlink';
 
 const NETNS_DIR = '/run/netns';
+const ENODEV = os.constants.errno.ENODEV;
 
 /** The error for a bridge that already has its 1,023 ports (BR_MAX_PORTS): what "Exchange full" means. */
 function bridgeFull(bridge: string): Error {
@@ -300,8 +302,11 @@ export async function redirectEmbeddedDns(netns: string, server: string, source:
 export async function teardownNetns(name: string | undefined, hostIfs: string[]): Promise<void> {
   const nl = rt.netlink();
   if (nl) {
-    await nl.run('', hostIfs.filter(linkExists).map(rt.linkDel), { keepGoing: true });
-    if (name) await removeNetnsFile(name);
+    // Independent: the namespace going first takes the pair with it (ENODEV then).
+    await Promise.all([
+      nl.run('', hostIfs.filter(linkExists).map(rt.linkDel), { keepGoing: true, ignore: (e) => e === ENODEV }),
+      name ? removeNetnsFile(name) : undefined,
+    ]);
     return;
   }
   const cmds = hostIfs.filter(linkExists).map((i) => `link del dev ${i}`);

@@ -175,9 +175,8 @@ export class Overlay2 {
     const d = this.dir(id);
     if (!fs.existsSync(d)) return;
     await this.unmount(id);
-    for (const sub of ['merged', 'upper', 'work', 'init', 'lower', 'lower.tmp']) {
-      await fsp.rm(path.join(d, sub), { recursive: true, force: true });
-    }
+    // In parallel: each is its own tree of pool round trips.
+    await Promise.all(['merged', 'upper', 'work', 'init', 'lower', 'lower.tmp'].map((sub) => fsp.rm(path.join(d, sub), { recursive: true, force: true })));
   }
 
   async changes(id: string): Promise<Change[]> {
