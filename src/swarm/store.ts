@@ -137,10 +137,8 @@ export class SwarmStore {
    * further round for them.
    */
   async putNewNode(n: NodeRecord, lease: string): Promise<{ nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }> {
-  async putNewNode(n: NodeRecord): Promise<void> {
     this.nodesGen++;
     this.nodesSnap = undefined;
-    const lease = await this.etcd.leaseGrant(ALIVE_TTL);
     const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }],
       [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } },
         { range: { key: K.nodes, prefix: true } }, { range: { key: K.alives, prefix: true } }]);
