@@ -13,8 +13,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { digestCounter } from '../util/digest';
 import type { Db } from '../store/db';
 import { critical, ensureSchema, refillReserve } from '../store/db';
 import type { EventBus } from '../events/bus';
@@ -477,21 +477,10 @@ export class ImageService {
    */
   private regeneratedTar(rec: LayerRecord): Readable {
     const src = this.deps.storage.layers.tarStream(rec.chainId);
-    const hash = createHash('sha256');
-    let size = 0;
-    const check = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-      flush(cb) {
-        const got = `sha256:${hash.digest('hex')}`;
-        if (got === rec.diffId && size === rec.tarSize) { cb(); return; }
-        const e = new Error(`layer ${rec.diffId}: the tar made again from its files is not the layer (got ${got}, ${size} bytes); its files changed`);
-        log.error('layer tar does not match its diffID', { chainId: rec.chainId, diffId: rec.diffId, got, size });
-        cb(e);
-      },
+    const { stream: check } = digestCounter((got, size) => {
+      if (got === rec.diffId && size === rec.tarSize) return undefined;
+      log.error('layer tar does not match its diffID', { chainId: rec.chainId, diffId: rec.diffId, got, size });
+      return new Error(`layer ${rec.diffId}: the tar made again from its files is not the layer (got ${got}, ${size} bytes); its files changed`);
     });
     src.on('error', (e) => check.destroy(e));
     return src.pipe(check);
