@@ -12,19 +12,7 @@ import http from 'node:http';
 import Docker from 'dockerode';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 
-type E = Partial<tar.Header> & { name: string; body?: string | Buffer };
-
-function makeTar(entries: E[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-    for (const { body, ...h } of entries) pack.entry({ mode: 0o644, mtime: new Date('2024-01-01T00:00:00Z'), ...h } as tar.Header, (body ?? (h.type ? undefined : '')) as any);
-    pack.finalize();
-  });
-}
+import { makeTar } from './helpers/tar';
 
 let d: TestDaemon;
 let work: string;

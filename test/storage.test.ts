@@ -13,22 +13,7 @@ import { stageTar, chainIdsOf } from '../src/host/storage/layers';
 import { InvalidParameter } from '../src/util/errors';
 import { applyTar, TarStall } from '../src/host/storage/tar-apply';
 
-type E = Partial<tar.Header> & { name: string; body?: string | Buffer };
-
-export function makeTar(entries: E[], opts: { truncate?: number } = {}): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', () => {
-      const all = Buffer.concat(chunks);
-      resolve(opts.truncate ? all.subarray(0, opts.truncate) : all);
-    });
-    pack.on('error', reject);
-    for (const { body, ...h } of entries) pack.entry({ mode: 0o644, mtime: new Date('2024-01-01T00:00:00Z'), ...h } as tar.Header, (body ?? (h.type ? undefined : '')) as any);
-    pack.finalize();
-  });
-}
+import { makeTar } from './helpers/tar';
 
 let root: string;
 let ov: Overlay2;

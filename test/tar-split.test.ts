@@ -12,21 +12,8 @@ import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import { applyTar } from '../src/host/storage/tar-apply';
 import { regenerateTar, SplitRecorder, SPLIT_FILE, ASIDE_DIR } from '../src/host/storage/tar-split';
-import * as tar from 'tar-stream';
 
-type E = Partial<tar.Header> & { name: string; body?: string | Buffer };
-
-function makeTar(entries: E[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-    for (const { body, ...h } of entries) pack.entry({ mode: 0o644, mtime: new Date('2024-01-01T00:00:00Z'), ...h } as tar.Header, (body ?? (h.type ? undefined : '')) as any);
-    pack.finalize();
-  });
-}
+import { makeTar } from './helpers/tar';
 
 let root: string;
 let n = 0;
