@@ -196,7 +196,15 @@ async function typeAndComplete(shell: string[], setup: string[], typed: string, 
   const server = `bcomp-${d.id}-${path.basename(shell[0])}`;
   const env = { PATH: `${bin}:${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: tmp, TERM: 'xterm', BERTH_HOST: d.host, LANG: 'C.UTF-8' };
   const tmux = (args: string[]) => execFileSync('tmux', ['-L', server, '-f', '/dev/null', ...args], { env, timeout: 10_000 }).toString();
-  tmux(['new-session', '-d', '-x', '200', '-y', '40', ...shell]);
+  // The private server can die while it starts ("server exited
+  // unexpectedly", seen once in a CI run on a busy host): one more try.
+  const start = () => tmux(['new-session', '-d', '-x', '200', '-y', '40', ...shell]);
+  try {
+    start();
+  } catch {
+    try { tmux(['kill-server']); } catch { /* gone */ }
+    start();
+  }
   try {
     for (const line of setup) tmux(['send-keys', line, 'Enter']);
     tmux(['send-keys', typed, 'Tab']);
