@@ -13,6 +13,7 @@ import type { Versioned } from './types';
 import { SwarmError, MANAGER_NOT_READY } from './errors';
 import { newId } from './tokens';
 import { Filters as FilterArgs } from '../common/filters';
+import { goJsonTime } from '../util/go-json-time';
 
 export type FileKind = 'secrets' | 'configs';
 type FileRecord = SecretRecord | ConfigRecord;
@@ -40,7 +41,7 @@ export function fileJson(kind: FileKind, r: Versioned<FileRecord>): Json {
   if (kind === 'configs' && s.Data !== undefined) spec.Data = s.Data;
   if (s.Driver) spec.Driver = s.Driver;
   if (s.Templating) spec.Templating = s.Templating;
-  return { ID: r.value.id, Version: { Index: r.index }, CreatedAt: r.value.createdAt, UpdatedAt: r.value.updatedAt, Spec: spec };
+  return { ID: r.value.id, Version: { Index: r.index }, CreatedAt: goJsonTime(r.value.createdAt), UpdatedAt: goJsonTime(r.value.updatedAt), Spec: spec };
 }
 
 /** Base64 as Go's encoding/json takes a []byte (standard alphabet, padding). */

@@ -6,6 +6,7 @@ import type { Versioned } from './types';
 import { SwarmError } from './errors';
 import { placementError } from './constraint';
 import { hideIngress } from './network/overlay';
+import { goJsonTime } from '../util/go-json-time';
 
 const SECOND = 1_000_000_000;
 
@@ -135,28 +136,28 @@ export function serviceJson(v: Versioned<ServiceRecord>, opts: { insertDefaults?
   const out: Json = {
     ID: s.id,
     Version: { Index: v.index },
-    CreatedAt: s.createdAt,
-    UpdatedAt: s.updatedAt,
+    CreatedAt: goJsonTime(s.createdAt),
+    UpdatedAt: goJsonTime(s.updatedAt),
     Spec: shown(opts.insertDefaults ? withDefaults(s.spec) : s.spec),
   };
   if (s.previousSpec) out.PreviousSpec = shown(opts.insertDefaults ? withDefaults(s.previousSpec) : s.previousSpec);
   out.Endpoint = s.endpoint ?? { Spec: {} };
-  if (s.updateStatus) out.UpdateStatus = s.updateStatus;
+  if (s.updateStatus) out.UpdateStatus = { ...s.updateStatus, StartedAt: goJsonTime(s.updateStatus.StartedAt), CompletedAt: goJsonTime(s.updateStatus.CompletedAt) };
   if (opts.status) out.ServiceStatus = opts.status;
   return out;
 }
 
 export function taskJson(v: Versioned<TaskRecord>): Json {
   const t = v.value;
-  const status: Json = { Timestamp: t.status.Timestamp, State: t.status.State, Message: t.status.Message };
+  const status: Json = { Timestamp: goJsonTime(t.status.Timestamp), State: t.status.State, Message: t.status.Message };
   if (t.status.Err) status.Err = t.status.Err;
   if (t.status.ContainerStatus) status.ContainerStatus = t.status.ContainerStatus;
   status.PortStatus = t.status.PortStatus ?? {};
   const out: Json = {
     ID: t.id,
     Version: { Index: v.index },
-    CreatedAt: t.createdAt,
-    UpdatedAt: t.updatedAt,
+    CreatedAt: goJsonTime(t.createdAt),
+    UpdatedAt: goJsonTime(t.updatedAt),
     Labels: t.labels ?? {},
     Spec: hideIngress(t.spec),
     ServiceID: t.serviceId,

@@ -1,6 +1,7 @@
 // Docker's JSON for the swarm objects (Engine API v1.43: Swarm, Node, Info.Swarm).
 import { X509Certificate } from 'node:crypto';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
+import { goJsonTime } from '../util/go-json-time';
 
 /** The spec `docker swarm init` gets when it sends none (swarmkit's defaults; our heartbeat period). */
 export function defaultSpec(): Record<string, unknown> {
@@ -78,8 +79,8 @@ export function clusterInfo(c: Versioned<ClusterRecord>): Record<string, unknown
   return {
     ID: v.id,
     Version: { Index: c.index },
-    CreatedAt: v.createdAt,
-    UpdatedAt: v.updatedAt,
+    CreatedAt: goJsonTime(v.createdAt),
+    UpdatedAt: goJsonTime(v.updatedAt),
     Spec: v.spec,
     TLSInfo: tlsInfo(v.rootCA.certPem),
     RootRotationInProgress: false,
@@ -103,8 +104,8 @@ export function nodeJson(n: Versioned<NodeRecord>, live: Liveness, caPem: string
   const out: Record<string, unknown> = {
     ID: v.id,
     Version: { Index: n.index },
-    CreatedAt: v.createdAt,
-    UpdatedAt: v.updatedAt,
+    CreatedAt: goJsonTime(v.createdAt),
+    UpdatedAt: goJsonTime(v.updatedAt),
     Spec: spec,
     Description: {
       Hostname: v.hostname,
