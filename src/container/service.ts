@@ -562,7 +562,10 @@ export class ContainerService {
       if (e instanceof NotFound) return;
       log.warn('auto-remove failed', { id: c.id, err: String(e) });
       // The exit left the runtime state, mount and network to the removal: release them now.
-      if (this.byId.has(c.id) && !this.byId.get(c.id)!.state.Running) await this.locked(c.id, () => this.releaseHalfStarted(c)).catch(() => {});
+      await this.locked(c.id, async () => {
+        const cur = this.byId.get(c.id);
+        if (cur && !cur.state.Running) await this.releaseHalfStarted(cur);
+      }).catch(() => {});
     }
   }
 
@@ -723,7 +726,13 @@ export class ContainerService {
     }
     if (!trashed) await this.teardown(c, volumes, false);
     mark('files');
-    critical(this.deps.db, () => this.store.delete(c.id));
+    try {
+      critical(this.deps.db, () => this.store.delete(c.id));
+    } catch (e) {
+      // The record stays (marked dead by remove); its files are in the trash already: free them all the same.
+      if (trashed) void this.teardown(c, volumes, true);
+      throw e;
+    }
     mark('db');
     log.debug('container removed', { id: c.id, ms });
     this.byId.delete(c.id);
