@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { critical, refillReserve, type Db } from '../store/db';
+import { critical, refillReserve, reserveHeld, type Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import type { ImageService } from '../image/service';
@@ -719,19 +719,29 @@ export class ContainerService {
     mark('hooks');
     this.logFiles.forget(c.id);
     let trashed = false;
-    try {
-      trashed = await this.deps.storage.trashRw(c.id);
-    } catch (e) {
-      log.warn('cannot move a container directory to the trash; removing it in place', { id: c.id, err: String(e) });
+    // Without the space reserve the disk is (or was) full: free the space first, then write, as a synchronous removal.
+    if (reserveHeld(this.deps.db)) {
+      try {
+        trashed = await this.deps.storage.trashRw(c.id);
+      } catch (e) {
+        log.warn('cannot move a container directory to the trash; removing it in place', { id: c.id, err: String(e) });
+      }
     }
     if (!trashed) await this.teardown(c, volumes, false);
     mark('files');
     try {
       critical(this.deps.db, () => this.store.delete(c.id));
     } catch (e) {
-      // The record stays (marked dead by remove); its files are in the trash already: free them all the same.
-      if (trashed) void this.teardown(c, volumes, true);
-      throw e;
+      if (!trashed) throw e;
+      // A full disk past the reserve: free the trashed files now, then once more.
+      await this.deps.storage.removeTrashed(c.id, true).catch((e2) => log.warn('cannot remove a trash entry', { id: c.id, err: String(e2) }));
+      try {
+        critical(this.deps.db, () => this.store.delete(c.id));
+      } catch (e2) {
+        // The record stays (marked dead by remove): free the rest all the same.
+        void this.teardown(c, volumes, true);
+        throw e2;
+      }
     }
     mark('db');
     log.debug('container removed', { id: c.id, ms });
@@ -772,7 +782,10 @@ export class ContainerService {
       // Left for the next start-up's sweep (a trash entry) or `berthd --cleanup`.
       log.warn('removing a container\'s files failed', { id, err: String(e) });
     }
-    if (trashed) log.debug('container torn down', { id, ms: Date.now() - t0 });
+    if (trashed) {
+      refillReserve(this.deps.db);
+      log.debug('container torn down', { id, ms: Date.now() - t0 });
+    }
   }
 
   /** Start-up: finish the removals a crash or a stop interrupted (trash entries; their records are gone). */

@@ -220,13 +220,18 @@ export class Overlay2 {
     await this.unmountAt(path.join(this.trashPath(name), 'merged'));
   }
 
-  /** Unmounts and deletes one trash entry (absent: nothing to do). */
-  async removeTrashed(name: string): Promise<void> {
+  /**
+   * Unmounts and deletes one trash entry (absent: nothing to do). `keepEntry`:
+   * delete what is in it and leave the empty directory (it still stands for
+   * work not done yet).
+   */
+  async removeTrashed(name: string, keepEntry = false): Promise<void> {
     const d = this.trashPath(name);
     if (!fs.existsSync(d)) return;
     await this.unmountAt(path.join(d, 'merged'));
     await Promise.all(['merged', 'upper', 'work', 'init', 'lower', 'lower.tmp'].map((sub) => fsp.rm(path.join(d, sub), { recursive: true, force: true })));
-    await fsp.rm(d, { recursive: true, force: true });
+    if (!keepEntry) return fsp.rm(d, { recursive: true, force: true });
+    for (const n of await fsp.readdir(d)) await fsp.rm(path.join(d, n), { recursive: true, force: true });
   }
 
   /** Entries left in the trash (by a crash or a stop during background removal). */
