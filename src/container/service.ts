@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { critical, refillReserve, type Db } from '../store/db';
+import { critical, refillReserve, reserveHeld, type Db } from '../store/db';
 import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import type { ImageService } from '../image/service';
@@ -112,6 +112,7 @@ export class ContainerService {
     this.runtime.init();
     await fsp.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
     for (const c of this.store.all()) this.byId.set(c.id, c);
+    await this.sweepTrash();
     await this.removeOrphans();
     (this.deps.images as any).setUsageChecker?.((imageId: string) =>
       [...this.byId.values()].filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })));
@@ -134,6 +135,8 @@ export class ContainerService {
   async shutdown(): Promise<void> {
     this.runtime.stopWatching();
     this.restarts.stopAll();
+    // Background removals finish (what a timeout cuts short, the next start-up's sweep does).
+    await this.settled(10_000);
     // Only succeeds when no container cgroup is left under it.
     this.runtime.releaseCgroupParent();
   }
@@ -520,13 +523,18 @@ export class ContainerService {
       const t0 = Date.now();
       const ms: Record<string, number> = {};
       const timed = <T>(k: string, p: Promise<T>) => p.finally(() => { ms[k] = Date.now() - t0; });
+      // An --rm container's runtime state, mount and deferred hooks go with its removal, in the background.
+      const rm = !!c.hostConfig.AutoRemove;
       // Independent of each other (the container's processes are gone): in parallel, to keep `docker run` short.
       await Promise.all([
-        timed('runtime', this.runtime.delete(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) }))),
+        rm ? undefined : timed('runtime', this.runtime.delete(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) }))),
         timed('hooks', (async () => {
-          for (const h of this.hooks) await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
+          for (const h of this.hooks) {
+            if (rm && h.deferRemove) continue;
+            await h.afterStop?.(c).catch((e) => log.warn('afterStop hook failed', { id, err: String(e) }));
+          }
         })()),
-        timed('unmount', this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) }))),
+        rm ? undefined : timed('unmount', this.deps.storage.unmount(id).catch((e) => log.warn('unmount failed', { id, err: String(e) }))),
         // Before waiters hear of the exit: `wait` then `logs` (docker-py's run()) must see all output.
         timed('logs', this.logFiles.onExit(c).catch((e) => log.warn('log conversion failed', { id, err: String(e) }))),
       ]);
@@ -551,7 +559,13 @@ export class ContainerService {
     try {
       await this.remove(c.id, { force: false, volumes: true });
     } catch (e) {
-      if (!(e instanceof NotFound)) log.warn('auto-remove failed', { id: c.id, err: String(e) });
+      if (e instanceof NotFound) return;
+      log.warn('auto-remove failed', { id: c.id, err: String(e) });
+      // The exit left the runtime state, mount and network to the removal: release them now.
+      await this.locked(c.id, async () => {
+        const cur = this.byId.get(c.id);
+        if (cur && !cur.state.Running) await this.releaseHalfStarted(cur);
+      }).catch(() => {});
     }
   }
 
@@ -686,26 +700,113 @@ export class ContainerService {
 
   private readonly removing = new Set<string>();
 
+  /**
+   * The removal a client waits for ends when the container is logically gone:
+   * its directory (writable layer, config, logs) renamed into the trash in
+   * one rename, its record deleted, its name and id free, `destroy` sent.
+   * Unmounting, the runtime state and cgroups, the network (deferRemove hooks)
+   * and deleting the files follow in the background (teardown); the trash
+   * entry, deleted last, is what start-up's sweepTrash finishes after a crash.
+   */
   private async finishRemove(c: ContainerRecord, volumes: boolean): Promise<void> {
     const t0 = Date.now();
     const ms: Record<string, number> = {};
     const mark = (k: string) => { ms[k] = Date.now() - t0; };
     this.restarts.cancel(c);
-    await this.runtime.delete(c.id).catch(() => {});
-    mark('runtime');
-    for (const h of this.hooks) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
+    for (const h of this.hooks) {
+      if (!h.deferRemove) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
+    }
     mark('hooks');
     this.logFiles.forget(c.id);
-    // Free the space first, write the record last: this works on a full disk.
-    await Promise.all([this.deps.storage.removeRw(c.id), fsp.rm(this.dir(c.id), { recursive: true, force: true })]);
+    let trashed = false;
+    // Without the space reserve the disk is (or was) full: free the space first, then write, as a synchronous removal.
+    if (reserveHeld(this.deps.db)) {
+      try {
+        trashed = await this.deps.storage.trashRw(c.id);
+      } catch (e) {
+        log.warn('cannot move a container directory to the trash; removing it in place', { id: c.id, err: String(e) });
+      }
+    }
+    if (!trashed) await this.teardown(c, volumes, false);
     mark('files');
-    critical(this.deps.db, () => this.store.delete(c.id));
+    try {
+      critical(this.deps.db, () => this.store.delete(c.id));
+    } catch (e) {
+      if (!trashed) throw e;
+      // A full disk past the reserve: free the trashed files now, then once more.
+      await this.deps.storage.removeTrashed(c.id, true).catch((e2) => log.warn('cannot remove a trash entry', { id: c.id, err: String(e2) }));
+      try {
+        critical(this.deps.db, () => this.store.delete(c.id));
+      } catch (e2) {
+        // The record stays (marked dead by remove): free the rest all the same.
+        void this.teardown(c, volumes, true);
+        throw e2;
+      }
+    }
     mark('db');
     log.debug('container removed', { id: c.id, ms });
     this.byId.delete(c.id);
     refillReserve(this.deps.db);
     this.event(c, 'destroy');
     this.notify.emit(`removed:${c.id}`);
+    if (trashed) {
+      const p = this.teardown(c, volumes, true).finally(() => this.teardowns.delete(c.id));
+      this.teardowns.set(c.id, p);
+    }
+  }
+
+  /** Background removals (finishRemove), by container id. */
+  private readonly teardowns = new Map<string, Promise<void>>();
+
+  /**
+   * What a removal leaves to after its answer: the runtime state (and cgroups),
+   * the deferRemove hooks, then the files (from the trash, or in place when
+   * they could not be moved). Never rejects.
+   */
+  private async teardown(c: ContainerRecord, volumes: boolean, trashed: boolean): Promise<void> {
+    const t0 = Date.now();
+    const id = c.id;
+    await Promise.all([
+      this.runtime.delete(id).catch((e) => log.warn('runtime cleanup failed', { id, err: String(e) })),
+      trashed ? this.deps.storage.unmountTrashed(id).catch((e) => log.warn('unmount failed', { id, err: String(e) })) : undefined,
+      (async () => {
+        for (const h of this.hooks) {
+          if (h.deferRemove) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id, err: String(e) }));
+        }
+      })(),
+    ]);
+    try {
+      if (trashed) await this.deps.storage.removeTrashed(id);
+      else await Promise.all([this.deps.storage.removeRw(id), fsp.rm(this.dir(id), { recursive: true, force: true })]);
+    } catch (e) {
+      // Left for the next start-up's sweep (a trash entry) or `berthd --cleanup`.
+      log.warn('removing a container\'s files failed', { id, err: String(e) });
+    }
+    if (trashed) {
+      refillReserve(this.deps.db);
+      log.debug('container torn down', { id, ms: Date.now() - t0 });
+    }
+  }
+
+  /** Start-up: finish the removals a crash or a stop interrupted (trash entries; their records are gone). */
+  private async sweepTrash(): Promise<void> {
+    for (const n of this.deps.storage.trashed()) {
+      if (!/^[0-9a-f]{64}$/.test(n)) {
+        await this.deps.storage.removeTrashed(n).catch((e) => log.warn('cannot remove a trash entry', { name: n, err: String(e) }));
+        continue;
+      }
+      log.info('finishing the removal of a container', { id: n });
+      const stub = this.byId.get(n) ?? ({ id: n, name: '', config: {}, hostConfig: {}, state: {}, extra: {} } as unknown as ContainerRecord);
+      await this.teardown(stub, false, true);
+    }
+  }
+
+  /** Resolves when every background removal begun so far has finished (daemon stop, tests). */
+  async settled(timeoutMs = 30_000): Promise<void> {
+    const all = Promise.all([...this.teardowns.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((res) => { timer = setTimeout(res, timeoutMs); })]);
+    clearTimeout(timer);
   }
 
   // ---- wait -------------------------------------------------------------------

@@ -176,4 +176,11 @@ export interface ContainerHook {
   /** Release addresses, veths, ... */
   afterStop?(c: ContainerRecord): Promise<void>;
   onRemove?(c: ContainerRecord, opts: { removeVolumes: boolean }): Promise<void>;
+  /**
+   * This hook's afterStop of an --rm container and its onRemove may run after
+   * the container is reported removed (in the background; redone from the
+   * trash at start-up after a crash). Its onRemove must then also do afterStop's
+   * work, and anything that needs what it releases must wait for it.
+   */
+  deferRemove?: boolean;
 }

@@ -104,7 +104,13 @@ export class NetworkHook implements ContainerHook {
     c.networkSettings = this.net.settingsJson(v);
   }
 
+  /** An --rm container's network goes after its removal's answer (forget() tears it down; NetworkService waits for it where it matters). */
+  readonly deferRemove = true;
+
   async onRemove(c: ContainerRecord): Promise<void> {
-    await this.net.forget(netView(c).id);
+    const id = netView(c).id;
+    this.pending.delete(id);
+    this.early.delete(id);
+    await this.net.forget(id);
   }
 }

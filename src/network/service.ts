@@ -332,6 +332,7 @@ export class NetworkService {
   }
 
   async remove(idOrName: string): Promise<void> {
+    await this.settle();
     const n = this.get(idOrName);
     if (n.predefined) throw new Forbidden(`${n.name} is a pre-defined network and cannot be removed`);
     const users = this.attachmentsOf(n.id).filter((a) => a.endpoint);
@@ -356,6 +357,7 @@ export class NetworkService {
   }
 
   async prune(filters: Record<string, string[]>): Promise<string[]> {
+    await this.settle();
     const pf = new Filters(filters).validate(['until', 'label', 'label!']);
     const until = pf.get('until').length ? timestampMs(pf.get('until')[0]) : undefined;
     const deleted: string[] = [];
@@ -569,6 +571,7 @@ export class NetworkService {
 
   /** Before start: namespace, veths, addresses, rules, ports, hosts and resolv.conf. */
   async setup(c: NetContainer): Promise<NetSetup> {
+    if (this.forgetting.size) await this.settle();
     const mode = c.networkMode || 'default';
     const hostname = c.hostname || c.id.slice(0, 12);
     if (mode.startsWith('container:')) {
@@ -789,8 +792,28 @@ export class NetworkService {
 
   /** At remove: forget the attachments. */
   async forget(containerId: string): Promise<void> {
-    await this.teardown(containerId);
-    critical(this.db, () => this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(containerId));
+    const p = (async () => {
+      await this.teardown(containerId);
+      critical(this.db, () => this.db.prepare('DELETE FROM net_attach WHERE container_id = ?').run(containerId));
+    })();
+    this.forgetting.set(containerId, p);
+    try {
+      await p;
+    } finally {
+      if (this.forgetting.get(containerId) === p) this.forgetting.delete(containerId);
+    }
+  }
+
+  /** Removals in flight (a removed container's network goes in the background), by container id. */
+  private readonly forgetting = new Map<string, Promise<void>>();
+
+  /**
+   * Waits for the removals in flight: what they release (addresses — each
+   * only after its veth is gone —, published ports, endpoints) must be free
+   * before a start, a connect or a network removal looks at it.
+   */
+  private async settle(): Promise<void> {
+    for (let i = 0; i < 100 && this.forgetting.size; i++) await Promise.allSettled([...this.forgetting.values()]);
   }
 
   private container(ref: string): NetContainer {
@@ -811,6 +834,7 @@ export class NetworkService {
 
   /** `network connect` (running or not). */
   async connect(netRef: string, c: NetContainer, ec: any): Promise<void> {
+    await this.settle();
     const n = this.get(netRef);
     if (n.driver === 'overlay') throw new InvalidParameter(`berth does not support network connect to the overlay ${n.name} yet: use docker run --network ${n.name}`);
     const atts = this.attachmentsFor(c.id);

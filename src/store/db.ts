@@ -63,6 +63,11 @@ export function critical<T>(db: Db, fn: () => T): T {
   }
 }
 
+/** Whether the data root's space reserve is in place (false: the disk was full since, or it is not written yet). */
+export function reserveHeld(db: Db): boolean {
+  return reserves.get(db)?.held() ?? true;
+}
+
 /** After a removal freed space: take the reserve back if there is room. */
 export function refillReserve(db: Db): void {
   reserves.get(db)?.refill();

@@ -2,6 +2,8 @@
 // a container's writable layer is containers/<id>/{upper,work,merged} plus a
 // `lower` file naming its lower chain IDs (bottom → top). Lifecycle:
 //   createRw → mount ⇄ unmount → removeRw
+// or, off a removal's critical path, trashRw (one rename into trash/) and
+// later removeTrashed; sweepTrash finishes what a crash left in trash/.
 // with changes()/diffTar() for `docker diff`/commit and exportTar() for export.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -17,15 +19,19 @@ export interface Change { Path: string; Kind: 0 | 1 | 2 }
 export class Overlay2 {
   readonly layers: LayerStore;
   readonly containersDir: string;
+  /** Writable layers already given up (renamed here whole), still to be unmounted and deleted. */
+  readonly trashDir: string;
 
   constructor(readonly root: string) {
     this.layers = new LayerStore(path.join(root, 'layers'));
     this.containersDir = path.join(root, 'containers');
+    this.trashDir = path.join(root, 'trash');
   }
 
   async init(): Promise<void> {
     await this.layers.init();
     await fsp.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
+    await fsp.mkdir(this.trashDir, { recursive: true, mode: 0o700 });
   }
 
   layerPath(chainId: string): string {
@@ -140,7 +146,10 @@ export class Overlay2 {
   }
 
   async unmount(id: string): Promise<void> {
-    const merged = path.join(this.dir(id), 'merged');
+    await this.unmountAt(path.join(this.dir(id), 'merged'));
+  }
+
+  private async unmountAt(merged: string): Promise<void> {
     for (let i = 0; i < 5 && this.isMounted(merged); i++) {
       if ((await this.umountOnce(merged, false)) === 'done') continue;
       if (i < 4) { await new Promise((res) => setTimeout(res, 100 * (i + 1))); continue; }
@@ -177,6 +186,57 @@ export class Overlay2 {
     await this.unmount(id);
     // In parallel: each is its own tree of pool round trips.
     await Promise.all(['merged', 'upper', 'work', 'init', 'lower', 'lower.tmp'].map((sub) => fsp.rm(path.join(d, sub), { recursive: true, force: true })));
+  }
+
+  /**
+   * Gives up a container's writable layer in one rename (a mounted overlay
+   * moves with its parent directory): from here on nothing counts it as a
+   * container layer (chainIdsInUse, a new layer of the same id). Returns
+   * false when there was none. removeTrashed(id) deletes it.
+   */
+  async trashRw(id: string): Promise<boolean> {
+    try {
+      await fsp.rename(this.dir(id), path.join(this.trashDir, id));
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false;
+      // A trash entry of that id already (a removal a crash interrupted): finish that one first.
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        await this.removeTrashed(id);
+        return this.trashRw(id);
+      }
+      throw e;
+    }
+  }
+
+  private trashPath(name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new NotFound(`invalid trash entry: ${name}`);
+    return path.join(this.trashDir, name);
+  }
+
+  /** Unmounts one trash entry's overlay (the entry stays). */
+  async unmountTrashed(name: string): Promise<void> {
+    await this.unmountAt(path.join(this.trashPath(name), 'merged'));
+  }
+
+  /**
+   * Unmounts and deletes one trash entry (absent: nothing to do). `keepEntry`:
+   * delete what is in it and leave the empty directory (it still stands for
+   * work not done yet).
+   */
+  async removeTrashed(name: string, keepEntry = false): Promise<void> {
+    const d = this.trashPath(name);
+    if (!fs.existsSync(d)) return;
+    await this.unmountAt(path.join(d, 'merged'));
+    await Promise.all(['merged', 'upper', 'work', 'init', 'lower', 'lower.tmp'].map((sub) => fsp.rm(path.join(d, sub), { recursive: true, force: true })));
+    if (!keepEntry) return fsp.rm(d, { recursive: true, force: true });
+    for (const n of await fsp.readdir(d)) await fsp.rm(path.join(d, n), { recursive: true, force: true });
+  }
+
+  /** Entries left in the trash (by a crash or a stop during background removal). */
+  trashed(): string[] {
+    try { return fs.readdirSync(this.trashDir); } catch { return []; }
   }
 
   async changes(id: string): Promise<Change[]> {
