@@ -198,3 +198,47 @@ test('with a live change feed a waiting node costs no store read until a task ch
   assert.equal(store.listReads, n + 1, 'read again after the feed lost track');
   await d.stop();
 });
+
+test('with a live feed the dispatcher\'s own report writes cost no read of the task list; another writer\'s change of the same task does', async () => {
+  const { d, store } = setup();
+  store.feed.live = true;
+  store.put(task('a', 'w1'));
+  store.put(task('b', 'w1'));
+  const first = await d.assigned('w1', '', 0);
+  // the fake store's writes are reported by the test, as etcd's watch would report them
+  const emitTasks = (...ids: string[]) => store.feed.emit(store.rev, ids.map((id) => `/berth/swarm/objects/tasks/${id}`));
+  let answered = false;
+  const waiting = d.assigned('w1', first.token, 5000).then((a) => { answered = true; return a; });
+  const before = store.listReads;
+  // a batch of the node's reports, then the feed tells of those writes: no read, no answer
+  assert.ok((await d.report('w1', [{ taskId: 'a', status: st('running') }, { taskId: 'b', status: st('starting') }])).results.every((r) => r.ok));
+  emitTasks('a', 'b');
+  assert.ok((await d.report('w1', [{ taskId: 'b', status: st('running') }])).results.every((r) => r.ok));
+  emitTasks('b');
+  await new Promise((r) => setTimeout(r, 3 * POLL_MS));
+  assert.equal(store.listReads - before, 0, 'own reports read nothing (each was read every POLL_MS before)');
+  assert.equal(answered, false);
+  // the orchestrator (on another manager: no poke) sets a desired state: the feed's event reads and answers
+  const cur = store.tasks.get('a')!.value;
+  store.put({ ...cur, desiredState: 'shutdown' });
+  emitTasks('a');
+  const a = await waiting;
+  assert.equal(a.tasks.find((t) => t.id === 'a')?.desiredState, 'shutdown');
+  assert.ok(store.listReads - before >= 1);
+  // one event of a report and one of another writer for the same key in one message: the second is news
+  const r = store.listReads;
+  const tok = (await d.assigned('w1', '', 0)).token;
+  const w2 = d.assigned('w1', tok, 5000);
+  await d.report('w1', [{ taskId: 'b', status: st('complete') }]);
+  store.put({ ...store.tasks.get('b')!.value, desiredState: 'shutdown' });
+  emitTasks('b', 'b');
+  assert.equal((await w2).tasks.find((t) => t.id === 'b')?.desiredState, 'shutdown');
+  assert.ok(store.listReads > r, 'read again for the other writer');
+  // a report that lost a race: read again (the racing write's event may have been counted off as ours)
+  const r2 = store.listReads;
+  store.race = () => { store.put({ ...store.tasks.get('a')!.value }); emitTasks('a'); };
+  await d.report('w1', [{ taskId: 'a', status: st('complete') }]);
+  await d.assigned('w1', '', 0);
+  assert.ok(store.listReads > r2, 'read again after a lost race');
+  await d.stop();
+});

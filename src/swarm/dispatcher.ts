@@ -13,11 +13,16 @@
 // node's own state reports do not (they would wake it once per report).
 // The leader's orchestrator pokes the dispatcher on its node after it wrote
 // tasks, so those waiters are answered without waiting for the next poll.
+// The dispatcher's own writes (state reports) change no token: while the feed
+// is live, a change that is only those writes does not make it read the task
+// list again (a scale of 20 tasks makes ~100 reports; the list was read up
+// to every POLL_MS for them). The snapshot's states may then lag behind the
+// store: an agent keeps its own states, and reports are forward-only anyway.
 // Workers call it over the control port (POST /tasks/assigned, /tasks/status);
 // a manager's own agent calls the same methods in-process.
 import { createHash } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from './component';
-import { TXN_OPS, isKeyOf, listRead, type ObjectStore, type Write } from './object-store';
+import { TXN_OPS, isKeyOf, keyOf, listRead, type ObjectStore, type Write } from './object-store';
 import { stateBefore, TASK_STATES, type TaskRecord, type TaskStatus, type TaskState } from './objects';
 import type { Versioned } from './types';
 import { SwarmError, NOT_MANAGER } from './errors';
@@ -27,6 +32,8 @@ import { log } from '../util/log';
 export const POLL_MS = 120;
 /** With a live change feed the poller is woken by task changes; it looks on its own only this often. */
 export const FEED_POLL_MS = 1000;
+/** How long a report this dispatcher wrote is expected back from the feed (not news); later its event is news. */
+const OWN_WRITE_MS = 5_000;
 /** The longest a node's wait is held before an unchanged answer. */
 export const MAX_WAIT_MS = 10_000;
 
@@ -63,6 +70,8 @@ export class Dispatcher implements SwarmComponent {
   private dirty = true;
   /** The poller's wake-up for a change the feed reported. */
   private feedWake?: NodeJS.Timeout;
+  /** Task keys this dispatcher wrote (state reports) that the feed has not reported yet: key → count, and when last written. */
+  private readonly ownWrites = new Map<string, { n: number; at: number }>();
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
@@ -84,19 +93,59 @@ export class Dispatcher implements SwarmComponent {
     clearTimeout(this.feedWake);
     this.feedWake = undefined;
     this.dirty = true;
+    this.ownWrites.clear();
     this.snapshot = { at: 0, rev: -1, tasks: [] };
     if (!objects) return;
     this.feed = {
       objects,
       unlisten: objects.feed.listen((_rev, keys) => {
-        // no keys: the feed lost track (it reconnected); otherwise only task records matter here
-        if (keys.length && !keys.some((k) => isKeyOf('tasks', k))) return;
-        this.dirty = true;
-        // at most one read per POLL_MS for changes (state reports come in bursts); a poke still reads at once
-        if (!this.waiters.size || this.feedWake) return;
-        this.feedWake = setTimeout(() => { this.feedWake = undefined; this.wake?.(); }, Math.max(0, this.snapshot.at + POLL_MS - Date.now()));
+        // no keys: the feed lost track (it reconnected); otherwise only task records matter here,
+        // and of those only what this dispatcher did not write itself (a report changes no token)
+        if (!keys.length) this.ownWrites.clear();
+        else if (!this.foreign(keys.filter((k) => isKeyOf('tasks', k)))) return;
+        this.changed();
       }),
     };
+  }
+
+  /** A task changed: read the list again (at most one read per POLL_MS for changes; a poke still reads at once). */
+  private changed(): void {
+    this.dirty = true;
+    if (!this.waiters.size || this.feedWake) return;
+    this.feedWake = setTimeout(() => { this.feedWake = undefined; this.wake?.(); }, Math.max(0, this.snapshot.at + POLL_MS - Date.now()));
+  }
+
+  /** Whether any of these changed task keys is not one of this dispatcher's own writes (those are counted off). */
+  private foreign(keys: string[]): boolean {
+    let other = false;
+    const now = Date.now();
+    for (const k of keys) {
+      const w = this.ownWrites.get(k);
+      // an expectation the feed never met (it should not happen while the feed is live) is not trusted for long
+      if (w && now - w.at > OWN_WRITE_MS) this.ownWrites.delete(k);
+      if (!w || now - w.at > OWN_WRITE_MS) other = true;
+      else if (w.n > 1) w.n--;
+      else this.ownWrites.delete(k);
+    }
+    return other;
+  }
+
+  /**
+   * Writes of reports about to be sent (+1) or that failed (-1): the feed's
+   * reports of them are not news. A failed one may have lost to someone
+   * else's write of that task, whose change the feed may already have
+   * counted off as ours: read the list again.
+   */
+  private expect(writes: Write[], delta: 1 | -1): void {
+    if (delta < 0) this.changed();
+    if (!this.feed?.objects.feed.live) return;
+    for (const w of writes) {
+      if (w.op !== 'update') continue;
+      const k = keyOf('tasks', w.value.id);
+      const n = (this.ownWrites.get(k)?.n ?? 0) + delta;
+      if (n > 0) this.ownWrites.set(k, { n, at: Date.now() });
+      else this.ownWrites.delete(k);
+    }
   }
 
   controlRoutes(): Record<string, ControlRoute> {
@@ -257,19 +306,25 @@ export class Dispatcher implements SwarmComponent {
       });
       for (let k = 0; k < writes.length; k += TXN_OPS) {
         const chunk = writes.slice(k, k + TXN_OPS);
+        const ws = chunk.map((w) => w.write);
+        this.expect(ws, 1);
         try {
-          await objects.batch(chunk.map((w) => w.write));
+          await objects.batch(ws);
           for (const w of chunk) results[w.i] = { taskId: ids[w.i], ok: true };
         } catch (e) {
+          // written or not is unknown after a lost answer: news either way
+          this.expect(ws, -1);
           if (!/out of sequence/.test((e as Error).message)) throw e;
         }
       }
     }
     // what the batch did not settle: one by one, each read again
     await Promise.all(list.map(async (r, i) => { results[i] ??= await this.reportOne(objects, nodeId, r); }));
-    // a waiting node sees its tasks' new versions at the next poll
-    this.snapshot.at = 0;
-    this.dirty = true;
+    // without the feed the next refresh compares the revision (and reads the list again)
+    if (!(objects.feed.live && this.feed?.objects === objects)) {
+      this.snapshot.at = 0;
+      this.dirty = true;
+    }
     return { results: results as StatusResult[] };
   }
 
@@ -297,10 +352,13 @@ export class Dispatcher implements SwarmComponent {
     for (let attempt = 0; attempt < 5; attempt++) {
       const checked = this.check(nodeId, r, taskId ? await objects.get('tasks', taskId) : undefined);
       if ('result' in checked) return checked.result;
+      const w: Write = { op: 'update', kind: 'tasks', value: checked.value, index: checked.index };
+      this.expect([w], 1);
       try {
         await objects.update('tasks', checked.value, checked.index);
         return { taskId, ok: true };
       } catch (e) {
+        this.expect([w], -1);
         if (!/out of sequence/.test((e as Error).message)) return { taskId, ok: false, error: (e as Error).message };
       }
     }

@@ -23,6 +23,8 @@ export type Write =
   | { op: 'update'; kind: Kind; value: { id: string }; index: number }
   | { op: 'delete'; kind: Kind; id: string; index: number; name?: string };
 
+/** The store key of a record (as the feed reports it when the record changes). */
+export const keyOf = (kind: Kind, id: string): string => objKey(kind, id);
 /** Is `key` (a changed key, as the feed reports it) a record of `kind`? */
 export const isKeyOf = (kind: Kind, key: string): boolean => key.startsWith(objPrefix(kind));
 

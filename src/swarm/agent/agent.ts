@@ -8,10 +8,16 @@
 // (found by its com.docker.swarm.task.id label) and does the one thing due:
 // prepare (image) → create + start → report running; report the exit of a
 // dead container; stop a task desired down; remove the container of a task
-// that is gone. State reports are queued and sent in batches (only the latest
-// state of a task while a batch is in flight), retried until a manager takes
-// them. The same step reconciles after a berthd restart: containers whose
-// task is no longer assigned go, dead ones are reported.
+// that is gone. At most START_CONCURRENCY containers of a node are created
+// and started at once (the rest wait their turn, first come first served):
+// on two cores twenty concurrent `runc create`s finish all together, late,
+// while a few at a time get the first tasks running early for the same total.
+// State reports are queued and sent in batches: the first report goes at
+// once, reports made while a batch is in flight go in a second batch (up to
+// REPORTS_IN_FLIGHT batches, never two holding the same task; only the latest
+// state of a task waiting to be sent), retried until a manager takes them.
+// The same step reconciles after a berthd restart: containers whose task is
+// no longer assigned go, dead ones are reported.
 import os from 'node:os';
 import type { SwarmComponent, SwarmContext } from '../component';
 import { controlCall } from '../control';
@@ -22,9 +28,14 @@ import { log } from '../../util/log';
 import type { AgentEngine, EngineContainer } from './engine';
 import { LABEL, createBody, stopGraceSeconds, taskContainerName, type TaskService, type TemplateNode } from './spec';
 import { TaskFiles } from './files';
+import { limiter } from '../../util/limiter';
 
 /** How long a worker's long poll waits at the manager. */
 const WAIT_MS = 8_000;
+/** Task containers of this node being created and started at once. */
+export const START_CONCURRENCY = Math.max(1, Number(process.env.BERTH_AGENT_STARTS) || 4);
+/** Report batches on their way to a manager at once (each with other tasks). */
+const REPORTS_IN_FLIGHT = 2;
 
 interface Local {
   task: TaskRecord & { index: number };
@@ -46,7 +57,12 @@ export class Agent implements SwarmComponent {
   private secrets = new Map<string, FileData>();
   private configs = new Map<string, FileData>();
   private readonly pending = new Map<string, TaskStatus>();
-  private flushing = false;
+  /** Tasks whose report is in a batch on its way. */
+  private readonly inFlight = new Set<string>();
+  private sending = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private backoff = 0;
+  private readonly startGate = limiter(START_CONCURRENCY);
   private unsubscribe?: () => void;
   private abort?: AbortController;
   private readonly files: TaskFiles;
@@ -254,23 +270,35 @@ export class Agent implements SwarmComponent {
       this.report(l, 'ready', 'prepared');
     }
     if (desired !== 'running') return;
-    this.report(l, 'starting', 'starting');
     let id = c?.id;
+    let started = false;
     try {
-      if (!id) {
-        const binds = this.files.write(t, this.secrets, this.configs);
-        id = await this.engine.create(taskContainerName(t, l.service), createBody(t, l.service, binds, this.nodeInfo(t.nodeId)));
-      }
-      await this.engine.start(id);
+      await this.startGate(async () => {
+        // no longer to run (or gone) while it waited its turn: the next step does what is due now
+        const now = this.local.get(taskId);
+        if (!now || now.task.desiredState !== 'running' || now.task.nodeId !== this.ctx?.nodeId || this.stopped) return;
+        started = true;
+        this.report(now, 'starting', 'starting');
+        if (!id) {
+          const binds = this.files.write(t, this.secrets, this.configs);
+          id = await this.engine.create(taskContainerName(t, l.service), createBody(t, l.service, binds, this.nodeInfo(t.nodeId)));
+        }
+        await this.engine.start(id);
+      });
     } catch (e) {
       const dead = id ? this.engine.container(id) : undefined;
-      this.report(l, id ? 'failed' : 'rejected', 'starting', { Err: (e as Error).message, ...(dead ? { ContainerStatus: { ContainerID: dead.id, PID: 0, ExitCode: dead.exitCode } } : {}) });
+      this.report(this.local.get(taskId) ?? l, id ? 'failed' : 'rejected', 'starting', { Err: (e as Error).message, ...(dead ? { ContainerStatus: { ContainerID: dead.id, PID: 0, ExitCode: dead.exitCode } } : {}) });
+      return;
+    }
+    if (!started || !id) {
+      // skipped at its turn
+      this.schedule(taskId);
       return;
     }
     const now = this.engine.container(id);
     // running (or, with a healthcheck, once healthy): the next step reports it
     if (now?.running) this.schedule(taskId);
-    else if (now) this.reportExit(l, now);
+    else if (now) this.reportExit(this.local.get(taskId) ?? l, now);
   }
 
   private nodeInfo(id: string): TemplateNode {
@@ -290,33 +318,35 @@ export class Agent implements SwarmComponent {
     if (!stateBefore(l.state, state)) return;
     l.state = state;
     this.pending.set(l.task.id, { Timestamp: new Date().toISOString(), State: state, Message: message, ...extra });
-    void this.flush();
+    this.flush();
   }
 
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      let delay = 0;
-      while (this.pending.size && this.ctx && !this.stopped) {
-        if (delay) await new Promise((r) => setTimeout(r, delay));
-        const ctx = this.ctx;
-        if (!ctx) break;
-        const batch: StatusReport[] = [...this.pending].map(([taskId, status]) => ({ taskId, status }));
-        this.pending.clear();
-        try {
-          const { results } = await this.send(ctx, batch);
-          for (const r of results) if (!r.ok) log.debug('swarm agent: report refused', { task: r.taskId, err: r.error });
-          delay = 0;
-        } catch (e) {
-          // not taken: put back what no newer report replaced, and retry
-          for (const r of batch) if (!this.pending.has(r.taskId)) this.pending.set(r.taskId, r.status);
-          log.debug('swarm agent: report not delivered', { err: (e as Error).message });
-          delay = Math.min(2000, delay ? delay * 2 : 200);
-        }
+  /** Sends what is pending: at once, in up to REPORTS_IN_FLIGHT batches of distinct tasks; after a failure, after a back-off. */
+  private flush(): void {
+    while (!this.retryTimer && this.sending < REPORTS_IN_FLIGHT && this.pending.size && this.ctx && !this.stopped) {
+      const ctx = this.ctx;
+      const batch: StatusReport[] = [];
+      for (const [taskId, status] of this.pending) if (!this.inFlight.has(taskId)) batch.push({ taskId, status });
+      if (!batch.length) return;
+      for (const r of batch) {
+        this.pending.delete(r.taskId);
+        this.inFlight.add(r.taskId);
       }
-    } finally {
-      this.flushing = false;
+      this.sending++;
+      void this.send(ctx, batch).then(({ results }) => {
+        for (const r of results) if (!r.ok) log.debug('swarm agent: report refused', { task: r.taskId, err: r.error });
+        this.backoff = 0;
+      }, (e: Error) => {
+        // not taken: put back what no newer report replaced, and retry after a while
+        for (const r of batch) if (!this.pending.has(r.taskId)) this.pending.set(r.taskId, r.status);
+        log.debug('swarm agent: report not delivered', { err: e.message });
+        this.backoff = Math.min(2000, this.backoff ? this.backoff * 2 : 200);
+        this.retryTimer ??= setTimeout(() => { this.retryTimer = undefined; this.flush(); }, this.backoff);
+      }).finally(() => {
+        this.sending--;
+        for (const r of batch) this.inFlight.delete(r.taskId);
+        this.flush();
+      });
     }
   }
 
