@@ -12,6 +12,8 @@ import { Overlay2 } from '../src/host/storage/overlay2';
 import { stageTar, chainIdsOf } from '../src/host/storage/layers';
 import { InvalidParameter } from '../src/util/errors';
 import { applyTar, TarStall } from '../src/host/storage/tar-apply';
+import { PoolCreates } from '../src/host/storage/pool-creates';
+import crypto from 'node:crypto';
 
 import { makeTar } from './helpers/tar';
 
@@ -262,5 +264,64 @@ test('an extraction that stops making progress is an error (TarStall), never a h
     assert.ok(Date.now() - t0 < 5000, 'noticed within two watchdog periods');
   } finally {
     fs.closeSync(writer);
+  }
+});
+
+test('entries that depend on a file or symlink still being created on the pool see it made', async () => {
+  assert.ok(PoolCreates.open(), 'the addon creates files on the pool (else this test would test nothing)');
+  // Enough files before each dependent entry to keep the pool's creates in flight.
+  const filler = (p: string) => Array.from({ length: 40 }, (_, i) => ({ name: `${p}${i}`, body: `${p}${i}`.repeat(100) }));
+  const mtime = new Date('2020-02-02T02:02:02Z');
+  const entries = [
+    { name: 'd/', type: 'directory' as const, mode: 0o755 },
+    ...filler('a'),
+    { name: 'dup', body: 'one' },
+    { name: 'dup', body: 'two' },
+    { name: 'l', type: 'symlink' as const, linkname: 'd' },
+    { name: 'l/x', body: 'through the link' },
+    ...filler('b'),
+    { name: 'f', body: 'linked', mode: 0o4755, uid: 1234, gid: 4321, mtime },
+    { name: 'h', type: 'link' as const, linkname: 'f' },
+    { name: 'gone', body: 'gone' },
+    { name: '.wh.gone', body: '' },
+    { name: 't', body: 'a file first' },
+    { name: 't/', type: 'directory' as const, mode: 0o700 },
+    { name: 't/in', body: 'inside' },
+    ...filler('c'),
+  ];
+  const dest = fs.mkdtempSync(path.join(root, 'pool-'));
+  await applyTar(Readable.from([await makeTar(entries)]), dest);
+  const read = (p: string) => fs.readFileSync(path.join(dest, p), 'utf8');
+  assert.equal(read('dup'), 'two');
+  assert.equal(read('d/x'), 'through the link');
+  assert.equal(fs.readlinkSync(path.join(dest, 'l')), 'd');
+  const f = fs.statSync(path.join(dest, 'f'));
+  assert.equal(fs.statSync(path.join(dest, 'h')).ino, f.ino);
+  assert.equal(read('h'), 'linked');
+  assert.deepEqual([f.mode & 0o7777, f.uid, f.gid, f.mtime.getTime()], [0o4755, 1234, 4321, mtime.getTime()]);
+  const gone = fs.lstatSync(path.join(dest, 'gone'));
+  assert.ok(gone.isCharacterDevice() && gone.rdev === 0, 'the file became an overlay whiteout');
+  assert.equal(read('t/in'), 'inside');
+  for (const p of ['a', 'b', 'c']) for (let i = 0; i < 40; i++) assert.equal(read(`${p}${i}`), `${p}${i}`.repeat(100));
+
+  // A file in flight as a parent is refused as before, and nothing is still being written after the error.
+  const bad = fs.mkdtempSync(path.join(root, 'pool-bad-'));
+  await assert.rejects(applyTar(Readable.from([await makeTar([...filler('a'), { name: 'p', body: 'p' }, { name: 'p/c', body: 'c' }])]), bad),
+    (e: unknown) => e instanceof InvalidParameter && /"p\/c".*not a directory/.test((e as Error).message));
+  const after = fs.readdirSync(bad).sort();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(fs.readdirSync(bad).sort(), after, 'no create finished after the error');
+});
+
+test('the pool hash of a layer is sha256 of its bytes, however they are cut', async () => {
+  const bytes = crypto.randomBytes(5 << 20);
+  const want = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+  for (const cut of [777, 64 << 10, 3 << 20]) {
+    const chunks: Buffer[] = [];
+    for (let o = 0; o < bytes.length; o += cut) chunks.push(bytes.subarray(o, o + cut));
+    const s = await stageTar(Readable.from(chunks), path.join(root, `hash-${cut}.tar`));
+    assert.equal(s.diffId, want, `cut ${cut}`);
+    assert.equal(s.tarSize, bytes.length);
+    fs.rmSync(s.file);
   }
 });

@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "fsroot",
-      "sources": ["fsroot.c", "netlink.c", "spawn.c", "mount-async.c"],
+      "sources": ["fsroot.c", "netlink.c", "spawn.c", "mount-async.c",
+        "layer-io.c"],
       "cflags": ["-Wall", "-O2"]
     },
     {

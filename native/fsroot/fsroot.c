@@ -176,6 +176,7 @@ static napi_value js_lxattrs(napi_env env, napi_callback_info info) {
 void netlink_register(napi_env env, napi_value exports);
 void spawn_register(napi_env env, napi_value exports);
 void mount_async_register(napi_env env, napi_value exports);
+void layer_io_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -192,6 +193,7 @@ static napi_value init(napi_env env, napi_value exports) {
   netlink_register(env, exports);
   spawn_register(env, exports);
   mount_async_register(env, exports);
+  layer_io_register(env, exports);
   return exports;
 }
 

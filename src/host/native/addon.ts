@@ -23,7 +23,23 @@ export interface FsRootNative {
   /** The same two on libuv's pool (absent from an addon built before them); errors carry `code`. */
   mountOverlayAsync?(options: string, target: string): Promise<void>;
   umountAsync?(target: string, detach: boolean): Promise<void>;
+  /**
+   * Layer extraction on libuv's pool (layer-io.c; absent from an older
+   * addon): a new file (O_CREAT|O_EXCL|O_NOFOLLOW) with `data`, owner, mode
+   * and mtime set on its descriptor; a symlink with its owner and mtime.
+   * Errors carry `code`.
+   */
+  writeFileAsync?(p: string, data: Buffer, mode: number, uid: number, gid: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  symlinkAsync?(target: string, p: string, uid: number, gid: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  /** sha256 with each update on libuv's pool; one update at a time per handle. */
+  sha256New?(): Sha256Handle;
+  sha256UpdateAsync?(h: Sha256Handle, data: Buffer): Promise<void>;
+  /** Lower-case hex; the handle is spent. */
+  sha256Digest?(h: Sha256Handle): string;
 }
+
+/** An opaque native sha256 state. */
+export type Sha256Handle = { readonly __sha256: unique symbol };
 
 /** dist/src/host/fsroot (or src/host/fsroot under ts-node) → the repository root. */
 function addonPath(): string {

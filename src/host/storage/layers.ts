@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough, Readable, Transform, type Writable } from 'node:stream';
 import { peek, replay } from '../../util/peek';
 import { InvalidParameter } from '../../util/errors';
-import { digestCounter } from '../../util/digest';
+import { poolDigestCounter } from './pool-digest';
 import { applyTar, TarStall } from './tar-apply';
 import { hasSplit, regenerateTar, SplitRecorder } from './tar-split';
 import { hasFreshChunks } from './tar-pack';
@@ -84,7 +84,7 @@ export async function stageTar(input: NodeJS.ReadableStream, file: string | unde
     throw new InvalidParameter('unsupported layer compression: zstd');
   }
   const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-  const counter = digestCounter();
+  const counter = poolDigestCounter();
   const stages: any[] = [Readable.from(rest())];
   if (gz) stages.push(zlib.createGunzip());
   stages.push(counter.stream);
@@ -130,7 +130,7 @@ function teeTo(tap: Writable): Transform {
  * before placing it.
  */
 export async function extractStream(input: NodeJS.ReadableStream, store: LayerStore): Promise<{ prepared: PreparedLayer; diffId: string; tarSize: number }> {
-  const counter = digestCounter();
+  const counter = poolDigestCounter();
   const head = await peek(input, 2);
   const raw = replay(head);
   const gz = head.head.length >= 2 && head.head[0] === 0x1f && head.head[1] === 0x8b;
@@ -182,7 +182,7 @@ export async function stageInPlace(file: string): Promise<StagedTar | undefined>
     || (magic.length >= 6 && magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
     || (magic.length >= 4 && magic.readUInt32LE(0) === 0xfd2fb528);
   if (compressed) return undefined;
-  const counter = digestCounter();
+  const counter = poolDigestCounter();
   counter.stream.resume();
   await pipeline(fs.createReadStream(file), counter.stream);
   return { file, diffId: counter.digest(), tarSize: counter.size() };

@@ -22,6 +22,7 @@ import { log } from '../../util/log';
 import { keepRawPax, rawXattrsOf } from './pax';
 import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
 import type { SplitHandle, SplitRecorder } from './tar-split';
+import { PoolCreateFailed, PoolCreates } from './pool-creates';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -73,7 +74,7 @@ function lstatOrNull(p: string): fs.Stats | null {
  * root and creating missing directories. Returns the resolved components
  * (none of them a symlink).
  */
-function resolveDir(root: string, parts: string[], entryName: string): string[] {
+function resolveDir(root: string, parts: string[], entryName: string, pool?: PoolCreates): string[] {
   const resolved: string[] = [];
   const queue = [...parts];
   let links = 0;
@@ -86,6 +87,8 @@ function resolveDir(root: string, parts: string[], entryName: string): string[] 
       continue;
     }
     const p = path.join(root, ...resolved, c);
+    // A file or symlink still being created on the pool: the caller waits for it and resolves again.
+    if (pool?.has(p)) throw NEED_DRAIN;
     const st = lstatOrNull(p);
     if (!st) {
       fs.mkdirSync(p, { mode: 0o755 });
@@ -104,16 +107,31 @@ function resolveDir(root: string, parts: string[], entryName: string): string[] 
   return resolved;
 }
 
+const NEED_DRAIN = Symbol('wait for the pool');
+
+/** resolveDir, waiting for the pool's creates when a path on the way is one of them. */
+async function resolveDirAfter(root: string, parts: string[], entryName: string, pool: PoolCreates | undefined): Promise<string[]> {
+  try {
+    return resolveDir(root, parts, entryName, pool);
+  } catch (e) {
+    if (e !== NEED_DRAIN) throw e;
+    await pool!.drain();
+    return resolveDir(root, parts, entryName);
+  }
+}
+
 /** Path components for an entry: resolved parent + own base name. */
-function placeEntry(root: string, name: string): { dir: string[]; base: string } | null {
+async function placeEntry(root: string, name: string, pool: PoolCreates | undefined): Promise<{ dir: string[]; base: string } | null> {
   const parts = cleanEntryName(name);
   if (parts.length === 0) return null; // the root itself
   const base = parts.pop()!;
-  const dir = resolveDir(root, parts, name);
+  const dir = await resolveDirAfter(root, parts, name, pool);
   return { dir, base };
 }
 
-async function removeExisting(p: string, st: fs.Stats, split: SplitRecorder | undefined): Promise<void> {
+async function removeExisting(p: string, st: fs.Stats, split: SplitRecorder | undefined, pool: PoolCreates | undefined): Promise<void> {
+  // A removal (a directory's whole tree, or a file tar-split links aside) sees every create done.
+  await pool?.drain();
   split?.removing(p, st.isDirectory());
   if (st.isDirectory()) await fsp.rm(p, { recursive: true, force: true });
   else fs.unlinkSync(p);
@@ -190,6 +208,7 @@ export async function applyTar(
   const dirTimes: Array<[string, Date]> = [];
   const realRoot = await fsp.realpath(root);
   split?.attach(realRoot);
+  const pool = PoolCreates.open();
 
   try {
     for (;;) {
@@ -203,14 +222,18 @@ export async function applyTar(
         ? split.cut((h as { byteOffset?: number }).byteOffset ?? -1, h.size!)
         : undefined;
       try {
-        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes, split, cut).catch((e) => badEntry(h.name, e)), failed]);
+        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes, split, cut, pool).catch((e) => badEntry(h.name, e)), failed]);
       } finally {
         split?.unplaced(cut);
         entry.resume();
       }
     }
+    await pool?.drain();
   } catch (e) {
     extract.destroy();
+    // Nothing may still be writing into the root the caller removes next.
+    await pool?.settle();
+    if (e instanceof PoolCreateFailed) badEntry(e.entry, e.error);
     if (e instanceof InvalidParameter) throw e;
     // tar-stream's parse errors (truncated or corrupt archive) are bad input.
     const msg = (e as Error).message ?? String(e);
@@ -237,6 +260,7 @@ const INPUT_ERRNO = new Set(['ENAMETOOLONG', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ELO
 
 function badEntry(name: string, e: unknown): never {
   if (e instanceof InvalidParameter) throw e;
+  if (e instanceof PoolCreateFailed) badEntry(e.entry, e.error);
   const code = (e as NodeJS.ErrnoException).code;
   if (code && INPUT_ERRNO.has(code)) throw new Breakout(name, `cannot be extracted (${code})`);
   if (e instanceof HostExecError && e.code !== null && !e.timedOut) throw new Breakout(name, `cannot be extracted (${e.program} failed)`);
@@ -252,9 +276,10 @@ function whiteoutTarget(entry: string, base: string): string {
   return hidden;
 }
 
-async function whiteout(target: string, split: SplitRecorder | undefined): Promise<void> {
+async function whiteout(target: string, split: SplitRecorder | undefined, pool: PoolCreates | undefined): Promise<void> {
+  await pool?.drain();
   const st = lstatOrNull(target);
-  if (st) await removeExisting(target, st, split);
+  if (st) await removeExisting(target, st, split, pool);
   await execHost('mknod', ['-m', '0', '--', target, 'c', '0', '0']);
 }
 
@@ -280,8 +305,9 @@ async function applyEntry(
   dirTimes: Array<[string, Date]>,
   split?: SplitRecorder,
   cut?: SplitHandle,
+  pool?: PoolCreates,
 ): Promise<number> {
-  const placed = placeEntry(root, h.name);
+  const placed = await placeEntry(root, h.name, pool);
   if (!placed) return 0;
   const { dir, base } = placed;
   const parentPath = path.join(root, ...dir);
@@ -296,10 +322,12 @@ async function applyEntry(
       return 0;
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) return 0; // aufs metadata: meaningless here
-    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)), split);
+    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)), split, pool);
     return 0;
   }
 
+  // The same path again while its first create is in flight: that one finishes first.
+  if (pool?.has(full)) await pool.drain();
   const existing = lstatOrNull(full);
   const mtime = h.mtime ?? new Date(0);
   const mode = (h.mode ?? 0o644) & 0o7777;
@@ -309,7 +337,7 @@ async function applyEntry(
 
   switch (h.type) {
     case 'directory': {
-      if (existing && !existing.isDirectory()) await removeExisting(full, existing, split);
+      if (existing && !existing.isDirectory()) await removeExisting(full, existing, split, pool);
       if (!existing || !existing.isDirectory()) fs.mkdirSync(full, { mode: 0o700 });
       fs.lchownSync(full, uid, gid);
       fs.chmodSync(full, mode);
@@ -318,7 +346,7 @@ async function applyEntry(
     }
     case 'file':
     case 'contiguous-file': {
-      if (existing) await removeExisting(full, existing, split);
+      if (existing) await removeExisting(full, existing, split, pool);
       written = h.size ?? 0;
       if (written > SMALL_FILE) {
         split?.placed(cut, full);
@@ -333,6 +361,13 @@ async function applyEntry(
       split?.placed(cut, full);
       const chunks: Buffer[] = [];
       for await (const c of entry as AsyncIterable<Buffer>) chunks.push(c);
+      if (pool) {
+        const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        await pool.file(full, h.name, data, mode, uid, gid, mtime);
+        // Its xattrs go on the file once it exists.
+        if (rawXattrsOf(h).size) await pool.drain();
+        break;
+      }
       const fd = fs.openSync(full, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
       try {
         for (const c of chunks) for (let off = 0; off < c.length;) off += fs.writeSync(fd, c, off);
@@ -345,7 +380,12 @@ async function applyEntry(
       break;
     }
     case 'symlink': {
-      if (existing) await removeExisting(full, existing, split);
+      if (existing) await removeExisting(full, existing, split, pool);
+      if (pool) {
+        await pool.symlink(h.linkname ?? '', full, h.name, uid, gid, mtime);
+        if (rawXattrsOf(h).size) await pool.drain();
+        break;
+      }
       fs.symlinkSync(h.linkname ?? '', full);
       fs.lchownSync(full, uid, gid);
       fs.lutimesSync(full, mtime, mtime);
@@ -355,13 +395,14 @@ async function applyEntry(
       const linkParts = cleanEntryName(h.linkname ?? '', h.name);
       if (linkParts.length === 0) throw new Breakout(h.name, 'hardlink to the layer root');
       const linkBase = linkParts.pop()!;
-      const linkDir = resolveDir(root, linkParts, h.name);
+      const linkDir = await resolveDirAfter(root, linkParts, h.name, pool);
       const target = path.join(root, ...linkDir, linkBase);
+      if (pool?.has(target)) await pool.drain();
       const tst = lstatOrNull(target);
       if (!tst) throw new Breakout(h.name, `hardlink target ${JSON.stringify(h.linkname)} not found in the layer`);
       if (tst.isDirectory()) throw new Breakout(h.name, 'hardlink to a directory');
       if (target === full) break;
-      if (existing) await removeExisting(full, existing, split);
+      if (existing) await removeExisting(full, existing, split, pool);
       fs.linkSync(target, full);
       break;
     }
@@ -373,10 +414,10 @@ async function applyEntry(
       // A 0:0 character device is overlay's whiteout: it can only mean one
       // (Docker's overlay2 makes it one too), so it never hides as a file.
       if (h.type === 'character-device' && major === 0 && minor === 0) {
-        await whiteout(full, split);
+        await whiteout(full, split, pool);
         return 0;
       }
-      if (existing) await removeExisting(full, existing, split);
+      if (existing) await removeExisting(full, existing, split, pool);
       const kind = h.type === 'fifo' ? ['p'] : [h.type === 'character-device' ? 'c' : 'b', String(major), String(minor)];
       await execHost('mknod', ['-m', '0', '--', full, ...kind]);
       await fsp.lchown(full, uid, gid);

@@ -1,0 +1,372 @@
+/*
+ * Layer extraction and hashing on libuv's pool: a rootfs import is
+ * thousands of small files, each an open(O_CREAT|O_EXCL) + write + fchown +
+ * fchmod + futimens + close that block in the filesystem; a commit is the
+ * sha256 of 100 MB. Done on the JS thread they serialize with tar parsing;
+ * here each file is one job on the pool (several in flight) and each hash
+ * update one job, overlapped with the rest of the pipeline.
+ *
+ *   writeFileAsync(path, data, mode, uid, gid, mtimeSec, mtimeNsec) -> Promise<void>
+ *     Creates `path` (which must not exist; a symlink there is not
+ *     followed), writes `data` (a Buffer, kept alive until done), sets owner,
+ *     mode and mtime on the descriptor. Errors reject with `code`.
+ *   symlinkAsync(target, path, uid, gid, mtimeSec, mtimeNsec) -> Promise<void>
+ *     The same for a symlink (owner and times of the link itself).
+ *   sha256New() -> handle
+ *   sha256UpdateAsync(handle, data) -> Promise<void>  (one at a time per handle:
+ *     the caller chains them; `data` is kept alive until done)
+ *   sha256Digest(handle) -> hex string (the handle is spent)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <node_api.h>
+#include <openssl/evp.h>
+
+#define MAX_PATH_ARG 4096
+
+/* ---- shared: reject/resolve ---------------------------------------------- */
+
+static void settle(napi_env env, napi_deferred d, int err, const char *what, const char *p) {
+  if (err) {
+    char msg[MAX_PATH_ARG + 96];
+    const char *name = strerrorname_np(err);
+    snprintf(msg, sizeof msg, "%s %s: %s", what, p, strerror(err));
+    napi_value m, c, e;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &c);
+    napi_create_error(env, c, m, &e);
+    napi_set_named_property(env, e, "code", c);
+    napi_reject_deferred(env, d, e);
+  } else {
+    napi_value u;
+    napi_get_undefined(env, &u);
+    napi_resolve_deferred(env, d, u);
+  }
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  return napi_get_value_int64(env, v, out) == napi_ok ? 0 : -1;
+}
+
+/* ---- writeFileAsync ------------------------------------------------------ */
+
+struct write_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref data_ref;
+  const char *data;
+  size_t len;
+  mode_t mode;
+  uid_t uid;
+  gid_t gid;
+  struct timespec times[2];
+  int err;
+  const char *what;
+  int symlink; /* make a symlink to `target` instead of a file */
+  char path[MAX_PATH_ARG];
+  char target[MAX_PATH_ARG];
+};
+
+static void symlink_execute(struct write_work *w) {
+  w->what = "symlink";
+  if (symlink(w->target, w->path) != 0) {
+    w->err = errno;
+    return;
+  }
+  if (fchownat(AT_FDCWD, w->path, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) != 0) { w->err = errno; w->what = "chown"; return; }
+  if (utimensat(AT_FDCWD, w->path, w->times, AT_SYMLINK_NOFOLLOW) != 0) { w->err = errno; w->what = "utimes"; }
+}
+
+static void write_execute(napi_env env, void *data) {
+  (void)env;
+  struct write_work *w = data;
+  if (w->symlink) {
+    symlink_execute(w);
+    return;
+  }
+  w->what = "open";
+  int fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    w->err = errno;
+    return;
+  }
+  size_t off = 0;
+  while (off < w->len) {
+    ssize_t n = write(fd, w->data + off, w->len - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      w->err = errno;
+      w->what = "write";
+      break;
+    }
+    if (n == 0) {
+      w->err = EIO;
+      w->what = "write";
+      break;
+    }
+    off += (size_t)n;
+  }
+  if (!w->err && fchown(fd, w->uid, w->gid) != 0) { w->err = errno; w->what = "chown"; }
+  if (!w->err && fchmod(fd, w->mode) != 0) { w->err = errno; w->what = "chmod"; }
+  if (!w->err && futimens(fd, w->times) != 0) { w->err = errno; w->what = "utimes"; }
+  if (close(fd) != 0 && !w->err) { w->err = errno; w->what = "close"; }
+}
+
+static void write_complete(napi_env env, napi_status status, void *data) {
+  struct write_work *w = data;
+  if (status != napi_ok && !w->err) w->err = ECANCELED;
+  if (w->data_ref) napi_delete_reference(env, w->data_ref);
+  settle(env, w->deferred, w->err, w->what, w->path);
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value js_write_file_async(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct write_work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  size_t n = 0;
+  int64_t mode, uid, gid, sec, nsec;
+  bool isbuf = false;
+  void *buf = NULL;
+  if (argc < 7 || napi_get_value_string_utf8(env, argv[0], w->path, MAX_PATH_ARG, &n) != napi_ok || n == 0 || n >= MAX_PATH_ARG - 1 ||
+      strlen(w->path) != n || napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf ||
+      napi_get_buffer_info(env, argv[1], &buf, &w->len) != napi_ok || get_i64(env, argv[2], &mode) || get_i64(env, argv[3], &uid) ||
+      get_i64(env, argv[4], &gid) || get_i64(env, argv[5], &sec) || get_i64(env, argv[6], &nsec) || mode < 0 || mode > 07777 ||
+      uid < 0 || uid > 0xfffffffeLL || gid < 0 || gid > 0xfffffffeLL || nsec < 0 || nsec > 999999999) {
+    free(w);
+    napi_throw_type_error(env, NULL, "expected a path, a Buffer, mode, uid, gid, mtime seconds and nanoseconds");
+    return NULL;
+  }
+  w->data = buf;
+  w->mode = (mode_t)mode;
+  w->uid = (uid_t)uid;
+  w->gid = (gid_t)gid;
+  w->times[0].tv_sec = w->times[1].tv_sec = (time_t)sec;
+  w->times[0].tv_nsec = w->times[1].tv_nsec = (long)nsec;
+  napi_value name, promise;
+  napi_create_string_utf8(env, "berth:writeFile", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[1], 1, &w->data_ref) != napi_ok) {
+    free(w);
+    napi_throw_error(env, NULL, "cannot keep the data");
+    return NULL;
+  }
+  napi_create_promise(env, &w->deferred, &promise);
+  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, w, &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    napi_delete_reference(env, w->data_ref);
+    settle(env, w->deferred, ENOMEM, "queue", w->path);
+    free(w);
+  }
+  return promise;
+}
+
+static napi_value js_symlink_async(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct write_work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  size_t n = 0, tn = 0;
+  int64_t uid, gid, sec, nsec;
+  if (argc < 6 || napi_get_value_string_utf8(env, argv[0], w->target, MAX_PATH_ARG, &tn) != napi_ok || tn >= MAX_PATH_ARG - 1 ||
+      strlen(w->target) != tn || napi_get_value_string_utf8(env, argv[1], w->path, MAX_PATH_ARG, &n) != napi_ok || n == 0 ||
+      n >= MAX_PATH_ARG - 1 || strlen(w->path) != n || get_i64(env, argv[2], &uid) || get_i64(env, argv[3], &gid) ||
+      get_i64(env, argv[4], &sec) || get_i64(env, argv[5], &nsec) || uid < 0 || uid > 0xfffffffeLL || gid < 0 ||
+      gid > 0xfffffffeLL || nsec < 0 || nsec > 999999999) {
+    free(w);
+    napi_throw_type_error(env, NULL, "expected a link target, a path, uid, gid, mtime seconds and nanoseconds");
+    return NULL;
+  }
+  w->symlink = 1;
+  w->uid = (uid_t)uid;
+  w->gid = (gid_t)gid;
+  w->times[0].tv_sec = w->times[1].tv_sec = (time_t)sec;
+  w->times[0].tv_nsec = w->times[1].tv_nsec = (long)nsec;
+  napi_value name, promise;
+  napi_create_string_utf8(env, "berth:symlink", NAPI_AUTO_LENGTH, &name);
+  napi_create_promise(env, &w->deferred, &promise);
+  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, w, &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    settle(env, w->deferred, ENOMEM, "queue", w->path);
+    free(w);
+  }
+  return promise;
+}
+
+/* ---- sha256 ----------------------------------------------------------------- */
+
+struct hash_state {
+  EVP_MD_CTX *ctx;
+  int busy; /* an update is on the pool */
+  int done;
+};
+
+struct hash_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref data_ref;
+  napi_ref handle_ref;
+  struct hash_state *h;
+  const char *data;
+  size_t len;
+  int err;
+};
+
+static void hash_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct hash_state *h = data;
+  if (h->ctx) EVP_MD_CTX_free(h->ctx);
+  free(h);
+}
+
+static napi_value js_sha256_new(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct hash_state *h = calloc(1, sizeof *h);
+  if (!h) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  h->ctx = EVP_MD_CTX_new();
+  if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+    if (h->ctx) EVP_MD_CTX_free(h->ctx);
+    free(h);
+    napi_throw_error(env, NULL, "sha256: cannot initialize");
+    return NULL;
+  }
+  napi_value ext;
+  if (napi_create_external(env, h, hash_finalize, NULL, &ext) != napi_ok) {
+    EVP_MD_CTX_free(h->ctx);
+    free(h);
+    napi_throw_error(env, NULL, "sha256: cannot make a handle");
+    return NULL;
+  }
+  return ext;
+}
+
+static struct hash_state *get_hash(napi_env env, napi_value v) {
+  napi_valuetype t;
+  void *p = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+static void hash_execute(napi_env env, void *data) {
+  (void)env;
+  struct hash_work *w = data;
+  if (EVP_DigestUpdate(w->h->ctx, w->data, w->len) != 1) w->err = EIO;
+}
+
+static void hash_complete(napi_env env, napi_status status, void *data) {
+  struct hash_work *w = data;
+  if (status != napi_ok && !w->err) w->err = ECANCELED;
+  w->h->busy = 0;
+  napi_delete_reference(env, w->data_ref);
+  napi_delete_reference(env, w->handle_ref);
+  settle(env, w->deferred, w->err, "sha256", "update");
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value js_sha256_update_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct hash_state *h = argc >= 2 ? get_hash(env, argv[0]) : NULL;
+  bool isbuf = false;
+  void *buf = NULL;
+  size_t len = 0;
+  if (!h || napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, argv[1], &buf, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a sha256 handle and a Buffer");
+    return NULL;
+  }
+  if (h->busy || h->done) {
+    napi_throw_error(env, NULL, h->done ? "sha256: digest already taken" : "sha256: an update is still running");
+    return NULL;
+  }
+  struct hash_work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  w->h = h;
+  w->data = buf;
+  w->len = len;
+  if (napi_create_reference(env, argv[1], 1, &w->data_ref) != napi_ok) {
+    free(w);
+    napi_throw_error(env, NULL, "cannot keep the data");
+    return NULL;
+  }
+  if (napi_create_reference(env, argv[0], 1, &w->handle_ref) != napi_ok) {
+    napi_delete_reference(env, w->data_ref);
+    free(w);
+    napi_throw_error(env, NULL, "cannot keep the handle");
+    return NULL;
+  }
+  napi_value name, promise;
+  napi_create_string_utf8(env, "berth:sha256", NAPI_AUTO_LENGTH, &name);
+  napi_create_promise(env, &w->deferred, &promise);
+  if (napi_create_async_work(env, NULL, name, hash_execute, hash_complete, w, &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    napi_delete_reference(env, w->data_ref);
+    napi_delete_reference(env, w->handle_ref);
+    settle(env, w->deferred, ENOMEM, "sha256", "queue");
+    free(w);
+    return promise;
+  }
+  h->busy = 1;
+  return promise;
+}
+
+static napi_value js_sha256_digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct hash_state *h = argc >= 1 ? get_hash(env, argv[0]) : NULL;
+  if (!h) {
+    napi_throw_type_error(env, NULL, "expected a sha256 handle");
+    return NULL;
+  }
+  if (h->busy || h->done) {
+    napi_throw_error(env, NULL, h->done ? "sha256: digest already taken" : "sha256: an update is still running");
+    return NULL;
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (EVP_DigestFinal_ex(h->ctx, md, &mdlen) != 1) {
+    napi_throw_error(env, NULL, "sha256: cannot finish");
+    return NULL;
+  }
+  h->done = 1;
+  char hex[2 * EVP_MAX_MD_SIZE + 1];
+  for (unsigned int i = 0; i < mdlen; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  napi_value s;
+  napi_create_string_utf8(env, hex, 2 * mdlen, &s);
+  return s;
+}
+
+void layer_io_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"writeFileAsync", NULL, js_write_file_async, NULL, NULL, NULL, napi_default, NULL},
+    {"symlinkAsync", NULL, js_symlink_async, NULL, NULL, NULL, napi_default, NULL},
+    {"sha256New", NULL, js_sha256_new, NULL, NULL, NULL, napi_default, NULL},
+    {"sha256UpdateAsync", NULL, js_sha256_update_async, NULL, NULL, NULL, napi_default, NULL},
+    {"sha256Digest", NULL, js_sha256_digest, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
