@@ -305,20 +305,20 @@ export class SwarmService {
       };
       const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
       try {
-        // the member's ports are checked now: a busy one would otherwise fail after the answer
-        await Promise.all([portFree(listen.host, ports.peer), portFree('127.0.0.1', ports.client)]);
+        // the ports are checked now: a busy one would otherwise fail after the answer
+        await Promise.all([portFree(listen.host, listen.port, CONTROL_PORT), portFree(listen.host, ports.peer), portFree('127.0.0.1', ports.client)]);
         this.files.saveInit({ cluster, self });
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
-        await this.startControl();
-        this.startManager();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      // the answer goes now; the member's start and first election, the record's write and the first tick follow
-      this.finishInit({ cluster, self }, t0);
+      // the answer goes now; the control port, the member's start and first
+      // election, the record's write and the first tick follow (all redone
+      // from state.json and init.json by a daemon killed in between)
+      this.finishInit({ cluster, self }, t0, this.activate(st));
       log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, totalMs: Date.now() - t0 });
       return nodeId;
     });
@@ -330,10 +330,11 @@ export class SwarmService {
    * runs the first tick and the heartbeat loop. Gives up only when the node
    * left the swarm or the daemon stops; init.json stays until the records are in.
    */
-  private finishInit(rec: InitRecord, t0 = Date.now()): void {
+  private finishInit(rec: InitRecord, t0 = Date.now(), activated?: Promise<void>): void {
     const st = this.state!;
     const p = new PendingStore(rec, async (stored) => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
+      await activated;
       while (current()) {
         try {
           await this.waitEtcd(20_000);
@@ -363,10 +364,12 @@ export class SwarmService {
    * with an error in /info, as a restart on broken etcd data would), then
    * the first tick and the heartbeat loop.
    */
-  private finishJoin(t0: number): void {
+  private finishJoin(t0: number, activated: Promise<void>): void {
     const st = this.state!;
     const p = new PendingStore(undefined, async (stored) => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
+      await activated;
+      if (!current()) return;
       try {
         await this.waitEtcd(30_000);
         stored();
@@ -410,6 +413,9 @@ export class SwarmService {
       if (!token) throw new SwarmError(400, 'invalid join token');
       const availability = checkAvailability(req.Availability || 'active');
       const listen = resolveListen(req.ListenAddr);
+      // the control port is opened behind the answer: a busy one is found now, while the join goes on
+      const freePort = portFree(listen.host, listen.port, CONTROL_PORT);
+      freePort.catch(() => {}); // awaited below
       // one TLS connection per manager tried: the CA (from the handshake, or
       // asked for), checked against the token's digest, then the server's
       // certificate against the CA, then the join on the same connection (join-client.ts)
@@ -449,6 +455,8 @@ export class SwarmService {
         // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
         adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, conn.localAddress);
         tCA = Date.now();
+        // a busy control port refuses the join before the manager accepts it
+        await freePort;
         csr = this.takeKey();
         const jr: JoinRequest = {
           token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
@@ -460,6 +468,7 @@ export class SwarmService {
       }
       const remote = conn.addr;
       const tJoin = Date.now();
+
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
@@ -472,19 +481,45 @@ export class SwarmService {
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
-        await this.startControl();
-        if (st.role === 'manager') this.startManager();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      // the manager made this node Ready with its record: the first heartbeat need not be waited for
-      if (st.role === 'manager') this.finishJoin(t0);
+      // the manager made this node Ready with its record: the first heartbeat
+      // need not be waited for; the control port, a manager's member, the
+      // components and the heartbeat loop start behind the answer (from
+      // state.json, as after a restart, when the daemon is killed in between)
+      const activated = this.activate(st);
+      if (st.role === 'manager') this.finishJoin(t0, activated);
       else {
-        this.publish();
-        this.startLoop();
+        void activated.then(() => {
+          if (this.stopped || this.state !== st) return;
+          this.publish();
+          this.startLoop();
+        });
       }
       log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, totalMs: Date.now() - t0 });
+    });
+  }
+
+  /**
+   * What an init or join starts once it has answered: the control port and,
+   * on a manager, the etcd member. Queued behind the request that answers (in
+   * the same order as any later swarm request) and run after its response is
+   * written; a failure leaves the node in the swarm with the error in /info,
+   * as the same failure after a restart does.
+   */
+  private activate(st: LocalState): Promise<void> {
+    return this.serial(async () => {
+      await new Promise((r) => setImmediate(r));
+      if (this.stopped || this.state !== st) return;
+      try {
+        await this.startControl();
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        log.error('swarm control port could not be opened', { err: this.lastError });
+      }
+      if (st.role === 'manager' && this.state === st && !this.stopped) this.startManager();
     });
   }
 
@@ -680,7 +715,7 @@ export class SwarmService {
       await this.pending?.settled(undefined, 'stored');
       const s = this.manager();
       store = s;
-      cluster = (await s.cluster(true).catch(() => s.cluster())).value;
+      cluster = (await s.recentCluster().catch(() => s.cluster())).value;
     }
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
@@ -835,6 +870,8 @@ export class SwarmService {
     const store = this.store;
     if (!store) return;
     try {
+      // beside the heartbeat: the next joiner's lease, made ahead (store.ts)
+      void store.keepSpareLease().catch((e) => log.debug('spare alive lease', { err: String(e) }));
       this.ownLease = await store.heartbeat(st.nodeId);
       this.leaderId = await store.campaign(st.nodeId, await store.leaderLease());
       // the node list and who is alive: one round trip
@@ -1186,11 +1223,15 @@ function resources(): { NanoCPUs: number; MemoryBytes: number } {
 }
 
 /** Throws dockerd-like text when `host:port` cannot be listened on (an etcd member's port taken). */
-async function portFree(host: string, port: number): Promise<void> {
+const CONTROL_PORT = 'remote API address';
+
+async function portFree(host: string, port: number, what?: typeof CONTROL_PORT): Promise<void> {
   const net = await import('node:net');
   await new Promise<void>((resolve, reject) => {
     const srv = net.createServer();
-    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
+    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, what
+      ? `failed to listen on ${what}: ${e.message}`
+      : `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
     srv.listen(port, host, () => srv.close(() => resolve()));
   });
 }
