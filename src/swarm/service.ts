@@ -121,6 +121,8 @@ export class SwarmService {
   private managerGen = 0;
   /** Kept-alive connections to other nodes' control ports (heartbeats, the agent's calls). */
   private readonly pool = new ControlPool();
+  /** Called by the read a client makes right after an init or join (GET /swarm, /info): what starts behind the answer waits for it (activate). */
+  private followUp?: () => void;
   /** A key and request made ahead (in memory only), so a join does not make one on its critical path. */
   private spareKey?: { keyPem: string; csrPem: string };
 
@@ -254,6 +256,7 @@ export class SwarmService {
   // ---- API: /swarm ----
 
   async inspect(): Promise<Record<string, unknown>> {
+    this.followUp?.();
     const pc = this.pending?.cluster();
     if (pc) return swarmJson(pc);
     await this.pending?.settled();
@@ -305,19 +308,21 @@ export class SwarmService {
       };
       const self = this.nodeRecord(nodeId, 'manager', availability, adv.ip, adv.port, peerUrl);
       try {
-        // the ports are checked now: a busy one would otherwise fail after the answer
-        await Promise.all([portFree(listen.host, listen.port, CONTROL_PORT), portFree(listen.host, ports.peer), portFree('127.0.0.1', ports.client)]);
+        // the member's ports are checked now: a busy one would otherwise fail after the answer
+        await Promise.all([portFree(listen.host, ports.peer), portFree('127.0.0.1', ports.client)]);
         this.files.saveInit({ cluster, self });
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
+        // joins may come as soon as the answer is out
+        await this.startControl();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      // the answer goes now; the control port, the member's start and first
-      // election, the record's write and the first tick follow (all redone
-      // from state.json and init.json by a daemon killed in between)
+      // the answer goes now; the member's start and first election, the
+      // record's write and the first tick follow (redone from state.json and
+      // init.json by a daemon killed in between)
       this.finishInit({ cluster, self }, t0, this.activate(st));
       log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, totalMs: Date.now() - t0 });
       return nodeId;
@@ -481,14 +486,16 @@ export class SwarmService {
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
+        // a new manager takes joins (and a worker serves its node routes) as soon as the answer is out
+        await this.startControl();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
       // the manager made this node Ready with its record: the first heartbeat
-      // need not be waited for; the control port, a manager's member, the
-      // components and the heartbeat loop start behind the answer (from
-      // state.json, as after a restart, when the daemon is killed in between)
+      // need not be waited for; a manager's member, the components and the
+      // heartbeat loop start behind the answer (from state.json, as after a
+      // restart, when the daemon is killed in between)
       const activated = this.activate(st);
       if (st.role === 'manager') this.finishJoin(t0, activated);
       else {
@@ -503,22 +510,25 @@ export class SwarmService {
   }
 
   /**
-   * What an init or join starts once it has answered: the control port and,
-   * on a manager, the etcd member. Queued behind the request that answers (in
-   * the same order as any later swarm request) and run after its response is
-   * written; a failure leaves the node in the swarm with the error in /info,
-   * as the same failure after a restart does.
+   * What an init or join starts once it has answered: on a manager, the
+   * etcd member (a worker's components follow, see join). Queued behind the
+   * request that answers (in the same order as any later swarm request) and
+   * run after its response is written and the read the CLI makes next (GET
+   * /swarm after an init, /info after a join: spawning etcd blocks the JS
+   * thread for 10-50 ms, which that read would wait out), or FOLLOW_UP_MS
+   * without one.
    */
   private activate(st: LocalState): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const followed = new Promise<void>((r) => {
+      this.followUp = r;
+      timer = setTimeout(r, FOLLOW_UP_MS);
+    });
     return this.serial(async () => {
+      await followed;
+      clearTimeout(timer);
+      this.followUp = undefined;
       await new Promise((r) => setImmediate(r));
-      if (this.stopped || this.state !== st) return;
-      try {
-        await this.startControl();
-      } catch (e) {
-        this.lastError = (e as Error).message;
-        log.error('swarm control port could not be opened', { err: this.lastError });
-      }
       if (st.role === 'manager' && this.state === st && !this.stopped) this.startManager();
     });
   }
@@ -596,6 +606,7 @@ export class SwarmService {
 
   /** /info's Swarm section. */
   async info(): Promise<Record<string, unknown>> {
+    this.followUp?.();
     const st = this.state;
     if (!st) return { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null };
     const out: Record<string, unknown> = {
@@ -1224,6 +1235,8 @@ function resources(): { NanoCPUs: number; MemoryBytes: number } {
 
 /** Throws dockerd-like text when `host:port` cannot be listened on (an etcd member's port taken). */
 const CONTROL_PORT = 'remote API address';
+/** How long what an init or join starts behind its answer waits for the client's next read (activate). */
+const FOLLOW_UP_MS = 80;
 
 async function portFree(host: string, port: number, what?: typeof CONTROL_PORT): Promise<void> {
   const net = await import('node:net');
