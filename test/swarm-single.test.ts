@@ -229,7 +229,8 @@ test('leave: the last manager is warned; --force leaves, stops etcd and drops th
 
 test('SIGTERM stops the etcd member with berthd', async () => {
   await d.ok(['swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', LISTEN]);
-  assert.equal(etcdPids().length, 1);
+  // the member starts right behind the init's answer (and the CLI's GET /swarm)
+  await waitFor(async () => etcdPids().length === 1, 10_000, 'the etcd member runs', 20);
   await d.terminate('SIGTERM');
   assert.deepEqual(etcdPids(), [], 'etcd stopped with berthd');
   await d.start();

@@ -121,6 +121,8 @@ export class SwarmService {
   private managerGen = 0;
   /** Kept-alive connections to other nodes' control ports (heartbeats, the agent's calls). */
   private readonly pool = new ControlPool();
+  /** Called by the read a client makes right after an init or join (GET /swarm, /info): what starts behind the answer waits for it (activate). */
+  private followUp?: () => void;
   /** A key and request made ahead (in memory only), so a join does not make one on its critical path. */
   private spareKey?: { keyPem: string; csrPem: string };
 
@@ -254,6 +256,7 @@ export class SwarmService {
   // ---- API: /swarm ----
 
   async inspect(): Promise<Record<string, unknown>> {
+    this.followUp?.();
     const pc = this.pending?.cluster();
     if (pc) return swarmJson(pc);
     await this.pending?.settled();
@@ -311,14 +314,16 @@ export class SwarmService {
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
+        // joins may come as soon as the answer is out
         await this.startControl();
-        this.startManager();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      // the answer goes now; the member's start and first election, the record's write and the first tick follow
-      this.finishInit({ cluster, self }, t0);
+      // the answer goes now; the member's start and first election, the
+      // record's write and the first tick follow (redone from state.json and
+      // init.json by a daemon killed in between)
+      this.finishInit({ cluster, self }, t0, this.activate(st));
       log.info('swarm initialized', { node: nodeId, cluster: clusterId, addr: adv.ip, certsMs: tCerts - t0, totalMs: Date.now() - t0 });
       return nodeId;
     });
@@ -330,10 +335,11 @@ export class SwarmService {
    * runs the first tick and the heartbeat loop. Gives up only when the node
    * left the swarm or the daemon stops; init.json stays until the records are in.
    */
-  private finishInit(rec: InitRecord, t0 = Date.now()): void {
+  private finishInit(rec: InitRecord, t0 = Date.now(), activated?: Promise<void>): void {
     const st = this.state!;
     const p = new PendingStore(rec, async (stored) => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
+      await activated;
       while (current()) {
         try {
           await this.waitEtcd(20_000);
@@ -363,10 +369,12 @@ export class SwarmService {
    * with an error in /info, as a restart on broken etcd data would), then
    * the first tick and the heartbeat loop.
    */
-  private finishJoin(t0: number): void {
+  private finishJoin(t0: number, activated: Promise<void>): void {
     const st = this.state!;
     const p = new PendingStore(undefined, async (stored) => {
       const current = () => !this.stopped && this.state === st && this.pending === p;
+      await activated;
+      if (!current()) return;
       try {
         await this.waitEtcd(30_000);
         stored();
@@ -410,6 +418,9 @@ export class SwarmService {
       if (!token) throw new SwarmError(400, 'invalid join token');
       const availability = checkAvailability(req.Availability || 'active');
       const listen = resolveListen(req.ListenAddr);
+      // the control port is opened behind the answer: a busy one is found now, while the join goes on
+      const freePort = portFree(listen.host, listen.port, CONTROL_PORT);
+      freePort.catch(() => {}); // awaited below
       // one TLS connection per manager tried: the CA (from the handshake, or
       // asked for), checked against the token's digest, then the server's
       // certificate against the CA, then the join on the same connection (join-client.ts)
@@ -449,6 +460,8 @@ export class SwarmService {
         // with no address given, advertise the one this host reaches the manager from (as swarmkit does)
         adv = resolveAdvertise(req.AdvertiseAddr, listen, this.deps.ignoreInterface, conn.localAddress);
         tCA = Date.now();
+        // a busy control port refuses the join before the manager accepts it
+        await freePort;
         csr = this.takeKey();
         const jr: JoinRequest = {
           token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
@@ -460,6 +473,7 @@ export class SwarmService {
       }
       const remote = conn.addr;
       const tJoin = Date.now();
+
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
@@ -472,19 +486,50 @@ export class SwarmService {
         this.state = st;
         this.files.saveState(st);
         this.stopped = false;
+        // a new manager takes joins (and a worker serves its node routes) as soon as the answer is out
         await this.startControl();
-        if (st.role === 'manager') this.startManager();
       } catch (e) {
         await this.dropLocal();
         throw e;
       }
-      // the manager made this node Ready with its record: the first heartbeat need not be waited for
-      if (st.role === 'manager') this.finishJoin(t0);
+      // the manager made this node Ready with its record: the first heartbeat
+      // need not be waited for; a manager's member, the components and the
+      // heartbeat loop start behind the answer (from state.json, as after a
+      // restart, when the daemon is killed in between)
+      const activated = this.activate(st);
+      if (st.role === 'manager') this.finishJoin(t0, activated);
       else {
-        this.publish();
-        this.startLoop();
+        void activated.then(() => {
+          if (this.stopped || this.state !== st) return;
+          this.publish();
+          this.startLoop();
+        });
       }
       log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, totalMs: Date.now() - t0 });
+    });
+  }
+
+  /**
+   * What an init or join starts once it has answered: on a manager, the
+   * etcd member (a worker's components follow, see join). Queued behind the
+   * request that answers (in the same order as any later swarm request) and
+   * run after its response is written and the read the CLI makes next (GET
+   * /swarm after an init, /info after a join: spawning etcd blocks the JS
+   * thread for 10-50 ms, which that read would wait out), or FOLLOW_UP_MS
+   * without one.
+   */
+  private activate(st: LocalState): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const followed = new Promise<void>((r) => {
+      this.followUp = r;
+      timer = setTimeout(r, FOLLOW_UP_MS);
+    });
+    return this.serial(async () => {
+      await followed;
+      clearTimeout(timer);
+      this.followUp = undefined;
+      await new Promise((r) => setImmediate(r));
+      if (st.role === 'manager' && this.state === st && !this.stopped) this.startManager();
     });
   }
 
@@ -561,6 +606,7 @@ export class SwarmService {
 
   /** /info's Swarm section. */
   async info(): Promise<Record<string, unknown>> {
+    this.followUp?.();
     const st = this.state;
     if (!st) return { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null };
     const out: Record<string, unknown> = {
@@ -680,7 +726,7 @@ export class SwarmService {
       await this.pending?.settled(undefined, 'stored');
       const s = this.manager();
       store = s;
-      cluster = (await s.cluster(true).catch(() => s.cluster())).value;
+      cluster = (await s.recentCluster().catch(() => s.cluster())).value;
     }
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
@@ -835,6 +881,8 @@ export class SwarmService {
     const store = this.store;
     if (!store) return;
     try {
+      // beside the heartbeat: the next joiner's lease, made ahead (store.ts)
+      void store.keepSpareLease().catch((e) => log.debug('spare alive lease', { err: String(e) }));
       this.ownLease = await store.heartbeat(st.nodeId);
       this.leaderId = await store.campaign(st.nodeId, await store.leaderLease());
       // the node list and who is alive: one round trip
@@ -1186,11 +1234,17 @@ function resources(): { NanoCPUs: number; MemoryBytes: number } {
 }
 
 /** Throws dockerd-like text when `host:port` cannot be listened on (an etcd member's port taken). */
-async function portFree(host: string, port: number): Promise<void> {
+const CONTROL_PORT = 'remote API address';
+/** How long what an init or join starts behind its answer waits for the client's next read (activate). */
+const FOLLOW_UP_MS = 80;
+
+async function portFree(host: string, port: number, what?: typeof CONTROL_PORT): Promise<void> {
   const net = await import('node:net');
   await new Promise<void>((resolve, reject) => {
     const srv = net.createServer();
-    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
+    srv.once('error', (e: NodeJS.ErrnoException) => reject(new SwarmError(500, what
+      ? `failed to listen on ${what}: ${e.message}`
+      : `failed to listen on ${host}:${port} for the etcd member: ${e.message}`)));
     srv.listen(port, host, () => srv.close(() => resolve()));
   });
 }

@@ -29,6 +29,13 @@ export const HEARTBEAT_MS = 500;
 export const LEADER_TTL = 2;
 /** How often a manager that is not the leader checks whether the leader key is free. */
 export const LEADER_POLL_MS = 200;
+/**
+ * A spare alive lease (granted ahead for the next join) is used only when
+ * renewed this recently: at least ALIVE_TTL - 1 s of it is left.
+ */
+const SPARE_FRESH_MS = 1000;
+/** A manager keeps a spare alive lease this long after its start or its last join, then revokes it. */
+const SPARE_IDLE_MS = 60_000;
 
 /** Reads for EtcdClient.readTogether(): the same answers as SwarmStore's nodes(), aliveNodes() and cluster(). */
 export const storeReads = {
@@ -60,6 +67,14 @@ export class SwarmStore {
   private nodesSnap?: Array<Versioned<NodeRecord>>;
   private nodesGen = 0;
   private unlisten?: () => void;
+  /** The cluster record as last read while the change feed was live, and the count of its changes seen. */
+  private clusterSnap?: Versioned<ClusterRecord>;
+  private clusterGen = 0;
+  private unlistenCluster?: () => void;
+  /** A lease granted ahead for the next joining node's alive key, and when it was last renewed (sent). */
+  private spare?: { id: string; renewed: number };
+  /** When a spare was last wanted (this store's start, a join): spares are kept for SPARE_IDLE_MS after. */
+  private spareWanted = Date.now();
 
   /** With `feed`, recentNodes() reads the node list only after it changed. */
   constructor(readonly etcd: EtcdClient, private readonly feed?: ChangeFeed) {}
@@ -82,6 +97,26 @@ export class SwarmStore {
     const nodes = await this.nodes();
     if (feed.live && gen === this.nodesGen) this.nodesSnap = nodes;
     return nodes;
+  }
+
+  /**
+   * The cluster record as this member has it (serializable), from the last
+   * read while the change feed has reported no change of it since: a join's
+   * token check makes no etcd call. A plain local read otherwise.
+   */
+  async recentCluster(): Promise<Versioned<ClusterRecord>> {
+    const feed = this.feed;
+    if (!feed) return this.cluster(true);
+    this.unlistenCluster ??= feed.listen((_rev, keys) => {
+      if (keys.length && !keys.includes(K.cluster)) return;
+      this.clusterGen++;
+      this.clusterSnap = undefined;
+    });
+    if (feed.live && this.clusterSnap) return this.clusterSnap;
+    const gen = this.clusterGen;
+    const c = await this.cluster(true);
+    if (feed.live && gen === this.clusterGen) this.clusterSnap = c;
+    return c;
   }
 
   /** `local`: this member's copy (serializable read: no round to the etcd leader; may lag a write or two). */
@@ -110,6 +145,8 @@ export class SwarmStore {
 
   /** CAS on the cluster object: `index` is the Version.Index the caller read. */
   async updateCluster(c: ClusterRecord, index: number): Promise<void> {
+    this.clusterGen++;
+    this.clusterSnap = undefined;
     const r = await this.etcd.txn([{ key: K.cluster, target: 'MOD', mod_revision: index }], [{ put: { key: K.cluster, value: JSON.stringify(c) } }]);
     if (!r.succeeded) throw outOfSequence();
   }
@@ -123,9 +160,46 @@ export class SwarmStore {
     return kv ? { value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision } : undefined;
   }
 
-  /** A lease for a joining node's alive key, granted before its record is written (newNode). */
+  /**
+   * A lease for a joining node's alive key, granted before its record is
+   * written (putNewNode): the spare one made ahead when it is fresh (no etcd
+   * round on the join's path), else a new one.
+   */
   aliveLease(): Promise<string> {
+    const s = this.spare;
+    this.spare = undefined;
+    this.spareWanted = Date.now();
+    if (s && Date.now() - s.renewed < SPARE_FRESH_MS) return Promise.resolve(s.id);
+    if (s) void this.etcd.leaseRevoke(s.id).catch(() => {});
     return this.etcd.leaseGrant(ALIVE_TTL);
+  }
+
+  /**
+   * Keeps one alive lease granted ahead for the next join (each manager
+   * tick): renewed while joins may come (SPARE_IDLE_MS after the store's
+   * start or the last join), revoked after. An unused one costs a renewal
+   * per tick; an expired one is never handed out (aliveLease).
+   */
+  async keepSpareLease(): Promise<void> {
+    const s = this.spare;
+    if (Date.now() - this.spareWanted > SPARE_IDLE_MS) {
+      if (s) {
+        this.spare = undefined;
+        await this.etcd.leaseRevoke(s.id).catch(() => {});
+      }
+      return;
+    }
+    const t = Date.now();
+    if (s) {
+      if ((await this.etcd.leaseKeepAlive(s.id).catch(() => 0)) > 0) {
+        if (this.spare === s) s.renewed = t;
+        return;
+      }
+      if (this.spare === s) this.spare = undefined;
+    }
+    const id = await this.etcd.leaseGrant(ALIVE_TTL);
+    if (this.spare) await this.etcd.leaseRevoke(id).catch(() => {});
+    else this.spare = { id, renewed: t };
   }
 
   /**
