@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster, type ClusterHost } from './helpers/cluster';
-import { run, type RunResult } from './helpers/daemon';
+import type { RunResult } from './helpers/daemon';
 
 let cluster: Cluster;
 let m1: ClusterHost, w1: ClusterHost;
@@ -21,28 +21,10 @@ async function engineLinks(h: ClusterHost, kind: string): Promise<string[]> {
   return r.stdout.split('\n').filter((l) => l.includes(` ${kind} `) || (kind === 'vxlan' && /vxlan id/.test(l))).map((l) => l.split(':')[1]?.trim() ?? l);
 }
 
-const tagOf = (h: ClusterHost) => h.chainPrefix.toLowerCase().slice(0, 8);
-
 /** A program in the engine's own namespaces (mount included: the overlays' namespace files are mounted there). */
-function inEngine(h: ClusterHost, cmd: string, args: string[]): Promise<RunResult> {
-  return run('nsenter', ['-t', String(h.pid), '-m', '-n', cmd, ...args], { timeout: 15_000 });
-}
-
-/** The engine's overlay namespaces (a user overlay's data plane lives in one of its own). */
-async function overlayNetns(h: ClusterHost): Promise<string[]> {
-  const r = await inEngine(h, 'ip', ['netns', 'list']);
-  return r.stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${tagOf(h)}-ovl-`));
-}
-
-/** VXLAN devices of the engine: in its namespace (the ingress overlay's) and in its overlays' own. */
-async function vxlans(h: ClusterHost): Promise<string[]> {
-  const out: string[] = [];
-  for (const ns of ['', ...await overlayNetns(h)]) {
-    const r = await inEngine(h, 'ip', [...(ns ? ['-n', ns] : []), '-o', '-d', 'link', 'show', 'type', 'vxlan']);
-    out.push(...r.stdout.split('\n').filter(Boolean));
-  }
-  return out;
-}
+const inEngine = (h: ClusterHost, cmd: string, args: string[]): Promise<RunResult> => h.inEngine(cmd, args);
+const overlayNetns = (h: ClusterHost): Promise<string[]> => h.overlayNetns();
+const vxlans = (h: ClusterHost): Promise<string[]> => h.vxlans();
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const t0 = Date.now();

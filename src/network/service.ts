@@ -1489,8 +1489,9 @@ export class NetworkService {
    * VXLAN datagrams of the overlays pass this namespace's hooks too, so each
    * would cost a conntrack lookup and the nat chains — Docker's overlay
    * bridge sits in a namespace of its own without any of it.
-   * - Container to container on one bridge or overlay (source and
-   *   destination in its subnet, the gateway excepted): nothing NATs it, and
+   * - Container to container on one bridge (source and destination in its
+   *   subnet, the gateway excepted; a user overlay's frames are bridged in
+   *   its own namespace and never get here): nothing NATs it, and
    *   the filter rules for it match interfaces, not states. Answers to the
    *   gateway stay tracked (published ports reached from the host or through
    *   hairpin MASQUERADE, the userland proxy, the embedded DNS), and so does
