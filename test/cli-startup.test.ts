@@ -2,7 +2,7 @@
 // V8 code cache, falls back to tsc's output when the bundle is missing or
 // stale, and plain requests go over a socket without loading node:http.
 // No daemon: a fake one on a unix socket answers with canned HTTP.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,6 +12,10 @@ import { execFile } from 'node:child_process';
 import { exchange } from '../src/client/exchange';
 import { EngineClient } from '../src/client';
 import { ApiError } from '../src/client/errors';
+import { privateCliSocket } from './helpers/cli-server';
+
+// bin/berth as a program: its CLI server (if one starts) is this file's, stopped at the end.
+privateCliSocket(after);
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

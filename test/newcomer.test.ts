@@ -11,6 +11,10 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { DgramSocket } from 'node-unix-socket';
 import { startDaemon, run, waitFor, ROOT_DIR, TestDaemon } from './helpers/daemon';
+import { privateCliSocket } from './helpers/cli-server';
+
+// `berth` on a PATH under tmux: its CLI server (if one starts) is this file's, stopped at the end.
+const cliSock = privateCliSocket(after);
 
 const BERTHD = path.join(ROOT_DIR, 'bin', 'berthd');
 const BERTH = path.join(ROOT_DIR, 'bin', 'berth');
@@ -194,7 +198,7 @@ async function typeAndComplete(shell: string[], setup: string[], typed: string, 
   fs.mkdirSync(bin, { recursive: true });
   if (!fs.existsSync(path.join(bin, 'berth'))) fs.symlinkSync(BERTH, path.join(bin, 'berth'));
   const server = `bcomp-${d.id}-${path.basename(shell[0])}`;
-  const env = { PATH: `${bin}:${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: tmp, TERM: 'xterm', BERTH_HOST: d.host, LANG: 'C.UTF-8' };
+  const env = { PATH: `${bin}:${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: tmp, TERM: 'xterm', BERTH_HOST: d.host, LANG: 'C.UTF-8', BERTH_CLI_SOCKET: cliSock.sock };
   const tmux = (args: string[]) => execFileSync('tmux', ['-L', server, '-f', '/dev/null', ...args], { env, timeout: 10_000 }).toString();
   // The private server can die while it starts ("server exited
   // unexpectedly", seen once in a CI run on a busy host): one more try.

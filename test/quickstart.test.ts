@@ -11,12 +11,15 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { run, ROOT_DIR, cleanupHostState, type TestDaemon } from './helpers/daemon';
+import { privateCliSocket } from './helpers/cli-server';
 
 const BERTHD = path.join(ROOT_DIR, 'bin', 'berthd');
 const README_FIRST = ['bash', 'scripts/quickstart.sh'];
 const id = randomBytes(3).toString('hex');
 const user = `bq${id}`;
 const sudoers = `/etc/sudoers.d/berth-quickstart-${id}`;
+// ./bin/berth as a program: its CLI server (if one starts) is this file's, stopped at the end.
+const cliSock = privateCliSocket(after);
 let base: string;
 let madeUser = false;
 const started: Private[] = [];
@@ -69,6 +72,7 @@ function privateDaemon(tag: string): Private {
     BERTH_BIP: freeBip(),
     BERTH_CHAIN_PREFIX: p.chainPrefix,
     BERTH_LOG: path.join(root, 'berthd.log'),
+    BERTH_CLI_SOCKET: cliSock.sock,
   };
   p.flags = ['-H', `unix://${p.env.BERTH_SOCK}`, '--data-root', p.env.BERTH_DATA_ROOT, '--exec-root', p.env.BERTH_EXEC_ROOT,
     '--bridge', p.bridge, '--bip', p.env.BERTH_BIP, '--iptables-chain-prefix', p.chainPrefix];

@@ -1,8 +1,11 @@
 // Workload: the CLI's own start-up (issue 17 target 1). Both clients talk
 // to the same berthd, so the daemon's share is the same in both columns:
 // the "Docker" column is the official docker CLI, the "Berth" column is
-// `berth` run as a user runs it (bin/berth as a program). Beside each row,
-// the limit: Node running an empty script (what any Node CLI pays first).
+// `berth` run as a user runs it (bin/berth as a program: the native client
+// and the resident CLI server, src/cli/resident/, on a private socket).
+// The "(Node path)" rows are the same with BERTH_CLI_SERVER=0: a Node
+// process per command, as before. Beside each row, the limit: Node running
+// an empty script (what any Node CLI pays first).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,10 +30,13 @@ export const workload: Workload = {
   async run(b) {
     const berthd = b.live.find((e) => e.key === 'berth');
     const docker = b.engines.find((e) => e.key === 'docker');
-    const cases: Array<[string, string, string[], number]> = [
-      ['cli-ps', '`ps` (CLI start-up; docker CLI vs berth CLI, both on berthd)', ['ps'], b.runs(20, 5)],
-      ['cli-version', '`version` (CLI start-up; docker CLI vs berth CLI, both on berthd)', ['version'], b.runs(20, 5)],
-      ['cli-run-rm', '`run --rm busybox true` (docker CLI vs berth CLI, both on berthd)', ['run', '--rm', 'busybox', 'true'], b.runs(10, 3)],
+    const cases: Array<[string, string, string[], number, boolean]> = [
+      ['cli-ps', '`ps` (CLI start-up; docker CLI vs berth CLI, both on berthd)', ['ps'], b.runs(20, 5), true],
+      ['cli-version', '`version` (CLI start-up; docker CLI vs berth CLI, both on berthd)', ['version'], b.runs(20, 5), true],
+      ['cli-run-rm', '`run --rm busybox true` (docker CLI vs berth CLI, both on berthd; not served: the client execs node)', ['run', '--rm', 'busybox', 'true'], b.runs(10, 3), true],
+      ['cli-ps-node', '`ps` (Node path, BERTH_CLI_SERVER=0)', ['ps'], b.runs(20, 5), false],
+      ['cli-version-node', '`version` (Node path, BERTH_CLI_SERVER=0)', ['version'], b.runs(20, 5), false],
+      ['cli-run-rm-node', '`run --rm busybox true` (Node path, BERTH_CLI_SERVER=0)', ['run', '--rm', 'busybox', 'true'], b.runs(10, 3), false],
     ];
     const rows = cases.map(([id, title]) => b.row(id, title, 'ms', { target: { minRatio: 0.83 } }));
     if (!berthd || !docker) {
@@ -41,12 +47,23 @@ export const workload: Workload = {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-cli-'));
     const empty = path.join(dir, 'empty.js');
     fs.writeFileSync(empty, '');
+    // The resident CLI server's socket: private to this run, its server stopped at the end.
+    const sockDir = path.join(dir, 'cli');
+    fs.mkdirSync(sockDir, { mode: 0o700 });
+    const sock = path.join(sockDir, 'sock');
+    const { NODE_OPTIONS: _no, XDG_RUNTIME_DIR: _xdg, ...base } = berthd.env;
+    const served = { ...base, BERTH_CLI_SOCKET: sock };
+    const nodePath = { ...base, BERTH_CLI_SERVER: '0' };
     try {
-      for (const [i, [, , args, runs]] of cases.entries()) {
+      // first use starts the server in the background; wait for it (bounded)
+      await timed(BERTH, ['version'], served).catch(() => 0);
+      for (let t = 0; t < 100 && !fs.existsSync(`${sock}.pid`); t++) await new Promise((r) => setTimeout(r, 100));
+      for (const [i, [, , args, runs, resident]] of cases.entries()) {
         const row = rows[i];
         const floor: number[] = [];
         const floorCa: number[] = [];
-        const sample = (e: Engine) => (e.key === 'docker' ? timed(DOCKER_CLI, args, berthd.env) : timed(BERTH, args, berthd.env));
+        const env = resident ? served : nodePath;
+        const sample = (e: Engine) => (e.key === 'docker' ? timed(DOCKER_CLI, args, berthd.env) : timed(BERTH, args, env));
         for (let k = -2; k < runs; k++) {
           for (const e of k % 2 === 0 ? [docker, berthd] : [berthd, docker]) {
             if (b.failed(row, e)) continue;
@@ -68,6 +85,11 @@ export const workload: Workload = {
         b.log(`  ${row.title}: docker CLI ${med(row, 'docker')}, berth ${med(row, 'berth')}, empty node ${fm.toFixed(0)} ms (median)`);
       }
     } finally {
+      try {
+        process.kill(Number(fs.readFileSync(`${sock}.pid`, 'utf8')), 'SIGTERM');
+      } catch {
+        /* no server started */
+      }
       fs.rmSync(dir, { recursive: true, force: true });
     }
     await berthd.removeAllContainers();
@@ -82,6 +104,6 @@ function med(row: Row, key: string): string {
 function floorNote(row: Row, floor: number, withCa: number | undefined): string {
   const ca = withCa !== undefined ? ` (${withCa.toFixed(0)} ms with this machine's NODE_EXTRA_CA_CERTS, which bin/berth defers)` : '';
   // a ratio to Node's start says something only where start-up is most of the command
-  const b = row.id === 'cli-run-rm' ? undefined : row.results.berth?.summary?.median;
+  const b = row.id.startsWith('cli-run-rm') ? undefined : row.results.berth?.summary?.median;
   return `"Docker" is the docker CLI, "Berth" the berth CLI, both on berthd; limit: node on an empty script ${floor.toFixed(0)} ms${ca}${b ? `, berth ${(b / floor).toFixed(2)}× of it` : ''}; goal: berth within 1.2× of docker`;
 }

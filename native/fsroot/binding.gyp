@@ -18,6 +18,12 @@
       "sources": ["seccomp-bpf.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "libraries": ["-lseccomp"]
+    },
+    {
+      "target_name": "berth-cli",
+      "type": "executable",
+      "sources": ["cli-client.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]
 }

@@ -1,0 +1,55 @@
+// One command of the resident CLI server, in a worker thread. Started ahead
+// of time (the spare): it compiles the bundle (dist/berth.js, with the code
+// cache bin/berth wrote) and runs its top level, then waits for one request,
+// takes the client's environment, runs main(argv) as bin/berth would, and
+// ends with its exit code. Its stdout/stderr are the server's to relay.
+import fs from 'node:fs';
+import os from 'node:os';
+import vm from 'node:vm';
+import { parentPort, workerData } from 'node:worker_threads';
+
+export interface WorkRequest {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+type Main = (argv: string[]) => Promise<number>;
+
+function loadBundle(bundle: string, dist: string): Main {
+  const b = fs.statSync(bundle);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = fs.readFileSync(`${bundle}.${b.size}-${Math.floor(b.mtimeMs)}.cache`);
+  } catch {
+    /* no cache yet: compile without */
+  }
+  const source = `(function (exports, require, module, __filename, __dirname) { ${fs.readFileSync(bundle, 'latin1')}\n});`;
+  const script = new vm.Script(source, { filename: bundle, cachedData });
+  const mod = { exports: {} as { main?: Main }, filename: bundle, id: bundle };
+  script.runInThisContext()(mod.exports, require, mod, bundle, dist);
+  if (typeof mod.exports.main !== 'function') throw new Error(`${bundle} exports no main()`);
+  return mod.exports.main;
+}
+
+const { bundle, dist } = workerData as { bundle: string; dist: string };
+const main = loadBundle(bundle, dist);
+
+function exit(code: number): void {
+  // As bin/berth: once the command is done, flush and end.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+parentPort!.once('message', (req: WorkRequest) => {
+  // The client's environment, as a whole (bin/berth puts NODE_EXTRA_CA_CERTS
+  // back the same way), its home directory and its working directory.
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  Object.assign(process.env, req.env);
+  const homedir = os.homedir;
+  os.homedir = () => process.env.HOME || homedir();
+  if (req.cwd) process.cwd = () => req.cwd;
+  main(req.argv).then(exit, (e: unknown) => {
+    process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
+    exit(1);
+  });
+});

@@ -1,0 +1,224 @@
+// The resident CLI: bin/berth as a program hands the command to the native
+// client (native/fsroot/cli-client.c), which asks the user's CLI server
+// (src/cli/resident/) or runs Node as before. Served or not, the output and
+// exit code are the normal path's. To tell the two apart from outside, the
+// served runs get a PATH without node: the client's fallback execs `node`
+// from the PATH and fails (127) there, a served command needs no node.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { startDaemon, waitFor, type TestDaemon, type RunResult } from './helpers/daemon';
+import { cliSocket, alive, type CliSocket } from './helpers/cli-server';
+import { servable } from '../src/cli/resident/allow';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BERTH = path.join(ROOT, 'bin', 'berth');
+const CLIENT = path.join(ROOT, 'native', 'fsroot', 'build', 'Release', 'berth-cli');
+const NO_NODE = '/nonexistent-berth-test-bin:/usr/sbin:/usr/bin:/sbin:/bin'.split(':').filter((d) => !fs.existsSync(path.join(d, 'node'))).join(':');
+
+let d: TestDaemon;
+const sockets: CliSocket[] = [];
+
+before(async () => {
+  assert.ok(fs.existsSync(CLIENT), `${CLIENT} is built (npm run build:native)`);
+  d = await startDaemon();
+  await d.loadBusybox();
+  const r = await d.berth(['run', '--name', 'res-out', 'busybox', 'sh', '-c', 'echo to-out; echo to-err >&2; exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+});
+
+after(async () => {
+  for (const s of sockets) await s.cleanup();
+  for (const s of sockets) {
+    const p = s.pid();
+    assert.ok(p === undefined || !alive(p), 'no CLI server left behind');
+  }
+  await d?.stop();
+});
+
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv, opts: { uid?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.uid });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (sig ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+  });
+}
+
+/** A private socket for this test; the server it gets is killed in after(). */
+function socket(): CliSocket {
+  const s = cliSocket();
+  sockets.push(s);
+  return s;
+}
+
+function envFor(s: CliSocket, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const { BERTH_CLI_SERVER: _off, XDG_RUNTIME_DIR: _xdg, NODE_OPTIONS: _no, ...rest } = d.env;
+  return { ...rest, BERTH_CLI_SOCKET: s.sock, ...extra };
+}
+
+/** Starts a server on `s` through a first command, and waits for it. */
+async function started(s: CliSocket, extra: NodeJS.ProcessEnv = {}): Promise<number> {
+  const r = await exec(BERTH, ['version', '--format', '{{.Client.Version}}'], envFor(s, extra));
+  assert.equal(r.code, 0, r.stderr);
+  let pid: number | undefined;
+  await waitFor(async () => (pid = s.pid()) !== undefined && fs.existsSync(s.sock), 30_000, 'the CLI server to start');
+  return pid!;
+}
+
+test('served commands print and exit exactly as the normal path', async () => {
+  const s = socket();
+  await started(s);
+  const cases: Array<[string[], NodeJS.ProcessEnv?]> = [
+    [['ps']],
+    [['ps', '-a', '--format', '{{.Names}} {{.State}} {{.Image}}']],
+    [['container', 'ls', '-a', '-q', '--no-trunc']],
+    [['version', '--format', '{{.Client.Version}} {{.Server.Version}}']],
+    [['images', '--format', '{{.Repository}}:{{.Tag}}']],
+    [['image', 'inspect', '--format', '{{.Os}}', 'busybox']],
+    [['inspect', '--format', '{{.State.ExitCode}}', 'res-out']],
+    [['logs', 'res-out']],
+    [['logs', '-n', '1', '-t', 'res-out']],
+    [['network', 'ls', '--format', '{{.Name}}']],
+    [['volume', 'ls']],
+    [['info', '--format', '{{.Containers}}']],
+    [['-D', '--log-level', 'info', 'ps', '-a', '-q']],
+    [['port', 'res-out']],
+    [['top', 'res-out']], // error: not running
+    [['inspect', 'no-such-thing']], // error, exit 1
+    [['ps', '--bogus']], // flag error, exit 125
+    [['ps', 'extra']], // argument error
+    [['ps', '--help']],
+    [['ps'], { DOCKER_HOST: 'unix:///nonexistent/berth.sock', BERTH_HOST: '' }],
+    [['ps'], { DOCKER_HOST: 'bogus://x', BERTH_HOST: '' }],
+    [['-H', 'unix:///nonexistent/other.sock', 'ps']],
+    [['network', 'inspect', 'bridge', '--format', '{{.Name}}']],
+  ];
+  for (const [args, extra] of cases) {
+    const env = envFor(s, { PATH: NO_NODE, ...extra });
+    const served = await exec(BERTH, args, env);
+    const plain = await exec(process.execPath, ['--', BERTH, ...args], env);
+    const what = `berth ${args.join(' ')} ${JSON.stringify(extra ?? {})}`;
+    assert.notEqual(served.code, 127, `${what} was served (no node on the PATH): ${served.stderr}`);
+    assert.equal(served.stdout, plain.stdout, `stdout of ${what}`);
+    assert.equal(served.stderr, plain.stderr, `stderr of ${what}`);
+    assert.equal(served.code, plain.code, `exit code of ${what}`);
+  }
+  // the logs case really relays both streams and the exit code
+  const logs = await exec(BERTH, ['logs', 'res-out'], envFor(s, { PATH: NO_NODE }));
+  assert.deepEqual([logs.stdout, logs.stderr, logs.code], ['to-out\n', 'to-err\n', 0]);
+  const err = await exec(BERTH, ['inspect', 'no-such-thing'], envFor(s, { PATH: NO_NODE }));
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /No such object: no-such-thing/);
+});
+
+test('the server starts on first use and answers the second; it is per socket and goes idle', async () => {
+  const s = socket();
+  assert.equal(s.pid(), undefined);
+  const env = envFor(s, { BERTH_CLI_IDLE_MS: '3000' });
+  // no server yet: the client runs node itself (so a PATH without node fails) ...
+  const first = await exec(BERTH, ['ps'], { ...env, PATH: NO_NODE });
+  assert.equal(first.code, 127, 'first use is the normal path');
+  assert.match(first.stderr, /berth: node: /);
+  // ... and starts one only when it can: here it could not find node either
+  assert.equal(s.pid(), undefined);
+  const pid = await started(s, { BERTH_CLI_IDLE_MS: '3000' });
+  const second = await exec(BERTH, ['ps', '-a', '-q'], { ...env, PATH: NO_NODE });
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(s.pid(), pid, 'the same server answered');
+  const st = fs.statSync(path.dirname(s.sock));
+  assert.equal(st.mode & 0o777, 0o700);
+  assert.equal(fs.statSync(s.sock).mode & 0o777, 0o600);
+  // idle: BERTH_CLI_IDLE_MS=3000 (the default is 10 minutes)
+  await waitFor(async () => !alive(pid), 30_000, 'the idle server to exit');
+  assert.equal(fs.existsSync(s.sock), false, 'it removed its socket');
+});
+
+test('commands off the allow-list, TLS and BERTH_CLI_SERVER=0 take the normal path', async () => {
+  const s = socket();
+  await started(s);
+  const env = envFor(s, { PATH: NO_NODE });
+  for (const args of [['run', '--rm', 'busybox', 'true'], ['logs', '-f', 'res-out'], ['--config', '/tmp', 'ps'], ['rm', 'x'], ['compose', 'ls'], ['__complete', 'p']]) {
+    const r = await exec(BERTH, args, env);
+    assert.equal(r.code, 127, `berth ${args.join(' ')} not served: ${r.stderr}`);
+  }
+  assert.equal((await exec(BERTH, ['ps'], { ...env, DOCKER_TLS_VERIFY: '1' })).code, 127, 'TLS not served');
+  assert.equal((await exec(BERTH, ['ps'], { ...env, DOCKER_CONFIG: 'rel/dir' })).code, 127, 'relative DOCKER_CONFIG not served');
+  assert.equal((await exec(BERTH, ['ps'], { ...env, TZ: 'Asia/Tokyo' })).code, 127, "another TZ than the server's not served");
+  assert.equal((await exec(BERTH, ['ps'], { ...env, BERTH_CLI_SERVER: '0' })).code, 127, 'BERTH_CLI_SERVER=0: sh execs node');
+  assert.equal((await exec(BERTH, ['ps'], env)).code, 0, 'and ps is served');
+  // BERTH_CLI_SERVER=0 starts no server
+  const off = socket();
+  const r = await exec(BERTH, ['ps'], envFor(off, { BERTH_CLI_SERVER: '0' }));
+  assert.equal(r.code, 0, r.stderr);
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal(fs.existsSync(off.sock), false);
+  // the allow-list itself
+  assert.deepEqual(servable(['-H', 'unix:///x', 'ps', '-a'], {}), { ok: true });
+  assert.deepEqual(servable(['--host=unix:///x', 'container', 'inspect', 'a'], {}), { ok: true });
+  assert.equal(servable(['logs', '-tf', 'a'], {}).ok, false);
+  assert.equal(servable(['logs', '--follow=true', 'a'], {}).ok, false);
+  assert.equal(servable(['--tlsverify', 'ps'], {}).ok, false);
+  assert.equal(servable(['network', 'create', 'n'], {}).ok, false);
+  assert.equal(servable(['ps'], { HOME: 'relative' }).ok, false);
+});
+
+test('a changed bundle is never answered by the old code', async () => {
+  const s = socket();
+  const pid = await started(s);
+  const bundle = path.join(ROOT, 'dist', 'berth.js');
+  const st = fs.statSync(bundle);
+  const before = new Set(fs.readdirSync(path.dirname(bundle)));
+  try {
+    fs.utimesSync(bundle, st.atime, new Date(st.mtimeMs + 2000));
+    const r = await exec(BERTH, ['ps'], envFor(s, { PATH: NO_NODE }));
+    assert.equal(r.code, 127, `the old server did not answer: ${r.stderr}`);
+    await waitFor(async () => !alive(pid), 30_000, 'the old server to exit');
+    // the next command (with node) runs the normal path and starts a new server, which serves
+    const pid2 = await started(s);
+    assert.notEqual(pid2, pid);
+    const served = await exec(BERTH, ['ps', '-a', '-q'], envFor(s, { PATH: NO_NODE }));
+    assert.equal(served.code, 0, served.stderr);
+  } finally {
+    fs.utimesSync(bundle, st.atime, st.mtime);
+    for (const f of fs.readdirSync(path.dirname(bundle))) if (!before.has(f) && /^berth\.js\..*\.cache$/.test(f)) fs.rmSync(path.join(path.dirname(bundle), f), { force: true });
+  }
+});
+
+test('another user is refused: neither the socket nor the client serves them', async () => {
+  const s = socket();
+  await started(s);
+  // the socket's directory is 0700 root: another uid cannot connect
+  const probe = `require('net').connect(${JSON.stringify(s.sock)}).on('connect', () => process.exit(0)).on('error', (e) => { console.log(e.code); process.exit(3); })`;
+  const r = await exec(process.execPath, ['-e', probe], { PATH: process.env.PATH }, { uid: 65534 });
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout.trim(), 'EACCES');
+  // the client, as that user, does not talk to a directory that is not theirs
+  // (and takes the normal path, here without node on the PATH)
+  const c = await exec(CLIENT, [BERTH, 'ps'], { PATH: NO_NODE, BERTH_CLI_SOCKET: s.sock }, { uid: 65534 });
+  assert.equal(c.code, 127, c.stderr);
+  // nor does root's client talk to someone else's directory
+  const other = socket();
+  fs.chownSync(other.dir, 65534, 65534);
+  const srv = net.createServer().listen(other.sock);
+  await new Promise((res) => srv.once('listening', res));
+  let connected = false;
+  srv.on('connection', (c2) => { connected = true; c2.destroy(); });
+  try {
+    const rr = await exec(BERTH, ['ps'], envFor(other, { PATH: NO_NODE }));
+    assert.equal(rr.code, 127);
+    assert.equal(connected, false);
+  } finally {
+    srv.close();
+  }
+});
