@@ -105,6 +105,11 @@ async function main(): Promise<number> {
 
   const id = randomBytes(3).toString('hex');
   const tmp = fs.mkdtempSync('/tmp/berth-bench-');
+  // bin/berth run as a program starts the user's resident CLI server
+  // (src/cli/resident/): this run's is private, and ends with tmp (the
+  // server leaves within seconds once its socket is gone).
+  fs.mkdirSync(path.join(tmp, 'cli'), { mode: 0o700 });
+  process.env.BERTH_CLI_SOCKET ??= path.join(tmp, 'cli', 'sock');
   const engines: Engine[] = [];
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>

@@ -5,9 +5,11 @@
 # under sudo). Overrides, for a second private daemon beside another one:
 #   BERTH_SOCK BERTH_DATA_ROOT BERTH_EXEC_ROOT BERTH_BRIDGE BERTH_BIP
 #   BERTH_CHAIN_PREFIX BERTH_LOG
+# and, for ./bin/berth's resident CLI server (README), BERTH_CLI_SOCKET and
+# BERTH_CLI_SERVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OVERRIDES=(BERTH_SOCK BERTH_DATA_ROOT BERTH_EXEC_ROOT BERTH_BRIDGE BERTH_BIP BERTH_CHAIN_PREFIX BERTH_LOG)
+OVERRIDES=(BERTH_SOCK BERTH_DATA_ROOT BERTH_EXEC_ROOT BERTH_BRIDGE BERTH_BIP BERTH_CHAIN_PREFIX BERTH_LOG BERTH_CLI_SOCKET BERTH_CLI_SERVER)
 
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null 2>&1; then

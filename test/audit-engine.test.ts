@@ -4,6 +4,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startDaemon, run, ROOT_DIR, type TestDaemon } from './helpers/daemon';
+import { privateCliSocket } from './helpers/cli-server';
+
+// ./bin/berth as a program: its CLI server (if one starts) is this file's, stopped at the end.
+privateCliSocket(after);
 
 let d: TestDaemon;
 

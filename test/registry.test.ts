@@ -15,6 +15,10 @@ import {
   type RunningRegistry,
 } from './helpers/registry';
 import { htpasswdLine } from '../src/registry/htpasswd';
+import { privateCliSocket } from './helpers/cli-server';
+
+// ./bin/berth as a program (registry gc): its CLI server (if one starts) is this file's, stopped at the end.
+privateCliSocket(after);
 
 const API = 'registry/2.0';
 

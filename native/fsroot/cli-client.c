@@ -100,6 +100,13 @@ static void spawn_server(void) {
   if (access(server, R_OK) != 0) return;
   char bundle[PATH_MAX];
   if (snprintf(bundle, sizeof bundle, "%s/dist/berth.js", root) >= (int)sizeof bundle || access(bundle, R_OK) != 0) return;
+  /* Node would parse these certificates at start (~60 ms); the server needs
+     none of its own: each request brings the client's environment. The
+     normal path that follows (exec_node) reads the moved name as well. */
+  const char *ca = getenv("NODE_EXTRA_CA_CERTS");
+  if (ca && *ca) {
+    if (setenv("BERTH_EXTRA_CA_CERTS", ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0) return;
+  }
   char *av[] = {node, server, sock_path, NULL};
   pid_t pid = fork();
   if (pid < 0) return;
