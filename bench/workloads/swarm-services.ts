@@ -3,7 +3,11 @@
 // dockerd. Per run, a fresh cluster with busybox loaded everywhere:
 // `service create --replicas 10` until `service ls` shows 10/10, `service
 // scale` 10 → 30 until 30/30, then kill -9 of a worker until its tasks run
-// elsewhere (30/30 again, none on the dead node). Runnable alone:
+// elsewhere (30/30 again, none on the dead node). A second service of 10
+// replicas (stop signal KILL) gets a rolling update to another tag of the
+// same image (parallelism 2, no delay) until its 10 running tasks all run
+// the new tag.
+// Runnable alone:
 // `node dist/bench/run.js --only swarm-services`.
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
@@ -21,6 +25,12 @@ async function must(h: ClusterHost, args: string[], timeout = 120_000): Promise<
 /** `service ls`'s REPLICAS of one service. */
 async function replicas(h: ClusterHost, name: string): Promise<string> {
   return (await must(h, ['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Replicas}}'], 20_000)).trim();
+}
+
+/** Tasks desired running that run `image` (`service ps`). */
+async function runningImage(h: ClusterHost, name: string, image: string): Promise<number> {
+  const out = await must(h, ['service', 'ps', name, '--filter', 'desired-state=running', '--format', '{{.Image}} {{.CurrentState}}'], 20_000);
+  return out.trim().split('\n').filter((l) => l.startsWith(`${image} Running`)).length;
 }
 
 /** Running tasks of a service per node name (`service ps`, desired running). */
@@ -48,6 +58,18 @@ async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>): Promise<v
     await must(mgr, ['service', 'create', '-d', '--no-resolve-image', '--replicas', '10', '--name', 'bench', 'busybox', 'sleep', '100000']);
     b.add(rows.create, e, await secondsUntil(t0, 180, '10/10', async () => (await replicas(mgr, 'bench')) === '10/10'));
 
+    // rolling update: a second service of 10, to a second tag of busybox (present everywhere: no pull)
+    await Promise.all(hosts.map((h) => must(h, ['tag', 'busybox', 'busybox:v2'])));
+    // SIGKILL stops: `sleep` as pid 1 ignores SIGTERM, and each batch would wait out the 10 s grace period
+    await must(mgr, ['service', 'create', '-d', '--no-resolve-image', '--replicas', '10', '--stop-signal', 'KILL', '--name', 'roll', 'busybox', 'sleep', '100000']);
+    await secondsUntil(performance.now(), 180, 'roll 10/10', async () => (await replicas(mgr, 'roll')) === '10/10');
+    t0 = performance.now();
+    await must(mgr, ['service', 'update', '-d', '--no-resolve-image', '--update-parallelism', '2', '--update-delay', '0s', '--image', 'busybox:v2', 'roll']);
+    b.add(rows.update, e, await secondsUntil(t0, 300, '10 tasks on busybox:v2', async () => (await runningImage(mgr, 'roll', 'busybox:v2')) === 10));
+    await must(mgr, ['service', 'rm', 'roll']);
+    await secondsUntil(performance.now(), 120, 'roll\'s containers gone', async () =>
+      (await Promise.all(hosts.map(async (h) => (await must(h, ['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=roll'])).trim()))).every((x) => !x));
+
     t0 = performance.now();
     await must(mgr, ['service', 'scale', '-d', 'bench=30']);
     b.add(rows.scale, e, await secondsUntil(t0, 300, '30/30', async () => (await replicas(mgr, 'bench')) === '30/30'));
@@ -65,13 +87,14 @@ async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>): Promise<v
 
 export const workload: Workload = {
   name: 'swarm-services',
-  description: 'swarm services, 3 hosts in network namespaces: create 10 replicas, scale 10 → 30, reschedule after a worker\'s kill -9',
+  description: 'swarm services, 3 hosts in network namespaces: create 10 replicas, scale 10 → 30, rolling update of 10, reschedule after a worker\'s kill -9',
   order: 91,
   ownEngines: true,
   async run(b) {
     const rows = {
       create: b.row('service-create-10', '`service create --replicas 10` until 10/10', 's', { target: { minRatio: 2 } }),
       scale: b.row('service-scale-30', '`service scale` 10 → 30 until 30/30', 's', { target: { minRatio: 2 } }),
+      update: b.row('service-update-10', 'rolling update of 10 replicas (parallelism 2, no delay) until 10 run the new image', 's', { target: { minRatio: 2 } }),
       reschedule: b.row('service-reschedule', 'tasks of a kill -9\'d worker running elsewhere', 's', { target: { minRatio: 2 } }),
     };
     // a failed run keeps the rows it already measured

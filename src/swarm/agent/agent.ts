@@ -33,7 +33,7 @@ import { limiter } from '../../util/limiter';
 /** How long a worker's long poll waits at the manager. */
 const WAIT_MS = 8_000;
 /** Task containers of this node being created and started at once. */
-export const START_CONCURRENCY = Math.max(1, Number(process.env.BERTH_AGENT_STARTS) || 4);
+export const START_CONCURRENCY = 4;
 /** Report batches on their way to a manager at once (each with other tasks). */
 const REPORTS_IN_FLIGHT = 2;
 
