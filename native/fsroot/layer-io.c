@@ -12,6 +12,10 @@
  *     mode and mtime on the descriptor. Errors reject with `code`.
  *   symlinkAsync(target, path, uid, gid, mtimeSec, mtimeNsec) -> Promise<void>
  *     The same for a symlink (owner and times of the link itself).
+ *   createBatchAsync([[path, data | linkTarget, mode, uid, gid, mtimeSec, mtimeNsec], ...]) -> Promise<void>
+ *     The same for several files and symlinks (a string instead of a Buffer;
+ *     its mode is ignored), in order, in one pool job, stopping at the first
+ *     failure, whose error also has `index`.
  *   sha256New() -> handle
  *   sha256UpdateAsync(handle, data) -> Promise<void>  (one at a time per handle:
  *     the caller chains them; `data` is kept alive until done)
@@ -19,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +213,144 @@ static napi_value js_symlink_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* ---- createBatchAsync ---------------------------------------------------- */
+
+/*
+ * Several creates in one pool job: each job queued wakes a pool thread, and
+ * on a loaded host the wake-up preempted the JS thread once per file.
+ */
+struct batch_item {
+  struct write_work w; /* path, data/target, owner, mode, times; err/what */
+};
+
+struct batch_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref items_ref;
+  uint32_t n;
+  uint32_t failed; /* index of the item that failed */
+  struct batch_item *items;
+};
+
+static void batch_execute(napi_env env, void *data) {
+  struct batch_work *b = data;
+  for (uint32_t i = 0; i < b->n; i++) {
+    write_execute(env, &b->items[i].w);
+    if (b->items[i].w.err) {
+      b->failed = i;
+      return;
+    }
+  }
+}
+
+static void batch_complete(napi_env env, napi_status status, void *data) {
+  struct batch_work *b = data;
+  napi_delete_reference(env, b->items_ref);
+  struct write_work *f = b->failed < b->n ? &b->items[b->failed].w : NULL;
+  if (status != napi_ok && !f) {
+    settle(env, b->deferred, ECANCELED, "create", "batch");
+  } else if (f) {
+    char msg[MAX_PATH_ARG + 96];
+    const char *name = strerrorname_np(f->err);
+    snprintf(msg, sizeof msg, "%s %s: %s", f->what, f->path, strerror(f->err));
+    napi_value m, c, e, idx;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &c);
+    napi_create_error(env, c, m, &e);
+    napi_set_named_property(env, e, "code", c);
+    napi_create_uint32(env, b->failed, &idx);
+    napi_set_named_property(env, e, "index", idx);
+    napi_reject_deferred(env, b->deferred, e);
+  } else {
+    settle(env, b->deferred, 0, "", "");
+  }
+  napi_delete_async_work(env, b->work);
+  free(b->items);
+  free(b);
+}
+
+/* One item: [path, data (Buffer) | target (string), mode, uid, gid, mtimeSec, mtimeNsec]. */
+static int batch_item(napi_env env, napi_value arr, struct write_work *w) {
+  napi_value v[7];
+  for (uint32_t k = 0; k < 7; k++) if (napi_get_element(env, arr, k, &v[k]) != napi_ok) return -1;
+  size_t n = 0, tn = 0;
+  int64_t mode, uid, gid, sec, nsec;
+  bool isbuf = false;
+  void *buf = NULL;
+  if (napi_get_value_string_utf8(env, v[0], w->path, MAX_PATH_ARG, &n) != napi_ok || n == 0 || n >= MAX_PATH_ARG - 1 || strlen(w->path) != n) return -1;
+  if (napi_is_buffer(env, v[1], &isbuf) != napi_ok) return -1;
+  if (isbuf) {
+    if (napi_get_buffer_info(env, v[1], &buf, &w->len) != napi_ok) return -1;
+    w->data = buf;
+  } else {
+    if (napi_get_value_string_utf8(env, v[1], w->target, MAX_PATH_ARG, &tn) != napi_ok || tn >= MAX_PATH_ARG - 1 || strlen(w->target) != tn) return -1;
+    w->symlink = 1;
+  }
+  if (get_i64(env, v[2], &mode) || get_i64(env, v[3], &uid) || get_i64(env, v[4], &gid) || get_i64(env, v[5], &sec) ||
+      get_i64(env, v[6], &nsec) || mode < 0 || mode > 07777 || uid < 0 || uid > 0xfffffffeLL || gid < 0 || gid > 0xfffffffeLL ||
+      nsec < 0 || nsec > 999999999)
+    return -1;
+  w->mode = (mode_t)mode;
+  w->uid = (uid_t)uid;
+  w->gid = (gid_t)gid;
+  w->times[0].tv_sec = w->times[1].tv_sec = (time_t)sec;
+  w->times[0].tv_nsec = w->times[1].tv_nsec = (long)nsec;
+  return 0;
+}
+
+static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool isarr = false;
+  uint32_t n = 0;
+  if (argc < 1 || napi_is_array(env, argv[0], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[0], &n) != napi_ok || n == 0 || n > 4096) {
+    napi_throw_type_error(env, NULL, "expected an array of 1 to 4096 creates");
+    return NULL;
+  }
+  struct batch_work *b = calloc(1, sizeof *b);
+  struct batch_item *items = calloc(n, sizeof *items);
+  if (!b || !items) {
+    free(b);
+    free(items);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  b->items = items;
+  b->n = n;
+  b->failed = n;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value it;
+    bool itarr = false;
+    uint32_t len = 0;
+    if (napi_get_element(env, argv[0], i, &it) != napi_ok || napi_is_array(env, it, &itarr) != napi_ok || !itarr ||
+        napi_get_array_length(env, it, &len) != napi_ok || len != 7 || batch_item(env, it, &items[i].w)) {
+      free(items);
+      free(b);
+      napi_throw_type_error(env, NULL, "expected [path, data or link target, mode, uid, gid, mtime seconds, nanoseconds] per create");
+      return NULL;
+    }
+  }
+  /* The array keeps every item's Buffer alive until the job is done (the caller does not change it). */
+  if (napi_create_reference(env, argv[0], 1, &b->items_ref) != napi_ok) {
+    free(items);
+    free(b);
+    napi_throw_error(env, NULL, "cannot keep the data");
+    return NULL;
+  }
+  napi_value name, promise;
+  napi_create_string_utf8(env, "berth:createBatch", NAPI_AUTO_LENGTH, &name);
+  napi_create_promise(env, &b->deferred, &promise);
+  if (napi_create_async_work(env, NULL, name, batch_execute, batch_complete, b, &b->work) != napi_ok ||
+      napi_queue_async_work(env, b->work) != napi_ok) {
+    napi_delete_reference(env, b->items_ref);
+    settle(env, b->deferred, ENOMEM, "queue", "batch");
+    free(items);
+    free(b);
+  }
+  return promise;
+}
+
 /* ---- sha256 ----------------------------------------------------------------- */
 
 struct hash_state {
@@ -364,6 +507,7 @@ void layer_io_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"writeFileAsync", NULL, js_write_file_async, NULL, NULL, NULL, napi_default, NULL},
     {"symlinkAsync", NULL, js_symlink_async, NULL, NULL, NULL, napi_default, NULL},
+    {"createBatchAsync", NULL, js_create_batch_async, NULL, NULL, NULL, napi_default, NULL},
     {"sha256New", NULL, js_sha256_new, NULL, NULL, NULL, napi_default, NULL},
     {"sha256UpdateAsync", NULL, js_sha256_update_async, NULL, NULL, NULL, napi_default, NULL},
     {"sha256Digest", NULL, js_sha256_digest, NULL, NULL, NULL, napi_default, NULL},
