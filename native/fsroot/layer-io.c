@@ -3,19 +3,15 @@
  * thousands of small files, each an open(O_CREAT|O_EXCL) + write + fchown +
  * fchmod + futimens + close that block in the filesystem; a commit is the
  * sha256 of 100 MB. Done on the JS thread they serialize with tar parsing;
- * here each file is one job on the pool (several in flight) and each hash
+ * here files go to the pool in batches (several in flight) and each hash
  * update one job, overlapped with the rest of the pipeline.
  *
- *   writeFileAsync(path, data, mode, uid, gid, mtimeSec, mtimeNsec) -> Promise<void>
- *     Creates `path` (which must not exist; a symlink there is not
- *     followed), writes `data` (a Buffer, kept alive until done), sets owner,
- *     mode and mtime on the descriptor. Errors reject with `code`.
- *   symlinkAsync(target, path, uid, gid, mtimeSec, mtimeNsec) -> Promise<void>
- *     The same for a symlink (owner and times of the link itself).
  *   createBatchAsync([[path, data | linkTarget, mode, uid, gid, mtimeSec, mtimeNsec], ...]) -> Promise<void>
- *     The same for several files and symlinks (a string instead of a Buffer;
- *     its mode is ignored), in order, in one pool job, stopping at the first
- *     failure, whose error also has `index`.
+ *     Creates each `path` (which must not exist; a symlink there is not
+ *     followed): a file with `data` (a Buffer, kept alive until done), or a
+ *     symlink to `linkTarget` (a string; mode ignored), then owner, mode and
+ *     mtime; in order, in one pool job, stopping at the first failure, whose
+ *     error has `code` and `index`.
  *   sha256New() -> handle
  *   sha256UpdateAsync(handle, data) -> Promise<void>  (one at a time per handle:
  *     the caller chains them; `data` is kept alive until done)
@@ -59,7 +55,7 @@ static int get_i64(napi_env env, napi_value v, int64_t *out) {
   return napi_get_value_int64(env, v, out) == napi_ok ? 0 : -1;
 }
 
-/* ---- writeFileAsync ------------------------------------------------------ */
+/* ---- one create (a file or a symlink), run by a batch on the pool -------- */
 
 struct write_work {
   napi_async_work work;
@@ -121,96 +117,6 @@ static void write_execute(napi_env env, void *data) {
   if (!w->err && fchmod(fd, w->mode) != 0) { w->err = errno; w->what = "chmod"; }
   if (!w->err && futimens(fd, w->times) != 0) { w->err = errno; w->what = "utimes"; }
   if (close(fd) != 0 && !w->err) { w->err = errno; w->what = "close"; }
-}
-
-static void write_complete(napi_env env, napi_status status, void *data) {
-  struct write_work *w = data;
-  if (status != napi_ok && !w->err) w->err = ECANCELED;
-  if (w->data_ref) napi_delete_reference(env, w->data_ref);
-  settle(env, w->deferred, w->err, w->what, w->path);
-  napi_delete_async_work(env, w->work);
-  free(w);
-}
-
-static napi_value js_write_file_async(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct write_work *w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  size_t n = 0;
-  int64_t mode, uid, gid, sec, nsec;
-  bool isbuf = false;
-  void *buf = NULL;
-  if (argc < 7 || napi_get_value_string_utf8(env, argv[0], w->path, MAX_PATH_ARG, &n) != napi_ok || n == 0 || n >= MAX_PATH_ARG - 1 ||
-      strlen(w->path) != n || napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf ||
-      napi_get_buffer_info(env, argv[1], &buf, &w->len) != napi_ok || get_i64(env, argv[2], &mode) || get_i64(env, argv[3], &uid) ||
-      get_i64(env, argv[4], &gid) || get_i64(env, argv[5], &sec) || get_i64(env, argv[6], &nsec) || mode < 0 || mode > 07777 ||
-      uid < 0 || uid > 0xfffffffeLL || gid < 0 || gid > 0xfffffffeLL || nsec < 0 || nsec > 999999999) {
-    free(w);
-    napi_throw_type_error(env, NULL, "expected a path, a Buffer, mode, uid, gid, mtime seconds and nanoseconds");
-    return NULL;
-  }
-  w->data = buf;
-  w->mode = (mode_t)mode;
-  w->uid = (uid_t)uid;
-  w->gid = (gid_t)gid;
-  w->times[0].tv_sec = w->times[1].tv_sec = (time_t)sec;
-  w->times[0].tv_nsec = w->times[1].tv_nsec = (long)nsec;
-  napi_value name, promise;
-  napi_create_string_utf8(env, "berth:writeFile", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_reference(env, argv[1], 1, &w->data_ref) != napi_ok) {
-    free(w);
-    napi_throw_error(env, NULL, "cannot keep the data");
-    return NULL;
-  }
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, w, &w->work) != napi_ok ||
-      napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_delete_reference(env, w->data_ref);
-    settle(env, w->deferred, ENOMEM, "queue", w->path);
-    free(w);
-  }
-  return promise;
-}
-
-static napi_value js_symlink_async(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct write_work *w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  size_t n = 0, tn = 0;
-  int64_t uid, gid, sec, nsec;
-  if (argc < 6 || napi_get_value_string_utf8(env, argv[0], w->target, MAX_PATH_ARG, &tn) != napi_ok || tn >= MAX_PATH_ARG - 1 ||
-      strlen(w->target) != tn || napi_get_value_string_utf8(env, argv[1], w->path, MAX_PATH_ARG, &n) != napi_ok || n == 0 ||
-      n >= MAX_PATH_ARG - 1 || strlen(w->path) != n || get_i64(env, argv[2], &uid) || get_i64(env, argv[3], &gid) ||
-      get_i64(env, argv[4], &sec) || get_i64(env, argv[5], &nsec) || uid < 0 || uid > 0xfffffffeLL || gid < 0 ||
-      gid > 0xfffffffeLL || nsec < 0 || nsec > 999999999) {
-    free(w);
-    napi_throw_type_error(env, NULL, "expected a link target, a path, uid, gid, mtime seconds and nanoseconds");
-    return NULL;
-  }
-  w->symlink = 1;
-  w->uid = (uid_t)uid;
-  w->gid = (gid_t)gid;
-  w->times[0].tv_sec = w->times[1].tv_sec = (time_t)sec;
-  w->times[0].tv_nsec = w->times[1].tv_nsec = (long)nsec;
-  napi_value name, promise;
-  napi_create_string_utf8(env, "berth:symlink", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, w, &w->work) != napi_ok ||
-      napi_queue_async_work(env, w->work) != napi_ok) {
-    settle(env, w->deferred, ENOMEM, "queue", w->path);
-    free(w);
-  }
-  return promise;
 }
 
 /* ---- createBatchAsync ---------------------------------------------------- */
@@ -505,8 +411,6 @@ static napi_value js_sha256_digest(napi_env env, napi_callback_info info) {
 
 void layer_io_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-    {"writeFileAsync", NULL, js_write_file_async, NULL, NULL, NULL, napi_default, NULL},
-    {"symlinkAsync", NULL, js_symlink_async, NULL, NULL, NULL, napi_default, NULL},
     {"createBatchAsync", NULL, js_create_batch_async, NULL, NULL, NULL, napi_default, NULL},
     {"sha256New", NULL, js_sha256_new, NULL, NULL, NULL, napi_default, NULL},
     {"sha256UpdateAsync", NULL, js_sha256_update_async, NULL, NULL, NULL, napi_default, NULL},

@@ -29,8 +29,6 @@ export interface FsRootNative {
    * and mtime set on its descriptor; a symlink with its owner and mtime.
    * Errors carry `code`.
    */
-  writeFileAsync?(p: string, data: Buffer, mode: number, uid: number, gid: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
-  symlinkAsync?(target: string, p: string, uid: number, gid: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
   /** Several of those in order in one pool job: [path, data | link target, mode, uid, gid, mtimeSec, mtimeNsec]; a failure has `index`. */
   createBatchAsync?(items: Array<[string, Buffer | string, number, number, number, number, number]>): Promise<void>;
   /** sha256 with each update on libuv's pool; one update at a time per handle. */
