@@ -871,6 +871,12 @@ export class NetworkService {
       if (a.endpoint.ip6) this.ipam.release(n.id, a.endpoint.ip6);
     }
     this.db.prepare('DELETE FROM net_attach WHERE container_id = ? AND network_id = ?').run(c.id, n.id);
+    if (n.driver === 'overlay') {
+      // as at teardown: the cluster-wide address goes back, and the data plane with its last user
+      if (a.endpoint) await this.swarm?.release(n.id, a.endpoint.ip).catch((e) => log.warn('overlay address not released', { network: n.name, error: String(e) }));
+      if (!this.inUse(n)) await this.serial(() => this.removeDataPlane(n));
+      this.swarm?.kick();
+    }
     this.onChange?.(c.id);
     this.deps.events.publish('network', 'disconnect', n.id, { container: c.id, name: n.name, type: n.driver });
   }
