@@ -713,6 +713,7 @@ export class ContainerService {
     const ms: Record<string, number> = {};
     const mark = (k: string) => { ms[k] = Date.now() - t0; };
     this.restarts.cancel(c);
+    await this.drained(c.id);
     for (const h of this.hooks) {
       if (!h.deferRemove) await h.onRemove?.(c, { removeVolumes: volumes }).catch((e) => log.warn('onRemove hook failed', { id: c.id, err: String(e) }));
     }
@@ -895,8 +896,32 @@ export class ContainerService {
     const exit = this.nextExit(c.id);
     reader.follow();
     const how = await Promise.race([exit.then(() => 'exit'), closed.then(() => 'closed')]);
-    await reader.stop(how === 'exit');
+    // The last read is by path: a removal (docker run --rm's, right after the
+    // exit) moves the directory only once it is done (drained).
+    const last = reader.stop(how === 'exit');
+    const streams = this.draining.get(c.id) ?? new Set<Promise<void>>();
+    this.draining.set(c.id, streams.add(last));
+    try {
+      await last;
+    } finally {
+      streams.delete(last);
+      if (!streams.size && this.draining.get(c.id) === streams) this.draining.delete(c.id);
+    }
     sink.end();
+  }
+
+  /** Attach streams doing their last read of a container's log spool, by container id. */
+  private readonly draining = new Map<string, Set<Promise<void>>>();
+
+  /** Resolves once every attach stream of the container has read its output to the end (bounded). */
+  private async drained(id: string, timeoutMs = 5_000): Promise<void> {
+    // An attach hears of the exit a few promise steps after it is recorded: let those run first.
+    await new Promise((r) => setImmediate(r));
+    const streams = this.draining.get(id);
+    if (!streams?.size) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...streams]), new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+    clearTimeout(timer);
   }
 
   /**
