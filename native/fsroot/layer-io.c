@@ -57,10 +57,8 @@ static int get_i64(napi_env env, napi_value v, int64_t *out) {
 
 /* ---- one create (a file or a symlink), run by a batch on the pool -------- */
 
-struct write_work {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref data_ref;
+/* What to make, and how it failed (err, what). `data` stays the caller's Buffer, kept alive by the batch. */
+struct create_item {
   const char *data;
   size_t len;
   mode_t mode;
@@ -74,7 +72,7 @@ struct write_work {
   char target[MAX_PATH_ARG];
 };
 
-static void symlink_execute(struct write_work *w) {
+static void symlink_execute(struct create_item *w) {
   w->what = "symlink";
   if (symlink(w->target, w->path) != 0) {
     w->err = errno;
@@ -84,9 +82,7 @@ static void symlink_execute(struct write_work *w) {
   if (utimensat(AT_FDCWD, w->path, w->times, AT_SYMLINK_NOFOLLOW) != 0) { w->err = errno; w->what = "utimes"; }
 }
 
-static void write_execute(napi_env env, void *data) {
-  (void)env;
-  struct write_work *w = data;
+static void create_execute(struct create_item *w) {
   if (w->symlink) {
     symlink_execute(w);
     return;
@@ -125,24 +121,20 @@ static void write_execute(napi_env env, void *data) {
  * Several creates in one pool job: each job queued wakes a pool thread, and
  * on a loaded host the wake-up preempted the JS thread once per file.
  */
-struct batch_item {
-  struct write_work w; /* path, data/target, owner, mode, times; err/what */
-};
-
 struct batch_work {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref items_ref;
   uint32_t n;
   uint32_t failed; /* index of the item that failed */
-  struct batch_item *items;
+  struct create_item *items;
 };
 
 static void batch_execute(napi_env env, void *data) {
   struct batch_work *b = data;
   for (uint32_t i = 0; i < b->n; i++) {
-    write_execute(env, &b->items[i].w);
-    if (b->items[i].w.err) {
+    create_execute(&b->items[i]);
+    if (b->items[i].err) {
       b->failed = i;
       return;
     }
@@ -152,7 +144,7 @@ static void batch_execute(napi_env env, void *data) {
 static void batch_complete(napi_env env, napi_status status, void *data) {
   struct batch_work *b = data;
   napi_delete_reference(env, b->items_ref);
-  struct write_work *f = b->failed < b->n ? &b->items[b->failed].w : NULL;
+  struct create_item *f = b->failed < b->n ? &b->items[b->failed] : NULL;
   if (status != napi_ok && !f) {
     settle(env, b->deferred, ECANCELED, "create", "batch");
   } else if (f) {
@@ -176,7 +168,7 @@ static void batch_complete(napi_env env, napi_status status, void *data) {
 }
 
 /* One item: [path, data (Buffer) | target (string), mode, uid, gid, mtimeSec, mtimeNsec]. */
-static int batch_item(napi_env env, napi_value arr, struct write_work *w) {
+static int batch_item(napi_env env, napi_value arr, struct create_item *w) {
   napi_value v[7];
   for (uint32_t k = 0; k < 7; k++) if (napi_get_element(env, arr, k, &v[k]) != napi_ok) return -1;
   size_t n = 0, tn = 0;
@@ -215,7 +207,7 @@ static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   struct batch_work *b = calloc(1, sizeof *b);
-  struct batch_item *items = calloc(n, sizeof *items);
+  struct create_item *items = calloc(n, sizeof *items);
   if (!b || !items) {
     free(b);
     free(items);
@@ -230,7 +222,7 @@ static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
     bool itarr = false;
     uint32_t len = 0;
     if (napi_get_element(env, argv[0], i, &it) != napi_ok || napi_is_array(env, it, &itarr) != napi_ok || !itarr ||
-        napi_get_array_length(env, it, &len) != napi_ok || len != 7 || batch_item(env, it, &items[i].w)) {
+        napi_get_array_length(env, it, &len) != napi_ok || len != 7 || batch_item(env, it, &items[i])) {
       free(items);
       free(b);
       napi_throw_type_error(env, NULL, "expected [path, data or link target, mode, uid, gid, mtime seconds, nanoseconds] per create");
