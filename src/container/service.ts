@@ -804,10 +804,7 @@ export class ContainerService {
 
   /** Resolves when every background removal begun so far has finished (daemon stop, tests). */
   async settled(timeoutMs = 30_000): Promise<void> {
-    const all = Promise.all([...this.teardowns.values()]);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise<void>((res) => { timer = setTimeout(res, timeoutMs); })]);
-    clearTimeout(timer);
+    await allWithin([...this.teardowns.values()], timeoutMs);
   }
 
   // ---- wait -------------------------------------------------------------------
@@ -918,10 +915,7 @@ export class ContainerService {
     // An attach hears of the exit a few promise steps after it is recorded: let those run first.
     await new Promise((r) => setImmediate(r));
     const streams = this.draining.get(id);
-    if (!streams?.size) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...streams]), new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
-    clearTimeout(timer);
+    if (streams?.size) await allWithin([...streams], timeoutMs);
   }
 
   /**
@@ -1227,4 +1221,11 @@ function splitLinkSpec(l: string): [string, string] {
   const target = (i < 0 ? l : l.slice(0, i)).replace(/^\//, '');
   const alias = i < 0 ? target : l.slice(i + 1).replace(/^.*\//, '');
   return [target, alias];
+}
+
+/** Resolves when every promise has settled or after `ms`, whichever is first (they never reject here). */
+async function allWithin(promises: Promise<void>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(promises), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
 }
