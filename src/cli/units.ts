@@ -79,11 +79,3 @@ export function goTimeString(d: Date): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.trunc(ao / 60))}${pad(ao % 60)} ${zone}`;
 }
 
-/** RFC 3339 with nanoseconds, as Go's time.RFC3339Nano prints (trailing zeros dropped). */
-export function rfc3339Nano(unixNano: bigint | number): string {
-  const ns = BigInt(unixNano);
-  const sec = ns / 1000000000n;
-  const frac = (ns % 1000000000n).toString().padStart(9, '0').replace(/0+$/, '');
-  const iso = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
-  return `${iso}${frac ? '.' + frac : ''}Z`;
-}

@@ -12,6 +12,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { parseTimestamp, type LogEntry } from './logs';
 import type { LogSettings } from './logs-driver';
+import { goFraction, rfc3339Nano } from '../util/go-json-time';
 
 export interface LogCodec {
   /** One entry as it goes into the file (text for json-file: cheaper to batch). */
@@ -22,29 +23,15 @@ export interface LogCodec {
 
 // ---- json-file -------------------------------------------------------------------
 
-/** Go's RFC3339Nano in UTC: trailing zeros of the fraction dropped. */
-export function rfc3339Nano(ns: bigint): string {
-  const sec = ns / 1_000_000_000n;
-  if (sec !== lastSec) {
-    lastSec = sec;
-    lastBase = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
-  }
-  const frac = String(ns % 1_000_000_000n).padStart(9, '0').replace(/0+$/, '');
-  return `${lastBase}${frac ? `.${frac}` : ''}Z`;
-}
-
 /** The entry's time in RFC3339Nano UTC; conmon's own text when it is already UTC (no parsing). */
 function utcTime(e: LogEntry): string {
   const t = e.time;
   if (t.length === 35 && t[19] === '.' && t.endsWith('+00:00')) {
-    const frac = t.slice(20, 29).replace(/0+$/, '');
-    return `${t.slice(0, 19)}${frac ? `.${frac}` : ''}Z`;
+    return `${t.slice(0, 19)}${goFraction(t.slice(20, 29))}Z`;
   }
   return rfc3339Nano(e.timeNs);
 }
 
-let lastSec = -1n;
-let lastBase = '';
 
 /**
  * JSON string as Docker's jsonlog writes it: Go's HTML-safe escapes for
