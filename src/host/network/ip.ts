@@ -1,5 +1,6 @@
 // iproute2 plumbing: bridges, network namespaces and veth pairs. Commands are
 // batched (`ip -batch -`) so one container's setup costs one or two processes.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execHost } from '../exec';
@@ -34,7 +35,12 @@ export function linkExists(name: string): boolean {
 /** Creates (or repairs after a crash) a bridge with the gateway address; idempotent. */
 export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu = 1500, gateway6Cidr?: string): Promise<void> {
   const cmds: string[] = [];
-  if (!linkExists(name)) cmds.push(`link add name ${name} type bridge`);
+  // A bridge's MAC follows its lowest port's unless set: a container leaving
+  // would change the gateway's MAC under the neighbours' caches of the others
+  // (their traffic to the gateway lost until the entries go stale). As
+  // Docker, give it one of its own; a bridge made before keeps its current one.
+  if (!linkExists(name)) cmds.push(`link add name ${name} address ${randomMac()} type bridge`);
+  else if (readSys(name, 'addr_assign_type') !== '3' && readSys(name, 'address')) cmds.push(`link set dev ${name} address ${readSys(name, 'address')}`);
   cmds.push(`link set dev ${name} mtu ${mtu}`);
   if (gatewayCidr) cmds.push(`addr replace ${gatewayCidr} dev ${name}`);
   if (gateway6Cidr) cmds.push(`addr replace ${gateway6Cidr} dev ${name} nodad`);
@@ -44,6 +50,21 @@ export async function ensureBridge(name: string, gatewayCidr: string | undefined
   // berthd is down): such packets leave through the bridge with a 127/8
   // source, which the kernel only routes with route_localnet.
   sysctl(`net.ipv4.conf.${name}.route_localnet`, '1');
+}
+
+/** A random, locally administered unicast MAC. */
+function randomMac(): string {
+  const b = crypto.randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function readSys(dev: string, attr: string): string {
+  try {
+    return fs.readFileSync(`/sys/class/net/${dev}/${attr}`, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** A fixed MAC and an extra address on a device (the routing mesh's node address on the ingress bridge). */
