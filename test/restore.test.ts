@@ -54,9 +54,14 @@ test('always restarts with a growing back-off; docker stop ends it; restart rese
 });
 
 test('docker update --restart changes the policy of an existing container', async () => {
-  await ok(['run', '-d', '--name', 'up', 'busybox', 'sh', '-c', 'sleep 1; exit 1']);
+  // It fails only once told to (a file), so the update always comes before the exit; each
+  // restart removes the file again, so the one restart the policy allows fails for good.
+  await ok(['run', '-d', '--name', 'up', 'busybox', 'sh', '-c', 'while [ ! -f /go ]; do sleep 0.05; done; rm /go; exit 1']);
   await ok(['update', '--restart', 'on-failure:1', 'up']);
   assert.equal(await insp('up', '{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}'), 'on-failure:1');
+  await ok(['exec', 'up', 'touch', '/go']);
+  await waitFor(async () => (await insp('up', '{{.RestartCount}} {{.State.Status}}')) === '1 running', 15_000, 'restarted after the update');
+  await ok(['exec', 'up', 'touch', '/go']);
   await waitFor(async () => (await insp('up', '{{.RestartCount}} {{.State.Status}}')) === '1 exited', 15_000, 'one restart after update');
   const bad = await d.docker(['run', '--rm', '--restart', 'always', 'busybox', 'true']);
   assert.notEqual(bad.code, 0);
