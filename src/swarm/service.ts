@@ -765,10 +765,11 @@ export class SwarmService {
     ]);
     signing.catch(() => {}); // awaited below
     if (!store) {
-      // a worker needs the store; a manager also this node's first tick (its
-      // heartbeat and leader key: the init's node stays the Leader, and the
-      // new member does not slow that tick's writes down)
-      await this.pending?.settled(undefined, role === 'manager' ? 'ready' : 'stored');
+      // the store with the init's records, which make this node alive and the
+      // Leader (store.createCluster): a manager joining need not wait for its
+      // first tick (whose writes, once the member is added, wait for the new
+      // member like every later tick's)
+      await this.pending?.settled(undefined, 'stored');
       store = this.manager();
     }
     const s = store;
