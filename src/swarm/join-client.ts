@@ -17,6 +17,27 @@ type Connect = (...args: unknown[]) => unknown;
 
 const CLOSED = 'the connection to the manager was closed';
 
+let joinContext: tls.SecureContext | undefined;
+
+/**
+ * The client context of a join's connection (no client certificate, the
+ * server checked by hand), made once. Made cold on the join's path it cost
+ * 10-25 ms (the default root store is built with it, and the first X.509
+ * parse and verification load their code); a node not in a swarm calls this
+ * ahead (service.ts), with the key it will join with.
+ */
+export function warmJoinClient(): tls.SecureContext {
+  if (joinContext) return joinContext;
+  joinContext = tls.createSecureContext();
+  try {
+    const c = new X509Certificate(tls.rootCertificates[0]);
+    c.verify(c.publicKey);
+  } catch {
+    // only a warm-up
+  }
+  return joinContext;
+}
+
 /** An agent that hands out one already connected socket, kept alive between requests, and never connects itself. */
 class OneSocketAgent extends https.Agent {
   closed = false;
@@ -54,7 +75,7 @@ export class JoinConnection {
     const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
     const port = Number(addr.slice(i + 1));
     return new Promise((resolve, reject) => {
-      const sock = tls.connect({ host, port, rejectUnauthorized: false, timeout: timeoutMs });
+      const sock = tls.connect({ host, port, rejectUnauthorized: false, timeout: timeoutMs, secureContext: warmJoinClient() });
       const fail = (e: Error) => { sock.destroy(); reject(new UnreachableError(addr, e.message)); };
       sock.once('secureConnect', () => {
         sock.off('error', fail);

@@ -27,7 +27,7 @@ import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
 import { ControlPool } from './control-pool';
 import { PendingStore, FIRST_INDEX, type InitRecord } from './pending';
-import { JoinConnection } from './join-client';
+import { JoinConnection, warmJoinClient } from './join-client';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -201,7 +201,7 @@ export class SwarmService {
     const st = this.files.loadState();
     if (!st) {
       // a node not in a swarm may be asked to join one: its key is made now, off the join's path
-      setImmediate(() => { if (!this.state) this.spareKey ??= keyAndCsr(); });
+      this.prepareJoin();
       return;
     }
     this.state = st;
@@ -473,6 +473,7 @@ export class SwarmService {
       }
       const remote = conn.addr;
       const tJoin = Date.now();
+      let tFiles = tJoin;
 
       const st: LocalState = {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
@@ -485,9 +486,12 @@ export class SwarmService {
       try {
         this.state = st;
         this.files.saveState(st);
+        tFiles = Date.now();
         this.stopped = false;
-        // a new manager takes joins (and a worker serves its node routes) as soon as the answer is out
-        await this.startControl();
+        // a new manager takes joins as soon as the answer is out; a worker's
+        // port (its node routes: task logs) opens behind it (activate), its
+        // being free checked above
+        if (st.role === 'manager') await this.startControl();
       } catch (e) {
         await this.dropLocal();
         throw e;
@@ -505,13 +509,14 @@ export class SwarmService {
           this.startLoop();
         });
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, totalMs: Date.now() - t0 });
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, filesMs: tFiles - tJoin, totalMs: Date.now() - t0 });
     });
   }
 
   /**
    * What an init or join starts once it has answered: on a manager, the
-   * etcd member (a worker's components follow, see join). Queued behind the
+   * etcd member; on a worker, its control port (its components follow, see
+   * join). Queued behind the
    * request that answers (in the same order as any later swarm request) and
    * run after its response is written and the read the CLI makes next (GET
    * /swarm after an init, /info after a join: spawning etcd blocks the JS
@@ -529,7 +534,23 @@ export class SwarmService {
       clearTimeout(timer);
       this.followUp = undefined;
       await new Promise((r) => setImmediate(r));
-      if (st.role === 'manager' && this.state === st && !this.stopped) this.startManager();
+      if (this.state !== st || this.stopped) return;
+      if (st.role === 'manager') this.startManager();
+      else if (!this.control) {
+        await this.startControl().catch((e) => {
+          this.lastError = (e as Error).message;
+          log.error('swarm control port could not be opened', { err: this.lastError });
+        });
+      }
+    });
+  }
+
+  /** What a join needs that can be made before it comes: its key and request, the TLS client (off the join's path, a tick later). */
+  private prepareJoin(): void {
+    setImmediate(() => {
+      if (this.state) return;
+      this.spareKey ??= keyAndCsr();
+      warmJoinClient();
     });
   }
 
@@ -744,10 +765,11 @@ export class SwarmService {
     ]);
     signing.catch(() => {}); // awaited below
     if (!store) {
-      // a worker needs the store; a manager also this node's first tick (its
-      // heartbeat and leader key: the init's node stays the Leader, and the
-      // new member does not slow that tick's writes down)
-      await this.pending?.settled(undefined, role === 'manager' ? 'ready' : 'stored');
+      // the store with the init's records, which make this node alive and the
+      // Leader (store.createCluster): a manager joining need not wait for its
+      // first tick (whose writes, once the member is added, wait for the new
+      // member like every later tick's)
+      await this.pending?.settled(undefined, 'stored');
       store = this.manager();
     }
     const s = store;
@@ -1026,7 +1048,7 @@ export class SwarmService {
     this.leaderId = undefined;
     this.publish();
     this.pool.close();
-    setImmediate(() => { if (!this.state) this.spareKey ??= keyAndCsr(); });
+    this.prepareJoin();
     // as Docker's leave: what the membership made (task containers) goes, bounded
     await Promise.all(this.components.map((c) => c.left && Promise.race([
       c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })),

@@ -134,10 +134,20 @@ export class SwarmStore {
   async createCluster(c: ClusterRecord, self: NodeRecord): Promise<number> {
     this.nodesGen++;
     this.nodesSnap = undefined;
+    // the init's node is alive and the leader with its records: its first
+    // tick then only renews, and a manager's join need not wait for it.
+    // Leases do not move the revision: the records stay at FIRST_INDEX.
+    const [alive, leader] = await Promise.all([this.etcd.leaseGrant(ALIVE_TTL), this.etcd.leaseGrant(LEADER_TTL)]);
     const r = await this.etcd.txn([{ key: K.cluster, target: 'CREATE', create_revision: 0 }],
-      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } }],
+      [{ put: { key: K.cluster, value: JSON.stringify(c) } }, { put: { key: K.node(self.id), value: JSON.stringify(self) } },
+        { put: { key: K.alive(self.id), value: alive, lease: alive } }, { put: { key: K.leader, value: self.id, lease: leader } }],
       [{ range: { key: K.cluster } }]);
-    if (r.succeeded) return r.revision;
+    if (r.succeeded) {
+      this.leases.set(self.id, alive);
+      this.leaderLeaseId = leader;
+      return r.revision;
+    }
+    void Promise.all([this.etcd.leaseRevoke(alive), this.etcd.leaseRevoke(leader)]).catch(() => {});
     const cur = r.kvs[0];
     if (cur && (JSON.parse(cur.value) as ClusterRecord).id === c.id) return cur.createRevision;
     throw new SwarmError(503, ALREADY_IN_SWARM);
