@@ -3,7 +3,8 @@
 // time, and every one of them runs in the end; the first task's `running`
 // goes out while later containers still wait their turn; a report made while
 // a batch is on its way goes at once in a second batch (never two batches
-// holding the same task); a task whose desired state moved down while it
+// holding the same task), and the reports of one turn (an assignment's
+// tasks) go as one batch; a task whose desired state moved down while it
 // waited its turn is never started.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -147,8 +148,13 @@ test('a node\'s new tasks start at most START_CONCURRENCY at a time, all of them
 test('a report made while a batch is on its way goes at once in a second batch, never with a task already on its way', async () => {
   // slow reports: without a second batch, later reports would wait for the first one's answer
   const { dispatcher, agent, ctx } = setup({ tasks: 6, startMs: 30, reportMs: 150 });
+  // three tasks first; the other three arrive while the first batch (of the first three) is on its way
+  const later = dispatcher.tasks.splice(3);
   agent.setContext(ctx);
   try {
+    await until('the first batch on its way', () => dispatcher.inFlight === 1);
+    dispatcher.tasks.push(...later);
+    dispatcher.version++;
     await until('every task reported running', () => running(dispatcher).size === 6);
     assert.equal(dispatcher.maxInFlight, 2, 'two batches on their way at once');
     // no task in two overlapping batches
@@ -161,6 +167,9 @@ test('a report made while a batch is on its way goes at once in a second batch, 
     }
     // the second batch left while the first was on its way (not after its answer)
     const [first, second] = dispatcher.batches;
+    // one turn's reports go together: the first batch holds each of the first assignment's tasks
+    assert.deepEqual(first.reports.map((r) => r.taskId).sort(), ['task01', 'task02', 'task03']);
+    assert.deepEqual(second.reports.map((r) => r.taskId).sort(), ['task04', 'task05', 'task06']);
     assert.ok(second.at < first.done!, `second batch at ${second.at - first.at} ms, first answered at ${first.done! - first.at} ms`);
     // states only move forward per task, in the order the batches were sent
     const order: TaskState[] = ['accepted', 'preparing', 'ready', 'starting', 'running'];

@@ -83,11 +83,10 @@ export class ControlServer {
       if (req.method === 'POST' && req.url === '/join') return send(200, await this.h.join(body as unknown as JoinRequest));
       const extra = req.method === 'POST' && req.url !== '/heartbeat' ? this.h.route?.(req.url ?? '') : undefined;
       if (req.method === 'POST' && (req.url === '/heartbeat' || extra)) {
-        const sock = req.socket as TLSSocket;
-        const peer = sock.getPeerCertificate();
-        if (!sock.authorized || !peer?.subject?.CN) return send(401, { message: 'a node certificate of this cluster is required' });
-        if (extra) return send(200, (await extra(String(peer.subject.CN), body)) ?? {});
-        return send(200, await this.h.heartbeat(String(peer.subject.CN), String(peer.subject.O ?? ''), body as unknown as HeartbeatRequest));
+        const peer = peerOf(req.socket as TLSSocket);
+        if (!peer) return send(401, { message: 'a node certificate of this cluster is required' });
+        if (extra) return send(200, (await extra(peer.node, body)) ?? {});
+        return send(200, await this.h.heartbeat(peer.node, peer.cluster, body as unknown as HeartbeatRequest));
       }
       send(404, { message: 'not found' });
     } catch (e) {
@@ -96,6 +95,19 @@ export class ControlServer {
       send(status, { message: (e as Error).message });
     }
   }
+}
+
+/** Node id (CN) and cluster id (O) of a connection's verified client certificate, per connection. */
+const peers = new WeakMap<TLSSocket, { node: string; cluster: string } | null>();
+function peerOf(sock: TLSSocket): { node: string; cluster: string } | undefined {
+  // a kept connection carries many calls; its certificate (decoded into an object each time asked) is the same for all
+  let p = peers.get(sock);
+  if (p === undefined) {
+    const cert = sock.authorized ? sock.getPeerCertificate() : undefined;
+    p = cert?.subject?.CN ? { node: String(cert.subject.CN), cluster: String(cert.subject.O ?? '') } : null;
+    peers.set(sock, p);
+  }
+  return p ?? undefined;
 }
 
 function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {

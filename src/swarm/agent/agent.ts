@@ -12,8 +12,10 @@
 // and started at once (the rest wait their turn, first come first served):
 // on two cores twenty concurrent `runc create`s finish all together, late,
 // while a few at a time get the first tasks running early for the same total.
-// State reports are queued and sent in batches: the first report goes at
-// once, reports made while a batch is in flight go in a second batch (up to
+// State reports are queued and sent in batches: what the steps of one turn
+// reported goes at once after that turn (one batch for an assignment's
+// tasks up to their container create), reports made while a batch is in
+// flight go in a second batch (up to
 // REPORTS_IN_FLIGHT batches, never two holding the same task; only the latest
 // state of a task waiting to be sent), retried until a manager takes them.
 // The same step reconciles after a berthd restart: containers whose task is
@@ -61,6 +63,8 @@ export class Agent implements SwarmComponent {
   private readonly inFlight = new Set<string>();
   private sending = 0;
   private retryTimer?: NodeJS.Timeout;
+  /** A flush is due after this turn (flushSoon). */
+  private flushing?: NodeJS.Immediate;
   private backoff = 0;
   private readonly startGate = limiter(START_CONCURRENCY);
   private unsubscribe?: () => void;
@@ -318,7 +322,22 @@ export class Agent implements SwarmComponent {
     if (!stateBefore(l.state, state)) return;
     l.state = state;
     this.pending.set(l.task.id, { Timestamp: new Date().toISOString(), State: state, Message: message, ...extra });
-    this.flush();
+    this.flushSoon();
+  }
+
+  /**
+   * Sends what is pending once the steps under way reached their next wait
+   * (setImmediate: after this turn's promise callbacks): the accepted →
+   * preparing → ready → starting of one step, and of every task an
+   * assignment brought, go as one batch instead of one report at once and
+   * the rest behind it.
+   */
+  private flushSoon(): void {
+    if (this.flushing) return;
+    this.flushing = setImmediate(() => {
+      this.flushing = undefined;
+      this.flush();
+    });
   }
 
   /** Sends what is pending: at once, in up to REPORTS_IN_FLIGHT batches of distinct tasks; after a failure, after a back-off. */

@@ -155,9 +155,10 @@ export class Orchestrator implements SwarmComponent {
   /** One pass; returns whether anything was written. */
   private async reconcile(objects: ObjectStore, _store: SwarmStore, nodeId: string): Promise<boolean> {
     const c = this.cache;
-    // with the change feed live, nothing new since the cached read costs no etcd call
-    const revision = c && objects.feed.live && objects.feed.revision <= c.revision ? c.revision : await objects.revision();
-    if (c && c.revision === revision && !c.timed && !this.globalDue.size) {
+    // with the change feed live, nothing new since the cached read costs no etcd call, and
+    // something new (the feed is past the cache) needs no revision read to tell it
+    const unchanged = !!c && (objects.feed.live ? objects.feed.revision <= c.revision : c.revision === await objects.revision());
+    if (c && unchanged && !c.timed && !this.globalDue.size) {
       return runUpdates(objects, c.services, c.tasks, c.nodes.map((n) => ({ node: n.node, ready: n.ready })), nodeId);
     }
     this.cache = undefined;
