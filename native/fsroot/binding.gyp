@@ -3,7 +3,8 @@
     {
       "target_name": "fsroot",
       "sources": ["fsroot.c", "netlink.c", "spawn.c", "mount-async.c",
-        "layer-io.c"],
+        "layer-io.c",
+        "commit-copy.c"],
       "cflags": ["-Wall", "-O2"]
     },
     {

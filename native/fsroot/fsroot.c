@@ -177,6 +177,7 @@ void netlink_register(napi_env env, napi_value exports);
 void spawn_register(napi_env env, napi_value exports);
 void mount_async_register(napi_env env, napi_value exports);
 void layer_io_register(napi_env env, napi_value exports);
+void commit_copy_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -194,6 +195,7 @@ static napi_value init(napi_env env, napi_value exports) {
   spawn_register(env, exports);
   mount_async_register(env, exports);
   layer_io_register(env, exports);
+  commit_copy_register(env, exports);
   return exports;
 }
 

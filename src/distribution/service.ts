@@ -108,7 +108,9 @@ export class DistributionService {
   private async pullOne(ref: Reference, auth: AuthConfig | undefined, platform: Platform | undefined, sink: ProgressSink, quietStatus: boolean): Promise<void> {
     const s = this.session(ref, auth, 'pull');
     const shown = familiarString(ref);
+    const t0 = Date.now();
     const top = await fetchManifest(s, ref.digest ?? ref.tag!, shown, familiarName(ref));
+    log.debug('pull: manifest', { ref: shown, ms: Date.now() - t0 });
     const tagOrDigest = ref.tag ?? ref.digest!;
     sink.write({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
     let man = top;

@@ -36,6 +36,15 @@ export interface FsRootNative {
   sha256UpdateAsync?(h: Sha256Handle, data: Buffer): Promise<void>;
   /** Lower-case hex; the handle is spent. */
   sha256Digest?(h: Sha256Handle): string;
+  /**
+   * commit-copy.c (absent from an older addon): a sha256 fed, in order, by
+   * jobs on the pool whose ops are tar bytes (a Buffer, hashed) or a file
+   * body [src, dst, size, mode, uid, gid, mtimeSec, mtimeNsec] (hashed and
+   * copied into a new file). One job at a time per handle; a failure has `code` and `index`.
+   */
+  tarHashNew?(): Sha256Handle;
+  tarCopyAsync?(h: Sha256Handle, ops: Array<Buffer | [string, string, number, number, number, number, number, number]>): Promise<void>;
+  tarHashDigest?(h: Sha256Handle): string;
 }
 
 /** An opaque native sha256 state. */

@@ -6,13 +6,18 @@
 // hashed before the stream holds its writer back.
 import { Transform } from 'node:stream';
 import { digestCounter, type DigestCounter } from '../../util/digest';
-import { fsrootNative, type FsRootNative } from '../native/addon';
+import { fsrootNative } from '../native/addon';
 
 const MAX_QUEUED = 16 << 20;
 /** Small chunks (an upload's 16-64 KiB) are hashed in batches of about this size. */
-const BATCH = 1 << 20;
+const BATCH = 4 << 20;
 
-type Native = Required<Pick<FsRootNative, 'sha256New' | 'sha256UpdateAsync' | 'sha256Digest'>>;
+/** One running sha256: updates (a list of buffers hashed in order, one job) and the digest. */
+interface PoolHash {
+  update(bufs: Buffer[]): Promise<void>;
+  digest(): string;
+}
+type Native = { make(): PoolHash };
 
 let native: Native | undefined | null = null;
 
@@ -22,7 +27,20 @@ function nativeHash(): Native | undefined {
   if (process.env.BERTH_POOL_HASH === '0') return native;
   try {
     const n = fsrootNative();
-    if (n.sha256New && n.sha256UpdateAsync && n.sha256Digest) native = n as Native;
+    if (n.tarHashNew && n.tarCopyAsync && n.tarHashDigest) {
+      // commit-copy.c: a job hashes a list of buffers, so small chunks (an
+      // HTTP body's 64 KiB) are not copied together first.
+      const { tarHashNew, tarCopyAsync, tarHashDigest } = n;
+      native = { make: () => { const h = tarHashNew(); return { update: (bufs) => tarCopyAsync(h, bufs), digest: () => tarHashDigest(h) }; } };
+    } else if (n.sha256New && n.sha256UpdateAsync && n.sha256Digest) {
+      const { sha256New, sha256UpdateAsync, sha256Digest } = n;
+      native = {
+        make: () => {
+          const h = sha256New();
+          return { update: (bufs) => sha256UpdateAsync(h, bufs.length === 1 ? bufs[0] : Buffer.concat(bufs)), digest: () => sha256Digest(h) };
+        },
+      };
+    }
   } catch { /* no addon: hash on the JS thread */ }
   return native;
 }
@@ -31,7 +49,7 @@ function nativeHash(): Native | undefined {
 export function poolDigestCounter(check?: (digest: string, size: number) => Error | undefined): DigestCounter {
   const n = nativeHash();
   if (!n) return digestCounter(check);
-  const h = n.sha256New();
+  const h = n.make();
   let size = 0;
   let hex: string | undefined;
   let queued: Buffer[] = [];
@@ -47,14 +65,14 @@ export function poolDigestCounter(check?: (digest: string, size: number) => Erro
   };
   const pump = () => {
     if (running || failed || queued.length === 0) return;
-    // One chunk of a good size alone; small ones together (a copy of under BATCH bytes).
+    // Chunks together up to BATCH bytes, as one job (no copy).
     let take = 1;
     let bytes = queued[0].length;
-    while (take < queued.length && bytes + queued[take].length <= BATCH && queued[take].length < BATCH) bytes += queued[take++].length;
-    const batch = take === 1 ? queued[0] : Buffer.concat(queued.slice(0, take), bytes);
+    while (take < queued.length && bytes + queued[take].length <= BATCH) bytes += queued[take++].length;
+    const batch = queued.slice(0, take);
     queued = queued.slice(take);
     running = true;
-    n.sha256UpdateAsync(h, batch).then(
+    h.update(batch).then(
       () => {
         running = false;
         queuedBytes -= bytes;
@@ -91,7 +109,7 @@ export function poolDigestCounter(check?: (digest: string, size: number) => Erro
     flush(cb) {
       until(() => !running && queued.length === 0, (e) => {
         if (e) { cb(e); return; }
-        hex = n.sha256Digest(h);
+        hex = h.digest();
         cb(check ? check(`sha256:${hex}`, size) : undefined);
       });
     },
