@@ -7,7 +7,9 @@
 //   read     read the file, nothing else
 //   sha256   read + sha256 on the pool (the diffID)
 //   parse    read + tar-stream parse, entries drained
-//   apply    applyTar (what an import does, without the hash), with tar-split
+//   apply    applyTar of the file, with tar-split (a pull's fallback, a load)
+//   import   what an import does: 64 KiB chunks (a socket's) hashed on the
+//            pool and passed to applyTar through a 1 MiB pipe, with tar-split
 //   tarx     `tar -xf` of the same file (the limit the report quotes)
 //   ceiling  every entry created from memory by the addon's batches, N jobs
 //            at a time (dirs first on the JS thread): the pool's own limit
@@ -21,7 +23,7 @@ import { applyTar } from '../src/host/storage/tar-apply';
 import { SplitRecorder } from '../src/host/storage/tar-split';
 import { poolDigestCounter } from '../src/host/storage/pool-digest';
 import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { fsrootNative } from '../src/host/native/addon';
 
 interface Result { wall: number; cpu: number; busy: number }
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const opt = (k: string): string | undefined => { const i = args.indexOf(k); return i >= 0 ? args.splice(i, 2)[1] : undefined; };
   const runs = Number(opt('--runs') ?? 3);
-  const only = (opt('--only') ?? 'read,sha256,parse,apply,tarx,ceiling').split(',');
+  const only = (opt('--only') ?? 'read,sha256,parse,apply,import,tarx,ceiling').split(',');
   const base = opt('--dir') ?? '/var/tmp/berth-extract-phases';
   const file = args[0] ?? '/tmp/berth-fixtures/debian-bookworm-20261204-1806694a274d.tar';
   fs.mkdirSync(base, { recursive: true });
@@ -122,6 +124,21 @@ async function main(): Promise<void> {
       fs.mkdirSync(path.join(d, 'diff'));
       try {
         return await measure(async () => { await applyTar(file, path.join(d, 'diff'), undefined, new SplitRecorder(d)); });
+      } finally { clean(d); }
+    },
+    import: async () => {
+      const d = fresh();
+      fs.mkdirSync(path.join(d, 'diff'));
+      try {
+        return await measure(async () => {
+          const h = poolDigestCounter();
+          const tap = new PassThrough({ highWaterMark: 1 << 20 });
+          const applying = applyTar(tap, path.join(d, 'diff'), undefined, new SplitRecorder(d), true);
+          applying.catch(() => {});
+          await pipeline(fs.createReadStream(file, { highWaterMark: 64 << 10 }), h.stream, tap);
+          await applying;
+          h.digest();
+        });
       } finally { clean(d); }
     },
     tarx: async () => {
