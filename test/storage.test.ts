@@ -313,6 +313,104 @@ test('entries that depend on a file or symlink still being created on the pool s
   assert.deepEqual(fs.readdirSync(bad).sort(), after, 'no create finished after the error');
 });
 
+/** Every path under `dir` with what it is (kind, mode, owner, link target or content), for comparing extractions. */
+function treeListing(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const n of fs.readdirSync(path.join(dir, rel)).sort()) {
+      const r = path.join(rel, n);
+      const p = path.join(dir, r);
+      const st = fs.lstatSync(p);
+      const what = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? `= ${fs.readFileSync(p, 'utf8')}` : st.isDirectory() ? 'dir' : `dev ${st.rdev}`;
+      out.push(`${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.nlink} ${what}`);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+test('an empty root is extracted from what the extraction made (no lstat), the same as asking the disk', async () => {
+  // Paths replaced mid-tar, in every direction, with entries made through
+  // them before and after: the in-memory tree must follow each change.
+  const entries = [
+    { name: 'a/', type: 'directory' as const, mode: 0o755 },
+    { name: 'b/', type: 'directory' as const, mode: 0o755 },
+    { name: 'l', type: 'symlink' as const, linkname: 'a' },
+    { name: 'l/x', body: 'x' },
+    // l becomes a directory: l/y lands in it, not in a/.
+    { name: 'l/', type: 'directory' as const, mode: 0o750 },
+    { name: 'l/y', body: 'y' },
+    // b becomes a symlink to a: b/z follows it.
+    { name: 'b/w', body: 'w' },
+    { name: 'b', type: 'symlink' as const, linkname: 'a' },
+    { name: 'b/z', body: 'z' },
+    // A whiteout of a directory, then a symlink in its place, then through it.
+    { name: 'c/d/', type: 'directory' as const, mode: 0o755 },
+    { name: 'c/d/e/', type: 'directory' as const, mode: 0o755 },
+    { name: 'c/d/e/f', body: 'deep' },
+    { name: 'c/.wh.d' },
+    { name: 'c/d', type: 'symlink' as const, linkname: '../a' },
+    { name: 'c/d/f', body: 'f' },
+    // An absolute symlink resolves inside the root; ".." at the root stays in it.
+    { name: 'abs', type: 'symlink' as const, linkname: '/a' },
+    { name: 'abs/g', body: 'g' },
+    // A directory replaced by a file, then a file replaced by a directory again.
+    { name: 'm/n/', type: 'directory' as const, mode: 0o755 },
+    { name: 'm/n/o', body: 'o' },
+    { name: 'm', body: 'now a file' },
+    { name: 'm/', type: 'directory' as const, mode: 0o711 },
+    { name: 'm/p', body: 'p' },
+    // What was under the old m/ is gone: m/n is made again on the way.
+    { name: 'm/n/o2', body: 'o2' },
+    // Hard links: to a file, to a symlink (the link itself), over an existing name.
+    { name: 'hl', type: 'link' as const, linkname: 'a/x' },
+    { name: 'hs', type: 'link' as const, linkname: 'b' },
+    { name: 'hs/q', body: 'q through a hard-linked symlink' },
+    { name: 'a/x2', body: 'old' },
+    { name: 'a/x2', type: 'link' as const, linkname: 'a/z' },
+    // Missing parents made on the way, then given by a later directory entry.
+    { name: 'u/v/w', body: 'w' },
+    { name: 'u/v/', type: 'directory' as const, mode: 0o700 },
+  ];
+  const tarBuf = await makeTar(entries);
+  const known = fs.mkdtempSync(path.join(root, 'tree-'));
+  const disk = fs.mkdtempSync(path.join(root, 'disk-'));
+  await applyTar(Readable.from([tarBuf]), known);
+  process.env.BERTH_EXTRACT_TREE = '0';
+  try {
+    await applyTar(Readable.from([tarBuf]), disk);
+  } finally {
+    delete process.env.BERTH_EXTRACT_TREE;
+  }
+  const listing = treeListing(known);
+  assert.deepEqual(listing, treeListing(disk));
+  const read = (p: string) => fs.readFileSync(path.join(known, p), 'utf8');
+  assert.equal(read('a/x'), 'x');
+  assert.equal(read('l/y'), 'y');
+  assert.ok(!fs.existsSync(path.join(known, 'a/y')));
+  assert.equal(read('a/z'), 'z');
+  assert.equal(read('a/f'), 'f');
+  assert.equal(read('a/g'), 'g');
+  assert.equal(read('a/q'), 'q through a hard-linked symlink');
+  assert.equal(read('m/p'), 'p');
+  assert.ok(!fs.existsSync(path.join(known, 'm/n/o')));
+  assert.equal(read('m/n/o2'), 'o2');
+  assert.equal(fs.statSync(path.join(known, 'a/x2')).ino, fs.statSync(path.join(known, 'a/z')).ino);
+  assert.equal(fs.statSync(path.join(known, 'u/v')).mode & 0o7777, 0o700);
+  assert.ok(fs.lstatSync(path.join(known, 'c/d')).isSymbolicLink());
+
+  // Escapes through names made earlier in the same tar are refused as before.
+  for (const bad of [
+    [{ name: 'up', type: 'symlink' as const, linkname: '..' }, { name: 'up/x', body: 'x' }],
+    [{ name: 's/', type: 'directory' as const, mode: 0o755 }, { name: 's/t', type: 'symlink' as const, linkname: '../../..' }, { name: 's/t/x', body: 'x' }],
+    [{ name: 'f', body: 'f' }, { name: 'f/x', body: 'x' }],
+  ]) {
+    const dest = fs.mkdtempSync(path.join(root, 'tree-bad-'));
+    await assert.rejects(applyTar(Readable.from([await makeTar(bad)]), dest), InvalidParameter);
+  }
+});
+
 test('the pool hash of a layer is sha256 of its bytes, however they are cut', async () => {
   const bytes = crypto.randomBytes(5 << 20);
   const want = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;

@@ -68,9 +68,33 @@ struct create_item {
   int err;
   const char *what;
   int symlink; /* make a symlink to `target` instead of a file */
-  char path[MAX_PATH_ARG];
-  char target[MAX_PATH_ARG];
+  /* Both malloc'd to their length (two fixed 4 KiB arrays made a batch of
+   * 32 a 256 KiB allocation to map, fault in and unmap on the JS thread). */
+  char *path;
+  char *target;
 };
+
+static void free_items(struct create_item *items, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    free(items[i].path);
+    free(items[i].target);
+  }
+  free(items);
+}
+
+/* A JS string as a malloc'd C string of at most MAX_PATH_ARG - 2 bytes, no NUL inside; NULL when not. */
+static char *get_str(napi_env env, napi_value v, int allow_empty) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok || n >= MAX_PATH_ARG - 1 || (n == 0 && !allow_empty)) return NULL;
+  char *s = malloc(n + 1);
+  if (!s) return NULL;
+  size_t got = 0;
+  if (napi_get_value_string_utf8(env, v, s, n + 1, &got) != napi_ok || got != n || strlen(s) != n) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
 
 static void symlink_execute(struct create_item *w) {
   w->what = "symlink";
@@ -163,7 +187,7 @@ static void batch_complete(napi_env env, napi_status status, void *data) {
     settle(env, b->deferred, 0, "", "");
   }
   napi_delete_async_work(env, b->work);
-  free(b->items);
+  free_items(b->items, b->n);
   free(b);
 }
 
@@ -171,17 +195,16 @@ static void batch_complete(napi_env env, napi_status status, void *data) {
 static int batch_item(napi_env env, napi_value arr, struct create_item *w) {
   napi_value v[7];
   for (uint32_t k = 0; k < 7; k++) if (napi_get_element(env, arr, k, &v[k]) != napi_ok) return -1;
-  size_t n = 0, tn = 0;
   int64_t mode, uid, gid, sec, nsec;
   bool isbuf = false;
   void *buf = NULL;
-  if (napi_get_value_string_utf8(env, v[0], w->path, MAX_PATH_ARG, &n) != napi_ok || n == 0 || n >= MAX_PATH_ARG - 1 || strlen(w->path) != n) return -1;
+  if (!(w->path = get_str(env, v[0], 0))) return -1;
   if (napi_is_buffer(env, v[1], &isbuf) != napi_ok) return -1;
   if (isbuf) {
     if (napi_get_buffer_info(env, v[1], &buf, &w->len) != napi_ok) return -1;
     w->data = buf;
   } else {
-    if (napi_get_value_string_utf8(env, v[1], w->target, MAX_PATH_ARG, &tn) != napi_ok || tn >= MAX_PATH_ARG - 1 || strlen(w->target) != tn) return -1;
+    if (!(w->target = get_str(env, v[1], 1))) return -1;
     w->symlink = 1;
   }
   if (get_i64(env, v[2], &mode) || get_i64(env, v[3], &uid) || get_i64(env, v[4], &gid) || get_i64(env, v[5], &sec) ||
@@ -223,7 +246,7 @@ static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
     uint32_t len = 0;
     if (napi_get_element(env, argv[0], i, &it) != napi_ok || napi_is_array(env, it, &itarr) != napi_ok || !itarr ||
         napi_get_array_length(env, it, &len) != napi_ok || len != 7 || batch_item(env, it, &items[i])) {
-      free(items);
+      free_items(items, n);
       free(b);
       napi_throw_type_error(env, NULL, "expected [path, data or link target, mode, uid, gid, mtime seconds, nanoseconds] per create");
       return NULL;
@@ -231,7 +254,7 @@ static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
   }
   /* The array keeps every item's Buffer alive until the job is done (the caller does not change it). */
   if (napi_create_reference(env, argv[0], 1, &b->items_ref) != napi_ok) {
-    free(items);
+    free_items(items, n);
     free(b);
     napi_throw_error(env, NULL, "cannot keep the data");
     return NULL;
@@ -243,7 +266,7 @@ static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
       napi_queue_async_work(env, b->work) != napi_ok) {
     napi_delete_reference(env, b->items_ref);
     settle(env, b->deferred, ENOMEM, "queue", "batch");
-    free(items);
+    free_items(items, n);
     free(b);
   }
   return promise;

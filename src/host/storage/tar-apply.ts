@@ -23,12 +23,13 @@ import { keepRawPax, rawXattrsOf } from './pax';
 import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
 import type { SplitHandle, SplitRecorder } from './tar-split';
 import { PoolCreateFailed, PoolCreates } from './pool-creates';
+import { DiskView, viewOf, type Node, type PathView } from './extract-tree';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
 export const WHITEOUT_OPAQUE = '.wh..wh..opq';
 const MAX_SYMLINKS = 40;
-/** Files up to this size are written with one synchronous open (see lstatOrNull). */
+/** Files up to this size are written with one synchronous open (see the note on metadata calls). */
 const SMALL_FILE = 1 << 20;
 
 export interface ApplyResult {
@@ -64,17 +65,15 @@ export function cleanEntryName(name: string, label = name): string[] {
 // Metadata calls are synchronous: a rootfs has thousands of entries, and a
 // round trip through libuv's thread pool for each lstat/chown/chmod/utimes
 // made extraction wait-bound (35 s wall for 15 s CPU on a 163 MB Debian
-// rootfs under load); each call is microseconds.
-function lstatOrNull(p: string): fs.Stats | null {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) ?? null;
-}
+// rootfs under load); each call is microseconds. What is at a path comes
+// from a PathView (extract-tree.ts): an empty root's is known in memory.
 
 /**
  * Resolves directory components inside `root`, following symlinks within the
  * root and creating missing directories. Returns the resolved components
  * (none of them a symlink).
  */
-function resolveDir(root: string, parts: string[], entryName: string, pool?: PoolCreates): string[] {
+function resolveDir(root: string, parts: string[], entryName: string, view: PathView, pool?: PoolCreates): string[] {
   const resolved: string[] = [];
   const queue = [...parts];
   let links = 0;
@@ -87,17 +86,19 @@ function resolveDir(root: string, parts: string[], entryName: string, pool?: Poo
       continue;
     }
     const p = path.join(root, ...resolved, c);
-    // A file or symlink still being created on the pool: the caller waits for it and resolves again.
-    if (pool?.has(p)) throw NEED_DRAIN;
-    const st = lstatOrNull(p);
+    // A file or symlink still being created on the pool: the caller waits
+    // for it and resolves again (a known tree has it already).
+    if (!view.known && pool?.has(p)) throw NEED_DRAIN;
+    const st = view.get(p);
     if (!st) {
       fs.mkdirSync(p, { mode: 0o755 });
+      view.made(p, { kind: 'dir' });
       resolved.push(c);
-    } else if (st.isDirectory()) {
+    } else if (st.kind === 'dir') {
       resolved.push(c);
-    } else if (st.isSymbolicLink()) {
+    } else if (st.kind === 'link') {
       if (++links > MAX_SYMLINKS) throw new Breakout(entryName, 'too many levels of symbolic links');
-      const target = fs.readlinkSync(p);
+      const target = st.target ?? '';
       if (target.startsWith('/')) resolved.length = 0;
       queue.unshift(...target.split('/'));
     } else {
@@ -110,31 +111,39 @@ function resolveDir(root: string, parts: string[], entryName: string, pool?: Poo
 const NEED_DRAIN = Symbol('wait for the pool');
 
 /** resolveDir, waiting for the pool's creates when a path on the way is one of them. */
-async function resolveDirAfter(root: string, parts: string[], entryName: string, pool: PoolCreates | undefined): Promise<string[]> {
+async function resolveDirAfter(root: string, parts: string[], entryName: string, view: PathView, pool: PoolCreates | undefined): Promise<string[]> {
   try {
-    return resolveDir(root, parts, entryName, pool);
+    return resolveDir(root, parts, entryName, view, pool);
   } catch (e) {
     if (e !== NEED_DRAIN) throw e;
     await pool!.drain();
-    return resolveDir(root, parts, entryName);
+    return resolveDir(root, parts, entryName, view);
   }
 }
 
 /** Path components for an entry: resolved parent + own base name. */
-async function placeEntry(root: string, name: string, pool: PoolCreates | undefined): Promise<{ dir: string[]; base: string } | null> {
+async function placeEntry(root: string, name: string, view: PathView, pool: PoolCreates | undefined): Promise<{ dir: string[]; base: string } | null> {
   const parts = cleanEntryName(name);
   if (parts.length === 0) return null; // the root itself
   const base = parts.pop()!;
-  const dir = await resolveDirAfter(root, parts, name, pool);
+  const dir = await resolveDirAfter(root, parts, name, view, pool);
   return { dir, base };
 }
 
-async function removeExisting(p: string, st: fs.Stats, split: SplitRecorder | undefined, pool: PoolCreates | undefined): Promise<void> {
+async function removeExisting(p: string, st: Node, x: Ctx): Promise<void> {
   // A removal (a directory's whole tree, or a file tar-split links aside) sees every create done.
-  await pool?.drain();
-  split?.removing(p, st.isDirectory());
-  if (st.isDirectory()) await fsp.rm(p, { recursive: true, force: true });
+  await x.pool?.drain();
+  x.split?.removing(p, st.kind === 'dir');
+  x.view.removed(p);
+  if (st.kind === 'dir') await fsp.rm(p, { recursive: true, force: true });
   else fs.unlinkSync(p);
+}
+
+/** What every entry of one extraction shares. */
+interface Ctx {
+  view: PathView;
+  split?: SplitRecorder;
+  pool?: PoolCreates;
 }
 
 /** How long an extraction may go without reading input or starting an entry. */
@@ -209,6 +218,9 @@ export async function applyTar(
   const realRoot = await fsp.realpath(root);
   split?.attach(realRoot);
   const pool = PoolCreates.open();
+  // BERTH_EXTRACT_TREE=0: ask the disk even for an empty root (to compare).
+  const view = process.env.BERTH_EXTRACT_TREE === '0' ? new DiskView() : viewOf(realRoot);
+  const ctx: Ctx = { view, split, pool };
 
   try {
     for (;;) {
@@ -222,7 +234,7 @@ export async function applyTar(
         ? split.cut((h as { byteOffset?: number }).byteOffset ?? -1, h.size!)
         : undefined;
       try {
-        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes, split, cut, pool).catch((e) => badEntry(h.name, e)), failed]);
+        size += await Promise.race([applyEntry(realRoot, h, entry as unknown as NodeJS.ReadableStream, dirTimes, ctx, cut).catch((e) => badEntry(h.name, e)), failed]);
       } finally {
         split?.unplaced(cut);
         entry.resume();
@@ -249,7 +261,8 @@ export async function applyTar(
   // symlink: only a path that still resolves to itself is touched.
   for (const [p, t] of dirTimes.reverse()) {
     let real: string | null = null;
-    try { real = fs.realpathSync(p); } catch { /* gone */ }
+    if (view.known) real = view.get(p)?.kind === 'dir' ? p : null; // its parents were all made as directories
+    else try { real = fs.realpathSync(p); } catch { /* gone */ }
     if (real === p) try { fs.utimesSync(p, t, t); } catch { /* as before: best effort */ }
   }
   return { size };
@@ -276,10 +289,11 @@ function whiteoutTarget(entry: string, base: string): string {
   return hidden;
 }
 
-async function whiteout(target: string, split: SplitRecorder | undefined, pool: PoolCreates | undefined): Promise<void> {
-  await pool?.drain();
-  const st = lstatOrNull(target);
-  if (st) await removeExisting(target, st, split, pool);
+async function whiteout(target: string, x: Ctx): Promise<void> {
+  await x.pool?.drain();
+  const st = x.view.get(target);
+  if (st) await removeExisting(target, st, x);
+  x.view.made(target, { kind: 'other' });
   await execHost('mknod', ['-m', '0', '--', target, 'c', '0', '0']);
 }
 
@@ -303,11 +317,11 @@ async function applyEntry(
   h: tar.Header,
   entry: NodeJS.ReadableStream,
   dirTimes: Array<[string, Date]>,
-  split?: SplitRecorder,
+  x: Ctx,
   cut?: SplitHandle,
-  pool?: PoolCreates,
 ): Promise<number> {
-  const placed = await placeEntry(root, h.name, pool);
+  const { split, pool, view } = x;
+  const placed = await placeEntry(root, h.name, view, pool);
   if (!placed) return 0;
   const { dir, base } = placed;
   const parentPath = path.join(root, ...dir);
@@ -322,13 +336,14 @@ async function applyEntry(
       return 0;
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) return 0; // aufs metadata: meaningless here
-    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)), split, pool);
+    await whiteout(path.join(parentPath, whiteoutTarget(h.name, base)), x);
     return 0;
   }
 
-  // The same path again while its first create is in flight: that one finishes first.
-  if (pool?.has(full)) await pool.drain();
-  const existing = lstatOrNull(full);
+  // The same path again while its first create is in flight: that one
+  // finishes first (a known tree knows it; a removal drains the pool).
+  if (!view.known && pool?.has(full)) await pool.drain();
+  const existing = view.get(full);
   const mtime = h.mtime ?? new Date(0);
   const mode = (h.mode ?? 0o644) & 0o7777;
   const uid = h.uid ?? 0;
@@ -337,8 +352,11 @@ async function applyEntry(
 
   switch (h.type) {
     case 'directory': {
-      if (existing && !existing.isDirectory()) await removeExisting(full, existing, split, pool);
-      if (!existing || !existing.isDirectory()) fs.mkdirSync(full, { mode: 0o700 });
+      if (existing && existing.kind !== 'dir') await removeExisting(full, existing, x);
+      if (!existing || existing.kind !== 'dir') {
+        fs.mkdirSync(full, { mode: 0o700 });
+        view.made(full, { kind: 'dir' });
+      }
       fs.lchownSync(full, uid, gid);
       fs.chmodSync(full, mode);
       dirTimes.push([full, mtime]);
@@ -346,7 +364,8 @@ async function applyEntry(
     }
     case 'file':
     case 'contiguous-file': {
-      if (existing) await removeExisting(full, existing, split, pool);
+      if (existing) await removeExisting(full, existing, x);
+      view.made(full, { kind: 'other' });
       written = h.size ?? 0;
       if (written > SMALL_FILE) {
         split?.placed(cut, full);
@@ -380,7 +399,8 @@ async function applyEntry(
       break;
     }
     case 'symlink': {
-      if (existing) await removeExisting(full, existing, split, pool);
+      if (existing) await removeExisting(full, existing, x);
+      view.made(full, { kind: 'link', target: h.linkname ?? '' });
       if (pool) {
         await pool.symlink(h.linkname ?? '', full, h.name, uid, gid, mtime);
         if (rawXattrsOf(h).size) await pool.drain();
@@ -395,14 +415,16 @@ async function applyEntry(
       const linkParts = cleanEntryName(h.linkname ?? '', h.name);
       if (linkParts.length === 0) throw new Breakout(h.name, 'hardlink to the layer root');
       const linkBase = linkParts.pop()!;
-      const linkDir = await resolveDirAfter(root, linkParts, h.name, pool);
+      const linkDir = await resolveDirAfter(root, linkParts, h.name, view, pool);
       const target = path.join(root, ...linkDir, linkBase);
       if (pool?.has(target)) await pool.drain();
-      const tst = lstatOrNull(target);
+      const tst = view.get(target);
       if (!tst) throw new Breakout(h.name, `hardlink target ${JSON.stringify(h.linkname)} not found in the layer`);
-      if (tst.isDirectory()) throw new Breakout(h.name, 'hardlink to a directory');
+      if (tst.kind === 'dir') throw new Breakout(h.name, 'hardlink to a directory');
       if (target === full) break;
-      if (existing) await removeExisting(full, existing, split, pool);
+      if (existing) await removeExisting(full, existing, x);
+      // link(2) does not follow a symlink target: the new name is what the target is.
+      view.made(full, tst);
       fs.linkSync(target, full);
       break;
     }
@@ -414,10 +436,11 @@ async function applyEntry(
       // A 0:0 character device is overlay's whiteout: it can only mean one
       // (Docker's overlay2 makes it one too), so it never hides as a file.
       if (h.type === 'character-device' && major === 0 && minor === 0) {
-        await whiteout(full, split, pool);
+        await whiteout(full, x);
         return 0;
       }
-      if (existing) await removeExisting(full, existing, split, pool);
+      if (existing) await removeExisting(full, existing, x);
+      view.made(full, { kind: 'other' });
       const kind = h.type === 'fifo' ? ['p'] : [h.type === 'character-device' ? 'c' : 'b', String(major), String(minor)];
       await execHost('mknod', ['-m', '0', '--', full, ...kind]);
       await fsp.lchown(full, uid, gid);
