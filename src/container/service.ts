@@ -353,10 +353,22 @@ export class ContainerService {
     };
     const done: ContainerHook[] = [];
     try {
-      await this.deps.storage.createRw(id, this.deps.images.chainIds(img));
-      await writeFileAtomic(c.hostnamePath, `${config.Hostname}\n`);
-      await writeFileAtomic(c.hostsPath, HOSTS);
-      await writeFileAtomic(c.resolvConfPath, resolvConf(hostConfig));
+      // The layer's directories and the /etc files share the container's directory: made side by side
+      // (each pool round trip costs a wake-up on a busy host). Its mode is the storage's, whoever makes it.
+      // Both settle before a failure is thrown: the cleanup below must not race a write in flight.
+      const made = await Promise.allSettled([
+        this.deps.storage.createRw(id, this.deps.images.chainIds(img)),
+        (async () => {
+          await fsp.mkdir(dir, { recursive: true, mode: 0o710 });
+          const written = await Promise.allSettled([
+            writeFileAtomic(c.hostnamePath, `${config.Hostname}\n`),
+            writeFileAtomic(c.hostsPath, HOSTS),
+            writeFileAtomic(c.resolvConfPath, resolvConf(hostConfig)),
+          ]);
+          for (const r of written) if (r.status === 'rejected') throw r.reason;
+        })(),
+      ]);
+      for (const r of made) if (r.status === 'rejected') throw r.reason;
       for (const h of this.hooks) {
         if (h.onCreate) await h.onCreate(c);
         done.push(h);
@@ -1169,8 +1181,8 @@ function nameConflict(name: string, id: string): Conflict {
 }
 
 
+/** Into an existing directory. */
 async function writeFileAtomic(p: string, text: string): Promise<void> {
-  await fsp.mkdir(path.dirname(p), { recursive: true });
   const tmp = `${p}.tmp`;
   await fsp.writeFile(tmp, text, { mode: 0o644 });
   await fsp.rename(tmp, p);

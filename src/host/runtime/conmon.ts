@@ -75,10 +75,15 @@ export class ConmonRuntime implements ContainerRuntime {
    */
   async create(id: string, spec: OciSpec, o: CreateOptions): Promise<Created> {
     const dir = this.bundleDir(id);
-    await fsp.rm(dir, { recursive: true, force: true });
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    await fsp.rm(path.join(this.exitDir, id), { force: true });
-    await fsp.writeFile(path.join(dir, 'config.json'), JSON.stringify(spec));
+    // A stale exit record goes beside the bundle's renewal (independent files).
+    await Promise.all([
+      (async () => {
+        await fsp.rm(dir, { recursive: true, force: true });
+        await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+        await fsp.writeFile(path.join(dir, 'config.json'), JSON.stringify(spec));
+      })(),
+      fsp.rm(path.join(this.exitDir, id), { force: true }),
+    ]);
     // Its execs load the compiled seccomp filter (berth-exec): compile it while the container is created.
     this.native.prepare(spec);
     const cuuid = id.slice(0, 16);
