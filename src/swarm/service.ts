@@ -107,6 +107,8 @@ export class SwarmService {
   private stopped = false;
   private ownLease?: string;
   private lastError = '';
+  /** Why the control port could not be opened (kept until it is: a tick's success does not clear it). */
+  private controlError = '';
   private localFailures = 0;
   private seen?: Map<string, Seen>;
   private lock: Promise<unknown> = Promise.resolve();
@@ -208,8 +210,8 @@ export class SwarmService {
     try {
       await this.startControl();
     } catch (e) {
-      this.lastError = (e as Error).message;
-      log.error('swarm control port could not be opened', { err: this.lastError });
+      this.controlError = (e as Error).message;
+      log.error('swarm control port could not be opened', { err: this.controlError });
     }
     if (st.role === 'manager') this.startManager();
     const rec = st.role === 'manager' ? this.files.loadInit() : undefined;
@@ -538,8 +540,8 @@ export class SwarmService {
       if (st.role === 'manager') this.startManager();
       else if (!this.control) {
         await this.startControl().catch((e) => {
-          this.lastError = (e as Error).message;
-          log.error('swarm control port could not be opened', { err: this.lastError });
+          this.controlError = (e as Error).message;
+          log.error('swarm control port could not be opened', { err: this.controlError });
         });
       }
     });
@@ -631,7 +633,7 @@ export class SwarmService {
     const st = this.state;
     if (!st) return { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null };
     const out: Record<string, unknown> = {
-      NodeID: st.nodeId, NodeAddr: st.advertiseAddr, LocalNodeState: 'active', ControlAvailable: false, Error: this.lastError,
+      NodeID: st.nodeId, NodeAddr: st.advertiseAddr, LocalNodeState: 'active', ControlAvailable: false, Error: this.controlError || this.lastError,
       RemoteManagers: st.managers,
     };
     if (st.role === 'manager') {
@@ -1045,6 +1047,7 @@ export class SwarmService {
     this.pending = undefined;
     this.seen = undefined;
     this.lastError = '';
+    this.controlError = '';
     this.leaderId = undefined;
     this.publish();
     this.pool.close();
@@ -1134,6 +1137,7 @@ export class SwarmService {
     const tls = this.nodeTls();
     await control.listen(host, port, { cert: tls.cert!, key: tls.key!, ca: tls.ca! });
     this.control = control;
+    this.controlError = '';
   }
 
   // ---- helpers ----
