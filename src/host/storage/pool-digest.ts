@@ -12,7 +12,7 @@ const MAX_QUEUED = 16 << 20;
 /** Small chunks (an upload's 16-64 KiB) are hashed in batches of about this size. */
 const BATCH = 1 << 20;
 
-type Native = Required<Pick<FsRootNative, 'sha256New' | 'sha256UpdateAsync' | 'sha256Digest'>>;
+type Native = Required<Pick<FsRootNative, 'sha256New' | 'sha256UpdateAsync' | 'sha256Digest'>> & Pick<FsRootNative, 'sha256UpdateVAsync'>;
 
 let native: Native | undefined | null = null;
 
@@ -51,10 +51,14 @@ export function poolDigestCounter(check?: (digest: string, size: number) => Erro
     let take = 1;
     let bytes = queued[0].length;
     while (take < queued.length && bytes + queued[take].length <= BATCH && queued[take].length < BATCH) bytes += queued[take++].length;
-    const batch = take === 1 ? queued[0] : Buffer.concat(queued.slice(0, take), bytes);
+    // Several small chunks go as they are when the addon takes a list (no copy on the JS thread).
+    const parts = queued.slice(0, take);
     queued = queued.slice(take);
     running = true;
-    n.sha256UpdateAsync(h, batch).then(
+    const update = take === 1 ? n.sha256UpdateAsync(h, parts[0])
+      : n.sha256UpdateVAsync ? n.sha256UpdateVAsync(h, parts)
+      : n.sha256UpdateAsync(h, Buffer.concat(parts, bytes));
+    update.then(
       () => {
         running = false;
         queuedBytes -= bytes;
