@@ -369,6 +369,8 @@ test('an empty root is extracted from what the extraction made (no lstat), the s
     { name: 'hs/q', body: 'q through a hard-linked symlink' },
     { name: 'a/x2', body: 'old' },
     { name: 'a/x2', type: 'link' as const, linkname: 'a/z' },
+    // Modes given at open (the umask leaves them whole) and after it (special bits, bits the umask takes).
+    ...[0o644, 0o755, 0o400, 0o777, 0o666, 0o4755, 0o2711, 0o1777].map((mode) => ({ name: `modes/${mode.toString(8)}`, body: 'm', mode })),
     // Missing parents made on the way, then given by a later directory entry.
     { name: 'u/v/w', body: 'w' },
     { name: 'u/v/', type: 'directory' as const, mode: 0o700 },
@@ -399,6 +401,7 @@ test('an empty root is extracted from what the extraction made (no lstat), the s
   assert.equal(fs.statSync(path.join(known, 'a/x2')).ino, fs.statSync(path.join(known, 'a/z')).ino);
   assert.equal(fs.statSync(path.join(known, 'u/v')).mode & 0o7777, 0o700);
   assert.ok(fs.lstatSync(path.join(known, 'c/d')).isSymbolicLink());
+  for (const m of fs.readdirSync(path.join(known, 'modes'))) assert.equal((fs.statSync(path.join(known, 'modes', m)).mode & 0o7777).toString(8), m);
 
   // Escapes through names made earlier in the same tar are refused as before.
   for (const bad of [

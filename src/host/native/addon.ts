@@ -34,6 +34,8 @@ export interface FsRootNative {
   /** sha256 with each update on libuv's pool; one update at a time per handle. */
   sha256New?(): Sha256Handle;
   sha256UpdateAsync?(h: Sha256Handle, data: Buffer): Promise<void>;
+  /** The same for several Buffers in order, without copying them into one (1 to 4096). */
+  sha256UpdateVAsync?(h: Sha256Handle, data: Buffer[]): Promise<void>;
   /** Lower-case hex; the handle is spent. */
   sha256Digest?(h: Sha256Handle): string;
   /**

@@ -33,11 +33,13 @@ function nativeHash(): Native | undefined {
       const { tarHashNew, tarCopyAsync, tarHashDigest } = n;
       native = { make: () => { const h = tarHashNew(); return { update: (bufs) => tarCopyAsync(h, bufs), digest: () => tarHashDigest(h) }; } };
     } else if (n.sha256New && n.sha256UpdateAsync && n.sha256Digest) {
-      const { sha256New, sha256UpdateAsync, sha256Digest } = n;
+      const { sha256New, sha256UpdateAsync, sha256UpdateVAsync, sha256Digest } = n;
       native = {
         make: () => {
           const h = sha256New();
-          return { update: (bufs) => sha256UpdateAsync(h, bufs.length === 1 ? bufs[0] : Buffer.concat(bufs)), digest: () => sha256Digest(h) };
+          const update = (bufs: Buffer[]) =>
+            bufs.length === 1 ? sha256UpdateAsync(h, bufs[0]) : sha256UpdateVAsync ? sha256UpdateVAsync(h, bufs) : sha256UpdateAsync(h, Buffer.concat(bufs));
+          return { update, digest: () => sha256Digest(h) };
         },
       };
     }
