@@ -106,10 +106,13 @@ export class DaemonBuilderBackend implements BuilderBackend {
 
   async commit(containerId: string, img: Omit<NewImage, 'layerTar'>): Promise<ImageRecord> {
     // A step that changed nothing adds no layer (an empty_layer entry), as Docker's commit does.
-    const tar = await nonEmptyTar(await this.runner.diffTar(containerId));
+    const upper = this.storage.upperDir(containerId);
+    const has = hasTarEntries(upper);
+    const tar = has === false ? undefined : has ? await this.runner.diffTar(containerId) : await nonEmptyTar(await this.runner.diffTar(containerId));
     return this.images.createImage({
       parent: img.parent,
       layerTar: tar,
+      layerUpper: tar ? upper : undefined,
       config: img.config,
       containerConfig: img.containerConfig,
       container: containerId,
@@ -125,6 +128,18 @@ export class DaemonBuilderBackend implements BuilderBackend {
   tempDir(prefix: string): string {
     fs.mkdirSync(this.tmpRoot, { recursive: true, mode: 0o700 });
     return fs.mkdtempSync(path.join(this.tmpRoot, `${prefix}-`));
+  }
+}
+
+/**
+ * Whether the tar of an upper dir has entries (sockets are all it leaves
+ * out), without reading it; undefined when the dir cannot be read here.
+ */
+function hasTarEntries(upper: string): boolean | undefined {
+  try {
+    return fs.readdirSync(upper, { withFileTypes: true }).some((e) => !e.isSocket());
+  } catch {
+    return undefined;
   }
 }
 

@@ -1142,6 +1142,7 @@ export class ContainerService {
     const img = await this.deps.images.createImage({
       parent,
       layerTar: this.deps.storage.diffTar(c.id),
+      layerUpper: this.deps.storage.upperDir(c.id),
       config: cfg,
       history: { created_by: [c.path, ...c.args].join(' '), ...(o.comment ? { comment: o.comment } : {}), ...(o.author ? { author: o.author } : {}) },
       tags,

@@ -58,6 +58,12 @@ export type UsageChecker = (imageId: string) => Array<string | { id: string; run
 export interface CreateImageOptions {
   parent?: ImageRecord;
   layerTar?: NodeJS.ReadableStream;
+  /**
+   * The container upper dir `layerTar` packs (docker commit): its layer is
+   * then made from the dir (LayerStore.prepareUpper) when the addon can,
+   * `layerTar` left unread.
+   */
+  layerUpper?: string;
   config: ImageConfig;
   history: HistoryEntry;
   tags?: string[];
@@ -531,7 +537,11 @@ export class ImageService {
     let created: { chainId: string; created: boolean } | undefined;
     try {
       if (opts.layerTar) {
-        const staged = await this.stageLayer(opts.layerTar, { extract: true });
+        const cloned = opts.layerUpper ? await this.deps.storage.layers.prepareUpper(opts.layerUpper) : undefined;
+        if (cloned) (opts.layerTar as Readable).destroy?.();
+        const staged: StagedTar = cloned
+          ? { diffId: cloned.diffId, tarSize: cloned.tarSize, prepared: cloned.prepared }
+          : await this.stageLayer(opts.layerTar, { extract: true });
         try {
           const parentChain = diffIds.length ? chainIdsOf(diffIds)[diffIds.length - 1] : undefined;
           const r = await this.commitLayer(parentChain, staged);

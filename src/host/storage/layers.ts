@@ -16,6 +16,7 @@ import { poolDigestCounter } from './pool-digest';
 import { applyTar, TarStall } from './tar-apply';
 import { hasSplit, regenerateTar, SplitRecorder } from './tar-split';
 import { hasFreshChunks } from './tar-pack';
+import { cloneAvailable, cloneUpper, CloneUnsupported } from './upper-clone';
 import { log } from '../../util/log';
 
 const SHORT = 12;
@@ -296,6 +297,30 @@ export class LayerStore {
       return { dir: tmp, size };
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * A commit's layer from a container's upper dir (upper-clone.ts): made in
+   * a temp dir as prepare() would make it from packDir's tar, with its
+   * tar-split. Undefined when the clone cannot be used (the caller packs
+   * the tar); `entries` 0 means the tar would hold only its end blocks.
+   */
+  async prepareUpper(upper: string): Promise<{ prepared: PreparedLayer; diffId: string; tarSize: number; entries: number } | undefined> {
+    if (!cloneAvailable()) return undefined;
+    const tmp = path.join(this.dir, `tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+      const r = await cloneUpper(upper, tmp);
+      await fsp.writeFile(path.join(tmp, 'size'), String(r.size));
+      return { prepared: { dir: tmp, size: r.size }, diffId: r.diffId, tarSize: r.tarSize, entries: r.entries };
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      if (e instanceof CloneUnsupported) {
+        log.info('layer packed as a tar instead of cloned', { why: e.message });
+        return undefined;
+      }
       throw e;
     }
   }

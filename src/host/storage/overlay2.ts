@@ -269,6 +269,11 @@ export class Overlay2 {
     return out;
   }
 
+  /** The container's upper dir (what diffTar packs). */
+  upperDir(id: string): string {
+    return path.join(this.dir(id), 'upper');
+  }
+
   diffTar(id: string): NodeJS.ReadableStream {
     return packDir(path.join(this.dir(id), 'upper'), { overlay: true });
   }

@@ -71,11 +71,38 @@ export function packDir(root: string, opts: PackOptions): NodeJS.ReadableStream 
   return s;
 }
 
+/**
+ * One entry of an upper dir's (or any dir's) tar, before it is bytes:
+ * `header` is its header block(s) as they go into the tar; a regular file's
+ * body (`size` bytes of `file`, then padding) follows. `make` says what
+ * extracting it makes: cloneUpper (upper-clone.ts) makes the same thing
+ * from the dir without the tar.
+ */
+export interface PackItem {
+  header: Buffer;
+  /** The entry as encoded (name relative to the root). */
+  entry: TarEntry;
+  /** Host path of what the entry stands for (for `opaque`: the directory). */
+  full: string;
+  make: 'whiteout' | 'directory' | 'opaque' | 'symlink' | 'link' | 'file' | 'node';
+  /** A regular file's content: `size` bytes of `file` (zeros when it shrank or went). */
+  body?: { file: string; size: number };
+}
+
 async function* entries(root: string, opts: PackOptions): AsyncGenerator<Buffer> {
+  for await (const it of packItems(root, opts)) {
+    yield it.header;
+    if (it.body) yield* body(it.body.file, it.body.size);
+  }
+  yield END_OF_ARCHIVE;
+}
+
+/** The entries of `root`'s tar in order (without the end blocks). */
+export async function* packItems(root: string, opts: PackOptions): AsyncGenerator<PackItem> {
   const xattrs = await readXattrs(root);
   const seen = new Map<string, string>(); // dev:ino → first path, for hardlinks
 
-  async function* walk(dir: string, rel: string): AsyncGenerator<Buffer> {
+  async function* walk(dir: string, rel: string): AsyncGenerator<PackItem> {
     let names: string[];
     try {
       names = (await fsp.readdir(dir)).sort();
@@ -103,34 +130,33 @@ async function* entries(root: string, opts: PackOptions): AsyncGenerator<Buffer>
         kept.set(k, v);
       }
       const base: TarEntry = { name: relName, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtime: st.mtime, xattrs: kept };
+      const item = (entry: TarEntry, make: PackItem['make'], at = full): PackItem => ({ header: encodeHeader(entry), entry, full: at, make });
       if (st.isCharacterDevice() && st.rdev === 0 && opts.overlay) {
         const wh = rel ? `${rel}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`;
-        yield encodeHeader({ name: wh, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: st.mtime });
+        yield item({ name: wh, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: st.mtime }, 'whiteout');
       } else if (st.isDirectory()) {
-        yield encodeHeader({ ...base, type: 'directory' });
+        yield item({ ...base, type: 'directory' }, 'directory');
         if (opaque && opts.overlay) {
-          yield encodeHeader({ name: `${relName}/${WHITEOUT_OPAQUE}`, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: st.mtime });
+          yield item({ name: `${relName}/${WHITEOUT_OPAQUE}`, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: st.mtime }, 'opaque');
         }
         yield* walk(full, relName);
       } else if (st.isSymbolicLink()) {
-        yield encodeHeader({ ...base, type: 'symlink', linkname: await fsp.readlink(full) });
+        yield item({ ...base, type: 'symlink', linkname: await fsp.readlink(full) }, 'symlink');
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         if (st.nlink > 1 && seen.has(key)) {
-          yield encodeHeader({ ...base, type: 'link', linkname: seen.get(key)! });
+          yield item({ ...base, type: 'link', linkname: seen.get(key)! }, 'link');
         } else {
           if (st.nlink > 1) seen.set(key, relName);
-          yield encodeHeader({ ...base, type: 'file', size: st.size });
-          yield* body(full, st.size);
+          yield { ...item({ ...base, type: 'file', size: st.size }, 'file'), body: { file: full, size: st.size } };
         }
       } else if (st.isFIFO()) {
-        yield encodeHeader({ ...base, type: 'fifo' });
+        yield item({ ...base, type: 'fifo' }, 'node');
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        yield encodeHeader({ ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...devNumbers(st.rdev) });
+        yield item({ ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...devNumbers(st.rdev) }, 'node');
       }
       // sockets are skipped, as tar does.
     }
   }
   yield* walk(root, '');
-  yield END_OF_ARCHIVE;
 }

@@ -39,6 +39,45 @@ type Rec = { kind: 'raw'; parts: Buffer[]; len: number } | FileRec;
 /** A regular file's content in the tar, as handed out by SplitRecorder.cut. */
 export type SplitHandle = FileRec | undefined;
 
+/** A record of the format: raw tar bytes, or a file's content by its path in diff/ or its aside number. */
+export type SplitRecord = { raw: Buffer[]; len: number } | { size: number; rel: string } | { size: number; aside: number };
+
+/** Writes <layerDir>/tar-split from its records (SplitRecorder.save, or cloneUpper which knows them without a tar). */
+export async function writeSplit(layerDir: string, recs: SplitRecord[]): Promise<void> {
+  const out: Buffer[] = [MAGIC];
+  let total = 0;
+  for (const r of recs) {
+    if ('raw' in r) {
+      const h = Buffer.alloc(5);
+      h[0] = 0x52; // R
+      h.writeUInt32BE(r.len, 1);
+      out.push(h, ...r.raw);
+      total += r.len;
+    } else if ('aside' in r) {
+      const h = Buffer.alloc(13);
+      h[0] = 0x41; // A
+      h.writeBigUInt64BE(BigInt(r.size), 1);
+      h.writeUInt32BE(r.aside, 9);
+      out.push(h);
+      total += r.size;
+    } else {
+      const p = Buffer.from(r.rel);
+      const h = Buffer.alloc(13);
+      h[0] = 0x46; // F
+      h.writeBigUInt64BE(BigInt(r.size), 1);
+      h.writeUInt32BE(p.length, 9);
+      out.push(h, p);
+      total += r.size;
+    }
+  }
+  const end = Buffer.alloc(9);
+  end[0] = 0x45; // E
+  end.writeBigUInt64BE(BigInt(total), 1);
+  out.push(end);
+  const body = await gzip(Buffer.concat(out), { level: 1 });
+  await fsp.writeFile(path.join(layerDir, SPLIT_FILE), body, { mode: 0o600 });
+}
+
 /**
  * Watches one extraction (applyTar): fed every byte of the tar in order, told
  * where each regular file's content lies and where it was written, and told
@@ -228,42 +267,19 @@ export class SplitRecorder {
     if (this.broken) return false;
     this.take(this.pendingLen, true);
     this.pushRaw();
-    const out: Buffer[] = [MAGIC];
-    let total = 0;
+    const recs: SplitRecord[] = [];
     for (const r of this.recs) {
-      if (r.kind === 'raw') {
-        const h = Buffer.alloc(5);
-        h[0] = 0x52; // R
-        h.writeUInt32BE(r.len, 1);
-        out.push(h, ...r.parts);
-        total += r.len;
-      } else if (r.aside !== undefined) {
-        const h = Buffer.alloc(13);
-        h[0] = 0x41; // A
-        h.writeBigUInt64BE(BigInt(r.size), 1);
-        h.writeUInt32BE(r.aside, 9);
-        out.push(h);
-        total += r.size;
-      } else if (r.rel !== undefined) {
-        const p = Buffer.from(r.rel);
-        const h = Buffer.alloc(13);
-        h[0] = 0x46; // F
-        h.writeBigUInt64BE(BigInt(r.size), 1);
-        h.writeUInt32BE(p.length, 9);
-        out.push(h, p);
-        total += r.size;
-      } else {
+      if (r.kind === 'raw') recs.push({ raw: r.parts, len: r.len });
+      else if (r.aside !== undefined) recs.push({ size: r.size, aside: r.aside });
+      else if (r.rel !== undefined) recs.push({ size: r.size, rel: r.rel });
+      else {
         this.broken = 'a file entry was not extracted';
         return false;
       }
     }
+    const total = recs.reduce((n, r) => n + ('raw' in r ? r.len : r.size), 0);
     if (total !== this.fed) { this.broken = `accounted ${total} of ${this.fed} bytes`; return false; }
-    const end = Buffer.alloc(9);
-    end[0] = 0x45; // E
-    end.writeBigUInt64BE(BigInt(total), 1);
-    out.push(end);
-    const body = await gzip(Buffer.concat(out), { level: 1 });
-    await fsp.writeFile(path.join(this.layerDir, SPLIT_FILE), body, { mode: 0o600 });
+    await writeSplit(this.layerDir, recs);
     return true;
   }
 }
