@@ -1,5 +1,6 @@
 // The dispatcher against an in-memory object store (no etcd): a node's state
-// reports are one read and one transaction per batch, fall back to one write
+// reports are one read and one transaction per batch (no read when it knows
+// the records: it wrote or listed them last), fall back to one write
 // per task when the batch loses a race, and stay forward-only and own-node
 // only; a node's token moves with what it is told to do (tasks, desired
 // states), not with its own reports; a poke answers a waiting node without
@@ -71,7 +72,9 @@ class FakeStore {
     for (const w of writes) {
       if (w.op !== 'update' || this.tasks.get(w.value.id)?.index !== w.index) throw new Error('update out of sequence');
     }
-    for (const w of writes) if (w.op === 'update') this.put(w.value as TaskRecord);
+    // one revision per transaction, every key it writes at that revision (as etcd)
+    this.rev++;
+    for (const w of writes) if (w.op === 'update') this.tasks.set(w.value.id, { value: structuredClone(w.value as TaskRecord), index: this.rev });
     return this.rev;
   }
 }
@@ -119,6 +122,30 @@ test('a batch that loses a race is retried task by task: the others land, the ra
   assert.equal(store.tasks.get('b')!.value.status.State, 'running');
   assert.equal(store.tasks.get('b')!.value.desiredState, 'shutdown', 'the racing write is kept');
   assert.equal(store.txns, 3, 'the failed batch, then one write per task');
+});
+
+test('a task\'s next report is written against the record the dispatcher wrote or listed: no read; a record changed meanwhile is read again', async () => {
+  const { d, store } = setup();
+  for (const id of ['a', 'b']) store.put(task(id, 'w1'));
+  // the assignment's read lists both: their first reports need no read either
+  await d.assigned('w1', '', 0);
+  const reads = store.reads;
+  assert.ok((await d.report('w1', [{ taskId: 'a', status: st('starting') }, { taskId: 'b', status: st('starting') }])).results.every((r) => r.ok));
+  assert.ok((await d.report('w1', [{ taskId: 'a', status: st('running') }])).results.every((r) => r.ok));
+  assert.equal(store.reads, reads, 'no read for reports of records the dispatcher knows');
+  assert.equal(store.txns, 2);
+  assert.equal(store.tasks.get('a')!.value.status.State, 'running');
+  // another writer (the orchestrator) changed b: the known record is behind, the write is refused, then read and written
+  store.put({ ...store.tasks.get('b')!.value, desiredState: 'shutdown' });
+  const { results } = await d.report('w1', [{ taskId: 'b', status: st('running') }]);
+  assert.deepEqual(results.map((r) => r.ok), [true]);
+  assert.equal(store.reads, reads + 1, 'read once after the refused write');
+  assert.equal(store.tasks.get('b')!.value.status.State, 'running');
+  assert.equal(store.tasks.get('b')!.value.desiredState, 'shutdown', 'the other writer\'s change is kept');
+  // a refusal is only given after a fresh read: the known record says running, the store says so too
+  const r = await d.report('w1', [{ taskId: 'a', status: st('starting') }]);
+  assert.deepEqual(r.results.map((x) => [x.ok, x.error]), [[false, 'task is running already']]);
+  assert.equal(store.reads, reads + 2);
 });
 
 test('duplicate task ids in one batch go one by one, forward only', async () => {

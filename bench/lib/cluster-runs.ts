@@ -4,7 +4,7 @@
 // engine goes first, polling with a bound, and the closing medians line.
 import type { Bench, Row } from './bench';
 import type { Engine } from './engine';
-import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
+import { startCluster, type Cluster, type ClusterHost, type ClusterOptions } from '../../test/helpers/cluster';
 import { sleep } from './proc';
 
 /** Polls every 200 ms until `pred` holds (a throwing probe is "not yet"); the elapsed seconds since t0. */
@@ -21,14 +21,14 @@ export async function secondsUntil(t0: number, limitS: number, what: string, pre
  * dockerd for the docker engine), records the engine's version, runs `fn`,
  * then destroys the cluster and logs anything it left behind.
  */
-export async function withCluster(b: Bench, e: Engine, names: string[], fn: (hosts: ClusterHost[]) => Promise<void>): Promise<void> {
+export async function withCluster(b: Bench, e: Engine, names: string[], fn: (hosts: ClusterHost[]) => Promise<void>, opts: Pick<ClusterOptions, 'dockerBridge'> = {}): Promise<void> {
   let cluster: Cluster | undefined;
   const onExit = () => cluster?.destroySync();
   process.once('exit', onExit);
   try {
     const engine = e.key === 'docker' ? 'dockerd' : 'berthd';
     b.log(`  ${e.key}: starting ${names.length} hosts (${engine} each)`);
-    cluster = await startCluster(names.length, { engine, names, startTimeout: 120_000, debug: false });
+    cluster = await startCluster(names.length, { engine, names, startTimeout: 120_000, debug: false, ...opts });
     e.version ||= (await cluster.hosts[0].docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
     await fn(cluster.hosts);
   } finally {

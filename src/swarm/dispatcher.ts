@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from './component';
 import { TXN_OPS, isKeyOf, keyOf, listRead, type ObjectStore, type Write } from './object-store';
-import { stateBefore, TASK_STATES, type TaskRecord, type TaskStatus, type TaskState } from './objects';
+import { isTerminal, stateBefore, TASK_STATES, type TaskRecord, type TaskStatus, type TaskState } from './objects';
 import type { Versioned } from './types';
 import { SwarmError, NOT_MANAGER } from './errors';
 import { log } from '../util/log';
@@ -34,6 +34,8 @@ export const POLL_MS = 120;
 export const FEED_POLL_MS = 1000;
 /** How long a report this dispatcher wrote is expected back from the feed (not news); later its event is news. */
 const OWN_WRITE_MS = 5_000;
+/** Task records kept for reports without a read (reportKnown). */
+const KNOWN_MAX = 10_000;
 /** The longest a node's wait is held before an unchanged answer. */
 export const MAX_WAIT_MS = 10_000;
 
@@ -72,6 +74,8 @@ export class Dispatcher implements SwarmComponent {
   private feedWake?: NodeJS.Timeout;
   /** Task keys this dispatcher wrote (state reports) that the feed has not reported yet: key → count, and when last written. */
   private readonly ownWrites = new Map<string, { n: number; at: number }>();
+  /** The task records this dispatcher last wrote, with their versions (reportKnown). */
+  private readonly known = new Map<string, Versioned<TaskRecord>>();
 
   setContext(ctx: SwarmContext | undefined): void {
     this.ctx = ctx;
@@ -94,6 +98,7 @@ export class Dispatcher implements SwarmComponent {
     this.feedWake = undefined;
     this.dirty = true;
     this.ownWrites.clear();
+    this.known.clear();
     this.snapshot = { at: 0, rev: -1, tasks: [] };
     if (!objects) return;
     this.feed = {
@@ -296,6 +301,9 @@ export class Dispatcher implements SwarmComponent {
     const list = reports.slice(0, 512);
     const ids = list.map((r) => String(r?.taskId ?? ''));
     const results: Array<StatusResult | undefined> = list.map(() => undefined);
+    if (new Set(ids).size === ids.length && await this.reportKnown(objects, nodeId, list, ids)) {
+      return { results: ids.map((taskId) => ({ taskId, ok: true })) };
+    }
     if (new Set(ids).size === ids.length) {
       const cur = await objects.getMany('tasks', ids.filter(Boolean));
       const writes: Array<{ i: number; write: Write }> = [];
@@ -309,7 +317,7 @@ export class Dispatcher implements SwarmComponent {
         const ws = chunk.map((w) => w.write);
         this.expect(ws, 1);
         try {
-          await objects.batch(ws);
+          this.remember(ws, await objects.batch(ws));
           for (const w of chunk) results[w.i] = { taskId: ids[w.i], ok: true };
         } catch (e) {
           // written or not is unknown after a lost answer: news either way
@@ -326,6 +334,52 @@ export class Dispatcher implements SwarmComponent {
       this.dirty = true;
     }
     return { results: results as StatusResult[] };
+  }
+
+  /**
+   * The batch written against the records this dispatcher knows already (the
+   * last it wrote of each task, or the task list it read for the
+   * assignments), without reading them again: one transaction, every write
+   * compared with its record's version. True when written; false when a
+   * record is unknown, a report would be refused (refusals are only given
+   * after a fresh read) or a record changed meanwhile — then nothing was
+   * written and the caller reads them.
+   */
+  private async reportKnown(objects: ObjectStore, nodeId: string, list: StatusReport[], ids: string[]): Promise<boolean> {
+    if (!ids.length || ids.length > TXN_OPS || !this.feed || this.feed.objects !== objects) return false;
+    const listed = new Map<string, Versioned<TaskRecord>>();
+    if (ids.some((id) => !this.known.has(id))) for (const t of this.snapshot.tasks) listed.set(t.value.id, t);
+    const writes: Write[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const a = this.known.get(ids[i]);
+      const b = listed.get(ids[i]);
+      const cur = a && (!b || a.index >= b.index) ? a : b;
+      const checked = this.check(nodeId, list[i], cur);
+      if ('result' in checked) return false;
+      writes.push({ op: 'update', kind: 'tasks', value: checked.value, index: checked.index });
+    }
+    this.expect(writes, 1);
+    try {
+      this.remember(writes, await objects.batch(writes));
+      return true;
+    } catch (e) {
+      this.expect(writes, -1);
+      for (const id of ids) this.known.delete(id);
+      if (!/out of sequence/.test((e as Error).message)) throw e;
+      return false;
+    }
+  }
+
+  /** Records this dispatcher wrote, at the revision of their transaction (their version now); finished tasks are forgotten. */
+  private remember(writes: Write[], revision: number): void {
+    for (const w of writes) {
+      if (w.op !== 'update' || w.kind !== 'tasks') continue;
+      const t = w.value as TaskRecord;
+      if (isTerminal(t.status.State)) this.known.delete(t.id);
+      else this.known.set(t.id, { value: t, index: revision });
+    }
+    // bounded: a manager that never sees the end of its tasks' records forgets them all at once
+    if (this.known.size > KNOWN_MAX) this.known.clear();
   }
 
   /** A report against the task's record: the record to write, or the refusal. */
@@ -355,7 +409,7 @@ export class Dispatcher implements SwarmComponent {
       const w: Write = { op: 'update', kind: 'tasks', value: checked.value, index: checked.index };
       this.expect([w], 1);
       try {
-        await objects.update('tasks', checked.value, checked.index);
+        this.remember([w], await objects.update('tasks', checked.value, checked.index));
         return { taskId, ok: true };
       } catch (e) {
         this.expect([w], -1);

@@ -31,6 +31,13 @@ export interface ClusterOptions {
   startTimeout?: number;
   /** Pass --log-level debug to berthd (default true). */
   debug?: boolean;
+  /**
+   * dockerd keeps its default bridge (docker0 in the host's namespace, no
+   * iptables), as berthd always has one: a container or task without
+   * networks then gets a bridge endpoint on both engines. Default false
+   * (`--bridge=none`: such a container has no network at all on dockerd).
+   */
+  dockerBridge?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -171,7 +178,8 @@ export class ClusterHost {
       // Its trust key goes under the host's root, never /etc/docker/key.json.
       const config = path.join(this.root, 'daemon.json');
       fs.writeFileSync(config, JSON.stringify({ 'deprecated-key-path': path.join(this.root, 'key.json') }) + '\n');
-      return ['dockerd', ...common, '--config-file', config, '--bridge=none', '--iptables=false', '--ip-masq=false', ...this.cluster.opts.args ?? []];
+      const bridge = this.cluster.opts.dockerBridge ? [] : ['--bridge=none'];
+      return ['dockerd', ...common, '--config-file', config, ...bridge, '--iptables=false', '--ip-masq=false', ...this.cluster.opts.args ?? []];
     }
     return [
       process.execPath, BERTHD, ...common,
