@@ -1,10 +1,9 @@
 /*
- * Layer extraction and hashing on libuv's pool: a rootfs import is
+ * Layer extraction on libuv's pool: a rootfs import is
  * thousands of small files, each an open(O_CREAT|O_EXCL) + write + fchown +
- * fchmod + futimens + close that block in the filesystem; a commit is the
- * sha256 of 100 MB. Done on the JS thread they serialize with tar parsing;
- * here files go to the pool in batches (several in flight) and each hash
- * update one job, overlapped with the rest of the pipeline.
+ * fchmod + futimens + close that block in the filesystem. Done on the JS
+ * thread they serialize with tar parsing; here files go to the pool in
+ * batches (several in flight), overlapped with the rest of the pipeline.
  *
  *   createBatchAsync([[path, data | linkTarget, mode, uid, gid, mtimeSec, mtimeNsec], ...]) -> Promise<void>
  *     Creates each `path` (which must not exist; a symlink there is not
@@ -12,12 +11,7 @@
  *     symlink to `linkTarget` (a string; mode ignored), then owner, mode and
  *     mtime; in order, in one pool job, stopping at the first failure, whose
  *     error has `code` and `index`.
- *   sha256New() -> handle
- *   sha256UpdateAsync(handle, data) -> Promise<void>  (one at a time per handle:
- *     the caller chains them; `data` is kept alive until done)
- *   sha256UpdateVAsync(handle, [data, ...]) -> Promise<void>  (the same, several
- *     Buffers in order, not copied into one)
- *   sha256Digest(handle) -> hex string (the handle is spent)
+ *   (The diffID's sha256 on the pool is commit-copy.c's tar hash.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
-#include <openssl/evp.h>
 
 #define MAX_PATH_ARG 4096
 
@@ -297,239 +290,10 @@ static napi_value js_create_batch_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/* ---- sha256 ----------------------------------------------------------------- */
-
-struct hash_state {
-  EVP_MD_CTX *ctx;
-  int busy; /* an update is on the pool */
-  int done;
-};
-
-struct hash_part {
-  const char *data;
-  size_t len;
-};
-
-struct hash_work {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref data_ref;
-  napi_ref handle_ref;
-  struct hash_state *h;
-  const char *data;
-  size_t len;
-  /* sha256UpdateVAsync: the parts in order (data/len unused) */
-  struct hash_part *parts;
-  uint32_t nparts;
-  int err;
-};
-
-static void hash_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  struct hash_state *h = data;
-  if (h->ctx) EVP_MD_CTX_free(h->ctx);
-  free(h);
-}
-
-static napi_value js_sha256_new(napi_env env, napi_callback_info info) {
-  (void)info;
-  struct hash_state *h = calloc(1, sizeof *h);
-  if (!h) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  h->ctx = EVP_MD_CTX_new();
-  if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-    if (h->ctx) EVP_MD_CTX_free(h->ctx);
-    free(h);
-    napi_throw_error(env, NULL, "sha256: cannot initialize");
-    return NULL;
-  }
-  napi_value ext;
-  if (napi_create_external(env, h, hash_finalize, NULL, &ext) != napi_ok) {
-    EVP_MD_CTX_free(h->ctx);
-    free(h);
-    napi_throw_error(env, NULL, "sha256: cannot make a handle");
-    return NULL;
-  }
-  return ext;
-}
-
-static struct hash_state *get_hash(napi_env env, napi_value v) {
-  napi_valuetype t;
-  void *p = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok) return NULL;
-  return p;
-}
-
-static void hash_execute(napi_env env, void *data) {
-  (void)env;
-  struct hash_work *w = data;
-  if (w->parts) {
-    for (uint32_t i = 0; i < w->nparts && !w->err; i++)
-      if (EVP_DigestUpdate(w->h->ctx, w->parts[i].data, w->parts[i].len) != 1) w->err = EIO;
-    return;
-  }
-  if (EVP_DigestUpdate(w->h->ctx, w->data, w->len) != 1) w->err = EIO;
-}
-
-static void hash_complete(napi_env env, napi_status status, void *data) {
-  struct hash_work *w = data;
-  if (status != napi_ok && !w->err) w->err = ECANCELED;
-  w->h->busy = 0;
-  napi_delete_reference(env, w->data_ref);
-  napi_delete_reference(env, w->handle_ref);
-  settle(env, w->deferred, w->err, "sha256", "update");
-  napi_delete_async_work(env, w->work);
-  free(w->parts);
-  free(w);
-}
-
-static napi_value queue_hash(napi_env env, napi_value *argv, struct hash_work *w);
-
-static napi_value js_sha256_update_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct hash_state *h = argc >= 2 ? get_hash(env, argv[0]) : NULL;
-  bool isbuf = false;
-  void *buf = NULL;
-  size_t len = 0;
-  if (!h || napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, argv[1], &buf, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a sha256 handle and a Buffer");
-    return NULL;
-  }
-  if (h->busy || h->done) {
-    napi_throw_error(env, NULL, h->done ? "sha256: digest already taken" : "sha256: an update is still running");
-    return NULL;
-  }
-  struct hash_work *w = calloc(1, sizeof *w);
-  if (!w) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  w->h = h;
-  w->data = buf;
-  w->len = len;
-  return queue_hash(env, argv, w);
-}
-
-/*
- * sha256UpdateVAsync(handle, [Buffer, ...]): the buffers hashed in order in
- * one pool job, without first copying them into one (an upload's 64 KiB
- * chunks were concatenated into 1 MiB on the JS thread: 163 MB per import).
- */
-static napi_value js_sha256_update_v_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct hash_state *h = argc >= 2 ? get_hash(env, argv[0]) : NULL;
-  bool isarr = false;
-  uint32_t n = 0;
-  if (!h || napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[1], &n) != napi_ok || n == 0 || n > 4096) {
-    napi_throw_type_error(env, NULL, "expected a sha256 handle and an array of 1 to 4096 Buffers");
-    return NULL;
-  }
-  if (h->busy || h->done) {
-    napi_throw_error(env, NULL, h->done ? "sha256: digest already taken" : "sha256: an update is still running");
-    return NULL;
-  }
-  struct hash_work *w = calloc(1, sizeof *w);
-  struct hash_part *parts = calloc(n, sizeof *parts);
-  if (!w || !parts) {
-    free(w);
-    free(parts);
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value v;
-    bool isbuf = false;
-    void *buf = NULL;
-    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf ||
-        napi_get_buffer_info(env, v, &buf, &parts[i].len) != napi_ok) {
-      free(w);
-      free(parts);
-      napi_throw_type_error(env, NULL, "expected a sha256 handle and an array of 1 to 4096 Buffers");
-      return NULL;
-    }
-    parts[i].data = buf;
-  }
-  w->h = h;
-  w->parts = parts;
-  w->nparts = n;
-  /* The array keeps its Buffers alive until the job is done (the caller does not change it). */
-  return queue_hash(env, argv, w);
-}
-
-/* Queues `w` (data in argv[1], kept alive by a reference; handle argv[0]); frees it on failure. */
-static napi_value queue_hash(napi_env env, napi_value *argv, struct hash_work *w) {
-  struct hash_state *h = w->h;
-  if (napi_create_reference(env, argv[1], 1, &w->data_ref) != napi_ok) {
-    free(w->parts);
-    free(w);
-    napi_throw_error(env, NULL, "cannot keep the data");
-    return NULL;
-  }
-  if (napi_create_reference(env, argv[0], 1, &w->handle_ref) != napi_ok) {
-    napi_delete_reference(env, w->data_ref);
-    free(w->parts);
-    free(w);
-    napi_throw_error(env, NULL, "cannot keep the handle");
-    return NULL;
-  }
-  napi_value name, promise;
-  napi_create_string_utf8(env, "berth:sha256", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, hash_execute, hash_complete, w, &w->work) != napi_ok ||
-      napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_delete_reference(env, w->data_ref);
-    napi_delete_reference(env, w->handle_ref);
-    settle(env, w->deferred, ENOMEM, "sha256", "queue");
-    free(w->parts);
-    free(w);
-    return promise;
-  }
-  h->busy = 1;
-  return promise;
-}
-
-static napi_value js_sha256_digest(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct hash_state *h = argc >= 1 ? get_hash(env, argv[0]) : NULL;
-  if (!h) {
-    napi_throw_type_error(env, NULL, "expected a sha256 handle");
-    return NULL;
-  }
-  if (h->busy || h->done) {
-    napi_throw_error(env, NULL, h->done ? "sha256: digest already taken" : "sha256: an update is still running");
-    return NULL;
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  if (EVP_DigestFinal_ex(h->ctx, md, &mdlen) != 1) {
-    napi_throw_error(env, NULL, "sha256: cannot finish");
-    return NULL;
-  }
-  h->done = 1;
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned int i = 0; i < mdlen; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-  napi_value s;
-  napi_create_string_utf8(env, hex, 2 * mdlen, &s);
-  return s;
-}
-
 void layer_io_register(napi_env env, napi_value exports) {
   read_umask();
   napi_property_descriptor props[] = {
     {"createBatchAsync", NULL, js_create_batch_async, NULL, NULL, NULL, napi_default, NULL},
-    {"sha256New", NULL, js_sha256_new, NULL, NULL, NULL, napi_default, NULL},
-    {"sha256UpdateAsync", NULL, js_sha256_update_async, NULL, NULL, NULL, napi_default, NULL},
-    {"sha256UpdateVAsync", NULL, js_sha256_update_v_async, NULL, NULL, NULL, napi_default, NULL},
-    {"sha256Digest", NULL, js_sha256_digest, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

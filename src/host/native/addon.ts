@@ -31,13 +31,6 @@ export interface FsRootNative {
    */
   /** Several of those in order in one pool job: [path, data | link target, mode, uid, gid, mtimeSec, mtimeNsec]; a failure has `index`. */
   createBatchAsync?(items: Array<[string, Buffer | string, number, number, number, number, number]>): Promise<void>;
-  /** sha256 with each update on libuv's pool; one update at a time per handle. */
-  sha256New?(): Sha256Handle;
-  sha256UpdateAsync?(h: Sha256Handle, data: Buffer): Promise<void>;
-  /** The same for several Buffers in order, without copying them into one (1 to 4096). */
-  sha256UpdateVAsync?(h: Sha256Handle, data: Buffer[]): Promise<void>;
-  /** Lower-case hex; the handle is spent. */
-  sha256Digest?(h: Sha256Handle): string;
   /**
    * commit-copy.c (absent from an older addon): a sha256 fed, in order, by
    * jobs on the pool whose ops are tar bytes (a Buffer, hashed) or a file

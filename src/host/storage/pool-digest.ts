@@ -1,4 +1,4 @@
-// The diffID of a layer hashed on libuv's pool (native/fsroot/layer-io.c):
+// The diffID of a layer hashed on libuv's pool (native/fsroot/commit-copy.c):
 // the same DigestCounter as util/digest.ts, but each sha256 update is a pool
 // job that runs while the JS thread extracts the bytes it just passed on —
 // for a 100 MB commit the hash was a quarter of the JS thread's work.
@@ -6,18 +6,13 @@
 // hashed before the stream holds its writer back.
 import { Transform } from 'node:stream';
 import { digestCounter, type DigestCounter } from '../../util/digest';
-import { fsrootNative } from '../native/addon';
+import { fsrootNative, type FsRootNative } from '../native/addon';
 
 const MAX_QUEUED = 16 << 20;
 /** Small chunks (an upload's 16-64 KiB) are hashed in batches of about this size. */
 const BATCH = 4 << 20;
 
-/** One running sha256: updates (a list of buffers hashed in order, one job) and the digest. */
-interface PoolHash {
-  update(bufs: Buffer[]): Promise<void>;
-  digest(): string;
-}
-type Native = { make(): PoolHash };
+type Native = Required<Pick<FsRootNative, 'tarHashNew' | 'tarCopyAsync' | 'tarHashDigest'>>;
 
 let native: Native | undefined | null = null;
 
@@ -27,22 +22,9 @@ function nativeHash(): Native | undefined {
   if (process.env.BERTH_POOL_HASH === '0') return native;
   try {
     const n = fsrootNative();
-    if (n.tarHashNew && n.tarCopyAsync && n.tarHashDigest) {
-      // commit-copy.c: a job hashes a list of buffers, so small chunks (an
-      // HTTP body's 64 KiB) are not copied together first.
-      const { tarHashNew, tarCopyAsync, tarHashDigest } = n;
-      native = { make: () => { const h = tarHashNew(); return { update: (bufs) => tarCopyAsync(h, bufs), digest: () => tarHashDigest(h) }; } };
-    } else if (n.sha256New && n.sha256UpdateAsync && n.sha256Digest) {
-      const { sha256New, sha256UpdateAsync, sha256UpdateVAsync, sha256Digest } = n;
-      native = {
-        make: () => {
-          const h = sha256New();
-          const update = (bufs: Buffer[]) =>
-            bufs.length === 1 ? sha256UpdateAsync(h, bufs[0]) : sha256UpdateVAsync ? sha256UpdateVAsync(h, bufs) : sha256UpdateAsync(h, Buffer.concat(bufs));
-          return { update, digest: () => sha256Digest(h) };
-        },
-      };
-    }
+    // commit-copy.c: a job hashes a list of buffers, so small chunks (an
+    // HTTP body's 64 KiB) are not copied together first.
+    if (n.tarHashNew && n.tarCopyAsync && n.tarHashDigest) native = n as Native;
   } catch { /* no addon: hash on the JS thread */ }
   return native;
 }
@@ -51,7 +33,7 @@ function nativeHash(): Native | undefined {
 export function poolDigestCounter(check?: (digest: string, size: number) => Error | undefined): DigestCounter {
   const n = nativeHash();
   if (!n) return digestCounter(check);
-  const h = n.make();
+  const h = n.tarHashNew();
   let size = 0;
   let hex: string | undefined;
   let queued: Buffer[] = [];
@@ -74,7 +56,7 @@ export function poolDigestCounter(check?: (digest: string, size: number) => Erro
     const batch = queued.slice(0, take);
     queued = queued.slice(take);
     running = true;
-    h.update(batch).then(
+    n.tarCopyAsync(h, batch).then(
       () => {
         running = false;
         queuedBytes -= bytes;
@@ -111,7 +93,7 @@ export function poolDigestCounter(check?: (digest: string, size: number) => Erro
     flush(cb) {
       until(() => !running && queued.length === 0, (e) => {
         if (e) { cb(e); return; }
-        hex = h.digest();
+        hex = n.tarHashDigest(h);
         cb(check ? check(`sha256:${hex}`, size) : undefined);
       });
     },
