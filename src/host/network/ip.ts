@@ -40,7 +40,10 @@ export async function ensureBridge(name: string, gatewayCidr: string | undefined
   // (their traffic to the gateway lost until the entries go stale). As
   // Docker, give it one of its own; a bridge made before keeps its current one.
   if (!linkExists(name)) cmds.push(`link add name ${name} address ${randomMac()} type bridge`);
-  else if (readSys(name, 'addr_assign_type') !== '3' && readSys(name, 'address')) cmds.push(`link set dev ${name} address ${readSys(name, 'address')}`);
+  else if (readSys(name, 'addr_assign_type') !== '3') {
+    const mac = readSys(name, 'address');
+    if (mac) cmds.push(`link set dev ${name} address ${mac}`);
+  }
   cmds.push(`link set dev ${name} mtu ${mtu}`);
   if (gatewayCidr) cmds.push(`addr replace ${gatewayCidr} dev ${name}`);
   if (gateway6Cidr) cmds.push(`addr replace ${gateway6Cidr} dev ${name} nodad`);
