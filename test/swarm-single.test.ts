@@ -118,6 +118,12 @@ test('docker swarm init: one manager, Leader, Ready; info and ping say so; a sec
   const certs = path.join(d.dataRoot, 'swarm', 'certificates');
   for (const f of fs.readdirSync(certs)) assert.equal(fs.statSync(path.join(certs, f)).mode & 0o777, 0o600, f);
   assert.equal(etcdPids().length, 1, 'one etcd member runs');
+  // its memory settings (etcd.ts): a snapshot every 10000 entries, Go's GOGC at 25
+  const [etcd] = etcdPids();
+  const argv = fs.readFileSync(`/proc/${etcd}/cmdline`, 'utf8').split('\0');
+  assert.equal(argv[argv.indexOf('--snapshot-count') + 1], '10000');
+  const env = fs.readFileSync(`/proc/${etcd}/environ`, 'utf8').split('\0');
+  assert.ok(env.includes('GOGC=25'), 'etcd runs with GOGC=25');
 });
 
 test('inspect (dockerode): tokens carry the CA digest; join-token --rotate changes one token; stale updates are out of sequence', async () => {

@@ -1,4 +1,6 @@
 // berthd: parse flags, take the data-root lock, start services, serve the API.
+// First, before the other modules load: V8's young generation kept small.
+import './young-gen';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
