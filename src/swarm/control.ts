@@ -10,17 +10,12 @@ import { SwarmError } from './errors';
 import { log } from '../util/log';
 import type { ControlAgent } from './control-pool';
 import { secureContextFor } from './tls-context';
+import type { NodeDescription } from './types';
 
-export interface JoinRequest {
+/** A join: the token, a CSR for the node's key, and what the node tells about itself. */
+export interface JoinRequest extends NodeDescription {
   token: string;
   csr: string;
-  hostname: string;
-  engineVersion: string;
-  addr: string;
-  port: number;
-  availability?: string;
-  platform: { Architecture: string; OS: string };
-  resources: { NanoCPUs: number; MemoryBytes: number };
 }
 
 export interface EtcdCredentials { ca: string; cert: string; key: string; initialCluster: string }
@@ -35,13 +30,19 @@ export interface JoinResponse {
   etcd?: EtcdCredentials;
 }
 
-export interface HeartbeatRequest { running: 'manager' | 'worker' }
+/**
+ * `desc`: a worker's description, sent until a heartbeat was answered: the
+ * manager that answered its join writes its record after the answer, and a
+ * heartbeat finding none makes it from this (unless the node was removed).
+ */
+export interface HeartbeatRequest { running: 'manager' | 'worker'; desc?: NodeDescription }
 export interface HeartbeatResponse { role: 'manager' | 'worker'; managers: Array<{ NodeID: string; Addr: string }>; etcd?: EtcdCredentials }
 
 export interface ControlHandlers {
   rootCA(): string;
   join(req: JoinRequest): Promise<JoinResponse>;
-  heartbeat(nodeId: string, clusterId: string, req: HeartbeatRequest): Promise<HeartbeatResponse>;
+  /** `certRole`: the role the node's certificate was issued for (its OU). */
+  heartbeat(nodeId: string, clusterId: string, req: HeartbeatRequest, certRole: string): Promise<HeartbeatResponse>;
   /** Further authenticated POST routes (swarm components'), looked up per request. */
   route?(path: string): ((nodeId: string, body: Record<string, unknown>) => Promise<unknown>) | undefined;
 }
@@ -86,7 +87,7 @@ export class ControlServer {
         const peer = peerOf(req.socket as TLSSocket);
         if (!peer) return send(401, { message: 'a node certificate of this cluster is required' });
         if (extra) return send(200, (await extra(peer.node, body)) ?? {});
-        return send(200, await this.h.heartbeat(peer.node, peer.cluster, body as unknown as HeartbeatRequest));
+        return send(200, await this.h.heartbeat(peer.node, peer.cluster, body as unknown as HeartbeatRequest, peer.ou));
       }
       send(404, { message: 'not found' });
     } catch (e) {
@@ -98,13 +99,13 @@ export class ControlServer {
 }
 
 /** Node id (CN) and cluster id (O) of a connection's verified client certificate, per connection. */
-const peers = new WeakMap<TLSSocket, { node: string; cluster: string } | null>();
-function peerOf(sock: TLSSocket): { node: string; cluster: string } | undefined {
+const peers = new WeakMap<TLSSocket, { node: string; cluster: string; ou: string } | null>();
+function peerOf(sock: TLSSocket): { node: string; cluster: string; ou: string } | undefined {
   // a kept connection carries many calls; its certificate (decoded into an object each time asked) is the same for all
   let p = peers.get(sock);
   if (p === undefined) {
     const cert = sock.authorized ? sock.getPeerCertificate() : undefined;
-    p = cert?.subject?.CN ? { node: String(cert.subject.CN), cluster: String(cert.subject.O ?? '') } : null;
+    p = cert?.subject?.CN ? { node: String(cert.subject.CN), cluster: String(cert.subject.O ?? ''), ou: String(cert.subject.OU ?? '') } : null;
     peers.set(sock, p);
   }
   return p ?? undefined;

@@ -34,7 +34,7 @@ import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness
 import { resolveListen, resolveAdvertise, etcdPorts } from './addr';
 import { SwarmError, NO_SWARM, NOT_MANAGER, WORKER_NOT_MANAGER, MANAGER_NOT_READY, ALREADY_IN_SWARM, BAD_TOKEN } from './errors';
 import { engineLabels } from './constraint';
-import type { ClusterRecord, LocalState, NodeRecord, Role, Availability, Versioned } from './types';
+import type { ClusterRecord, LocalState, NodeDescription, NodeRecord, Role, Availability, Versioned } from './types';
 
 export interface SwarmDeps {
   dataRoot: string;
@@ -125,6 +125,12 @@ export class SwarmService {
   private readonly pool = new ControlPool();
   /** Called by the read a client makes right after an init or join (GET /swarm, /info): what starts behind the answer waits for it (activate). */
   private followUp?: () => void;
+  /**
+   * Records of workers whose join this manager answered before writing
+   * them, while the write is in flight: what reads the node list here
+   * (node ls/inspect/update/rm, /info, the node's heartbeat) waits for them.
+   */
+  private readonly nodeWrites = new Map<string, Promise<void>>();
   /** A key and request made ahead (in memory only), so a join does not make one on its critical path. */
   private spareKey?: { keyPem: string; csrPem: string };
 
@@ -451,6 +457,7 @@ export class SwarmService {
       let res: JoinResponse;
       let adv: { ip: string; port: number };
       let csr: { keyPem: string; csrPem: string };
+      let jr: JoinRequest;
       let tCA: number;
       try {
         if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
@@ -465,7 +472,7 @@ export class SwarmService {
         // a busy control port refuses the join before the manager accepts it
         await freePort;
         csr = this.takeKey();
-        const jr: JoinRequest = {
+        jr = {
           token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
           addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
         };
@@ -481,6 +488,7 @@ export class SwarmService {
         nodeId: res.nodeId, clusterId: res.clusterId, role: res.role, listenAddr: `${listen.host}:${listen.port}`,
         advertiseAddr: adv.ip, port: adv.port, managers: res.managers,
         ...(res.etcd ? { etcdInitialCluster: res.etcd.initialCluster, etcdInitialState: 'existing' as const } : {}),
+        ...(res.role === 'worker' ? { joinDesc: describe(jr) } : {}),
       };
       this.files.removeAll();
       this.files.writeCerts({ 'swarm-root-ca.crt': rootCA, 'swarm-node.crt': res.cert, 'swarm-node.key': csr.keyPem });
@@ -646,6 +654,7 @@ export class SwarmService {
       }
       try {
         const store = this.manager();
+        await this.nodesWritten();
         // this member's copy: /info (which the CLI calls right after a join) answers without a quorum round
         const [cluster, nodes] = await Promise.all([store.cluster(true), store.nodes(true)]);
         out.Nodes = nodes.length;
@@ -667,6 +676,7 @@ export class SwarmService {
 
   async listNodes(filters: Record<string, string[]>): Promise<Array<Record<string, unknown>>> {
     const store = this.manager();
+    await this.nodesWritten();
     const [nodes, live, cluster] = await Promise.all([store.nodes(), this.liveness(store), store.cluster()]);
     const has = (k: string) => (filters[k]?.length ?? 0) > 0;
     // dockerd's accepted node filters; anything else is its "invalid filter" 400
@@ -691,6 +701,7 @@ export class SwarmService {
     }
     if (p) await p.settled();
     const store = this.manager();
+    await this.nodesWritten();
     const n = await this.resolveNode(store, ref);
     const [live, cluster] = await Promise.all([this.liveness(store), store.cluster()]);
     return nodeJson(n, live, cluster.value.rootCA.certPem);
@@ -698,6 +709,7 @@ export class SwarmService {
 
   async updateNode(ref: string, version: number | undefined, spec: NodeSpecInput): Promise<void> {
     const store = this.manager();
+    await this.nodesWritten();
     const n = await this.resolveNode(store, ref);
     if (version === undefined || !Number.isFinite(version)) throw new SwarmError(400, 'invalid node version');
     if (version !== n.index) throw outOfSequence();
@@ -722,6 +734,7 @@ export class SwarmService {
 
   async removeNode(ref: string, force: boolean): Promise<void> {
     const store = this.manager();
+    await this.nodesWritten();
     const n = await this.resolveNode(store, ref);
     if (n.value.spec.Role === 'manager') {
       const member = n.value.peerUrl ? (await store.etcd.memberList()).find((m) => m.peerURLs.includes(n.value.peerUrl!)) : undefined;
@@ -754,9 +767,7 @@ export class SwarmService {
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
     if (!role) throw new SwarmError(400, BAD_TOKEN);
-    if (typeof req.csr !== 'string' || typeof req.addr !== 'string' || !/^[0-9.]+$/.test(req.addr) || !Number.isInteger(req.port)) {
-      throw new SwarmError(400, 'invalid join request');
-    }
+    if (typeof req.csr !== 'string' || !validDescription(req)) throw new SwarmError(400, 'invalid join request');
     const availability = checkAvailability(req.availability || 'active');
     const nodeId = newId();
     const subject = { CN: nodeId, OU: role === 'manager' ? 'swarm-manager' : 'swarm-worker', O: cluster.id };
@@ -788,13 +799,18 @@ export class SwarmService {
       void lease.then((id) => s.etcd.leaseRevoke(id)).catch(() => {});
       throw new SwarmError(400, `invalid join request: ${(e as Error).message}`);
     }
-    const peerUrl = role === 'manager' ? `https://${req.addr}:${etcdPorts(req.port).peer}` : undefined;
-    const rec: NodeRecord = {
-      ...this.nodeRecord(nodeId, role, availability, req.addr, req.port, peerUrl),
-      hostname: String(req.hostname ?? ''), engineVersion: String(req.engineVersion ?? ''),
-      platform: req.platform ?? platform(), resources: req.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
-    };
+    const rec = this.describedNode(nodeId, role, availability, req);
     const tSign = Date.now();
+    if (role === 'worker') {
+      // a worker is answered before its record is written (the write follows
+      // at once; reads of the node list on this manager wait for it, and the
+      // worker's first heartbeat makes the record if it never lands): its
+      // answer needs only the managers, from the list as last read
+      const nodes = await s.recentNodes();
+      this.writeLate(s, rec, lease);
+      log.info('node joined', { node: nodeId, role, addr: req.addr, waitMs: t0 - tIn, checkMs: tSign - t0, writeMs: 'after', totalMs: Date.now() - tIn });
+      return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers: managersOf(nodes) };
+    }
     // the record first (one transaction, which reads back the nodes and who is alive): once a member is added, writes need the new member up
     const after = await s.putNewNode(rec, await lease);
     const tWrite = Date.now();
@@ -814,14 +830,64 @@ export class SwarmService {
     return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers, etcd };
   }
 
-  private async onHeartbeat(nodeId: string, clusterId: string, running: Role): Promise<HeartbeatResponse> {
+  /** A joining node's record as it describes itself (a join's request, or a worker's heartbeat). */
+  private describedNode(id: string, role: Role, availability: Availability, d: NodeDescription): NodeRecord {
+    const peerUrl = role === 'manager' ? `https://${d.addr}:${etcdPorts(d.port).peer}` : undefined;
+    return {
+      ...this.nodeRecord(id, role, availability, d.addr, d.port, peerUrl),
+      hostname: String(d.hostname ?? ''), engineVersion: String(d.engineVersion ?? ''),
+      platform: d.platform ?? platform(), resources: d.resources ?? { NanoCPUs: 0, MemoryBytes: 0 },
+    };
+  }
+
+  /**
+   * Writes a worker's record after its join was answered (store.putLateNode),
+   * retried briefly; a write that never lands is made by the worker's first
+   * heartbeat, which carries its description until answered.
+   */
+  private writeLate(s: SwarmStore, rec: NodeRecord, lease: Promise<string>): void {
+    const w = (async () => {
+      for (let i = 0; ; i++) {
+        try {
+          const made = await s.putLateNode(rec, i === 0 ? await lease : undefined);
+          if (made !== 'created') log.info('a joined worker\'s record was not written by its join', { node: rec.id, why: made });
+          return;
+        } catch (e) {
+          if (i >= 2 || this.store !== s) {
+            log.warn('a joined worker\'s record could not be written; its heartbeat will', { node: rec.id, err: String(e) });
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })().finally(() => this.nodeWrites.delete(rec.id));
+    this.nodeWrites.set(rec.id, w);
+  }
+
+  /** Resolves when the records of the joins this manager answered are written (or given up). */
+  private async nodesWritten(): Promise<void> {
+    if (this.nodeWrites.size) await Promise.all([...this.nodeWrites.values()]);
+  }
+
+  private async onHeartbeat(nodeId: string, clusterId: string, running: Role, desc: NodeDescription | undefined, certRole: string): Promise<HeartbeatResponse> {
     if (!this.state || clusterId !== this.state.clusterId) throw new SwarmError(401, 'not a node of this cluster');
     await this.pending?.settled();
     const store = this.manager();
+    await this.nodeWrites.get(nodeId);
     // one read answers both: is the node still a member, and who the managers are; with the change feed
     // live it is the list as last read, kept until a node changes (a heartbeat is then one etcd call)
-    const nodes = await store.recentNodes();
-    const n = nodes.find((x) => x.value.id === nodeId);
+    let nodes = await store.recentNodes();
+    let n = nodes.find((x) => x.value.id === nodeId);
+    if (!n && desc && certRole === 'swarm-worker' && validDescription(desc)) {
+      // a worker whose record the manager that answered its join did not
+      // write: made now from its description, unless it was removed (tombstone)
+      const rec = this.describedNode(nodeId, 'worker', checkAvailability(desc.availability || 'active'), desc);
+      if ((await store.putLateNode(rec)) !== 'removed') {
+        nodes = await store.nodes();
+        n = nodes.find((x) => x.value.id === nodeId);
+        log.info('a worker\'s record made by its heartbeat', { node: nodeId });
+      }
+    }
     if (!n) throw new SwarmError(404, `node ${nodeId} not found`);
     await store.heartbeat(nodeId);
     const managers = managersOf(nodes);
@@ -945,8 +1011,14 @@ export class SwarmService {
     const addrs = st.managers.map((m) => m.Addr).filter((a) => a !== `${st.advertiseAddr}:${st.port}`);
     for (const addr of addrs) {
       try {
-        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running }, tls, 3000, this.pool.agent(addr, 'beat'));
+        const desc = st.joinDesc;
+        const res = await controlCall<HeartbeatResponse>(addr, 'POST', '/heartbeat', { running, desc }, tls, 3000, this.pool.agent(addr, 'beat'));
         this.lastError = '';
+        // answered: the record exists (the description is sent no more)
+        if (desc && st.joinDesc === desc) {
+          delete st.joinDesc;
+          this.files.saveState(st);
+        }
         if (res.managers?.length && JSON.stringify(res.managers) !== JSON.stringify(st.managers)) {
           st.managers = res.managers;
           this.files.saveState(st);
@@ -1131,7 +1203,7 @@ export class SwarmService {
     const control = new ControlServer({
       rootCA: () => this.files.read('swarm-root-ca.crt'),
       join: (r) => this.onJoin(r),
-      heartbeat: (id, cl, r) => this.onHeartbeat(id, cl, r.running === 'manager' ? 'manager' : 'worker'),
+      heartbeat: (id, cl, r, certRole) => this.onHeartbeat(id, cl, r.running === 'manager' ? 'manager' : 'worker', r.desc, certRole),
       route: (p) => this.componentRoute(p),
     });
     const tls = this.nodeTls();
@@ -1239,6 +1311,16 @@ async function addMember(store: SwarmStore, peerUrl: string, members: Member[], 
 
 function outOfSequence(): SwarmError {
   return new SwarmError(500, 'rpc error: code = Unknown desc = update out of sequence');
+}
+
+/** A node's description as a join or heartbeat carries it: an IPv4 address and a port. */
+function validDescription(d: NodeDescription): boolean {
+  return typeof d === 'object' && d !== null && typeof d.addr === 'string' && /^[0-9.]+$/.test(d.addr) && Number.isInteger(d.port);
+}
+
+/** The description in a join request (without its token and CSR). */
+function describe(r: JoinRequest): NodeDescription {
+  return { hostname: r.hostname, engineVersion: r.engineVersion, addr: r.addr, port: r.port, availability: r.availability, platform: r.platform, resources: r.resources };
 }
 
 function checkAvailability(a: string): Availability {

@@ -3,7 +3,7 @@
 // compare-and-swap on it, so a stale update fails ("update out of sequence").
 // Liveness: alive/<node> is held by a lease the node's heartbeats renew;
 // leader holds the leading manager's id on that manager's leader lease.
-import type { EtcdClient, Read } from './etcd-client';
+import type { EtcdClient, Op, Read } from './etcd-client';
 import type { ChangeFeed } from './change-feed';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
 import { SwarmError, MANAGER_NOT_READY, ALREADY_IN_SWARM } from './errors';
@@ -16,6 +16,8 @@ const K = {
   alive: (id: string) => P + 'alive/' + id,
   alives: P + 'alive/',
   leader: P + 'leader',
+  /** A removed node's tombstone (kept, as swarmkit keeps RemovedNodes): its record is never made again. */
+  removed: (id: string) => P + 'removed/' + id,
 };
 
 /** Seconds a node stays Ready without a heartbeat (heartbeats go every HEARTBEAT_MS). */
@@ -218,22 +220,43 @@ export class SwarmStore {
    * heartbeat (which renews that lease). The same transaction reads back the
    * node list and the alive set, as they are with the new node: a join
    * needs them next (its managers, a manager's quorum check) and makes no
-   * further round for them.
+   * further round for them. Never made for a removed node (its tombstone).
    */
   async putNewNode(n: NodeRecord, lease: string): Promise<{ nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }> {
-    this.nodesGen++;
-    this.nodesSnap = undefined;
-    const r = await this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }],
-      [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } },
-        { range: { key: K.nodes, prefix: true } }, { range: { key: K.alives, prefix: true } }]);
+    const r = await this.createNode(n, lease, [{ range: { key: K.nodes, prefix: true } }, { range: { key: K.alives, prefix: true } }]);
     if (!r.succeeded) {
       await this.etcd.leaseRevoke(lease).catch(() => {});
       throw new SwarmError(409, `node ${n.id} already exists`);
     }
-    this.leases.set(n.id, lease);
     const nodes = r.kvs.filter((kv) => kv.key.startsWith(K.nodes)).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
     const alive = new Set(r.kvs.filter((kv) => kv.key.startsWith(K.alives)).map((kv) => kv.key.slice(K.alives.length)));
     return { nodes, alive };
+  }
+
+  /**
+   * A worker's record written after its join answered (by the manager that
+   * answered, or by the worker's first heartbeat when that write never
+   * landed): created only when there is neither a record nor a tombstone.
+   * Answers 'created', 'exists' (made meanwhile by the other path) or
+   * 'removed' (a `node rm` came first: the node must not come back).
+   */
+  async putLateNode(n: NodeRecord, lease?: string): Promise<'created' | 'exists' | 'removed'> {
+    lease ??= await this.etcd.leaseGrant(ALIVE_TTL);
+    const r = await this.createNode(n, lease, [], [{ range: { key: K.node(n.id) } }, { range: { key: K.removed(n.id) } }]);
+    if (r.succeeded) return 'created';
+    await this.etcd.leaseRevoke(lease).catch(() => {});
+    return r.kvs.some((kv) => kv.key === K.removed(n.id)) ? 'removed' : 'exists';
+  }
+
+  private createNode(n: NodeRecord, lease: string, reads: Op[], failure: Op[] = []): ReturnType<EtcdClient['txn']> {
+    this.nodesGen++;
+    this.nodesSnap = undefined;
+    const p = this.etcd.txn([{ key: K.node(n.id), target: 'CREATE', create_revision: 0 }, { key: K.removed(n.id), target: 'CREATE', create_revision: 0 }],
+      [{ put: { key: K.node(n.id), value: JSON.stringify(n) } }, { put: { key: K.alive(n.id), value: lease, lease } }, ...reads], failure);
+    return p.then((r) => {
+      if (r.succeeded) this.leases.set(n.id, lease);
+      return r;
+    });
   }
 
   async updateNode(n: NodeRecord, index: number): Promise<void> {
@@ -246,7 +269,9 @@ export class SwarmStore {
   async deleteNode(id: string, index: number): Promise<void> {
     this.nodesGen++;
     this.nodesSnap = undefined;
-    const r = await this.etcd.txn([{ key: K.node(id), target: 'MOD', mod_revision: index }], [{ del: { key: K.node(id) } }, { del: { key: K.alive(id) } }]);
+    // the tombstone: a heartbeat that carries the node's description (its record not acknowledged yet) cannot make it again
+    const r = await this.etcd.txn([{ key: K.node(id), target: 'MOD', mod_revision: index }],
+      [{ del: { key: K.node(id) } }, { del: { key: K.alive(id) } }, { put: { key: K.removed(id), value: new Date().toISOString() } }]);
     if (!r.succeeded) throw outOfSequence();
   }
 

@@ -36,6 +36,17 @@ export interface NodeRecord {
   resources: { NanoCPUs: number; MemoryBytes: number };
 }
 
+/** What a joining node tells about itself (its join request, and a worker's heartbeats until one is answered). */
+export interface NodeDescription {
+  hostname: string;
+  engineVersion: string;
+  addr: string;
+  port: number;
+  availability?: string;
+  platform: { Architecture: string; OS: string };
+  resources: { NanoCPUs: number; MemoryBytes: number };
+}
+
 /** A record with its etcd revision (Version.Index). */
 export interface Versioned<T> { value: T; index: number }
 
@@ -53,4 +64,10 @@ export interface LocalState {
   /** Only used to start a member whose data dir is still empty. */
   etcdInitialCluster?: string;
   etcdInitialState?: 'new' | 'existing';
+  /**
+   * A worker's description, sent with its heartbeats until one is answered:
+   * the manager writes the record after answering the join, and the first
+   * heartbeat makes it when that write did not land (store.putLateNode).
+   */
+  joinDesc?: NodeDescription;
 }
