@@ -200,31 +200,58 @@ test('two containers on two hosts ping each other by address and by name', async
   assert.match(busy.stderr, /active endpoints/);
 });
 
-// Skipped: under the cluster layout the containers' own namespace files (/run/netns/<tag>-<id>) are lost
-// with the old berthd's mount namespace too (setns: Invalid argument after the restart), which breaks
-// the tests after this one; the overlay namespace itself is re-attached from its holder.
-test('a berthd restarted in a fresh mount namespace keeps its overlay namespace: a new container reaches the old and the peer', { skip: 'container namespace files are not re-attached after a restart (run path)' }, async () => {
+/** Every hierarchy's cgroup of a process, by hierarchy (`/proc/<pid>/cgroup`). */
+const cgroupsOf = (pid: number): Map<string, string> => new Map(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean)
+  .map((l) => { const [, h, p] = /^\d+:([^:]*):(.*)$/.exec(l)!; return [h, p] as [string, string]; }));
+
+// Under the cluster layout each berthd starts under `ip netns exec`, in a fresh mount namespace: the
+// old one's mounts of the namespace files (the overlay's and the containers') are not there after a
+// restart. The overlay's is mounted again from its holder, the containers' from their inits.
+test('a berthd restarted in a fresh mount namespace keeps its overlay namespace: a new container reaches the old, the peer and a task', async () => {
   const [ons] = await overlayNetns(m1);
   const h = holderOf(m1, ons);
   assert.ok(h && alive(h.pid), `a live holder recorded for ${ons}`);
   held = { ns: ons, pid: h.pid };
-  // the old berthd's mount of the namespace file stays in its mount namespace (ip netns exec)
-  await m1.restart();
-  assert.deepEqual(await overlayNetns(m1), [ons]);
-  // (the swarm's networks are back once the node has resumed)
-  await until('ov1 on m1 again', async () => (await m1.docker(['network', 'inspect', 'ov1'], { timeout: 15_000 })).code === 0 || undefined, 60_000);
-  await until('a1 on ov1 again', async () => (await m1.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'a1'], { timeout: 15_000 })).code === 0 || undefined, 60_000);
-  const ipA = (await m1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'a1'])).trim();
-  const ipB = (await w1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'b1'])).trim();
-  await m1.ok(['run', '-d', '--name', 'a2', '--network', 'ov1', 'busybox', 'sleep', '600'], 60_000);
-  await until('a2 to ping a1', async () => (await m1.docker(['exec', 'a2', 'ping', '-c', '1', '-W', '1', ipA], { timeout: 10_000 })).code === 0 || undefined);
-  await until('a2 to ping b1', async () => (await m1.docker(['exec', 'a2', 'ping', '-c', '1', '-W', '1', ipB], { timeout: 10_000 })).code === 0 || undefined);
-  await until('b1 to ping a2 by name', async () => (await w1.docker(['exec', 'b1', 'ping', '-c', '1', '-W', '2', 'a2'], { timeout: 10_000 })).code === 0 || undefined);
-  // the same namespace, device and holder: nothing was made again
-  assert.equal((await vxlans(m1)).length, 1);
-  assert.deepEqual(holderOf(m1, ons), h);
-  assert.equal((await inEngine(m1, 'ip', ['-n', ons, '-o', 'link', 'show', 'master', 'br0'])).stdout.split('\n').filter(Boolean).length, 4);
-  await m1.ok(['rm', '-f', 'a2']);
+  // the holder is in neither berthd's process group nor its cgroups: a kill of either leaves it
+  assert.notEqual(fs.readFileSync(`/proc/${h.pid}/stat`, 'utf8').split(') ')[1].split(' ')[2], String(m1.pid));
+  const mine = cgroupsOf(m1.pid!), its = cgroupsOf(h.pid);
+  for (const [hier, p] of its) assert.notEqual(p, mine.get(hier), `the holder shares berthd's ${hier || 'v2'} cgroup ${p}`);
+  // a task of a service on the other node, on the overlay
+  await m1.ok(['service', 'create', '-d', '--name', 'rs', '--network', 'ov1', '--constraint', 'node.hostname==w1', 'busybox', 'sleep', '600'], 60_000);
+  try {
+    const ipT = await until('the task on w1 with its overlay address', async () => {
+      const ids = (await w1.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=rs'], { timeout: 15_000 })).stdout.trim().split('\n').filter(Boolean);
+      if (ids.length !== 1) return undefined;
+      return (await w1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', ids[0]])).trim() || undefined;
+    }, 60_000);
+    const a1ns = `${m1.chainPrefix.toLowerCase().slice(0, 8)}-${(await m1.ok(['inspect', '-f', '{{.Id}}', 'a1'])).trim().slice(0, 12)}`;
+    // the old berthd's mounts of the namespace files stay in its mount namespace (ip netns exec)
+    await m1.restart();
+    assert.deepEqual(await overlayNetns(m1), [ons]);
+    // a1's namespace file is its namespace again (not an empty file: `ip -n` enters it)
+    const a1links = await inEngine(m1, 'ip', ['-n', a1ns, '-o', 'link', 'show', 'eth0']);
+    assert.equal(a1links.code, 0, a1links.stderr);
+    // (the swarm's networks are back once the node has resumed)
+    await until('ov1 on m1 again', async () => (await m1.docker(['network', 'inspect', 'ov1'], { timeout: 15_000 })).code === 0 || undefined, 60_000);
+    await until('a1 on ov1 again', async () => (await m1.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'a1'], { timeout: 15_000 })).stdout.trim() || undefined, 60_000);
+    const ipA = (await m1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'a1'])).trim();
+    const ipB = (await w1.ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "ov1").IPAddress}}', 'b1'])).trim();
+    assert.match(ipA, /^10\.0\.1\.\d+$/, 'a1 keeps its overlay endpoint across the restart');
+    await m1.ok(['run', '-d', '--name', 'a2', '--network', 'ov1', 'busybox', 'sleep', '600'], 60_000);
+    await until('a2 to ping a1', async () => (await m1.docker(['exec', 'a2', 'ping', '-c', '1', '-W', '1', ipA], { timeout: 10_000 })).code === 0 || undefined);
+    await until('a2 to ping b1', async () => (await m1.docker(['exec', 'a2', 'ping', '-c', '1', '-W', '1', ipB], { timeout: 10_000 })).code === 0 || undefined);
+    await until('a2 to ping the task on w1', async () => (await m1.docker(['exec', 'a2', 'ping', '-c', '1', '-W', '1', ipT], { timeout: 10_000 })).code === 0 || undefined);
+    await until('b1 to ping a2 by name', async () => (await w1.docker(['exec', 'b1', 'ping', '-c', '1', '-W', '2', 'a2'], { timeout: 10_000 })).code === 0 || undefined);
+    // the same namespace, device and holder: nothing was made again
+    assert.equal((await vxlans(m1)).length, 1);
+    assert.deepEqual(holderOf(m1, ons), h);
+    assert.equal((await inEngine(m1, 'ip', ['-n', ons, '-o', 'link', 'show', 'master', 'br0'])).stdout.split('\n').filter(Boolean).length, 4);
+  } finally {
+    // (also when a step failed: the tests after this one count on ov1's users being a1 and b1 only)
+    await m1.docker(['rm', '-f', 'a2'], { timeout: 60_000 });
+    await m1.docker(['service', 'rm', 'rs'], { timeout: 30_000 });
+    await until('the task on w1 gone', async () => (await w1.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=rs'], { timeout: 15_000 })).stdout.trim() === '' || undefined, 60_000);
+  }
 });
 
 test('the last user gone, rm and leave --force leave no devices, namespaces or rules', async () => {
@@ -256,6 +283,14 @@ test('the last user gone, rm and leave --force leave no devices, namespaces or r
   await w1.ok(['swarm', 'leave', '--force']);
   await until('w1 data plane removed after leave', async () => ((await vxlans(w1)).length === 0 ? true : undefined));
   await w1.ok(['rm', '-f', 'c1']);
+  // no overlay namespace, holder record or holders' cgroup is left on either node
+  for (const h of [m1, w1]) {
+    assert.deepEqual(await overlayNetns(h), [], `${h.name} keeps an overlay namespace`);
+    const dir = path.join(h.execRoot, 'netns-holders');
+    assert.deepEqual(fs.existsSync(dir) ? fs.readdirSync(dir) : [], [], `${h.name} keeps a holder record`);
+    const cg = `berth-${h.chainPrefix.toLowerCase().slice(0, 8)}-netns`;
+    await until(`${h.name}'s holders' cgroup gone`, async () => (!fs.existsSync(path.join('/sys/fs/cgroup/systemd', cg)) && !fs.existsSync(path.join('/sys/fs/cgroup/memory', cg))) || undefined, 10_000);
+  }
   const rules = (await w1.exec('iptables-save', [], { timeout: 15_000 })).stdout;
   assert.doesNotMatch(rules, /10\.0\.\d+\.0\/24/);
   assert.doesNotMatch(rules, /--dport 4789/);

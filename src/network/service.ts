@@ -20,6 +20,7 @@ import { timestampMs } from '../common/time';
 import * as ip from '../host/network/ip';
 import * as vxlan from '../host/network/vxlan';
 import { heldNamespaces, stopHolder } from '../host/network/nsholder';
+import { mountNetnsOf, netnsOfPid, processStart, sameNs } from '../host/network/netnsfile';
 import * as ipt from '../host/network/iptables';
 import { execHost } from '../host/exec';
 import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
@@ -81,6 +82,8 @@ export class NetworkService {
   private readonly vxRounds = new Map<string, number>();
   /** Namespaces whose inside is still being set up: no VIP rules yet. */
   private readonly nsPending = new Set<string>();
+  /** Containers whose namespace file was missing at init (see dropVanished). */
+  private readonly vanished = new Set<string>();
   private overlayChain: Promise<unknown> = Promise.resolve();
   /** Service VIPs: balanced in each local container's namespace on an overlay (iptables; an IPVS backend would plug in here). */
   private readonly balancer: VipBalancer = new IptablesBalancer();
@@ -155,9 +158,10 @@ export class NetworkService {
         log.error('could not restore the bridge of a network', { network: n.name, bridge: n.bridge, error: (e as Error).message });
       }
     }
-    // Endpoints whose namespace vanished (host reboot, crash mid-stop) are released.
+    // Endpoints whose namespace file vanished (host reboot, crash mid-stop) are released once the
+    // running containers have had theirs made again from their pids (restoreNetns, then dropVanished).
     for (const a of this.allAttachments()) {
-      if (a.endpoint && !ip.netnsExists(this.netnsName(a.containerId))) this.dropEndpoint(a);
+      if (a.endpoint && !ip.netnsExists(this.netnsName(a.containerId))) this.vanished.add(a.containerId);
     }
     await this.installJumps();
     await this.applyRules();
@@ -165,11 +169,57 @@ export class NetworkService {
     for (const row of this.db.prepare('SELECT container_id, data FROM net_ports').all() as Array<{ container_id: string; data: string }>) {
       const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
       if (!ip.netnsExists(this.netnsName(row.container_id))) {
-        this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(row.container_id);
+        // (its ports' rows go with its endpoints in dropVanished, unless its namespace comes back)
+        this.vanished.add(row.container_id);
         continue;
       }
       await this.proxies.restore(row.container_id, bindings, target);
     }
+  }
+
+  /**
+   * A container found running at daemon start: its namespace file is made
+   * a mount of its init's namespace again when it is missing or is not that
+   * namespace — a berthd started in another mount namespace (under `ip netns
+   * exec`, a fresh one each time) sees the old one's files empty, and any
+   * setns() on them (exec of `ip -n`, a new endpoint, VIP rules) would fail.
+   * `start`: the init's start time the runtime recorded; a pid that is not
+   * that process any more is never used. Host and `container:` modes have no
+   * file of their own; an init in berthd's own namespace neither.
+   */
+  async restoreNetns(c: NetContainer, pid: number, start?: number): Promise<void> {
+    const mode = c.networkMode || 'default';
+    if (mode.startsWith('container:') || mode === 'host' || !pid) return;
+    const name = this.netnsName(c.id);
+    const file = ip.netnsPath(name);
+    const init = netnsOfPid(pid);
+    if (sameNs(file, init)) return;
+    if (sameNs(init, '/proc/self/ns/net')) return;
+    const at = start ?? processStart(pid);
+    if (at === undefined) return;
+    const ok = await mountNetnsOf(name, file, pid, at, ip.unmountNetnsFile);
+    if (ok) {
+      this.vanished.delete(c.id);
+      log.info('network namespace file made again from the container\'s init', { id: c.id, pid });
+      // its userland proxies were skipped at init (no namespace then)
+      const row = this.db.prepare('SELECT data FROM net_ports WHERE container_id = ?').get(c.id) as { data: string } | undefined;
+      if (row) {
+        const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
+        await this.proxies.restore(c.id, bindings, target);
+      }
+    } else {
+      log.warn('the network namespace of a running container could not be mounted again', { id: c.id, pid });
+    }
+  }
+
+  /** After the containers' restore: endpoints and ports of namespaces that are still gone are released. */
+  dropVanished(): void {
+    for (const id of this.vanished) {
+      if (ip.netnsExists(this.netnsName(id))) continue;
+      for (const a of this.attachmentsFor(id)) if (a.endpoint) this.dropEndpoint(a);
+      this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(id);
+    }
+    this.vanished.clear();
   }
 
   /** Daemon stops: close our sockets; containers keep running, so rules and veths stay. */
@@ -578,6 +628,11 @@ export class NetworkService {
   /** Where the holders of the overlays' namespaces are recorded. */
   private holders(): string {
     return path.join(this.deps.config.execRoot ?? '/run/berth', 'netns-holders');
+  }
+
+  /** The cgroup the holders live in, beside berthd's own (see holdercgroup). */
+  private holderCgroup(): string {
+    return this.tag === 'berth' ? 'berth-netns' : `berth-${this.tag}-netns`;
   }
 
   /** The bridge a container's host end joins, and the namespace it is in. */
@@ -1228,7 +1283,11 @@ export class NetworkService {
   async applySwarm(s: OverlaySnapshot | undefined): Promise<void> {
     this.overlay = s;
     const wanted = new Set((s?.networks ?? []).map((d) => d.id));
-    for (const d of s?.networks ?? []) if (!this.nets.has(d.id)) this.addOverlay(d);
+    const added = new Set<string>();
+    for (const d of s?.networks ?? []) if (!this.nets.has(d.id)) added.add(this.addOverlay(d).id);
+    // containers attached before (a daemon restart: the swarm's networks come after the containers' restore)
+    // show the network in their settings again
+    if (added.size) for (const id of new Set(this.allAttachments().filter((a) => added.has(a.networkId)).map((a) => a.containerId))) this.onChange?.(id);
     for (const n of [...this.nets.values()]) {
       if (n.driver !== 'overlay') continue;
       if (!wanted.has(n.id)) {
@@ -1329,7 +1388,7 @@ export class NetworkService {
       const gatewayCidr = `${pool.gateway}/${parseCidr(pool.subnet).bits}`;
       const ns = this.overlayNs(n);
       if (ns) {
-        await vxlan.ensureOverlayNetns({ ns, holders: this.holders(), gw: n.bridge!, gatewayCidr, name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), mtu: mtuOf(n) });
+        await vxlan.ensureOverlayNetns({ ns, holders: this.holders(), holderCgroup: this.holderCgroup(), gw: n.bridge!, gatewayCidr, name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), mtu: mtuOf(n) });
       } else {
         await ip.ensureBridge(n.bridge!, gatewayCidr, mtuOf(n));
         await vxlan.ensureVxlan({ name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), bridge: n.bridge!, mtu: mtuOf(n) });
@@ -1370,7 +1429,7 @@ export class NetworkService {
     this.vxPeers.delete(n.id);
     const had = !!n.bridge && ip.linkExists(n.bridge);
     const ns = this.overlayNs(n);
-    if (ns && n.bridge && n.vxlan) await vxlan.removeOverlayNetns({ ns, holders: this.holders(), gw: n.bridge, name: n.vxlan });
+    if (ns && n.bridge && n.vxlan) await vxlan.removeOverlayNetns({ ns, holders: this.holders(), holderCgroup: this.holderCgroup(), gw: n.bridge, name: n.vxlan });
     if (n.vxlan) await ip.deleteLink(n.vxlan);
     if (n.bridge) await ip.deleteLink(n.bridge);
     if (had) await this.applyRules();
@@ -1453,7 +1512,7 @@ export class NetworkService {
     }
     // overlay namespaces held for a berthd of another mount namespace (their files not mounted here)
     for (const ns of heldNamespaces(this.holders())) {
-      stopHolder(this.holders(), ns);
+      stopHolder(this.holders(), ns, this.holderCgroup());
       removed.push(`netns holder ${ns}`);
     }
     const before = (await ipt.listRules('filter')) + (await ipt.listRules('nat')) + (await ipt.listRules('raw'));

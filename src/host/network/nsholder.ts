@@ -10,25 +10,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { execHost } from '../exec';
+import { mountNetnsOf, processStart, sameNs } from './netnsfile';
+import { leaveCgroups, removeCgroup } from './holdercgroup';
 
 export interface Holder { pid: number; start: number }
 
 function holderFile(dir: string, ns: string): string {
   return path.join(dir, `${ns}.json`);
-}
-
-/** The process's start time (field 22 of /proc/<pid>/stat), undefined if it is gone or a zombie. */
-function startOf(pid: number): number | undefined {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z' || f[0] === 'X') return undefined;
-  return Number(f[19]);
 }
 
 /** The namespace's recorded holder, if that very process still lives. */
@@ -39,19 +27,8 @@ export function liveHolder(dir: string, ns: string): Holder | undefined {
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(h.pid) || h.pid <= 1 || startOf(h.pid) !== h.start) return undefined;
+  if (!Number.isInteger(h.pid) || h.pid <= 1 || processStart(h.pid) !== h.start) return undefined;
   return h;
-}
-
-/** Same inode and device: the file at `a` is (a mount of) the namespace `b` refers to. */
-function sameNs(a: string, b: string): boolean {
-  try {
-    const x = fs.statSync(a);
-    const y = fs.statSync(b);
-    return x.ino === y.ino && x.dev === y.dev;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -61,20 +38,16 @@ function sameNs(a: string, b: string): boolean {
  */
 export async function reattach(dir: string, ns: string, nsFile: string, unmount: (p: string) => Promise<void>): Promise<boolean> {
   const h = liveHolder(dir, ns);
-  if (!h) return false;
-  const target = `/proc/${h.pid}/ns/net`;
-  if (sameNs(nsFile, target)) return true;
-  if (fs.existsSync(nsFile)) {
-    await unmount(nsFile);
-    try { fs.unlinkSync(nsFile); } catch { /* gone meanwhile */ }
-  }
-  const r = await execHost('ip', ['netns', 'attach', ns, String(h.pid)], { allowFailure: true, timeout: 10_000 });
-  // the holder may have died meanwhile: then the namespace is as good as gone
-  return r.code === 0 && sameNs(nsFile, target);
+  return !!h && mountNetnsOf(ns, nsFile, h.pid, h.start, unmount);
 }
 
-/** Starts a holder in the namespace mounted at `nsFile` and records it. */
-export async function startHolder(dir: string, ns: string, nsFile: string): Promise<Holder> {
+/**
+ * Starts a holder in the namespace mounted at `nsFile` and records it. It is
+ * moved into cgroup `cgroup` of every hierarchy, out of berthd's: a stop of
+ * berthd's cgroup (systemd's KillMode=control-group) or of its process group
+ * does not end it; berthd's own removals do (stopHolder).
+ */
+export async function startHolder(dir: string, ns: string, nsFile: string, cgroup: string): Promise<Holder> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const child = spawn('nsenter', [`--net=${nsFile}`, '--', 'sleep', 'infinity'], { stdio: 'ignore', detached: true });
   const pid = await new Promise<number>((resolve, reject) => {
@@ -85,25 +58,28 @@ export async function startHolder(dir: string, ns: string, nsFile: string): Prom
   // the start time is read once nsenter has entered (it execs sleep in place): a bounded wait for it
   const target = (): boolean => sameNs(nsFile, `/proc/${pid}/ns/net`);
   for (let i = 0; i < 200 && !target(); i++) await new Promise((r) => setTimeout(r, 10));
-  const start = startOf(pid);
+  const start = processStart(pid);
   if (start === undefined || !target()) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     throw new Error(`the holder of network namespace ${ns} did not start`);
   }
   const h = { pid, start };
+  leaveCgroups(pid, cgroup);
   const tmp = `${holderFile(dir, ns)}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(h), { mode: 0o600 });
   fs.renameSync(tmp, holderFile(dir, ns));
   return h;
 }
 
-/** Ends the namespace's holder (only the recorded process itself) and forgets it. */
-export function stopHolder(dir: string, ns: string): void {
+/** Ends the namespace's holder (only the recorded process itself) and forgets it; the holders' cgroup goes with the last. */
+export function stopHolder(dir: string, ns: string, cgroup: string): void {
   const h = liveHolder(dir, ns);
   if (h) {
     try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ }
   }
   try { fs.unlinkSync(holderFile(dir, ns)); } catch { /* none */ }
+  // (busy while another holder, or this one not yet reaped by init, is in it: the next stop removes it)
+  if (heldNamespaces(dir).length === 0) removeCgroup(cgroup);
 }
 
 /** The namespaces with a holder record under `dir` (cleanup). */

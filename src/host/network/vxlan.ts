@@ -32,17 +32,17 @@ export async function ensureVxlan(v: { name: string; vni: number; port: number; 
  * overlay's containers are bridged where no iptables table exists, so
  * br_netfilter hands them to no hook; only traffic to or through the gateway
  * meets berthd's chains. The namespace is held by a holder process (see
- * nsholder), recorded under `holders`, so a berthd restarted in another mount
- * namespace finds it again. Idempotent: with `gw` present and the namespace
- * held nothing is made.
+ * nsholder), recorded under `holders` and kept in cgroup `holderCgroup` (out
+ * of berthd's), so a berthd restarted in another mount namespace finds it
+ * again. Idempotent: with `gw` present and the namespace held nothing is made.
  */
-export async function ensureOverlayNetns(o: { ns: string; holders: string; gw: string; gatewayCidr: string; name: string; vni: number; port: number; local: string; dev?: string; mtu: number }): Promise<void> {
+export async function ensureOverlayNetns(o: { ns: string; holders: string; holderCgroup: string; gw: string; gatewayCidr: string; name: string; vni: number; port: number; local: string; dev?: string; mtu: number }): Promise<void> {
   if ((await reattach(o.holders, o.ns, netnsPath(o.ns), unmountNetnsFile)) && linkExists(o.gw)) return;
   // a half-made one (a crash mid-setup) or one whose holder is gone is made again
-  await removeOverlayNetns({ ns: o.ns, holders: o.holders, gw: o.gw, name: o.name });
+  await removeOverlayNetns({ ns: o.ns, holders: o.holders, holderCgroup: o.holderCgroup, gw: o.gw, name: o.name });
   await batch([`netns add ${o.ns}`]);
   try {
-    await startHolder(o.holders, o.ns, netnsPath(o.ns));
+    await startHolder(o.holders, o.ns, netnsPath(o.ns), o.holderCgroup);
     await batch([
       `link add ${o.gw} mtu ${o.mtu} type veth peer name gw0 mtu ${o.mtu} netns ${o.ns}`,
       `link add ${o.name} mtu ${o.mtu} type vxlan id ${o.vni} dstport ${o.port} local ${o.local}${o.dev ? ` dev ${o.dev}` : ''} nolearning proxy`,
@@ -59,13 +59,13 @@ export async function ensureOverlayNetns(o: { ns: string; holders: string; gw: s
     ], o.ns);
     await batch([`addr replace ${o.gatewayCidr} dev ${o.gw}`, `link set dev ${o.gw} up`]);
   } catch (e) {
-    await removeOverlayNetns({ ns: o.ns, holders: o.holders, gw: o.gw, name: o.name });
+    await removeOverlayNetns({ ns: o.ns, holders: o.holders, holderCgroup: o.holderCgroup, gw: o.gw, name: o.name });
     throw e;
   }
 }
 
 /** The overlay's namespace, its holder, its VXLAN device and the gateway pair go (what is already gone is skipped). */
-export async function removeOverlayNetns(o: { ns: string; holders: string; gw: string; name: string }): Promise<void> {
+export async function removeOverlayNetns(o: { ns: string; holders: string; holderCgroup: string; gw: string; name: string }): Promise<void> {
   // mounted again from its holder if this berthd's mount namespace lost it, so its devices go now, not
   // whenever the kernel frees the namespace (its VXLAN socket would refuse a new device with this VNI)
   await reattach(o.holders, o.ns, netnsPath(o.ns), unmountNetnsFile);
@@ -73,7 +73,7 @@ export async function removeOverlayNetns(o: { ns: string; holders: string; gw: s
   if (netnsExists(o.ns)) await execHost('ip', ['-n', o.ns, 'link', 'del', 'dev', o.name], { allowFailure: true, timeout: 10_000 });
   if (linkExists(o.gw)) await batch([`link del dev ${o.gw}`]).catch(() => undefined);
   await deleteNetns(o.ns);
-  stopHolder(o.holders, o.ns);
+  stopHolder(o.holders, o.ns, o.holderCgroup);
 }
 
 /** The bridge an overlay's container ends join inside its own namespace. */
