@@ -135,10 +135,8 @@ test('tasks leave the balancing set and DNS while not healthy, and come back', a
   await w1.ok(['rm', '-f', 'client']);
 });
 
-async function vxlans(h: ClusterHost): Promise<string[]> {
-  const r = await h.exec('ip', ['-o', '-d', 'link', 'show', 'type', 'vxlan'], { timeout: 15_000 });
-  return r.stdout.split('\n').filter(Boolean);
-}
+/** The engine's VXLAN devices, in its namespace and its overlays' own. */
+const vxlans = (h: ClusterHost): Promise<string[]> => h.vxlans();
 
 test('routing mesh: -p 8080:80 answers on every host over every task, follows scale and kills; rm closes it', async () => {
   // swarm init made the ingress network, as Docker's

@@ -195,6 +195,7 @@ export class ContainerService {
     const st = await this.runtime.state(c.id);
     if (st && (st.status === 'running' || st.status === 'paused') && this.runtime.monitorAlive(c.conmonPid)) {
       log.info('container still running', { id: c.id, pid: st.pid });
+      for (const h of this.hooks) await h.afterRestore?.(c, { pid: st.pid, start: st.start }).catch((e) => log.warn('afterRestore hook failed', { id: c.id, err: String(e) }));
       return;
     }
     return this.handleExit(c.id);

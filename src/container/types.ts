@@ -177,6 +177,12 @@ export interface ContainerHook {
   afterStop?(c: ContainerRecord): Promise<void>;
   onRemove?(c: ContainerRecord, opts: { removeVolumes: boolean }): Promise<void>;
   /**
+   * At daemon start, a container found still running (live restore): its
+   * init's pid and the start time the runtime recorded for it (the pid is
+   * trusted only while that process has that start time).
+   */
+  afterRestore?(c: ContainerRecord, init: { pid: number; start?: number }): Promise<void>;
+  /**
    * This hook's afterStop of an --rm container and its onRemove may run after
    * the container is reported removed (in the background; redone from the
    * trash at start-up after a crash). Its onRemove must then also do afterStop's

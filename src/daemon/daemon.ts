@@ -174,6 +174,8 @@ export class Daemon {
     // Network and volume records of containers a crash kept from being recorded.
     const known = new Set(this.containers.all().map((c) => c.id));
     this.networks.dropUnknown(known);
+    // (endpoints whose namespace was lost and not made again from a running container's init)
+    this.networks.dropVanished();
     this.volumes.dropUnknownRefs(known);
     this.health.init();
     for (const c of this.containers.all()) c.networkSettings = this.networks.settingsJson(netView(c));

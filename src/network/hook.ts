@@ -104,6 +104,11 @@ export class NetworkHook implements ContainerHook {
     c.networkSettings = this.net.settingsJson(v);
   }
 
+  /** A container still running at daemon start: its namespace file is made its namespace again if that was lost. */
+  async afterRestore(c: ContainerRecord, init: { pid: number; start?: number }): Promise<void> {
+    await this.net.restoreNetns(netView(c), init.pid, init.start);
+  }
+
   /** An --rm container's network goes after its removal's answer (forget() tears it down; NetworkService waits for it where it matters). */
   readonly deferRemove = true;
 

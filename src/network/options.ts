@@ -8,4 +8,6 @@ export interface NetworkServiceOptions {
   bip: string;
   ipv6: boolean;
   fixedCidrV6?: string;
+  /** Where an overlay namespace's holder is recorded (under `<execRoot>/netns-holders`); default /run/berth. */
+  execRoot?: string;
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Db } from '../store/db';
 import { critical, ensureSchema } from '../store/db';
 import type { EventBus } from '../events/bus';
@@ -18,6 +19,8 @@ import { Filters } from '../common/filters';
 import { timestampMs } from '../common/time';
 import * as ip from '../host/network/ip';
 import * as vxlan from '../host/network/vxlan';
+import { heldNamespaces, stopHolder } from '../host/network/nsholder';
+import { mountNetnsOf, netnsOfPid, processStart, sameNs } from '../host/network/netnsfile';
 import * as ipt from '../host/network/iptables';
 import { execHost } from '../host/exec';
 import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
@@ -79,6 +82,8 @@ export class NetworkService {
   private readonly vxRounds = new Map<string, number>();
   /** Namespaces whose inside is still being set up: no VIP rules yet. */
   private readonly nsPending = new Set<string>();
+  /** Containers whose namespace file was missing at init (see dropVanished). */
+  private readonly vanished = new Set<string>();
   private overlayChain: Promise<unknown> = Promise.resolve();
   /** Service VIPs: balanced in each local container's namespace on an overlay (iptables; an IPVS backend would plug in here). */
   private readonly balancer: VipBalancer = new IptablesBalancer();
@@ -153,9 +158,10 @@ export class NetworkService {
         log.error('could not restore the bridge of a network', { network: n.name, bridge: n.bridge, error: (e as Error).message });
       }
     }
-    // Endpoints whose namespace vanished (host reboot, crash mid-stop) are released.
+    // Endpoints whose namespace file vanished (host reboot, crash mid-stop) are released once the
+    // running containers have had theirs made again from their pids (restoreNetns, then dropVanished).
     for (const a of this.allAttachments()) {
-      if (a.endpoint && !ip.netnsExists(this.netnsName(a.containerId))) this.dropEndpoint(a);
+      if (a.endpoint && !ip.netnsExists(this.netnsName(a.containerId))) this.vanished.add(a.containerId);
     }
     await this.installJumps();
     await this.applyRules();
@@ -163,11 +169,57 @@ export class NetworkService {
     for (const row of this.db.prepare('SELECT container_id, data FROM net_ports').all() as Array<{ container_id: string; data: string }>) {
       const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
       if (!ip.netnsExists(this.netnsName(row.container_id))) {
-        this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(row.container_id);
+        // (its ports' rows go with its endpoints in dropVanished, unless its namespace comes back)
+        this.vanished.add(row.container_id);
         continue;
       }
       await this.proxies.restore(row.container_id, bindings, target);
     }
+  }
+
+  /**
+   * A container found running at daemon start: its namespace file is made
+   * a mount of its init's namespace again when it is missing or is not that
+   * namespace — a berthd started in another mount namespace (under `ip netns
+   * exec`, a fresh one each time) sees the old one's files empty, and any
+   * setns() on them (exec of `ip -n`, a new endpoint, VIP rules) would fail.
+   * `start`: the init's start time the runtime recorded; a pid that is not
+   * that process any more is never used. Host and `container:` modes have no
+   * file of their own; an init in berthd's own namespace neither.
+   */
+  async restoreNetns(c: NetContainer, pid: number, start?: number): Promise<void> {
+    const mode = c.networkMode || 'default';
+    if (mode.startsWith('container:') || mode === 'host' || !pid) return;
+    const name = this.netnsName(c.id);
+    const file = ip.netnsPath(name);
+    const init = netnsOfPid(pid);
+    if (sameNs(file, init)) return;
+    if (sameNs(init, '/proc/self/ns/net')) return;
+    const at = start ?? processStart(pid);
+    if (at === undefined) return;
+    const ok = await mountNetnsOf(name, file, pid, at, ip.unmountNetnsFile);
+    if (ok) {
+      this.vanished.delete(c.id);
+      log.info('network namespace file made again from the container\'s init', { id: c.id, pid });
+      // its userland proxies were skipped at init (no namespace then)
+      const row = this.db.prepare('SELECT data FROM net_ports WHERE container_id = ?').get(c.id) as { data: string } | undefined;
+      if (row) {
+        const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
+        await this.proxies.restore(c.id, bindings, target);
+      }
+    } else {
+      log.warn('the network namespace of a running container could not be mounted again', { id: c.id, pid });
+    }
+  }
+
+  /** After the containers' restore: endpoints and ports of namespaces that are still gone are released. */
+  dropVanished(): void {
+    for (const id of this.vanished) {
+      if (ip.netnsExists(this.netnsName(id))) continue;
+      for (const a of this.attachmentsFor(id)) if (a.endpoint) this.dropEndpoint(a);
+      this.db.prepare('DELETE FROM net_ports WHERE container_id = ?').run(id);
+    }
+    this.vanished.clear();
   }
 
   /** Daemon stops: close our sockets; containers keep running, so rules and veths stay. */
@@ -440,7 +492,7 @@ export class NetworkService {
       Containers: containers,
       Options: n.options,
       Labels: n.labels,
-      ...(n.driver === 'overlay' && n.vxlan && ip.linkExists(n.vxlan) ? { Peers: this.peersJson(n) } : {}),
+      ...(n.driver === 'overlay' && this.hasDataPlane(n) ? { Peers: this.peersJson(n) } : {}),
       // --verbose: Docker's per-service view (VIP and the tasks on this network, with their nodes)
       ...(verbose && n.driver === 'overlay' ? { Services: this.servicesJson(n) } : {}),
     };
@@ -564,6 +616,36 @@ export class NetworkService {
     return `${this.tag}-${containerId.slice(0, 12)}`;
   }
 
+  /**
+   * The namespace of an overlay's own data plane (see vxlan.ensureOverlayNetns);
+   * undefined for the ingress overlay, whose bridge stays in berthd's namespace
+   * (the routing mesh's DNAT/SNAT and the node's ingress address are there).
+   */
+  private overlayNs(n: NetworkRecord): string | undefined {
+    return n.driver === 'overlay' && !n.ingress ? `${this.tag}-ovl-${n.id.slice(0, 8)}` : undefined;
+  }
+
+  /** Where the holders of the overlays' namespaces are recorded. */
+  private holders(): string {
+    return path.join(this.deps.config.execRoot ?? '/run/berth', 'netns-holders');
+  }
+
+  /** The cgroup the holders live in, beside berthd's own (see holdercgroup). */
+  private holderCgroup(): string {
+    return this.tag === 'berth' ? 'berth-netns' : `berth-${this.tag}-netns`;
+  }
+
+  /** The bridge a container's host end joins, and the namespace it is in. */
+  private portOf(n: NetworkRecord): { bridge: string; hostNetns?: string } {
+    const ns = this.overlayNs(n);
+    return ns ? { bridge: vxlan.OVERLAY_BRIDGE, hostNetns: ns } : { bridge: n.bridge! };
+  }
+
+  /** An overlay's data plane is up on this node (its bridge, or the gateway link of its own namespace, exists). */
+  private hasDataPlane(n: NetworkRecord): boolean {
+    return !!n.bridge && ip.linkExists(n.bridge) && (!!this.overlayNs(n) || (!!n.vxlan && ip.linkExists(n.vxlan)));
+  }
+
   private ifName(kind: string, seed: string): string {
     const room = 15 - this.tag.length - kind.length;
     return `${this.tag}${kind}${seed.slice(0, room)}`;
@@ -674,7 +756,7 @@ export class NetworkService {
     };
     return {
       netns: this.netnsName(c.id),
-      bridge: n.bridge!,
+      ...this.portOf(n),
       hostIf: a.endpoint.hostIf,
       ifName,
       addrCidr: `${addr}/${prefix}`,
@@ -718,7 +800,7 @@ export class NetworkService {
     try {
       await ip.attachVeth({
         netns: this.netnsName(c.id),
-        bridge: n.bridge!,
+        ...this.portOf(n),
         hostIf: ep.hostIf,
         ifName,
         addrCidr: `${addr}/${prefix}`,
@@ -1201,7 +1283,11 @@ export class NetworkService {
   async applySwarm(s: OverlaySnapshot | undefined): Promise<void> {
     this.overlay = s;
     const wanted = new Set((s?.networks ?? []).map((d) => d.id));
-    for (const d of s?.networks ?? []) if (!this.nets.has(d.id)) this.addOverlay(d);
+    const added = new Set<string>();
+    for (const d of s?.networks ?? []) if (!this.nets.has(d.id)) added.add(this.addOverlay(d).id);
+    // containers attached before (a daemon restart: the swarm's networks come after the containers' restore)
+    // show the network in their settings again
+    if (added.size) for (const id of new Set(this.allAttachments().filter((a) => added.has(a.networkId)).map((a) => a.containerId))) this.onChange?.(id);
     for (const n of [...this.nets.values()]) {
       if (n.driver !== 'overlay') continue;
       if (!wanted.has(n.id)) {
@@ -1211,7 +1297,7 @@ export class NetworkService {
         else if (!this.inUse(n)) await this.dropOverlay(n);
         continue;
       }
-      if (n.vxlan && ip.linkExists(n.vxlan)) await this.serial(() => this.syncPeers(n));
+      if (this.hasDataPlane(n)) await this.serial(() => this.syncPeers(n));
     }
     if (s) await this.syncMesh(s).catch((e) => log.warn('routing mesh not set up', { error: String(e) }));
     // the node left (syncMesh did not run): the mesh's rules go. In a swarm syncMesh keeps
@@ -1298,9 +1384,15 @@ export class NetworkService {
       const o = this.overlay;
       if (!o?.addr) throw new SystemError(`network ${n.name} is not available: this node has no swarm address yet`);
       const pool = n.pools[0];
-      const fresh = !ip.linkExists(n.vxlan!);
-      await ip.ensureBridge(n.bridge!, `${pool.gateway}/${parseCidr(pool.subnet).bits}`, mtuOf(n));
-      await vxlan.ensureVxlan({ name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), bridge: n.bridge!, mtu: mtuOf(n) });
+      const fresh = !this.hasDataPlane(n);
+      const gatewayCidr = `${pool.gateway}/${parseCidr(pool.subnet).bits}`;
+      const ns = this.overlayNs(n);
+      if (ns) {
+        await vxlan.ensureOverlayNetns({ ns, holders: this.holders(), holderCgroup: this.holderCgroup(), gw: n.bridge!, gatewayCidr, name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), mtu: mtuOf(n) });
+      } else {
+        await ip.ensureBridge(n.bridge!, gatewayCidr, mtuOf(n));
+        await vxlan.ensureVxlan({ name: n.vxlan!, vni: n.vni!, port: o.port, local: o.addr, dev: devOf(o.addr), bridge: n.bridge!, mtu: mtuOf(n) });
+      }
       if (fresh) {
         this.vxPeers.delete(n.id);
         await this.applyRules();
@@ -1324,8 +1416,9 @@ export class NetworkService {
     const round = (this.vxRounds.get(n.id) ?? 0) + 1;
     this.vxRounds.set(n.id, round);
     const last = this.vxPeers.get(n.id);
-    const had = (!last || round % 10 === 0 ? await vxlan.readTable(n.vxlan!) : undefined) ?? last ?? vxlan.tableOf([]);
-    await vxlan.syncTable(n.vxlan!, had, want);
+    const ns = this.overlayNs(n);
+    const had = (!last || round % 10 === 0 ? await vxlan.readTable(n.vxlan!, ns) : undefined) ?? last ?? vxlan.tableOf([]);
+    await vxlan.syncTable(n.vxlan!, had, want, ns);
     this.vxPeers.set(n.id, want);
   }
 
@@ -1335,6 +1428,8 @@ export class NetworkService {
     this.dns.delete(n.id);
     this.vxPeers.delete(n.id);
     const had = !!n.bridge && ip.linkExists(n.bridge);
+    const ns = this.overlayNs(n);
+    if (ns && n.bridge && n.vxlan) await vxlan.removeOverlayNetns({ ns, holders: this.holders(), holderCgroup: this.holderCgroup(), gw: n.bridge, name: n.vxlan });
     if (n.vxlan) await ip.deleteLink(n.vxlan);
     if (n.bridge) await ip.deleteLink(n.bridge);
     if (had) await this.applyRules();
@@ -1415,6 +1510,11 @@ export class NetworkService {
       await ip.deleteNetns(ns);
       removed.push(`netns ${ns}`);
     }
+    // overlay namespaces held for a berthd of another mount namespace (their files not mounted here)
+    for (const ns of heldNamespaces(this.holders())) {
+      stopHolder(this.holders(), ns, this.holderCgroup());
+      removed.push(`netns holder ${ns}`);
+    }
     const before = (await ipt.listRules('filter')) + (await ipt.listRules('nat')) + (await ipt.listRules('raw'));
     await this.removeAllRules();
     for (const c of ['FORWARD', 'ISOLATION', 'NAT', 'POSTROUTING', 'NOTRACK']) {
@@ -1438,7 +1538,8 @@ export class NetworkService {
     for (const n of bridges) {
       const br = n.bridge!;
       const sub = n.pools[0].subnet;
-      same.push(`-i ${br} -o ${br} -j ACCEPT`);
+      // (an overlay with a namespace of its own bridges there: its gateway link never forwards to itself)
+      if (!this.overlayNs(n)) same.push(`-i ${br} -o ${br} -j ACCEPT`);
       if (n.internal) {
         fwd.push(`-i ${br} ! -o ${br} -j DROP`, `-o ${br} ! -i ${br} -j DROP`);
         continue;
@@ -1489,8 +1590,9 @@ export class NetworkService {
    * VXLAN datagrams of the overlays pass this namespace's hooks too, so each
    * would cost a conntrack lookup and the nat chains — Docker's overlay
    * bridge sits in a namespace of its own without any of it.
-   * - Container to container on one bridge or overlay (source and
-   *   destination in its subnet, the gateway excepted): nothing NATs it, and
+   * - Container to container on one bridge (source and destination in its
+   *   subnet, the gateway excepted; a user overlay's frames are bridged in
+   *   its own namespace and never get here): nothing NATs it, and
    *   the filter rules for it match interfaces, not states. Answers to the
    *   gateway stay tracked (published ports reached from the host or through
    *   hairpin MASQUERADE, the userland proxy, the embedded DNS), and so does
@@ -1506,7 +1608,8 @@ export class NetworkService {
       out.push(`-d ${o.addr}/32 -p udp -m udp --dport ${o.port} -j NOTRACK`, `-s ${o.addr}/32 -p udp -m udp --dport ${o.port} -j NOTRACK`);
     }
     for (const n of bridges) {
-      if (n.ingress || !n.bridge) continue;
+      // an overlay with a namespace of its own bridges its containers' frames there, out of these hooks
+      if (n.ingress || !n.bridge || this.overlayNs(n)) continue;
       const { subnet, gateway } = n.pools[0];
       if (gateway) out.push(`-i ${n.bridge} -s ${subnet} -d ${gateway}/32 -j RETURN`);
       out.push(`-i ${n.bridge} -s ${subnet} -d ${subnet} -j NOTRACK`);

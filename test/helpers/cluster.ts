@@ -283,6 +283,29 @@ export class ClusterHost {
     return run('ip', ['netns', 'exec', this.ns, cmd, ...args], opts);
   }
 
+  /** A program in the engine's own namespaces, its mount namespace included (where berthd's namespace files are mounted). */
+  inEngine(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    if (!this.pid) throw new Error(`${this.name}: the engine is not running`);
+    return run('nsenter', ['-t', String(this.pid), '-m', '-n', cmd, ...args], { timeout: 15_000, ...opts });
+  }
+
+  /** The engine's overlay namespaces (berthd keeps a user overlay's bridge and VXLAN device in one of its own). */
+  async overlayNetns(): Promise<string[]> {
+    const tag = this.chainPrefix.toLowerCase().slice(0, 8);
+    const r = await this.inEngine('ip', ['netns', 'list']);
+    return r.stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${tag}-ovl-`));
+  }
+
+  /** `ip -o -d link` lines of the engine's VXLAN devices: in its namespace (the ingress overlay's) and in its overlays' own. */
+  async vxlans(): Promise<string[]> {
+    const out: string[] = [];
+    for (const ns of ['', ...await this.overlayNetns()]) {
+      const r = await this.inEngine('ip', [...(ns ? ['-n', ns] : []), '-o', '-d', 'link', 'show', 'type', 'vxlan']);
+      out.push(...r.stdout.split('\n').filter(Boolean));
+    }
+    return out;
+  }
+
   /** `docker load` the busybox fixture. */
   async loadBusybox(): Promise<void> {
     const archive = await busyboxArchive();

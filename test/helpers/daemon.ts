@@ -281,6 +281,31 @@ export function cleanupHostState(d: Pick<TestDaemon, 'root' | 'execRoot' | 'brid
     }
   };
   walk(d.execRoot, 0);
+  // overlay namespaces' holders (a sleep in each; pid and start time recorded by berthd)
+  const holders = path.join(d.execRoot, 'netns-holders');
+  for (const f of (fs.existsSync(holders) ? fs.readdirSync(holders) : []).filter((n) => n.endsWith('.json'))) {
+    try {
+      const h = JSON.parse(fs.readFileSync(path.join(holders, f), 'utf8')) as { pid: number; start: number };
+      const stat = fs.readFileSync(`/proc/${h.pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) === h.start) process.kill(h.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  // and their cgroup (berthd's tag: the chain prefix, lower case), once they have left it
+  const cgTag = daemonTag(d.chainPrefix);
+  const cg = cgTag === 'berth' ? 'berth-netns' : `berth-${cgTag}-netns`;
+  for (const h of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
+    for (let i = 0; i < 20; i++) {
+      try {
+        fs.rmdirSync(path.join('/sys/fs/cgroup', h, cg));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY') break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+  }
   // conmon (and anything else) started with our root in its command line.
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {

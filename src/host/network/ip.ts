@@ -98,6 +98,8 @@ export function netnsExists(name: string): boolean {
 export interface VethSpec {
   netns: string;
   bridge: string;
+  /** The namespace the host end and `bridge` live in (an overlay's own); default berthd's. */
+  hostNetns?: string;
   hostIf: string;
   /** Name inside the namespace (eth0, eth1, ...). */
   ifName: string;
@@ -138,7 +140,7 @@ export async function attachVeth(v: VethSpec): Promise<void> {
     `link add ${v.hostIf} mtu ${mtu} type veth peer name ${tmp} mtu ${mtu} netns ${v.netns}`,
     `link set dev ${v.hostIf} master ${v.bridge}`,
     `link set dev ${v.hostIf} up`,
-  ]);
+  ], v.hostNetns);
   try {
     const inner = [
       `link set dev ${tmp} name ${v.ifName}`,
@@ -150,9 +152,15 @@ export async function attachVeth(v: VethSpec): Promise<void> {
     ];
     await batch(inner, v.netns);
   } catch (e) {
-    await deleteLink(v.hostIf);
+    await deleteHostEnd(v);
     throw e;
   }
+}
+
+/** Removes a pair by its host end, wherever that lives. */
+async function deleteHostEnd(v: VethSpec): Promise<void> {
+  if (!v.hostNetns) return deleteLink(v.hostIf);
+  await batch([`link del dev ${v.hostIf}`], v.hostNetns).catch(() => undefined);
 }
 
 /**
@@ -188,17 +196,21 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
   const nl = rt.netlink();
   if (nl) return beginNetnsNl(nl, name, veths);
   const host: string[] = [];
+  /** Host ends that live in another namespace (an overlay's own), by namespace. */
+  const elsewhere = new Map<string, string[]>();
   const inner: string[] = ['link set dev lo up'];
   const existed = netnsExists(name);
   if (!existed) host.push(`netns add ${name}`);
   for (const v of veths) {
     const tmp = `t${v.hostIf.slice(4)}`;
     const mtu = v.mtu ?? 1500;
-    host.push(
+    const hostCmds = [
       `link add ${v.hostIf} mtu ${mtu} type veth peer name ${tmp} mtu ${mtu} netns ${name}`,
       `link set dev ${v.hostIf} master ${v.bridge}`,
       `link set dev ${v.hostIf} up`,
-    );
+    ];
+    if (v.hostNetns) elsewhere.set(v.hostNetns, [...(elsewhere.get(v.hostNetns) ?? []), ...hostCmds]);
+    else host.push(...hostCmds);
     inner.push(
       `link set dev ${tmp} name ${v.ifName}`,
       `link set dev ${v.ifName} address ${v.mac}`,
@@ -209,8 +221,11 @@ export async function beginNetns(name: string, veths: VethSpec[]): Promise<Netns
     );
   }
   try {
+    // the namespace first (`netns add` is in `host`): the other namespaces' pairs point into it
     await batch(host);
+    for (const [ns, cmds] of elsewhere) await batch(cmds, ns);
   } catch (e) {
+    await Promise.all(veths.filter((v) => v.hostNetns).map(deleteHostEnd));
     await teardownNetns(existed ? undefined : name, veths.map((v) => v.hostIf));
     throw e;
   }
@@ -228,8 +243,12 @@ async function addVeths(nl: rt.Netlink, nsPath: string, veths: VethSpec[]): Prom
   if (veths.length === 0) return;
   const fd = rt.openNetns(nsPath);
   try {
-    const msgs = veths.map((v) => rt.vethAdd({ hostIf: v.hostIf, peer: v.ifName, mtu: v.mtu ?? 1500, mac: v.mac, bridge: v.bridge, nsFd: fd }));
-    await nl.run('', msgs, { label: (i) => `add veth ${veths[i].hostIf} on ${veths[i].bridge}` });
+    // sent where the host ends live: berthd's namespace, or an overlay's own (its bridge is there)
+    for (const at of new Set(veths.map((v) => v.hostNetns ?? ''))) {
+      const some = veths.filter((v) => (v.hostNetns ?? '') === at);
+      const msgs = some.map((v) => rt.vethAdd({ hostIf: v.hostIf, peer: v.ifName, mtu: v.mtu ?? 1500, mac: v.mac, bridge: v.bridge, nsFd: fd }));
+      await nl.run(at && netnsPath(at), msgs, { label: (i) => `add veth ${some[i].hostIf} on ${some[i].bridge}` });
+    }
   } catch (e) {
     const bridge = e instanceof rt.NetlinkError && e.errno === EXFULL ? /on (\S+)$/.exec(e.what)?.[1] : undefined;
     if (bridge) throw bridgeFull(bridge);
@@ -261,6 +280,7 @@ async function beginNetnsNl(nl: rt.Netlink, name: string, veths: VethSpec[]): Pr
     if (!existed) await nl.run(p, [rt.linkUp('lo')], { create: true, label: () => 'link set dev lo up' });
     await addVeths(nl, p, veths);
   } catch (e) {
+    await Promise.all(veths.filter((v) => v.hostNetns).map(deleteHostEnd));
     await teardownNetns(existed ? undefined : name, veths.map((v) => v.hostIf));
     throw e;
   }
@@ -274,22 +294,27 @@ async function attachVethNl(nl: rt.Netlink, v: VethSpec): Promise<void> {
   try {
     await configureInside(nl, p, [v], false);
   } catch (e) {
-    await deleteLink(v.hostIf);
+    await deleteHostEnd(v);
     throw e;
   }
 }
 
 /** `ip netns del`: the namespace's bind mount detached, then its file removed. */
-async function removeNetnsFile(name: string): Promise<void> {
-  const p = netnsPath(name);
-  if (!fs.existsSync(p)) return;
+/** Detaches what is mounted on a namespace file (lazily); nothing if it is not mounted. */
+export async function unmountNetnsFile(p: string): Promise<void> {
   try {
     const n = fsrootNative();
     if (n.umountAsync) await n.umountAsync(p, true);
     else n.umount(p, true);
   } catch {
-    /* not mounted (a leftover file): removed below all the same */
+    /* not mounted (a leftover file) */
   }
+}
+
+async function removeNetnsFile(name: string): Promise<void> {
+  const p = netnsPath(name);
+  if (!fs.existsSync(p)) return;
+  await unmountNetnsFile(p);
   try {
     fs.unlinkSync(p);
   } catch {

@@ -5,7 +5,8 @@
 // is added, what is stale is removed, what is right is left alone — so the
 // entries carrying traffic are never rewritten while it flows.
 import { execHost } from '../exec';
-import { batch, linkExists } from './ip';
+import { batch, linkExists, netnsExists, deleteNetns, netnsPath, unmountNetnsFile } from './ip';
+import { reattach, startHolder, stopHolder } from './nsholder';
 
 /**
  * An overlay network's bridge joined to its VXLAN device (swarm overlay):
@@ -20,6 +21,63 @@ export async function ensureVxlan(v: { name: string; vni: number; port: number; 
   cmds.push(`link set dev ${v.name} mtu ${v.mtu}`, `link set dev ${v.name} master ${v.bridge}`, `link set dev ${v.name} up`);
   await batch(cmds);
 }
+
+/**
+ * An overlay's data plane in a namespace of its own, as Docker's `1-<id>`:
+ * there the bridge `br0` joins the VXLAN device (made in berthd's namespace
+ * and moved in, so its UDP socket stays on the node's address), the
+ * containers' host ends, and `gw0`, whose peer `gw` in berthd's namespace
+ * holds the gateway address (egress, the embedded DNS, isolation and
+ * published rules match it as they matched the bridge). Frames between the
+ * overlay's containers are bridged where no iptables table exists, so
+ * br_netfilter hands them to no hook; only traffic to or through the gateway
+ * meets berthd's chains. The namespace is held by a holder process (see
+ * nsholder), recorded under `holders` and kept in cgroup `holderCgroup` (out
+ * of berthd's), so a berthd restarted in another mount namespace finds it
+ * again. Idempotent: with `gw` present and the namespace held nothing is made.
+ */
+export async function ensureOverlayNetns(o: { ns: string; holders: string; holderCgroup: string; gw: string; gatewayCidr: string; name: string; vni: number; port: number; local: string; dev?: string; mtu: number }): Promise<void> {
+  if ((await reattach(o.holders, o.ns, netnsPath(o.ns), unmountNetnsFile)) && linkExists(o.gw)) return;
+  // a half-made one (a crash mid-setup) or one whose holder is gone is made again
+  await removeOverlayNetns({ ns: o.ns, holders: o.holders, holderCgroup: o.holderCgroup, gw: o.gw, name: o.name });
+  await batch([`netns add ${o.ns}`]);
+  try {
+    await startHolder(o.holders, o.ns, netnsPath(o.ns), o.holderCgroup);
+    await batch([
+      `link add ${o.gw} mtu ${o.mtu} type veth peer name gw0 mtu ${o.mtu} netns ${o.ns}`,
+      `link add ${o.name} mtu ${o.mtu} type vxlan id ${o.vni} dstport ${o.port} local ${o.local}${o.dev ? ` dev ${o.dev}` : ''} nolearning proxy`,
+      `link set dev ${o.name} netns ${o.ns}`,
+    ]);
+    await batch([
+      'link set dev lo up',
+      `link add name br0 mtu ${o.mtu} type bridge`,
+      'link set dev br0 up',
+      'link set dev gw0 master br0',
+      'link set dev gw0 up',
+      `link set dev ${o.name} master br0`,
+      `link set dev ${o.name} up`,
+    ], o.ns);
+    await batch([`addr replace ${o.gatewayCidr} dev ${o.gw}`, `link set dev ${o.gw} up`]);
+  } catch (e) {
+    await removeOverlayNetns({ ns: o.ns, holders: o.holders, holderCgroup: o.holderCgroup, gw: o.gw, name: o.name });
+    throw e;
+  }
+}
+
+/** The overlay's namespace, its holder, its VXLAN device and the gateway pair go (what is already gone is skipped). */
+export async function removeOverlayNetns(o: { ns: string; holders: string; holderCgroup: string; gw: string; name: string }): Promise<void> {
+  // mounted again from its holder if this berthd's mount namespace lost it, so its devices go now, not
+  // whenever the kernel frees the namespace (its VXLAN socket would refuse a new device with this VNI)
+  await reattach(o.holders, o.ns, netnsPath(o.ns), unmountNetnsFile);
+  if (linkExists(o.name)) await batch([`link del dev ${o.name}`]).catch(() => undefined);
+  if (netnsExists(o.ns)) await execHost('ip', ['-n', o.ns, 'link', 'del', 'dev', o.name], { allowFailure: true, timeout: 10_000 });
+  if (linkExists(o.gw)) await batch([`link del dev ${o.gw}`]).catch(() => undefined);
+  await deleteNetns(o.ns);
+  stopHolder(o.holders, o.ns, o.holderCgroup);
+}
+
+/** The bridge an overlay's container ends join inside its own namespace. */
+export const OVERLAY_BRIDGE = 'br0';
 
 /** A remote endpoint behind a VXLAN device: its MAC at node `dst`, its address answered by proxy ARP. */
 export interface VxlanPeer { ip: string; mac: string; dst: string }
@@ -57,10 +115,11 @@ export function parseTable(fdbJson: string, neighJson: string): VxlanTable {
 }
 
 /** Reads the device's table from the kernel (undefined: it could not be read). */
-export async function readTable(dev: string): Promise<VxlanTable | undefined> {
+export async function readTable(dev: string, ns?: string): Promise<VxlanTable | undefined> {
+  const at = ns ? ['-n', ns] : [];
   const [fdb, neigh] = await Promise.all([
-    execHost('bridge', ['-j', 'fdb', 'show', 'dev', dev], { allowFailure: true, timeout: 10_000 }),
-    execHost('ip', ['-j', '-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], { allowFailure: true, timeout: 10_000 }),
+    execHost('bridge', [...at, '-j', 'fdb', 'show', 'dev', dev], { allowFailure: true, timeout: 10_000 }),
+    execHost('ip', [...at, '-j', '-4', 'neigh', 'show', 'dev', dev, 'nud', 'permanent'], { allowFailure: true, timeout: 10_000 }),
   ]);
   if (fdb.code !== 0 || neigh.code !== 0) return undefined;
   try {
@@ -100,10 +159,11 @@ export function tableCommands(dev: string, had: VxlanTable, want: VxlanTable): {
   return { fdb, neigh };
 }
 
-/** Programs the difference between two tables on the device; nothing runs when they are equal. */
-export async function syncTable(dev: string, had: VxlanTable, want: VxlanTable): Promise<void> {
+/** Programs the difference between two tables on the device (in namespace `ns`, if given); nothing runs when they are equal. */
+export async function syncTable(dev: string, had: VxlanTable, want: VxlanTable, ns?: string): Promise<void> {
   const { fdb, neigh } = tableCommands(dev, had, want);
+  const at = ns ? ['-n', ns] : [];
   // -force: a delete of an entry the kernel already dropped must not stop the rest
-  if (fdb.length) await execHost('bridge', ['-force', '-batch', '-'], { input: fdb.join('\n') + '\n', timeout: 15_000, allowFailure: true });
-  if (neigh.length) await execHost('ip', ['-force', '-batch', '-'], { input: neigh.join('\n') + '\n', timeout: 15_000, allowFailure: true });
+  if (fdb.length) await execHost('bridge', [...at, '-force', '-batch', '-'], { input: fdb.join('\n') + '\n', timeout: 15_000, allowFailure: true });
+  if (neigh.length) await execHost('ip', [...at, '-force', '-batch', '-'], { input: neigh.join('\n') + '\n', timeout: 15_000, allowFailure: true });
 }

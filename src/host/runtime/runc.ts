@@ -7,7 +7,7 @@ import { execHost, HostExecError } from '../exec';
 import { SystemError } from '../../util/errors';
 import type { OciResources } from './spec-types';
 
-export interface RuncState { status: string; pid: number }
+export interface RuncState { status: string; pid: number; start?: number }
 
 export class Runc {
   constructor(readonly bin: string, readonly root: string) {}
@@ -123,12 +123,22 @@ export class Runc {
     }
   }
 
+  /** The init's start time runc recorded (its own check of the pid), if the record names `pid`. */
+  private initStart(id: string, pid: number): number | undefined {
+    try {
+      const st = JSON.parse(fs.readFileSync(path.join(this.root, id, 'state.json'), 'utf8')) as RuncStateFile;
+      return st.init_process_pid === pid ? st.init_process_start : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async state(id: string): Promise<RuncState | undefined> {
     const r = await execHost(this.bin, this.args(['state', id]), { timeout: 10_000, allowFailure: true });
     if (r.code !== 0) return undefined;
     try {
       const s = JSON.parse(r.stdout) as { status: string; pid: number };
-      return { status: s.status, pid: s.pid };
+      return { status: s.status, pid: s.pid, start: this.initStart(id, s.pid) };
     } catch {
       return undefined;
     }

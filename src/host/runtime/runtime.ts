@@ -25,7 +25,12 @@ export interface CreateOptions {
 /** The container's init pid and the pid of the monitor that outlives the daemon (conmon). */
 export interface Created { pid: number; conmonPid: number }
 
-export interface RuntimeState { status: string; pid: number }
+export interface RuntimeState {
+  status: string;
+  pid: number;
+  /** The init's start time as the runtime recorded it (clock ticks, /proc/<pid>/stat field 22), if it did. */
+  start?: number;
+}
 
 export interface ExitInfo { code: number; at: Date }
 
