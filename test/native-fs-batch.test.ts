@@ -88,6 +88,15 @@ test('fsBatchAsync makes dirs, files and links in order; fails with code and ind
     assert.throws(() => n.fsBatchAsync!(new Array(257).fill([0, path.join(d, 'y'), 0o755, true]) as never), TypeError);
     assert.ok(!fs.existsSync(path.join(d, 'bad1')) && !fs.existsSync(path.join(d, 'bad4')));
     await n.fsBatchAsync([]);
+    // [4] a bind mount on a new file (gone again when the mount fails), [5] a lazy unmount and unlink
+    fs.writeFileSync(path.join(d, 'src'), 'bound');
+    await n.fsBatchAsync([[4, path.join(d, 'dst'), path.join(d, 'src')]]);
+    assert.equal(fs.readFileSync(path.join(d, 'dst'), 'utf8'), 'bound');
+    await n.fsBatchAsync([[5, path.join(d, 'dst')]]);
+    assert.ok(!fs.existsSync(path.join(d, 'dst')));
+    await assert.rejects(n.fsBatchAsync([[4, path.join(d, 'dst2'), path.join(d, 'no-such')]]), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    assert.ok(!fs.existsSync(path.join(d, 'dst2')));
+    await assert.rejects(n.fsBatchAsync([[5, path.join(d, 'dst2')]]), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -12,6 +12,10 @@
  *                                 (a string or Buffer), mode as open(2)'s (umask applies)
  *   [2, path, data, mode]         the same written to `path.tmp` and renamed over path
  *   [3, path, target]             symlink(target, path)
+ *   [4, path, source]             a new empty file at path (mode 0) with `source` bind-mounted
+ *                                 on it (a namespace file handed to a new name); the file goes
+ *                                 again when the mount fails
+ *   [5, path]                     umount2(path, MNT_DETACH) (not mounted is fine), then unlink
  *
  * The first failure stops the batch and rejects with an Error whose `code`
  * is the errno name and `index` the op's position; what the ops before it
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -110,6 +115,24 @@ static int run_op(const struct fsb_op *op) {
   }
   case 3:
     return symlink(op->data, op->path) == 0 ? 0 : errno;
+  case 4: {
+    int fd = open(op->path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    if (close(fd) < 0 && errno != EINTR) {
+      int err = errno;
+      unlink(op->path);
+      return err;
+    }
+    if (mount(op->data, op->path, "none", MS_BIND, NULL) != 0) {
+      int err = errno;
+      unlink(op->path);
+      return err;
+    }
+    return 0;
+  }
+  case 5:
+    if (umount2(op->path, MNT_DETACH) != 0 && errno != EINVAL) return errno;
+    return unlink(op->path) == 0 ? 0 : errno;
   }
   return EINVAL;
 }
@@ -205,11 +228,12 @@ static int get_int(napi_env env, napi_value v, int *out) {
 static int parse_op(napi_env env, napi_value arr, struct fsb_op *op) {
   bool isarr = false;
   uint32_t len = 0;
-  if (napi_is_array(env, arr, &isarr) != napi_ok || !isarr || napi_get_array_length(env, arr, &len) != napi_ok || len < 3) return -1;
+  if (napi_is_array(env, arr, &isarr) != napi_ok || !isarr || napi_get_array_length(env, arr, &len) != napi_ok || len < 2) return -1;
   napi_value f[4];
   for (uint32_t i = 0; i < len && i < 4; i++)
     if (napi_get_element(env, arr, i, &f[i]) != napi_ok) return -1;
-  if (get_int(env, f[0], &op->kind) || op->kind < 0 || op->kind > 3) return -1;
+  if (get_int(env, f[0], &op->kind) || op->kind < 0 || op->kind > 5) return -1;
+  if (op->kind != 5 && len < 3) return -1;
   size_t plen = 0;
   op->path = get_str(env, f[1], FSB_MAX_PATH - 8, &plen);
   if (!op->path || plen == 0) return -1;
@@ -226,8 +250,11 @@ static int parse_op(napi_env env, napi_value arr, struct fsb_op *op) {
     op->data = get_data(env, f[2], &op->len);
     return op->data ? 0 : -1;
   case 3:
+  case 4:
     op->data = get_str(env, f[2], FSB_MAX_PATH, &op->len);
     return op->data && op->len ? 0 : -1;
+  case 5:
+    return 0;
   }
   return -1;
 }
