@@ -33,7 +33,8 @@ const trash = () => path.join(d.dataRoot, 'trash');
 const ls = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
 const mounts = () => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(d.root));
 const links = () => fs.readdirSync('/sys/class/net').filter((l) => l.startsWith(`bt${d.id}`) && l !== d.bridge);
-const netns = () => ls('/run/netns').filter((n) => n.includes(d.id));
+// a container's namespaces (the pool's spares, <tag>_p<hex>, are checked by netns-pool.test.ts)
+const netns = () => ls('/run/netns').filter((n) => n.includes(d.id) && !/_p[0-9a-f]{8}$/.test(n));
 const runcStates = () => ls(path.join(d.execRoot, 'runc'));
 const cgroups = () => fs.readdirSync('/sys/fs/cgroup').flatMap((ctl) => {
   try {

@@ -353,31 +353,28 @@ export class ContainerService {
       extra: {},
     };
     const done: ContainerHook[] = [];
+    const t0 = Date.now();
+    const phases: Record<string, number> = {};
+    const mark = (k: string) => (phases[k] = Date.now() - t0);
     try {
-      // The layer's directories and the /etc files share the container's directory: made side by side
-      // (each pool round trip costs a wake-up on a busy host). Its mode is the storage's, whoever makes it.
-      // Both settle before a failure is thrown: the cleanup below must not race a write in flight.
-      const made = await Promise.allSettled([
-        this.deps.storage.createRw(id, this.deps.images.chainIds(img)),
-        (async () => {
-          await fsp.mkdir(dir, { recursive: true, mode: 0o710 });
-          const written = await Promise.allSettled([
-            writeFileAtomic(c.hostnamePath, `${config.Hostname}\n`),
-            writeFileAtomic(c.hostsPath, HOSTS),
-            writeFileAtomic(c.resolvConfPath, resolvConf(hostConfig)),
-          ]);
-          for (const r of written) if (r.status === 'rejected') throw r.reason;
-        })(),
+      // The layer's directories and the /etc files share the container's directory: made together (one
+      // pool job with the addon; each round trip costs a wake-up on a busy host), removed on failure.
+      await this.deps.storage.createRw(id, this.deps.images.chainIds(img), [
+        { path: c.hostnamePath, data: `${config.Hostname}\n` },
+        { path: c.hostsPath, data: HOSTS },
+        { path: c.resolvConfPath, data: resolvConf(hostConfig) },
       ]);
-      for (const r of made) if (r.status === 'rejected') throw r.reason;
+      mark('files');
       for (const h of this.hooks) {
         if (h.onCreate) await h.onCreate(c);
         done.push(h);
       }
+      mark('hooks');
       // The name may have been taken while we awaited.
       const owner = this.nameOwner(cname);
       if (owner) throw nameConflict(cname, owner.id);
       this.save(c);
+      mark('db');
     } catch (e) {
       for (const h of done.reverse()) await h.onRemove?.(c, { removeVolumes: true }).catch(() => {});
       await this.deps.storage.removeRw(id).catch(() => {});
@@ -387,6 +384,7 @@ export class ContainerService {
       if (generated) this.drawnNames.delete(cname);
     }
     this.event(c, 'create');
+    log.debug('container created', { id, ms: phases });
     return { Id: id, Warnings: warnings };
   }
 
@@ -1184,12 +1182,6 @@ function nameConflict(name: string, id: string): Conflict {
 
 
 /** Into an existing directory. */
-async function writeFileAtomic(p: string, text: string): Promise<void> {
-  const tmp = `${p}.tmp`;
-  await fsp.writeFile(tmp, text, { mode: 0o644 });
-  await fsp.rename(tmp, p);
-}
-
 /** The host's resolv.conf without loopback nameservers (unreachable from a container), as Docker does. */
 function resolvConf(h: HostConfig): string {
   let host = '';

@@ -15,6 +15,7 @@ import type { NetworkServiceOptions } from './options';
 import { Conflict, Forbidden, InvalidParameter, NotFound, SystemError } from '../util/errors';
 import { newId } from '../util/ids';
 import { log } from '../util/log';
+import { NetnsPool } from './netns-pool';
 import { Filters } from '../common/filters';
 import { timestampMs } from '../common/time';
 import * as ip from '../host/network/ip';
@@ -72,6 +73,8 @@ export class NetworkService {
   onChange?: (containerId: string) => void;
   /** Short, per-daemon tag in interface and namespace names, so daemons never clash. */
   readonly tag: string;
+  /** Spare network namespaces handed to starts (netns-pool.ts). */
+  readonly pool: NetnsPool;
   private readonly prefix: string;
   private ruleChain: Promise<void> = Promise.resolve();
   /** Overlays: the swarm (wired by the daemon), its last snapshot and the VXLAN peers programmed per network. */
@@ -102,6 +105,7 @@ export class NetworkService {
     this.db = deps.db;
     this.prefix = deps.config.chainPrefix;
     this.tag = deps.config.chainPrefix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8) || 'berth';
+    this.pool = new NetnsPool(this.tag, netnsPoolSize());
     ensureSchema(
       this.db,
       `CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
@@ -145,6 +149,7 @@ export class NetworkService {
   }
 
   async init(): Promise<void> {
+    await this.pool.sweep();
     await this.loadRecords();
     this.ensurePredefined();
     ip.sysctl('net.ipv4.ip_forward', '1');
@@ -224,6 +229,7 @@ export class NetworkService {
 
   /** Daemon stops: close our sockets; containers keep running, so rules and veths stay. */
   async shutdown(): Promise<void> {
+    await this.pool.drain();
     this.proxies.closeAll();
     for (const d of this.dns.values()) d.close();
     this.dns.clear();
@@ -698,6 +704,8 @@ export class NetworkService {
         }
       }
       try {
+        // a spare namespace from the pool when one is ready (beginNetns then finds it made)
+        if (!ip.netnsExists(nsName)) await this.pool.take(nsName);
         const ns = await ip.beginNetns(nsName, veths);
         nsPath = ns.path;
         // On a user-defined network the resolver is 127.0.0.11, as on Docker.
@@ -1506,7 +1514,7 @@ export class NetworkService {
       }
     }
     for (const ns of ip.listNetns()) {
-      if (!ns.startsWith(this.tag + '-')) continue;
+      if (!ns.startsWith(this.tag + '-') && !this.pool.isSpare(ns)) continue;
       await ip.deleteNetns(ns);
       removed.push(`netns ${ns}`);
     }
@@ -1708,4 +1716,11 @@ function hostSearch(): string[] {
 function gateway6Cidr(n: NetworkRecord): string | undefined {
   const p = n.enableIPv6 ? n.pools6?.[0] : undefined;
   return p ? `${p.gateway}/${parseCidr6(p.subnet).bits}` : undefined;
+}
+
+/** Spare namespaces to keep (BERTH_NETNS_POOL, default 4; 0 turns the pool off). */
+function netnsPoolSize(): number {
+  const v = process.env.BERTH_NETNS_POOL;
+  const n = v === undefined || v === '' ? 4 : Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 64 ? n : 4;
 }

@@ -351,7 +351,8 @@ export function cleanupHostState(d: Pick<TestDaemon, 'root' | 'execRoot' | 'brid
   const tag = daemonTag(d.chainPrefix);
   for (const ns of quiet('ip', ['netns', 'list']).split('\n')) {
     const name = ns.split(' ')[0];
-    if (name && name.startsWith(tag + '-')) quiet('ip', ['netns', 'delete', name]);
+    // its containers' namespaces and the pool's spares (<tag>_p<hex>)
+    if (name && (name.startsWith(tag + '-') || new RegExp(`^${tag}_p[0-9a-f]{8}$`).test(name))) quiet('ip', ['netns', 'delete', name]);
   }
   // Our chains are `<prefix>-<NAME>`: the separator keeps a shorter prefix
   // (BT1, DOCKER) from ever matching another engine's chains.

@@ -40,7 +40,26 @@ export interface FsRootNative {
   tarHashNew?(): Sha256Handle;
   tarCopyAsync?(h: Sha256Handle, ops: Array<Buffer | [string, string, number, number, number, number, number, number]>): Promise<void>;
   tarHashDigest?(h: Sha256Handle): string;
+  /**
+   * fs-batch.c (absent from an older addon): directories and small files
+   * made in order in one pool job (see FsBatchOp); the first failure stops
+   * it and rejects with `code` and `index`.
+   */
+  fsBatchAsync?(ops: FsBatchOp[]): Promise<void>;
 }
+
+/**
+ * One op of fsBatchAsync: [0, dir, mode, existOk] mkdir; [1, path, data, mode]
+ * a new file (O_EXCL, no symlink followed); [2, path, data, mode] written to
+ * path.tmp and renamed over path; [3, path, target] a symlink; [4, path, source]
+ * a new empty file with source bind-mounted on it (gone again on failure);
+ * [5, path] a lazy unmount (not mounted is fine) and unlink.
+ */
+export type FsBatchOp =
+  | [0, string, number, boolean]
+  | [1 | 2, string, string | Buffer, number]
+  | [3 | 4, string, string]
+  | [5, string];
 
 /** An opaque native sha256 state. */
 export type Sha256Handle = { readonly __sha256: unique symbol };

@@ -187,10 +187,11 @@ export interface NetnsStart {
 }
 
 /**
- * The host half of setupNetns (namespace, pairs, bridge ports), awaited; the
- * inside half runs on so it can overlap `runc create` — a container's process
- * runs only at `runc start`, which must wait for `inside`. A failure of the
- * host half removes what it made.
+ * The host half of setupNetns, awaited: the namespace (by rtnetlink: only
+ * it; the pairs and bridge ports go with the inside); the rest runs on so it
+ * can overlap `runc create` — a container's process runs only at `runc
+ * start`, which must wait for `inside`. A failure of the awaited half removes
+ * what it made.
  */
 export async function beginNetns(name: string, veths: VethSpec[]): Promise<NetnsStart> {
   const nl = rt.netlink();
@@ -278,13 +279,17 @@ async function beginNetnsNl(nl: rt.Netlink, name: string, veths: VethSpec[]): Pr
   try {
     // a new namespace gets its lo up in the same call
     if (!existed) await nl.run(p, [rt.linkUp('lo')], { create: true, label: () => 'link set dev lo up' });
-    await addVeths(nl, p, veths);
   } catch (e) {
-    await Promise.all(veths.filter((v) => v.hostNetns).map(deleteHostEnd));
-    await teardownNetns(existed ? undefined : name, veths.map((v) => v.hostIf));
+    await teardownNetns(existed ? undefined : name, []);
     throw e;
   }
-  const inside = configureInside(nl, p, veths, existed).then(() => undefined, (e: Error) => e);
+  // The pairs and the inside need only the namespace: they overlap `runc create`, which needs
+  // nothing but the namespace's path. A failure leaves the pairs to the caller's teardown (it
+  // knows their names), as a failure of the inside always did.
+  const inside = (async () => {
+    await addVeths(nl, p, veths);
+    await configureInside(nl, p, veths, existed);
+  })().then(() => undefined, (e: Error) => e);
   return { path: p, inside, made: !existed };
 }
 
@@ -399,6 +404,39 @@ export function listNetns(): string[] {
     return fs.readdirSync(NETNS_DIR);
   } catch {
     return [];
+  }
+}
+
+/**
+ * An empty namespace (lo up) at /run/netns/<name>, for a pool of prepared
+ * namespaces; false when this host has no rtnetlink addon (no pool then).
+ */
+export async function makeSpareNetns(name: string): Promise<boolean> {
+  const nl = rt.netlink();
+  const n = fsrootNative();
+  if (!nl || typeof n.fsBatchAsync !== 'function') return false;
+  const p = netnsPath(name);
+  try {
+    await nl.run(p, [rt.linkUp('lo')], { create: true, label: () => 'link set dev lo up' });
+  } catch (e) {
+    await removeNetnsFile(name);
+    throw e;
+  }
+  return true;
+}
+
+/**
+ * The namespace at /run/netns/<spare> renamed to <name> (bind-mounted on a
+ * new file there, then the old one detached and removed) in one pool job.
+ * On failure <spare> is left as it was and <name> does not exist.
+ */
+export async function adoptNetns(spare: string, name: string): Promise<void> {
+  try {
+    await fsrootNative().fsBatchAsync!([[4, netnsPath(name), netnsPath(spare)], [5, netnsPath(spare)]]);
+  } catch (e) {
+    // adopted, but the old name stayed: removed once more (the namespace lives on under <name>)
+    if ((e as { index?: number }).index === 1) return removeNetnsFile(spare);
+    throw e;
   }
 }
 
