@@ -4,7 +4,8 @@
       "target_name": "fsroot",
       "sources": ["fsroot.c", "netlink.c", "spawn.c", "mount-async.c",
         "layer-io.c",
-        "commit-copy.c"],
+        "commit-copy.c",
+        "layer-sink.c"],
       "cflags": ["-Wall", "-O2"]
     },
     {

@@ -40,6 +40,31 @@ export interface FsRootNative {
   tarHashNew?(): Sha256Handle;
   tarCopyAsync?(h: Sha256Handle, ops: Array<Buffer | [string, string, number, number, number, number, number, number]>): Promise<void>;
   tarHashDigest?(h: Sha256Handle): string;
+  /**
+   * layer-sink.c (absent from an older addon): a pulled layer's bytes in
+   * one pool job per batch — appended to the blob file `fd` and hashed,
+   * gunzipped (a plain tar passes as is) and the tar hashed. See the C file.
+   */
+  layerSinkNew?(fd: number): LayerSinkHandle;
+  layerSinkRunAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean, maxOut: number): Promise<LayerSinkResult>;
+  layerSinkClose?(h: LayerSinkHandle): void;
+}
+
+/** An opaque native layer sink. */
+export type LayerSinkHandle = { readonly __layerSink: unique symbol };
+
+export interface LayerSinkResult {
+  /** Tar bytes made by this job. */
+  out: Buffer[];
+  /** Input bytes queued and not yet gunzipped. */
+  held: number;
+  /** Input bytes gunzipped so far. */
+  consumed: number;
+  /** The blob's sha256 (hex), from the first `last` run on. */
+  blob?: string;
+  /** The tar's sha256 (hex) and size, once it is complete. */
+  tar?: string;
+  tarSize?: number;
 }
 
 /** An opaque native sha256 state. */
