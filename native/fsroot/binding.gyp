@@ -5,7 +5,8 @@
       "sources": ["fsroot.c", "netlink.c", "spawn.c", "mount-async.c",
         "layer-io.c",
         "commit-copy.c",
-        "fs-batch.c"],
+        "fs-batch.c",
+        "layer-sink.c"],
       "cflags": ["-Wall", "-O2"]
     },
     {

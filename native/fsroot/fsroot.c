@@ -179,6 +179,7 @@ void mount_async_register(napi_env env, napi_value exports);
 void layer_io_register(napi_env env, napi_value exports);
 void commit_copy_register(napi_env env, napi_value exports);
 void fs_batch_register(napi_env env, napi_value exports);
+void layer_sink_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -198,6 +199,7 @@ static napi_value init(napi_env env, napi_value exports) {
   layer_io_register(env, exports);
   commit_copy_register(env, exports);
   fs_batch_register(env, exports);
+  layer_sink_register(env, exports);
   return exports;
 }
 

@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ImageService } from '../image/service';
 import type { ImageConfigJSON } from '../image/types';
 import { familiarName, familiarString } from '../image/reference';
-import { chainIdsOf, extractStream, type PreparedLayer } from '../host/storage/layers';
+import { chainIdsOf, extractSink, extractStream, type PreparedLayer } from '../host/storage/layers';
+import { layerSinkAvailable, openLayerSink, type LayerSink } from '../host/storage/layer-sink';
 import { poolDigestCounter } from '../host/storage/pool-digest';
 import type { DigestCounter } from '../util/digest';
 import { log } from '../util/log';
@@ -172,9 +173,15 @@ async function hashFile(file: string): Promise<string> {
  * Downloads a blob into the content store, verified. A cut connection is
  * resumed with a Range request; a mismatch leaves nothing behind.
  */
-async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageService, progress: LayerProgress, tap?: Writable, mark?: (k: string) => void): Promise<void> {
+async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageService, progress: LayerProgress, to: { tap?: Writable; sink?: (fd: number) => LayerSink }, mark?: (k: string) => void): Promise<void> {
   const content = images.content;
   const tmp = content.tempPath('.download');
+  const { tap } = to;
+  // The native sink (layer-sink.ts) takes one attempt from byte 0: it
+  // writes, hashes and gunzips in one pool job per batch. A resumed
+  // download is written here and hashed from its file.
+  let sinkFor = to.sink;
+  let sinkDigest: string | undefined;
   // The blob's sha256 runs on libuv's pool as the bytes pass (pool-digest),
   // off the JS thread that also parses and extracts them. It covers one
   // attempt that started at byte 0; a resumed download is hashed from the
@@ -202,7 +209,10 @@ async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageServ
       } else if (res.status !== 200 && res.status !== 206) {
         throw await failure(res, `fetching blob ${d.digest}`);
       }
-      const h = received === 0 ? poolDigestCounter() : undefined;
+      sinkDigest = undefined;
+      const sink = received === 0 && sinkFor ? sinkFor : undefined;
+      sinkFor = undefined;
+      const h = received === 0 && !sink ? poolDigestCounter() : undefined;
       hash = h;
       const counter = new Transform({
         transform(chunk: Buffer, _e, cb) {
@@ -219,20 +229,37 @@ async function downloadBlob(s: RegistrySession, d: Descriptor, images: ImageServ
         },
       });
       try {
-        // A high-water mark lets the file stream write what came during a write in one writev.
-        await pipeline(res.body, counter, ...(h ? [h.stream] : []), fs.createWriteStream(tmp, { flags: 'a', mode: 0o600, highWaterMark: COALESCE }));
+        if (sink) {
+          const fd = fs.openSync(tmp, 'a', 0o600);
+          const sk = sink(fd);
+          try {
+            await pipeline(res.body, counter, sk.input);
+            sinkDigest = sk.blobDigest();
+          } finally {
+            // Every job done before the file is looked at again (a resume stats it).
+            await sk.settle();
+            fs.closeSync(fd);
+          }
+        } else {
+          // A high-water mark lets the file stream write what came during a write in one writev.
+          await pipeline(res.body, counter, ...(h ? [h.stream] : []), fs.createWriteStream(tmp, { flags: 'a', mode: 0o600, highWaterMark: COALESCE }));
+        }
       } catch (e) {
+        sinkDigest = undefined;
         hash = undefined;
         if (tap && !tap.destroyed) tap.destroy(e as Error);
         if (e instanceof BerthError && !(e instanceof TransientError)) throw e;
         throw new TransientError(`downloading ${d.digest}: ${(e as Error).message}`);
       }
-      if (received < d.size) throw new TransientError(`downloading ${d.digest}: connection closed after ${received} of ${d.size} bytes`);
+      if (received < d.size) {
+        sinkDigest = undefined;
+        throw new TransientError(`downloading ${d.digest}: connection closed after ${received} of ${d.size} bytes`);
+      }
     }, 5);
     mark?.('received');
     progress.update(received, true);
     tap?.end();
-    const got = hash ? hash.digest() : await hashFile(tmp);
+    const got = hash ? hash.digest() : sinkDigest ?? await hashFile(tmp);
     if (got !== d.digest || received !== d.size) {
       throw new InvalidParameter(`filesystem layer verification failed for digest ${d.digest}`);
     }
@@ -293,6 +320,7 @@ export async function pullImageManifest(
   // in order after every one is verified. A download that had to resume, or
   // a blob another pull fetched, is extracted from the stored blob instead.
   const limit = limiter(deps.maxConcurrentDownloads);
+  const useSink = layerSinkAvailable();
   const layerStore = images.deps.storage.layers;
   const extractFromBlob = (l: Descriptor, prog: LayerProgress) => {
     let read = 0;
@@ -324,15 +352,28 @@ export async function pullImageManifest(
     let extracting: Promise<Extracted> | undefined;
     const download = limit(
       async () => {
+        mark(`dl${i}.start`);
+        const dlProgress = new LayerProgress(sink, id, 'Downloading', l.size);
+        const marks = (k: string) => mark(`dl${i}.${k}`);
+        if (useSink) {
+          // The extraction starts with the attempt that feeds the sink.
+          const sinkFor = (fd: number) => {
+            const sk = openLayerSink(fd, (n) => prog.update(n));
+            extracting = extractSink(sk, layerStore);
+            extracting.then(() => mark(`x${i}.done`), () => {});
+            return sk;
+          };
+          await downloadBlob(s, l, images, dlProgress, { sink: sinkFor }, marks);
+          return;
+        }
         let read = 0;
         const tap = coalesce((n) => {
           read += n;
           prog.update(read);
         });
-        mark(`dl${i}.start`);
         extracting = extractStream(tap, layerStore);
         extracting.then(() => mark(`x${i}.done`), () => {});
-        await downloadBlob(s, l, images, new LayerProgress(sink, id, 'Downloading', l.size), tap, (k) => mark(`dl${i}.${k}`));
+        await downloadBlob(s, l, images, dlProgress, { tap }, marks);
       },
       () => sink.write({ status: 'Waiting', progressDetail: {}, id }),
     ).finally(() => deps.inflight.delete(l.digest));
@@ -340,7 +381,8 @@ export async function pullImageManifest(
     return download.then(async () => {
       done();
       try {
-        return await extracting!;
+        if (!extracting) throw new Error('no extraction started');
+        return await extracting;
       } catch (e) {
         log.info('layer extraction while downloading failed; extracting from the stored blob', { layer: l.digest, err: (e as Error).message });
         return limit(() => extractFromBlob(l, prog));

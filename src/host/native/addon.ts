@@ -46,6 +46,31 @@ export interface FsRootNative {
    * it and rejects with `code` and `index`.
    */
   fsBatchAsync?(ops: FsBatchOp[]): Promise<void>;
+  /**
+   * layer-sink.c (absent from an older addon): a pulled layer's bytes in
+   * one pool job per batch — appended to the blob file `fd` and hashed,
+   * gunzipped (a plain tar passes as is) and the tar hashed. See the C file.
+   */
+  layerSinkNew?(fd: number): LayerSinkHandle;
+  layerSinkRunAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean, maxOut: number): Promise<LayerSinkResult>;
+  layerSinkClose?(h: LayerSinkHandle): void;
+}
+
+/** An opaque native layer sink. */
+export type LayerSinkHandle = { readonly __layerSink: unique symbol };
+
+export interface LayerSinkResult {
+  /** Tar bytes made by this job. */
+  out: Buffer[];
+  /** Input bytes queued and not yet gunzipped. */
+  held: number;
+  /** Input bytes gunzipped so far. */
+  consumed: number;
+  /** The blob's sha256 (hex), from the first `last` run on. */
+  blob?: string;
+  /** The tar's sha256 (hex) and size, once it is complete. */
+  tar?: string;
+  tarSize?: number;
 }
 
 /**

@@ -17,6 +17,7 @@ import { applyTar, TarStall } from './tar-apply';
 import { hasSplit, regenerateTar, SplitRecorder } from './tar-split';
 import { hasFreshChunks } from './tar-pack';
 import { cloneAvailable, cloneUpper, CloneUnsupported } from './upper-clone';
+import type { LayerSink } from './layer-sink';
 import { log } from '../../util/log';
 
 const SHORT = 12;
@@ -160,6 +161,26 @@ export async function extractStream(input: NodeJS.ReadableStream, store: LayerSt
     throw e;
   }
   return { prepared, diffId: counter.digest(), tarSize: counter.size() };
+}
+
+/**
+ * extractStream for a native layer sink's tar (layer-sink.ts), which is
+ * gunzipped and hashed already: the extraction reads it as it comes.
+ */
+export async function extractSink(sink: LayerSink, store: LayerStore): Promise<{ prepared: PreparedLayer; diffId: string; tarSize: number }> {
+  let prepared: PreparedLayer;
+  try {
+    prepared = await store.prepare(sink.tar);
+  } catch (e) {
+    sink.tar.destroy();
+    throw e;
+  }
+  try {
+    return { prepared, ...(await sink.tarDone) };
+  } catch (e) {
+    await store.discard(prepared);
+    throw e;
+  }
 }
 
 /**
