@@ -654,7 +654,7 @@ export class SwarmService {
       }
       try {
         const store = this.manager();
-        await this.nodesWritten();
+        await this.nodesWritten(1000);
         // this member's copy: /info (which the CLI calls right after a join) answers without a quorum round
         const [cluster, nodes] = await Promise.all([store.cluster(true), store.nodes(true)]);
         out.Nodes = nodes.length;
@@ -864,9 +864,16 @@ export class SwarmService {
     this.nodeWrites.set(rec.id, w);
   }
 
-  /** Resolves when the records of the joins this manager answered are written (or given up). */
-  private async nodesWritten(): Promise<void> {
-    if (this.nodeWrites.size) await Promise.all([...this.nodeWrites.values()]);
+  /**
+   * Resolves when the records of the joins this manager answered are written
+   * (or given up), or after `ms`: without a quorum the writes retry for
+   * several seconds, and what waits here (node ls, /info) then answers as
+   * it would have without them.
+   */
+  private async nodesWritten(ms = NODE_WRITE_WAIT_MS): Promise<void> {
+    if (!this.nodeWrites.size) return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.nodeWrites.values()]), new Promise<void>((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
   }
 
   private async onHeartbeat(nodeId: string, clusterId: string, running: Role, desc: NodeDescription | undefined, certRole: string): Promise<HeartbeatResponse> {
@@ -1343,6 +1350,8 @@ function resources(): { NanoCPUs: number; MemoryBytes: number } {
 
 /** Throws dockerd-like text when `host:port` cannot be listened on (an etcd member's port taken). */
 const CONTROL_PORT = 'remote API address';
+/** How long a read of the node list on a manager waits for the records of joins it answered (nodesWritten). */
+const NODE_WRITE_WAIT_MS = 3000;
 /** How long what an init or join starts behind its answer waits for the client's next read (activate). */
 const FOLLOW_UP_MS = 80;
 

@@ -317,12 +317,20 @@ export class SwarmStore {
     return this.leaderLeaseId;
   }
 
-  /** One election round: take the leader key if it is free, on our leader lease. */
+  /**
+   * One election round: take the leader key if it is free, on our leader
+   * lease. The key is read first: a transaction with a put is a raft write
+   * (a WAL fsync on a quorum) even when its compare fails, and every
+   * manager runs this each tick; a read is not.
+   */
   async campaign(id: string, lease: string): Promise<string | undefined> {
-    const r = await this.etcd.txn([{ key: K.leader, target: 'CREATE', create_revision: 0 }],
-      [{ put: { key: K.leader, value: id, lease } }], [{ range: { key: K.leader } }]);
-    if (r.succeeded) return id;
-    const cur = r.kvs[0];
+    let cur = await this.etcd.get(K.leader);
+    if (!cur) {
+      const r = await this.etcd.txn([{ key: K.leader, target: 'CREATE', create_revision: 0 }],
+        [{ put: { key: K.leader, value: id, lease } }], [{ range: { key: K.leader } }]);
+      if (r.succeeded) return id;
+      cur = r.kvs[0];
+    }
     // our own key on an old lease (ours expired and was renewed): move it onto the live one
     if (cur && cur.value === id && cur.lease !== lease) {
       await this.etcd.txn([{ key: K.leader, target: 'MOD', mod_revision: cur.modRevision }], [{ put: { key: K.leader, value: id, lease } }]);
