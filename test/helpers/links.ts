@@ -62,7 +62,8 @@ export async function scenario(tag: string): Promise<LinkState> {
     const leftover = leftovers(tag).filter((n) => n !== bridge);
     let message = '';
     try {
-      await ip.beginNetns(`${tag}nx`, [{ netns: `${tag}nx`, bridge: `${tag}no`, hostIf: `${tag}vx`, ifName: 'eth0', addrCidr: `${v4(5)}/24`, mac: '02:42:0a:4d:00:05' }]);
+      // (by rtnetlink the pair is made in the half that overlaps runc create: setupNetns awaits both and cleans up)
+      await ip.setupNetns(`${tag}nx`, [{ netns: `${tag}nx`, bridge: `${tag}no`, hostIf: `${tag}vx`, ifName: 'eth0', addrCidr: `${v4(5)}/24`, mac: '02:42:0a:4d:00:05' }]);
     } catch (e) {
       message = (e as Error).message;
     }
