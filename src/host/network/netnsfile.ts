@@ -8,19 +8,9 @@
 // a mount of it again from /proc/<pid>/ns/net, as `ip netns attach` does.
 import fs from 'node:fs';
 import { execHost } from '../exec';
+import { processStart } from '../process/start-time';
 
-/** The process's start time (field 22 of /proc/<pid>/stat), undefined if it is gone or a zombie. */
-export function processStart(pid: number): number | undefined {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z' || f[0] === 'X') return undefined;
-  return Number(f[19]);
-}
+export { processStart };
 
 /** Same inode and device: the file at `a` is (a mount of) the namespace `b` refers to. */
 export function sameNs(a: string, b: string): boolean {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execHost, HostExecError } from '../exec';
 import { SystemError } from '../../util/errors';
 import type { OciResources } from './spec-types';
+import { processStart } from '../process/start-time';
 
 export interface RuncState { status: string; pid: number; start?: number }
 
@@ -156,16 +157,8 @@ interface RuncStateFile {
 
 /** Whether the process `pid` that started at `start` (clock ticks, /proc stat field 22) still exists. */
 function initAlive(pid: number, start: number | undefined): boolean {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // Fields after the command (which may contain spaces): state is field 3, starttime field 22.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z' || f[0] === 'X') return false;
-  return start === undefined || Number(f[19]) === start;
+  const at = processStart(pid);
+  return at !== undefined && (start === undefined || at === start);
 }
 
 /** rmdir of a cgroup and its sub-cgroups, deepest first; false if one is busy (processes left). */
