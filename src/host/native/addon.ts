@@ -107,6 +107,30 @@ export function fsrootNative(): FsRootNative {
   return (loaded ??= require(addonPath()) as FsRootNative);
 }
 
+const features = new Map<string, unknown>();
+
+/**
+ * The addon when it has every function in `names` and the environment does
+ * not turn the feature off (`<offSwitch>=0`), else undefined: an older addon,
+ * no addon built, or a switch set to compare both paths. Decided once per
+ * feature (the switch is read at first use).
+ */
+export function addonWith<K extends keyof FsRootNative>(offSwitch: string, names: readonly K[]): Required<Pick<FsRootNative, K>> | undefined {
+  const key = `${offSwitch}:${names.join(',')}`;
+  if (!features.has(key)) {
+    let n: FsRootNative | undefined;
+    if (process.env[offSwitch] !== '0') {
+      try {
+        n = fsrootNative();
+      } catch {
+        /* not built */
+      }
+    }
+    features.set(key, n && names.every((k) => typeof n![k] === 'function') ? n : undefined);
+  }
+  return features.get(key) as Required<Pick<FsRootNative, K>> | undefined;
+}
+
 /** Linux open(2) flags Node's fs.constants lacks. */
 export const O_PATH = 0o10000000;
 

@@ -11,25 +11,14 @@
 // the caller can tell a bad layer from a bad download); a write error fails
 // `input`.
 import { Readable, Writable } from 'node:stream';
-import { fsrootNative, type FsRootNative, type LayerSinkHandle, type LayerSinkResult } from '../native/addon';
+import { addonWith, type LayerSinkHandle, type LayerSinkResult } from '../native/addon';
 import { InvalidParameter } from '../../util/errors';
 
 const HOLD = 8 << 20;
 const OUT_PER_JOB = 4 << 20;
 
-type Native = Required<Pick<FsRootNative, 'layerSinkNew' | 'layerSinkRunAsync' | 'layerSinkClose'>>;
-
-let native: Native | undefined | null = null;
-
-function nativeSink(): Native | undefined {
-  if (native !== null) return native;
-  native = undefined;
-  if (process.env.BERTH_LAYER_SINK === '0') return native;
-  try {
-    const n = fsrootNative();
-    if (n.layerSinkNew && n.layerSinkRunAsync && n.layerSinkClose) native = n as Native;
-  } catch { /* no addon */ }
-  return native;
+function nativeSink() {
+  return addonWith('BERTH_LAYER_SINK', ['layerSinkNew', 'layerSinkRunAsync', 'layerSinkClose']);
 }
 
 /** True when the addon has the sink (BERTH_LAYER_SINK=0 turns it off, to compare). */
@@ -52,9 +41,9 @@ export interface LayerSink {
 
 /** A sink appending to `fd` (open for append; the caller closes it after settle()). `consumed` tells the bytes gunzipped so far. */
 export function openLayerSink(fd: number, consumed?: (n: number) => void): LayerSink {
-  const maybe = nativeSink();
-  if (!maybe) throw new Error('layer sink: the addon has none');
-  const n: Native = maybe;
+  const found = nativeSink();
+  if (!found) throw new Error('layer sink: the addon has none');
+  const n = found; // (closures below keep the narrowed type)
   const h: LayerSinkHandle = n.layerSinkNew(fd);
   let fresh: Buffer[] = [];
   let freshBytes = 0;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execHost, HostExecError } from '../exec';
 import { NotFound, SystemError } from '../../util/errors';
 import { LayerStore, EMPTY_LOWER } from './layers';
-import { fsrootNative, type FsRootNative, type FsBatchOp } from '../native/addon';
+import { addonWith, fsrootNative, type FsRootNative, type FsBatchOp } from '../native/addon';
 import { packDir } from './tar-pack';
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
@@ -100,7 +100,7 @@ export class Overlay2 {
       if (batch) {
         const ops = rwLayerOps(this.containersDir, d, lower, files);
         try {
-          await batch.fsBatchAsync!(ops);
+          await batch.fsBatchAsync(ops);
         } catch (e) {
           const failed = (e as { index?: number }).index ?? ops.length;
           made = files.filter((_f, i) => ops.length - files.length + i < failed);
@@ -357,19 +357,9 @@ function rwLayerOps(containersDir: string, d: string, lower: string, files: RwFi
   ];
 }
 
-let batcher: FsRootNative | null | undefined;
-/** The addon when it has fsBatchAsync (and BERTH_FS_BATCH is not 0), else undefined. */
-function nativeBatch(): FsRootNative | undefined {
-  if (batcher === undefined) {
-    batcher = null;
-    if (process.env.BERTH_FS_BATCH !== '0') {
-      try {
-        const n = fsrootNative();
-        if (typeof n.fsBatchAsync === 'function') batcher = n;
-      } catch { /* not built: Node's calls */ }
-    }
-  }
-  return batcher ?? undefined;
+/** The addon when it has fsBatchAsync (and BERTH_FS_BATCH is not 0), else undefined: Node's calls. */
+function nativeBatch() {
+  return addonWith('BERTH_FS_BATCH', ['fsBatchAsync']);
 }
 
 function unescapeMount(s: string): string {

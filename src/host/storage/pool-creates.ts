@@ -10,7 +10,7 @@
 // and every removal, waits for what is in flight first (`has`, `drain`).
 // Only names already resolved inside the layer root are created here, with
 // O_EXCL|O_NOFOLLOW, so a create cannot follow a link out of the root.
-import { fsrootNative, type FsRootNative } from '../native/addon';
+import { addonWith, type FsRootNative } from '../native/addon';
 
 /**
  * Creates go to the pool in batches (one job each): every job queued wakes a
@@ -25,17 +25,6 @@ const IN_FLIGHT = 4;
 type Native = Required<Pick<FsRootNative, 'createBatchAsync'>>;
 type Item = [string, Buffer | string, number, number, number, number, number];
 
-function nativeOrUndefined(): Native | undefined {
-  if (process.env.BERTH_POOL_EXTRACT === '0') return undefined;
-  try {
-    const n = fsrootNative();
-    return n.createBatchAsync ? (n as Native) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-let native: Native | undefined | null = null;
 
 /** Seconds and nanoseconds of a Date (an invalid one is the epoch). */
 function timeOf(d: Date): [number, number] {
@@ -63,8 +52,8 @@ export class PoolCreates {
 
   /** Undefined when the addon lacks the call (an older build) or BERTH_POOL_EXTRACT=0: create synchronously. */
   static open(): PoolCreates | undefined {
-    if (native === null) native = nativeOrUndefined();
-    return native ? new PoolCreates(native) : undefined;
+    const n = addonWith('BERTH_POOL_EXTRACT', ['createBatchAsync']);
+    return n ? new PoolCreates(n) : undefined;
   }
 
   /** True while `p` (a resolved path) is waiting to be or being created. */

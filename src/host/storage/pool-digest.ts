@@ -6,27 +6,18 @@
 // hashed before the stream holds its writer back.
 import { Transform } from 'node:stream';
 import { digestCounter, type DigestCounter } from '../../util/digest';
-import { fsrootNative, type FsRootNative } from '../native/addon';
+import { addonWith } from '../native/addon';
 
 const MAX_QUEUED = 16 << 20;
 /** Small chunks (an upload's 16-64 KiB) are hashed in batches of about this size. */
 const BATCH = 4 << 20;
 
-type Native = Required<Pick<FsRootNative, 'tarHashNew' | 'tarCopyAsync' | 'tarHashDigest'>>;
-
-let native: Native | undefined | null = null;
-
-function nativeHash(): Native | undefined {
-  if (native !== null) return native;
-  native = undefined;
-  if (process.env.BERTH_POOL_HASH === '0') return native;
-  try {
-    const n = fsrootNative();
-    // commit-copy.c: a job hashes a list of buffers, so small chunks (an
-    // HTTP body's 64 KiB) are not copied together first.
-    if (n.tarHashNew && n.tarCopyAsync && n.tarHashDigest) native = n as Native;
-  } catch { /* no addon: hash on the JS thread */ }
-  return native;
+/**
+ * commit-copy.c's hash (a job hashes a list of buffers, so small chunks, an
+ * HTTP body's 64 KiB, are not copied together first); none: the JS thread.
+ */
+function nativeHash() {
+  return addonWith('BERTH_POOL_HASH', ['tarHashNew', 'tarCopyAsync', 'tarHashDigest']);
 }
 
 /** digestCounter (same contract), hashing on the pool when the addon can. */

@@ -12,7 +12,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { execHost } from '../exec';
 import { log } from '../../util/log';
-import { fsrootNative, type Sha256Handle } from '../native/addon';
+import { addonWith } from '../native/addon';
 import { packItems, type PackItem } from './tar-pack';
 import { END_OF_ARCHIVE, padding } from './tar-writer';
 import { writeSplit, type SplitRecord } from './tar-split';
@@ -20,26 +20,13 @@ import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
 
 type CopyOp = Buffer | [string, string, number, number, number, number, number, number];
 
-interface Native {
-  tarHashNew(): Sha256Handle;
-  tarCopyAsync(h: Sha256Handle, ops: CopyOp[]): Promise<void>;
-  tarHashDigest(h: Sha256Handle): string;
+function nativeCopy() {
+  return addonWith('BERTH_CLONE_UPPER', ['tarHashNew', 'tarCopyAsync', 'tarHashDigest']);
 }
 
-let native: Native | undefined | null = null;
-
-/** The addon's copy ops, or undefined (an older addon, or BERTH_CLONE_UPPER=0): the caller packs a tar instead. */
+/** The addon's copy ops, or false (an older addon, or BERTH_CLONE_UPPER=0): the caller packs a tar instead. */
 export function cloneAvailable(): boolean {
-  if (native === null) {
-    native = undefined;
-    if (process.env.BERTH_CLONE_UPPER !== '0') {
-      try {
-        const n = fsrootNative();
-        if (n.tarHashNew && n.tarCopyAsync && n.tarHashDigest) native = n as Native;
-      } catch { /* no addon */ }
-    }
-  }
-  return !!native;
+  return !!nativeCopy();
 }
 
 /** An entry the clone cannot make exactly as the tar would (a time or id a header cannot carry as is): pack a tar instead. */
@@ -66,7 +53,7 @@ export interface CloneResult {
  */
 export async function cloneUpper(upper: string, layerDir: string): Promise<CloneResult> {
   if (!cloneAvailable()) throw new CloneUnsupported('the addon has no copy ops');
-  const n = native!;
+  const n = nativeCopy()!;
   const root = path.join(layerDir, 'diff');
   const h = n.tarHashNew();
   const recs: SplitRecord[] = [];
