@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mountNetnsOf, processStart, sameNs } from '../src/host/network/netnsfile';
+import { mountNetnsOf, sameNs } from '../src/host/network/netnsfile';
+import { processStart } from '../src/host/process/start-time';
 import { unmountNetnsFile } from '../src/host/network/ip';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,23 +36,23 @@ test('a stale namespace file is mounted again from the process; a recycled pid (
     fs.writeFileSync(file, '');
     assert.equal(sameNs(file, `/proc/${pid}/ns/net`), false);
     // another start time: not that process, nothing mounted, the stale file left as it was
-    assert.equal(await mountNetnsOf(name, file, pid, start + 1, unmountNetnsFile), false);
+    assert.equal(await mountNetnsOf(name, pid, start + 1), false);
     assert.equal(sameNs(file, `/proc/${pid}/ns/net`), false);
-    assert.equal(await mountNetnsOf(name, file, pid, start, unmountNetnsFile), true);
+    assert.equal(await mountNetnsOf(name, pid, start), true);
     assert.ok(sameNs(file, `/proc/${pid}/ns/net`), 'the file is the process namespace');
     // again: already right, left alone
-    assert.equal(await mountNetnsOf(name, file, pid, start, unmountNetnsFile), true);
+    assert.equal(await mountNetnsOf(name, pid, start), true);
     // a missing file is made
     await unmountNetnsFile(file);
     fs.unlinkSync(file);
-    assert.equal(await mountNetnsOf(name, file, pid, start, unmountNetnsFile), true);
+    assert.equal(await mountNetnsOf(name, pid, start), true);
     assert.ok(sameNs(file, `/proc/${pid}/ns/net`));
     // a process that is gone: false
     process.kill(pid, 'SIGKILL');
     for (let i = 0; i < 200 && processStart(pid) !== undefined; i++) await sleep(10);
     await unmountNetnsFile(file);
     fs.unlinkSync(file);
-    assert.equal(await mountNetnsOf(name, file, pid, start, unmountNetnsFile), false);
+    assert.equal(await mountNetnsOf(name, pid, start), false);
     assert.equal(fs.existsSync(file), false);
   } finally {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }

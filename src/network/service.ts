@@ -21,7 +21,8 @@ import { timestampMs } from '../common/time';
 import * as ip from '../host/network/ip';
 import * as vxlan from '../host/network/vxlan';
 import { heldNamespaces, stopHolder } from '../host/network/nsholder';
-import { mountNetnsOf, netnsOfPid, processStart, sameNs } from '../host/network/netnsfile';
+import { mountNetnsOf, netnsOfPid, sameNs } from '../host/network/netnsfile';
+import { processStart } from '../host/process/start-time';
 import * as ipt from '../host/network/iptables';
 import { execHost } from '../host/exec';
 import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
@@ -202,7 +203,7 @@ export class NetworkService {
     if (sameNs(init, '/proc/self/ns/net')) return;
     const at = start ?? processStart(pid);
     if (at === undefined) return;
-    const ok = await mountNetnsOf(name, file, pid, at, ip.unmountNetnsFile);
+    const ok = await mountNetnsOf(name, pid, at);
     if (ok) {
       this.vanished.delete(c.id);
       log.info('network namespace file made again from the container\'s init', { id: c.id, pid });

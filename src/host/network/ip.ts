@@ -304,7 +304,6 @@ async function attachVethNl(nl: rt.Netlink, v: VethSpec): Promise<void> {
   }
 }
 
-/** `ip netns del`: the namespace's bind mount detached, then its file removed. */
 /** Detaches what is mounted on a namespace file (lazily); nothing if it is not mounted. */
 export async function unmountNetnsFile(p: string): Promise<void> {
   try {
@@ -316,7 +315,8 @@ export async function unmountNetnsFile(p: string): Promise<void> {
   }
 }
 
-async function removeNetnsFile(name: string): Promise<void> {
+/** `ip netns del`: the namespace's bind mount detached, then its file removed. */
+export async function removeNetnsFile(name: string): Promise<void> {
   const p = netnsPath(name);
   if (!fs.existsSync(p)) return;
   await unmountNetnsFile(p);

@@ -9,8 +9,7 @@
 import fs from 'node:fs';
 import { execHost } from '../exec';
 import { processStart } from '../process/start-time';
-
-export { processStart };
+import { netnsPath, removeNetnsFile } from './ip';
 
 /** Same inode and device: the file at `a` is (a mount of) the namespace `b` refers to. */
 export function sameNs(a: string, b: string): boolean {
@@ -29,35 +28,22 @@ export function netnsOfPid(pid: number): string {
 }
 
 /**
- * Makes `nsFile` (the file of namespace `name` in /run/netns) a mount of the
- * network namespace of process `pid`, which must still be the process that
- * started at `start` (clock ticks) before and after: a pid recycled meanwhile
- * is never trusted. A file that already is that namespace is left alone; a
- * stale one (an empty file, another mount) is detached and replaced.
- * Returns whether the file is that namespace now.
+ * Makes /run/netns/<name> a mount of the network namespace of process
+ * `pid`, which must still be the process that started at `start` (clock
+ * ticks) before and after: a pid recycled meanwhile is never trusted. A file
+ * that already is that namespace is left alone; a stale one (an empty file,
+ * another mount) is detached and replaced. Returns whether the file is that
+ * namespace now.
  */
-export async function mountNetnsOf(name: string, nsFile: string, pid: number, start: number, unmount: (p: string) => Promise<void>): Promise<boolean> {
+export async function mountNetnsOf(name: string, pid: number, start: number): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 1 || processStart(pid) !== start) return false;
+  const nsFile = netnsPath(name);
   const target = netnsOfPid(pid);
   if (sameNs(nsFile, target)) return true;
-  if (fs.existsSync(nsFile)) {
-    await unmount(nsFile);
-    try {
-      fs.unlinkSync(nsFile);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
+  await removeNetnsFile(name);
   const r = await execHost('ip', ['netns', 'attach', name, String(pid)], { allowFailure: true, timeout: 10_000 });
   // the process may have ended (and its pid been taken) meanwhile: then the mount is of nothing of ours
   if (r.code === 0 && sameNs(nsFile, target) && processStart(pid) === start) return true;
-  if (fs.existsSync(nsFile)) {
-    await unmount(nsFile);
-    try {
-      fs.unlinkSync(nsFile);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
+  await removeNetnsFile(name);
   return false;
 }

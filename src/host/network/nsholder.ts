@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { mountNetnsOf, processStart, sameNs } from './netnsfile';
+import { mountNetnsOf, sameNs } from './netnsfile';
+import { processStart } from '../process/start-time';
 import { leaveCgroups, removeCgroup } from './holdercgroup';
 
 export interface Holder { pid: number; start: number }
@@ -36,9 +37,9 @@ export function liveHolder(dir: string, ns: string): Holder | undefined {
  * (a stale file left by a mount of another mount namespace is replaced).
  * False: no live holder (the namespace is to be made anew).
  */
-export async function reattach(dir: string, ns: string, nsFile: string, unmount: (p: string) => Promise<void>): Promise<boolean> {
+export async function reattach(dir: string, ns: string): Promise<boolean> {
   const h = liveHolder(dir, ns);
-  return !!h && mountNetnsOf(ns, nsFile, h.pid, h.start, unmount);
+  return !!h && mountNetnsOf(ns, h.pid, h.start);
 }
 
 /**

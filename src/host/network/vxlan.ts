@@ -5,7 +5,7 @@
 // is added, what is stale is removed, what is right is left alone — so the
 // entries carrying traffic are never rewritten while it flows.
 import { execHost } from '../exec';
-import { batch, linkExists, netnsExists, deleteNetns, netnsPath, unmountNetnsFile } from './ip';
+import { batch, linkExists, netnsExists, deleteNetns, netnsPath } from './ip';
 import { reattach, startHolder, stopHolder } from './nsholder';
 
 /**
@@ -37,7 +37,7 @@ export async function ensureVxlan(v: { name: string; vni: number; port: number; 
  * again. Idempotent: with `gw` present and the namespace held nothing is made.
  */
 export async function ensureOverlayNetns(o: { ns: string; holders: string; holderCgroup: string; gw: string; gatewayCidr: string; name: string; vni: number; port: number; local: string; dev?: string; mtu: number }): Promise<void> {
-  if ((await reattach(o.holders, o.ns, netnsPath(o.ns), unmountNetnsFile)) && linkExists(o.gw)) return;
+  if ((await reattach(o.holders, o.ns)) && linkExists(o.gw)) return;
   // a half-made one (a crash mid-setup) or one whose holder is gone is made again
   await removeOverlayNetns({ ns: o.ns, holders: o.holders, holderCgroup: o.holderCgroup, gw: o.gw, name: o.name });
   await batch([`netns add ${o.ns}`]);
@@ -68,7 +68,7 @@ export async function ensureOverlayNetns(o: { ns: string; holders: string; holde
 export async function removeOverlayNetns(o: { ns: string; holders: string; holderCgroup: string; gw: string; name: string }): Promise<void> {
   // mounted again from its holder if this berthd's mount namespace lost it, so its devices go now, not
   // whenever the kernel frees the namespace (its VXLAN socket would refuse a new device with this VNI)
-  await reattach(o.holders, o.ns, netnsPath(o.ns), unmountNetnsFile);
+  await reattach(o.holders, o.ns);
   if (linkExists(o.name)) await batch([`link del dev ${o.name}`]).catch(() => undefined);
   if (netnsExists(o.ns)) await execHost('ip', ['-n', o.ns, 'link', 'del', 'dev', o.name], { allowFailure: true, timeout: 10_000 });
   if (linkExists(o.gw)) await batch([`link del dev ${o.gw}`]).catch(() => undefined);
