@@ -33,6 +33,17 @@ function cgroupTree(mountinfo: string): MountLine[] {
 
 const isCgroup = (m: MountLine) => m.fstype === 'cgroup' || m.fstype === 'cgroup2';
 
+/** The mount points of the cgroup hierarchies berthd sees (v1 controllers, named ones, the v2 tree). */
+export function cgroupHierarchies(): string[] {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  return [...new Set(cgroupTree(info).filter(isCgroup).map((m) => m.mnt))];
+}
+
 /** Makes /sys/fs/cgroup show the host's cgroups again; a no-op when it does. */
 export async function ensureCgroupMounts(): Promise<void> {
   let own: MountLine[];

@@ -4,26 +4,7 @@
 // them — and so the overlays' namespaces — alive, as the containers' are.
 import fs from 'node:fs';
 import path from 'node:path';
-
-/** The mount points of the cgroup hierarchies (v1 controllers, named ones, the v2 tree) berthd sees. */
-function hierarchies(): string[] {
-  const out: string[] = [];
-  let info = '';
-  try {
-    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return out;
-  }
-  for (const line of info.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const fstype = line.slice(sep + 3).split(' ')[0];
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    const mnt = line.slice(0, sep).split(' ')[4];
-    if (mnt && !out.includes(mnt)) out.push(mnt);
-  }
-  return out;
-}
+import { cgroupHierarchies } from '../cgroups/mounts';
 
 /** A v1 cpuset cgroup takes no process until it has CPUs and memory nodes: its parent's. */
 function inheritCpuset(dir: string, root: string): void {
@@ -46,7 +27,7 @@ function inheritCpuset(dir: string, root: string): void {
  */
 export function leaveCgroups(pid: number, name: string): string[] {
   const moved: string[] = [];
-  for (const root of hierarchies()) {
+  for (const root of cgroupHierarchies()) {
     const dir = path.join(root, name);
     try {
       fs.mkdirSync(dir, { recursive: true });
@@ -63,7 +44,7 @@ export function leaveCgroups(pid: number, name: string): string[] {
 /** Removes cgroup `name` from every hierarchy where it is empty (a holder just killed may take a moment to leave it). */
 export function removeCgroup(name: string): void {
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (const root of hierarchies()) {
+  for (const root of cgroupHierarchies()) {
     const dir = path.join(root, name);
     for (let i = 0; i < 20 && fs.existsSync(dir); i++) {
       try {
