@@ -1180,8 +1180,6 @@ function nameConflict(name: string, id: string): Conflict {
   return new Conflict(`Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
 }
 
-
-/** Into an existing directory. */
 /** The host's resolv.conf without loopback nameservers (unreachable from a container), as Docker does. */
 function resolvConf(h: HostConfig): string {
   let host = '';
