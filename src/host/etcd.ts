@@ -21,7 +21,22 @@ export interface EtcdMemberConfig {
   certFile: string;
   keyFile: string;
   caFile: string;
+  /**
+   * Short raft timers (FAST_TIMERS): for an init's lone member only, until
+   * it is restarted with the normal ones (src/swarm/election-settle.ts).
+   */
+  fastElection?: boolean;
 }
+
+/** The raft timers, ms: heartbeat interval and election timeout. */
+export const NORMAL_TIMERS = { heartbeat: 100, election: 1000 };
+/**
+ * A lone member's timers at init. etcd 3.4 fast-forwards a lone member's
+ * ticks to one short of its election timeout, so its first election comes a
+ * uniform 1..10 ticks after its start: 0.1–1.0 s with the normal timers, all
+ * of which the first manager join waited for; 10–100 ms with these.
+ */
+export const FAST_TIMERS = { heartbeat: 10, election: 100 };
 
 /** Raft entries between two snapshots of a member (etcd's default: 100000). */
 export const SNAPSHOT_COUNT = 10_000;
@@ -40,11 +55,16 @@ export function etcdEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, GOGC: env.GOGC || ETCD_GOGC };
 }
 
+/** How long a member restarted for its timers gets to stop before SIGKILL. */
+const RESTART_GRACE_MS = 300;
+
 export class EtcdProcess {
   private child?: ChildProcess;
   private stopping = false;
   private restartTimer?: NodeJS.Timeout;
   private failures = 0;
+  /** stop() was asked for by the owner: a restart in progress must not start the member again. */
+  private closed = false;
   /** Called on every exit that berthd did not ask for (the member may have been removed). */
   onUnexpectedExit?: (code: number | null, signal: string | null) => void;
 
@@ -56,9 +76,11 @@ export class EtcdProcess {
 
   start(): void {
     this.stopping = false;
+    this.closed = false;
     reapStaleMember(this.cfg.pidFile, this.cfg.dataDir);
     fs.mkdirSync(this.cfg.dataDir, { recursive: true, mode: 0o700 });
     const c = this.cfg;
+    const timers = c.fastElection ? FAST_TIMERS : NORMAL_TIMERS;
     const args = [
       '--pdeathsig', 'KILL', '--', 'etcd',
       '--name', c.name,
@@ -71,7 +93,7 @@ export class EtcdProcess {
       '--initial-cluster-state', c.initialState,
       '--cert-file', c.certFile, '--key-file', c.keyFile, '--trusted-ca-file', c.caFile, '--client-cert-auth',
       '--peer-cert-file', c.certFile, '--peer-key-file', c.keyFile, '--peer-trusted-ca-file', c.caFile, '--peer-client-cert-auth',
-      '--heartbeat-interval', '100', '--election-timeout', '1000',
+      '--heartbeat-interval', String(timers.heartbeat), '--election-timeout', String(timers.election),
       // berthd adds members one at a time and waits for each to serve a
       // linearizable read before the next; the strict check would also make
       // a join wait until the leader has seen every member for 5 s
@@ -91,7 +113,7 @@ export class EtcdProcess {
     const started = Date.now();
     child.on('error', (e) => log.error('etcd could not be started', { err: e.message }));
     if (child.pid) fs.writeFileSync(c.pidFile, `${child.pid}\n`, { mode: 0o600 });
-    log.info('etcd member started', { name: c.name, pid: child.pid, state: c.initialState });
+    log.info('etcd member started', { name: c.name, pid: child.pid, state: c.initialState, fast: !!c.fastElection });
     child.once('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
       if (this.stopping) return;
@@ -105,8 +127,22 @@ export class EtcdProcess {
     });
   }
 
+  /** Stops the member (SIGTERM) and starts it again with the normal raft timers, on the same data. */
+  async restartWithNormalTimers(): Promise<void> {
+    // a follower's graceful stop took ~1 s (SIGTERM); its WAL is synced before it acks anything, so a kill loses nothing
+    await this.halt(RESTART_GRACE_MS);
+    if (this.closed) return;
+    this.cfg.fastElection = false;
+    this.start();
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    await this.halt(graceMs);
+  }
+
+  private async halt(graceMs = 5000): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;

@@ -212,16 +212,27 @@ export class EtcdClient {
 
   async memberList(): Promise<Member[]> {
     const r = await this.call<{ members?: RawMember[] }>('/v3/cluster/member/list', {});
-    return (r.members ?? []).map((m) => ({ id: m.ID, name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [] }));
+    return (r.members ?? []).map(member);
   }
 
-  async memberAdd(peerURL: string): Promise<{ id: string; members: Member[] }> {
-    const r = await this.call<{ member: RawMember; members?: RawMember[] }>('/v3/cluster/member/add', { peerURLs: [peerURL] }, 10_000);
-    return { id: r.member.ID, members: (r.members ?? []).map((m) => ({ id: m.ID, name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [] })) };
+  /** Adds a member; a learner (`learner`) gets the log but is no voter until promoted (memberPromote). */
+  async memberAdd(peerURL: string, learner = false): Promise<{ id: string; members: Member[] }> {
+    const r = await this.call<{ member: RawMember; members?: RawMember[] }>('/v3/cluster/member/add', { peerURLs: [peerURL], isLearner: learner }, 10_000);
+    return { id: r.member.ID, members: (r.members ?? []).map(member) };
+  }
+
+  /** Makes learner `id` a voter; etcd refuses while its log is behind the leader's. */
+  async memberPromote(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/promote', { ID: id }, 5000);
   }
 
   async memberRemove(id: string): Promise<void> {
     await this.call('/v3/cluster/member/remove', { ID: id }, 10_000);
+  }
+
+  /** Hands raft leadership to member `targetId` (asked of the leader; answers once it moved). */
+  async moveLeader(targetId: string): Promise<void> {
+    await this.call('/v3/maintenance/transfer-leadership', { targetID: targetId }, 5000);
   }
 
   /** The member's status (answers without quorum): its raft leader and term. */
@@ -266,5 +277,9 @@ export function jsonObjects(fn: (m: Record<string, unknown>) => void): (chunk: B
   };
 }
 
-interface RawMember { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }
-export interface Member { id: string; name: string; peerURLs: string[]; clientURLs: string[] }
+interface RawMember { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }
+
+function member(m: RawMember): Member {
+  return { id: m.ID, name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [], isLearner: !!m.isLearner };
+}
+export interface Member { id: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }

@@ -14,12 +14,14 @@
 // events.
 import os from 'node:os';
 import fs from 'node:fs';
+import path from 'node:path';
 import { EtcdProcess } from '../host/etcd';
 import { createCA, createKeyAndCsr, keyAndCsr, signCsr, issueKeyPair, type KeyPair } from '../host/x509';
 import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
+import { ElectionSettler } from './election-settle';
 import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS, storeReads } from './store';
 import { ChangeFeed } from './change-feed';
 import { ObjectStore } from './object-store';
@@ -96,6 +98,8 @@ export class SwarmService {
   private readonly files: LocalFiles;
   private state?: LocalState;
   private etcd?: EtcdProcess;
+  /** While an init's member runs with short raft timers: moves it to the normal ones once others joined. */
+  private settler?: ElectionSettler;
   private client?: EtcdClient;
   private store?: SwarmStore;
   private control?: ControlServer;
@@ -922,11 +926,39 @@ export class SwarmService {
     let members = known?.members ?? await store.etcd.memberList();
     // this manager counts as up: it is answering, through its member (its own heartbeat may not have run yet, after an init)
     const self = this.state ? this.peerUrlOf(this.state) : undefined;
-    if (!members.some((m) => m.peerURLs.includes(peerUrl))) members = await addMember(store, peerUrl, members, self, known && { nodes, alive: known.alive });
+    if (!members.some((m) => m.peerURLs.includes(peerUrl))) {
+      // while this (the init's) member runs its short raft timers, a new member is a learner until its
+      // log caught up: a voter that is still starting would leave the lone voter without a quorum,
+      // and with a 100 ms election timeout it would step down (election-settle.ts)
+      const learner = !!this.settler?.pending;
+      const added = await addMember(store, peerUrl, members, self, known && { nodes, alive: known.alive }, learner);
+      members = added.members;
+      if (learner) this.promoteLearner(store, added.id);
+    }
     const initialCluster = members
       .map((m) => `${m.name || byPeer.get(m.peerURLs[0]) || n.id}=${m.peerURLs[0]}`)
       .join(',');
     return { ca: cluster.etcdCA.certPem, cert: pair.certPem, key: pair.keyPem, initialCluster };
+  }
+
+  /** Promotes a learner this manager added once its log caught up (tried every 50 ms; the settler's check retries later). */
+  private promoteLearner(store: SwarmStore, id: string): void {
+    void (async () => {
+      const t0 = Date.now();
+      while (this.store === store && Date.now() - t0 < LEARNER_PROMOTE_MS) {
+        try {
+          await store.etcd.memberPromote(id);
+          log.info('etcd learner promoted', { member: id, ms: Date.now() - t0 });
+          return;
+        } catch (e) {
+          if (!/in sync with leader|no leader|timed out|ECONNREFUSED/i.test(String(e))) {
+            log.warn('etcd learner not promoted', { member: id, err: String(e) });
+            return;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
   }
 
   // ---- the heartbeat loop ----
@@ -995,6 +1027,7 @@ export class SwarmService {
         this.files.saveState(st);
       }
       this.observe(nodes, alive);
+      if (this.settler?.pending) void this.settler.check();
     } catch (e) {
       this.localFailures++;
       this.lastError = (e as Error).message;
@@ -1157,12 +1190,15 @@ export class SwarmService {
       certFile: this.files.cert('etcd.crt'),
       keyFile: this.files.cert('etcd.key'),
       caFile: this.files.cert('etcd-ca.crt'),
+      // an init's member, made now: alone, it elects itself within ~0.1 s (see election-settle.ts)
+      fastElection: FAST_INIT_ELECTION && st.etcdInitialState === 'new' && !fs.existsSync(path.join(this.files.etcdData, 'member')),
     });
     proc.start();
     this.etcd = proc;
     this.client = new EtcdClient(`https://127.0.0.1:${ports.client}`, {
       ca: this.files.read('etcd-ca.crt'), cert: this.files.read('etcd.crt'), key: this.files.read('etcd.key'),
     });
+    this.settler = proc.cfg.fastElection ? new ElectionSettler(proc, this.client) : undefined;
     // one watch of the store for both (the orchestrator, the dispatcher and heartbeats listen to it)
     const feed = new ChangeFeed(this.client);
     this.store = new SwarmStore(this.client, feed);
@@ -1171,6 +1207,7 @@ export class SwarmService {
   }
 
   private async stopManager(): Promise<void> {
+    this.settler = undefined;
     this.store = undefined;
     this.objects = undefined;
     this.leaderId = undefined;
@@ -1296,7 +1333,7 @@ export class SwarmService {
  * manager's heartbeat lease; a member that is down makes the add wait, bounded.
  */
 async function addMember(store: SwarmStore, peerUrl: string, members: Member[], selfPeer: string | undefined,
-  known?: { nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }): Promise<Member[]> {
+  known?: { nodes: Array<Versioned<NodeRecord>>; alive: Set<string> }, learner = false): Promise<{ id: string; members: Member[] }> {
   const end = Date.now() + 15_000;
   for (;;) {
     const [nodes, alive] = known ? [known.nodes, known.alive] : await Promise.all([store.nodes(), store.aliveNodes()]);
@@ -1306,10 +1343,11 @@ async function addMember(store: SwarmStore, peerUrl: string, members: Member[], 
     const up = members.filter((m) => m.peerURLs.some((u) => upPeers.has(u))).length;
     const quorum = Math.floor((members.length + 1) / 2) + 1;
     try {
-      if (up + 1 < quorum) throw new Error(`etcd: unhealthy cluster: ${up} of ${members.length} members up, ${quorum} needed with the new one`);
-      return (await store.etcd.memberAdd(peerUrl)).members;
+      // a learner does not count in the quorum; etcd 3.4 takes one at a time (the one before is promoted first)
+      if (!learner && up + 1 < quorum) throw new Error(`etcd: unhealthy cluster: ${up} of ${members.length} members up, ${quorum} needed with the new one`);
+      return await store.etcd.memberAdd(peerUrl, learner);
     } catch (e) {
-      if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > end) throw e;
+      if (!/unhealthy cluster|too many learner/.test((e as Error).message) || Date.now() > end) throw e;
       await new Promise((r) => setTimeout(r, 250));
       members = await store.etcd.memberList();
     }
@@ -1354,6 +1392,10 @@ const CONTROL_PORT = 'remote API address';
 const NODE_WRITE_WAIT_MS = 3000;
 /** How long what an init or join starts behind its answer waits for the client's next read (activate). */
 const FOLLOW_UP_MS = 80;
+/** An init's lone etcd member starts with short raft timers (BERTH_SWARM_FAST_INIT_ELECTION=1; off by default). */
+const FAST_INIT_ELECTION = process.env.BERTH_SWARM_FAST_INIT_ELECTION === '1';
+/** How long the manager that added a learner tries to promote it (it catches up in well under a second). */
+const LEARNER_PROMOTE_MS = 30_000;
 
 async function portFree(host: string, port: number, what?: typeof CONTROL_PORT): Promise<void> {
   const net = await import('node:net');

@@ -1,0 +1,62 @@
+// An init's etcd member starts alone with short raft timers (FAST_TIMERS in
+// src/host/etcd.ts), so that it is leader ~0.1 s after its start and the
+// first manager join finds a leader instead of waiting up to 1 s for the
+// lone member's first election. Short timers are wrong once other members
+// exist (a leader that hears no quorum for 100 ms steps down; a follower
+// that misses 100 ms of heartbeats campaigns; on a loaded machine both
+// happen). Members therefore join as learners meanwhile (no quorum change
+// until their log caught up and they are promoted). Once the member set has
+// more than one member, every member is started and a voter, and the set
+// has not changed for QUIET_MS (joins often come in a row), leadership moves to a started peer (raft's transfer: no election
+// wait) and the member restarts with the normal timers on the same data.
+import { log } from '../util/log';
+import type { EtcdProcess } from '../host/etcd';
+import type { EtcdClient } from './etcd-client';
+
+/** How long the member set must stay as it is before the member restarts. */
+export const QUIET_MS = 2000;
+
+export class ElectionSettler {
+  private seen = '';
+  private since = 0;
+  private busy = false;
+
+  constructor(private readonly proc: EtcdProcess, private readonly client: EtcdClient) {}
+
+  /** Whether the member still runs with the short timers. */
+  get pending(): boolean {
+    return !!this.proc.cfg.fastElection;
+  }
+
+  /** One look (a manager's tick calls it): restarts the member when it is time. Never throws. */
+  async check(now = Date.now()): Promise<void> {
+    if (!this.pending || this.busy) return;
+    this.busy = true;
+    try {
+      const members = await this.client.memberList();
+      const started = (m: { name: string; clientURLs: string[] }): boolean => m.name !== '' && m.clientURLs.length > 0;
+      const key = members.map((m) => `${m.id}:${started(m)}:${m.isLearner}`).sort().join(',');
+      if (key !== this.seen) {
+        this.seen = key;
+        this.since = now;
+        return;
+      }
+      // a learner left by a join (its promoter gone with a restart of this daemon) is promoted here
+      for (const m of members.filter((x) => x.isLearner && started(x))) await this.client.memberPromote(m.id).catch(() => {});
+      if (members.length < 2 || !members.every(started) || members.some((m) => m.isLearner) || now - this.since < QUIET_MS) return;
+      const { leader, memberId } = await this.client.status();
+      if (leader === memberId) {
+        const peer = members.find((m) => m.id !== memberId && !m.isLearner);
+        if (!peer) return;
+        await this.client.moveLeader(peer.id);
+      }
+      const t0 = Date.now();
+      await this.proc.restartWithNormalTimers();
+      log.info('etcd member restarted with the normal raft timers', { members: members.length, wasLeader: leader === memberId, stopMs: Date.now() - t0 });
+    } catch (e) {
+      log.warn('etcd member: could not leave the short raft timers yet', { err: String(e) });
+    } finally {
+      this.busy = false;
+    }
+  }
+}
