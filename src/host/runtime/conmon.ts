@@ -75,6 +75,9 @@ export class ConmonRuntime implements ContainerRuntime {
    */
   async create(id: string, spec: OciSpec, o: CreateOptions): Promise<Created> {
     const dir = this.bundleDir(id);
+    const t0 = performance.now();
+    const ms: Record<string, number> = {};
+    const mark = (k: string) => { ms[k] = Math.round(performance.now() - t0); };
     // A stale exit record goes beside the bundle's renewal (independent files).
     await Promise.all([
       (async () => {
@@ -107,7 +110,9 @@ export class ConmonRuntime implements ContainerRuntime {
     if (o.tty) args.push('-t');
     if (o.stdin) args.push('-i');
     if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
+    mark('bundle');
     const child = await launchConmon(args, dir);
+    mark('spawn');
     const sync = child.sync;
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => { if (stderr.length < 8192) stderr += b.toString(); });
@@ -139,6 +144,7 @@ export class ConmonRuntime implements ContainerRuntime {
       sync.on('error', () => { /* reported via end/close */ });
     });
     child.unref();
+    mark('sync');
     if (msg.data < 0) {
       await this.runc.delete(id).catch(() => {});
       throw runtimeError(msg.message ?? 'runc create failed');
@@ -147,7 +153,8 @@ export class ConmonRuntime implements ContainerRuntime {
     try {
       conmonPid = Number((await fsp.readFile(path.join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
     } catch { /* conmon writes it before forking the runtime; absent only if it died */ }
-    return { pid: msg.data, conmonPid };
+    mark('pidfile');
+    return { pid: msg.data, conmonPid, ms };
   }
 
   async start(id: string): Promise<void> {
