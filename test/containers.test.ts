@@ -60,7 +60,9 @@ test('exit codes come back through docker run', async () => {
 
 test('create, start, inspect shape, stop -t, kill -s, rm -f', async () => {
   // As pid 1, sh only ends on TERM/USR1 because it traps them (like Docker, no signal reaches an untrapped init).
-  const script = 'trap "exit 143" TERM; trap "exit 138" USR1; while true; do sleep 0.1; done';
+  // A signal sent before the traps are set is dropped: each start's /dev/shm (a fresh tmpfs) says when they are.
+  const script = 'trap "exit 143" TERM; trap "exit 138" USR1; touch /dev/shm/trapped; while true; do sleep 0.1; done';
+  const trapped = () => waitFor(async () => (await d.docker(['exec', 'life', 'test', '-f', '/dev/shm/trapped'])).code === 0);
   const id = (await ok(['create', '--name', 'life', '-l', 'tier=web', 'busybox', 'sh', '-c', script])).trim();
   assert.match(id, /^[0-9a-f]{64}$/);
   let info = JSON.parse(await ok(['inspect', 'life']))[0];
@@ -87,6 +89,7 @@ test('create, start, inspect shape, stop -t, kill -s, rm -f', async () => {
   await ok(['start', 'life']);
 
   // The trap ends it on SIGTERM, well within -t.
+  await trapped();
   const t0 = Date.now();
   await ok(['stop', '-t', '5', 'life']);
   assert.ok(Date.now() - t0 < 5000, 'stop waited for the timeout');
@@ -102,6 +105,7 @@ test('create, start, inspect shape, stop -t, kill -s, rm -f', async () => {
   assert.equal(JSON.parse(await ok(['inspect', '--format', '{{json .State.ExitCode}}', 'stubborn'])), 137);
 
   await ok(['start', 'life']);
+  await trapped();
   await ok(['kill', '-s', 'USR1', 'life']);
   await waitFor(async () => (await ok(['inspect', '--format', '{{.State.Status}}', 'life'])).trim() === 'exited');
   assert.equal((await ok(['inspect', '--format', '{{.State.ExitCode}}', 'life'])).trim(), '138');

@@ -474,7 +474,7 @@ export class ContainerService {
       mark('hooks');
       const runtime = this.runtimeFor(c);
       created = true;
-      const { pid, conmonPid } = await this.runtime.create(c.id, spec, {
+      const { pid, conmonPid, ms: createMs } = await this.runtime.create(c.id, spec, {
         runtime,
         name: c.name,
         logPath: this.logFiles.spoolPath(c),
@@ -483,6 +483,7 @@ export class ContainerService {
         leaveStdinOpen: !!c.config.Tty || !c.config.StdinOnce,
       });
       mark('create');
+      for (const [k, v] of Object.entries(createMs ?? {})) phases[`create.${k}`] = v;
       for (const h of started) if (h.beforeRun) await h.beforeRun(c);
       await this.runtime.start(c.id);
       mark('start');

@@ -33,7 +33,9 @@ export class Runc {
     const fifo = path.join(dir, 'exec.fifo');
     let st: RuncStateFile;
     try {
-      st = JSON.parse(await fsp.readFile(path.join(dir, 'state.json'), 'utf8'));
+      // runc create has just written it (page cache): read at once rather than
+      // queue a pool job behind a burst's mounts and namespaces.
+      st = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
     } catch {
       return false;
     }
@@ -58,7 +60,7 @@ export class Runc {
     } finally {
       clearInterval(guard);
     }
-    await fsp.rm(fifo, { force: true });
+    fs.rmSync(fifo, { force: true });
     return true;
   }
 

@@ -22,8 +22,11 @@ export interface CreateOptions {
   leaveStdinOpen?: boolean;
 }
 
-/** The container's init pid and the pid of the monitor that outlives the daemon (conmon). */
-export interface Created { pid: number; conmonPid: number }
+/**
+ * The container's init pid and the pid of the monitor that outlives the
+ * daemon (conmon); `ms`: the create's own steps, ms since its call (debug log).
+ */
+export interface Created { pid: number; conmonPid: number; ms?: Record<string, number> }
 
 export interface RuntimeState {
   status: string;
