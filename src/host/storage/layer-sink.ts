@@ -57,6 +57,10 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
   let tarEnded = false;
   let closed = false;
   let inputOver = false;
+  // The last gunzip job made nothing of what is held (a lone first byte, a
+  // header cut short): running it again before more input comes would spin.
+  let stuck = false;
+  let consumedSoFar = 0;
   let writing: Promise<void> | undefined;
   let pendingWrite: ((e?: Error | null) => void) | undefined;
   let pendingFinal: ((e?: Error | null) => void) | undefined;
@@ -86,10 +90,12 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
     f?.(e);
   };
 
-  const onResult = (r: LayerSinkResult) => {
+  const onResult = (r: LayerSinkResult, askedOut: number) => {
     running = undefined;
     writing = undefined;
     held = r.held;
+    stuck = askedOut > 0 && r.out.length === 0 && r.consumed === consumedSoFar && r.tar === undefined;
+    consumedSoFar = r.consumed;
     consumed?.(r.consumed);
     if (r.blob) blob = `sha256:${r.blob}`;
     for (const b of r.out) {
@@ -137,7 +143,7 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
     const work = fresh.length > 0
       || (last && !lastSent)
       || (last && !blob)
-      || (maxOut !== 0 && (held > 0 || (last && !tarEnded)))
+      || (maxOut !== 0 && ((held > 0 && !stuck) || (last && !tarEnded)))
       || (maxOut === -1 && held > 0);
     if (!work) {
       maybeClose();
@@ -149,7 +155,7 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
     fresh = [];
     freshBytes = 0;
     if (last) lastSent = true;
-    running = n.layerSinkRunAsync(h, batch, last, maxOut).then(onResult, onError);
+    running = n.layerSinkRunAsync(h, batch, last, maxOut).then((r) => onResult(r, maxOut), onError);
     writing = writes || (last && !blob) ? running : undefined;
   }
 
