@@ -24,6 +24,19 @@
  *     truncated or corrupt stream fails the job with code Z_DATA_ERROR or
  *     Z_BUF_ERROR; a failed write with the errno's code.
  *   layerSinkClose(handle): releases the queued input (also done on GC).
+ *
+ * Two chains side by side (what a pull uses): the blob's file write and
+ * hash, and the gunzip and the tar's hash, are separate jobs that run at
+ * once on two pool threads (they share no state).
+ *   layerSinkNew(fd, noCheck): noCheck true skips gzip's CRC-32 and length
+ *     check (the caller verifies the blob's sha256 before it uses the
+ *     layer, and the tar's against the config's diffID).
+ *   layerSinkWriteAsync(handle, fresh, last) -> Promise<{ blob? }>: `fresh`
+ *     appended to the file and the blob hash; `last` takes the digest.
+ *     One write job at a time.
+ *   layerSinkGunzipAsync(handle, fresh, last, maxOut) -> Promise<result>:
+ *     as layerSinkRunAsync without the file and the blob hash. One gunzip
+ *     job at a time; it may run beside a write job.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,6 +69,9 @@ struct sink {
   int ended;      /* no more tar: trailing input is ignored */
   int dropped;    /* maxOut -1 was asked: input is no longer gunzipped */
   int busy, closed, blob_done, tar_done;
+  int wbusy;    /* a write job runs (its own chain) */
+  int no_check; /* gzip's CRC-32 and length not checked */
+  int in_last;  /* the gunzip chain got its last input */
   char blob_hex[65], tar_hex[65];
   uint64_t tar_size, consumed, held;
   struct in_buf *q;
@@ -74,6 +90,9 @@ struct job {
   struct sink *s;
   size_t fresh_from, fresh_to; /* queue indices of this run's fresh input */
   int last;
+  int write_only, gunzip_only;
+  struct in_buf *wbufs; /* a write job's input (its own references) */
+  size_t nw;
   int64_t max_out;
   struct out_chunk *outs;
   size_t nout, outcap;
@@ -128,12 +147,14 @@ static struct sink *get_sink(napi_env env, napi_value v) {
 }
 
 static napi_value js_sink_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   int32_t fd = -1;
+  bool no_check = false;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "layerSinkNew: expected a file descriptor");
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      (argc >= 2 && napi_get_value_bool(env, argv[1], &no_check) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "layerSinkNew: expected a file descriptor (and noCheck)");
     return NULL;
   }
   struct sink *s = calloc(1, sizeof *s);
@@ -142,6 +163,7 @@ static napi_value js_sink_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   s->fd = fd;
+  s->no_check = no_check;
   s->blob = EVP_MD_CTX_new();
   s->tar = EVP_MD_CTX_new();
   if (!s->blob || !s->tar || EVP_DigestInit_ex(s->blob, EVP_sha256(), NULL) != 1 || EVP_DigestInit_ex(s->tar, EVP_sha256(), NULL) != 1) {
@@ -252,6 +274,11 @@ static void gunzip(struct job *j) {
       }
       s->z_ready = 1;
       s->mode = GZIP;
+      /* The blob's sha256 and the diffID cover these bytes already. */
+      if (s->no_check && inflateValidate(&s->z, 0) != Z_OK) {
+        fail_z(j, Z_STREAM_ERROR, "cannot turn the check off");
+        return;
+      }
     } else {
       s->mode = RAW;
     }
@@ -333,10 +360,48 @@ static void gunzip(struct job *j) {
   }
 }
 
+static void write_execute(napi_env env, void *data) {
+  (void)env;
+  struct job *j = data;
+  struct sink *s = j->s;
+  for (size_t i = 0; i < j->nw; i++) {
+    int e = write_all(s->fd, j->wbufs[i].p, j->wbufs[i].len);
+    if (e) {
+      j->err = e;
+      j->what = "write";
+      return;
+    }
+    if (EVP_DigestUpdate(s->blob, j->wbufs[i].p, j->wbufs[i].len) != 1) {
+      j->err = EIO;
+      j->what = "sha256";
+      return;
+    }
+  }
+  if (j->last && !s->blob_done) {
+    int ok = 0;
+    hex_of(s->blob, s->blob_hex, &ok);
+    if (!ok) {
+      j->err = EIO;
+      j->what = "sha256";
+      return;
+    }
+    s->blob_done = 1;
+  }
+}
+
 static void run_execute(napi_env env, void *data) {
   (void)env;
   struct job *j = data;
   struct sink *s = j->s;
+  if (j->gunzip_only) {
+    if (j->max_out < 0) s->dropped = 1;
+    if (s->dropped) {
+      if (s->qhead < s->qn) advance(s, (size_t)s->held);
+      return;
+    }
+    gunzip(j);
+    return;
+  }
   for (size_t i = j->fresh_from; i < j->fresh_to; i++) {
     int e = write_all(s->fd, s->q[i].p, s->q[i].len);
     if (e) {
@@ -395,6 +460,7 @@ static void run_complete(napi_env env, napi_status status, void *data) {
   struct job *j = data;
   struct sink *s = j->s;
   s->busy = 0;
+  if (!j->gunzip_only) s->wbusy = 0;
   /* Input read to its end is no longer needed: drop the references. */
   release_queue(env, s, s->qhead);
   if (s->qhead > 0) {
@@ -437,7 +503,8 @@ static void run_complete(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, res, "out", arr);
     set_num(env, res, "held", (double)s->held);
     set_num(env, res, "consumed", (double)s->consumed);
-    if (s->blob_done) {
+    /* (A write job may be running beside a gunzip-only one: its state is its own.) */
+    if (!j->gunzip_only && s->blob_done) {
       napi_value h;
       napi_create_string_utf8(env, s->blob_hex, 64, &h);
       napi_set_named_property(env, res, "blob", h);
@@ -458,7 +525,116 @@ done:
   free(j);
 }
 
-static napi_value js_sink_run_async(napi_env env, napi_callback_info info) {
+/* ---- the write chain ------------------------------------------------------ */
+
+static void write_complete(napi_env env, napi_status status, void *data) {
+  struct job *j = data;
+  struct sink *s = j->s;
+  s->wbusy = 0;
+  for (size_t i = 0; i < j->nw; i++) napi_delete_reference(env, j->wbufs[i].ref);
+  free(j->wbufs);
+  if (status != napi_ok) {
+    reject(env, j->deferred, "ECANCELED", "layer sink: job cancelled");
+  } else if (j->err) {
+    char msg[256];
+    const char *name = strerrorname_np(j->err);
+    snprintf(msg, sizeof msg, "layer sink: %s: %s", j->what ? j->what : "?", strerror(j->err));
+    reject(env, j->deferred, name ? name : "EIO", msg);
+  } else {
+    napi_value res;
+    napi_create_object(env, &res);
+    if (s->blob_done) {
+      napi_value h;
+      napi_create_string_utf8(env, s->blob_hex, 64, &h);
+      napi_set_named_property(env, res, "blob", h);
+    }
+    napi_resolve_deferred(env, j->deferred, res);
+  }
+  napi_delete_reference(env, j->handle_ref);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+/* Queues a write job; its promise (rejected when it could not be queued: *ok is 0). */
+static napi_value queue_write(napi_env env, napi_value handle, struct job *j, int *ok) {
+  napi_value name, promise;
+  *ok = 0;
+  napi_create_promise(env, &j->deferred, &promise);
+  if (napi_create_reference(env, handle, 1, &j->handle_ref) != napi_ok) {
+    reject(env, j->deferred, "ENOMEM", "layer sink: cannot keep the handle");
+    return promise;
+  }
+  napi_create_string_utf8(env, "berth:layerSink", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    reject(env, j->deferred, "ENOMEM", "layer sink: cannot queue the job");
+    napi_delete_reference(env, j->handle_ref);
+    return promise;
+  }
+  *ok = 1;
+  return promise;
+}
+
+static napi_value js_sink_write_async(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sink *s = argc >= 3 ? get_sink(env, argv[0]) : NULL;
+  bool isarr = false, last = false;
+  uint32_t n = 0;
+  if (!s || napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[1], &n) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &last) != napi_ok) {
+    napi_throw_type_error(env, NULL, "layerSinkWriteAsync: expected (handle, Buffer[], last)");
+    return NULL;
+  }
+  if (s->wbusy || s->closed || !s->blob) {
+    napi_throw_error(env, NULL, s->wbusy ? "layer sink: a write job is still running" : "layer sink: closed");
+    return NULL;
+  }
+  if (s->blob_done && n > 0) {
+    napi_throw_error(env, NULL, "layer sink: input after the last");
+    return NULL;
+  }
+  struct job *j = calloc(1, sizeof *j);
+  if (!j || (n && !(j->wbufs = calloc(n, sizeof *j->wbufs)))) {
+    free(j);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  j->s = s;
+  j->last = last;
+  j->write_only = 1;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    bool isbuf = false;
+    void *p = NULL;
+    size_t len = 0;
+    napi_ref ref = NULL;
+    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf ||
+        napi_get_buffer_info(env, v, &p, &len) != napi_ok || napi_create_reference(env, v, 1, &ref) != napi_ok) {
+      for (size_t k = 0; k < j->nw; k++) napi_delete_reference(env, j->wbufs[k].ref);
+      free(j->wbufs);
+      free(j);
+      napi_throw_type_error(env, NULL, "layerSinkWriteAsync: input must be Buffers");
+      return NULL;
+    }
+    j->wbufs[j->nw++] = (struct in_buf){ref, p, len};
+  }
+  int ok;
+  napi_value promise = queue_write(env, argv[0], j, &ok);
+  if (!ok) {
+    for (size_t k = 0; k < j->nw; k++) napi_delete_reference(env, j->wbufs[k].ref);
+    free(j->wbufs);
+    free(j);
+    return promise;
+  }
+  s->wbusy = 1;
+  return promise;
+}
+
+/* ---- the gunzip chain (or both in one job) -------------------------------- */
+
+static napi_value run_async(napi_env env, napi_callback_info info, int gunzip_only) {
   size_t argc = 4;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -471,11 +647,11 @@ static napi_value js_sink_run_async(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "layerSinkRunAsync: expected (handle, Buffer[], last, maxOut)");
     return NULL;
   }
-  if (s->busy || s->closed || !s->blob) {
-    napi_throw_error(env, NULL, s->busy ? "layer sink: a job is still running" : "layer sink: closed");
+  if (s->busy || (!gunzip_only && s->wbusy) || s->closed || !s->blob) {
+    napi_throw_error(env, NULL, s->busy || s->wbusy ? "layer sink: a job is still running" : "layer sink: closed");
     return NULL;
   }
-  if (s->blob_done && n > 0) {
+  if ((gunzip_only ? s->in_last : s->blob_done) && n > 0) {
     napi_throw_error(env, NULL, "layer sink: input after the last");
     return NULL;
   }
@@ -497,6 +673,7 @@ static napi_value js_sink_run_async(napi_env env, napi_callback_info info) {
   }
   j->s = s;
   j->last = last;
+  j->gunzip_only = gunzip_only;
   j->max_out = max_out;
   j->fresh_from = s->qn;
   size_t added = 0;
@@ -539,7 +716,17 @@ static napi_value js_sink_run_async(napi_env env, napi_callback_info info) {
     return promise;
   }
   s->busy = 1;
+  if (!gunzip_only) s->wbusy = 1;
+  if (last) s->in_last = 1;
   return promise;
+}
+
+static napi_value js_sink_run_async(napi_env env, napi_callback_info info) {
+  return run_async(env, info, 0);
+}
+
+static napi_value js_sink_gunzip_async(napi_env env, napi_callback_info info) {
+  return run_async(env, info, 1);
 }
 
 static napi_value js_sink_close(napi_env env, napi_callback_info info) {
@@ -551,7 +738,7 @@ static napi_value js_sink_close(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "layerSinkClose: expected a handle");
     return NULL;
   }
-  if (s->busy) {
+  if (s->busy || s->wbusy) {
     napi_throw_error(env, NULL, "layer sink: a job is still running");
     return NULL;
   }
@@ -565,6 +752,8 @@ void layer_sink_register(napi_env env, napi_value exports) {
     {"layerSinkNew", NULL, js_sink_new, NULL, NULL, NULL, napi_default, NULL},
     {"layerSinkRunAsync", NULL, js_sink_run_async, NULL, NULL, NULL, napi_default, NULL},
     {"layerSinkClose", NULL, js_sink_close, NULL, NULL, NULL, napi_default, NULL},
+    {"layerSinkWriteAsync", NULL, js_sink_write_async, NULL, NULL, NULL, napi_default, NULL},
+    {"layerSinkGunzipAsync", NULL, js_sink_gunzip_async, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -378,6 +378,9 @@ export async function pullImageManifest(
       () => sink.write({ status: 'Waiting', progressDetail: {}, id }),
     ).finally(() => deps.inflight.delete(l.digest));
     deps.inflight.set(l.digest, download);
+    // The download resolves only once the blob's digest is verified: the
+    // layer sink does not check gzip's CRC, the digest (and the diffID
+    // below) stand for it, so nothing is recorded from an unverified blob.
     return download.then(async () => {
       done();
       try {

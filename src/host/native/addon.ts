@@ -51,9 +51,16 @@ export interface FsRootNative {
    * one pool job per batch — appended to the blob file `fd` and hashed,
    * gunzipped (a plain tar passes as is) and the tar hashed. See the C file.
    */
-  layerSinkNew?(fd: number): LayerSinkHandle;
+  layerSinkNew?(fd: number, noCheck?: boolean): LayerSinkHandle;
   layerSinkRunAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean, maxOut: number): Promise<LayerSinkResult>;
   layerSinkClose?(h: LayerSinkHandle): void;
+  /**
+   * The sink's two chains as separate jobs that run side by side: the blob
+   * file write and hash, and the gunzip and tar hash (noCheck: gzip's own
+   * CRC-32 not checked, the digests cover the bytes).
+   */
+  layerSinkWriteAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean): Promise<{ blob?: string }>;
+  layerSinkGunzipAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean, maxOut: number): Promise<LayerSinkResult>;
 }
 
 /** An opaque native layer sink. */

@@ -1,15 +1,21 @@
 // A pulled layer's bytes through one native sink (native/fsroot/layer-sink.c):
 // what the download writes (`input`) is appended to the blob's temp file and
-// hashed, gunzipped and the tar hashed, in one pool job per batch of socket
-// chunks; the tar comes out of `tar` for the extraction. Before, the blob
-// file, its hash, gunzip, the join into 1 MiB chunks and the diffID hash were
-// five stream stages, each chunk a pool job and a wake-up of the JS thread.
+// hashed, gunzipped and the tar hashed; the tar comes out of `tar` for the
+// extraction. Two chains run side by side on libuv's pool, one job each at
+// a time: the blob's (file write + sha256 of the compressed bytes) and the
+// tar's (gunzip + sha256 of the tar), each fed batches of socket chunks.
+// gzip's own CRC-32 is not checked: the blob's digest is verified before the
+// layer is used and the tar's against the config's diffID.
+// `BERTH_LAYER_SINK_SPLIT=0`: one job per batch does all four and checks the
+// CRC (as first landed, to compare). Before the sink, the blob file, its
+// hash, gunzip, a 1 MiB join and the diffID hash were five stream stages,
+// each chunk a pool job and a wake-up of the JS thread.
 //
 // Backpressure: the download is held back while more than HOLD bytes wait
-// (to be written, or to be gunzipped because the extraction is behind).
-// A gunzip error fails only `tar` (the blob is still written and hashed, so
-// the caller can tell a bad layer from a bad download); a write error fails
-// `input`.
+// in either chain (to be written, or to be gunzipped because the extraction
+// is behind). A gunzip error fails only `tar` (the blob is still written and
+// hashed, so the caller can tell a bad layer from a bad download); a write
+// error fails `input`.
 import { Readable, Writable } from 'node:stream';
 import { addonWith, type LayerSinkHandle, type LayerSinkResult } from '../native/addon';
 import { InvalidParameter } from '../../util/errors';
@@ -19,6 +25,11 @@ const OUT_PER_JOB = 4 << 20;
 
 function nativeSink() {
   return addonWith('BERTH_LAYER_SINK', ['layerSinkNew', 'layerSinkRunAsync', 'layerSinkClose']);
+}
+
+/** The two chains as separate jobs, when the addon has them and BERTH_LAYER_SINK_SPLIT is not 0. */
+function splitChains() {
+  return addonWith('BERTH_LAYER_SINK_SPLIT', ['layerSinkWriteAsync', 'layerSinkGunzipAsync']);
 }
 
 /** True when the addon has the sink (BERTH_LAYER_SINK=0 turns it off, to compare). */
@@ -44,20 +55,32 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
   const found = nativeSink();
   if (!found) throw new Error('layer sink: the addon has none');
   const n = found; // (closures below keep the narrowed type)
-  const h: LayerSinkHandle = n.layerSinkNew(fd);
+  const split = splitChains();
+  const h: LayerSinkHandle = n.layerSinkNew(fd, !!split);
+  // The tar chain's input not yet handed to a job (in one-job mode, the
+  // blob's too), and what its native side holds not yet gunzipped.
   let fresh: Buffer[] = [];
   let freshBytes = 0;
   let held = 0;
-  let running: Promise<void> | undefined;
+  // The blob chain's input not yet written (split mode).
+  let wfresh: Buffer[] = [];
+  let wfreshBytes = 0;
+  let wInFlight = 0;
+  let running: Promise<void> | undefined; // the gunzip (or one-job) chain's job
+  let writing: Promise<void> | undefined; // a job that writes the file
   let inputDone = false;
   let lastSent = false;
+  let wLastSent = false;
   let blob: string | undefined;
   let failed: Error | undefined;
   let tarGone = false;
   let tarEnded = false;
   let closed = false;
   let inputOver = false;
-  let writing: Promise<void> | undefined;
+  // The last gunzip job made nothing of what is held (a lone first byte, a
+  // header cut short): running it again before more input comes would spin.
+  let stuck = false;
+  let consumedSoFar = 0;
   let pendingWrite: ((e?: Error | null) => void) | undefined;
   let pendingFinal: ((e?: Error | null) => void) | undefined;
   let resolveTar!: (v: { diffId: string; tarSize: number }) => void;
@@ -72,6 +95,11 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
     if (tarEnded) return;
     tarEnded = true;
     tarGone = true;
+    if (split) {
+      // Only the blob chain needs the bytes now.
+      fresh = [];
+      freshBytes = 0;
+    }
     rejectTar(e);
     if (!tar.destroyed) tar.destroy(e);
   };
@@ -85,11 +113,28 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
     w?.(e);
     f?.(e);
   };
+  /** Bytes waiting in the slower chain. */
+  const backlog = () => Math.max(freshBytes + held, split ? wfreshBytes + wInFlight : 0);
+  /** The download goes on once the chains caught up; its end once the blob is hashed. */
+  const release = () => {
+    if (pendingWrite && backlog() < HOLD) {
+      const cb = pendingWrite;
+      pendingWrite = undefined;
+      cb();
+    }
+    if (pendingFinal && blob) {
+      const cb = pendingFinal;
+      pendingFinal = undefined;
+      cb();
+    }
+  };
 
-  const onResult = (r: LayerSinkResult) => {
+  const onTar = (r: LayerSinkResult, askedOut: number) => {
     running = undefined;
-    writing = undefined;
+    if (!split) writing = undefined;
     held = r.held;
+    stuck = askedOut > 0 && r.out.length === 0 && r.consumed === consumedSoFar && r.tar === undefined;
+    consumedSoFar = r.consumed;
     consumed?.(r.consumed);
     if (r.blob) blob = `sha256:${r.blob}`;
     for (const b of r.out) {
@@ -101,61 +146,83 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
       resolveTar({ diffId: `sha256:${r.tar}`, tarSize: r.tarSize ?? 0 });
       if (!tarGone) tar.push(null);
     }
-    if (pendingWrite && freshBytes + held < HOLD) {
-      const cb = pendingWrite;
-      pendingWrite = undefined;
-      cb();
-    }
-    if (pendingFinal && blob) {
-      const cb = pendingFinal;
-      pendingFinal = undefined;
-      cb();
-    }
+    release();
     kick();
   };
-  const onError = (e: Error) => {
+  const onTarError = (e: Error) => {
     running = undefined;
-    writing = undefined;
+    if (!split) writing = undefined;
     const code = (e as NodeJS.ErrnoException).code ?? '';
     // A bad gzip stream: the tar fails, the blob goes on being written and hashed.
     if (code.startsWith('Z_')) failTar(new InvalidParameter(`invalid gzip layer: ${e.message}`));
     else fail(e);
+    release();
     kick();
   };
 
   function kick(): void {
-    if (running || closed) return;
-    if (failed) {
-      maybeClose();
-      return;
+    if (closed) return;
+    if (!failed) {
+      if (split) kickWrite(split);
+      kickTar();
     }
+    maybeClose();
+  }
+
+  /** The blob chain (split mode): what came is written and hashed; the digest at the end. */
+  function kickWrite(s: NonNullable<typeof split>): void {
+    if (writing) return;
+    const last = inputDone;
+    if (wfresh.length === 0 && !(last && !wLastSent)) return;
+    const batch = wfresh;
+    wInFlight = wfreshBytes;
+    wfresh = [];
+    wfreshBytes = 0;
+    if (last) wLastSent = true;
+    writing = s.layerSinkWriteAsync(h, batch, last).then((r) => {
+      writing = undefined;
+      wInFlight = 0;
+      if (r.blob) blob = `sha256:${r.blob}`;
+      release();
+      kick();
+    }, (e: Error) => {
+      writing = undefined;
+      wInFlight = 0;
+      fail(e);
+      kick();
+    });
+  }
+
+  /** The tar chain (or, in one-job mode, both). */
+  function kickTar(): void {
+    if (running) return;
     // More tar while the reader's buffer is below its mark. (Not a flag
     // cleared by push(): a read() that came during a job's pushes would be
     // forgotten, and a job without output would never wake the reader.)
     const maxOut = tarGone ? -1 : tar.readableLength < OUT_PER_JOB ? OUT_PER_JOB : 0;
     const last = inputDone;
-    const work = fresh.length > 0
-      || (last && !lastSent)
-      || (last && !blob)
-      || (maxOut !== 0 && (held > 0 || (last && !tarEnded)))
-      || (maxOut === -1 && held > 0);
-    if (!work) {
-      maybeClose();
-      return;
-    }
+    const work = split
+      ? (maxOut > 0 && (fresh.length > 0 || (held > 0 && !stuck) || (last && !tarEnded))) || (maxOut === -1 && held > 0)
+      : fresh.length > 0
+        || (last && !lastSent)
+        || (last && !blob)
+        || (maxOut !== 0 && ((held > 0 && !stuck) || (last && !tarEnded)))
+        || (maxOut === -1 && held > 0);
+    if (!work) return;
     const batch = fresh;
-    const writes = batch.length > 0;
+    const writes = !split && batch.length > 0;
     held += freshBytes;
     fresh = [];
     freshBytes = 0;
     if (last) lastSent = true;
-    running = n.layerSinkRunAsync(h, batch, last, maxOut).then(onResult, onError);
-    writing = writes || (last && !blob) ? running : undefined;
+    const job = split ? split.layerSinkGunzipAsync(h, batch, last, maxOut) : n.layerSinkRunAsync(h, batch, last, maxOut);
+    running = job.then((r) => onTar(r, maxOut), onTarError);
+    if (!split && (writes || (last && !blob))) writing = running;
   }
 
   /** The native state goes once neither side needs it. */
   function maybeClose(): void {
-    if (closed || running || !tarEnded || !(inputOver || blob || failed)) return;
+    if (closed || running || writing || !tarEnded || !(inputOver || blob || failed)) return;
     closed = true;
     n.layerSinkClose(h);
   }
@@ -164,9 +231,15 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _e, cb) {
       if (failed) { cb(failed); return; }
-      fresh.push(chunk);
-      freshBytes += chunk.length;
-      if (freshBytes + held < HOLD) cb();
+      if (!split || !tarGone) {
+        fresh.push(chunk);
+        freshBytes += chunk.length;
+      }
+      if (split) {
+        wfresh.push(chunk);
+        wfreshBytes += chunk.length;
+      }
+      if (backlog() < HOLD) cb();
       else pendingWrite = cb;
       kick();
     },
@@ -183,6 +256,8 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
         inputOver = true;
         fresh = [];
         freshBytes = 0;
+        wfresh = [];
+        wfreshBytes = 0;
         failTar(err ?? new Error('download stopped'));
         kick();
       }
@@ -202,6 +277,11 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
         tarEnded = true;
         rejectTar(err ?? new Error('layer extraction stopped'));
       }
+      if (split) {
+        fresh = [];
+        freshBytes = 0;
+      }
+      release();
       kick();
       cb(err);
     },
@@ -214,9 +294,14 @@ export function openLayerSink(fd: number, consumed?: (n: number) => void): Layer
   // at and closed while the extraction goes on reading the tar.
   const settle = async (): Promise<void> => {
     inputOver = true;
-    fresh = [];
-    freshBytes = 0;
-    if (writing) await writing;
+    if (!split) {
+      fresh = [];
+      freshBytes = 0;
+    }
+    wfresh = [];
+    wfreshBytes = 0;
+    while (writing) await writing;
+    maybeClose();
   };
   return { input, tar, blobDigest: () => blob, tarDone, settle };
 }
