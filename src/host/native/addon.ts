@@ -54,6 +54,25 @@ export interface FsRootNative {
   layerSinkNew?(fd: number): LayerSinkHandle;
   layerSinkRunAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean, maxOut: number): Promise<LayerSinkResult>;
   layerSinkClose?(h: LayerSinkHandle): void;
+  /**
+   * tar-extract.c (absent from an older addon): a layer tar extracted into
+   * an empty root on the pool, one job per batch of input; `layerDir` ''
+   * makes no tar-split. See the C file and storage/native-extract.ts.
+   */
+  tarExtractNew?(root: string, layerDir: string): TarExtractHandle;
+  tarExtractRunAsync?(h: TarExtractHandle, chunks: Buffer[], last: boolean): Promise<TarExtractResult>;
+  tarExtractClose?(h: TarExtractHandle): void;
+}
+
+/** An opaque native extraction. */
+export type TarExtractHandle = { readonly __tarExtract: unique symbol };
+
+export interface TarExtractResult {
+  /** [entry, xattr name, error ('' when its namespace is unknown)] of attributes not applied. */
+  warnings: Array<[string, string, string]>;
+  /** With `last`: the sum of regular file sizes, and the tar-split file's bytes (uncompressed). */
+  size?: number;
+  split?: Buffer;
 }
 
 /** An opaque native layer sink. */
