@@ -19,9 +19,10 @@
  * and never trusted.overlay.*; directory times last. The parser follows
  * tar-stream 3 (which the JS path uses) where formats are loose.
  *
- *   tarExtractNew(root, layerDir) -> handle
+ *   tarExtractNew(root, layerDir, thread) -> handle
  *     root: the real path of the empty diff/ dir; layerDir: where
- *     split-files/ goes, '' for no tar-split.
+ *     split-files/ goes, '' for no tar-split; thread: files are made by a
+ *     second thread of the extraction's own (see struct worker).
  *   tarExtractRunAsync(h, chunks: Buffer[], last) -> Promise<{ size?, split?, warnings }>
  *     Extracts the next bytes (kept alive until done). With `last`, checks
  *     the archive ended, sets directory times and returns the tar-split
@@ -32,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,8 +106,40 @@ struct xattr {
 
 enum state { S_HEADER, S_LONG, S_CONTENT, S_PAD };
 
+/*
+ * A second thread for file creates: a regular file without xattrs whose
+ * content is wholly in the batch is handed to it (open, write, owner, mode,
+ * mtime, close) while this job parses on and makes directories and links.
+ * Anything that needs a file made earlier — a removal (and tar-split's
+ * link aside), a hard link, the end of the batch (its buffers go), the
+ * directory times, a failure — waits for it first (worker_flush).
+ */
+struct create {
+  char *path, *entry;
+  const unsigned char *data;
+  size_t len;
+  mode_t mode;
+  uid_t uid;
+  gid_t gid;
+  int do_chown, do_chmod, at_open;
+  int64_t mtime;
+};
+
+struct worker {
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t work, idle;
+  struct create *q;
+  size_t cap, head, tail;
+  int stop, busy, err;
+  char *err_entry;
+};
+
 struct ex {
   int busy, closed;
+  struct worker *w; /* NULL: every create on the job's thread */
+  const unsigned char *in_p; /* the batch's bytes after the header being applied */
+  size_t in_n;
   char *root;
   size_t rootlen;
   char *layer_dir; /* NULL: no tar-split */
@@ -299,6 +333,122 @@ static int fail_detail(struct ex *x, const char *kind, const char *entry, const 
   return -1;
 }
 
+/* ---- the create thread ------------------------------------------------- */
+
+static int create_file(const struct create *c) {
+  int fd = open(c->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, c->at_open ? c->mode : 0600);
+  if (fd < 0) return errno;
+  int err = 0;
+  size_t off = 0;
+  while (off < c->len && !err) {
+    ssize_t n = write(fd, c->data + off, c->len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) err = n < 0 ? errno : EIO;
+    else off += (size_t)n;
+  }
+  if (!err && c->do_chown && fchown(fd, c->uid, c->gid) != 0) err = errno;
+  if (!err && c->do_chmod && fchmod(fd, c->mode) != 0) err = errno;
+  struct timespec ts[2] = {{c->mtime, 0}, {c->mtime, 0}};
+  if (!err && futimens(fd, ts) != 0) err = errno;
+  if (close(fd) != 0 && !err) err = errno;
+  return err;
+}
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (w->head == w->tail && !w->stop) pthread_cond_wait(&w->work, &w->mu);
+    if (w->head == w->tail) break;
+    struct create c = w->q[w->head];
+    int skip = w->err != 0;
+    w->busy = 1;
+    pthread_mutex_unlock(&w->mu);
+    int err = skip ? 0 : create_file(&c);
+    pthread_mutex_lock(&w->mu);
+    if (err && !w->err) {
+      w->err = err;
+      w->err_entry = c.entry;
+      c.entry = NULL;
+    }
+    free(c.path);
+    free(c.entry);
+    w->head++;
+    w->busy = 0;
+    if (w->head == w->tail) pthread_cond_broadcast(&w->idle);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static struct worker *worker_start(void) {
+  struct worker *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->work, NULL);
+  pthread_cond_init(&w->idle, NULL);
+  if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+static void worker_stop(struct worker *w) {
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->th, NULL);
+  for (size_t i = w->head; i < w->tail; i++) {
+    free(w->q[i].path);
+    free(w->q[i].entry);
+  }
+  free(w->q);
+  free(w->err_entry);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->work);
+  pthread_cond_destroy(&w->idle);
+  free(w);
+}
+
+/* Takes c's strings. */
+static int worker_push(struct worker *w, struct create *c) {
+  pthread_mutex_lock(&w->mu);
+  if (w->head == w->tail && !w->busy) w->head = w->tail = 0;
+  if (w->tail == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 256;
+    struct create *q = realloc(w->q, cap * sizeof *q);
+    if (!q) {
+      pthread_mutex_unlock(&w->mu);
+      return -1;
+    }
+    w->q = q;
+    w->cap = cap;
+  }
+  w->q[w->tail++] = *c;
+  pthread_cond_signal(&w->work);
+  pthread_mutex_unlock(&w->mu);
+  return 0;
+}
+
+/* Waits until every handed-over create is made; -1 with the failure set when one failed. */
+static int worker_flush(struct ex *x) {
+  struct worker *w = x->w;
+  if (!w) return 0;
+  pthread_mutex_lock(&w->mu);
+  while (w->head != w->tail || w->busy) pthread_cond_wait(&w->idle, &w->mu);
+  int err = w->err;
+  char *entry = w->err_entry;
+  w->err = 0;
+  w->err_entry = NULL;
+  pthread_mutex_unlock(&w->mu);
+  if (!err) return 0;
+  fail_errno(x, entry, err);
+  free(entry);
+  return -1;
+}
+
 /* ---- names and parents --------------------------------------------------- */
 
 /*
@@ -473,7 +623,7 @@ static int remove_disk(struct ex *x, struct node *c, const char *entry) {
 }
 
 static int remove_existing(struct ex *x, struct node *c, const char *entry) {
-  if (remove_disk(x, c, entry)) return -1;
+  if (worker_flush(x) || remove_disk(x, c, entry)) return -1;
   drop_node(x, c);
   return 0;
 }
@@ -830,6 +980,16 @@ static int apply_entry(struct ex *x, struct hdr *h) {
     struct node *c = add_node(x, dir, base, bl, K_OTHER, NULL);
     if (!c) { fail_nomem(x); goto out; }
     x->size += (uint64_t)h->size;
+    if (x->w && x->nxattrs == 0 && (uint64_t)h->size <= x->in_n) {
+      /* Its content is in this batch: the create thread makes it. */
+      struct create cr = {full, strdup(entry), x->in_p, (size_t)h->size, mode, h->uid, h->gid,
+                          needs_chown(x, dir, h->uid, h->gid), !plain, plain, h->mtime};
+      if (!cr.entry || worker_push(x->w, &cr)) { free(cr.entry); fail_nomem(x); goto out; }
+      full = NULL;
+      if (h->size > 0 && x->layer_dir && (x->cur_rec = add_rec(x, (uint64_t)h->size, c)) < 0) { fail_nomem(x); goto out; }
+      r = 0;
+      goto out;
+    }
     int fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, plain ? mode : 0600);
     if (fd < 0) { fail_errno(x, entry, errno); goto out; }
     x->fd = fd;
@@ -902,6 +1062,7 @@ static int apply_entry(struct ex *x, struct hdr *h) {
     struct node *c = add_node(x, dir, base, bl, tk, tt);
     free(tt);
     if (!c) { free(tp); fail_nomem(x); goto out; }
+    if (worker_flush(x)) { free(tp); goto out; }
     if (link(tp, full) != 0) { free(tp); fail_errno(x, entry, errno); goto out; }
     free(tp);
     break;
@@ -1101,6 +1262,8 @@ static int feed(struct ex *x, const unsigned char *p, size_t n) {
       if (x->layer_dir && bytes_add(&x->raw, p, k)) return fail_nomem(x);
       x->hdr_have += k;
       p += k, n -= k;
+      x->in_p = p;
+      x->in_n = n;
       if (x->hdr_have == 512 && on_header(x)) return -1;
       break;
     case S_LONG:
@@ -1146,6 +1309,7 @@ static int feed(struct ex *x, const unsigned char *p, size_t n) {
 
 /* The end of the input: the archive must be whole; then directory times. */
 static int finish(struct ex *x) {
+  if (worker_flush(x)) return -1;
   if (!(x->st == S_HEADER && x->hdr_have == 0)) return fail_archive(x, "Unexpected end of data");
   for (size_t i = x->ndirs; i-- > 0;) {
     /* Only a path that is still a directory of the tree (parents all dirs). */
@@ -1185,6 +1349,7 @@ static mode_t read_umask(void) {
 }
 
 static void ex_free(struct ex *x) {
+  if (x->w) worker_stop(x->w);
   if (x->fd >= 0) close(x->fd);
   if (x->top) {
     for (struct node *k = x->top->child, *nx; k; k = nx) {
@@ -1237,9 +1402,11 @@ static char *get_string(napi_env env, napi_value v) {
 }
 
 static napi_value js_new(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool thread = false;
+  if (argc >= 3) napi_get_value_bool(env, argv[2], &thread);
   char *root = argc >= 2 ? get_string(env, argv[0]) : NULL;
   char *ld = argc >= 2 ? get_string(env, argv[1]) : NULL;
   struct ex *x = calloc(1, sizeof *x);
@@ -1266,6 +1433,11 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
   if (!x->buckets || !x->top) {
     ex_free(x);
     napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (thread && !(x->w = worker_start())) {
+    ex_free(x);
+    napi_throw_error(env, NULL, "cannot start the create thread");
     return NULL;
   }
   x->top->kind = K_DIR;
@@ -1301,6 +1473,8 @@ static void run_execute(napi_env env, void *data) {
   struct ex *x = w->x;
   for (uint32_t i = 0; i < w->n && !w->failed; i++)
     if (feed(x, w->ptrs[i], w->lens[i])) w->failed = 1;
+  /* The batch's buffers go when the job ends: every create from them is made first. */
+  if (worker_flush(x) && !w->failed) w->failed = 1;
   if (!w->failed && w->last) {
     if (finish(x)) w->failed = 1;
     else if (x->layer_dir && make_split(x, &w->split)) {
@@ -1449,7 +1623,7 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/* Closes an open file now (the handle's memory goes with its JS object). */
+/* Closes an open file and ends the create thread now (the handle's memory goes with its JS object). */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1458,6 +1632,10 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   if (x && !x->busy && x->fd >= 0) {
     close(x->fd);
     x->fd = -1;
+  }
+  if (x && !x->busy && x->w) {
+    worker_stop(x->w);
+    x->w = NULL;
   }
   return NULL;
 }

@@ -57,9 +57,10 @@ export interface FsRootNative {
   /**
    * tar-extract.c (absent from an older addon): a layer tar extracted into
    * an empty root on the pool, one job per batch of input; `layerDir` ''
-   * makes no tar-split. See the C file and storage/native-extract.ts.
+   * makes no tar-split; `thread`: files made by a second thread. See the C
+   * file and storage/native-extract.ts.
    */
-  tarExtractNew?(root: string, layerDir: string): TarExtractHandle;
+  tarExtractNew?(root: string, layerDir: string, thread: boolean): TarExtractHandle;
   tarExtractRunAsync?(h: TarExtractHandle, chunks: Buffer[], last: boolean): Promise<TarExtractResult>;
   tarExtractClose?(h: TarExtractHandle): void;
 }

@@ -68,7 +68,8 @@ export async function applyTarNative(
   stall: StallError,
 ): Promise<{ size: number }> {
   const source = (typeof tar_ === 'string' ? fs.createReadStream(tar_, { highWaterMark: 1 << 20 }) : tar_) as fs.ReadStream;
-  const h: TarExtractHandle = n.tarExtractNew(realRoot, split ? split.layerDir : '');
+  // BERTH_EXTRACT_THREAD=0: no second thread for file creates (to compare).
+  const h: TarExtractHandle = n.tarExtractNew(realRoot, split ? split.layerDir : '', process.env.BERTH_EXTRACT_THREAD !== '0');
   let queued: Buffer[] = [];
   let queuedBytes = 0;
   let ended = false;
