@@ -6,7 +6,8 @@
         "layer-io.c",
         "commit-copy.c",
         "fs-batch.c",
-        "layer-sink.c"],
+        "layer-sink.c",
+        "tar-extract.c"],
       "cflags": ["-Wall", "-O2"]
     },
     {

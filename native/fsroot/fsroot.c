@@ -180,6 +180,8 @@ void layer_io_register(napi_env env, napi_value exports);
 void commit_copy_register(napi_env env, napi_value exports);
 void fs_batch_register(napi_env env, napi_value exports);
 void layer_sink_register(napi_env env, napi_value exports);
+/* tar-extract.c: a layer tar extracted on the pool */
+void tar_extract_register(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -200,6 +202,7 @@ static napi_value init(napi_env env, napi_value exports) {
   commit_copy_register(env, exports);
   fs_batch_register(env, exports);
   layer_sink_register(env, exports);
+  tar_extract_register(env, exports);
   return exports;
 }
 

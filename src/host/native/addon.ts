@@ -61,6 +61,26 @@ export interface FsRootNative {
    */
   layerSinkWriteAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean): Promise<{ blob?: string }>;
   layerSinkGunzipAsync?(h: LayerSinkHandle, fresh: Buffer[], last: boolean, maxOut: number): Promise<LayerSinkResult>;
+  /**
+   * tar-extract.c (absent from an older addon): a layer tar extracted into
+   * an empty root on the pool, one job per batch of input; `layerDir` ''
+   * makes no tar-split; `thread`: files made by a second thread. See the C
+   * file and storage/native-extract.ts.
+   */
+  tarExtractNew?(root: string, layerDir: string, thread: boolean): TarExtractHandle;
+  tarExtractRunAsync?(h: TarExtractHandle, chunks: Buffer[], last: boolean): Promise<TarExtractResult>;
+  tarExtractClose?(h: TarExtractHandle): void;
+}
+
+/** An opaque native extraction. */
+export type TarExtractHandle = { readonly __tarExtract: unique symbol };
+
+export interface TarExtractResult {
+  /** [entry, xattr name, error ('' when its namespace is unknown)] of attributes not applied. */
+  warnings: Array<[string, string, string]>;
+  /** With `last`: the sum of regular file sizes, and the tar-split file's bytes (uncompressed). */
+  size?: number;
+  split?: Buffer;
 }
 
 /** An opaque native layer sink. */

@@ -24,6 +24,7 @@ import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
 import type { SplitHandle, SplitRecorder } from './tar-split';
 import { PoolCreateFailed, PoolCreates } from './pool-creates';
 import { DiskView, viewOf, type Node, type PathView } from './extract-tree';
+import { applyTarNative, isEmptyDir, nativeExtractor } from './native-extract';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -165,6 +166,23 @@ export async function applyTar(
   split?: SplitRecorder,
   patient = false,
 ): Promise<ApplyResult> {
+  // An empty root (a new layer) is extracted by the addon (native-extract.ts);
+  // BERTH_NATIVE_EXTRACT=0, or BERTH_EXTRACT_TREE=0 (ask the disk), keep this extractor.
+  const native = process.env.BERTH_EXTRACT_TREE === '0' ? undefined : nativeExtractor();
+  if (native) {
+    const realRoot = await fsp.realpath(root);
+    if (isEmptyDir(realRoot)) {
+      split?.attach(realRoot);
+      try {
+        return await applyTarNative(native, tar_, realRoot, stallMs, split, patient, (m) => new TarStall(m));
+      } catch (e) {
+        if (e instanceof InvalidParameter || e instanceof TarStall) throw e;
+        const msg = (e as Error).message ?? String(e);
+        if (/Unexpected end|Invalid tar header|checksum|Invalid header|Header exceeds/i.test(msg)) throw new InvalidParameter(`invalid tar archive: ${msg}`);
+        throw e;
+      }
+    }
+  }
   let progress = 0;
   const extract = tar.extract();
   keepRawPax(extract);

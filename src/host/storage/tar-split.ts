@@ -102,7 +102,15 @@ export class SplitRecorder {
   broken: string | undefined;
 
   /** `layerDir` holds diff/ (the root applyTar extracts into). */
-  constructor(private readonly layerDir: string) {}
+  constructor(readonly layerDir: string) {}
+
+  /** The whole file as native/fsroot/tar-extract.c made it (magic first, uncompressed), or undefined when it could not. */
+  private native: { body?: Buffer } | undefined;
+
+  /** The extraction was the addon's: save() writes what it made instead of this record. */
+  useNative(body: Buffer | undefined): void {
+    this.native = { body };
+  }
 
   /** The real path of the root entries are extracted under (applyTar's). */
   attach(realRoot: string): void {
@@ -263,6 +271,11 @@ export class SplitRecorder {
    * extracted. False (nothing written) when it cannot reproduce the tar.
    */
   async save(): Promise<boolean> {
+    if (this.native) {
+      if (!this.native.body) { this.broken = 'the native extractor made no tar-split'; return false; }
+      await fsp.writeFile(path.join(this.layerDir, SPLIT_FILE), await gzip(this.native.body, { level: 1 }), { mode: 0o600 });
+      return true;
+    }
     if (!this.broken && this.cuts.length) this.broken = 'a file entry was not finished';
     if (this.broken) return false;
     this.take(this.pendingLen, true);
