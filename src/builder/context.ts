@@ -63,7 +63,12 @@ export class BuildContext {
         return;
       case 'file':
       case 'contiguous-file':
-        await pipeline(stream, fs.createWriteStream(target, { mode }));
+        // Small files (most of a context) are gathered and written in one
+        // synchronous call: a write stream costs several thread-pool round
+        // trips per file, ~5 ms each on a busy machine, and the next entry
+        // waits for them.
+        if ((h.size ?? Infinity) <= SMALL_FILE) fs.writeFileSync(target, await gather(stream), { mode });
+        else await pipeline(stream, fs.createWriteStream(target, { mode }));
         fs.chmodSync(target, mode);
         return;
       case 'symlink':
@@ -207,6 +212,15 @@ export class BuildContext {
   remove(): void {
     fs.rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Entries up to this size are written with one synchronous call. */
+const SMALL_FILE = 1 << 20;
+
+async function gather(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
 function fileSha(p: string): string {

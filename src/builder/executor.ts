@@ -663,7 +663,8 @@ export class Build {
         }
       }
     }
-    const tmp = this.backend.tempDir(n.cmd);
+    // Made on a cache miss only: a cached COPY touches no disk but the context.
+    let tmp: string | undefined;
     try {
       const run = async (srcRoot: string | undefined) => {
         // Collect sources and their checksums (content only, no mtimes).
@@ -710,6 +711,7 @@ export class Build {
         // Names matter too: `COPY a /d/` and `COPY b /d/` with equal contents make different files.
         const names = sources.map((x) => (x.kind === 'path' ? path.posix.basename(x.name) : x.name));
         await this.commitStep(st, createdBy, { kind: n.cmd, chown: f.chown ?? '', chmod: chmod ?? null, names }, async () => {
+          tmp = this.backend.tempDir(n.cmd);
           const file = path.join(tmp, 'layer.tar');
           await this.backend.withRootfs(st.image, async (root) => {
             const owner: Owner | undefined = f.chown ? resolveOwner(this.word(st, f.chown), root) : undefined;
@@ -729,7 +731,7 @@ export class Build {
       else if (fromScratch) await run(undefined);
       else await run(this.ctx.root);
     } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     }
   }
 }
