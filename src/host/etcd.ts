@@ -33,10 +33,12 @@ export const NORMAL_TIMERS = { heartbeat: 100, election: 1000 };
 /**
  * A lone member's timers at init. etcd 3.4 fast-forwards a lone member's
  * ticks to one short of its election timeout, so its first election comes a
- * uniform 1..10 ticks after its start: 0.1–1.0 s with the normal timers, all
- * of which the first manager join waited for; 10–100 ms with these.
+ * uniform 1..ET/heartbeat ticks after its start: 0.1–1.0 s with the normal
+ * timers, all of which the first manager join waited for; 20–100 ms with
+ * these (etcd's shortest ratio, 5 ticks; a 10 ms heartbeat doubled what the
+ * leader sends and its peers answer while they still run them).
  */
-export const FAST_TIMERS = { heartbeat: 10, election: 100 };
+export const FAST_TIMERS = { heartbeat: 20, election: 100 };
 
 /** Raft entries between two snapshots of a member (etcd's default: 100000). */
 export const SNAPSHOT_COUNT = 10_000;

@@ -15,6 +15,8 @@ import type { EtcdClient } from './etcd-client';
 
 /** How long the member set must stay as it is before the member restarts. */
 export const QUIET_MS = 2000;
+/** The longest berthd's etcd calls wait for the restarted member to serve. */
+const HOLD_MAX_MS = 5000;
 
 export class ElectionSettler {
   private seen = '';
@@ -51,8 +53,14 @@ export class ElectionSettler {
         await this.client.moveLeader(peer.id);
       }
       const t0 = Date.now();
-      await this.proc.restartWithNormalTimers();
-      log.info('etcd member restarted with the normal raft timers', { members: members.length, wasLeader: leader === memberId, stopMs: Date.now() - t0 });
+      // berthd's calls wait for the member to serve again (bounded) instead of failing meanwhile
+      const restarted = (async () => {
+        await this.proc.restartWithNormalTimers();
+        while (Date.now() - t0 < HOLD_MAX_MS && !(await this.client.serving())) await new Promise((r) => setTimeout(r, 20));
+      })();
+      this.client.hold(restarted);
+      await restarted;
+      log.info('etcd member restarted with the normal raft timers', { members: members.length, wasLeader: leader === memberId, ms: Date.now() - t0 });
     } catch (e) {
       log.warn('etcd member: could not leave the short raft timers yet', { err: String(e) });
     } finally {

@@ -51,6 +51,7 @@ export class EtcdClient {
   private readonly agent: https.Agent;
   private readonly watches = new Set<ClientRequest>();
   private closed = false;
+  private gate?: Promise<void>;
 
   constructor(readonly endpoint: string, private readonly tls: TlsFiles, private readonly timeoutMs = 5000) {
     // one TLS context for every connection the agent opens (not one per connection)
@@ -111,8 +112,29 @@ export class EtcdClient {
     return () => end(new EtcdError('etcd: watch stopped'));
   }
 
-  /** One gateway call; gateway errors ({error, code}) become EtcdError. */
+  /**
+   * Holds every call made until `until` settles (the member restarting, see
+   * election-settle.ts): they wait instead of failing on a closed port.
+   */
+  hold(until: Promise<unknown>): void {
+    const g: Promise<void> = until.then(() => {}, () => {});
+    this.gate = g;
+    void g.then(() => { if (this.gate === g) this.gate = undefined; });
+  }
+
+  /** One gateway call (after a hold, if any); gateway errors ({error, code}) become EtcdError. */
   call<T>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const gate = this.gate;
+    return gate ? gate.then(() => this.send<T>(path, body, timeoutMs)) : this.send<T>(path, body, timeoutMs);
+  }
+
+  /** The member's status now, past any hold: whether it serves and knows a leader. */
+  async serving(): Promise<boolean> {
+    const r = await this.send<{ leader?: string }>('/v3/maintenance/status', {}, 1000).catch(() => undefined);
+    return !!r && !!r.leader && r.leader !== '0';
+  }
+
+  private send<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
     const data = JSON.stringify(body);
     const url = new URL(path, this.endpoint);
     return new Promise((resolve, reject) => {

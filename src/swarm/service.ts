@@ -1348,7 +1348,8 @@ async function addMember(store: SwarmStore, peerUrl: string, members: Member[], 
       return await store.etcd.memberAdd(peerUrl, learner);
     } catch (e) {
       if (!/unhealthy cluster|too many learner/.test((e as Error).message) || Date.now() > end) throw e;
-      await new Promise((r) => setTimeout(r, 250));
+      // a learner before this one is promoted within ms of its catch-up: look again soon
+      await new Promise((r) => setTimeout(r, learner ? 50 : 250));
       members = await store.etcd.memberList();
     }
   }
