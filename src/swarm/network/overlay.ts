@@ -10,9 +10,11 @@ import { randomBytes } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from '../component';
 import { controlCall } from '../control';
 import { SwarmError, NOT_MANAGER } from '../errors';
-import type { NetworkRecord, Json } from '../objects';
-import type { KV, Read } from '../etcd-client';
-import { listRead } from '../object-store';
+import type { NetworkRecord, ServiceRecord, Json } from '../objects';
+import type { ClusterRecord, NodeRecord, Versioned } from '../types';
+import type { KV } from '../etcd-client';
+import { listRead, type ObjectStore } from '../object-store';
+import { FeedReads, type Reads } from '../feed-reads';
 import { storeReads } from '../store';
 import { log } from '../../util/log';
 
@@ -60,6 +62,15 @@ const peerKey = (nodeId: string) => `${P}peers/${nodeId}`;
 const ipKey = (netId: string, ip: string) => `${P}ipam/${netId}/${ip}`;
 const FIRST_VNI = 4096;
 
+/** A sync's reads: networks, nodes, live nodes, every node's endpoints, the cluster record, services. */
+type SyncReads = [
+  Array<Versioned<NetworkRecord>>, Array<Versioned<NodeRecord>>, Set<string>, KV[], Versioned<ClusterRecord>, Array<Versioned<ServiceRecord>>,
+];
+const syncReads = (): Reads<SyncReads> => [
+  listRead('networks'), storeReads.nodes(), storeReads.alive(), { op: { range: { key: `${P}peers/`, prefix: true } }, parse: (kvs) => kvs },
+  storeReads.cluster(), listRead('services'),
+];
+
 const ip2n = (s: string) => s.split('.').reduce((a, b) => (a * 256) + Number(b), 0);
 const n2ip = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 
@@ -72,12 +83,15 @@ export class OverlayComponent implements SwarmComponent {
   private published = new Map<string, string>();
   private ingressChecked = false;
   private inSwarm = false;
+  /** What every sync reads, kept while the store's change feed reports none of it changed (managers). */
+  private syncReads?: { objects: ObjectStore; reads: FeedReads<SyncReads> };
 
   constructor(private readonly host: OverlayHost) {}
 
   setContext(ctx: SwarmContext | undefined): void {
     if (this.stopped) return;
     this.ctx = ctx;
+    if (!ctx?.objects) this.dropSyncReads();
     if (!ctx) {
       if (this.inSwarm) {
         this.inSwarm = false;
@@ -94,11 +108,13 @@ export class OverlayComponent implements SwarmComponent {
     this.stopped = true;
     this.inSwarm = false;
     clearTimeout(this.timer);
+    this.dropSyncReads();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.dropSyncReads();
   }
 
   /** Sync now (after a local change) rather than at the next tick. */
@@ -192,13 +208,10 @@ export class OverlayComponent implements SwarmComponent {
   /** A node's sync, on a manager: store its endpoints, answer with the networks and live peers. */
   private async serveSync(nodeId: string, body: Record<string, unknown>): Promise<OverlayState> {
     const ctx = this.managerCtx();
-    const etcd = ctx.objects.etcd;
     const eps = JSON.stringify(body.endpoints ?? {});
     // the node's endpoints (when they changed) and every read: one transaction, one etcd round trip (it was seven)
     const changed = this.published.get(nodeId) !== eps;
-    const peersRead: Read<KV[]> = { op: { range: { key: `${P}peers/`, prefix: true } }, parse: (kvs) => kvs };
-    const { values: [nets, nodes, alive, kvs, cluster, svcs] } = await etcd.readTogether(
-      [listRead('networks'), storeReads.nodes(), storeReads.alive(), peersRead, storeReads.cluster(), listRead('services')] as const,
+    const [nets, nodes, alive, kvs, cluster, svcs] = await this.syncReadsFor(ctx.objects).get(
       changed ? [{ put: { key: peerKey(nodeId), value: eps } }] : []);
     if (changed) this.published.set(nodeId, eps);
     const byId = new Map(nodes.map((n) => [n.value.id, n.value]));
@@ -224,6 +237,19 @@ export class OverlayComponent implements SwarmComponent {
       services.push({ id: sv.id, name: String(sv.spec.Name), mode, vips, ...(ports.length ? { ports } : {}) });
     }
     return { nodeId, addr: self?.addr ?? '', port: cluster.value.dataPathPort || 4789, networks: nets.map((n) => n.value), peers, services };
+  }
+
+  private syncReadsFor(objects: ObjectStore): FeedReads<SyncReads> {
+    if (this.syncReads?.objects !== objects) {
+      this.dropSyncReads();
+      this.syncReads = { objects, reads: new FeedReads<SyncReads>(objects.etcd, objects.feed, syncReads()) };
+    }
+    return this.syncReads.reads;
+  }
+
+  private dropSyncReads(): void {
+    this.syncReads?.reads.close();
+    this.syncReads = undefined;
   }
 
   private role(): 'manager' | 'worker' | undefined {

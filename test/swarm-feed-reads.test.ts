@@ -1,0 +1,105 @@
+// FeedReads against a real etcd: the reads are answered without a round trip
+// while the change feed reports nothing they cover, read again after a
+// change to a key they cover, and a change elsewhere keeps them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EtcdProcess } from '../src/host/etcd';
+import { createCA, issueKeyPair } from '../src/host/x509';
+import { EtcdClient, type Op, type KV, type Compare } from '../src/swarm/etcd-client';
+import { ChangeFeed } from '../src/swarm/change-feed';
+import { FeedReads } from '../src/swarm/feed-reads';
+
+/** The real client, counting its transactions (what FeedReads saves). */
+class CountingClient extends EtcdClient {
+  txns = 0;
+  override txn(compare: Compare[], success: Op[], failure: Op[] = []): ReturnType<EtcdClient['txn']> {
+    this.txns++;
+    return super.txn(compare, success, failure);
+  }
+}
+
+let dir = '';
+let etcd: EtcdProcess | undefined;
+let client: CountingClient | undefined;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
+    const v = await fn();
+    if (v) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-feedreads-'));
+  const ca = await createCA('feedreads-test-ca');
+  const pair = await issueKeyPair(ca, { CN: 'etcd' }, ['127.0.0.1']);
+  fs.writeFileSync(path.join(dir, 'ca.crt'), ca.certPem);
+  fs.writeFileSync(path.join(dir, 'etcd.crt'), pair.certPem);
+  fs.writeFileSync(path.join(dir, 'etcd.key'), pair.keyPem, { mode: 0o600 });
+  const port = 42000 + Math.floor(Math.random() * 8000) * 2;
+  etcd = new EtcdProcess({
+    name: 'f1', dataDir: path.join(dir, 'data'), logFile: path.join(dir, 'etcd.log'), pidFile: path.join(dir, 'etcd.pid'),
+    clientUrl: `https://127.0.0.1:${port}`, peerListenUrl: `https://127.0.0.1:${port + 1}`, peerAdvertiseUrl: `https://127.0.0.1:${port + 1}`,
+    initialCluster: `f1=https://127.0.0.1:${port + 1}`, initialState: 'new',
+    certFile: path.join(dir, 'etcd.crt'), keyFile: path.join(dir, 'etcd.key'), caFile: path.join(dir, 'ca.crt'),
+  });
+  etcd.start();
+  client = new CountingClient(`https://127.0.0.1:${port}`, { ca: ca.certPem, cert: pair.certPem, key: pair.keyPem });
+  await until('etcd', async () => client!.put('/probe', 'x').then(() => true, () => false));
+});
+
+after(async () => {
+  client?.close();
+  await etcd?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('reads kept while the feed reports no change to their keys, read again after one', async () => {
+  const c = client!;
+  const feed = new ChangeFeed(c);
+  const values = (kvs: KV[]) => kvs.map((kv) => kv.value);
+  const reads = new FeedReads<[string[], string[]]>(c, feed, [
+    { op: { range: { key: '/berth/swarm/a/', prefix: true } }, parse: values },
+    { op: { range: { key: '/berth/swarm/k' } }, parse: values },
+  ]);
+  try {
+    await c.put('/berth/swarm/a/1', 'one');
+    await c.put('/berth/swarm/k', 'k1');
+    assert.deepEqual(await reads.get(), [['one'], ['k1']]);
+    await until('the feed live', async () => feed.live);
+    // the first read after the watch is in place is kept
+    await reads.get();
+    const n = c.txns;
+    const got = await reads.get();
+    assert.deepEqual(got, [['one'], ['k1']]);
+    assert.equal(c.txns, n, 'no round trip while nothing covered changed');
+    got[0].push('changed by the caller');
+    assert.deepEqual(await reads.get(), [['one'], ['k1']], 'each call parses afresh');
+
+    // a key not covered (neither under the prefix nor the exact key): still kept
+    const rev = await c.put('/berth/swarm/kk', 'other');
+    await until('the feed at that revision', async () => feed.revision >= rev);
+    await reads.get();
+    assert.equal(c.txns, n, 'a change elsewhere keeps the reads');
+
+    // a covered key: read again (up to the watch's delay)
+    await c.put('/berth/swarm/a/2', 'two');
+    await until('the new key seen', async () => (await reads.get())[0].length === 2);
+    assert.ok(c.txns > n);
+    await c.put('/berth/swarm/k', 'k2');
+    await until('the exact key seen', async () => (await reads.get())[1][0] === 'k2');
+
+    // writes always go to etcd, with the reads in the same transaction
+    const before = c.txns;
+    assert.deepEqual(await reads.get([{ put: { key: '/berth/swarm/a/3', value: 'three' } }]), [['one', 'two', 'three'], ['k2']]);
+    assert.equal(c.txns, before + 1);
+  } finally {
+    reads.close();
+    feed.close();
+  }
+});
