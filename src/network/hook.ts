@@ -1,12 +1,12 @@
 // The network service's part in a container's life, plugged into the
 // container service's hook seam: validate at create, plumb before start,
 // release after stop, forget at remove.
-import fs from 'node:fs';
 import type { NetworkService, NetSetup } from './service';
 import type { NetContainer } from './types';
 import type { ContainerHook, ContainerRecord } from '../container/types';
 import type { OciSpec } from '../host/runtime/spec-types';
 import { setNetns } from '../host/runtime/spec';
+import { replaceFiles } from '../host/native/replace-files';
 
 /** Reads what networking needs from a container record. */
 export function netView(c: ContainerRecord): NetContainer {
@@ -73,12 +73,7 @@ export class NetworkHook implements ContainerHook {
         [c.resolvConfPath, s.resolvConf],
         [c.hostnamePath, s.hostname + '\n'],
       ];
-      for (const [p, text] of files) {
-        if (!p) continue;
-        const tmp = `${p}.tmp`;
-        fs.writeFileSync(tmp, text, { mode: 0o644 });
-        fs.renameSync(tmp, p);
-      }
+      await replaceFiles(files.filter((f): f is [string, string] => !!f[0]).map(([path, data]) => ({ path, data })));
       if (s.linkEnv.length) spec.process.env = [...spec.process.env, ...s.linkEnv];
       c.networkSettings = this.net.settingsJson(v);
     } catch (e) {
