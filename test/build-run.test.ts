@@ -203,6 +203,17 @@ test('berth build with RUN', async () => {
   assert.match(bad.stderr, /returned a non-zero code: 7/);
 });
 
+test('a RUN built through the docker CLI is a cache hit for berth build (--network default)', async () => {
+  const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN echo netkey > /k\n' });
+  const r1 = await build(['-t', 'netkey', dir]);
+  assert.equal(r1.code, 0, r1.stderr);
+  const r2 = await d.berth(['build', '-t', 'netkey', dir], { timeout: 180_000 });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stdout, /Step 2\/2 : RUN echo netkey > \/k\n ---> Using cache\n/);
+  const id = (out: string) => /Successfully built ([0-9a-f]{12})/.exec(out)?.[1];
+  assert.equal(id(r2.stdout), id(r1.stdout));
+});
+
 test('a client that goes away cancels the build: the RUN container is stopped and removed', async () => {
   const tar = (await import('tar-stream')).default;
   const http = await import('node:http');

@@ -1,11 +1,17 @@
 // Workload: the classic builder (`DOCKER_BUILDKIT=0 docker build`) on a
 // ten-step Dockerfile — rebuilt with every step cached, and rebuilt after
 // changing one COPY source (that step and the ones after it rebuild).
+// The `berth build` row is the cached rebuild as a Berth user runs it:
+// `berth build` against berthd in the Berth column, `docker build` against
+// dockerd in the Docker column.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
-import { failureText } from '../lib/proc';
+import { run, failureText } from '../lib/proc';
+import { REPO_ROOT } from '../lib/berth-engine';
+
+const BERTH = path.join(REPO_ROOT, 'bin', 'berth');
 
 const DOCKERFILE = [
   'FROM busybox',
@@ -33,10 +39,18 @@ function contextFor(e: Engine): string {
   return dir;
 }
 
-async function build(e: Engine, dir: string): Promise<{ ms: number; stdout: string }> {
-  const r = await e.docker(['build', '-t', 'bench-build', dir], { timeout: 300_000, env: { DOCKER_BUILDKIT: '0' } });
+async function build(e: Engine, dir: string, berthCli = false): Promise<{ ms: number; stdout: string }> {
+  const args = ['build', '-t', 'bench-build', dir];
+  // `build` is not served by the resident CLI server: the Node path, without starting one.
+  const r = berthCli
+    ? await run(BERTH, args, { timeout: 300_000, env: { ...e.env, NODE_OPTIONS: undefined, BERTH_CLI_SERVER: '0' } })
+    : await e.docker(args, { timeout: 300_000, env: { DOCKER_BUILDKIT: '0' } });
   if (r.code !== 0) throw new Error(failureText(r));
   return { ms: r.ms, stdout: r.stdout };
+}
+
+function assertCached(stdout: string): void {
+  if ((stdout.match(/Using cache/g) ?? []).length < 9) throw new Error(`rebuild was not cached: ${JSON.stringify(stdout.slice(-900))}`);
 }
 
 export const workload: Workload = {
@@ -52,11 +66,17 @@ export const workload: Workload = {
       async (e, i) => {
         const r = await build(e, contextFor(e));
         // The warm-up run (i < 0) is the first, uncached build.
-        if (i >= 0 && (r.stdout.match(/Using cache/g) ?? []).length < 9) throw new Error('rebuild was not cached');
+        if (i >= 0) assertCached(r.stdout);
         return r.ms;
       },
       1,
     );
+    const viaBerth = b.row('build-cached-berth-cli', '`build` 10 steps, all cached: `berth build` on berthd vs `docker build` on dockerd', 'ms');
+    await b.interleave(viaBerth, b.runs(10, 3), async (e) => {
+      const r = await build(e, contextFor(e), e.key === 'berth');
+      assertCached(r.stdout);
+      return r.ms;
+    });
     let n = 0;
     await b.interleave(changed, b.runs(5, 2), async (e) => {
       const dir = contextFor(e);

@@ -567,7 +567,10 @@ export class Build {
     const cmdLine = cmd.join(' ');
     const createdBy = args.length ? `|${args.length} ${args.join(' ')} ${cmdLine}` : cmdLine;
     const network = f.network ?? this.opts.networkMode;
-    await this.commitStep(st, createdBy, { kind: 'run', cmd, network }, async () => {
+    // `--network default` (what `berth build` sends) and no network (the
+    // docker CLI's default) are the same RUN: one cache key for both.
+    const keyNetwork = network === 'default' ? undefined : network;
+    await this.commitStep(st, createdBy, { kind: 'run', cmd, network: keyNetwork }, async () => {
       let cid = '';
       // Output chunks may split a UTF-8 character; decode across them.
       const dec = new StringDecoder('utf8');
