@@ -39,7 +39,8 @@ function find(dir) {
 }
 const filters = process.argv.slice(2);
 const files = find(path.join(root, 'dist', 'test'))
-  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  // matched against `test/<name>.test.js`, not the checkout's own path (a checkout under .../build/ matched every file)
+  .filter((f) => filters.length === 0 || filters.some((x) => path.relative(path.join(root, 'dist'), f).includes(x)))
   .sort();
 if (files.length === 0) {
   console.error('no test files found');
