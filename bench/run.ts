@@ -90,9 +90,10 @@ async function main(): Promise<number> {
     if (unknown.length) throw new Error(`no workload named ${unknown.join(', ')} (have: ${loadWorkloads().map((w) => w.name).join(', ')})`);
   }
   // Workloads that bring their own daemons (in their own network
-  // namespaces) need neither the shared engines nor the lock.
+  // namespaces) need no shared engines, but still the lock: two runs at
+  // once share the 2 cores and time each other.
   const standalone = workloads.length > 0 && workloads.every((w) => w.ownEngines);
-  if (!standalone) takeLock();
+  takeLock();
   const started = new Date();
   const outDir = path.join(REPO_ROOT, 'bench', 'results', stamp(started));
   fs.mkdirSync(outDir, { recursive: true });
