@@ -360,33 +360,44 @@ static void gunzip(struct job *j) {
   }
 }
 
+/* The blob chain's part of a job: bytes appended to the file and hashed. */
+static int blob_append(struct job *j, const unsigned char *p, size_t len) {
+  int e = write_all(j->s->fd, p, len);
+  if (e) {
+    j->err = e;
+    j->what = "write";
+    return -1;
+  }
+  if (EVP_DigestUpdate(j->s->blob, p, len) != 1) {
+    j->err = EIO;
+    j->what = "sha256";
+    return -1;
+  }
+  return 0;
+}
+
+/* With the last bytes: the blob's digest. */
+static int blob_finish(struct job *j) {
+  struct sink *s = j->s;
+  if (!j->last || s->blob_done) return 0;
+  int ok = 0;
+  hex_of(s->blob, s->blob_hex, &ok);
+  if (!ok) {
+    j->err = EIO;
+    j->what = "sha256";
+    return -1;
+  }
+  s->blob_done = 1;
+  return 0;
+}
+
 static void write_execute(napi_env env, void *data) {
   (void)env;
   struct job *j = data;
-  struct sink *s = j->s;
   for (size_t i = 0; i < j->nw; i++) {
-    int e = write_all(s->fd, j->wbufs[i].p, j->wbufs[i].len);
-    if (e) {
-      j->err = e;
-      j->what = "write";
-      return;
-    }
-    if (EVP_DigestUpdate(s->blob, j->wbufs[i].p, j->wbufs[i].len) != 1) {
-      j->err = EIO;
-      j->what = "sha256";
-      return;
-    }
+    if (blob_append(j, j->wbufs[i].p, j->wbufs[i].len)) return;
   }
-  if (j->last && !s->blob_done) {
-    int ok = 0;
-    hex_of(s->blob, s->blob_hex, &ok);
-    if (!ok) {
-      j->err = EIO;
-      j->what = "sha256";
-      return;
-    }
-    s->blob_done = 1;
-  }
+  blob_finish(j);
 }
 
 static void run_execute(napi_env env, void *data) {
@@ -403,28 +414,9 @@ static void run_execute(napi_env env, void *data) {
     return;
   }
   for (size_t i = j->fresh_from; i < j->fresh_to; i++) {
-    int e = write_all(s->fd, s->q[i].p, s->q[i].len);
-    if (e) {
-      j->err = e;
-      j->what = "write";
-      return;
-    }
-    if (EVP_DigestUpdate(s->blob, s->q[i].p, s->q[i].len) != 1) {
-      j->err = EIO;
-      j->what = "sha256";
-      return;
-    }
+    if (blob_append(j, s->q[i].p, s->q[i].len)) return;
   }
-  if (j->last && !s->blob_done) {
-    int ok = 0;
-    hex_of(s->blob, s->blob_hex, &ok);
-    if (!ok) {
-      j->err = EIO;
-      j->what = "sha256";
-      return;
-    }
-    s->blob_done = 1;
-  }
+  if (blob_finish(j)) return;
   if (j->max_out < 0) s->dropped = 1;
   if (s->dropped) {
     if (s->qhead < s->qn) advance(s, (size_t)s->held);
