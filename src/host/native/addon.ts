@@ -158,6 +158,11 @@ export function addonWith<K extends keyof FsRootNative>(offSwitch: string, names
   return features.get(key) as Required<Pick<FsRootNative, K>> | undefined;
 }
 
+/** fs-batch.c's fsBatchAsync, unless BERTH_FS_BATCH=0 (or an older addon): then Node's calls. */
+export function fsBatchNative() {
+  return addonWith('BERTH_FS_BATCH', ['fsBatchAsync']);
+}
+
 /** Linux open(2) flags Node's fs.constants lacks. */
 export const O_PATH = 0o10000000;
 

@@ -4,13 +4,12 @@
 // also starts the new file's writeback (auto_da_alloc), which on the JS
 // thread cost ~2 ms a file in a burst of 20 starts (berthd CPU profile).
 import fs from 'node:fs';
-import { addonWith } from './addon';
+import { fsBatchNative } from './addon';
 
 /** Replaces each file's contents atomically; rejects on the first failure. */
 export async function replaceFiles(files: ReadonlyArray<{ path: string; data: string }>, mode = 0o644): Promise<void> {
   if (!files.length) return;
-  // Same switch as the other batches: BERTH_FS_BATCH=0 (or an older addon) keeps Node's calls.
-  const batch = addonWith('BERTH_FS_BATCH', ['fsBatchAsync']);
+  const batch = fsBatchNative();
   if (batch) {
     await batch.fsBatchAsync(files.map((f) => [2, f.path, f.data, mode]));
     return;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { detachedSpawner } from '../native/spawn';
-import { addonWith } from '../native/addon';
+import { fsBatchNative } from '../native/addon';
 import { Runc, runcDelete, runcStates } from './runc';
 import { SystemError, InvalidParameter } from '../../util/errors';
 import { isDebug, log } from '../../util/log';
@@ -374,7 +374,7 @@ export class ConmonRuntime implements ContainerRuntime {
  */
 async function writeBundle(dir: string, config: string): Promise<void> {
   if (fs.existsSync(dir)) await fsp.rm(dir, { recursive: true, force: true });
-  const batch = addonWith('BERTH_FS_BATCH', ['fsBatchAsync']);
+  const batch = fsBatchNative();
   if (batch) {
     await batch.fsBatchAsync([[0, dir, 0o700, false], [1, path.join(dir, 'config.json'), config, 0o644]]);
     return;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execHost, HostExecError } from '../exec';
 import { NotFound, SystemError } from '../../util/errors';
 import { LayerStore, EMPTY_LOWER } from './layers';
-import { addonWith, fsrootNative, type FsRootNative, type FsBatchOp } from '../native/addon';
+import { fsBatchNative, fsrootNative, type FsRootNative, type FsBatchOp } from '../native/addon';
 import { packDir } from './tar-pack';
 
 export interface Change { Path: string; Kind: 0 | 1 | 2 }
@@ -93,7 +93,7 @@ export class Overlay2 {
       if (path.dirname(f.path) !== d) throw new SystemError(`${f.path} is not in the container's directory`);
     }
     const lower = chainIds.join('\n') + '\n';
-    const batch = nativeBatch();
+    const batch = fsBatchNative();
     /** Of `files`, those this call made (a failure removes only them, never a file that was there). */
     let made: RwFile[] = [];
     try {
@@ -355,11 +355,6 @@ function rwLayerOps(containersDir: string, d: string, lower: string, files: RwFi
     [2, path.join(d, 'lower'), lower, 0o644],
     ...files.map((f): FsBatchOp => [1, f.path, f.data, 0o644]),
   ];
-}
-
-/** The addon when it has fsBatchAsync (and BERTH_FS_BATCH is not 0), else undefined: Node's calls. */
-function nativeBatch() {
-  return addonWith('BERTH_FS_BATCH', ['fsBatchAsync']);
 }
 
 function unescapeMount(s: string): string {
