@@ -91,7 +91,8 @@ export class TreeView implements PathView {
   }
 }
 
-/** A tree view when `root` is empty, else the disk's. */
-export function viewOf(root: string): PathView {
-  return fs.readdirSync(root).length === 0 ? new TreeView(root) : new DiskView();
+/** True when `dir` has no entries (a new layer's diff/). */
+export function isEmptyDir(dir: string): boolean {
+  return fs.readdirSync(dir).length === 0;
 }
+

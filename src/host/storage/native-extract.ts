@@ -141,8 +141,3 @@ export async function applyTarNative(
     if (typeof tar_ === 'string') source.destroy();
   }
 }
-
-/** True when `dir` has no entries (a new layer's diff/). */
-export function isEmptyDir(dir: string): boolean {
-  return fs.readdirSync(dir).length === 0;
-}

@@ -23,8 +23,8 @@ import { keepRawPax, rawXattrsOf } from './pax';
 import { checkXattrName, checkXattrValue, setXattr } from './xattrs';
 import type { SplitHandle, SplitRecorder } from './tar-split';
 import { PoolCreateFailed, PoolCreates } from './pool-creates';
-import { DiskView, viewOf, type Node, type PathView } from './extract-tree';
-import { applyTarNative, isEmptyDir, nativeExtractor } from './native-extract';
+import { DiskView, TreeView, isEmptyDir, type Node, type PathView } from './extract-tree';
+import { applyTarNative, nativeExtractor } from './native-extract';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -153,6 +153,13 @@ const STALL_MS = 5_000;
 /** The extractor stopped making progress (see applyTar's watchdog); a fresh attempt may succeed. */
 export class TarStall extends Error {}
 
+/** A parse error of tar-stream (a truncated or corrupt archive) as bad input; others as they are. */
+function archiveError(e: unknown): unknown {
+  if (e instanceof InvalidParameter) return e;
+  const msg = (e as Error).message ?? String(e);
+  return /Unexpected end|Invalid tar header|checksum|Invalid header|Header exceeds/i.test(msg) ? new InvalidParameter(`invalid tar archive: ${msg}`) : e;
+}
+
 /**
  * Extracts an uncompressed tar (a file path or a stream) into `root` (an
  * existing, empty-or-partial directory private to the caller). With `split`,
@@ -168,19 +175,17 @@ export async function applyTar(
 ): Promise<ApplyResult> {
   // An empty root (a new layer) is extracted by the addon (native-extract.ts);
   // BERTH_NATIVE_EXTRACT=0, or BERTH_EXTRACT_TREE=0 (ask the disk), keep this extractor.
-  const native = process.env.BERTH_EXTRACT_TREE === '0' ? undefined : nativeExtractor();
+  const realRoot = await fsp.realpath(root);
+  // BERTH_EXTRACT_TREE=0: ask the disk even for an empty root (to compare).
+  const empty = process.env.BERTH_EXTRACT_TREE !== '0' && isEmptyDir(realRoot);
+  const native = empty ? nativeExtractor() : undefined;
   if (native) {
-    const realRoot = await fsp.realpath(root);
-    if (isEmptyDir(realRoot)) {
-      split?.attach(realRoot);
-      try {
-        return await applyTarNative(native, tar_, realRoot, stallMs, split, patient, (m) => new TarStall(m));
-      } catch (e) {
-        if (e instanceof InvalidParameter || e instanceof TarStall) throw e;
-        const msg = (e as Error).message ?? String(e);
-        if (/Unexpected end|Invalid tar header|checksum|Invalid header|Header exceeds/i.test(msg)) throw new InvalidParameter(`invalid tar archive: ${msg}`);
-        throw e;
-      }
+    split?.attach(realRoot);
+    try {
+      return await applyTarNative(native, tar_, realRoot, stallMs, split, patient, (m) => new TarStall(m));
+    } catch (e) {
+      if (e instanceof TarStall) throw e;
+      throw archiveError(e);
     }
   }
   let progress = 0;
@@ -233,11 +238,10 @@ export async function applyTar(
   }, stallMs);
   let size = 0;
   const dirTimes: Array<[string, Date]> = [];
-  const realRoot = await fsp.realpath(root);
   split?.attach(realRoot);
   const pool = PoolCreates.open();
-  // BERTH_EXTRACT_TREE=0: ask the disk even for an empty root (to compare).
-  const view = process.env.BERTH_EXTRACT_TREE === '0' ? new DiskView() : viewOf(realRoot);
+  // an empty root's tree is known in memory; any other is asked of the disk
+  const view: PathView = empty ? new TreeView(realRoot) : new DiskView();
   const ctx: Ctx = { view, split, pool };
 
   try {
@@ -264,11 +268,7 @@ export async function applyTar(
     // Nothing may still be writing into the root the caller removes next.
     await pool?.settle();
     if (e instanceof PoolCreateFailed) badEntry(e.entry, e.error);
-    if (e instanceof InvalidParameter) throw e;
-    // tar-stream's parse errors (truncated or corrupt archive) are bad input.
-    const msg = (e as Error).message ?? String(e);
-    if (/Unexpected end|Invalid tar header|checksum|Invalid header|Header exceeds/i.test(msg)) throw new InvalidParameter(`invalid tar archive: ${msg}`);
-    throw e;
+    throw archiveError(e);
   } finally {
     clearInterval(watchdog);
     source.destroy();
