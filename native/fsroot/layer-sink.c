@@ -360,6 +360,23 @@ static void gunzip(struct job *j) {
   }
 }
 
+/*
+ * Element i of a JS array as a Buffer held by a reference (its bytes stay put
+ * while a job reads them); 0 when it is not a Buffer.
+ */
+static int buffer_at(napi_env env, napi_value arr, uint32_t i, struct in_buf *out) {
+  napi_value v;
+  bool isbuf = false;
+  void *p = NULL;
+  size_t len = 0;
+  napi_ref ref = NULL;
+  if (napi_get_element(env, arr, i, &v) != napi_ok || napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf ||
+      napi_get_buffer_info(env, v, &p, &len) != napi_ok || napi_create_reference(env, v, 1, &ref) != napi_ok)
+    return 0;
+  *out = (struct in_buf){ref, p, len};
+  return 1;
+}
+
 /* The blob chain's part of a job: bytes appended to the file and hashed. */
 static int blob_append(struct job *j, const unsigned char *p, size_t len) {
   int e = write_all(j->s->fd, p, len);
@@ -597,20 +614,14 @@ static napi_value js_sink_write_async(napi_env env, napi_callback_info info) {
   j->last = last;
   j->write_only = 1;
   for (uint32_t i = 0; i < n; i++) {
-    napi_value v;
-    bool isbuf = false;
-    void *p = NULL;
-    size_t len = 0;
-    napi_ref ref = NULL;
-    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf ||
-        napi_get_buffer_info(env, v, &p, &len) != napi_ok || napi_create_reference(env, v, 1, &ref) != napi_ok) {
+    if (!buffer_at(env, argv[1], i, &j->wbufs[j->nw])) {
       for (size_t k = 0; k < j->nw; k++) napi_delete_reference(env, j->wbufs[k].ref);
       free(j->wbufs);
       free(j);
       napi_throw_type_error(env, NULL, "layerSinkWriteAsync: input must be Buffers");
       return NULL;
     }
-    j->wbufs[j->nw++] = (struct in_buf){ref, p, len};
+    j->nw++;
   }
   int ok;
   napi_value promise = queue_write(env, argv[0], j, &ok);
@@ -670,23 +681,18 @@ static napi_value run_async(napi_env env, napi_callback_info info, int gunzip_on
   j->fresh_from = s->qn;
   size_t added = 0;
   for (uint32_t i = 0; i < n; i++) {
-    napi_value v;
-    bool isbuf = false;
-    void *p = NULL;
-    size_t len = 0;
-    napi_ref ref = NULL;
-    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf ||
-        napi_get_buffer_info(env, v, &p, &len) != napi_ok || napi_create_reference(env, v, 1, &ref) != napi_ok) {
+    struct in_buf b;
+    if (!buffer_at(env, argv[1], i, &b)) {
       for (size_t k = j->fresh_from; k < j->fresh_from + added; k++) napi_delete_reference(env, s->q[k].ref);
       free(j);
       napi_throw_type_error(env, NULL, "layerSinkRunAsync: input must be Buffers");
       return NULL;
     }
-    if (len == 0) {
-      napi_delete_reference(env, ref);
+    if (b.len == 0) {
+      napi_delete_reference(env, b.ref);
       continue;
     }
-    s->q[s->qn + added] = (struct in_buf){ref, p, len};
+    s->q[s->qn + added] = b;
     added++;
   }
   s->qn += added;
