@@ -3,11 +3,7 @@
 // change to a key they cover, and a change elsewhere keeps them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { EtcdProcess } from '../src/host/etcd';
-import { createCA, issueKeyPair } from '../src/host/x509';
+import { startTestEtcd, type TestEtcd } from './helpers/etcd';
 import { EtcdClient, type Op, type KV, type Compare } from '../src/swarm/etcd-client';
 import { ChangeFeed } from '../src/swarm/change-feed';
 import { FeedReads } from '../src/swarm/feed-reads';
@@ -21,8 +17,7 @@ class CountingClient extends EtcdClient {
   }
 }
 
-let dir = '';
-let etcd: EtcdProcess | undefined;
+let etcd: TestEtcd | undefined;
 let client: CountingClient | undefined;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,28 +30,14 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 }
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-feedreads-'));
-  const ca = await createCA('feedreads-test-ca');
-  const pair = await issueKeyPair(ca, { CN: 'etcd' }, ['127.0.0.1']);
-  fs.writeFileSync(path.join(dir, 'ca.crt'), ca.certPem);
-  fs.writeFileSync(path.join(dir, 'etcd.crt'), pair.certPem);
-  fs.writeFileSync(path.join(dir, 'etcd.key'), pair.keyPem, { mode: 0o600 });
-  const port = 42000 + Math.floor(Math.random() * 8000) * 2;
-  etcd = new EtcdProcess({
-    name: 'f1', dataDir: path.join(dir, 'data'), logFile: path.join(dir, 'etcd.log'), pidFile: path.join(dir, 'etcd.pid'),
-    clientUrl: `https://127.0.0.1:${port}`, peerListenUrl: `https://127.0.0.1:${port + 1}`, peerAdvertiseUrl: `https://127.0.0.1:${port + 1}`,
-    initialCluster: `f1=https://127.0.0.1:${port + 1}`, initialState: 'new',
-    certFile: path.join(dir, 'etcd.crt'), keyFile: path.join(dir, 'etcd.key'), caFile: path.join(dir, 'ca.crt'),
-  });
-  etcd.start();
-  client = new CountingClient(`https://127.0.0.1:${port}`, { ca: ca.certPem, cert: pair.certPem, key: pair.keyPem });
+  etcd = await startTestEtcd('f1');
+  client = new CountingClient(etcd.url, etcd.tls);
   await until('etcd', async () => client!.put('/probe', 'x').then(() => true, () => false));
 });
 
 after(async () => {
   client?.close();
   await etcd?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('reads kept while the feed reports no change to their keys, read again after one', async () => {

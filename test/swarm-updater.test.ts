@@ -10,11 +10,7 @@
 // and that a new leader carries on without losing or doubling tasks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { EtcdProcess } from '../src/host/etcd';
-import { createCA, issueKeyPair } from '../src/host/x509';
+import { startTestEtcd, type TestEtcd } from './helpers/etcd';
 import { EtcdClient } from '../src/swarm/etcd-client';
 import { ObjectStore } from '../src/swarm/object-store';
 import { newId } from '../src/swarm/tokens';
@@ -24,8 +20,7 @@ import { schedule } from '../src/swarm/orchestrator/scheduler';
 import { runUpdates, forgetUpdates, type UpdaterNode } from '../src/swarm/orchestrator/updater';
 
 const SECOND = 1e9;
-let dir: string;
-let etcd: EtcdProcess;
+let etcd: TestEtcd | undefined;
 let client: EtcdClient;
 let objects: ObjectStore;
 const nodes: UpdaterNode[] = ['n1', 'n2', 'n3'].map((id) => ({
@@ -222,21 +217,8 @@ async function converged(id: string, img: string, n: number): Promise<TaskRecord
 }
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-updater-'));
-  const ca = await createCA('updater-test-ca');
-  const pair = await issueKeyPair(ca, { CN: 'etcd' }, ['127.0.0.1']);
-  fs.writeFileSync(path.join(dir, 'ca.crt'), ca.certPem);
-  fs.writeFileSync(path.join(dir, 'etcd.crt'), pair.certPem);
-  fs.writeFileSync(path.join(dir, 'etcd.key'), pair.keyPem, { mode: 0o600 });
-  const port = 42000 + Math.floor(Math.random() * 8000) * 2;
-  etcd = new EtcdProcess({
-    name: 'u1', dataDir: path.join(dir, 'data'), logFile: path.join(dir, 'etcd.log'), pidFile: path.join(dir, 'etcd.pid'),
-    clientUrl: `https://127.0.0.1:${port}`, peerListenUrl: `https://127.0.0.1:${port + 1}`, peerAdvertiseUrl: `https://127.0.0.1:${port + 1}`,
-    initialCluster: `u1=https://127.0.0.1:${port + 1}`, initialState: 'new',
-    certFile: path.join(dir, 'etcd.crt'), keyFile: path.join(dir, 'etcd.key'), caFile: path.join(dir, 'ca.crt'),
-  });
-  etcd.start();
-  client = new EtcdClient(`https://127.0.0.1:${port}`, { ca: ca.certPem, cert: pair.certPem, key: pair.keyPem });
+  etcd = await startTestEtcd('u1');
+  client = new EtcdClient(etcd.url, etcd.tls);
   objects = new ObjectStore(client);
   await until('etcd', async () => client.put('/probe', 'x').then(() => true, () => false), 20_000);
   swarm = new Swarm();
@@ -247,7 +229,6 @@ after(async () => {
   await swarm?.stop();
   client?.close();
   await etcd?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('stop-first, parallelism 1, delay: one slot at a time, the old task stopped before the new one is placed', async () => {
