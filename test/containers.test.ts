@@ -368,6 +368,31 @@ test('diff, commit, export', async () => {
   await ok(['rmi', 'committed:1']);
 });
 
+test('commit freezes a running container around the layer read, as Docker does', async () => {
+  await ok(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'echo x > /made; sleep 300']);
+  await waitFor(async () => (await d.docker(['exec', 'live', 'cat', '/made'])).stdout === 'x\n');
+  const actions = async (since: string) => (await ok(['events', '--since', since, '--until', String(Date.now() / 1000 + 0.5),
+    '--filter', 'container=live', '--format', '{{.Action}}'])).trim().split('\n').filter((a) => a !== '' && !a.startsWith('exec_'));
+  const t1 = String(Date.now() / 1000 - 0.01);
+  await ok(['commit', 'live', 'livecommit:1']);
+  assert.deepEqual(await actions(t1), ['pause', 'commit', 'unpause']);
+  const st = JSON.parse(await ok(['inspect', '--format', '{{json .State}}', 'live']));
+  assert.equal(st.Status, 'running');
+  assert.equal(st.Paused, false);
+  assert.equal(await ok(['run', '--rm', 'livecommit:1', 'cat', '/made']), 'x\n');
+  // --pause=false commits without freezing; a paused container stays paused.
+  const t2 = String(Date.now() / 1000 - 0.01);
+  await ok(['commit', '--pause=false', 'live', 'livecommit:2']);
+  assert.deepEqual(await actions(t2), ['commit']);
+  await ok(['pause', 'live']);
+  const t3 = String(Date.now() / 1000);
+  await ok(['commit', 'live', 'livecommit:3']);
+  assert.deepEqual(await actions(t3), ['commit']);
+  assert.equal(JSON.parse(await ok(['inspect', '--format', '{{json .State.Paused}}', 'live'])), true);
+  await ok(['rm', '-f', 'live']);
+  await ok(['rmi', 'livecommit:1', 'livecommit:2', 'livecommit:3']);
+});
+
 test('nothing leaks after rm: mounts, conmon, runc state, cgroups', async () => {
   const id = (await ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
   const mountsHave = () => fs.readFileSync('/proc/self/mounts', 'utf8').includes(id);

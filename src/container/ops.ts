@@ -20,26 +20,18 @@ export class OpsService {
 
   async pause(ref: string): Promise<void> {
     const c = this.containers.get(ref);
-    await this.containers.withLock(c.id, async () => {
+    await this.containers.setPaused(c, true, () => {
       if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`);
       if (c.state.Paused) throw new Conflict(`Container ${c.id} is already paused`);
       if (c.state.Restarting) throw new Conflict(`Container ${c.id} is restarting, wait until the container is running`);
-      await this.runtime.pause(c.id);
-      c.state = { ...c.state, Paused: true, Status: 'paused' };
-      this.containers.persist(c);
     });
-    this.containers.publish(c, 'pause');
   }
 
   async unpause(ref: string): Promise<void> {
     const c = this.containers.get(ref);
-    await this.containers.withLock(c.id, async () => {
+    await this.containers.setPaused(c, false, () => {
       if (!c.state.Paused) throw new Conflict(`Container ${c.id} is not paused`);
-      await this.runtime.resume(c.id);
-      c.state = { ...c.state, Paused: false, Status: c.state.Running ? 'running' : c.state.Status };
-      this.containers.persist(c);
     });
-    this.containers.publish(c, 'unpause');
   }
 
   sample(c: ContainerRecord): RawStats | undefined {

@@ -101,6 +101,24 @@ export class ContainerService {
   persist(c: ContainerRecord): void { this.save(c); }
   publish(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void { this.event(c, action, extra); }
 
+  /**
+   * The freezer and the recorded state together under the container's lock,
+   * then the event: `docker pause`/`unpause` (ops.ts, which passes its
+   * checks) and commit's pause around reading the rw layer.
+   */
+  async setPaused(c: ContainerRecord, paused: boolean, check: () => void = () => {}): Promise<void> {
+    await this.locked(c.id, async () => {
+      check();
+      if (paused) await this.runtime.pause(c.id);
+      else await this.runtime.resume(c.id);
+      c.state = paused
+        ? { ...c.state, Paused: true, Status: 'paused' }
+        : { ...c.state, Paused: false, Status: c.state.Running ? 'running' : c.state.Status };
+      this.save(c);
+    });
+    this.event(c, paused ? 'pause' : 'unpause');
+  }
+
   /** Network/volume services plug in here (see ContainerHook). */
   addHook(h: ContainerHook): void { this.hooks.push(h); }
 
@@ -1139,20 +1157,32 @@ export class ContainerService {
     // Docker's Config.Image is the container's (the image as it was named at create), as is ContainerConfig.
     let cfg: ImageConfig = { ...stripContainerOnly(c.config), Image: c.config.Image, ...(o.config ?? {}) } as ImageConfig;
     if (o.changes?.length) cfg = applyChanges(cfg, o.changes);
-    const img = await this.deps.images.createImage({
-      parent,
-      layerTar: this.deps.storage.diffTar(c.id),
-      layerUpper: this.deps.storage.upperDir(c.id),
-      config: cfg,
-      history: { created_by: [c.path, ...c.args].join(' '), ...(o.comment ? { comment: o.comment } : {}), ...(o.author ? { author: o.author } : {}) },
-      tags,
-      author: o.author,
-      comment: o.comment,
-      container: c.id,
-      containerConfig: { ...stripContainerOnly(c.config), Image: c.config.Image } as ImageConfig,
-    });
-    this.event(c, 'commit', { comment: o.comment ?? '' });
-    return { Id: img.id };
+    // Docker freezes a running container while its rw layer is read (pause
+    // defaults to true), so the image is one instant of it; one that cannot
+    // be frozen is committed as it is (moby ignores that error too).
+    const freeze = o.pause !== false && c.state.Running && !c.state.Paused;
+    const frozen = freeze && await this.setPaused(c, true, () => {
+      if (!c.state.Running || c.state.Paused || c.state.Restarting) throw new Conflict(`Container ${c.id} is not running`);
+    }).then(() => true, () => false);
+    try {
+      const img = await this.deps.images.createImage({
+        parent,
+        layerTar: this.deps.storage.diffTar(c.id),
+        layerUpper: this.deps.storage.upperDir(c.id),
+        config: cfg,
+        history: { created_by: [c.path, ...c.args].join(' '), ...(o.comment ? { comment: o.comment } : {}), ...(o.author ? { author: o.author } : {}) },
+        tags,
+        author: o.author,
+        comment: o.comment,
+        container: c.id,
+        containerConfig: { ...stripContainerOnly(c.config), Image: c.config.Image } as ImageConfig,
+      });
+      // moby logs commit before its deferred unpause: pause, commit, unpause.
+      this.event(c, 'commit', { comment: o.comment ?? '' });
+      return { Id: img.id };
+    } finally {
+      if (frozen) await this.setPaused(c, false, () => { if (!c.state.Paused) throw new Conflict(`Container ${c.id} is not paused`); }).catch(() => {});
+    }
   }
 }
 
