@@ -9,6 +9,7 @@ import { SwarmError } from './errors';
 import { outOfSequence } from './store';
 import type { Kind, ObjectKinds } from './objects';
 import { ChangeFeed } from './change-feed';
+import { log } from '../util/log';
 
 const P = '/berth/swarm/';
 const objKey = (kind: Kind, id: string) => `${P}objects/${kind}/${id}`;
@@ -16,6 +17,8 @@ const objPrefix = (kind: Kind) => `${P}objects/${kind}/`;
 const nameKey = (kind: Kind, name: string) => `${P}names/${kind}/${name}`;
 /** Operations per etcd transaction we send (etcd's --max-txn-ops defaults to 128). */
 export const TXN_OPS = 100;
+/** Writes per transaction in batchUnits: a write is at most two operations. */
+const WRITES_PER_TXN = TXN_OPS / 2;
 
 /** One write of a batch: create (fails if the id exists), update (CAS on index), delete (CAS on index). */
 export type Write =
@@ -114,6 +117,38 @@ export class ObjectStore {
       throw new SwarmError(409, `rpc error: code = AlreadyExists desc = name conflicts with an existing object`);
     }
     throw outOfSequence();
+  }
+
+  /**
+   * Writes units (each all-or-nothing) several to a transaction; a chunk
+   * that loses a race is retried unit by unit, and a unit that still loses
+   * is left for the caller's next pass. True when anything was written.
+   */
+  async batchUnits(units: Write[][], opts: { leader?: string; who: string }): Promise<boolean> {
+    let wrote = false;
+    for (let i = 0; i < units.length;) {
+      const chunk: Write[][] = [];
+      let n = 0;
+      while (i < units.length && (n === 0 || n + units[i].length <= WRITES_PER_TXN)) {
+        chunk.push(units[i]);
+        n += units[i].length;
+        i++;
+      }
+      try {
+        await this.batch(chunk.flat(), opts);
+        wrote = true;
+      } catch {
+        for (const u of chunk) {
+          try {
+            await this.batch(u, opts);
+            wrote = true;
+          } catch (e) {
+            log.debug(`${opts.who} write lost a race; next pass`, { err: String(e) });
+          }
+        }
+      }
+    }
+    return wrote;
   }
 
   /** The store's current revision (changes since a revision: compare with records' indexes). */

@@ -31,8 +31,6 @@ import { runUpdates, forgetUpdates } from './updater';
 import { log } from '../../util/log';
 
 export const LOOP_MS = 250;
-/** Writes per etcd transaction (etcd allows 128 operations; a write is at most 2). */
-const CHUNK = 50;
 
 type VTask = Versioned<TaskRecord>;
 type VService = Versioned<ServiceRecord>;
@@ -273,7 +271,7 @@ export class Orchestrator implements SwarmComponent {
       }
     }
 
-    const wrote = await flush(objects, units, nodeId);
+    const wrote = await objects.batchUnits(units, { leader: nodeId, who: 'orchestrator' });
     const fresh = wrote ? (await objects.etcd.readTogether([listRead('services'), listRead('tasks')] as const)).values : [services, tasks] as const;
     const updated = await runUpdates(objects, fresh[0], fresh[1], [...nodeViews.values()].map((n) => ({ node: n.node, ready: n.ready })), nodeId);
     // a restart delay still running needs a later full pass even if nothing changes
@@ -372,32 +370,4 @@ interface Writer {
   touched: Set<string>;
   upd: (t: VTask, change: Partial<TaskRecord>) => Write;
   newTask: (svc: VService, slot: number, nodeId: string, desired: TaskState, notBefore?: number) => Write;
-}
-
-/** Writes the units (each all-or-nothing), CHUNK writes per transaction; a chunk that loses a race is retried unit by unit. */
-async function flush(objects: ObjectStore, units: Write[][], leader: string): Promise<boolean> {
-  let wrote = false;
-  for (let i = 0; i < units.length;) {
-    const chunk: Write[][] = [];
-    let n = 0;
-    while (i < units.length && (n === 0 || n + units[i].length <= CHUNK)) {
-      chunk.push(units[i]);
-      n += units[i].length;
-      i++;
-    }
-    try {
-      await objects.batch(chunk.flat(), { leader });
-      wrote = true;
-    } catch {
-      for (const u of chunk) {
-        try {
-          await objects.batch(u, { leader });
-          wrote = true;
-        } catch (e) {
-          log.debug('orchestrator write lost a race; next pass', { err: String(e) });
-        }
-      }
-    }
-  }
-  return wrote;
 }

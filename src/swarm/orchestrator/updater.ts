@@ -91,8 +91,6 @@ const SECOND = 1e9;
 const DEFAULTS: UpdateConfig = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: 5 * SECOND, MaxFailureRatio: 0, Order: 'stop-first' };
 /** How long a stop-first replacement waits at most for the old task to stop, beyond its stop grace period. */
 const STOP_WAIT_MS = 15_000;
-/** Writes per etcd transaction (etcd allows 128 operations). */
-const CHUNK = 60;
 
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const num = (v: unknown, d = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : d);
@@ -224,7 +222,7 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
   }
 
   const status = svc.value.updateStatus;
-  if (status && (status.State === 'paused' || status.State === 'rollback_paused')) return flush(objects, units, leader);
+  if (status && (status.State === 'paused' || status.State === 'rollback_paused')) return objects.batchUnits(units, { leader, who: 'updater' });
 
   // the slots and their live tasks
   const slots = new Map<string, VTask[]>();
@@ -245,7 +243,7 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
   const setStatus = (us: UpdateStatus) => writeService({ ...svc.value, updatedAt: iso, updateStatus: us });
 
   let state = status?.State;
-  if (!dirtySlots.length && state !== 'updating' && state !== 'rollback_started') return flush(objects, units, leader);
+  if (!dirtySlots.length && state !== 'updating' && state !== 'rollback_started') return objects.batchUnits(units, { leader, who: 'updater' });
   if (dirtySlots.length && state !== 'updating' && state !== 'rollback_started') {
     // a new update (completed ones included: something is out of date again)
     await setStatus({ State: 'updating', StartedAt: iso, Message: 'update in progress' });
@@ -280,7 +278,7 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
         await setStatus({ ...cur, State: rollingBack ? 'rollback_paused' : 'paused', Message: `${what} paused due to failure or early termination of task ${id}` });
         log.info(`updater: ${what} paused`, { service: svc.value.id, task: id });
       }
-      await flush(objects, units, leader);
+      await objects.batchUnits(units, { leader, who: 'updater' });
       return true;
     }
   }
@@ -294,15 +292,15 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
   }) : [];
 
   if (!dirtySlots.length) {
-    if (starting.length) return flush(objects, units, leader);
+    if (starting.length) return objects.batchUnits(units, { leader, who: 'updater' });
     const last = Math.max(0, ...mine.map((t) => reachedAt(t.value) ?? 0));
-    if (mine.length && last + monitorMs > now) return flush(objects, units, leader);
+    if (mine.length && last + monitorMs > now) return objects.batchUnits(units, { leader, who: 'updater' });
     const done: UpdateStatus = rollingBack
       ? { ...svc.value.updateStatus!, State: 'rollback_completed', Message: 'rollback completed', CompletedAt: iso }
       : { ...svc.value.updateStatus!, State: 'completed', Message: 'update completed', CompletedAt: iso };
     await setStatus(done);
     log.info(`updater: ${rollingBack ? 'rollback' : 'update'} completed`, { service: svc.value.id });
-    await flush(objects, units, leader);
+    await objects.batchUnits(units, { leader, who: 'updater' });
     return true;
   }
 
@@ -339,33 +337,5 @@ async function updateOne(objects: ObjectStore, svc0: VService, all: VTask[], nod
       units.push([...ts.map((t) => put(t, { desiredState: 'shutdown' }, ['waitsFor'])), { op: 'create', kind: 'tasks', value: fresh }]);
     }
   }
-  return (await flush(objects, units, leader)) || svc !== svc0;
-}
-
-/** Writes the units (each all-or-nothing), several per transaction; a chunk that loses a race is retried unit by unit. */
-async function flush(objects: ObjectStore, units: Write[][], leader?: string): Promise<boolean> {
-  let wrote = false;
-  for (let i = 0; i < units.length;) {
-    const chunk: Write[][] = [];
-    let n = 0;
-    while (i < units.length && (n === 0 || n + units[i].length <= CHUNK)) {
-      chunk.push(units[i]);
-      n += units[i].length;
-      i++;
-    }
-    try {
-      await objects.batch(chunk.flat(), { leader });
-      wrote = true;
-    } catch {
-      for (const u of chunk) {
-        try {
-          await objects.batch(u, { leader });
-          wrote = true;
-        } catch (e) {
-          log.debug('updater write lost a race; next pass', { err: String(e) });
-        }
-      }
-    }
-  }
-  return wrote;
+  return (await objects.batchUnits(units, { leader, who: 'updater' })) || svc !== svc0;
 }
