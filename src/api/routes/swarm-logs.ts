@@ -5,23 +5,11 @@ import type { Router } from '../router';
 import type { Ctx } from '../context';
 import { InvalidParameter } from '../../util/errors';
 import { timestampNs } from '../../common/time';
-
-export interface SwarmLogOptions {
-  stdout: boolean;
-  stderr: boolean;
-  follow: boolean;
-  timestamps: boolean;
-  details: boolean;
-  sinceNs?: bigint;
-  tail?: number;
-}
+import type { LogStream } from '../../swarm/agent/logs';
 
 /** What the log routes need: a service's or task's log stream. */
 export interface SwarmLogsBackend {
-  open(kind: 'services' | 'tasks', ref: string): Promise<{
-    tty: boolean;
-    run(o: SwarmLogOptions, sink: { write(b: Buffer): void }, closed: Promise<void>): Promise<void>;
-  }>;
+  open(kind: 'services' | 'tasks', ref: string): Promise<LogStream>;
 }
 
 function closedOf(ctx: Ctx): Promise<void> {
