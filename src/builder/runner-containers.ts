@@ -6,6 +6,7 @@ import type { ContainerService } from '../container/service';
 import type { Overlay2 } from '../host/storage/overlay2';
 import type { RunSpec } from './backend';
 import type { ContainerRunner } from './runner';
+import { within } from '../util/within';
 
 export class ServiceRunner implements ContainerRunner {
   constructor(private readonly containers: ContainerService, private readonly storage: Overlay2) {}
@@ -51,7 +52,7 @@ export class ServiceRunner implements ContainerRunner {
       const w = await this.containers.wait(id, 'not-running');
       ended = true;
       // The attach ends at the exit; bound the wait for its last bytes anyway.
-      await Promise.race([attached, new Promise((r) => setTimeout(r, 5000))]);
+      await within(attached, 5000);
       return w.StatusCode;
     } finally {
       ended = true;

@@ -35,6 +35,7 @@ import { inspectJson, listJson, ZERO_TIME } from './view';
 import { parseSignal } from './signals';
 import { checkCreateBody } from './wire-types';
 import type { ContainerConfig, ContainerHook, ContainerRecord, HostConfig } from './types';
+import { within } from '../util/within';
 
 export type { ContainerHook, ContainerRecord } from './types';
 
@@ -834,7 +835,7 @@ export class ContainerService {
 
   /** Resolves when every background removal begun so far has finished (daemon stop, tests). */
   async settled(timeoutMs = 30_000): Promise<void> {
-    await allWithin([...this.teardowns.values()], timeoutMs);
+    await within(Promise.all(this.teardowns.values()), timeoutMs);
   }
 
   // ---- wait -------------------------------------------------------------------
@@ -945,7 +946,7 @@ export class ContainerService {
     // An attach hears of the exit a few promise steps after it is recorded: let those run first.
     await new Promise((r) => setImmediate(r));
     const streams = this.draining.get(id);
-    if (streams?.size) await allWithin([...streams], timeoutMs);
+    if (streams?.size) await within(Promise.all(streams), timeoutMs);
   }
 
   /**
@@ -1256,11 +1257,4 @@ function splitLinkSpec(l: string): [string, string] {
   const target = (i < 0 ? l : l.slice(0, i)).replace(/^\//, '');
   const alias = i < 0 ? target : l.slice(i + 1).replace(/^.*\//, '');
   return [target, alias];
-}
-
-/** Resolves when every promise has settled or after `ms`, whichever is first (they never reject here). */
-async function allWithin(promises: Promise<void>[], ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(promises), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
-  clearTimeout(timer);
 }

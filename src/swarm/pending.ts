@@ -15,6 +15,7 @@
 // (all the CLI asks after a join) and other swarm requests wait the same way.
 import { log } from '../util/log';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
+import { within } from '../util/within';
 
 /**
  * The revision of the first write to a new etcd (its store starts at 1):
@@ -63,7 +64,6 @@ export class PendingStore {
 
   /** Resolves when the store is ready (`stored`: serves), or after `ms` (whichever is first). */
   settled(ms = SETTLE_MS, what: 'ready' | 'stored' = 'ready'): Promise<void> {
-    let t: NodeJS.Timeout | undefined;
-    return Promise.race([this[what], new Promise<void>((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
+    return within(this[what], ms);
   }
 }

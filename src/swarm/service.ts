@@ -37,6 +37,7 @@ import { resolveListen, resolveAdvertise, etcdPorts } from './addr';
 import { SwarmError, NO_SWARM, NOT_MANAGER, WORKER_NOT_MANAGER, MANAGER_NOT_READY, ALREADY_IN_SWARM, BAD_TOKEN } from './errors';
 import { engineLabels } from './constraint';
 import type { ClusterRecord, LocalState, NodeDescription, NodeRecord, Role, Availability, Versioned } from './types';
+import { within } from '../util/within';
 
 export interface SwarmDeps {
   dataRoot: string;
@@ -239,22 +240,17 @@ export class SwarmService {
     if (st?.role === 'manager' && this.store) {
       const store = this.store;
       const lease = this.ownLease;
-      await Promise.race([
-        (async () => {
-          await store.resign(st.nodeId);
-          if (lease) await store.etcd.leaseRevoke(lease).catch(() => {});
-          if (store.ownLeaderLease) await store.etcd.leaseRevoke(store.ownLeaderLease).catch(() => {});
-        })(),
-        new Promise((r) => setTimeout(r, 1000)),
-      ]);
+      await within((async () => {
+        await store.resign(st.nodeId);
+        if (lease) await store.etcd.leaseRevoke(lease).catch(() => {});
+        if (store.ownLeaderLease) await store.etcd.leaseRevoke(store.ownLeaderLease).catch(() => {});
+      })(), 1000);
     }
     this.publish();
     // calls in flight (a worker's long poll) end now; reports made while stopping go on connections of their own
     this.pool.close(true);
-    await Promise.all(this.components.map((c) => Promise.race([
-      c.stop().catch((e) => log.warn('swarm component did not stop cleanly', { component: c.name, err: String(e) })),
-      new Promise((r) => setTimeout(r, 5000)),
-    ])));
+    await Promise.all(this.components.map((c) => within(
+      c.stop().catch((e) => log.warn('swarm component did not stop cleanly', { component: c.name, err: String(e) })), 5000)));
     await this.control?.close();
     await this.stopManager();
   }
@@ -876,8 +872,7 @@ export class SwarmService {
    */
   private async nodesWritten(ms = NODE_WRITE_WAIT_MS): Promise<void> {
     if (!this.nodeWrites.size) return;
-    let t: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.nodeWrites.values()]), new Promise<void>((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
+    await within(Promise.all([...this.nodeWrites.values()]), ms);
   }
 
   private async onHeartbeat(nodeId: string, clusterId: string, running: Role, desc: NodeDescription | undefined, certRole: string): Promise<HeartbeatResponse> {
@@ -1165,10 +1160,8 @@ export class SwarmService {
     this.pool.close();
     this.prepareJoin();
     // as Docker's leave: what the membership made (task containers) goes, bounded
-    await Promise.all(this.components.map((c) => c.left && Promise.race([
-      c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })),
-      new Promise((r) => setTimeout(r, 15_000)),
-    ])));
+    await Promise.all(this.components.map((c) => c.left && within(
+      c.left().catch((e) => log.warn('swarm component did not clean up after leaving', { component: c.name, err: String(e) })), 15_000)));
   }
 
   // ---- the etcd member ----

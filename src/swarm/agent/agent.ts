@@ -31,6 +31,7 @@ import type { AgentEngine, EngineContainer } from './engine';
 import { LABEL, createBody, stopGraceSeconds, taskContainerName, type TaskService, type TemplateNode } from './spec';
 import { TaskFiles } from './files';
 import { limiter } from '../../util/limiter';
+import { within } from '../../util/within';
 
 /** How long a worker's long poll waits at the manager. */
 const WAIT_MS = 8_000;
@@ -94,7 +95,7 @@ export class Agent implements SwarmComponent {
     this.abort?.abort();
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    await Promise.race([Promise.all([...this.chains.values()]), new Promise((r) => setTimeout(r, 3000))]);
+    await within(Promise.all([...this.chains.values()]), 3000);
   }
 
   /** The node left the swarm (or was removed): its task containers go, as Docker's `swarm leave` does. */
@@ -102,7 +103,7 @@ export class Agent implements SwarmComponent {
     this.abort?.abort();
     this.token = '';
     this.pending.clear();
-    await Promise.race([Promise.all([...this.chains.values()]), new Promise((r) => setTimeout(r, 5000))]);
+    await within(Promise.all([...this.chains.values()]), 5000);
     this.local.clear();
     for (const c of this.engine.containersWithLabel(LABEL.taskId)) {
       await this.engine.remove(c.id).catch((e) => log.warn('could not remove a task container', { id: c.id, err: String(e) }));

@@ -11,6 +11,7 @@ import { checkAnyReference, parseRef, withDefaultTag } from '../../refs';
 import { pumpStreams, watchResize } from '../../attach';
 import { registryAuthFor } from '../registry/credentials';
 import type { FlagDef, Parsed } from '../../flags';
+import { within } from '../../../util/within';
 
 export async function pullImage(ctx: CommandContext, image: string, platform: string | undefined, quiet: boolean, out = ctx.stderr): Promise<void> {
   const r = parseRef(image);
@@ -62,7 +63,7 @@ async function beginWait(ctx: CommandContext, id: string, condition: 'next-exit'
   const resP = ctx.client.transport.request({ method: 'POST', path: `/containers/${encodeURIComponent(id)}/wait`, query: { condition } });
   resP.catch(() => {});
   // Docker flushes the headers once the waiter is registered; don't hang if a daemon doesn't.
-  await Promise.race([resP.then(() => undefined, () => undefined), new Promise((r) => setTimeout(r, 1500))]);
+  await within(resP.then(() => undefined, () => undefined), 1500);
   const result = (async () => {
     const res = await resP;
     let body = '';
