@@ -142,7 +142,7 @@ function start(): void {
         if (PROCESS_WIDE_ENV.test(k) && k !== 'NODE_EXTRA_CA_CERTS' && req.env[k] !== ownEnv[k]) { refusal = k; break; }
       }
     }
-    const verdict = refusal ? { ok: false as const, reason: refusal } : servable(req.argv, req.env);
+    const verdict = refusal ? { ok: false as const, reason: refusal } : servable(req.argv, req.env, req.cwd);
     if (!verdict.ok) {
       sock.end(frame('f', ''));
       return;
