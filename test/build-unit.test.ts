@@ -178,21 +178,116 @@ test('context: a hostile tar cannot write outside the context', async () => {
     return Readable.from([Buffer.concat(chunks)]);
   };
   try {
-    // `..` is clamped to the root.
-    const c1 = await BuildContext.fromTar(await make([[{ name: '../../escape.txt' }, 'x']]), path.join(base, 'c1'));
-    assert.equal(fs.readFileSync(path.join(c1.root, 'escape.txt'), 'utf8'), 'x');
-    assert.equal(fs.existsSync(path.join(base, 'escape.txt')), false);
-    // Writing through a symlink that points out is refused.
-    await assert.rejects(
-      BuildContext.fromTar(await make([[{ name: 'link', type: 'symlink', linkname: outside }], [{ name: 'link/evil.txt' }, 'evil']]), path.join(base, 'c2')),
-      /failed to read build context/,
-    );
-    assert.deepEqual(fs.readdirSync(outside), []);
-    // A symlink's target is only ever resolved inside the root.
-    const c3 = await BuildContext.fromTar(await make([[{ name: 'up', type: 'symlink', linkname: '../../outside' }]]), path.join(base, 'c3'));
-    assert.equal(c3.resolve('up'), path.join(c3.root, 'outside'));
-    // Garbage is not a tar.
-    await assert.rejects(BuildContext.fromTar(Readable.from([Buffer.alloc(1024, 'z')]), path.join(base, 'c4')), /failed to read build context/);
+    // both forms: kept in memory (the default for a small context) and written to disk first
+    for (const limit of [8 << 20, 0]) {
+      const at = (n: string) => path.join(base, `${n}-${limit}`);
+      // `..` is clamped to the root.
+      const c1 = await BuildContext.fromTar(await make([[{ name: '../../escape.txt' }, 'x']]), at('c1'), limit);
+      assert.equal(c1.inMemory, limit > 0);
+      c1.materialize();
+      assert.equal(fs.readFileSync(path.join(c1.root, 'escape.txt'), 'utf8'), 'x');
+      assert.equal(fs.existsSync(path.join(base, 'escape.txt')), false);
+      // Writing through a symlink that points out is refused.
+      await assert.rejects(
+        BuildContext.fromTar(await make([[{ name: 'link', type: 'symlink', linkname: outside }], [{ name: 'link/evil.txt' }, 'evil']]), at('c2'), limit),
+        /failed to read build context/,
+      );
+      assert.deepEqual(fs.readdirSync(outside), []);
+      // A symlink's target is only ever resolved inside the root.
+      const c3 = await BuildContext.fromTar(await make([[{ name: 'up', type: 'symlink', linkname: '../../outside' }]]), at('c3'), limit);
+      assert.equal(c3.resolve('up'), path.join(c3.root, 'outside'));
+      // Garbage is not a tar.
+      await assert.rejects(BuildContext.fromTar(Readable.from([Buffer.alloc(1024, 'z')]), at('c4'), limit), /failed to read build context/);
+    }
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('context: kept in memory, it answers every lookup as the same context on disk does', async () => {
+  const { BuildContext } = await import('../src/builder/context');
+  const tar = (await import('tar-stream')).default;
+  const { Readable } = await import('node:stream');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ctxmem-'));
+  const make = async (entries: Array<[any, string?]>) => {
+    const pack = tar.pack();
+    for (const [h, body] of entries) pack.entry(h, body as any);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack as any) chunks.push(c);
+    return Buffer.concat(chunks);
+  };
+  const entries: Array<[any, string?]> = [
+    [{ name: 'Dockerfile', mode: 0o644 }, 'FROM busybox\n'],
+    [{ name: '.dockerignore', mode: 0o600 }, 'ignored*\n!ignored-kept\nsub/drop\n'],
+    [{ name: 'dir/', type: 'directory', mode: 0o750 }],
+    [{ name: 'dir/a.txt', mode: 0o640 }, 'a'],
+    [{ name: 'dir/nested/deep/b.sh', mode: 0o755 }, 'b'], // parents made implicitly
+    [{ name: 'dir/', type: 'directory', mode: 0o700 }], // declared again: its mode changes
+    [{ name: 'ln', type: 'symlink', linkname: 'dir/a.txt' }],
+    [{ name: 'abs-ln', type: 'symlink', linkname: '/dir' }],
+    [{ name: 'dangling', type: 'symlink', linkname: 'nowhere' }],
+    [{ name: 'ignored-1' }, 'i'],
+    [{ name: 'ignored-kept' }, 'k'],
+    [{ name: 'sub/drop/x' }, 'x'],
+    [{ name: 'sub/keep' }, 'y'],
+    [{ name: 'df-link', type: 'symlink', linkname: 'Dockerfile' }],
+  ];
+  const spills: Array<Array<[any, string?]>> = [
+    [...entries, [{ name: 'hard', type: 'link', linkname: 'dir/a.txt' }]], // a hard link
+    [...entries, [{ name: 'dir/a.txt', mode: 0o600 }, 'replaced']], // a path written twice
+  ];
+  try {
+    const lookups = (c: InstanceType<typeof BuildContext>) => {
+      const ignore = c.applyDockerignore(['Dockerfile', '.dockerignore']);
+      const out: Record<string, unknown> = { ignore: !!ignore };
+      for (const p of ['dir', 'dir/a.txt', 'ln', 'abs-ln/a.txt', '.', 'sub', 'dir/nested', '../dir/../dir/a.txt']) {
+        out[`sum ${p}`] = c.checksum(p);
+        out[`dir ${p}`] = c.isDir(p);
+        out[`resolve ${p}`] = path.relative(c.root, c.resolve(p));
+      }
+      for (const g of ['dir/*.txt', '*', 'ignored*', 'dir/nested/*/*.sh', 'nope', 'dangling', 'sub/drop']) out[`sources ${g}`] = c.sources(g);
+      out.dockerfile = c.readFile('df-link').toString();
+      c.removePath('.dockerignore');
+      out.after = c.sources('.dockerignore');
+      return out;
+    };
+    let n = 0;
+    for (const list of [entries, ...spills]) {
+      const body = await make(list);
+      const mem = await BuildContext.fromTar(Readable.from([body]), path.join(base, `m${n}`), 8 << 20);
+      const disk = await BuildContext.fromTar(Readable.from([body]), path.join(base, `d${n++}`), 0);
+      assert.equal(disk.inMemory, false);
+      assert.equal(mem.inMemory, list === entries, 'a hard link or a replaced path sends the context to disk');
+      if (list === entries) assert.equal(fs.existsSync(mem.root), false, 'nothing on disk yet');
+      assert.deepEqual(lookups(mem), lookups(disk));
+      // written out, it is the same tree
+      mem.materialize();
+      assert.equal(mem.inMemory, false);
+      assert.deepEqual(lookups(mem), lookups(disk));
+      const tree = (root: string): string[] => {
+        const out: string[] = [];
+        const walk = (rel: string) => {
+          for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+            const r = rel ? `${rel}/${name}` : name;
+            const st = fs.lstatSync(path.join(root, r));
+            out.push(`${r} ${st.mode.toString(8)} ${st.isFile() ? fs.readFileSync(path.join(root, r), 'utf8') : st.isSymbolicLink() ? fs.readlinkSync(path.join(root, r)) : ''}`);
+            if (st.isDirectory()) walk(r);
+          }
+        };
+        walk('');
+        return out;
+      };
+      assert.deepEqual(tree(mem.root), tree(disk.root));
+      mem.remove();
+      disk.remove();
+      assert.equal(fs.existsSync(mem.root), false);
+    }
+    // over the limit: on disk from the entry that crosses it
+    const big = await BuildContext.fromTar(Readable.from([await make([[{ name: 'a' }, 'x'.repeat(3000)], [{ name: 'b' }, 'y'.repeat(3000)]])]), path.join(base, 'big'), 4096);
+    assert.equal(big.inMemory, false);
+    assert.equal(fs.readFileSync(path.join(big.root, 'a'), 'utf8').length, 3000);
+    big.remove();
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }

@@ -12,7 +12,9 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startDaemon, waitFor, type TestDaemon, type RunResult } from './helpers/daemon';
 import { cliSocket, alive, type CliSocket } from './helpers/cli-server';
-import { servable } from '../src/cli/resident/allow';
+import os from 'node:os';
+import { servable, BUILD_VALUE_FLAGS, BUILD_BOOL_FLAGS } from '../src/cli/resident/allow';
+import { buildCommand } from '../src/cli/commands/image/build';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BERTH = path.join(ROOT, 'bin', 'berth');
@@ -39,9 +41,9 @@ after(async () => {
   await d?.stop();
 });
 
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv, opts: { uid?: number } = {}): Promise<RunResult> {
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv, opts: { uid?: number; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.uid });
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.uid, cwd: opts.cwd });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -220,5 +222,100 @@ test('another user is refused: neither the socket nor the client serves them', a
     assert.equal(connected, false);
   } finally {
     srv.close();
+  }
+});
+
+test('build is served for a context directory, relative to the client\'s cwd; stdin, URLs and --iidfile are not', async () => {
+  const s = socket();
+  await started(s);
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-res-build-'));
+  try {
+    const ctx = path.join(top, 'ctx');
+    fs.mkdirSync(path.join(ctx, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY a.txt /\nCOPY sub /sub/\nENV X=1\nCMD ["cat", "/a.txt"]\n');
+    fs.writeFileSync(path.join(ctx, 'a.txt'), 'a\n');
+    fs.writeFileSync(path.join(ctx, 'sub', 'b.txt'), 'b\n');
+    fs.writeFileSync(path.join(ctx, '.dockerignore'), 'sub/ignored\n');
+    fs.writeFileSync(path.join(ctx, 'sub', 'ignored'), 'x\n');
+    fs.writeFileSync(path.join(top, 'Other.Dockerfile'), 'FROM busybox\nCOPY a.txt /other\n');
+    const env = envFor(s, { PATH: NO_NODE });
+    const cases: Array<[string[], string]> = [
+      [['build', '-t', 'res-build', '.'], ctx],
+      [['build', '-q', '--tag=res-build', 'ctx'], top],
+      [['image', 'build', '-t', 'res-build', '--build-arg', 'A=1', '../ctx'], path.join(ctx, 'sub')],
+      [['build', '-f', 'Other.Dockerfile', '-t', 'res-other', 'ctx'], top], // a Dockerfile outside the context
+      [['build', '-fctx/Dockerfile', 'ctx'], top],
+      [['build', 'no-such-dir'], top], // error, exit 1
+      [['build', '-f', 'nope', '.'], ctx], // error
+    ];
+    for (const [args, cwd] of cases) {
+      await exec(process.execPath, ['--', BERTH, ...args], env, { cwd }); // fills the cache
+      const served = await exec(BERTH, args, env, { cwd });
+      const plain = await exec(process.execPath, ['--', BERTH, ...args], env, { cwd });
+      const what = `berth ${args.join(' ')} in ${cwd}`;
+      assert.notEqual(served.code, 127, `${what} was served (no node on the PATH): ${served.stderr}`);
+      assert.equal(served.stdout, plain.stdout, `stdout of ${what}`);
+      assert.equal(served.stderr, plain.stderr, `stderr of ${what}`);
+      assert.equal(served.code, plain.code, `exit code of ${what}`);
+    }
+    const cached = await exec(BERTH, ['build', '.'], env, { cwd: ctx });
+    assert.equal((cached.stdout.match(/Using cache/g) ?? []).length, 4, cached.stdout);
+    assert.match(cached.stdout, /Sending build context to Docker daemon {2}\d/);
+    // not served: the client falls back to node (here: none on the PATH)
+    for (const args of [['build', '-'], ['build', '-f', '-', '.'], ['build', '--file=-', '.'], ['build', '--iidfile', 'id', '.'], ['build', 'http://example.invalid/x.tar'], ['build', '-qt', 'x', '.'], ['build', '--no-such-flag', '.'], ['build'], ['build', '--', '.']]) {
+      const r = await exec(BERTH, args, env, { cwd: ctx });
+      assert.equal(r.code, 127, `berth ${args.join(' ')} not served: ${r.stderr}`);
+    }
+  } finally {
+    fs.rmSync(top, { recursive: true, force: true });
+  }
+  // the allow-list's idea of build's flags is build's own
+  const defs = buildCommand.flags ?? [];
+  assert.deepEqual(
+    new Map(defs.filter((f) => f.type !== 'bool').map((f) => [f.name, f.short ?? ''])),
+    BUILD_VALUE_FLAGS,
+  );
+  assert.deepEqual(new Map(defs.filter((f) => f.type === 'bool').map((f) => [f.name, f.short ?? ''])), BUILD_BOOL_FLAGS);
+  assert.equal(servable(['build', '.'], {}).ok, false, 'no cwd: not served');
+  assert.equal(servable(['build', '.'], {}, 'rel').ok, false);
+  assert.deepEqual(servable(['-H', 'unix:///x', 'build', '--rm=false', '-t', 'a', '--network', 'host', '.'], {}, '/'), { ok: true });
+  assert.equal(servable(['build', '-t'], {}, '/').ok, false);
+});
+
+test('Ctrl-C on a served build cancels it: the RUN container goes, no image is tagged', async () => {
+  const s = socket();
+  await started(s);
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-res-cancel-'));
+  try {
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo sta""rted && sleep 60\n');
+    const t0 = Date.now();
+    const child = spawn(BERTH, ['build', '-t', 'res-cancelled', '.'], { cwd: ctx, env: envFor(s, { PATH: NO_NODE }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, sig) => res([c, sig])));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`build did not start in 60 s: ${out} ${err}`)), 60_000);
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/^started$/m.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    const [, sig] = await ended;
+    assert.equal(sig, 'SIGINT', `the client ends as the normal path does on ^C: ${err}`);
+    let left = 'x';
+    for (let i = 0; i < 150 && left; i++) {
+      left = (await d.berth(['ps', '-aq', '--filter', 'status=running'])).stdout.trim();
+      if (left) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(left, '', 'the build container is gone');
+    assert.ok(Date.now() - t0 < 50_000, 'cancelled well before the sleep ended');
+    assert.notEqual((await d.berth(['image', 'inspect', 'res-cancelled'])).code, 0, 'no image tagged');
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
   }
 });

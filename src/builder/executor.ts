@@ -91,10 +91,9 @@ export class Build {
     private readonly opts: BuildOptions,
     private readonly out: BuildSink,
   ) {
-    const dfPath = ctx.resolve(opts.dockerfile || 'Dockerfile');
     let text: string;
     try {
-      text = fs.readFileSync(dfPath, 'utf8');
+      text = ctx.readFile(opts.dockerfile || 'Dockerfile').toString('utf8');
     } catch {
       throw new InvalidParameter(`Cannot locate specified Dockerfile: ${opts.dockerfile || 'Dockerfile'}`);
     }
@@ -703,7 +702,7 @@ export class Build {
           for (const m of matches) {
             const abs = sctx.resolve(m);
             sources.push({ kind: 'path', abs, name: m });
-            sums.push(`${fs.statSync(abs).isDirectory() ? 'dir' : 'file'}:${sctx.checksum(m)}`);
+            sums.push(`${sctx.isDir(m) ? 'dir' : 'file'}:${sctx.checksum(m)}`);
           }
         }
         if (sources.length > 1 && !dest.endsWith('/')) {
@@ -714,6 +713,8 @@ export class Build {
         // Names matter too: `COPY a /d/` and `COPY b /d/` with equal contents make different files.
         const names = sources.map((x) => (x.kind === 'path' ? path.posix.basename(x.name) : x.name));
         await this.commitStep(st, createdBy, { kind: n.cmd, chown: f.chown ?? '', chmod: chmod ?? null, names }, async () => {
+          // A miss reads its sources from disk: a context kept in memory goes there now.
+          if (fromRef === undefined && sources.some((x) => x.kind === 'path')) this.ctx.materialize();
           tmp = this.backend.tempDir(n.cmd);
           const file = path.join(tmp, 'layer.tar');
           await this.backend.withRootfs(st.image, async (root) => {

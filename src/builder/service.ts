@@ -56,7 +56,7 @@ export class BuilderService {
       const build = new Build(this.backend, this.cache, ctx, opts, proxy);
       // The client always sends these two; once read, they go if .dockerignore excludes them.
       for (const f of [dockerfile, '.dockerignore']) {
-        if (ignore?.matches(f)) fs.rmSync(ctx.resolve(f, false), { force: true });
+        if (ignore?.matches(f)) ctx.removePath(f);
       }
       const c = ctx;
       return {

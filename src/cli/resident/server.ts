@@ -29,6 +29,8 @@ const tscMain = path.join(dist, 'src', 'cli', 'main.js');
 const watched = [bundle, tscMain, workerFile, __filename, path.join(__dirname, 'allow.js')];
 const IDLE_MS = Number(process.env.BERTH_CLI_IDLE_MS) > 0 ? Number(process.env.BERTH_CLI_IDLE_MS) : 10 * 60_000;
 const CHECK_MS = 2_000;
+/** Workers kept started ahead (BERTH_CLI_SPARES; 1 keeps one, as before). */
+const SPARES = Number(process.env.BERTH_CLI_SPARES) >= 1 ? Math.min(4, Math.floor(Number(process.env.BERTH_CLI_SPARES))) : 2;
 
 function stamp(f: string): string {
   const s = fs.statSync(f);
@@ -79,7 +81,7 @@ function start(): void {
   // The environment this process was started with: TZ, locale and Node's options are its own.
   const ownEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => PROCESS_WIDE_ENV.test(k) && k !== 'NODE_EXTRA_CA_CERTS'));
 
-  let spare: Worker | undefined;
+  const spares: Worker[] = [];
   const warm = (): Worker => {
     const w = new Worker(workerFile, { stdout: true, stderr: true, workerData: { bundle, dist } });
     w.on('error', () => { /* reported to its request, if it had one */ });
@@ -88,13 +90,12 @@ function start(): void {
   };
   // The next spare starts once a command is done, not beside it: on two
   // cores its start-up would take the CPU from the command being answered.
-  const take = (): Worker => {
-    const w = spare ?? warm();
-    spare = undefined;
-    return w;
-  };
+  // A command takes the oldest of SPARES: the one started after the last
+  // command has had that command's time and the gap after it to get ready,
+  // so commands in a loop (a script, the bench) rarely wait for a start-up.
+  const take = (): Worker => spares.shift() ?? warm();
   const rewarm = () => {
-    if (!spare && !stopping) spare = warm();
+    while (!stopping && spares.length < SPARES) spares.push(warm());
   };
 
   let idle: NodeJS.Timeout;
@@ -109,7 +110,7 @@ function start(): void {
       }
     } catch { /* gone already */ }
     clearTimeout(idle);
-    void spare?.terminate();
+    for (const w of spares.splice(0)) void w.terminate();
     // Requests in flight finish (bounded); nothing new is accepted.
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 30_000).unref();
@@ -142,7 +143,7 @@ function start(): void {
         if (PROCESS_WIDE_ENV.test(k) && k !== 'NODE_EXTRA_CA_CERTS' && req.env[k] !== ownEnv[k]) { refusal = k; break; }
       }
     }
-    const verdict = refusal ? { ok: false as const, reason: refusal } : servable(req.argv, req.env);
+    const verdict = refusal ? { ok: false as const, reason: refusal } : servable(req.argv, req.env, req.cwd);
     if (!verdict.ok) {
       sock.end(frame('f', ''));
       return;
@@ -195,7 +196,7 @@ function start(): void {
       fs.chmodSync(sockPath, 0o600);
       sockIno = fs.statSync(sockPath).ino;
       fs.writeFileSync(`${sockPath}.pid`, `${process.pid}\n`, { mode: 0o600 });
-      spare = warm();
+      rewarm();
       touch();
       // Removed or replaced (another server, a cleaned-up temp dir): leave.
       setInterval(() => {

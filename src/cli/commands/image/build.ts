@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import tar from 'tar-stream';
 import type { Command, CommandContext } from '../../registry';
 import { CliError, StatusError } from '../../registry';
 import { packDir } from '../../../client/build-context';
+import { tarOf } from '../../../client/context-tar';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -45,7 +45,11 @@ export const buildCommand: Command = {
     } else if (/^(https?|git):\/\//.test(src)) {
       throw new CliError('building from a URL is not supported by berth');
     } else {
-      if (!fs.existsSync(src) || !fs.statSync(src).isDirectory()) throw new CliError(`unable to prepare context: path "${src}" not found`);
+      // Every path is made absolute first: served by the resident CLI server
+      // (src/cli/resident/), process.cwd() is the client's but fs's relative
+      // paths would be the server's.
+      const dir = path.resolve(src);
+      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CliError(`unable to prepare context: path "${src}" not found`);
       let extra: { name: string; data: Buffer } | undefined;
       if (p.flags.file === '-') {
         extra = { name: '.berth-stdin-Dockerfile', data: await readAll(ctx.stdin) };
@@ -53,17 +57,17 @@ export const buildCommand: Command = {
       } else if (p.flags.file) {
         // -f is relative to the current directory; inside the context it is sent as its relative path.
         const abs = path.resolve(p.flags.file);
-        const rel = path.relative(path.resolve(src), abs);
+        const rel = path.relative(dir, abs);
         if (rel.startsWith('..') || path.isAbsolute(rel)) {
           if (!fs.existsSync(abs)) throw new CliError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${abs}: no such file or directory`);
           extra = { name: '.berth-external-Dockerfile', data: fs.readFileSync(abs) };
           dockerfile = extra.name;
         } else dockerfile = rel.split(path.sep).join('/');
       }
-      if (!extra && !fs.existsSync(path.join(src, dockerfile))) {
-        throw new CliError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${path.resolve(src, dockerfile)}: no such file or directory`);
+      if (!extra && !fs.existsSync(path.join(dir, dockerfile))) {
+        throw new CliError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${path.resolve(dir, dockerfile)}: no such file or directory`);
       }
-      const packed = packDir(src, dockerfile, extra);
+      const packed = packDir(dir, dockerfile, extra);
       size = packed.size;
       context = packed.stream;
     }
@@ -109,7 +113,7 @@ async function printStream(ctx: CommandContext, stream: AsyncGenerator<any>, iid
     if (m.aux && typeof m.aux === 'object' && typeof (m.aux as any).ID === 'string') id = (m.aux as any).ID;
     if (typeof m.stream === 'string') ctx.out(m.stream);
   }
-  if (iidfile && id) fs.writeFileSync(iidfile, id);
+  if (iidfile && id) fs.writeFileSync(path.resolve(iidfile), id);
 }
 
 function humanSize(n: number): string {
@@ -140,8 +144,5 @@ function bufferStream(b: Buffer): Readable {
 }
 
 function packFiles(files: { name: string; data: Buffer }[]): Readable {
-  const pack = tar.pack();
-  for (const f of files) pack.entry({ name: f.name, mode: 0o644, size: f.data.length }, f.data);
-  pack.finalize();
-  return pack as unknown as Readable;
+  return bufferStream(tarOf(files));
 }
