@@ -3,14 +3,12 @@
 // (the pattern logic is shared with the daemon's builder).
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
 import { IgnoreMatcher } from '../common/dockerignore';
-import { END_OF_ARCHIVE, entryHeader, padding } from './context-tar';
 
 /** Files up to this size are read with one synchronous call. */
 const SMALL_FILE = 1 << 20;
-/** The most a chunk of the tar holds before it is handed on. */
-const CHUNK = 1 << 20;
 
 /** The context tar: every file not excluded by .dockerignore (the Dockerfile and .dockerignore always go). */
 export function packDir(root: string, dockerfile: string, extra?: { name: string; data: Buffer }): { stream: Readable; size: number } {
@@ -38,61 +36,28 @@ export function packDir(root: string, dockerfile: string, extra?: { name: string
     }
   };
   walk('');
-  // Small entries leave in chunks of up to CHUNK bytes: each chunk is one
-  // write (and one chunk of the chunked request body).
-  async function* tarChunks(): AsyncGenerator<Buffer> {
-    let pending: Buffer[] = [];
-    let n = 0;
-    const push = (b: Buffer) => {
-      pending.push(b);
-      n += b.length;
-    };
-    const flush = () => {
-      const out = pending.length === 1 ? pending[0] : Buffer.concat(pending, n);
-      pending = [];
-      n = 0;
-      return out;
-    };
-    const changed = (abs: string) => new Error(`${abs} changed while the build context was being read`);
+  const pack = tar.pack();
+  (async () => {
+    const add = (h: any, body?: Buffer) => new Promise<void>((res, rej) => pack.entry(h, body as any, (e: unknown) => (e ? rej(e) : res())));
     for (const e of entries) {
-      const base = { name: e.rel, mode: e.st.mode & 0o7777, mtime: e.st.mtime, size: 0 };
-      if (e.st.isDirectory()) push(entryHeader({ ...base, type: 'directory' }));
-      else if (e.st.isSymbolicLink()) push(entryHeader({ ...base, type: 'symlink', linkname: fs.readlinkSync(e.abs) }));
+      const base = { name: e.rel, mode: e.st.mode & 0o7777, mtime: e.st.mtime, uid: 0, gid: 0 };
+      if (e.st.isDirectory()) await add({ ...base, type: 'directory' });
+      else if (e.st.isSymbolicLink()) await add({ ...base, type: 'symlink', linkname: fs.readlinkSync(e.abs) });
       else if (e.st.isFile() && e.st.size <= SMALL_FILE) {
-        // Most context files are small: one synchronous read each.
+        // Most context files are small: one synchronous read instead of a read
+        // stream's thread-pool round trips, which the next entry waits for.
         const data = fs.readFileSync(e.abs);
-        if (data.length !== e.st.size) throw changed(e.abs);
-        push(entryHeader({ ...base, type: 'file', size: data.length }));
-        push(data);
-        push(padding(data.length));
+        if (data.length !== e.st.size) throw new Error(`${e.abs} changed while the build context was being read`);
+        await add({ ...base, type: 'file', size: data.length }, data);
       } else if (e.st.isFile()) {
-        push(entryHeader({ ...base, type: 'file', size: e.st.size }));
-        yield flush();
-        const fd = fs.openSync(e.abs, 'r');
-        try {
-          let sent = 0;
-          while (sent < e.st.size) {
-            const buf = Buffer.allocUnsafe(Math.min(CHUNK, e.st.size - sent));
-            const got = fs.readSync(fd, buf, 0, buf.length, sent);
-            if (got === 0) throw changed(e.abs);
-            sent += got;
-            yield got === buf.length ? buf : buf.subarray(0, got);
-          }
-          if (fs.readSync(fd, Buffer.alloc(1), 0, 1, sent) !== 0) throw changed(e.abs);
-        } finally {
-          fs.closeSync(fd);
-        }
-        push(padding(e.st.size));
+        await new Promise<void>((res, rej) => {
+          const w = pack.entry({ ...base, type: 'file', size: e.st.size }, (err: unknown) => (err ? rej(err) : res()));
+          fs.createReadStream(e.abs).on('error', rej).pipe(w);
+        });
       }
-      if (n >= CHUNK) yield flush();
     }
-    if (extra) {
-      push(entryHeader({ name: extra.name, type: 'file', mode: 0o644, mtime: new Date(), size: extra.data.length }));
-      push(extra.data);
-      push(padding(extra.data.length));
-    }
-    push(END_OF_ARCHIVE);
-    yield flush();
-  }
-  return { stream: Readable.from(tarChunks(), { objectMode: false }), size };
+    if (extra) await add({ name: extra.name, mode: 0o644, size: extra.data.length }, extra.data);
+    pack.finalize();
+  })().catch((e) => pack.destroy(e));
+  return { stream: pack as unknown as Readable, size };
 }

@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import tar from 'tar-stream';
 import type { Command, CommandContext } from '../../registry';
 import { CliError, StatusError } from '../../registry';
 import { packDir } from '../../../client/build-context';
-import { tarOf } from '../../../client/context-tar';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -144,5 +144,8 @@ function bufferStream(b: Buffer): Readable {
 }
 
 function packFiles(files: { name: string; data: Buffer }[]): Readable {
-  return bufferStream(tarOf(files));
+  const pack = tar.pack();
+  for (const f of files) pack.entry({ name: f.name, mode: 0o644, size: f.data.length }, f.data);
+  pack.finalize();
+  return pack as unknown as Readable;
 }
