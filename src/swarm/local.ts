@@ -67,6 +67,23 @@ export class LocalFiles {
     for (const [name, pem] of Object.entries(files)) if (pem) writePrivate(this.cert(name as Parameters<LocalFiles['cert']>[0]), pem);
   }
 
+  /**
+   * A join's files known before its answer (root CA, key) in a fresh
+   * directory, written while the join call is out (on libuv's pool); no
+   * state.json yet: a node restarted before it is written is in no swarm.
+   */
+  async stage(files: Partial<Record<Parameters<LocalFiles['cert']>[0], string>>): Promise<void> {
+    await fs.promises.rm(this.dir, { recursive: true, force: true });
+    await fs.promises.mkdir(this.certs, { recursive: true, mode: 0o700 });
+    await Promise.all(Object.entries(files).map(async ([name, pem]) => {
+      if (!pem) return;
+      const file = this.cert(name as Parameters<LocalFiles['cert']>[0]);
+      await fs.promises.writeFile(`${file}.tmp`, pem, { mode: 0o600 });
+      await fs.promises.chmod(`${file}.tmp`, 0o600);
+      await fs.promises.rename(`${file}.tmp`, file);
+    }));
+  }
+
   /** Drops the etcd member's files (a demoted or leaving manager). */
   removeEtcd(): void {
     fs.rmSync(this.etcdData, { recursive: true, force: true });

@@ -459,6 +459,7 @@ export class SwarmService {
       let csr: { keyPem: string; csrPem: string };
       let jr: JoinRequest;
       let tCA: number;
+      let staged: Promise<void> | undefined;
       try {
         if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
         try {
@@ -476,7 +477,15 @@ export class SwarmService {
           token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
           addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
         };
+        // the files known now are written while the manager answers (under a
+        // busy host's fsync traffic four files cost 10-15 ms after it)
+        staged = this.files.stage({ 'swarm-root-ca.crt': rootCA, 'swarm-node.key': csr.keyPem });
+        staged.catch(() => {}); // awaited below
         res = await conn.post<JoinResponse>('/join', jr, 30_000);
+      } catch (e) {
+        // a refused join leaves no files (no state.json: nothing a restart would read)
+        if (staged) await staged.then(() => this.files.removeAll(), () => this.files.removeAll());
+        throw e;
       } finally {
         conn.close();
       }
@@ -490,8 +499,9 @@ export class SwarmService {
         ...(res.etcd ? { etcdInitialCluster: res.etcd.initialCluster, etcdInitialState: 'existing' as const } : {}),
         ...(res.role === 'worker' ? { joinDesc: describe(jr) } : {}),
       };
-      this.files.removeAll();
-      this.files.writeCerts({ 'swarm-root-ca.crt': rootCA, 'swarm-node.crt': res.cert, 'swarm-node.key': csr.keyPem });
+      await staged;
+      const tStaged = Date.now();
+      this.files.writeCerts({ 'swarm-node.crt': res.cert });
       if (res.etcd) this.files.writeCerts({ 'etcd-ca.crt': res.etcd.ca, 'etcd.crt': res.etcd.cert, 'etcd.key': res.etcd.key || csr.keyPem });
       try {
         this.state = st;
@@ -519,7 +529,7 @@ export class SwarmService {
           this.startLoop();
         });
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, filesMs: tFiles - tJoin, totalMs: Date.now() - t0 });
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, stagedMs: tStaged - tJoin, filesMs: tFiles - tJoin, totalMs: Date.now() - t0 });
     });
   }
 
@@ -764,6 +774,7 @@ export class SwarmService {
       store = s;
       cluster = (await s.recentCluster().catch(() => s.cluster())).value;
     }
+    const tCluster = Date.now();
     const token = String(req.token ?? '');
     const role: Role | undefined = sameToken(token, cluster.tokens.manager) ? 'manager' : sameToken(token, cluster.tokens.worker) ? 'worker' : undefined;
     if (!role) throw new SwarmError(400, BAD_TOKEN);
@@ -805,10 +816,12 @@ export class SwarmService {
       // a worker is answered before its record is written (the write follows
       // at once; reads of the node list on this manager wait for it, and the
       // worker's first heartbeat makes the record if it never lands): its
-      // answer needs only the managers, from the list as last read
-      const nodes = await s.recentNodes();
+      // answer needs only the managers, from the list as last read (stale
+      // after a manager join: the worker's first heartbeat brings the new one)
+      const nodes = await s.lastNodes();
+      const tNodes = Date.now();
       this.writeLate(s, rec, lease);
-      log.info('node joined', { node: nodeId, role, addr: req.addr, waitMs: t0 - tIn, checkMs: tSign - t0, writeMs: 'after', totalMs: Date.now() - tIn });
+      log.info('node joined', { node: nodeId, role, addr: req.addr, clusterMs: tCluster - tIn, waitMs: t0 - tIn, checkMs: tSign - t0, nodesMs: tNodes - tSign, writeMs: 'after', totalMs: Date.now() - tIn });
       return { nodeId, clusterId: cluster.id, role, rootCA: cluster.rootCA.certPem, cert, managers: managersOf(nodes) };
     }
     // the record first (one transaction, which reads back the nodes and who is alive): once a member is added, writes need the new member up

@@ -68,6 +68,8 @@ export class SwarmStore {
   /** The node list as last read while the change feed was live, and the count of node changes seen (a read older than one is not kept). */
   private nodesSnap?: Array<Versioned<NodeRecord>>;
   private nodesGen = 0;
+  /** The node list as last read by recentNodes(), kept when a change makes it stale (lastNodes()). */
+  private nodesLast?: Array<Versioned<NodeRecord>>;
   private unlisten?: () => void;
   /** The cluster record as last read while the change feed was live, and the count of its changes seen. */
   private clusterSnap?: Versioned<ClusterRecord>;
@@ -98,7 +100,18 @@ export class SwarmStore {
     const gen = this.nodesGen;
     const nodes = await this.nodes();
     if (feed.live && gen === this.nodesGen) this.nodesSnap = nodes;
+    this.nodesLast = nodes;
     return nodes;
+  }
+
+  /**
+   * The node list as last read, even when a change has been seen since (a
+   * worker's join answers with its managers from it: on a busy leader, right
+   * after a manager join, a fresh read cost 5-30 ms; the worker's heartbeats
+   * bring the current list); a read when there is none.
+   */
+  async lastNodes(): Promise<Array<Versioned<NodeRecord>>> {
+    return this.nodesLast ?? this.recentNodes();
   }
 
   /**
@@ -230,6 +243,7 @@ export class SwarmStore {
     }
     const nodes = r.kvs.filter((kv) => kv.key.startsWith(K.nodes)).map((kv) => ({ value: JSON.parse(kv.value) as NodeRecord, index: kv.modRevision }));
     const alive = new Set(r.kvs.filter((kv) => kv.key.startsWith(K.alives)).map((kv) => kv.key.slice(K.alives.length)));
+    this.nodesLast = nodes; // a read as fresh as any: the next worker's join lists this manager
     return { nodes, alive };
   }
 
