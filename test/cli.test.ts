@@ -179,10 +179,9 @@ test('errors and exit codes follow docker', async () => {
 });
 
 test('events: --since/--until/--filter and --format match docker', async () => {
-  // `since` is whole seconds, one back: the image events of the test before
-  // (its save/load and rmi) must be older than that, also on a fast run.
-  await new Promise((r) => setTimeout(r, 2100));
-  const since = String(Math.floor(Date.now() / 1000) - 1);
+  // A fractional `since` (both CLIs take it) starts after the image events
+  // of the test before (its save/load and rmi), however fast that ran.
+  const since = (Date.now() / 1000).toFixed(3);
   await d.berth(['tag', 'busybox', 'evt:1']);
   await d.berth(['rmi', 'evt:1']);
   const until = String(Math.floor(Date.now() / 1000) + 1);
