@@ -73,7 +73,17 @@ test('on a full disk a running container is removed with rm -f, stopped ones wit
   assert.doesNotMatch(d.logs(), /unhandled rejection|UnhandledPromiseRejection/i);
 });
 
+/**
+ * Removed containers' rw layers are deleted off the removal's path (trash/);
+ * a test that measures free space waits until the last test's are gone, or
+ * they free space under it (seen on a loaded CI machine).
+ */
+async function trashEmptied(): Promise<void> {
+  await waitFor(async () => fs.readdirSync(path.join(d.dataRoot, 'trash')).length === 0, 30_000, 'trash emptied');
+}
+
 test('a volume create that fails on a full disk leaves nothing; the retry works once there is room', async () => {
+  await trashEmptied();
   await ok(['run', '-d', '--name', 'hog2', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/fill bs=1M count=200; sleep 300']);
   await waitFor(async () => freeBytes() < 2 * MB, 30_000, 'disk full');
   // Fill what little is left, so the volume's record cannot be written.
@@ -94,6 +104,7 @@ test('a load that does not fit rolls back; one that fits succeeds', async () => 
   const archive = path.join(d.root, 'big.tar');
   await writeBigImageArchive(archive, size / MB);
   // Leave too little room for it (its own size).
+  await trashEmptied();
   const archiveSize = fs.statSync(archive).size;
   await ok(['run', '-d', '--name', 'hog3', 'busybox', 'sh', '-c', `dd if=/dev/zero of=/fill bs=1M count=${Math.floor((freeBytes() - archiveSize) / MB)}; sleep 300`]);
   await waitFor(async () => freeBytes() < archiveSize + 2 * MB, 20_000, 'hog3 filled the disk');
