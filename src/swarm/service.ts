@@ -29,7 +29,7 @@ import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
 import { ControlPool } from './control-pool';
 import { PendingStore, FIRST_INDEX, type InitRecord } from './pending';
-import { JoinConnection, warmJoinClient } from './join-client';
+import { JoinConnection, warmJoinClient, rehearseJoin } from './join-client';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -575,6 +575,8 @@ export class SwarmService {
       if (this.state) return;
       this.spareKey ??= keyAndCsr();
       warmJoinClient();
+      // and a whole join's client side once (join-client.ts), a little later
+      rehearseJoin();
     });
   }
 
