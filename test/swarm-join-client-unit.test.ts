@@ -3,7 +3,8 @@
 // and a CA fetch and the join share that one handshake; the join is never sent to a server whose certificate is
 // not the CA's (a CA handed out that did not issue the server's certificate,
 // as a man in the middle would hand out the real one); a connection the
-// server closed before the join goes out falls back to a new, verified one.
+// server closed before the join goes out falls back to a new, verified one;
+// a rehearsed join (the process warmed ahead) leaves nothing open.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -100,4 +101,26 @@ test('a connection closed before the join: the join goes on a new connection, ve
 
 test('an unreachable manager is an UnreachableError naming it', async () => {
   await assert.rejects(JoinConnection.open('127.0.0.1:1', 2000), /could not reach 127\.0\.0\.1:1/);
+});
+
+test('a join rehearsed in the process: a handshake and a POST on an abstract socket, nothing left open', async () => {
+  const before = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().length;
+  await JoinConnection.rehearse();
+  // once per process: a second call does nothing
+  await JoinConnection.rehearse();
+  await new Promise((r) => setImmediate(r));
+  const after = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().length;
+  assert.ok(after <= before, `handles before ${before}, after ${after}`);
+  // and a real join still works after it
+  const ca = await createCA('swarm-ca');
+  const m = await manager(ca, ca);
+  try {
+    const c = await JoinConnection.open(m.addr);
+    c.trust(c.chainCA()!);
+    const res = await c.post<JoinResponse>('/join', join('csr'), 5000);
+    c.close();
+    assert.equal(res.nodeId, 'n1');
+  } finally {
+    await m.close();
+  }
 });

@@ -29,7 +29,7 @@ import type { SwarmComponent, SwarmContext } from './component';
 import { LocalFiles } from './local';
 import { ControlPool } from './control-pool';
 import { PendingStore, FIRST_INDEX, type InitRecord } from './pending';
-import { JoinConnection, warmJoinClient } from './join-client';
+import { JoinConnection, warmJoinClient, rehearseJoin } from './join-client';
 import { ControlServer, controlCall, UnreachableError, type ClientTls, type EtcdCredentials, type HeartbeatResponse, type JoinRequest, type JoinResponse } from './control';
 import { newId, newJoinToken, parseJoinToken, caDigestHex, sameToken } from './tokens';
 import { defaultSpec, mergeSpec, swarmJson, clusterInfo, nodeJson, type Liveness } from './views';
@@ -459,7 +459,6 @@ export class SwarmService {
       let csr: { keyPem: string; csrPem: string };
       let jr: JoinRequest;
       let tCA: number;
-      let staged: Promise<void> | undefined;
       try {
         if (caDigestHex(rootCA) !== token.digestHex) throw new SwarmError(500, `remote CA does not match fingerprint. Expected: ${token.digestHex}`);
         try {
@@ -477,15 +476,7 @@ export class SwarmService {
           token: req.JoinToken!.trim(), csr: csr.csrPem, hostname: os.hostname(), engineVersion: this.deps.engineVersion,
           addr: adv.ip, port: adv.port, availability, platform: platform(), resources: resources(),
         };
-        // the files known now are written while the manager answers (under a
-        // busy host's fsync traffic four files cost 10-15 ms after it)
-        staged = this.files.stage({ 'swarm-root-ca.crt': rootCA, 'swarm-node.key': csr.keyPem });
-        staged.catch(() => {}); // awaited below
         res = await conn.post<JoinResponse>('/join', jr, 30_000);
-      } catch (e) {
-        // a refused join leaves no files (no state.json: nothing a restart would read)
-        if (staged) await staged.then(() => this.files.removeAll(), () => this.files.removeAll());
-        throw e;
       } finally {
         conn.close();
       }
@@ -499,9 +490,10 @@ export class SwarmService {
         ...(res.etcd ? { etcdInitialCluster: res.etcd.initialCluster, etcdInitialState: 'existing' as const } : {}),
         ...(res.role === 'worker' ? { joinDesc: describe(jr) } : {}),
       };
-      await staged;
-      const tStaged = Date.now();
-      this.files.writeCerts({ 'swarm-node.crt': res.cert });
+      // the key's file and a clean directory were made ahead (prepareJoin) when this is the key staged
+      const staged = this.files.holdsKey(csr.keyPem);
+      if (!staged) this.files.removeAll();
+      this.files.writeCerts({ 'swarm-root-ca.crt': rootCA, 'swarm-node.crt': res.cert, ...(staged ? {} : { 'swarm-node.key': csr.keyPem }) });
       if (res.etcd) this.files.writeCerts({ 'etcd-ca.crt': res.etcd.ca, 'etcd.crt': res.etcd.cert, 'etcd.key': res.etcd.key || csr.keyPem });
       try {
         this.state = st;
@@ -529,7 +521,7 @@ export class SwarmService {
           this.startLoop();
         });
       }
-      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, stagedMs: tStaged - tJoin, filesMs: tFiles - tJoin, totalMs: Date.now() - t0 });
+      log.info('joined swarm', { node: st.nodeId, role: st.role, via: remote, caMs: tCA - t0, joinCallMs: tJoin - tCA, staged, filesMs: tFiles - tJoin, totalMs: Date.now() - t0 });
     });
   }
 
@@ -571,6 +563,18 @@ export class SwarmService {
       if (this.state) return;
       this.spareKey ??= keyAndCsr();
       warmJoinClient();
+      // and a whole join's client side once (join-client.ts), a little later
+      rehearseJoin();
+      // its files, between swarm requests (never beside an init's or a join's), not in the daemon's start
+      const key = this.spareKey;
+      setTimeout(() => void this.serial(async () => {
+        if (this.state || this.spareKey !== key) return;
+        try {
+          this.files.stageKey(key.keyPem);
+        } catch (e) {
+          log.debug('a join\'s key could not be written ahead', { err: (e as Error).message });
+        }
+      }), 100).unref();
     });
   }
 
