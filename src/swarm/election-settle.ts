@@ -11,12 +11,31 @@
 // wait) and the member restarts with the normal timers on the same data.
 import { log } from '../util/log';
 import type { EtcdProcess } from '../host/etcd';
-import type { EtcdClient } from './etcd-client';
+import type { EtcdClient, Member } from './etcd-client';
 
 /** How long the member set must stay as it is before the member restarts. */
 export const QUIET_MS = 2000;
 /** The longest berthd's etcd calls wait for the restarted member to serve. */
 const HOLD_MAX_MS = 5000;
+
+/**
+ * Promotes every started learner etcd accepts (one not caught up is refused:
+ * the next call tries again); the ids promoted. A joining manager's learner
+ * is promoted by the manager that added it, within ms of its catch-up; this
+ * is for one whose promoter died or restarted first, called by the settler
+ * and by the Berth leader's tick (service.ts), so no member stays a non-voter
+ * that `node ls` counts as a manager.
+ */
+export async function promoteStartedLearners(client: EtcdClient, members?: Member[]): Promise<string[]> {
+  const done: string[] = [];
+  for (const m of (members ?? await client.memberList()).filter((x) => x.isLearner && x.name !== '' && x.clientURLs.length > 0)) {
+    try {
+      await client.memberPromote(m.id);
+      done.push(m.id);
+    } catch { /* behind the leader's log, or promoted meanwhile */ }
+  }
+  return done;
+}
 
 export class ElectionSettler {
   private seen = '';
@@ -43,8 +62,7 @@ export class ElectionSettler {
         this.since = now;
         return;
       }
-      // a learner left by a join (its promoter gone with a restart of this daemon) is promoted here
-      for (const m of members.filter((x) => x.isLearner && started(x))) await this.client.memberPromote(m.id).catch(() => {});
+      await promoteStartedLearners(this.client, members);
       if (members.length < 2 || !members.every(started) || members.some((m) => m.isLearner) || now - this.since < QUIET_MS) return;
       const { leader, memberId } = await this.client.status();
       if (leader === memberId) {

@@ -21,7 +21,7 @@ import type { EventBus } from '../events/bus';
 import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
-import { ElectionSettler } from './election-settle';
+import { ElectionSettler, promoteStartedLearners } from './election-settle';
 import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS, storeReads } from './store';
 import { ChangeFeed } from './change-feed';
 import { ObjectStore } from './object-store';
@@ -101,6 +101,8 @@ export class SwarmService {
   private etcd?: EtcdProcess;
   /** While an init's member runs with short raft timers: moves it to the normal ones once others joined. */
   private settler?: ElectionSettler;
+  /** When the Berth leader last looked for learners left unpromoted (promoteLeftLearners). */
+  private learnersAt = 0;
   private client?: EtcdClient;
   private store?: SwarmStore;
   private control?: ControlServer;
@@ -953,6 +955,20 @@ export class SwarmService {
     return { ca: cluster.etcdCA.certPem, cert: pair.certPem, key: pair.keyPem, initialCluster };
   }
 
+  /**
+   * The Berth leader, every LEARNER_CHECK_MS, promotes learners whose
+   * promoter died or restarted before promoting them (election-settle.ts).
+   */
+  private promoteLeftLearners(store: SwarmStore): void {
+    const now = Date.now();
+    if (now - this.learnersAt < LEARNER_CHECK_MS) return;
+    this.learnersAt = now;
+    void promoteStartedLearners(store.etcd).then(
+      (ids) => { if (ids.length) log.info('etcd learners left behind promoted', { members: ids }); },
+      (e) => log.debug('etcd member list for learners', { err: String(e) }),
+    );
+  }
+
   /** Promotes a learner this manager added once its log caught up (tried every 50 ms; the settler's check retries later). */
   private promoteLearner(store: SwarmStore, id: string): void {
     void (async () => {
@@ -1040,6 +1056,7 @@ export class SwarmService {
       }
       this.observe(nodes, alive);
       if (this.settler?.pending) void this.settler.check();
+      else if (this.leaderId === st.nodeId) this.promoteLeftLearners(store);
     } catch (e) {
       this.localFailures++;
       this.lastError = (e as Error).message;
@@ -1405,6 +1422,8 @@ const NODE_WRITE_WAIT_MS = 3000;
 const FOLLOW_UP_MS = 80;
 /** An init's lone etcd member starts with short raft timers (BERTH_SWARM_FAST_INIT_ELECTION=1; off by default). */
 const FAST_INIT_ELECTION = process.env.BERTH_SWARM_FAST_INIT_ELECTION === '1';
+/** How often the Berth leader looks for learners nobody promoted (one member list). */
+const LEARNER_CHECK_MS = 5000;
 /** How long the manager that added a learner tries to promote it (it catches up in well under a second). */
 const LEARNER_PROMOTE_MS = 30_000;
 

@@ -5,35 +5,56 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EtcdProcess } from '../../src/host/etcd';
-import { createCA, issueKeyPair } from '../../src/host/x509';
+import { createCA, issueKeyPair, type KeyPair as CA } from '../../src/host/x509';
 
 export interface TestEtcd {
   /** The client URL (https on 127.0.0.1). */
   url: string;
   /** What an EtcdClient needs to talk to it. */
   tls: { ca: string; cert: string; key: string };
+  /** For a second member of its cluster (startTestMember): its name, peer URL and CA. */
+  name: string;
+  peerUrl: string;
+  ca: CA;
   stop(): Promise<void>;
 }
 
 /** Starts member `name` (not waiting for it to serve: the caller's client probes). */
 export async function startTestEtcd(name: string): Promise<TestEtcd> {
+  return startMember(name, await createCA(`${name}-test-ca`));
+}
+
+/**
+ * Starts member `name` in `first`'s cluster, after the caller added its
+ * peer URL with member add (`add`) (as a learner or a voter).
+ */
+export async function startTestMember(first: TestEtcd, name: string, add: (peerUrl: string) => Promise<void>): Promise<TestEtcd> {
+  return startMember(name, first.ca, { first, add });
+}
+
+async function startMember(name: string, ca: CA, join?: { first: TestEtcd; add: (peerUrl: string) => Promise<void> }): Promise<TestEtcd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-etcd-${name}-`));
-  const ca = await createCA(`${name}-test-ca`);
   const pair = await issueKeyPair(ca, { CN: 'etcd' }, ['127.0.0.1']);
   fs.writeFileSync(path.join(dir, 'ca.crt'), ca.certPem);
   fs.writeFileSync(path.join(dir, 'etcd.crt'), pair.certPem);
   fs.writeFileSync(path.join(dir, 'etcd.key'), pair.keyPem, { mode: 0o600 });
   const port = 42000 + Math.floor(Math.random() * 8000) * 2;
+  const peerUrl = `https://127.0.0.1:${port + 1}`;
+  if (join) await join.add(peerUrl);
   const etcd = new EtcdProcess({
     name, dataDir: path.join(dir, 'data'), logFile: path.join(dir, 'etcd.log'), pidFile: path.join(dir, 'etcd.pid'),
-    clientUrl: `https://127.0.0.1:${port}`, peerListenUrl: `https://127.0.0.1:${port + 1}`, peerAdvertiseUrl: `https://127.0.0.1:${port + 1}`,
-    initialCluster: `${name}=https://127.0.0.1:${port + 1}`, initialState: 'new',
+    clientUrl: `https://127.0.0.1:${port}`, peerListenUrl: peerUrl, peerAdvertiseUrl: peerUrl,
+    initialCluster: join ? `${join.first.name}=${join.first.peerUrl},${name}=${peerUrl}` : `${name}=${peerUrl}`,
+    initialState: join ? 'existing' : 'new',
     certFile: path.join(dir, 'etcd.crt'), keyFile: path.join(dir, 'etcd.key'), caFile: path.join(dir, 'ca.crt'),
   });
   etcd.start();
   return {
     url: `https://127.0.0.1:${port}`,
     tls: { ca: ca.certPem, cert: pair.certPem, key: pair.keyPem },
+    name,
+    peerUrl,
+    ca,
     async stop() {
       await etcd.stop();
       fs.rmSync(dir, { recursive: true, force: true });
