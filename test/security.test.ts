@@ -118,6 +118,18 @@ test('-u name and uid:gid resolved through the image, --group-add, --init', asyn
   assert.doesNotMatch(init.out, /^sh /);
 });
 
+test('as Docker 20.10: any user binds ports below 1024 and pings; --sysctl overrides; host network untouched', async () => {
+  const own = await runIn(['--user', '1000'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range; timeout 1 nc -l -p 80 2>&1; echo rc=$?');
+  assert.match(own.out, /^0\n0\s+2147483647\n/, own.out);
+  assert.doesNotMatch(own.out, /denied/i, own.out);
+  const set = await runIn(['--sysctl', 'net.ipv4.ip_unprivileged_port_start=1024'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start');
+  assert.equal(set.out.trim(), '1024');
+  const hostValue = fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim();
+  const host = await runIn(['--network', 'host'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start');
+  assert.equal(host.out.trim(), hostValue);
+  assert.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim(), hostValue);
+});
+
 test('nothing leaks after the daemon stops: no conmon, runc state, mounts or cgroups', async () => {
   await ok(['run', '-d', '--name', 'leak1', 'busybox', 'sleep', '600']);
   await ok(['run', '-d', '--name', 'leak2', '-it', 'busybox', 'sh']);

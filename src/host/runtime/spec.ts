@@ -252,6 +252,20 @@ export function containerEnv(env: string[], hostname: string, home: string, tty:
   return out;
 }
 
+/**
+ * The container's sysctls: the user's, over Docker 20.10's defaults for a
+ * network namespace of its own — any user may bind ports below 1024 and open
+ * ICMP echo sockets (`ping` without setuid or CAP_NET_RAW), as on Docker.
+ */
+function sysctls(h: HostConfigLike): Record<string, string> {
+  const mode = h.NetworkMode ?? '';
+  const own = mode !== 'host' && !mode.startsWith('container:');
+  return {
+    ...(own ? { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' } : {}),
+    ...(h.Sysctls ?? {}),
+  };
+}
+
 export function buildSpec(i: SpecInput): OciSpec {
   const h = i.host;
   // Only what this host has: --privileged asks for all (as Docker, from our bounding set).
@@ -291,7 +305,7 @@ export function buildSpec(i: SpecInput): OciSpec {
       namespaces: ns,
       resources: resources(h),
       cgroupsPath: i.cgroupsPath,
-      ...(h.Sysctls && Object.keys(h.Sysctls).length ? { sysctl: { ...h.Sysctls } } : {}),
+      ...(Object.keys(sysctls(h)).length ? { sysctl: sysctls(h) } : {}),
       ...(h.Privileged
         ? {}
         : {
