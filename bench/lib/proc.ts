@@ -1,5 +1,6 @@
 // Running host programs from the harness: every call is bounded in time, and
 // timed with a monotonic clock from spawn to exit (what a user waits for).
+import fs from 'node:fs';
 import os from 'node:os';
 import { spawn, execFileSync } from 'node:child_process';
 
@@ -98,4 +99,27 @@ export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: num
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** Busy CPU time of the whole machine so far, in clock ticks (/proc/stat: all but idle and iowait). */
+function busyTicks(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  return f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+}
+
+/**
+ * Waits (bounded) until the machine is quiet: less than `share` of its CPUs
+ * busy over a 200 ms window. A sample that times the data path must not also
+ * time what an engine does in the background after the previous step (an
+ * engine that answers `rm` before its teardown, another that tears down first).
+ */
+export async function settled(timeout = 5000, share = 0.15): Promise<boolean> {
+  const cpus = os.cpus().length;
+  const hz = 100;
+  for (const t0 = performance.now(); performance.now() - t0 < timeout; ) {
+    const b0 = busyTicks();
+    await sleep(200);
+    if (busyTicks() - b0 < share * cpus * hz * 0.2) return true;
+  }
+  return false;
 }

@@ -6,20 +6,21 @@
 // its rows measure the tool and the CPU left to it more than the network;
 // the iperf3 rows time 1 GiB with Debian's iperf3 run in the two containers'
 // network namespaces (`nsenter -n`: the container's data path, the host's
-// binary), the network path itself, three samples per row per cluster,
-// overlay and bridge alternated. Docker 20.10 runs the same layout (its
+// binary), the network path itself, five samples per row per run, overlay
+// and bridge alternated, both engines' clusters up at once and their samples
+// alternated (pairs from the same minute). Docker 20.10 runs the same layout (its
 // attachable overlays need no IPVS). Runnable alone:
 // `node dist/bench/run.js --only overlay`.
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
 import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
-import { sleep } from '../lib/proc';
+import { settled, sleep } from '../lib/proc';
 import { run } from '../../test/helpers/daemon';
 
 const MIB = 256;
-// iperf3 samples per row per cluster, overlay and bridge alternated: one
-// 1 GiB sample (~1 s) swings more than the 5-10% the goals ask about
-const IPERF_SAMPLES = 3;
+// iperf3 samples per row per run, overlay and bridge alternated: one
+// 1 GiB sample (~0.5 s) swings more than the 5-10% the goals ask about
+const IPERF_SAMPLES = 5;
 
 async function must(h: ClusterHost, args: string[], timeout = 120_000): Promise<string> {
   const r = await h.docker(args, { timeout });
@@ -72,6 +73,8 @@ async function iperf(to: ClusterHost, from: ClusterHost, net: string, tag: strin
     const pid = async (h: ClusterHost, n: string) => (await must(h, ['inspect', '-f', '{{.State.Pid}}', n])).trim();
     const addr = (await must(to, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, `isrv${tag}`])).trim();
     const [sp, cp] = [await pid(to, `isrv${tag}`), await pid(from, `icli${tag}`)];
+    // the previous sample's removals (and these starts) finish first, on either engine
+    await settled();
     const server = run('nsenter', ['-t', sp, '-n', 'iperf3', '-s', '-1', '-p', '5201'], { timeout: 120_000 }).catch(() => undefined);
     let last = '';
     for (const t0 = performance.now(); performance.now() - t0 < 30_000; await sleep(300)) {
@@ -105,12 +108,16 @@ async function rtt(to: ClusterHost, from: ClusterHost, net: string): Promise<num
   }
 }
 
-async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>, i: number): Promise<void> {
-  let cluster: Cluster | undefined;
-  const onExit = () => cluster?.destroySync();
+interface Setup { cluster: Cluster; m1: ClusterHost; w1: ClusterHost; onExit: () => void }
+
+/** One engine's 2-host cluster: a swarm, busybox on both hosts, the attachable overlay and a user bridge. */
+async function setup(b: Bench, e: Engine): Promise<Setup> {
+  // dockerd with its default iptables, as the single-host rows run it: berthd
+  // always has its rules, and br_netfilter hands every bridged frame to them
+  const cluster = await startCluster(2, { engine: e.key === 'docker' ? 'dockerd' : 'berthd', names: ['ovm1', 'ovw1'], startTimeout: 120_000, debug: false, dockerIptables: true });
+  const onExit = () => cluster.destroySync();
   process.once('exit', onExit);
   try {
-    cluster = await startCluster(2, { engine: e.key === 'docker' ? 'dockerd' : 'berthd', names: ['ovm1', 'ovw1'], startTimeout: 120_000, debug: false });
     const [m1, w1] = cluster.hosts;
     e.version ||= (await m1.docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
     await must(m1, ['swarm', 'init', '--advertise-addr', m1.addr]);
@@ -122,26 +129,18 @@ async function oneRun(b: Bench, e: Engine, rows: Record<string, Row>, i: number)
     await must(m1, ['network', 'create', 'lb']);
     const t0 = performance.now();
     while (performance.now() - t0 < 30_000 && (await w1.docker(['network', 'inspect', 'ovb'], { timeout: 10_000 })).code !== 0) await sleep(300);
-    b.add(rows.overlay, e, await transfer(w1, m1, 'ovb', `o${i}`));
-    b.add(rows.bridge, e, await transfer(m1, m1, 'lb', `b${i}`));
-    b.add(rows.rtt, e, await rtt(w1, m1, 'ovb'));
-    try {
-      for (let k = 0; k < IPERF_SAMPLES; k++) {
-        b.add(rows.iperfOverlay, e, await iperf(w1, m1, 'ovb', `o${i}-${k}`));
-        b.add(rows.iperfBridge, e, await iperf(m1, m1, 'lb', `b${i}-${k}`));
-      }
-    } catch (err) {
-      b.fail(rows.iperfOverlay, e, err);
-      b.fail(rows.iperfBridge, e, err);
-    }
-  } finally {
-    if (cluster) {
-      await cluster.destroy();
-      const left = await cluster.leftovers();
-      if (left.length) b.log(`  ${e.key}: LEFT BEHIND: ${left.join('; ')}`);
-    }
-    process.removeListener('exit', onExit);
+    return { cluster, m1, w1, onExit };
+  } catch (err) {
+    await teardown(b, e, { cluster, m1: cluster.hosts[0], w1: cluster.hosts[1], onExit });
+    throw err;
   }
+}
+
+async function teardown(b: Bench, e: Engine, s: Setup): Promise<void> {
+  await s.cluster.destroy();
+  const left = await s.cluster.leftovers();
+  if (left.length) b.log(`  ${e.key}: LEFT BEHIND: ${left.join('; ')}`);
+  process.removeListener('exit', s.onExit);
 }
 
 export const workload: Workload = {
@@ -157,17 +156,51 @@ export const workload: Workload = {
       iperfOverlay: b.row('overlay-iperf', '1 GiB container→container across the overlay (iperf3 in the containers\' network namespaces)', 's', { target: { minRatio: 1 } }),
       iperfBridge: b.row('overlay-iperf-bridge', '1 GiB container→container on one user bridge (iperf3, the limit)', 's'),
     };
-    const runs = b.runs(3, 1);
-    for (let i = 0; i < runs; i++) {
-      const order = i % 2 === 0 ? b.live : [...b.live].reverse();
-      for (const e of order) {
-        if (Object.values(rows).every((r) => b.failed(r, e))) continue;
+    // Every engine's cluster is up at once and the samples alternate engine by engine,
+    // so each pair is taken in the same minute (one cluster after the other let a
+    // minute's load decide a row; both idle control planes run during every sample).
+    const up = new Map<Engine, Setup>();
+    try {
+      for (const e of b.live) {
         try {
-          await oneRun(b, e, rows, i);
+          up.set(e, await setup(b, e));
         } catch (err) {
           for (const r of Object.values(rows)) b.fail(r, e, err);
         }
       }
+      const runs = b.runs(3, 1);
+      for (let i = 0; i < runs; i++) {
+        const order = i % 2 === 0 ? [...up.keys()] : [...up.keys()].reverse();
+        for (const e of order) {
+          const { m1, w1 } = up.get(e)!;
+          const step = async (row: Row, f: () => Promise<number>) => {
+            if (b.failed(row, e)) return;
+            try {
+              b.add(row, e, await f());
+            } catch (err) {
+              b.fail(row, e, err);
+            }
+          };
+          await step(rows.overlay, () => transfer(w1, m1, 'ovb', `o${i}`));
+          await step(rows.bridge, () => transfer(m1, m1, 'lb', `b${i}`));
+          await step(rows.rtt, () => rtt(w1, m1, 'ovb'));
+        }
+        for (let k = 0; k < IPERF_SAMPLES; k++) {
+          for (const e of k % 2 === 0 ? order : [...order].reverse()) {
+            const { m1, w1 } = up.get(e)!;
+            for (const [row, to, net, tag] of [[rows.iperfOverlay, w1, 'ovb', `o${i}-${k}`], [rows.iperfBridge, m1, 'lb', `b${i}-${k}`]] as const) {
+              if (b.failed(row, e)) continue;
+              try {
+                b.add(row, e, await iperf(to, m1, net, tag));
+              } catch (err) {
+                b.fail(row, e, err);
+              }
+            }
+          }
+        }
+      }
+    } finally {
+      for (const [e, s] of up) await teardown(b, e, s);
     }
     for (const r of Object.values(rows)) {
       b.log(`  ${r.title}: ${b.live.map((e) => `${e.key} ${r.results[e.key].summary?.median.toFixed(2) ?? r.results[e.key].error ?? 'failed'}`).join(', ')} ${r.unit} (median)`);

@@ -38,6 +38,13 @@ export interface ClusterOptions {
    * (`--bridge=none`: such a container has no network at all on dockerd).
    */
   dockerBridge?: boolean;
+  /**
+   * dockerd keeps its default iptables (rules, br_netfilter hooks in its
+   * namespace), as berthd always has: for data-path comparisons. Default
+   * false (`--iptables=false --ip-masq=false`: the control-plane tests and
+   * rows need none).
+   */
+  dockerIptables?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -173,13 +180,14 @@ export class ClusterHost {
   private engineArgs(): string[] {
     const common = ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', this.pidfile];
     if (this.cluster.engine === 'dockerd') {
-      // A private Docker engine: no bridge or iptables of its own (the
-      // swarm layout needs neither), containerd managed under its exec root.
+      // A private Docker engine: no bridge or iptables of its own unless asked
+      // (the swarm layout needs neither), containerd managed under its exec root.
       // Its trust key goes under the host's root, never /etc/docker/key.json.
       const config = path.join(this.root, 'daemon.json');
       fs.writeFileSync(config, JSON.stringify({ 'deprecated-key-path': path.join(this.root, 'key.json') }) + '\n');
       const bridge = this.cluster.opts.dockerBridge ? [] : ['--bridge=none'];
-      return ['dockerd', ...common, '--config-file', config, ...bridge, '--iptables=false', '--ip-masq=false', ...this.cluster.opts.args ?? []];
+      const ipt = this.cluster.opts.dockerIptables ? [] : ['--iptables=false', '--ip-masq=false'];
+      return ['dockerd', ...common, '--config-file', config, ...bridge, ...ipt, ...this.cluster.opts.args ?? []];
     }
     return [
       process.execPath, BERTHD, ...common,
