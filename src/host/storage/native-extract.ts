@@ -11,6 +11,7 @@ import { InvalidParameter } from '../../util/errors';
 import { log } from '../../util/log';
 import { addonWith, type TarExtractHandle } from '../native/addon';
 import type { SplitRecorder } from './tar-split';
+import { waitingForInput, watchStall } from './stall-watch';
 
 /** Input queued while a job runs before the source is paused. */
 const MAX_QUEUED = 8 << 20;
@@ -49,9 +50,6 @@ function toError(e: NativeError): Error {
   }
 }
 
-/** The extractor stopped making progress (applyTar's TarStall, made by the caller). */
-export type StallError = (msg: string) => Error;
-
 /**
  * Extracts `tar_` (a file or a stream) into `realRoot` (an empty directory,
  * its real path) as applyTar does; `split` gets the tar-split the addon
@@ -65,7 +63,6 @@ export async function applyTarNative(
   stallMs: number,
   split: SplitRecorder | undefined,
   patient: boolean,
-  stall: StallError,
 ): Promise<{ size: number }> {
   const source = (typeof tar_ === 'string' ? fs.createReadStream(tar_, { highWaterMark: 1 << 20 }) : tar_) as fs.ReadStream;
   // BERTH_EXTRACT_THREAD=0: no second thread for file creates (to compare).
@@ -89,16 +86,8 @@ export async function applyTarNative(
   };
   const onEnd = (): void => { ended = true; poke(); };
   const onError = (e: Error): void => { error ??= e; poke(); };
-  const waitingForInput = (): boolean => {
-    if (!patient || typeof tar_ === 'string') return false;
-    const s = source as unknown as { readableLength?: number; readableEnded?: boolean; writableEnded?: boolean };
-    return !(s.readableLength! > 0) && !s.readableEnded && !s.writableEnded;
-  };
-  let seen = -1;
-  const watchdog = setInterval(() => {
-    if (progress === seen && !job && !waitingForInput()) { error ??= stall(`tar extraction made no progress for ${Math.round(stallMs / 1000)} s`); poke(); }
-    seen = progress;
-  }, stallMs);
+  const isFile = typeof tar_ === 'string';
+  const stopWatch = watchStall(stallMs, () => progress, () => !!job || waitingForInput(source, patient, isFile), (e) => { error ??= e; poke(); });
   source.on('data', onData);
   source.on('end', onEnd);
   source.on('error', onError);
@@ -131,7 +120,7 @@ export async function applyTarNative(
       }
     }
   } finally {
-    clearInterval(watchdog);
+    stopWatch();
     source.off('data', onData);
     source.off('end', onEnd);
     source.off('error', onError);

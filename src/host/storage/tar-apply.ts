@@ -25,6 +25,7 @@ import type { SplitHandle, SplitRecorder } from './tar-split';
 import { PoolCreateFailed, PoolCreates } from './pool-creates';
 import { DiskView, TreeView, isEmptyDir, type Node, type PathView } from './extract-tree';
 import { applyTarNative, nativeExtractor } from './native-extract';
+import { TarStall, waitingForInput, watchStall } from './stall-watch';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -150,8 +151,7 @@ interface Ctx {
 /** How long an extraction may go without reading input or starting an entry. */
 const STALL_MS = 5_000;
 
-/** The extractor stopped making progress (see applyTar's watchdog); a fresh attempt may succeed. */
-export class TarStall extends Error {}
+export { TarStall };
 
 /** A parse error of tar-stream (a truncated or corrupt archive) as bad input; others as they are. */
 function archiveError(e: unknown): unknown {
@@ -182,7 +182,7 @@ export async function applyTar(
   if (native) {
     split?.attach(realRoot);
     try {
-      return await applyTarNative(native, tar_, realRoot, stallMs, split, patient, (m) => new TarStall(m));
+      return await applyTarNative(native, tar_, realRoot, stallMs, split, patient);
     } catch (e) {
       if (e instanceof TarStall) throw e;
       throw archiveError(e);
@@ -222,20 +222,8 @@ export async function applyTar(
   // Watchdog: the extractor has been seen (rarely, under load) to stop
   // handing out entries with all input read and nothing left to wait on.
   // No progress for stallMs is an error the caller can retry, never a hang.
-  let seen = -1;
-  // With `patient`, a stream whose writer is slow (an upload) is waiting for
-  // input, not stalled: nothing buffered and not ended; its writer ends or
-  // destroys it. A pull is not patient: a cut download is noticed as a stall
-  // and extracted again from the stored blob. A file never waits.
-  const waitingForInput = (): boolean => {
-    if (!patient || typeof tar_ === 'string') return false;
-    const s = source as unknown as { readableLength?: number; readableEnded?: boolean; writableEnded?: boolean };
-    return !(s.readableLength! > 0) && !s.readableEnded && !s.writableEnded;
-  };
-  const watchdog = setInterval(() => {
-    if (progress === seen && !waitingForInput()) rejectStall(new TarStall(`tar extraction made no progress for ${Math.round(stallMs / 1000)} s`));
-    seen = progress;
-  }, stallMs);
+  const isFile = typeof tar_ === 'string';
+  const stopWatch = watchStall(stallMs, () => progress, () => waitingForInput(source, patient, isFile), rejectStall);
   let size = 0;
   const dirTimes: Array<[string, Date]> = [];
   split?.attach(realRoot);
@@ -270,7 +258,7 @@ export async function applyTar(
     if (e instanceof PoolCreateFailed) badEntry(e.entry, e.error);
     throw archiveError(e);
   } finally {
-    clearInterval(watchdog);
+    stopWatch();
     source.destroy();
   }
 
