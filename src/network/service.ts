@@ -38,6 +38,12 @@ import { IptablesBalancer, type VipBalancer, type VipTable } from './balancer';
 const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 const TASK_ID_LABEL = 'com.docker.swarm.task.id';
 
+/** A container's published ports (a net_ports row): the endpoint address they go to, and the bindings. */
+interface PublishedPorts {
+  target: string;
+  bindings: PortBinding[];
+}
+
 export interface NetworkServiceDeps {
   db: Db;
   events: EventBus;
@@ -172,14 +178,13 @@ export class NetworkService {
     await this.installJumps();
     await this.applyRules();
     for (const n of this.nets.values()) if (this.isUserBridge(n)) await this.startDns(n);
-    for (const row of this.db.prepare('SELECT container_id, data FROM net_ports').all() as Array<{ container_id: string; data: string }>) {
-      const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
-      if (!ip.netnsExists(this.netnsName(row.container_id))) {
+    for (const { containerId, target, bindings } of this.allPublished()) {
+      if (!ip.netnsExists(this.netnsName(containerId))) {
         // (its ports' rows go with its endpoints in dropVanished, unless its namespace comes back)
-        this.vanished.add(row.container_id);
+        this.vanished.add(containerId);
         continue;
       }
-      await this.proxies.restore(row.container_id, bindings, target);
+      await this.proxies.restore(containerId, bindings, target);
     }
   }
 
@@ -208,14 +213,27 @@ export class NetworkService {
       this.vanished.delete(c.id);
       log.info('network namespace file made again from the container\'s init', { id: c.id, pid });
       // its userland proxies were skipped at init (no namespace then)
-      const row = this.db.prepare('SELECT data FROM net_ports WHERE container_id = ?').get(c.id) as { data: string } | undefined;
-      if (row) {
-        const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
-        await this.proxies.restore(c.id, bindings, target);
-      }
+      const pub = this.publishedOf(c.id);
+      if (pub) await this.proxies.restore(c.id, pub.bindings, pub.target);
     } else {
       log.warn('the network namespace of a running container could not be mounted again', { id: c.id, pid });
     }
+  }
+
+  /** A container's published ports as stored (net_ports): the address they go to and the bindings. */
+  private publishedOf(containerId: string): PublishedPorts | undefined {
+    const row = this.db.prepare('SELECT data FROM net_ports WHERE container_id = ?').get(containerId) as { data: string } | undefined;
+    return row ? (JSON.parse(row.data) as PublishedPorts) : undefined;
+  }
+
+  /** Every container's published ports. */
+  private allPublished(): Array<PublishedPorts & { containerId: string }> {
+    const rows = this.db.prepare('SELECT container_id, data FROM net_ports').all() as Array<{ container_id: string; data: string }>;
+    return rows.map((r) => ({ containerId: r.container_id, ...(JSON.parse(r.data) as PublishedPorts) }));
+  }
+
+  private savePublished(containerId: string, p: PublishedPorts): void {
+    this.db.prepare('INSERT OR REPLACE INTO net_ports VALUES (?, ?)').run(containerId, JSON.stringify(p));
   }
 
   /** After the containers' restore: endpoints and ports of namespaces that are still gone are released. */
@@ -736,7 +754,7 @@ export class NetworkService {
           const wanted = wantedBindings(c.portBindings, c.publishAll, c.exposedPorts);
           if (wanted.length) {
             const bindings = await this.proxies.publish(c.id, c.name, first.endpoint.endpointId, wanted, first.endpoint.ip);
-            this.db.prepare('INSERT OR REPLACE INTO net_ports VALUES (?, ?)').run(c.id, JSON.stringify({ target: first.endpoint.ip, bindings }));
+            this.savePublished(c.id, { target: first.endpoint.ip, bindings });
             await this.applyRules();
           }
         }
@@ -1006,12 +1024,9 @@ export class NetworkService {
     const running = atts.some((a) => a.endpoint) || false;
     if (running) {
       for (const p of c.exposedPorts) ports[p.includes('/') ? p : `${p}/tcp`] = null;
-      const row = this.db.prepare('SELECT data FROM net_ports WHERE container_id = ?').get(c.id) as { data: string } | undefined;
-      if (row) {
-        for (const b of (JSON.parse(row.data) as { bindings: PortBinding[] }).bindings) {
-          const key = `${b.containerPort}/${b.proto}`;
-          (ports[key] ??= []).push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
-        }
+      for (const b of this.publishedOf(c.id)?.bindings ?? []) {
+        const key = `${b.containerPort}/${b.proto}`;
+        (ports[key] ??= []).push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
       }
     }
     const nsPath = ip.netnsExists(this.netnsName(c.id)) ? ip.netnsPath(this.netnsName(c.id)) : '';
@@ -1570,8 +1585,7 @@ export class NetworkService {
     // Published ports: DNAT for traffic from other hosts and containers, and (through the OUTPUT
     // jump) from this host, loopback included.
     const localnet = new Set<string>();
-    for (const row of this.db.prepare('SELECT data FROM net_ports').all() as Array<{ data: string }>) {
-      const { target, bindings } = JSON.parse(row.data) as { target: string; bindings: PortBinding[] };
+    for (const { target, bindings } of this.allPublished()) {
       const br = bridges.find((n) => parseCidr(n.pools[0].subnet).base === (((parseIp(target) ?? 0) & maskOf(n)) >>> 0))?.bridge;
       // A DNATed loopback connection leaves through the bridge: give it the gateway's address.
       if (br && !localnet.has(br)) {
