@@ -128,10 +128,9 @@ export class EtcdClient {
     return gate ? gate.then(() => this.send<T>(path, body, timeoutMs)) : this.send<T>(path, body, timeoutMs);
   }
 
-  /** The member's status now, past any hold: whether it serves and knows a leader. */
+  /** Whether the member serves and knows a leader, asked now, past any hold (the hold may be waiting on it). */
   async serving(): Promise<boolean> {
-    const r = await this.send<{ leader?: string }>('/v3/maintenance/status', {}, 1000).catch(() => undefined);
-    return !!r && !!r.leader && r.leader !== '0';
+    return this.status({ pastHold: true, timeoutMs: 1000 }).then((s) => s.leader !== '0', () => false);
   }
 
   private send<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
@@ -258,9 +257,10 @@ export class EtcdClient {
   }
 
   /** The member's status (answers without quorum): its raft leader and term. */
-  async status(): Promise<{ leader: string; memberId: string }> {
-    const r = await this.call<{ leader?: string; header: { member_id: string } }>('/v3/maintenance/status', {}, 2000);
-    return { leader: r.leader ?? '0', memberId: r.header.member_id };
+  async status(opts: { pastHold?: boolean; timeoutMs?: number } = {}): Promise<{ leader: string; memberId: string }> {
+    const ask = opts.pastHold ? this.send.bind(this) : this.call.bind(this);
+    const r = await ask<{ leader?: string; header: { member_id: string } }>('/v3/maintenance/status', {}, opts.timeoutMs ?? 2000);
+    return { leader: r.leader || '0', memberId: r.header.member_id };
   }
 }
 
