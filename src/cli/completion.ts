@@ -7,6 +7,7 @@
 import type { EngineClient } from '../client';
 import type { FlagDef } from './flags';
 import { groups, shortcuts, topLevel, findInGroup, loadCommand, loadGroup, type Command, type CommandEntry } from './registry';
+import { within } from '../util/within';
 
 export type NameKind = 'container' | 'container-running' | 'container-stopped' | 'image' | 'network' | 'volume';
 
@@ -142,13 +143,7 @@ export async function daemonNames(client: EngineClient, kind: NameKind): Promise
         return ((await client.volumeList()).Volumes ?? []).map((v) => v.Name as string);
     }
   };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string[]>((resolve) => { timer = setTimeout(() => resolve([]), 3000); });
-  try {
-    return await Promise.race([ask().catch(() => []), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return (await within(ask().catch(() => []), 3000)) ?? [];
 }
 
 export function completionScript(shell: string, prog: string): string | undefined {

@@ -9,6 +9,7 @@ import type { EventBus } from '../events/bus';
 import type { ContainerService } from './service';
 import { Conflict, InvalidParameter, NotFound } from '../util/errors';
 import { newId } from '../util/ids';
+import { within } from '../util/within';
 import { resolveUser } from '../host/runtime/users';
 import { ALL_CAPS, containerEnv } from '../host/runtime/spec';
 import { resizePty, hostHasCaps } from '../host/runtime/exec';
@@ -318,11 +319,8 @@ export class ExecService {
       const take = (b: Buffer) => { if (output.length < 4096) output += b.toString().slice(0, 4096 - output.length); };
       proc.stdout.on('data', take);
       proc.stderr?.on('data', take);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeoutMs); });
-      const res = await Promise.race([proc.exited, timedOut]);
-      clearTimeout(timer);
-      if (res === 'timeout') {
+      const res = await within(proc.exited, timeoutMs);
+      if (res === undefined) {
         proc.kill();
         return { code: -1, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` };
       }

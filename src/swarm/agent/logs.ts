@@ -13,6 +13,7 @@ import { SwarmError, NOT_MANAGER, WORKER_NOT_MANAGER, NO_SWARM } from '../errors
 import { isTerminal, type TaskRecord, type ServiceRecord } from '../objects';
 import type { Versioned } from '../types';
 import { log } from '../../util/log';
+import { within } from '../../util/within';
 import type { AgentEngine, EngineLogLine } from './engine';
 import { LABEL } from './spec';
 
@@ -141,7 +142,7 @@ export class TaskLogs implements SwarmComponent {
       if (!o.follow || done) return;
       // a task's logs end with the task; a service's go on (new tasks come)
       if (single && list.every((t) => isTerminal(t.status.State))) return;
-      await Promise.race([new Promise((r) => setTimeout(r, FOLLOW_MS)), closed]);
+      await within(closed, FOLLOW_MS);
       if (done) return;
     }
   }
