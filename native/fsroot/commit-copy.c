@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi-job.h"
 #include <openssl/evp.h>
 
 #define COPY_BUF (1 << 20)
@@ -244,20 +245,13 @@ static void copy_complete(napi_env env, napi_status status, void *data) {
   if (j->err) {
     char msg[MAX_PATH_ARG + 128];
     const struct copy_op *op = j->failed_at < j->n ? &j->ops[j->failed_at] : NULL;
-    const char *name = strerrorname_np(j->err);
     snprintf(msg, sizeof msg, "%s %s: %s", j->what ? j->what : "copy", op && op->src ? op->src : "", strerror(j->err));
-    napi_value m, c, e, idx;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &e);
-    napi_set_named_property(env, e, "code", c);
+    napi_value e = job_errno_error(env, j->err, msg), idx;
     napi_create_uint32(env, (uint32_t)j->failed_at, &idx);
     napi_set_named_property(env, e, "index", idx);
     napi_reject_deferred(env, j->deferred, e);
   } else {
-    napi_value u;
-    napi_get_undefined(env, &u);
-    napi_resolve_deferred(env, j->deferred, u);
+    job_resolve_undefined(env, j->deferred);
   }
   napi_delete_reference(env, j->ops_ref);
   napi_delete_reference(env, j->handle_ref);
@@ -347,21 +341,9 @@ static napi_value js_tar_copy_async(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "cannot keep the handle");
     return NULL;
   }
-  napi_value name, promise;
-  napi_create_string_utf8(env, "berth:tarCopy", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &j->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, copy_execute, copy_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
-    /* Not queued: reject here; nothing else owns the job. */
-    j->err = ENOMEM;
-    j->what = "queue";
-    j->failed_at = n;
-    napi_value m, c, e;
-    napi_create_string_utf8(env, "tarCopy: cannot queue the job", NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &e);
-    napi_set_named_property(env, e, "code", c);
-    napi_reject_deferred(env, j->deferred, e);
+  napi_value promise;
+  if (job_queue(env, "berth:tarCopy", copy_execute, copy_complete, j, &j->deferred, &j->work, &promise, "tarCopy: cannot queue the job") != 0) {
+    /* Not queued (rejected already): nothing else owns the job. */
     napi_delete_reference(env, j->ops_ref);
     napi_delete_reference(env, j->handle_ref);
     free_job(j);

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi-job.h"
 
 #define FSB_MAX_PATH 4096
 #define FSB_MAX_OPS 256
@@ -158,21 +159,14 @@ static void fsb_complete(napi_env env, napi_status status, void *data) {
   }
   if (w->err) {
     char msg[FSB_MAX_PATH + 96];
-    const char *name = strerrorname_np(w->err);
     const char *p = w->n ? w->ops[w->failed].path : "";
     snprintf(msg, sizeof msg, "%s: %s", p, strerror(w->err));
-    napi_value m, c, e, idx;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &e);
-    napi_set_named_property(env, e, "code", c);
+    napi_value e = job_errno_error(env, w->err, msg), idx;
     napi_create_uint32(env, w->failed, &idx);
     napi_set_named_property(env, e, "index", idx);
     napi_reject_deferred(env, w->deferred, e);
   } else {
-    napi_value u;
-    napi_get_undefined(env, &u);
-    napi_resolve_deferred(env, w->deferred, u);
+    job_resolve_undefined(env, w->deferred);
   }
   napi_delete_async_work(env, w->work);
   fsb_free(w);
@@ -287,15 +281,8 @@ static napi_value js_fs_batch_async(napi_env env, napi_callback_info info) {
     }
   }
   w->n = n;
-  napi_value name, promise;
-  napi_create_string_utf8(env, "berth:fs-batch", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, fsb_execute, fsb_complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_value m;
-    napi_create_string_utf8(env, "cannot queue fs batch", NAPI_AUTO_LENGTH, &m);
-    napi_reject_deferred(env, w->deferred, m);
-    fsb_free(w);
-  }
+  napi_value promise;
+  if (job_queue(env, "berth:fs-batch", fsb_execute, fsb_complete, w, &w->deferred, &w->work, &promise, "cannot queue fs batch") != 0) fsb_free(w);
   return promise;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <node_api.h>
+#include "napi-job.h"
 
 #define MAX_PATH_ARG 4096
 
@@ -41,18 +42,10 @@ static void complete(napi_env env, napi_status status, void *data) {
   if (status != napi_ok && !w->err) w->err = ECANCELED;
   if (w->err) {
     char msg[MAX_PATH_ARG + 64];
-    const char *name = strerrorname_np(w->err);
     snprintf(msg, sizeof msg, "%s %s: %s", w->op == 0 ? "mount overlay" : "umount", w->target, strerror(w->err));
-    napi_value m, c, e;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &e);
-    napi_set_named_property(env, e, "code", c);
-    napi_reject_deferred(env, w->deferred, e);
+    napi_reject_deferred(env, w->deferred, job_errno_error(env, w->err, msg));
   } else {
-    napi_value u;
-    napi_get_undefined(env, &u);
-    napi_resolve_deferred(env, w->deferred, u);
+    job_resolve_undefined(env, w->deferred);
   }
   napi_delete_async_work(env, w->work);
   free(w);
@@ -65,15 +58,8 @@ static int get_path(napi_env env, napi_value v, char *buf) {
 }
 
 static napi_value queue(napi_env env, struct mount_work *w) {
-  napi_value name, promise;
-  napi_create_string_utf8(env, "berth:mount", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, execute, complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_value m;
-    napi_create_string_utf8(env, "cannot queue mount work", NAPI_AUTO_LENGTH, &m);
-    napi_reject_deferred(env, w->deferred, m);
-    free(w);
-  }
+  napi_value promise;
+  if (job_queue(env, "berth:mount", execute, complete, w, &w->deferred, &w->work, &promise, "cannot queue mount work") != 0) free(w);
   return promise;
 }
 

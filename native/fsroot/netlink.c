@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi-job.h"
 
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
@@ -195,13 +196,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     int e = w->fatal ? w->fatal : EIO;
     char msg[NS_PATH_MAX + 128];
     snprintf(msg, sizeof msg, "%s%s%s: %s", w->what ? w->what : "netlink", w->ns[0] ? " " : "", w->ns, strerror(e));
-    const char *name = strerrorname_np(e);
-    napi_value m, c, err;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &err);
-    napi_set_named_property(env, err, "code", c);
-    napi_reject_deferred(env, w->deferred, err);
+    napi_reject_deferred(env, w->deferred, job_errno_error(env, e, msg));
   } else {
     napi_value arr;
     napi_create_array_with_length(env, w->ndone, &arr);
@@ -281,15 +276,7 @@ static napi_value js_nl_exec(napi_env env, napi_callback_info info) {
     w->patches[i].off = off;
     w->npatches = i + 1;
   }
-  napi_value name;
-  napi_create_string_utf8(env, "berth:netlink", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, execute, complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_value m;
-    napi_create_string_utf8(env, "cannot queue netlink work", NAPI_AUTO_LENGTH, &m);
-    napi_reject_deferred(env, w->deferred, m);
-    free_work(w);
-  }
+  if (job_queue(env, "berth:netlink", execute, complete, w, &w->deferred, &w->work, &promise, "cannot queue netlink work") != 0) free_work(w);
   return promise;
 }
 

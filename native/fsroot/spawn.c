@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi-job.h"
 
 #define MAX_STDIO 8
 #define MAX_ARGS 512
@@ -240,15 +241,7 @@ static napi_value js_spawn_detached(napi_env env, napi_callback_info info) {
     w->stdio[i] = (int)k;
   }
   for (int i = 0; i < MAX_STDIO; i++) w->parent_fd[i] = -1;
-  napi_value name;
-  napi_create_string_utf8(env, "berth:spawn", NAPI_AUTO_LENGTH, &name);
-  napi_create_promise(env, &w->deferred, &promise);
-  if (napi_create_async_work(env, NULL, name, execute, complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_value m;
-    napi_create_string_utf8(env, "cannot queue spawn work", NAPI_AUTO_LENGTH, &m);
-    napi_reject_deferred(env, w->deferred, m);
-    free_work(w);
-  }
+  if (job_queue(env, "berth:spawn", execute, complete, w, &w->deferred, &w->work, &promise, "cannot queue spawn work") != 0) free_work(w);
   return promise;
 }
 
