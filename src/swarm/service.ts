@@ -1420,8 +1420,8 @@ const CONTROL_PORT = 'remote API address';
 const NODE_WRITE_WAIT_MS = 3000;
 /** How long what an init or join starts behind its answer waits for the client's next read (activate). */
 const FOLLOW_UP_MS = 80;
-/** An init's lone etcd member starts with short raft timers (BERTH_SWARM_FAST_INIT_ELECTION=1; off by default). */
-const FAST_INIT_ELECTION = process.env.BERTH_SWARM_FAST_INIT_ELECTION === '1';
+/** An init's lone etcd member starts with short raft timers (on by default; BERTH_SWARM_FAST_INIT_ELECTION=0: off). */
+const FAST_INIT_ELECTION = process.env.BERTH_SWARM_FAST_INIT_ELECTION !== '0';
 /** How often the Berth leader looks for learners nobody promoted (one member list). */
 const LEARNER_CHECK_MS = 5000;
 /** How long the manager that added a learner tries to promote it (it catches up in well under a second). */
