@@ -25,6 +25,7 @@ import { poolDigestCounter } from '../src/host/storage/pool-digest';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Writable } from 'node:stream';
 import { fsrootNative } from '../src/host/native/addon';
+import { settleRemovals } from './lib/host';
 
 interface Result { wall: number; cpu: number; busy: number; js: number }
 
@@ -118,17 +119,10 @@ async function main(): Promise<void> {
   const file = args[0] ?? '/tmp/berth-fixtures/debian-bookworm-20261205-1806694a274d.tar';
   fs.mkdirSync(base, { recursive: true });
   const fresh = (): string => fs.mkdtempSync(path.join(base, 'x-'));
-  // After removing: on ext4 without a journal (this machine's), every inode
-  // allocation skips inodes freed in the last 60 s (360 s while their
-  // inode-table block is dirty) whose block is still cached, a buffer lookup
-  // each, so a run right after the previous one's removal paid for it (tar
-  // alone: 3–8 s instead of 0.6 s). Written back and dropped from the cache,
-  // ext4 takes them as free; the input is read back in.
+  // after removing, the freed inodes must not be paid for by the next run (settleRemovals)
   const clean = (d: string): void => {
     fs.rmSync(d, { recursive: true, force: true });
-    execFileSync('sync');
-    fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
-    execFileSync('cat', [file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    settleRemovals(file);
   };
   const phases: Record<string, () => Promise<Result>> = {
     read: () => measure(() => readAll(file)),

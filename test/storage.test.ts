@@ -11,7 +11,8 @@ import * as tar from 'tar-stream';
 import { Overlay2 } from '../src/host/storage/overlay2';
 import { stageTar, chainIdsOf } from '../src/host/storage/layers';
 import { InvalidParameter } from '../src/util/errors';
-import { applyTar, TarStall } from '../src/host/storage/tar-apply';
+import { applyTar } from '../src/host/storage/tar-apply';
+import { TarStall } from '../src/host/storage/stall-watch';
 import { PoolCreates } from '../src/host/storage/pool-creates';
 import crypto from 'node:crypto';
 

@@ -114,12 +114,13 @@ function busyTicks(): number {
  * engine that answers `rm` before its teardown, another that tears down first).
  */
 export async function settled(timeout = 5000, share = 0.15): Promise<boolean> {
-  const cpus = os.cpus().length;
-  const hz = 100;
+  const windowMs = 200;
+  const ticksPerMs = 100 / 1000; // USER_HZ
+  const quiet = share * os.cpus().length * ticksPerMs * windowMs;
   for (const t0 = performance.now(); performance.now() - t0 < timeout; ) {
     const b0 = busyTicks();
-    await sleep(200);
-    if (busyTicks() - b0 < share * cpus * hz * 0.2) return true;
+    await sleep(windowMs);
+    if (busyTicks() - b0 < quiet) return true;
   }
   return false;
 }

@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
 import { failureText, run } from '../lib/proc';
+import { settleRemovals } from '../lib/host';
 import { summarize } from '../lib/stats';
 import { debianRootfs } from '../../test/fixtures/debian';
 
@@ -34,22 +35,6 @@ function generatedRootfs(dir: string): string {
   execFileSync('tar', ['-C', root, '-cf', out, '.']);
   fs.rmSync(root, { recursive: true, force: true });
   return out;
-}
-
-/**
- * Writes back what a removal left, drops the clean cache and reads `input`
- * back in. On ext4 without a journal (this machine's root) an inode
- * allocation skips every free inode freed in the last 60 s (360 s while its
- * inode-table block is dirty) whose block is cached, a buffer lookup each:
- * `tar -x` of the ~9,000-entry rootfs took 3–8 s right after the previous
- * one's removal and 0.6 s otherwise. Dropping the cache helps only in part
- * (an allocation reads its block back, and its neighbours' times with it),
- * so the import and tar rows below never remove anything between samples.
- */
-function settleRemovals(input?: string): void {
-  execFileSync('sync');
-  fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
-  if (input) execFileSync('cat', [input], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /**
@@ -125,8 +110,7 @@ async function importRow(b: Bench, work: string): Promise<void> {
   try {
     // the limit first, its dirs kept: removed before it, it would pay for the imports' removals
     limit = await tarLimit(file, work, b.runs(5, 3), limitDirs);
-    execFileSync('sync');
-    for (const v of inputs) execFileSync('cat', [v], { stdio: ['ignore', 'ignore', 'inherit'] }); // read from memory, as the limit's input
+    settleRemovals(...inputs); // read from memory, as the limit's input
     await b.interleave(row, runs, async (e) => {
       const ref = `bench-import:${n}`;
       const r = await e.docker(['import', inputs[n++], ref], { timeout: 600_000 });

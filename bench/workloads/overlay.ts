@@ -168,34 +168,29 @@ export const workload: Workload = {
           for (const r of Object.values(rows)) b.fail(r, e, err);
         }
       }
+      // one sample of a row on an engine, unless the row failed there already
+      const sample = async (row: Row, e: Engine, f: () => Promise<number>): Promise<void> => {
+        if (b.failed(row, e)) return;
+        try {
+          b.add(row, e, await f());
+        } catch (err) {
+          b.fail(row, e, err);
+        }
+      };
       const runs = b.runs(3, 1);
       for (let i = 0; i < runs; i++) {
         const order = i % 2 === 0 ? [...up.keys()] : [...up.keys()].reverse();
         for (const e of order) {
           const { m1, w1 } = up.get(e)!;
-          const step = async (row: Row, f: () => Promise<number>) => {
-            if (b.failed(row, e)) return;
-            try {
-              b.add(row, e, await f());
-            } catch (err) {
-              b.fail(row, e, err);
-            }
-          };
-          await step(rows.overlay, () => transfer(w1, m1, 'ovb', `o${i}`));
-          await step(rows.bridge, () => transfer(m1, m1, 'lb', `b${i}`));
-          await step(rows.rtt, () => rtt(w1, m1, 'ovb'));
+          await sample(rows.overlay, e, () => transfer(w1, m1, 'ovb', `o${i}`));
+          await sample(rows.bridge, e, () => transfer(m1, m1, 'lb', `b${i}`));
+          await sample(rows.rtt, e, () => rtt(w1, m1, 'ovb'));
         }
         for (let k = 0; k < IPERF_SAMPLES; k++) {
           for (const e of k % 2 === 0 ? order : [...order].reverse()) {
             const { m1, w1 } = up.get(e)!;
-            for (const [row, to, net, tag] of [[rows.iperfOverlay, w1, 'ovb', `o${i}-${k}`], [rows.iperfBridge, m1, 'lb', `b${i}-${k}`]] as const) {
-              if (b.failed(row, e)) continue;
-              try {
-                b.add(row, e, await iperf(to, m1, net, tag));
-              } catch (err) {
-                b.fail(row, e, err);
-              }
-            }
+            await sample(rows.iperfOverlay, e, () => iperf(w1, m1, 'ovb', `o${i}-${k}`));
+            await sample(rows.iperfBridge, e, () => iperf(m1, m1, 'lb', `b${i}-${k}`));
           }
         }
       }

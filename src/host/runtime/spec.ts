@@ -268,6 +268,7 @@ function sysctls(h: HostConfigLike): Record<string, string> {
 
 export function buildSpec(i: SpecInput): OciSpec {
   const h = i.host;
+  const sysctl = sysctls(h);
   // Only what this host has: --privileged asks for all (as Docker, from our bounding set).
   const caps = hostHasCaps(effectiveCaps(h));
   const sec = parseSecurityOpts(h.SecurityOpt ?? []);
@@ -305,7 +306,7 @@ export function buildSpec(i: SpecInput): OciSpec {
       namespaces: ns,
       resources: resources(h),
       cgroupsPath: i.cgroupsPath,
-      ...(Object.keys(sysctls(h)).length ? { sysctl: sysctls(h) } : {}),
+      ...(Object.keys(sysctl).length ? { sysctl } : {}),
       ...(h.Privileged
         ? {}
         : {

@@ -151,7 +151,6 @@ interface Ctx {
 /** How long an extraction may go without reading input or starting an entry. */
 const STALL_MS = 5_000;
 
-export { TarStall };
 
 /** A parse error of tar-stream (a truncated or corrupt archive) as bad input; others as they are. */
 function archiveError(e: unknown): unknown {
