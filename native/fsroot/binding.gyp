@@ -17,6 +17,13 @@
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {
+      "target_name": "berth-seccomp-init",
+      "type": "executable",
+      "sources": ["seccomp-init.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pie", "-fcf-protection=none"],
+      "ldflags": ["-static", "-nostdlib", "-no-pie", "-s"]
+    },
+    {
       "target_name": "berth-seccomp-bpf",
       "type": "executable",
       "sources": ["seccomp-bpf.c"],
