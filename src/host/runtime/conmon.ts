@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { detachedSpawner } from '../native/spawn';
-import { fsBatchNative } from '../native/addon';
+import { fsBatchNative, nativeProgramPath, type FsBatchOp } from '../native/addon';
 import { Runc, runcDelete, runcStates } from './runc';
 import { SystemError, InvalidParameter } from '../../util/errors';
 import { isDebug, log } from '../../util/log';
@@ -23,6 +23,7 @@ import { oomKilled } from '../cgroups/oom';
 import { attachSocketPath, connectAttach, resizeViaConmon, type AttachConn } from './attach';
 import { spawnConmonExec, spawnExec, pipedExec, readPidFile, runcStartError } from './exec';
 import { NativeExec } from './native-exec';
+import { SeccompInit, createdWithInit, execLookupError, wrapProcess } from './seccomp-init';
 import { cgroupPathOf, type ContainerRuntime, type CreateOptions, type Created, type ExecOptions, type ExecProcess, type ExitInfo, type RuntimeState } from './runtime';
 import type { OciProcess, OciResources, OciSpec } from './spec-types';
 
@@ -41,6 +42,8 @@ export class ConmonRuntime implements ContainerRuntime {
   private readonly runtimePath: string;
   private readonly cgroupParent: string;
   private readonly native: NativeExec;
+  /** Creates containers whose filter is compiled without runc compiling it again (./seccomp-init.ts). */
+  private readonly seccompInit: SeccompInit | undefined;
 
   /** `runtime`: the default OCI runtime program; `cgroupParent`: where containers' cgroups go (cgroupParentOf). */
   constructor(readonly execRoot: string, runtime = 'runc', o: { cgroupParent?: string } = {}) {
@@ -52,6 +55,8 @@ export class ConmonRuntime implements ContainerRuntime {
     this.socketDir = path.join(execRoot, 's');
     this.cgroupParent = o.cgroupParent ?? 'berth';
     this.native = new NativeExec(path.join(execRoot, 'seccomp'));
+    const loader = process.env.BERTH_SECCOMP_INIT === '0' || !this.native.available ? undefined : nativeProgramPath('berth-seccomp-init');
+    this.seccompInit = loader ? new SeccompInit(path.join(execRoot, 'seccomp'), loader) : undefined;
   }
 
   init(): void {
@@ -79,17 +84,23 @@ export class ConmonRuntime implements ContainerRuntime {
     const t0 = performance.now();
     const ms: Record<string, number> = {};
     const mark = (k: string) => { ms[k] = Math.round(performance.now() - t0); };
-    await writeBundle(dir, JSON.stringify(spec));
+    // Its execs (and later creates) load the compiled seccomp filter: compiled once per profile.
+    const bpf = this.native.compiledFilter(spec);
+    const runtime = o.runtime ? resolveBin(o.runtime) : this.runtimePath;
+    // runc only: the loader stands in for what runc's init does (tested against it).
+    const init = bpf && this.seccompInit && path.basename(runtime) === 'runc' ? this.seccompInit.wrap(spec, bpf) : undefined;
+    if (init && 'no' in init) log.debug('runc compiles the seccomp filter', { id, reason: init.no });
+    // The bundle keeps the container's own spec (spec.json) beside what runc was given.
+    if (init && 'spec' in init) await writeBundle(dir, JSON.stringify(init.spec), JSON.stringify(spec));
+    else await writeBundle(dir, JSON.stringify(spec));
     // A stale exit record (a restart): one unlink, not worth a pool round trip.
     fs.rmSync(path.join(this.exitDir, id), { force: true });
-    // Its execs load the compiled seccomp filter (berth-exec): compile it while the container is created.
-    this.native.prepare(spec);
     const cuuid = id.slice(0, 16);
     const args = [
       '--api-version', '1',
       '-c', id,
       '-u', cuuid,
-      '-r', o.runtime ? resolveBin(o.runtime) : this.runtimePath,
+      '-r', runtime,
       '-b', dir,
       '-p', path.join(dir, 'pidfile'),
       '-n', o.name,
@@ -212,12 +223,39 @@ export class ConmonRuntime implements ContainerRuntime {
     return fs.existsSync(this.bundleDir(id));
   }
 
+  /** The container's spec: its bundle's spec.json when runc was given another config, else config.json. */
   spec(id: string): OciSpec | undefined {
+    for (const f of ['spec.json', 'config.json']) {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(this.bundleDir(id), f), 'utf8')) as OciSpec;
+      } catch { /* the next */ }
+    }
+    return undefined;
+  }
+
+  /** The config runc created the container from. */
+  private runcConfig(id: string): OciSpec | undefined {
     try {
       return JSON.parse(fs.readFileSync(path.join(this.bundleDir(id), 'config.json'), 'utf8')) as OciSpec;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The process.json `runc exec` runs: behind the loader when the container
+   * was created behind it (runc's config then has no filter to give it), or
+   * runc's start error when the command is certainly not in the container.
+   */
+  private runcProcess(id: string, o: ExecOptions): { path: string } | { error: string } {
+    if (!createdWithInit(this.runcConfig(id))) return { path: o.processPath };
+    const proc = JSON.parse(fs.readFileSync(o.processPath, 'utf8')) as OciProcess;
+    const pid = readPidFile(path.join(this.bundleDir(id), 'pidfile'));
+    const error = pid ? execLookupError(pid, proc) : undefined;
+    if (error) return { error };
+    const p = path.join(o.dir, 'process-init.json');
+    fs.writeFileSync(p, JSON.stringify(wrapProcess(proc)), { mode: 0o600 });
+    return { path: p };
   }
 
   /**
@@ -228,10 +266,13 @@ export class ConmonRuntime implements ContainerRuntime {
   exec(id: string, o: ExecOptions): ExecProcess {
     const pidFile = path.join(o.dir, 'pid');
     const logFile = o.startErrors ? path.join(o.dir, 'runc.log') : undefined;
-    const base = { runc: this.runc.bin, root: this.runc.root, containerId: id, processPath: o.processPath, pidFile, tty: o.tty, stdin: o.stdin, logFile };
-    const p = o.tty
+    const plain = o.tty ? undefined : this.spawnPlain(id, o, pidFile, logFile);
+    const viaRunc = plain ? undefined : this.runcProcess(id, o);
+    if (viaRunc && 'error' in viaRunc) return failedExec(viaRunc.error, o.tty);
+    const base = { runc: this.runc.bin, root: this.runc.root, containerId: id, processPath: viaRunc?.path ?? o.processPath, pidFile, tty: o.tty, stdin: o.stdin, logFile };
+    const p = plain ?? (o.tty
       ? spawnConmonExec({ ...base, conmon: CONMON, runtimePath: this.runtimePath, execId: o.execId, dir: o.dir, socketDir: this.socketDir })
-      : this.spawnPlain(id, o, pidFile, logFile) ?? spawnExec(base);
+      : spawnExec(base));
     return {
       stdin: p.stdin,
       stdout: p.stdout,
@@ -366,21 +407,40 @@ export class ConmonRuntime implements ContainerRuntime {
   }
 }
 
+/** An exec the runtime refused before running anything: `error` is its start error (exit 255, as runc's). */
+function failedExec(error: string, tty: boolean): ExecProcess {
+  const stdout = new PassThrough();
+  stdout.end();
+  const stderr = tty ? undefined : new PassThrough();
+  stderr?.end();
+  return {
+    stdout,
+    stderr,
+    exited: Promise.resolve(255),
+    started: () => false,
+    pid: () => 0,
+    startError: () => error,
+    kill: () => {},
+    release: async () => {},
+  };
+}
+
 /**
  * A fresh bundle directory holding config.json: one pool job (fsBatchAsync)
  * when the addon has it — in a burst of starts each pool round trip waits
  * behind the others' mounts and namespaces — Node's calls otherwise
  * (BERTH_FS_BATCH=0). A restart's old bundle is removed first.
  */
-async function writeBundle(dir: string, config: string): Promise<void> {
+async function writeBundle(dir: string, config: string, spec?: string): Promise<void> {
   if (fs.existsSync(dir)) await fsp.rm(dir, { recursive: true, force: true });
+  const files: Array<[string, string]> = [['config.json', config], ...(spec ? [['spec.json', spec] as [string, string]] : [])];
   const batch = fsBatchNative();
   if (batch) {
-    await batch.fsBatchAsync([[0, dir, 0o700, false], [1, path.join(dir, 'config.json'), config, 0o644]]);
+    await batch.fsBatchAsync([[0, dir, 0o700, false], ...files.map(([f, text]) => [1, path.join(dir, f), text, 0o644] as FsBatchOp)]);
     return;
   }
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fsp.writeFile(path.join(dir, 'config.json'), config);
+  for (const [f, text] of files) await fsp.writeFile(path.join(dir, f), text);
 }
 
 interface LaunchedConmon {

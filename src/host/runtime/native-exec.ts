@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { nativeProgramPath } from '../native/addon';
 import { execHost } from '../exec';
 import { log } from '../../util/log';
-import { CAP_NUMBERS } from './exec';
+import { capMask } from './seccomp-init';
 import type { OciProcess, OciSeccomp, OciSpec } from './spec-types';
 
 /** The parts of runc's state.json berth-exec needs. */
@@ -170,11 +170,11 @@ export class NativeExec {
     return process.env.BERTH_NATIVE_EXEC === '0' ? 'BERTH_NATIVE_EXEC=0' : 'berth-exec is not built';
   }
 
-  /** Starts compiling a container's filter (at create), so its first exec need not wait. */
-  prepare(spec: OciSpec): void {
+  /** The compiled filter of a spec's profile, when it is ready (else its compile is started). */
+  compiledFilter(spec: OciSpec): string | undefined {
     const s = spec.linux?.seccomp;
     const input = s && this.filters ? seccompInput(s) : undefined;
-    if (input) this.filters!.get(input);
+    return input ? this.filters!.get(input) : undefined;
   }
 
   /** The filter for a spec: its path, '' for none, undefined when it cannot be had (yet). */
@@ -244,15 +244,6 @@ export class NativeExec {
   spawn(args: string[], stdin: boolean): ChildProcess {
     return spawn(this.bin!, args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: {} });
   }
-}
-
-function capMask(names: string[] | undefined): string {
-  let m = 0n;
-  for (const n of names ?? []) {
-    const bit = CAP_NUMBERS[n];
-    if (bit !== undefined) m |= 1n << BigInt(bit);
-  }
-  return m.toString(16);
 }
 
 /** An rlimit value: RLIM_INFINITY (2^64-1, which JSON gives as a rounded double) is "inf". */
