@@ -11,7 +11,8 @@ export const workload: Workload = {
   description: `${COUNT} concurrent \`run -d\`, then \`rm -f\` of all`,
   order: 20,
   async run(b) {
-    const runRow = b.row('run-d-20', `${COUNT} concurrent \`run -d busybox sleep 1000\` (wall)`, 's', { target: { minRatio: 5 } });
+    // Issue 17 t3: ≥ 3× Docker (the harness's first target, 5×, was never an issue's).
+    const runRow = b.row('run-d-20', `${COUNT} concurrent \`run -d busybox sleep 1000\` (wall)`, 's', { target: { minRatio: 3 } });
     const rmRow = b.row('rm-f-20', `\`rm -f\` of those ${COUNT} (one command)`, 's', { target: { minRatio: 5 } });
     const round = async (e: Engine): Promise<number> => {
       if ((await e.containerIds(true)).length) await e.removeAllContainers();
