@@ -10,6 +10,7 @@
 // here. A young-space size given to node (NODE_OPTIONS, node flags) or
 // BERTH_YOUNG_GEN=default leaves V8's default.
 import v8 from 'node:v8';
+import { youngGenClamped } from '../util/bulk-memory';
 
 const GIVEN = /--(max|min)-semi-space-size|--semi-space-growth-factor/;
 
@@ -17,6 +18,7 @@ export function keepYoungGenSmall(execArgv: string[], env: NodeJS.ProcessEnv): b
   if (env.BERTH_YOUNG_GEN === 'default') return false;
   if (execArgv.some((a) => GIVEN.test(a)) || GIVEN.test(env.NODE_OPTIONS ?? '')) return false;
   v8.setFlagsFromString('--semi-space-growth-factor=1');
+  youngGenClamped();
   return true;
 }
 

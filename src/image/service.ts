@@ -8,6 +8,7 @@
 // records the image and its tags. Deleting an
 // image untags it, drops its record and config, and removes layers no other
 // image or container layer still stands on.
+import { duringBulk } from '../util/bulk-memory';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -265,7 +266,11 @@ export class ImageService {
    * diffID is known) with a tar-split, and written nowhere else: the layer
    * is kept once, as files (Docker keeps tar-split metadata the same way).
    */
-  async stageLayer(input: NodeJS.ReadableStream, opts: { extract?: boolean } = {}): Promise<StagedTar> {
+  stageLayer(input: NodeJS.ReadableStream, opts: { extract?: boolean } = {}): Promise<StagedTar> {
+    return duringBulk(() => this.stageLayerNow(input, opts));
+  }
+
+  private async stageLayerNow(input: NodeJS.ReadableStream, opts: { extract?: boolean }): Promise<StagedTar> {
     if (!opts.extract) return stageTar(input, this.content.tempPath('.tar'));
     const layers = this.deps.storage.layers;
     const tap = new PassThrough({ highWaterMark: 1 << 20 });
