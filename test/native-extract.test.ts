@@ -20,20 +20,22 @@ let root: string;
 before(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-native-extract-')); });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-/** Extracts `t` into a new layer dir, by the addon or (js) by tar-apply.ts, cut into `cut`-byte chunks. */
-async function extract(t: Buffer, js: boolean, cut = 777): Promise<{ dir: string; size: number }> {
+/** Extracts `t` into a new layer dir, by the addon (with its create thread if `thread`) or (js) by tar-apply.ts, cut into `cut`-byte chunks. */
+async function extract(t: Buffer, js: boolean, cut = 777, thread = false): Promise<{ dir: string; size: number }> {
   const dir = fs.mkdtempSync(path.join(root, js ? 'js-' : 'native-'));
   fs.mkdirSync(path.join(dir, 'diff'));
   const chunks: Buffer[] = [];
   for (let i = 0; i < t.length; i += cut) chunks.push(t.subarray(i, i + cut));
   const rec = new SplitRecorder(dir);
   if (js) process.env.BERTH_EXTRACT_TREE = '0';
+  if (thread) process.env.BERTH_EXTRACT_THREAD = '1';
   try {
     const { size } = await applyTar(Readable.from(chunks), path.join(dir, 'diff'), undefined, rec);
     assert.ok(await rec.save(), `tar-split saved (${rec.broken})`);
     return { dir, size };
   } finally {
     delete process.env.BERTH_EXTRACT_TREE;
+    delete process.env.BERTH_EXTRACT_THREAD;
   }
 }
 
@@ -117,12 +119,15 @@ test('the addon extracts a layer as the JS extractor does, tar-split included', 
   const js = await extract(tarBuf, true);
   const nat = await extract(tarBuf, false);
   const nat2 = await extract(tarBuf, false, 1 << 20);
+  // With the second create thread (BERTH_EXTRACT_THREAD=1), in small and large batches.
+  const thr = await extract(tarBuf, false, 777, true);
+  const thr2 = await extract(tarBuf, false, 1 << 20, true);
   assert.equal(nat.size, js.size);
+  assert.equal(thr.size, js.size);
   const l = listing(path.join(js.dir, 'diff'));
-  assert.deepEqual(listing(path.join(nat.dir, 'diff')), l);
-  assert.deepEqual(listing(path.join(nat2.dir, 'diff')), l);
+  for (const x of [nat, nat2, thr, thr2]) assert.deepEqual(listing(path.join(x.dir, 'diff')), l, path.basename(x.dir));
   assert.deepEqual(fs.readdirSync(path.join(nat.dir, 'split-files')).sort(), fs.readdirSync(path.join(js.dir, 'split-files')).sort());
-  for (const d of [js.dir, nat.dir, nat2.dir]) assert.equal(await sha(regenerateTar(d)), want, `${path.basename(d)} makes the same tar again`);
+  for (const d of [js.dir, nat.dir, nat2.dir, thr.dir, thr2.dir]) assert.equal(await sha(regenerateTar(d)), want, `${path.basename(d)} makes the same tar again`);
   const diff = path.join(nat.dir, 'diff');
   assert.equal(fs.readFileSync(path.join(diff, 'dup'), 'utf8'), 'second');
   assert.ok(fs.lstatSync(path.join(diff, 'gone')).isCharacterDevice());

@@ -65,8 +65,10 @@ export async function applyTarNative(
   patient: boolean,
 ): Promise<{ size: number }> {
   const source = (typeof tar_ === 'string' ? fs.createReadStream(tar_, { highWaterMark: 1 << 20 }) : tar_) as fs.ReadStream;
-  // BERTH_EXTRACT_THREAD=0: no second thread for file creates (to compare).
-  const h: TarExtractHandle = n.tarExtractNew(realRoot, split ? split.layerDir : '', process.env.BERTH_EXTRACT_THREAD !== '0');
+  // BERTH_EXTRACT_THREAD=1: a second thread for file creates. Off by
+  // default: on 2 cores, beside the diffID's hash, the JS thread and the
+  // client, it made imports slower (bench/REPORT.md, 2026-12-05).
+  const h: TarExtractHandle = n.tarExtractNew(realRoot, split ? split.layerDir : '', process.env.BERTH_EXTRACT_THREAD === '1');
   let queued: Buffer[] = [];
   let queuedBytes = 0;
   let ended = false;
