@@ -17,13 +17,6 @@
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {
-      "target_name": "berth-seccomp-init",
-      "type": "executable",
-      "sources": ["seccomp-init.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pie", "-fcf-protection=none"],
-      "ldflags": ["-static", "-nostdlib", "-no-pie", "-s"]
-    },
-    {
       "target_name": "berth-seccomp-bpf",
       "type": "executable",
       "sources": ["seccomp-bpf.c"],
@@ -36,5 +29,18 @@
       "sources": ["cli-client.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
+  ],
+  "conditions": [
+    ["target_arch=='x64' or target_arch=='arm64'", {
+      "targets": [
+        {
+          "target_name": "berth-seccomp-init",
+          "type": "executable",
+          "sources": ["seccomp-init.c"],
+          "cflags": ["-Wall", "-Wextra", "-O2", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pie"],
+          "ldflags": ["-static", "-nostdlib", "-no-pie", "-s"]
+        }
+      ]
+    }]
   ]
 }
