@@ -156,7 +156,7 @@ test('execs into such a container get the filter: TTY, runc fallback and errors 
   }
 });
 
-test('the loader cannot be changed from inside; a restart loads the filter again', async () => {
+test('the loader cannot be changed from inside; a restart loads the filter again, its file made again if removed', async () => {
   const w = await d.docker(['exec', 'c1', 'sh', '-c', 'echo x > /dev/.berth-init']);
   assert.notEqual(w.code, 0);
   assert.match(w.stderr, /Read-only file system/);
@@ -165,7 +165,12 @@ test('the loader cannot be changed from inside; a restart loads the filter again
   const self = await d.docker(['exec', 'c1', '/dev/.berth-init', '--caps', 'ffffffffff:ffffffffff:ffffffffff:0:0', '--', 'id']);
   assert.equal(self.code, 255, self.stdout + self.stderr);
   assert.match(self.stderr, /error loading seccomp filter into kernel: permission denied/);
+  // A loader file removed from the exec root behind berthd is made again at the next create.
+  const dir = path.join(d.execRoot, 'seccomp');
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.init'))) fs.rmSync(path.join(dir, f));
   await d.ok(['restart', '-t', '1', 'c1']);
+  assert.equal((await d.docker(['exec', 'c1', 'test', '-e', '/dev/.berth-init'])).code, 0);
+  assert.ok(fs.readdirSync(dir).some((f) => f.endsWith('.init')));
   const after = await d.ok(['exec', 'c1', 'sh', '-c', 'grep -E "^(Seccomp|CapEff)" /proc/1/status']);
   assert.match(after, /Seccomp:\s+2/);
   assert.match(after, /CapEff:\s+00000000a80425fb/);

@@ -51,7 +51,8 @@ export class SeccompInit {
   /** The loader with the compiled filter `bpf` appended, made once per filter; undefined when it cannot be made. */
   private initFile(bpf: string): string | undefined {
     const have = this.made.get(bpf);
-    if (have) return have;
+    // One stat: a file removed from the exec root behind berthd is made again, not bind-mounted missing.
+    if (have && fs.existsSync(have)) return have;
     try {
       if (!this.loaderBytes) {
         this.loaderBytes = fs.readFileSync(this.loader);
