@@ -171,6 +171,11 @@ test('the loader cannot be changed from inside; a restart loads the filter again
   await d.ok(['restart', '-t', '1', 'c1']);
   assert.equal((await d.docker(['exec', 'c1', 'test', '-e', '/dev/.berth-init'])).code, 0);
   assert.ok(fs.readdirSync(dir).some((f) => f.endsWith('.init')));
+  // So is a compiled filter: the next exec goes through runc (behind the loader) while it compiles again.
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.bpf'))) fs.rmSync(path.join(dir, f));
+  assert.match(await d.ok(['exec', 'c1', 'grep', 'Seccomp:', '/proc/self/status']), /Seccomp:\s+2/);
+  await waitFor(async () => fs.readdirSync(dir).some((f) => f.endsWith('.bpf')), 20_000, 'the filter compiled again');
+  assert.match(await d.ok(['exec', 'c1', 'grep', 'Seccomp:', '/proc/self/status']), /Seccomp:\s+2/);
   const after = await d.ok(['exec', 'c1', 'sh', '-c', 'grep -E "^(Seccomp|CapEff)" /proc/1/status']);
   assert.match(after, /Seccomp:\s+2/);
   assert.match(after, /CapEff:\s+00000000a80425fb/);

@@ -106,7 +106,9 @@ class FilterCache {
   get(input: string): string | undefined {
     const key = crypto.createHash('sha256').update(input).digest('hex').slice(0, 32);
     const have = this.ready.get(key);
-    if (have) return have;
+    // One stat: a filter removed from the exec root behind berthd is compiled again.
+    if (have && fs.existsSync(have)) return have;
+    if (have) this.ready.delete(key);
     const file = path.join(this.dir, `${key}.bpf`);
     if (fs.existsSync(file)) {
       this.ready.set(key, file);
