@@ -24,7 +24,17 @@ after(async () => {
 });
 
 const ls = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
-const spares = () => ls('/run/netns').filter((n) => new RegExp(`^${tag}_p[0-9a-f]{8}$`).test(n)).sort();
+/** nsfs: a spare's file once its namespace is mounted on it (before that it is an empty file with an inode of its own). */
+const NSFS_MAGIC = 0x6e736673;
+const mounted = (name: string) => {
+  try {
+    return fs.statfsSync(`/run/netns/${name}`).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+};
+/** The spares whose namespace is mounted: one the pool is still making is not counted (its inode would be the bare file's). */
+const spares = () => ls('/run/netns').filter((n) => new RegExp(`^${tag}_p[0-9a-f]{8}$`).test(n) && mounted(n)).sort();
 const ino = (name: string) => fs.statSync(`/run/netns/${name}`).ino;
 const waitSpares = (n: number, what: string) =>
   waitFor(async () => spares().length === n, 30_000, what, 100, () => `: ${spares().join(' ')}\n${d.logs().slice(-2000)}`);
