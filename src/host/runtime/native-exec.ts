@@ -181,11 +181,7 @@ export class NativeExec {
 
   /** The filter for a spec: its path, '' for none, undefined when it cannot be had (yet). */
   private filterFor(spec: OciSpec): string | undefined {
-    const s = spec.linux?.seccomp;
-    if (!s) return '';
-    const input = seccompInput(s);
-    if (!input) return undefined;
-    return this.filters!.get(input);
+    return spec.linux?.seccomp ? this.compiledFilter(spec) : '';
   }
 
   plan(r: NativeExecRequest): NativeExecPlan {

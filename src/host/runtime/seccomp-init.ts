@@ -152,20 +152,10 @@ export function capMask(names: string[] | undefined): string {
  * Otherwise why not, and runc looks it up itself (and reports it).
  */
 function commandFound(spec: OciSpec): string {
-  const p = spec.process;
-  const file = p.args[0];
-  if (!file) return 'no command';
-  let candidates: string[];
-  if (file.includes('/')) {
-    if (!file.startsWith('/')) return 'a relative command path';
-    candidates = [file];
-  } else {
-    const env = [...p.env].reverse().find((e) => e.startsWith('PATH='));
-    const dirs = (env ?? 'PATH=').slice(5).split(':');
-    // Go 1.19 refuses what a relative entry finds: leave those to runc.
-    if (dirs.some((d) => !d.startsWith('/'))) return 'a relative or empty PATH entry';
-    candidates = dirs.map((d) => path.posix.join(d, file));
-  }
+  if (!spec.process.args[0]) return 'no command';
+  // Go 1.19 refuses what a relative entry finds: leave those to runc.
+  const candidates = lookupCandidates(spec.process);
+  if (!candidates) return 'a relative command path or PATH entry';
   const mounts = spec.mounts.map((m) => ({ dest: path.posix.normalize(m.destination), m }));
   const under = (f: string, d: string) => f === d || f.startsWith(d === '/' ? '/' : `${d}/`);
   let root: number;
@@ -213,6 +203,22 @@ function commandFound(spec: OciSpec): string {
 const START = 'exec failed: unable to start container process: ';
 
 /**
+ * The paths Go's exec.LookPath tries for the process's command, in order:
+ * the name itself when it has a slash, else each PATH entry (the last PATH
+ * wins, as runc sets the environment; an empty PATH is none, as
+ * filepath.SplitList). undefined when one of them is relative: Go looks
+ * from the cwd there, which neither lookup here models.
+ */
+function lookupCandidates(p: OciProcess): string[] | undefined {
+  const file = p.args[0] ?? '';
+  if (file.includes('/')) return file.startsWith('/') ? [file] : undefined;
+  const value = ([...p.env].reverse().find((e) => e.startsWith('PATH=')) ?? 'PATH=').slice(5);
+  const dirs = value === '' ? [] : value.split(':');
+  if (dirs.some((d) => !d.startsWith('/'))) return undefined;
+  return dirs.map((d) => path.posix.join(d, file));
+}
+
+/**
  * For an exec into a running container behind the loader: runc's own
  * start error when the command is certainly not there (looked up in the
  * container's root as it is now, /proc/<pid>/root, mounts and all), so
@@ -221,16 +227,8 @@ const START = 'exec failed: unable to start container process: ';
  */
 export function execLookupError(initPid: number, p: OciProcess): string | undefined {
   const file = p.args[0] ?? '';
-  let candidates: string[];
-  if (file.includes('/')) {
-    if (!file.startsWith('/')) return undefined;
-    candidates = [file];
-  } else {
-    const env = [...p.env].reverse().find((e) => e.startsWith('PATH='));
-    const dirs = (env ?? 'PATH=').slice(5).split(':').filter((d) => d !== '');
-    if (dirs.some((d) => !d.startsWith('/'))) return undefined;
-    candidates = dirs.map((d) => path.posix.join(d, file));
-  }
+  const candidates = lookupCandidates(p);
+  if (!candidates) return undefined;
   let root: number;
   try {
     root = fs.openSync(`/proc/${initPid}/root`, O_PATH | fs.constants.O_DIRECTORY);
