@@ -7,8 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
-import { startDaemon, run, waitFor, type TestDaemon } from './helpers/daemon';
+import { startDaemon, waitFor, type TestDaemon } from './helpers/daemon';
+import { buildProbe } from './helpers/syscall-probe';
 
 let d: TestDaemon; // berth-exec
 let r: TestDaemon; // runc exec (BERTH_NATIVE_EXEC=0)
@@ -17,33 +17,18 @@ let probeDir = '';
 // A static program printing what a few syscalls return (errno names): the
 // default profile denies keyctl and unshare/mount (no CAP_SYS_ADMIN), and a
 // syscall number above the profile's last gets ENOSYS from runc's stub.
-const PROBE = `
-#define _GNU_SOURCE
-#include <errno.h>
-#include <sched.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mount.h>
-#include <sys/syscall.h>
-#include <sys/personality.h>
-static void show(const char *n, long rc) { printf("%s=%s\\n", n, rc < 0 ? strerrorname_np(errno) : "ok"); }
-int main(void) {
+const PROBE_MAIN = `
   show("keyctl", syscall(SYS_keyctl, 0, -3, 0));
   show("unshare", unshare(CLONE_NEWUSER));
   show("mount", mount("none", "/mnt", "tmpfs", 0, 0));
   show("personality", syscall(SYS_personality, 0x0040000));
   show("nr1000", syscall(1000));
   show("getpid", syscall(SYS_getpid));
-  return 0;
-}
 `;
 
 before(async () => {
   probeDir = fs.mkdtempSync('/tmp/berth-probe-');
-  fs.writeFileSync(path.join(probeDir, 'probe.c'), PROBE);
-  const cc = await run('gcc', ['-static', '-O1', '-o', path.join(probeDir, 'probe'), path.join(probeDir, 'probe.c')]);
-  assert.equal(cc.code, 0, cc.stderr);
+  await buildProbe(probeDir, PROBE_MAIN);
   [d, r] = await Promise.all([startDaemon(), startDaemon({ env: { BERTH_NATIVE_EXEC: '0' } })]);
   for (const x of [d, r]) {
     await x.loadBusybox();

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startDaemon, run, waitFor, type TestDaemon } from './helpers/daemon';
+import { buildProbe } from './helpers/syscall-probe';
 
 let d: TestDaemon; // the loader
 let r: TestDaemon; // runc compiles (BERTH_SECCOMP_INIT=0)
@@ -17,17 +18,7 @@ let probeDir = '';
 let fileCaps = false;
 
 // What a few syscalls return (errno names), then the process's own status lines.
-const PROBE = `
-#define _GNU_SOURCE
-#include <errno.h>
-#include <sched.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/mount.h>
-#include <sys/syscall.h>
-static void show(const char *n, long rc) { printf("%s=%s\\n", n, rc < 0 ? strerrorname_np(errno) : "ok"); }
-int main(void) {
+const PROBE_MAIN = `
   show("keyctl", syscall(SYS_keyctl, 0, -3, 0));
   show("unshare", unshare(CLONE_NEWUSER));
   show("mount", mount("none", "/mnt", "tmpfs", 0, 0));
@@ -39,8 +30,6 @@ int main(void) {
   char line[256];
   while (f && fgets(line, sizeof line, f))
     if (!strncmp(line, "Cap", 3) || !strncmp(line, "NoNewPrivs", 10) || !strncmp(line, "Seccomp", 7)) fputs(line, stdout);
-  return 0;
-}
 `;
 
 const CASES: string[][] = [
@@ -55,9 +44,7 @@ const CASES: string[][] = [
 before(async () => {
   probeDir = fs.mkdtempSync('/tmp/berth-siprobe-');
   fs.chmodSync(probeDir, 0o755);
-  fs.writeFileSync(path.join(probeDir, 'probe.c'), PROBE);
-  const cc = await run('gcc', ['-static', '-O1', '-o', path.join(probeDir, 'probe'), path.join(probeDir, 'probe.c')]);
-  assert.equal(cc.code, 0, cc.stderr);
+  await buildProbe(probeDir, PROBE_MAIN);
   // The same program with a file capability: a non-root user gains it at execve through the bounding set.
   fs.copyFileSync(path.join(probeDir, 'probe'), path.join(probeDir, 'probe-cap'));
   fs.chmodSync(path.join(probeDir, 'probe-cap'), 0o755);
