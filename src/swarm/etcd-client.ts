@@ -22,6 +22,22 @@ export class EtcdError extends Error {
   }
 }
 
+/** A call that only reads (a range, or a transaction of ranges only): safe to send again. */
+function onlyReads(path: string, body: unknown): boolean {
+  if (path === '/v3/kv/range') return true;
+  if (path !== '/v3/kv/txn') return false;
+  const t = body as { success?: Array<Record<string, unknown>>; failure?: Array<Record<string, unknown>> };
+  return [...(t.success ?? []), ...(t.failure ?? [])].every((o) => 'request_range' in o);
+}
+const RETRY_DELAY_MS = 50;
+const UNAVAILABLE = 14;
+
+/** Unavailable from the gateway, or a kept-alive socket reset before an answer. */
+function isTransient(e: unknown): boolean {
+  if (!(e instanceof EtcdError)) return false;
+  return e.code === UNAVAILABLE || /\b(ECONNRESET|EPIPE|socket hang up)\b/.test(e.message);
+}
+
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString();
 
@@ -125,7 +141,25 @@ export class EtcdClient {
   /** One gateway call (after a hold, if any); gateway errors ({error, code}) become EtcdError. */
   call<T>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const gate = this.gate;
-    return gate ? gate.then(() => this.send<T>(path, body, timeoutMs)) : this.send<T>(path, body, timeoutMs);
+    const once = () => this.sendRetryingReads<T>(path, body, timeoutMs);
+    return gate ? gate.then(once) : once();
+  }
+
+  /**
+   * A read that failed as Unavailable (gRPC code 14: the 3.4 gateway's
+   * connection to its member broke mid-call, seen under load as "missing
+   * content-type field") or on a reused socket the server had closed is
+   * sent once more, as etcd's own client does for reads. Writes are not:
+   * they may have been applied.
+   */
+  private async sendRetryingReads<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
+    try {
+      return await this.send<T>(path, body, timeoutMs);
+    } catch (e) {
+      if (!onlyReads(path, body) || !isTransient(e) || this.closed) throw e;
+      await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+      return this.send<T>(path, body, timeoutMs);
+    }
   }
 
   /** Whether the member serves and knows a leader, asked now, past any hold (the hold may be waiting on it). */

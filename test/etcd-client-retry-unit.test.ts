@@ -1,0 +1,77 @@
+// The etcd client's answer to a gateway that drops a call: etcd 3.4's JSON
+// gateway answers Unavailable (gRPC code 14, "missing content-type field")
+// when its own connection to the member breaks under load. A read is sent
+// once more; a write is not (it may have been applied). The server here
+// answers exactly as the gateway does, on a real TLS socket.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { EtcdClient, EtcdError } from '../src/swarm/etcd-client';
+import { createCA } from '../src/host/x509';
+
+const UNAVAILABLE = JSON.stringify({ error: 'missing content-type field', code: 14, message: 'missing content-type field' });
+
+/** A gateway that fails the first `fail` calls of each path with Unavailable; counts calls per path. */
+async function gateway(fail: number): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
+  const ca = await createCA('127.0.0.1');
+  const calls = new Map<string, number>();
+  const srv = https.createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const n = (calls.get(req.url!) ?? 0) + 1;
+      calls.set(req.url!, n);
+      if (n <= fail) {
+        res.writeHead(503, { 'content-type': 'application/json' }).end(UNAVAILABLE);
+        return;
+      }
+      const kv = { key: Buffer.from('k').toString('base64'), value: Buffer.from('v').toString('base64'), mod_revision: '3' };
+      const body = req.url === '/v3/kv/range' ? { header: { revision: '3' }, kvs: [kv] }
+        : req.url === '/v3/kv/txn' ? { header: { revision: '3' }, succeeded: true, responses: [{ response_range: { kvs: [kv] } }] }
+          : { header: { revision: '4' } };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    caPem: ca.certPem,
+    calls,
+    close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+  };
+}
+
+test('a read that meets Unavailable once is sent again and answers', async () => {
+  const g = await gateway(1);
+  const ca = await createCA('client');
+  const c = new EtcdClient(g.url, { ca: g.caPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  try {
+    assert.equal((await c.get('k'))?.value, 'v');
+    assert.equal(g.calls.get('/v3/kv/range'), 2);
+    // a transaction of ranges only is a read too
+    const r = await c.readTogether([{ op: { range: { key: 'k' } }, parse: (kvs) => kvs.map((x) => x.value) }]);
+    assert.deepEqual(r.values, [['v']]);
+    assert.equal(g.calls.get('/v3/kv/txn'), 2);
+  } finally {
+    c.close();
+    await g.close();
+  }
+});
+
+test('a write that meets Unavailable fails without a second send; a read failing twice fails', async () => {
+  const g = await gateway(2);
+  const ca = await createCA('client');
+  const c = new EtcdClient(g.url, { ca: g.caPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  try {
+    await assert.rejects(c.put('k', 'v'), (e: unknown) => e instanceof EtcdError && e.code === 14);
+    assert.equal(g.calls.get('/v3/kv/put'), 1);
+    await assert.rejects(c.txn([], [{ put: { key: 'k', value: 'v' } }, { range: { key: 'k' } }]), (e: unknown) => e instanceof EtcdError && e.code === 14);
+    assert.equal(g.calls.get('/v3/kv/txn'), 1);
+    await assert.rejects(c.get('k'), (e: unknown) => e instanceof EtcdError && e.code === 14);
+    assert.equal(g.calls.get('/v3/kv/range'), 2);
+  } finally {
+    c.close();
+    await g.close();
+  }
+});
