@@ -16,6 +16,7 @@ import type { Engine } from '../lib/engine';
 import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
 import { settled, sleep } from '../lib/proc';
 import { run } from '../../test/helpers/daemon';
+import { vxlanFloor, type VxlanFloor } from '../lib/vxlan-floor';
 
 const MIB = 256;
 // iperf3 samples per row per run, overlay and bridge alternated: one
@@ -160,6 +161,14 @@ export const workload: Workload = {
     // so each pair is taken in the same minute (one cluster after the other let a
     // minute's load decide a row; both idle control planes run during every sample).
     const up = new Map<Engine, Setup>();
+    // the floor: the same VXLAN path of bare kernel devices, sampled beside the engines
+    const floor = { overlay: [] as number[], bridge: [] as number[], error: '' };
+    let lab: VxlanFloor | undefined;
+    try {
+      lab = await vxlanFloor();
+    } catch (err) {
+      floor.error = String(err);
+    }
     try {
       for (const e of b.live) {
         try {
@@ -192,13 +201,48 @@ export const workload: Workload = {
             await sample(rows.iperfOverlay, e, () => iperf(w1, m1, 'ovb', `o${i}-${k}`));
             await sample(rows.iperfBridge, e, () => iperf(m1, m1, 'lb', `b${i}-${k}`));
           }
+          if (lab && !floor.error) {
+            try {
+              await settled();
+              floor.overlay.push(await lab.overlay());
+              floor.bridge.push(await lab.bridge());
+            } catch (err) {
+              floor.error = String(err);
+            }
+          }
         }
       }
     } finally {
       for (const [e, s] of up) await teardown(b, e, s);
+      await lab?.destroy();
     }
+    noteFloor(b, rows.iperfOverlay, rows.iperfBridge, floor);
     for (const r of Object.values(rows)) {
       b.log(`  ${r.title}: ${b.live.map((e) => `${e.key} ${r.results[e.key].summary?.median.toFixed(2) ?? r.results[e.key].error ?? 'failed'}`).join(', ')} ${r.unit} (median)`);
     }
   },
 };
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Notes on the iperf3 rows: each engine's overlay/bridge, and the bare-kernel floor of both paths. */
+function noteFloor(b: Bench, overlay: Row, bridge: Row, floor: { overlay: number[]; bridge: number[]; error: string }): void {
+  const ratio = (key: string) => {
+    const o = overlay.results[key]?.summary?.median;
+    const g = bridge.results[key]?.summary?.median;
+    return o && g ? (o / g).toFixed(2) : '?';
+  };
+  const engines = b.live.map((e) => `${e.title} ${ratio(e.key)}`).join(', ');
+  let text = `overlay / bridge: ${engines} (goal ≤ 1.2)`;
+  if (floor.overlay.length) {
+    const [fo, fb] = [median(floor.overlay), median(floor.bridge)];
+    text += `; bare-kernel floor (two namespaces joined by one veth, bridge + VXLAN each, no engine, ${floor.overlay.length} samples): overlay ${fo.toFixed(2)} s, bridge ${fb.toFixed(2)} s, overlay / bridge ${(fo / fb).toFixed(2)}`;
+  } else if (floor.error) {
+    text += `; bare-kernel floor not measured: ${floor.error.split('\n')[0]}`;
+  }
+  overlay.note = text;
+  b.log(`  ${text}`);
+}
