@@ -4,6 +4,10 @@ import https from 'node:https';
 import type { ClientRequest } from 'node:http';
 import type { SecureContext } from 'node:tls';
 import { secureContextFor } from './tls-context';
+import { EtcdError, jsonObjects } from './etcd-wire';
+import { KeepAliveStream } from './etcd-keepalive';
+
+export { EtcdError, jsonObjects };
 
 export interface KV {
   key: string;
@@ -15,12 +19,6 @@ export interface KV {
 
 export interface TlsFiles { ca: string; cert: string; key: string }
 
-export class EtcdError extends Error {
-  constructor(message: string, readonly code = 0) {
-    super(message);
-    this.name = 'EtcdError';
-  }
-}
 
 /** A call that only reads (a range, or a transaction of ranges only): safe to send again. */
 function onlyReads(path: string, body: unknown): boolean {
@@ -68,10 +66,13 @@ export class EtcdClient {
   private readonly watches = new Set<ClientRequest>();
   private closed = false;
   private gate?: Promise<void>;
+  /** Lease keepalives on one HTTP/2 stream (etcd-keepalive.ts); undefined: each one a call (BERTH_ETCD_KEEPALIVE_STREAM=0). */
+  private readonly keepalives?: KeepAliveStream;
 
   constructor(readonly endpoint: string, private readonly tls: TlsFiles, private readonly timeoutMs = 5000) {
     // one TLS context for every connection the agent opens (not one per connection)
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, secureContext: secureContextFor(tls), checkServerIdentity: () => undefined });
+    if (process.env.BERTH_ETCD_KEEPALIVE_STREAM !== '0') this.keepalives = new KeepAliveStream(endpoint, secureContextFor(tls));
   }
 
   /** close() was called: no call or watch will work again. */
@@ -82,6 +83,7 @@ export class EtcdClient {
   close(): void {
     this.closed = true;
     this.agent.destroy();
+    this.keepalives?.close();
     for (const w of this.watches) w.destroy();
     this.watches.clear();
   }
@@ -257,6 +259,12 @@ export class EtcdClient {
 
   /** Renews a lease: its remaining TTL, 0 when it has expired. */
   async leaseKeepAlive(id: string): Promise<number> {
+    const ka = this.keepalives;
+    if (ka) {
+      const gate = this.gate;
+      if (gate) await gate;
+      return ka.keepAlive(id, this.timeoutMs);
+    }
     const r = await this.call<{ TTL?: string }>('/v3/lease/keepalive', { ID: id });
     return Number(r.TTL ?? 0);
   }
@@ -296,41 +304,6 @@ export class EtcdClient {
     const r = await ask<{ leader?: string; header: { member_id: string } }>('/v3/maintenance/status', {}, opts.timeoutMs ?? 2000);
     return { leader: r.leader || '0', memberId: r.header.member_id };
   }
-}
-
-/**
- * A splitter for the gateway's streamed answers: whole JSON objects, one
- * after the other, in chunks cut anywhere; each goes to `fn` once complete.
- */
-export function jsonObjects(fn: (m: Record<string, unknown>) => void): (chunk: Buffer) => void {
-  let buf = '';
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let scanned = 0;
-  return (chunk) => {
-    buf += chunk.toString();
-    for (let i = scanned; i < buf.length; i++) {
-      const ch = buf[i];
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (ch === '\\') escaped = true;
-        else if (ch === '"') inString = false;
-        continue;
-      }
-      if (ch === '"') inString = true;
-      else if (ch === '{') depth++;
-      else if (ch === '}' && depth > 0 && --depth === 0) {
-        const text = buf.slice(buf.indexOf('{'), i + 1);
-        buf = buf.slice(i + 1);
-        i = -1;
-        let m: Record<string, unknown> | undefined;
-        try { m = JSON.parse(text) as Record<string, unknown>; } catch { m = undefined; }
-        if (m) fn(m);
-      }
-    }
-    scanned = buf.length;
-  };
 }
 
 interface RawMember { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }
