@@ -15,6 +15,12 @@ import type { EtcdClient, Member } from './etcd-client';
 
 /** How long the member set must stay as it is before the member restarts. */
 export const QUIET_MS = 2000;
+/**
+ * While the member is alone, how often the tick looks at the member list
+ * (a join through this manager pokes it at once): each look is an etcd call,
+ * and a swarm with one manager stays alone for good.
+ */
+export const LONE_RECHECK_MS = 5000;
 /** The longest berthd's etcd calls wait for the restarted member to serve. */
 const HOLD_MAX_MS = 5000;
 
@@ -41,6 +47,8 @@ export class ElectionSettler {
   private seen = '';
   private since = 0;
   private busy = false;
+  /** When the member list last showed this member alone (0: not alone, or poked since). */
+  private aloneAt = 0;
 
   constructor(private readonly proc: EtcdProcess, private readonly client: EtcdClient) {}
 
@@ -49,12 +57,19 @@ export class ElectionSettler {
     return !!this.proc.cfg.fastElection;
   }
 
+  /** A member was added through this manager: the next check looks at once. */
+  poke(): void {
+    this.aloneAt = 0;
+  }
+
   /** One look (a manager's tick calls it): restarts the member when it is time. Never throws. */
   async check(now = Date.now()): Promise<void> {
     if (!this.pending || this.busy) return;
+    if (this.aloneAt && now - this.aloneAt < LONE_RECHECK_MS) return;
     this.busy = true;
     try {
       const members = await this.client.memberList();
+      this.aloneAt = members.length < 2 ? now : 0;
       const started = (m: { name: string; clientURLs: string[] }): boolean => m.name !== '' && m.clientURLs.length > 0;
       const key = members.map((m) => `${m.id}:${started(m)}:${m.isLearner}`).sort().join(',');
       if (key !== this.seen) {

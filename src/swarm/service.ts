@@ -22,7 +22,7 @@ import { log } from '../util/log';
 import { Filters } from '../common/filters';
 import { EtcdClient, type Member } from './etcd-client';
 import { ElectionSettler, promoteStartedLearners } from './election-settle';
-import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS, storeReads } from './store';
+import { SwarmStore, HEARTBEAT_MS, LEADER_POLL_MS } from './store';
 import { ChangeFeed } from './change-feed';
 import { ObjectStore } from './object-store';
 import type { SwarmComponent, SwarmContext } from './component';
@@ -947,6 +947,7 @@ export class SwarmService {
       const learner = !!this.settler?.pending;
       const added = await addMember(store, peerUrl, members, self, known && { nodes, alive: known.alive }, learner);
       members = added.members;
+      this.settler?.poke();
       if (learner) this.promoteLearner(store, added.id);
     }
     const initialCluster = members
@@ -1040,10 +1041,11 @@ export class SwarmService {
     try {
       // beside the heartbeat: the next joiner's lease, made ahead (store.ts)
       void store.keepSpareLease().catch((e) => log.debug('spare alive lease', { err: String(e) }));
-      this.ownLease = await store.heartbeat(st.nodeId);
-      this.leaderId = await store.campaign(st.nodeId, await store.leaderLease());
-      // the node list and who is alive: one round trip
-      const { values: [nodes, alive] } = await store.etcd.readTogether([storeReads.nodes(), storeReads.alive()] as const);
+      // both renewals on the keepalive stream at once; the leader key, the node list and who
+      // is alive from the change feed's cache (a transaction only after one of them changed)
+      const [own, leaderLease, [leaderKv, nodes, alive]] = await Promise.all([store.heartbeat(st.nodeId), store.leaderLease(), store.tickReads()]);
+      this.ownLease = own;
+      this.leaderId = await store.campaign(st.nodeId, leaderLease, { leader: leaderKv });
       const self = nodes.find((n) => n.value.id === st.nodeId);
       this.localFailures = 0;
       this.lastError = '';

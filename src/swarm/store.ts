@@ -3,8 +3,9 @@
 // compare-and-swap on it, so a stale update fails ("update out of sequence").
 // Liveness: alive/<node> is held by a lease the node's heartbeats renew;
 // leader holds the leading manager's id on that manager's leader lease.
-import type { EtcdClient, Op, Read } from './etcd-client';
+import type { EtcdClient, KV, Op, Read } from './etcd-client';
 import type { ChangeFeed } from './change-feed';
+import { FeedReads } from './feed-reads';
 import type { ClusterRecord, NodeRecord, Versioned } from './types';
 import { SwarmError, MANAGER_NOT_READY, ALREADY_IN_SWARM } from './errors';
 
@@ -56,6 +57,14 @@ export const storeReads = {
   }),
 };
 
+/** What a manager's tick reads: the leader key, the node list, who is alive. */
+type TickReads = [KV | undefined, Array<Versioned<NodeRecord>>, Set<string>];
+const tickReads = (): [Read<KV | undefined>, Read<Array<Versioned<NodeRecord>>>, Read<Set<string>>] => [
+  { op: { range: { key: K.leader } }, parse: (kvs) => kvs[0] },
+  storeReads.nodes(),
+  storeReads.alive(),
+];
+
 /** A changed key (as the change feed reports it) of the cluster record, a node record or a node's liveness. */
 export const isClusterOrNodeKey = (key: string): boolean => key === K.cluster || key.startsWith(K.nodes) || key.startsWith(K.alives);
 
@@ -80,8 +89,23 @@ export class SwarmStore {
   /** When a spare was last wanted (this store's start, a join): spares are kept for SPARE_IDLE_MS after. */
   private spareWanted = Date.now();
 
+  /** The tick's reads, kept while the change feed reports none of their keys changed. */
+  private tickCache?: FeedReads<TickReads>;
+
   /** With `feed`, recentNodes() reads the node list only after it changed. */
   constructor(readonly etcd: EtcdClient, private readonly feed?: ChangeFeed) {}
+
+  /**
+   * The leader key, the node list and the alive set for a manager's tick
+   * (every HEARTBEAT_MS): one transaction, or none while the change feed is
+   * live and has reported no change to them (an expired lease deletes its
+   * alive key, which the feed reports like any change).
+   */
+  async tickReads(): Promise<TickReads> {
+    if (!this.feed) return (await this.etcd.readTogether<TickReads>(tickReads())).values;
+    this.tickCache ??= new FeedReads<TickReads>(this.etcd, this.feed, tickReads());
+    return this.tickCache.get();
+  }
 
   /**
    * The node list, from the last read while the change feed has reported no
@@ -337,8 +361,9 @@ export class SwarmStore {
    * (a WAL fsync on a quorum) even when its compare fails, and every
    * manager runs this each tick; a read is not.
    */
-  async campaign(id: string, lease: string): Promise<string | undefined> {
-    let cur = await this.etcd.get(K.leader);
+  async campaign(id: string, lease: string, known?: { leader: KV | undefined }): Promise<string | undefined> {
+    // `known`: the key as the tick read it (a stale "free" only costs a failed create)
+    let cur = known ? known.leader : await this.etcd.get(K.leader);
     if (!cur) {
       const r = await this.etcd.txn([{ key: K.leader, target: 'CREATE', create_revision: 0 }],
         [{ put: { key: K.leader, value: id, lease } }], [{ range: { key: K.leader } }]);
