@@ -11,7 +11,8 @@ import { buildSpec, effectiveCaps, DEFAULT_CAPS, hostHardLimits, containerEnv, t
 import { resolveUser } from '../src/host/runtime/users';
 import { resolveInRoot } from '../src/host/rootfs';
 import { defaultSeccomp, haveDefaultProfile } from '../src/host/runtime/seccomp';
-import { ConmonRuntime } from '../src/host/runtime/conmon';
+import { ConmonRuntime, runtimeRoot } from '../src/host/runtime/conmon';
+import { stateFromFiles } from '../src/host/runtime/runc';
 import { parseLine, frame, parseTimestamp } from '../src/container/logs';
 import { parseSignal } from '../src/container/signals';
 
@@ -170,4 +171,53 @@ test('conmon + runc: create, start, exit code in the exit dir, log file, cleanup
   rt.removeCgroupParent(`berth-rttest-${process.pid}`);
   assert.equal(execFileSync('sh', ['-c', `ls /sys/fs/cgroup/*/ 2>/dev/null | grep -c berth-rttest-${process.pid} || true`]).toString().trim(), '0');
   void os;
+});
+
+test('state read from runc\'s files is what `runc state` says: created, running, paused, stopped', async () => {
+  const execRoot = path.join(tmp, 'exec-state');
+  const rt = new ConmonRuntime(execRoot);
+  rt.init();
+  const id = 'c'.repeat(63) + '2';
+  const cg = `berth-rtstate-${process.pid}`;
+  const spec = buildSpec(input({ id, args: ['sleep', '30'], cgroupsPath: `/${cg}/${id}` }));
+  // runc's own answer, asked with the same --root
+  const runcSays = (): { status: string; pid: number } | undefined => {
+    try {
+      const j = JSON.parse(execFileSync('runc', ['--root', runtimeRoot(execRoot), 'state', id], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+      return { status: j.status, pid: j.status === 'stopped' ? 0 : j.pid };
+    } catch {
+      return undefined;
+    }
+  };
+  // read from the files alone (never 'unknown' here: that would ask runc), and what state() answers
+  const ours = async () => {
+    const f = stateFromFiles(runtimeRoot(execRoot), id);
+    assert.notEqual(f, 'unknown', 'runc\'s files give the answer');
+    const s = await rt.state(id);
+    assert.deepEqual(s, f);
+    return s && { status: s.status, pid: s.pid };
+  };
+  try {
+    await rt.create(id, spec, { name: 'st', logPath: path.join(tmp, 'st.log'), tty: false, stdin: false });
+    assert.equal((await ours())?.status, 'created');
+    assert.deepEqual(await ours(), runcSays());
+    await rt.start(id);
+    assert.equal((await ours())?.status, 'running');
+    assert.deepEqual(await ours(), runcSays());
+    await rt.pause(id);
+    assert.equal((await ours())?.status, 'paused');
+    assert.deepEqual(await ours(), runcSays());
+    await rt.resume(id);
+    assert.deepEqual(await ours(), runcSays());
+    await rt.kill(id, 9);
+    const stopped = () => { const f = stateFromFiles(runtimeRoot(execRoot), id); return f !== 'unknown' && f?.status === 'stopped'; };
+    for (const end = Date.now() + 10_000; Date.now() < end && !stopped();) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await ours())?.status, 'stopped');
+    assert.deepEqual(await ours(), runcSays());
+  } finally {
+    await rt.cleanup(id);
+    rt.removeCgroupParent(cg);
+  }
+  assert.equal(await rt.state(id), undefined, 'no state directory: no container');
+  assert.equal(runcSays(), undefined);
 });
