@@ -11,7 +11,7 @@ import type { EventBus } from '../events/bus';
 import type { Overlay2 } from '../host/storage/overlay2';
 import type { ImageService } from '../image/service';
 import type { ContainerServiceOptions } from './options';
-import type { ImageConfig } from '../image/types';
+import type { ImageConfig, ImageRecord } from '../image/types';
 import { applyChanges } from '../image/changes';
 import { fullString, isValidTag, parseNormalized, withDefaultTag } from '../common/reference';
 import { Filters } from '../common/filters';
@@ -233,9 +233,11 @@ export class ContainerService {
 
   /** Safety net for missed inotify events and conmons that died. */
   private async poll(): Promise<void> {
+    // one directory read for the exit files, not one failed open per running container
+    const exited = this.runtime.exitFileIds();
     for (const c of this.byId.values()) {
       if (!c.state.Running) continue;
-      if (this.runtime.readExit(c.id) || (c.conmonPid && !this.runtime.monitorAlive(c.conmonPid))) void this.handleExit(c.id);
+      if ((exited.has(c.id) && this.runtime.readExit(c.id)) || (c.conmonPid && !this.runtime.monitorAlive(c.conmonPid))) void this.handleExit(c.id);
     }
   }
 
@@ -1116,7 +1118,9 @@ export class ContainerService {
     });
     if (o.limit !== undefined && o.limit > 0) list = list.slice(0, o.limit);
     const out: Array<Record<string, unknown>> = [];
-    for (const c of list) out.push(listJson(c, this.imageName(c), o.size ? await this.sizes(c) : undefined));
+    // containers share a few image names: each resolved once per list (1,000 resolves were most of a 1,000-row list)
+    const resolved = new Map<string, ImageRecord | undefined>();
+    for (const c of list) out.push(listJson(c, this.imageName(c, resolved), o.size ? await this.sizes(c) : undefined));
     return out;
   }
 
@@ -1136,8 +1140,13 @@ export class ContainerService {
   }
 
   /** What `docker ps` shows as IMAGE: the name used, or the id if the tag moved. */
-  private imageName(c: ContainerRecord): string {
-    const img = this.deps.images.tryResolve(c.config.Image);
+  private imageName(c: ContainerRecord, resolved?: Map<string, ImageRecord | undefined>): string {
+    const ref = c.config.Image;
+    let img = resolved?.get(ref);
+    if (!img && !resolved?.has(ref)) {
+      img = this.deps.images.tryResolve(ref);
+      resolved?.set(ref, img);
+    }
     if (img && img.id === c.imageId) return c.config.Image;
     return c.imageId;
   }
@@ -1191,10 +1200,19 @@ export class ContainerService {
 
 /** moby's filters.Match: an exact value or an unanchored regular expression (a bad one matches nothing). */
 function filterMatch(values: string[], source: string): boolean {
-  return values.some((v) => {
-    if (v === source) return true;
-    try { return new RegExp(v).test(source); } catch { return false; }
-  });
+  return values.some((v) => v === source || !!filterRegExp(v)?.test(source));
+}
+
+/** Filter values compiled once (a list tests each against every container); null: not a valid expression. */
+const filterRegExps = new Map<string, RegExp | null>();
+function filterRegExp(v: string): RegExp | null {
+  let re = filterRegExps.get(v);
+  if (re === undefined) {
+    try { re = new RegExp(v); } catch { re = null; }
+    if (filterRegExps.size >= 256) filterRegExps.clear();
+    filterRegExps.set(v, re);
+  }
+  return re;
 }
 
 /** `repo` (which may carry a tag) and `tag` as dockerd's commit names the image; Docker's errors for bad ones. */

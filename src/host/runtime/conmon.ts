@@ -338,6 +338,14 @@ export class ConmonRuntime implements ContainerRuntime {
     }
   }
 
+  exitFileIds(): Set<string> {
+    try {
+      return new Set(fs.readdirSync(this.exitDir));
+    } catch {
+      return new Set();
+    }
+  }
+
   monitorAlive(pid: number | undefined): boolean {
     return this.conmonAlive(pid);
   }
@@ -350,8 +358,10 @@ export class ConmonRuntime implements ContainerRuntime {
       return false;
     }
     try {
+      // one read: "pid (comm) state ..." — a conmon (not a reused pid) that is not a zombie
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return !/\) Z /.test(stat) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'conmon';
+      const end = stat.lastIndexOf(')');
+      return stat.slice(stat.indexOf('(') + 1, end) === 'conmon' && stat[end + 2] !== 'Z';
     } catch {
       return false;
     }

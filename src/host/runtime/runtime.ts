@@ -102,6 +102,8 @@ export interface ContainerRuntime {
 
   /** The exit recorded for the container, if it has exited. */
   readExit(id: string): ExitInfo | undefined;
+  /** Ids that have an exit file, in one directory read (the poll's look over every running container). */
+  exitFileIds(): Set<string>;
   /** Whether the OOM killer hit the container; read before delete(). */
   oomKilled(id: string): boolean;
   /** Calls onExit(id) when an exit is recorded; poll() every pollMs as a safety net. */
