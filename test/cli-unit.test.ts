@@ -212,3 +212,34 @@ test('registry: lazy entries match their modules; start-up loads no command modu
     assert.ok(!loaded.includes(heavy), `${heavy} loaded at start-up:\n${loaded}`);
   }
 });
+
+test('a template of plain fields prints what the executor prints, for every kind of value', () => {
+  const t = new Template('{{.A}}\t{{.B}} x');
+  const general = new Template('{{.A}}\t{{.B}} x{{if false}}{{end}}'); // not plain: always the executor
+  for (const row of [{ A: 'a', B: 'b' }, { A: 1, B: 'b' }, { A: null, B: true }, { A: '', B: [1, 2] }, { A: 'a', B: { k: 'v' } }]) {
+    assert.equal(t.execute(row), general.execute(row), JSON.stringify(row));
+  }
+  // a missing field prints as the executor prints it; a getter is read like a field
+  assert.equal(t.execute({ A: 'a' }), general.execute({ A: 'a' }));
+  assert.equal(t.execute({ A: 'a', get B() { return 'lazy'; } }), 'a\tlazy x');
+});
+
+test('tabwriter counts runes: a cell with surrogate pairs aligns like its code points', () => {
+  assert.equal(tabwrite('a\u{1F600}\u{1F600}\tx\nbbb\ty\n', { minwidth: 0, padding: 1 }), 'a\u{1F600}\u{1F600} x\nbbb y\n');
+});
+
+test('ps context: fields computed on demand equal the eager ones; json has them all', () => {
+  const c = { Id: 'f'.repeat(64), Names: ['/web', '/other/alias'], Image: 'docker.io/library/busybox:latest', ImageID: 'sha256:' + 'e'.repeat(64), Command: 'sleep 100000 and a long tail', Created: 1700000000, Ports: [], Labels: { b: '2', a: '1' }, State: 'running', Status: 'Up 2 minutes', Mounts: [{ Name: 'vol', Source: '/x', Driver: 'local' }], NetworkSettings: { Networks: { bridge: {} } } } as any;
+  const ctx = containerContext(c, true);
+  assert.equal(ctx.ID, 'f'.repeat(12));
+  assert.equal(ctx.Names, 'web');
+  assert.equal(ctx.Image, 'busybox:latest');
+  assert.equal(ctx.Command, '"sleep 100000 and a …"');
+  assert.equal(ctx.Labels, 'a=1,b=2');
+  assert.equal(ctx.LocalVolumes, '1');
+  const j = JSON.parse(renderTemplate('{{json .}}', ctx));
+  assert.deepEqual(Object.keys(j), Object.keys(j).sort());
+  assert.equal(j.Image, 'busybox:latest');
+  assert.equal(j.Networks, 'bridge');
+  assert.equal(renderTemplate('{{.Label "a"}}', ctx), '1');
+});

@@ -8,9 +8,11 @@ export interface TabwriterOptions {
   padchar?: string;
 }
 
+/** Runes, as Go counts them: code points (a surrogate pair is one); most cells have none, so no array is made. */
 function displayWidth(s: string): number {
-  return [...s].length;
+  return SURROGATE.test(s) ? [...s].length : s.length;
 }
+const SURROGATE = /[\uD800-\uDBFF]/;
 
 export function tabwrite(text: string, o: TabwriterOptions = {}): string {
   const minwidth = o.minwidth ?? 10;

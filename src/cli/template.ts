@@ -550,9 +550,30 @@ class Exec {
   }
 }
 
+/**
+ * A template that is only text and `{{.Field}}` actions (every default table
+ * of the CLI) as its pieces: a row whose fields are all strings is joined
+ * directly — what the general executor prints for them — and any other row
+ * goes through the executor. `ps` with 1,000 containers spent most of its
+ * formatting in the executor.
+ */
+function plainFields(nodes: Node[]): Array<string | { field: string }> | undefined {
+  const out: Array<string | { field: string }> = [];
+  for (const n of nodes) {
+    if (n.k === 'text') out.push(n.s);
+    else if (n.k === 'action' && n.p.decl.length === 0 && n.p.cmds.length === 1 && n.p.cmds[0].args.length === 1) {
+      const e = n.p.cmds[0].args[0];
+      if (e.k !== 'field' || e.base !== null || e.names.length !== 1) return undefined;
+      out.push({ field: e.names[0] });
+    } else return undefined;
+  }
+  return out;
+}
+
 export class Template {
   private nodes: Node[];
   private funcs: Record<string, TemplateFunc>;
+  private plain?: Array<string | { field: string }>;
 
   constructor(readonly source: string, extraFuncs: Record<string, TemplateFunc> = {}) {
     this.funcs = { ...baseFuncs, ...extraFuncs };
@@ -561,9 +582,27 @@ export class Template {
     } catch (e) {
       throw new TemplateError(`template parsing error: template: :1: ${(e as Error).message}`);
     }
+    this.plain = plainFields(this.nodes);
   }
 
   execute(data: unknown): string {
+    if (this.plain && data !== null && typeof data === 'object' && !(data instanceof Map)) {
+      let s = '';
+      for (const p of this.plain) {
+        if (typeof p === 'string') {
+          s += p;
+          continue;
+        }
+        const v = Object.prototype.hasOwnProperty.call(data, p.field) ? (data as Record<string, unknown>)[p.field] : undefined;
+        if (typeof v !== 'string') return this.run(data);
+        s += v;
+      }
+      return s;
+    }
+    return this.run(data);
+  }
+
+  private run(data: unknown): string {
     const out: string[] = [];
     try {
       new Exec(this.funcs, data).run(this.nodes, data, out);

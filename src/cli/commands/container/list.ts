@@ -54,41 +54,54 @@ export function displayablePorts(ports: Port[]): string {
   return [...result, ...host].join(', ');
 }
 
-/** The fields `--format` can use for one container (docker's ContainerContext). */
+/** `docker ps`'s IMAGE for a name: parsed once per name (1,000 rows share a few). */
+const imageShown = new Map<string, string>();
+function shownImage(image: string): string {
+  let v = imageShown.get(image);
+  if (v === undefined) {
+    const r = parseRef(image);
+    v = r.digest && !r.tag ? familiarName(r.name) : r.tag ? `${familiarName(r.name)}:${r.tag}` : familiarName(r.name);
+    if (imageShown.size >= 256) imageShown.clear();
+    imageShown.set(image, v);
+  }
+  return v;
+}
+
+/**
+ * The fields `--format` can use for one container (docker's ContainerContext),
+ * each computed when a template asks for it: the default table uses seven.
+ */
 export function containerContext(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
   const labels = c.Labels ?? {};
   const ctx: Record<string, unknown> = {
-    ID: trunc ? shortId(c.Id) : c.Id,
-    Names: (() => {
+    get ID() { return trunc ? shortId(c.Id) : c.Id; },
+    get Names() {
       let names = (c.Names ?? []).map((n) => n.replace(/^\//, ''));
       if (trunc) { const top = names.find((n) => !n.includes('/')); if (top !== undefined) names = [top]; }
       return names.join(',');
-    })(),
-    Image: (() => {
+    },
+    get Image() {
       if (!c.Image) return '<no image>';
       if (trunc) {
         if (shortId(c.ImageID ?? '') === shortId(c.Image)) return shortId(c.Image);
-        const r = parseRef(c.Image);
-        if (r.digest && !r.tag) return familiarName(r.name);
-        if (r.tag) return `${familiarName(r.name)}:${r.tag}`;
-        return familiarName(r.name);
+        return shownImage(c.Image);
       }
       return c.Image;
-    })(),
-    Command: JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : c.Command ?? ''),
-    CreatedAt: goTimeString(new Date(c.Created * 1000)),
-    RunningFor: since(c.Created),
-    Ports: displayablePorts(c.Ports ?? []),
+    },
+    get Command() { return JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : c.Command ?? ''); },
+    get CreatedAt() { return goTimeString(new Date(c.Created * 1000)); },
+    get RunningFor() { return since(c.Created); },
+    get Ports() { return displayablePorts(c.Ports ?? []); },
     State: c.State,
     Status: c.Status,
-    Size: (() => {
+    get Size() {
       const rw = humanSize(c.SizeRw ?? 0, 3);
       return (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSize(c.SizeRootFs!, 3)})` : rw;
-    })(),
-    Labels: Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(','),
-    Mounts: (c.Mounts ?? []).map((m) => (trunc ? ellipsis(m.Name || m.Source || '', 15) : m.Name || m.Source || '')).join(','),
-    LocalVolumes: String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length),
-    Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+    },
+    get Labels() { return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(','); },
+    get Mounts() { return (c.Mounts ?? []).map((m) => (trunc ? ellipsis(m.Name || m.Source || '', 15) : m.Name || m.Source || '')).join(','); },
+    get LocalVolumes() { return String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length); },
+    get Networks() { return Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','); },
     Platform: null,
   };
   Object.defineProperty(ctx, 'Label', { value: (k: string) => labels[k] ?? '', enumerable: false });
