@@ -1,5 +1,7 @@
 // Events as Docker's /events stream shows them. A bounded ring buffer keeps
-// recent history for `since` queries; subscribers get new events live.
+// recent history for `since` queries (8,192 events: dockerd keeps 256, and
+// a fleet of 1,000 containers makes 2,000+ just starting); subscribers get
+// new events live.
 import { EventEmitter } from 'node:events';
 
 export interface EngineEvent {
@@ -15,10 +17,12 @@ export interface EngineEvent {
   from?: string;
 }
 
-const HISTORY = 1024;
+const HISTORY = 8192;
 
 export class EventBus {
+  /** The last HISTORY events; once full, `next` is the oldest (and where the next one goes). */
   private readonly history: EngineEvent[] = [];
+  private next = 0;
   private readonly emitter = new EventEmitter();
 
   constructor() {
@@ -40,15 +44,20 @@ export class EventBus {
       ev.id = id;
       if (type === 'container' && attributes.image) ev.from = attributes.image;
     }
-    this.history.push(ev);
-    if (this.history.length > HISTORY) this.history.shift();
+    if (this.history.length < HISTORY) this.history.push(ev);
+    else {
+      this.history[this.next] = ev;
+      this.next = (this.next + 1) % HISTORY;
+    }
     this.emitter.emit('event', ev);
     return ev;
   }
 
   /** Events recorded at or after `sinceNano`. */
   since(sinceNano: number): EngineEvent[] {
-    return this.history.filter((e) => e.timeNano >= sinceNano);
+    const h = this.history;
+    const inOrder = this.next === 0 ? h : [...h.slice(this.next), ...h.slice(0, this.next)];
+    return inOrder.filter((e) => e.timeNano >= sinceNano);
   }
 
   subscribe(fn: (ev: EngineEvent) => void): () => void {
