@@ -4,11 +4,19 @@
 // `inspect`, `stats --no-stream`, `events --since` (a replay of every event
 // so far), daemon RSS and monitor memory. Sizes are reached one after the
 // other (10, then 90 more, …), so "start" is ms per container for that step:
-// flat when starting does not slow down as the fleet grows.
+// flat when starting does not slow down as the fleet grows. `ps` is also
+// timed through each engine's own CLI (berth CLI, served by its resident
+// process, on berthd; the docker CLI on dockerd) and as the API call alone
+// (GET /containers/json), and the growth of each from the first size to the
+// last is noted (issue 17 t4: within 2x from 10 to 1,000).
+import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
 import type { Row, Workload } from '../lib/bench';
-import type { Engine } from '../lib/engine';
-import { failureText, pool, sleep, waitFor } from '../lib/proc';
+import { DOCKER_CLI, type Engine } from '../lib/engine';
+import { REPO_ROOT } from '../lib/berth-engine';
+import { failureText, pool, run, sleep, waitFor } from '../lib/proc';
 
 const MiB = 1024;
 const LABEL = 'bench.scale';
@@ -20,6 +28,10 @@ export const workload: Workload = {
   async run(b) {
     const sizes = b.mode.scaleSizes ?? (b.mode.quick ? [10, 50] : [10, 100, 1000]);
     const ids = new Map<Engine, string[]>();
+    const growth: Array<{ n: number; own: Row; api: Row }> = [];
+    // the resident CLI server's socket: private to this run
+    const cliDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-scale-cli-'));
+    fs.chmodSync(cliDir, 0o700);
     const since = new Map<Engine, number>();
     for (const e of b.live) {
       ids.set(e, []);
@@ -35,7 +47,10 @@ export const workload: Workload = {
         const inspect = b.row(`inspect-${n}`, `\`inspect <c>\` with ${n} containers`, 'ms');
         const stats = b.row(`stats-${n}`, `\`stats --no-stream\` of all ${n}`, 'ms');
         const events = b.row(`events-${n}`, `\`events --since\` replay with ${n} (every event so far)`, 'ms');
-        const all: Row[] = [start, rss, mon, ps, filter, inspect, stats, events];
+        const own = b.row(`own-ps-${n}`, `\`ps\` with ${n} containers through the engine's own CLI (berth CLI, served, on berthd; docker CLI on dockerd)`, 'ms');
+        const api = b.row(`api-ps-${n}`, `GET /containers/json alone with ${n} containers`, 'ms');
+        growth.push({ n, own, api });
+        const all: Row[] = [start, rss, mon, ps, own, api, filter, inspect, stats, events];
 
         // Grow, one engine after the other (each gets the machine to itself).
         await b.each(all, async (e) => {
@@ -81,6 +96,16 @@ export const workload: Workload = {
         };
         const lines = (s: string): number => s.trim().split('\n').filter(Boolean).length;
         await b.interleave(ps, runs, (e) => cli(e, ['ps'], (o) => (lines(o) - 1 !== n ? `ps listed ${lines(o) - 1}, expected ${n}` : undefined)), 1);
+        await b.interleave(own, runs, async (e) => {
+          const { NODE_OPTIONS: _no, ...env } = e.env;
+          const r = e.key === 'berth'
+            ? await run(BERTH, ['ps'], { env: { ...env, BERTH_CLI_SOCKET: path.join(cliDir, 'sock') }, timeout: 120_000 })
+            : await run(DOCKER_CLI, ['ps'], { env, timeout: 120_000 });
+          if (r.code !== 0) throw new Error(failureText(r));
+          if (lines(r.stdout) - 1 !== n) throw new Error(`ps listed ${lines(r.stdout) - 1}, expected ${n}`);
+          return r.ms;
+        }, 1);
+        await b.interleave(api, runs, (e) => listTime(e.socket, n), 1);
         await b.interleave(
           filter,
           runs,
@@ -98,14 +123,59 @@ export const workload: Workload = {
           return cli(e, ['events', '--since', String(since.get(e)), '--until', String(until), '--format', '{{.Type}}'], (o) => (lines(o) < 2 * n ? `events replayed ${lines(o)}, expected ≥ ${2 * n}` : undefined));
         });
       }
+      noteGrowth(b, growth);
     } finally {
       for (const e of b.live) {
         b.log(`  removing containers on ${e.title}`);
         await e.removeAllContainers();
       }
+      // the resident CLI server exits once its socket is gone
+      fs.rmSync(cliDir, { recursive: true, force: true });
     }
   },
 };
+
+const BERTH = path.join(REPO_ROOT, 'bin', 'berth');
+
+/** ms for GET /containers/json on the engine's socket, the whole answer read; checks it lists `n`. */
+function listTime(socket: string, n: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.get({ socketPath: socket, path: '/v1.41/containers/json', timeout: 60_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = performance.now() - t0;
+        try {
+          const got = (JSON.parse(Buffer.concat(chunks).toString()) as unknown[]).length;
+          if (got !== n) return reject(new Error(`the API listed ${got}, expected ${n}`));
+        } catch (e) {
+          return reject(e);
+        }
+        resolve(ms);
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
+    req.on('error', reject);
+  });
+}
+
+/** Notes how `ps` grew from the first size to the last, per engine (the issue's "flat": within 2x). */
+function noteGrowth(b: Parameters<Workload['run']>[0], growth: Array<{ n: number; own: Row; api: Row }>): void {
+  if (growth.length < 2) return;
+  const first = growth[0];
+  const last = growth[growth.length - 1];
+  for (const k of ['own', 'api'] as const) {
+    const parts = b.live.map((e) => {
+      const a = first[k].results[e.key]?.summary?.median;
+      const z = last[k].results[e.key]?.summary?.median;
+      return `${e.title} ${a && z ? `${(z / a).toFixed(2)}×` : '?'}`;
+    });
+    last[k].note = `growth from ${first.n} to ${last.n} containers: ${parts.join(', ')} (goal: within 2×)`;
+    b.log(`  ${last[k].title}: ${last[k].note}`);
+  }
+}
 
 /** An index in [0, n) for run i (negative during warm-up). */
 function pick(i: number, n: number): number {
