@@ -593,7 +593,8 @@ export class Template {
           s += p;
           continue;
         }
-        const v = Object.prototype.hasOwnProperty.call(data, p.field) ? (data as Record<string, unknown>)[p.field] : undefined;
+        // read as the executor reads a field (`in`, the prototype too); only a string is printed as is
+        const v = p.field in data ? (data as Record<string, unknown>)[p.field] : undefined;
         if (typeof v !== 'string') return this.run(data);
         s += v;
       }

@@ -67,46 +67,61 @@ function shownImage(image: string): string {
   return v;
 }
 
+const SUMMARY = Symbol('summary');
+const TRUNC = Symbol('trunc');
+type Ctx = { [SUMMARY]: ContainerSummary; [TRUNC]: boolean };
+/** The fields, in the order Go's formatter has them (json sorts them). */
+const FIELDS = ['ID', 'Names', 'Image', 'Command', 'CreatedAt', 'RunningFor', 'Ports', 'State', 'Status', 'Size', 'Labels', 'Mounts', 'LocalVolumes', 'Networks', 'Platform'] as const;
+const fieldOf: Record<(typeof FIELDS)[number], (c: ContainerSummary, trunc: boolean) => unknown> = {
+  ID: (c, trunc) => (trunc ? shortId(c.Id) : c.Id),
+  Names: (c, trunc) => {
+    let names = (c.Names ?? []).map((n) => n.replace(/^\//, ''));
+    if (trunc) { const top = names.find((n) => !n.includes('/')); if (top !== undefined) names = [top]; }
+    return names.join(',');
+  },
+  Image: (c, trunc) => {
+    if (!c.Image) return '<no image>';
+    if (trunc) {
+      if (shortId(c.ImageID ?? '') === shortId(c.Image)) return shortId(c.Image);
+      return shownImage(c.Image);
+    }
+    return c.Image;
+  },
+  Command: (c, trunc) => JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : c.Command ?? ''),
+  CreatedAt: (c) => goTimeString(new Date(c.Created * 1000)),
+  RunningFor: (c) => since(c.Created),
+  Ports: (c) => displayablePorts(c.Ports ?? []),
+  State: (c) => c.State,
+  Status: (c) => c.Status,
+  Size: (c) => {
+    const rw = humanSize(c.SizeRw ?? 0, 3);
+    return (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSize(c.SizeRootFs!, 3)})` : rw;
+  },
+  Labels: (c) => { const l = c.Labels ?? {}; return Object.keys(l).sort().map((k) => `${k}=${l[k]}`).join(','); },
+  Mounts: (c, trunc) => (c.Mounts ?? []).map((m) => (trunc ? ellipsis(m.Name || m.Source || '', 15) : m.Name || m.Source || '')).join(','),
+  LocalVolumes: (c) => String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length),
+  Networks: (c) => Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+  Platform: () => null,
+};
 /**
- * The fields `--format` can use for one container (docker's ContainerContext),
- * each computed when a template asks for it: the default table uses seven.
+ * One prototype for every row: its getters compute a field when a template
+ * asks for it (the default table uses seven), and a row is one small object
+ * — 1,000 rows with a closure per field were most of `ps`'s formatting and
+ * its garbage. A plain-object prototype: templates see it as they saw the
+ * object literal it replaces (a missing field is "<no value>", not an error).
  */
+const rowProto: object = Object.create(Object.prototype, {
+  ...Object.fromEntries(FIELDS.map((f) => [f, { enumerable: true, get(this: Ctx) { return fieldOf[f](this[SUMMARY], this[TRUNC]); } }])),
+  Label: { value(this: Ctx, k: string) { return this[SUMMARY].Labels?.[k] ?? ''; } },
+  toJSON: { value(this: Ctx) { const o: Record<string, unknown> = {}; for (const f of FIELDS) o[f] = fieldOf[f](this[SUMMARY], this[TRUNC]); return sortedJson(o); } },
+});
+
+/** The fields `--format` can use for one container (docker's ContainerContext). */
 export function containerContext(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
-  const labels = c.Labels ?? {};
-  const ctx: Record<string, unknown> = {
-    get ID() { return trunc ? shortId(c.Id) : c.Id; },
-    get Names() {
-      let names = (c.Names ?? []).map((n) => n.replace(/^\//, ''));
-      if (trunc) { const top = names.find((n) => !n.includes('/')); if (top !== undefined) names = [top]; }
-      return names.join(',');
-    },
-    get Image() {
-      if (!c.Image) return '<no image>';
-      if (trunc) {
-        if (shortId(c.ImageID ?? '') === shortId(c.Image)) return shortId(c.Image);
-        return shownImage(c.Image);
-      }
-      return c.Image;
-    },
-    get Command() { return JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : c.Command ?? ''); },
-    get CreatedAt() { return goTimeString(new Date(c.Created * 1000)); },
-    get RunningFor() { return since(c.Created); },
-    get Ports() { return displayablePorts(c.Ports ?? []); },
-    State: c.State,
-    Status: c.Status,
-    get Size() {
-      const rw = humanSize(c.SizeRw ?? 0, 3);
-      return (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSize(c.SizeRootFs!, 3)})` : rw;
-    },
-    get Labels() { return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(','); },
-    get Mounts() { return (c.Mounts ?? []).map((m) => (trunc ? ellipsis(m.Name || m.Source || '', 15) : m.Name || m.Source || '')).join(','); },
-    get LocalVolumes() { return String((c.Mounts ?? []).filter((m: any) => m.Driver === 'local').length); },
-    get Networks() { return Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','); },
-    Platform: null,
-  };
-  Object.defineProperty(ctx, 'Label', { value: (k: string) => labels[k] ?? '', enumerable: false });
-  Object.defineProperty(ctx, 'toJSON', { value: () => sortedJson({ ...ctx }), enumerable: false });
-  return ctx;
+  const ctx = Object.create(rowProto) as Ctx;
+  ctx[SUMMARY] = c;
+  ctx[TRUNC] = trunc;
+  return ctx as unknown as Record<string, unknown>;
 }
 
 export const listCommand: Command = {
