@@ -3,31 +3,13 @@
 // change to a key they cover, and a change elsewhere keeps them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestEtcd, type TestEtcd } from './helpers/etcd';
-import { EtcdClient, type Op, type KV, type Compare } from '../src/swarm/etcd-client';
+import { startTestEtcd, CountingClient, until, type TestEtcd } from './helpers/etcd';
+import type { KV } from '../src/swarm/etcd-client';
 import { ChangeFeed } from '../src/swarm/change-feed';
 import { FeedReads } from '../src/swarm/feed-reads';
 
-/** The real client, counting its transactions (what FeedReads saves). */
-class CountingClient extends EtcdClient {
-  txns = 0;
-  override txn(compare: Compare[], success: Op[], failure: Op[] = []): ReturnType<EtcdClient['txn']> {
-    this.txns++;
-    return super.txn(compare, success, failure);
-  }
-}
-
 let etcd: TestEtcd | undefined;
 let client: CountingClient | undefined;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
-    const v = await fn();
-    if (v) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 before(async () => {
   etcd = await startTestEtcd('f1');

@@ -8,30 +8,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { startTestEtcd, type TestEtcd } from './helpers/etcd';
-import { EtcdClient, EtcdError, type Op, type Compare } from '../src/swarm/etcd-client';
+import { startTestEtcd, CountingClient, until, type TestEtcd } from './helpers/etcd';
+import { EtcdError } from '../src/swarm/etcd-client';
 import { ChangeFeed } from '../src/swarm/change-feed';
 import { SwarmStore } from '../src/swarm/store';
 
-class CountingClient extends EtcdClient {
-  txns = 0;
-  override txn(compare: Compare[], success: Op[], failure: Op[] = []): ReturnType<EtcdClient['txn']> {
-    this.txns++;
-    return super.txn(compare, success, failure);
-  }
-}
-
 let etcd: TestEtcd | undefined;
 let client: CountingClient | undefined;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
-    const v = await fn();
-    if (v) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** etcd's count of LeaseKeepAlive streams opened so far (its Prometheus metrics). */
 function keepAliveStreams(e: TestEtcd): Promise<number> {

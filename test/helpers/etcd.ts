@@ -6,6 +6,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { EtcdProcess } from '../../src/host/etcd';
 import { createCA, issueKeyPair, type KeyPair as CA } from '../../src/host/x509';
+import { EtcdClient, type Compare, type Op } from '../../src/swarm/etcd-client';
+
+/** The real client, counting its transactions (what the feed-kept reads save). */
+export class CountingClient extends EtcdClient {
+  txns = 0;
+  override txn(compare: Compare[], success: Op[], failure: Op[] = []): ReturnType<EtcdClient['txn']> {
+    this.txns++;
+    return super.txn(compare, success, failure);
+  }
+}
+
+/** Polls fn every 50 ms until it gives a value (not undefined/false), for at most ms. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+    const v = await fn();
+    if (v) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
 
 export interface TestEtcd {
   /** The client URL (https on 127.0.0.1). */
