@@ -23,6 +23,7 @@ import { oomKilled } from '../cgroups/oom';
 import { attachSocketPath, connectAttach, resizeViaConmon, type AttachConn } from './attach';
 import { spawnConmonExec, spawnExec, pipedExec, readPidFile, runcStartError } from './exec';
 import { NativeExec } from './native-exec';
+import { procStat } from '../process/start-time';
 import { SeccompInit, createdWithInit, execLookupError, wrapProcess } from './seccomp-init';
 import { cgroupPathOf, type ContainerRuntime, type CreateOptions, type Created, type ExecOptions, type ExecProcess, type ExitInfo, type RuntimeState } from './runtime';
 import type { OciProcess, OciResources, OciSpec } from './spec-types';
@@ -357,14 +358,9 @@ export class ConmonRuntime implements ContainerRuntime {
     } catch {
       return false;
     }
-    try {
-      // one read: "pid (comm) state ..." — a conmon (not a reused pid) that is not a zombie
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const end = stat.lastIndexOf(')');
-      return stat.slice(stat.indexOf('(') + 1, end) === 'conmon' && stat[end + 2] !== 'Z';
-    } catch {
-      return false;
-    }
+    // one read: a conmon (not a reused pid) that is not a zombie
+    const st = procStat(pid);
+    return !!st && st.comm === 'conmon' && st.state !== 'Z';
   }
 
   /** Removes runc state, cgroups, the bundle and the exit file. */
