@@ -55,9 +55,14 @@ export class EventBus {
 
   /** Events recorded at or after `sinceNano`. */
   since(sinceNano: number): EngineEvent[] {
+    // oldest first, from `next` round the ring, without copying it
     const h = this.history;
-    const inOrder = this.next === 0 ? h : [...h.slice(this.next), ...h.slice(0, this.next)];
-    return inOrder.filter((e) => e.timeNano >= sinceNano);
+    const out: EngineEvent[] = [];
+    for (let i = 0; i < h.length; i++) {
+      const e = h[(this.next + i) % h.length];
+      if (e.timeNano >= sinceNano) out.push(e);
+    }
+    return out;
   }
 
   subscribe(fn: (ev: EngineEvent) => void): () => void {
