@@ -19,7 +19,6 @@ export interface KV {
 
 export interface TlsFiles { ca: string; cert: string; key: string }
 
-
 /** A call that only reads (a range, or a transaction of ranges only): safe to send again. */
 function onlyReads(path: string, body: unknown): boolean {
   if (path === '/v3/kv/range') return true;
@@ -70,9 +69,10 @@ export class EtcdClient {
   private readonly keepalives?: KeepAliveStream;
 
   constructor(readonly endpoint: string, private readonly tls: TlsFiles, private readonly timeoutMs = 5000) {
-    // one TLS context for every connection the agent opens (not one per connection)
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, secureContext: secureContextFor(tls), checkServerIdentity: () => undefined });
-    if (process.env.BERTH_ETCD_KEEPALIVE_STREAM !== '0') this.keepalives = new KeepAliveStream(endpoint, secureContextFor(tls));
+    // one TLS context for every connection the agent and the keepalive stream open (not one per connection)
+    const secureContext = secureContextFor(tls);
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, secureContext, checkServerIdentity: () => undefined });
+    if (process.env.BERTH_ETCD_KEEPALIVE_STREAM !== '0') this.keepalives = new KeepAliveStream(endpoint, secureContext);
   }
 
   /** close() was called: no call or watch will work again. */

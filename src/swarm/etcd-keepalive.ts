@@ -83,7 +83,12 @@ export class KeepAliveStream {
     w.resolve(Number(r.TTL ?? 0));
   }
 
-  /** Fails every waiting keepalive and drops the stream (and the session when given): the next call opens new ones. */
+  /**
+   * Fails every waiting keepalive and drops the stream, and the session too
+   * unless a `stream` alone is named (a timeout and close() name neither):
+   * the next call opens new ones. A named stream or session already
+   * replaced is left alone.
+   */
   private reset(err: EtcdError, session?: http2.ClientHttp2Session, stream?: http2.ClientHttp2Stream): void {
     if (stream && stream !== this.stream) return;
     if (session && session !== this.session) return;
@@ -92,7 +97,7 @@ export class KeepAliveStream {
     const s = this.stream;
     this.stream = undefined;
     if (s && !s.destroyed) s.close();
-    if (session || this.closed || !stream) {
+    if (!stream) {
       const ses = this.session;
       this.session = undefined;
       if (ses && !ses.destroyed) ses.destroy();
