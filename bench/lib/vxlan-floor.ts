@@ -17,6 +17,18 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return (await exec(cmd, args, { timeout: 30_000 })).stdout;
 }
 
+/**
+ * An iperf3 `-n 1G` sample's time: the receiver's seconds, scaled to 1 GiB
+ * (its count ends a little short of what was sent: its last interval).
+ * Less than 0.9 GiB received is a failed sample.
+ */
+export function gibSeconds(sum: { bytes?: number; seconds?: number } | undefined): number {
+  const bytes = Number(sum?.bytes);
+  const seconds = Number(sum?.seconds);
+  if (!(bytes >= 0.9 * 2 ** 30) || !(seconds > 0)) throw new Error(`iperf3 received ${sum?.bytes ?? 'nothing'} bytes, not 1 GiB`);
+  return (seconds * 2 ** 30) / bytes;
+}
+
 export interface VxlanFloor {
   /** Seconds for 1 GiB container a → b across the bare VXLAN (receiver's time). */
   overlay(): Promise<number>;
@@ -75,9 +87,7 @@ export async function vxlanFloor(tag = `bfl${process.pid % 1000}`): Promise<Vxla
       const sum = (JSON.parse(r.stdout || '{}') as { end?: { sum_received?: { bytes: number; seconds: number } }; error?: string });
       if (sum.end?.sum_received) {
         await srv;
-        const s = sum.end.sum_received;
-        if (!(s.bytes >= 0.9 * 2 ** 30) || !(s.seconds > 0)) throw new Error(`iperf3 received ${s.bytes} bytes, not 1 GiB`);
-        return (s.seconds * 2 ** 30) / s.bytes;
+        return gibSeconds(sum.end.sum_received);
       }
       last = sum.error ?? r.stdout.slice(-200);
       await new Promise((res) => setTimeout(res, 200));

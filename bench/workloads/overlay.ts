@@ -16,7 +16,8 @@ import type { Engine } from '../lib/engine';
 import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
 import { settled, sleep } from '../lib/proc';
 import { run } from '../../test/helpers/daemon';
-import { vxlanFloor, type VxlanFloor } from '../lib/vxlan-floor';
+import { gibSeconds, vxlanFloor, type VxlanFloor } from '../lib/vxlan-floor';
+import { summarize } from '../lib/stats';
 
 const MIB = 256;
 // iperf3 samples per row per run, overlay and bridge alternated: one
@@ -83,10 +84,7 @@ async function iperf(to: ClusterHost, from: ClusterHost, net: string, tag: strin
       const out = r.code === 0 ? JSON.parse(r.stdout) : undefined;
       if (out?.end?.sum_received) {
         await server;
-        const sum = out.end.sum_received;
-        // the receiver's count ends a little short of what was sent (its last interval): scaled to 1 GiB
-        if (!(sum?.bytes >= 0.9 * 2 ** 30) || !(sum.seconds > 0)) throw new Error(`iperf3 received ${sum?.bytes ?? 'nothing'} bytes, not 1 GiB`);
-        return (Number(sum.seconds) * 2 ** 30) / Number(sum.bytes);
+        return gibSeconds(out.end.sum_received);
       }
       last = out?.error ?? (r.stdout + r.stderr).trim().slice(-200);
     }
@@ -223,11 +221,6 @@ export const workload: Workload = {
   },
 };
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 /** Notes on the iperf3 rows: each engine's overlay/bridge, and the bare-kernel floor of both paths. */
 function noteFloor(b: Bench, overlay: Row, bridge: Row, floor: { overlay: number[]; bridge: number[]; error: string }): void {
   const ratio = (key: string) => {
@@ -238,7 +231,7 @@ function noteFloor(b: Bench, overlay: Row, bridge: Row, floor: { overlay: number
   const engines = b.live.map((e) => `${e.title} ${ratio(e.key)}`).join(', ');
   let text = `overlay / bridge: ${engines} (goal ≤ 1.2)`;
   if (floor.overlay.length) {
-    const [fo, fb] = [median(floor.overlay), median(floor.bridge)];
+    const [fo, fb] = [summarize(floor.overlay)!.median, summarize(floor.bridge)?.median ?? NaN];
     text += `; bare-kernel floor (two namespaces joined by one veth, bridge + VXLAN each, no engine, ${floor.overlay.length} samples): overlay ${fo.toFixed(2)} s, bridge ${fb.toFixed(2)} s, overlay / bridge ${(fo / fb).toFixed(2)}`;
   } else if (floor.error) {
     text += `; bare-kernel floor not measured: ${floor.error.split('\n')[0]}`;
