@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { Row, Workload } from '../lib/bench';
+import type { Bench, Row, Workload } from '../lib/bench';
 import { DOCKER_CLI, type Engine } from '../lib/engine';
 import { REPO_ROOT } from '../lib/berth-engine';
 import { failureText, pool, run, sleep, waitFor } from '../lib/proc';
@@ -162,7 +162,7 @@ function listTime(socket: string, n: number): Promise<number> {
 }
 
 /** Notes how `ps` grew from the first size to the last, per engine (the issue's "flat": within 2x). */
-function noteGrowth(b: Parameters<Workload['run']>[0], growth: Array<{ n: number; own: Row; api: Row }>): void {
+function noteGrowth(b: Bench, growth: Array<{ n: number; own: Row; api: Row }>): void {
   if (growth.length < 2) return;
   const first = growth[0];
   const last = growth[growth.length - 1];
