@@ -168,6 +168,13 @@ export class Ctx {
     res.end(data);
   }
 
+  /** Answer with JSON already serialized (a body kept or built as text). */
+  sendJsonText(status: number, data: Buffer): void {
+    const res = this.requireRes();
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(data.length) });
+    res.end(data);
+  }
+
   /** Start a streamed answer (JSON lines, tar, logs). */
   stream(status: number, contentType: string, headers: Record<string, string> = {}): ServerResponse {
     const res = this.requireRes();

@@ -32,6 +32,7 @@ import { LogReader, frame, formatTimestamp, type LogEntry } from './logs';
 import { LogManager } from './logs-manager';
 import { inspectLogPath, settingsOf } from './logs-driver';
 import { inspectJson, listJson, ZERO_TIME } from './view';
+import { ListRows } from './list-rows';
 import { parseSignal } from './signals';
 import { checkCreateBody } from './wire-types';
 import type { ContainerConfig, ContainerHook, ContainerRecord, HostConfig } from './types';
@@ -46,6 +47,9 @@ export interface ContainerServiceDeps {
   images: ImageService;
   config: ContainerServiceOptions;
 }
+
+/** GET /containers/json's parameters. */
+export interface ListOptions { all: boolean; limit?: number; size: boolean; filters: Record<string, string[]> }
 
 export interface ContainerCounts { total: number; running: number; paused: number; stopped: number }
 
@@ -1080,7 +1084,22 @@ export class ContainerService {
     });
   }
 
-  async list(o: { all: boolean; limit?: number; size: boolean; filters: Record<string, string[]> }): Promise<Array<Record<string, unknown>>> {
+  async list(o: ListOptions): Promise<Array<Record<string, unknown>>> {
+    const out: Array<Record<string, unknown>> = [];
+    for (const { c, image } of this.select(o)) out.push(listJson(c, image, o.size ? await this.sizes(c) : undefined));
+    return out;
+  }
+
+  /** GET /containers/json's body: list()'s JSON, with each entry's text kept between lists (list-rows.ts). */
+  async listBody(o: ListOptions): Promise<Buffer> {
+    if (o.size) return Buffer.from(`${JSON.stringify(await this.list(o))}\n`);
+    return this.listRows.body(this.select(o));
+  }
+
+  private readonly listRows = new ListRows();
+
+  /** The containers a list shows, newest first, with the image name each shows. */
+  private select(o: ListOptions): Array<{ c: ContainerRecord; image: string }> {
     const f = o.filters;
     const lf = new Filters(f).validate(['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'network', 'volume', 'health', 'isolation', 'is-task', 'publish', 'expose']);
     for (const s of f.status ?? []) {
@@ -1117,11 +1136,9 @@ export class ContainerService {
       return true;
     });
     if (o.limit !== undefined && o.limit > 0) list = list.slice(0, o.limit);
-    const out: Array<Record<string, unknown>> = [];
     // containers share a few image names: each resolved once per list (1,000 resolves were most of a 1,000-row list)
     const resolved = new Map<string, ImageRecord | undefined>();
-    for (const c of list) out.push(listJson(c, this.imageName(c, resolved), o.size ? await this.sizes(c) : undefined));
-    return out;
+    return list.map((c) => ({ c, image: this.imageName(c, resolved) }));
   }
 
   /** Image ids an `ancestor=` filter matches: the image and its descendants. */

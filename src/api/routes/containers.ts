@@ -21,7 +21,7 @@ function closedOf(ctx: Ctx): Promise<void> {
 /** What the container routes call (moby's router/container backend). */
 export interface ContainerBackend {
   containers: Pick<ContainerService,
-    'create' | 'list' | 'inspect' | 'get' | 'start' | 'stop' | 'restart' | 'kill' | 'remove' | 'removeLink' |
+    'create' | 'listBody' | 'inspect' | 'get' | 'start' | 'stop' | 'restart' | 'kill' | 'remove' | 'removeLink' |
     'rename' | 'prune' | 'wait' | 'logs' | 'attach' | 'changes' | 'commit'> & {
     logFiles: Pick<LogManager, 'readable' | 'checkReadable'>;
   };
@@ -41,7 +41,7 @@ export function registerContainerRoutes(r: Router, b: ContainerBackend): void {
 
   r.get('/containers/json', async (ctx) => {
     const limit = ctx.int('limit');
-    ctx.send(200, await svc.list({ all: ctx.bool('all'), limit, size: ctx.bool('size'), filters: ctx.filters() }));
+    ctx.sendJsonText(200, await svc.listBody({ all: ctx.bool('all'), limit, size: ctx.bool('size'), filters: ctx.filters() }));
   });
 
   r.get('/containers/:id/json', async (ctx) => {
