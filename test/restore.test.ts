@@ -123,3 +123,20 @@ test('live restore: SIGKILL berthd; running containers stay usable, exits while 
   const names = (await ok(['ps', '-a', '--format', '{{.Names}}'])).split('\n').filter((x) => x.startsWith('lr-'));
   assert.equal(new Set(names).size, names.length);
 });
+
+test('a monitor killed with SIGKILL: the poll records the container as exited within its bound, and rm then works', async () => {
+  await ok(['run', '-d', '--name', 'mon-kill', 'busybox', 'sleep', '1000']);
+  const pid = Number(await insp('mon-kill', '{{.State.Pid}}'));
+  // conmon is the container init's parent
+  const conmon = Number((await run('ps', ['-o', 'ppid=', '-p', String(pid)])).stdout.trim());
+  assert.match((await run('ps', ['-o', 'comm=', '-p', String(conmon)])).stdout, /conmon/);
+  const t0 = Date.now();
+  process.kill(conmon, 'SIGKILL');
+  await waitFor(async () => (await insp('mon-kill', '{{.State.Status}}')) === 'exited', 10_000, 'exited after its monitor died');
+  console.log(`# monitor death noticed in ${Date.now() - t0} ms`);
+  await ok(['rm', '-f', 'mon-kill']);
+  assert.notEqual((await d.docker(['inspect', 'mon-kill'])).code, 0);
+  // and its process did not outlive it
+  const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  await waitFor(async () => !alive(), 10_000, 'the container process gone');
+});
