@@ -18,7 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { servable, PROCESS_WIDE_ENV } from './allow';
-import type { WorkRequest } from './worker';
+import type { WorkDone, WorkRequest } from './worker';
 
 const sockPath = process.argv[2];
 const dist = path.resolve(__dirname, '..', '..', '..');
@@ -152,18 +152,32 @@ function start(): void {
     let done = false;
     let code = 1;
     let open = 3; // stdout, stderr, exit
-    const finish = () => {
-      if (--open > 0) return;
+    const got = { out: 0, err: 0 };
+    let told: WorkDone | undefined;
+    const answer = () => {
+      if (done) return;
       done = true;
       sock.end(frame('x', String(code)));
       rewarm();
     };
-    w.stdout.on('data', (b: Buffer) => sock.write(frame('o', b)));
-    w.stderr.on('data', (b: Buffer) => sock.write(frame('e', b)));
+    const finish = () => {
+      if (--open === 0) answer();
+    };
+    // The worker's "done" (worker.ts) ends the answer once its output is all
+    // here; the stdio ends and the exit stay the way for a worker that died.
+    const maybeDone = () => {
+      if (told && got.out === told.out && got.err === told.err) {
+        code = told.code;
+        answer();
+      }
+    };
+    w.stdout.on('data', (b: Buffer) => { if (done) return; got.out += b.length; sock.write(frame('o', b)); maybeDone(); });
+    w.stderr.on('data', (b: Buffer) => { if (done) return; got.err += b.length; sock.write(frame('e', b)); maybeDone(); });
+    w.once('message', (m: WorkDone) => { told = m; maybeDone(); });
     w.stdout.on('end', finish);
     w.stderr.on('end', finish);
-    w.on('error', (e) => { if (!sock.destroyed) sock.write(frame('e', `${e?.stack ?? e}\n`)); });
-    w.on('exit', (c) => { code = c; finish(); });
+    w.on('error', (e) => { if (!sock.destroyed && !done) sock.write(frame('e', `${e?.stack ?? e}\n`)); });
+    w.on('exit', (c) => { if (!told) code = c; finish(); });
     sock.on('close', () => { if (!done) void w.terminate(); });
     const work: WorkRequest = { argv: req.argv, env: req.env, cwd: req.cwd };
     w.postMessage(work);
