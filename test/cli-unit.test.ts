@@ -243,3 +243,36 @@ test('ps context: fields computed on demand equal the eager ones; json has them 
   assert.equal(j.Networks, 'bridge');
   assert.equal(renderTemplate('{{.Label "a"}}', ctx), '1');
 });
+
+test('a table made from cells is the table made from text: tabs, newlines, runes, non-strings, empty', () => {
+  // formatRows takes cells from plain templates (Template.cells) and falls
+  // back to the text for anything a cell cannot hold; both must print what
+  // the tabwriter prints for the executor's text.
+  const viaText = (format: string, headers: Record<string, string>, rows: unknown[]) => {
+    const body = format.slice('table'.length).trim().replace(/\\t/g, '\t');
+    const t = new Template(`${body}{{if false}}{{end}}`); // never plain: the executor's text
+    let header = '';
+    try { header = t.execute(headers); } catch { header = ''; }
+    return tabwrite((header ? `${header}\n` : '') + rows.map((r) => `${t.execute(r)}\n`).join(''));
+  };
+  const headers = { A: 'A', B: 'BEE', C: 'C' };
+  const cases: unknown[][] = [
+    [],
+    [{ A: 'a', B: 'b', C: 'c' }, { A: 'aaaaaaaaaaaaaaa', B: '', C: 'cc' }],
+    [{ A: 'a\u{1F600}\u{1F600}', B: 'b', C: 'c' }, { A: 'x', B: 'é', C: '' }],
+    [{ A: 'a', B: 'has\ttab', C: 'c' }, { A: 'b', B: 'ok', C: 'c' }],
+    [{ A: 'a', B: 'two\nlines', C: 'c' }],
+    [{ A: 1, B: null, C: true }, { A: 'a', B: ['x'], C: { k: 1 } }],
+    [{ A: 'only A' }],
+  ];
+  for (const format of ['table {{.A}}\\t{{.B}}\\t{{.C}}', 'table {{.A}}-{{.B}}\\tx\\t{{.C}} y', 'table {{.A}}\\t\\t{{.C}}']) {
+    for (const rows of cases) {
+      assert.equal(formatRows({ format, defaultTable: '', headers }, rows), viaText(format, headers, rows), `${format} ${JSON.stringify(rows)}`);
+    }
+  }
+  const t = new Template('{{.A}}\t{{.B}}');
+  assert.deepEqual(t.cells({ A: 'a', B: 'b' }), ['a', 'b']);
+  assert.equal(t.cells({ A: 'a', B: 'b\tc' }), undefined);
+  assert.equal(new Template('{{.A}}\n{{.B}}').cells({ A: 'a', B: 'b' }), undefined);
+  assert.equal(new Template('{{.A | lower}}').cells({ A: 'a' }), undefined);
+});

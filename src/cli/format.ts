@@ -4,7 +4,7 @@
 // the template per row. `\t` and `\n` written literally are turned into tabs
 // and newlines; tables go through the tabwriter.
 import { Template } from './template';
-import { tabwrite } from './tabwriter';
+import { tabwrite, tabwriteCells } from './tabwriter';
 
 export interface FormatSpec {
   /** What the user gave (or "table"). */
@@ -28,9 +28,11 @@ export function formatRows(spec: FormatSpec, rows: unknown[]): string {
   else body = format;
   body = body.replace(/^ +| +$/g, '').replace(/\\t/g, '\t').replace(/\\n/g, '\n');
   const tmpl = new Template(body);
-  let out = '';
-  for (const r of rows) out += tmpl.execute(r) + '\n';
-  if (!table) return out;
+  if (!table) {
+    let out = '';
+    for (const r of rows) out += tmpl.execute(r) + '\n';
+    return out;
+  }
   const headerCtx: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(spec.headers)) headerCtx[k] = v;
   // docker titles a {{.Label "com.example.my-key"}} column with the key's last part: "my key".
@@ -41,7 +43,21 @@ export function formatRows(spec: FormatSpec, rows: unknown[]): string {
   } catch {
     header = '';
   }
-  return tabwrite((header ? header + '\n' : '') + out);
+  // Rows as cells when the template allows (tabwriteCells): what the text
+  // would have been cut into, without making the text.
+  const lines: string[][] = header ? header.split('\n').map((l) => l.split('\t')) : [];
+  for (const r of rows) {
+    const cells = tmpl.cells(r);
+    if (!cells) return tabwrite(textOf(header, tmpl, rows));
+    lines.push(cells);
+  }
+  return tabwriteCells(lines);
+}
+
+function textOf(header: string, tmpl: Template, rows: unknown[]): string {
+  let out = header ? `${header}\n` : '';
+  for (const r of rows) out += tmpl.execute(r) + '\n';
+  return out;
 }
 
 /** Sort object keys (Go marshals the formatter's maps in key order). */

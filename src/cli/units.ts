@@ -58,6 +58,8 @@ export function shortId(id: string): string {
 
 /** formatter.Ellipsis: cut to `max` display columns ending in "…". */
 export function ellipsis(s: string, max: number): string {
+  // no longer in UTF-16 units than max: no longer in code points either (every `ps` row's command)
+  if (s.length <= max) return s;
   const cs = [...s];
   if (cs.length <= max) return s;
   if (max <= 0) return '';

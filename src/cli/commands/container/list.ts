@@ -14,6 +14,7 @@ export const psHeaders: Record<string, string> = {
 
 /** formatter.DisplayablePorts: group consecutive ports, list host mappings after. */
 export function displayablePorts(ports: Port[]): string {
+  if (!ports.length) return '';
   const sorted = [...ports].sort((a, b) =>
     a.PrivatePort !== b.PrivatePort ? a.PrivatePort - b.PrivatePort
       : (a.IP ?? '') !== (b.IP ?? '') ? ((a.IP ?? '') < (b.IP ?? '') ? -1 : 1)
