@@ -65,35 +65,79 @@ export class Ipam {
     throw new SystemError('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
   }
 
+  /**
+   * Per network, its taken IPv4 addresses as numbers: read from the table
+   * once, then kept in step by this class's own writes (the only ones). A
+   * start with 1,000 containers on a bridge read 1,000 rows and made 1,000
+   * address strings to find the lowest free one (~1.5 ms of its CPU).
+   */
+  private taken4 = new Map<string, Set<number>>();
+
+  private takenOf(networkId: string): Set<number> {
+    let set = this.taken4.get(networkId);
+    if (!set) {
+      set = new Set();
+      for (const r of this.db.prepare('SELECT ip FROM ipam_addr WHERE network_id = ?').all(networkId) as Array<{ ip: string }>) {
+        const n = r.ip.includes(':') ? undefined : parseIp(r.ip);
+        if (n !== undefined) set.add(n);
+      }
+      this.taken4.set(networkId, set);
+    }
+    return set;
+  }
+
   /** Hands out `preferred` (when given) or the lowest free address of the pool. */
   allocate(networkId: string, pool: Pool, owner: string, preferred?: string): string {
+    try {
+      return this.allocateOnce(networkId, pool, owner, preferred);
+    } catch (e) {
+      // the kept set was behind the table (a write not made here): read it again, once
+      if ((e as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw e;
+      if (preferred) throw new Conflict('Address already in use');
+      return this.allocateOnce(networkId, pool, owner);
+    }
+  }
+
+  private allocateOnce(networkId: string, pool: Pool, owner: string, preferred?: string): string {
     const sub = parseCidr(pool.subnet);
+    const gw = parseIp(pool.gateway);
     const tx = this.db.transaction((): string => {
-      const used = new Set(
-        (this.db.prepare('SELECT ip FROM ipam_addr WHERE network_id = ?').all(networkId) as Array<{ ip: string }>).map((r) => r.ip),
-      );
-      used.add(pool.gateway);
+      const used = this.takenOf(networkId);
+      const take = (a: number): string => {
+        const s = ipStr(a);
+        try {
+          this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
+        } catch (e) {
+          this.taken4.delete(networkId); // read again next time: the table is the truth
+          throw e;
+        }
+        used.add(a);
+        return s;
+      };
       if (preferred) {
         const p = parseIp(preferred);
         if (p === undefined) throw new InvalidParameter(`invalid IPv4 address: ${preferred}`);
         const [lo, hi] = hostRange(sub);
         if (!contains(sub, p) || p < lo || p > hi) throw new InvalidParameter(`no configured subnet or ip-range contain the IP address ${preferred}`);
-        if (used.has(preferred)) throw new Conflict('Address already in use');
-        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, preferred, owner);
-        return preferred;
+        if (used.has(p) || p === gw) throw new Conflict('Address already in use');
+        return take(p);
       }
       const range = pool.ipRange ? parseCidr(pool.ipRange) : sub;
       const [lo, hi] = hostRange(range);
       const [slo, shi] = hostRange(sub);
       for (let a = Math.max(lo, slo); a <= Math.min(hi, shi); a++) {
-        const s = ipStr(a);
-        if (used.has(s)) continue;
-        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
-        return s;
+        if (used.has(a) || a === gw) continue;
+        return take(a);
       }
       throw new SystemError(`no available IPv4 addresses on this network's address pools: (${networkId})`);
     });
-    return tx();
+    try {
+      return tx();
+    } catch (e) {
+      // a rolled-back transaction may have taken an address in the set only
+      this.taken4.delete(networkId);
+      throw e;
+    }
   }
 
   /** An IPv6 pool (--ipv6 --subnet fd00::/64 [--gateway]): the gateway defaults to the first address. */
@@ -150,13 +194,21 @@ export class Ipam {
 
   release(networkId: string, ip: string): void {
     this.db.prepare('DELETE FROM ipam_addr WHERE network_id = ? AND ip = ?').run(networkId, ip);
+    const n = ip.includes(':') ? undefined : parseIp(ip);
+    if (n !== undefined) this.taken4.get(networkId)?.delete(n);
   }
 
   releaseOwner(owner: string): void {
+    const rows = this.db.prepare('SELECT network_id, ip FROM ipam_addr WHERE owner = ?').all(owner) as Array<{ network_id: string; ip: string }>;
     this.db.prepare('DELETE FROM ipam_addr WHERE owner = ?').run(owner);
+    for (const r of rows) {
+      const n = r.ip.includes(':') ? undefined : parseIp(r.ip);
+      if (n !== undefined) this.taken4.get(r.network_id)?.delete(n);
+    }
   }
 
   releaseNetwork(networkId: string): void {
     this.db.prepare('DELETE FROM ipam_addr WHERE network_id = ?').run(networkId);
+    this.taken4.delete(networkId);
   }
 }
