@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { startDaemon, waitFor, type TestDaemon, type RunResult } from './helpers/daemon';
 import { cliSocket, alive, type CliSocket } from './helpers/cli-server';
 import os from 'node:os';
-import { servable, BUILD_VALUE_FLAGS, BUILD_BOOL_FLAGS } from '../src/cli/resident/allow';
+import { servable, BUILD_VALUE_FLAGS, BUILD_BOOL_FLAGS, STATE_COMMANDS } from '../src/cli/resident/allow';
 import { buildCommand } from '../src/cli/commands/image/build';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -146,11 +146,77 @@ test('the server starts on first use and answers the second; it is per socket an
   assert.equal(fs.existsSync(s.sock), false, 'it removed its socket');
 });
 
+test('state commands (rm, stop, start, kill, pause, rename, tag, rmi, volume rm) are served and print and exit as the normal path', async () => {
+  const s = socket();
+  await started(s);
+  // the same steps on two sets of objects: "sa" served, "sb" on the normal path
+  for (const n of ['sa', 'sb']) {
+    await d.ok(['run', '-d', '--name', `st-${n}`, 'busybox', 'sleep', '1000']);
+    await d.ok(['volume', 'create', `st-vol-${n}`]);
+  }
+  const steps: Array<(n: string) => string[]> = [
+    (n) => ['pause', `st-${n}`],
+    (n) => ['container', 'unpause', `st-${n}`],
+    (n) => ['stop', '-t', '1', `st-${n}`],
+    (n) => ['start', `st-${n}`],
+    (n) => ['restart', '--time=1', `st-${n}`],
+    (n) => ['rename', `st-${n}`, `st-${n}-2`],
+    (n) => ['kill', '-s', 'KILL', `st-${n}-2`],
+    (n) => ['container', 'rm', '-f', `st-${n}-2`],
+    (n) => ['rm', `st-${n}-missing`], // error, exit 1
+    (n) => ['kill', '-s', 'NOPE', `st-${n}-missing`],
+    (n) => ['tag', 'busybox', `st-${n}:t`],
+    (n) => ['image', 'tag', 'busybox', `st-${n}:u`],
+    (n) => ['rmi', `st-${n}:t`],
+    (n) => ['image', 'rm', '--no-prune', `st-${n}:u`],
+    (n) => ['volume', 'rm', `st-vol-${n}`],
+  ];
+  for (const step of steps) {
+    const served = await exec(BERTH, step('sa'), envFor(s, { PATH: NO_NODE }));
+    const plain = await exec(process.execPath, ['--', BERTH, ...step('sb')], envFor(s, { PATH: NO_NODE }));
+    const what = `berth ${step('sa').join(' ')}`;
+    assert.notEqual(served.code, 127, `${what} was served (no node on the PATH): ${served.stderr}`);
+    const same = (t: string) => t.replaceAll('sa', 'sb');
+    assert.equal(same(served.stdout), plain.stdout, `stdout of ${what}`);
+    assert.equal(same(served.stderr), plain.stderr, `stderr of ${what}`);
+    assert.equal(served.code, plain.code, `exit code of ${what}`);
+  }
+  // and they did what they say
+  assert.notEqual((await d.docker(['inspect', 'st-sa-2'])).code, 0);
+  assert.notEqual((await d.docker(['volume', 'inspect', 'st-vol-sa'])).code, 0);
+  assert.notEqual((await d.docker(['image', 'inspect', 'st-sa:u'])).code, 0);
+  assert.deepEqual(servable(['stop', '-t', '3', 'x'], {}), { ok: true });
+  assert.equal(servable(['start', '-ai', 'x'], {}).ok, false);
+  assert.equal(servable(['container', 'prune', '-f'], {}).ok, false);
+  assert.equal(servable(['rm', '--bogus', 'x'], {}).ok, false);
+});
+
+test('the state commands\' allowed flags are flags of those commands, with the same short letters and kinds', async () => {
+  const { groups, loadGroup, loadCommand } = await import('../src/cli/registry');
+  await import('../src/cli/commands');
+  for (const [key, spec] of Object.entries(STATE_COMMANDS)) {
+    const [group, name] = key.split(' ');
+    assert.ok(groups.has(group), key);
+    const entry = (await loadGroup(group))!.commands.find((c) => c.name === name);
+    assert.ok(entry, key);
+    const cmd = await loadCommand(entry!);
+    const defs = new Map((cmd.flags ?? []).map((f) => [f.name, f]));
+    for (const [long, short] of spec.value) {
+      assert.ok(defs.has(long) && defs.get(long)!.type !== 'bool', `${key} --${long} takes a value`);
+      assert.equal(defs.get(long)!.short ?? '', short, `${key} --${long}'s short letter`);
+    }
+    for (const [long, short] of spec.bool) {
+      assert.equal(defs.get(long)?.type, 'bool', `${key} --${long} is a bool`);
+      assert.equal(defs.get(long)!.short ?? '', short, `${key} --${long}'s short letter`);
+    }
+  }
+});
+
 test('commands off the allow-list, TLS and BERTH_CLI_SERVER=0 take the normal path', async () => {
   const s = socket();
   await started(s);
   const env = envFor(s, { PATH: NO_NODE });
-  for (const args of [['run', '--rm', 'busybox', 'true'], ['logs', '-f', 'res-out'], ['--config', '/tmp', 'ps'], ['rm', 'x'], ['compose', 'ls'], ['__complete', 'p']]) {
+  for (const args of [['run', '--rm', 'busybox', 'true'], ['logs', '-f', 'res-out'], ['--config', '/tmp', 'ps'], ['create', 'busybox'], ['start', '-a', 'res-out'], ['rm', '-fv', 'x'], ['compose', 'ls'], ['__complete', 'p']]) {
     const r = await exec(BERTH, args, env);
     assert.equal(r.code, 127, `berth ${args.join(' ')} not served: ${r.stderr}`);
   }
