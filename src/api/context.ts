@@ -163,15 +163,13 @@ export class Ctx {
       res.end();
       return;
     }
-    const data = Buffer.from(JSON.stringify(body) + '\n');
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers });
-    res.end(data);
+    this.sendJsonText(status, Buffer.from(JSON.stringify(body) + '\n'), headers);
   }
 
   /** Answer with JSON already serialized (a body kept or built as text). */
-  sendJsonText(status: number, data: Buffer): void {
+  sendJsonText(status: number, data: Buffer, headers: Record<string, string> = {}): void {
     const res = this.requireRes();
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(data.length) });
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(data.length), ...headers });
     res.end(data);
   }
 
