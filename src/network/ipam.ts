@@ -77,8 +77,9 @@ export class Ipam {
     let set = this.taken4.get(networkId);
     if (!set) {
       set = new Set();
+      // parseIp takes IPv4 only: the network's IPv6 rows are left out
       for (const r of this.db.prepare('SELECT ip FROM ipam_addr WHERE network_id = ?').all(networkId) as Array<{ ip: string }>) {
-        const n = r.ip.includes(':') ? undefined : parseIp(r.ip);
+        const n = parseIp(r.ip);
         if (n !== undefined) set.add(n);
       }
       this.taken4.set(networkId, set);
@@ -105,12 +106,7 @@ export class Ipam {
       const used = this.takenOf(networkId);
       const take = (a: number): string => {
         const s = ipStr(a);
-        try {
-          this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
-        } catch (e) {
-          this.taken4.delete(networkId); // read again next time: the table is the truth
-          throw e;
-        }
+        this.db.prepare('INSERT INTO ipam_addr VALUES (?, ?, ?)').run(networkId, s, owner);
         used.add(a);
         return s;
       };
@@ -134,7 +130,8 @@ export class Ipam {
     try {
       return tx();
     } catch (e) {
-      // a rolled-back transaction may have taken an address in the set only
+      // read again next time, the table is the truth: the insert found the
+      // set behind it, or a rolled-back commit left an address in the set only
       this.taken4.delete(networkId);
       throw e;
     }
@@ -194,7 +191,7 @@ export class Ipam {
 
   release(networkId: string, ip: string): void {
     this.db.prepare('DELETE FROM ipam_addr WHERE network_id = ? AND ip = ?').run(networkId, ip);
-    const n = ip.includes(':') ? undefined : parseIp(ip);
+    const n = parseIp(ip);
     if (n !== undefined) this.taken4.get(networkId)?.delete(n);
   }
 
@@ -202,7 +199,7 @@ export class Ipam {
     const rows = this.db.prepare('SELECT network_id, ip FROM ipam_addr WHERE owner = ?').all(owner) as Array<{ network_id: string; ip: string }>;
     this.db.prepare('DELETE FROM ipam_addr WHERE owner = ?').run(owner);
     for (const r of rows) {
-      const n = r.ip.includes(':') ? undefined : parseIp(r.ip);
+      const n = parseIp(r.ip);
       if (n !== undefined) this.taken4.get(r.network_id)?.delete(n);
     }
   }
