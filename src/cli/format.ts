@@ -28,11 +28,7 @@ export function formatRows(spec: FormatSpec, rows: unknown[]): string {
   else body = format;
   body = body.replace(/^ +| +$/g, '').replace(/\\t/g, '\t').replace(/\\n/g, '\n');
   const tmpl = new Template(body);
-  if (!table) {
-    let out = '';
-    for (const r of rows) out += tmpl.execute(r) + '\n';
-    return out;
-  }
+  if (!table) return textOf('', tmpl, rows);
   const headerCtx: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(spec.headers)) headerCtx[k] = v;
   // docker titles a {{.Label "com.example.my-key"}} column with the key's last part: "my key".
