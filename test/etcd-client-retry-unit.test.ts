@@ -13,8 +13,8 @@ import { createCA } from '../src/host/x509';
 const UNAVAILABLE = JSON.stringify({ error: 'missing content-type field', code: 14, message: 'missing content-type field' });
 
 /** A gateway that fails the first `fail` calls of each path with Unavailable; counts calls per path. */
-async function gateway(fail: number): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
-  const ca = await createCA('127.0.0.1');
+async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typeof createCA>>): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
+  const ca = serverCa ?? await createCA('127.0.0.1');
   const calls = new Map<string, number>();
   const srv = https.createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
     req.resume();
@@ -32,10 +32,10 @@ async function gateway(fail: number): Promise<{ url: string; caPem: string; call
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+  const bound = (srv.address() as AddressInfo).port;
   return {
-    url: `https://127.0.0.1:${port}`,
+    url: `https://127.0.0.1:${bound}`,
     caPem: ca.certPem,
     calls,
     close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
@@ -73,5 +73,55 @@ test('a write that meets Unavailable fails without a second send; a read failing
   } finally {
     c.close();
     await g.close();
+  }
+});
+
+/** A port nothing listens on now (it was free a moment ago). */
+async function freePort(): Promise<number> {
+  const s = https.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('calls refused while the member restarts wait for the hold and are sent again, writes too', async () => {
+  const port = await freePort();
+  const ca = await createCA('client');
+  const serverCa = await createCA('127.0.0.1');
+  // the member is down: every call now meets a refused connection
+  const c = new EtcdClient(`https://127.0.0.1:${port}`, { ca: serverCa.certPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  let g: Awaited<ReturnType<typeof gateway>> | undefined;
+  try {
+    // on their way before the hold, as a call in flight is when election-settle.ts restarts the member
+    const read = c.get('k');
+    const write = c.put('k', 'v');
+    let release!: () => void;
+    c.hold(new Promise<void>((r) => { release = r; }));
+    await new Promise((r) => setTimeout(r, 150));
+    // the member serves again on the same port; the hold ends
+    g = await gateway(0, port, serverCa);
+    c.hold(Promise.resolve()); // a later hold must not strand the calls waiting on the first
+    release();
+    assert.equal((await read)?.value, 'v');
+    assert.equal(await write, 4);
+    assert.equal(g.calls.get('/v3/kv/range'), 1);
+    assert.equal(g.calls.get('/v3/kv/put'), 1);
+  } finally {
+    c.close();
+    await g?.close();
+  }
+});
+
+test('a refused call with no hold is sent once more, then fails with the refusal', async () => {
+  const port = await freePort();
+  const ca = await createCA('client');
+  const c = new EtcdClient(`https://127.0.0.1:${port}`, { ca: ca.certPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  try {
+    const t0 = Date.now();
+    await assert.rejects(c.put('k', 'v'), (e: unknown) => e instanceof EtcdError && /ECONNREFUSED/.test(e.message));
+    assert.ok(Date.now() - t0 < 1500, 'fails at once, not after a timeout');
+  } finally {
+    c.close();
   }
 });

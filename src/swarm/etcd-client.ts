@@ -35,6 +35,11 @@ function isTransient(e: unknown): boolean {
   return e.code === UNAVAILABLE || /\b(ECONNRESET|EPIPE|socket hang up)\b/.test(e.message);
 }
 
+/** The connection was refused: the call never reached etcd, so even a write is safe to send again. */
+function isRefused(e: unknown): boolean {
+  return e instanceof EtcdError && /\bECONNREFUSED\b/.test(e.message);
+}
+
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString();
 
@@ -143,7 +148,7 @@ export class EtcdClient {
   /** One gateway call (after a hold, if any); gateway errors ({error, code}) become EtcdError. */
   call<T>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const gate = this.gate;
-    const once = () => this.sendRetryingReads<T>(path, body, timeoutMs);
+    const once = () => this.sendRetrying<T>(path, body, timeoutMs);
     return gate ? gate.then(once) : once();
   }
 
@@ -152,14 +157,18 @@ export class EtcdClient {
    * connection to its member broke mid-call, seen under load as "missing
    * content-type field") or on a reused socket the server had closed is
    * sent once more, as etcd's own client does for reads. Writes are not:
-   * they may have been applied.
+   * they may have been applied. A refused connection never reached etcd, so
+   * any call is sent again. Either waits for a hold first: a call already on
+   * its way when the member restarts (election-settle.ts) meets the closed
+   * port, and is sent again once the member serves.
    */
-  private async sendRetryingReads<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
+  private async sendRetrying<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
     try {
       return await this.send<T>(path, body, timeoutMs);
     } catch (e) {
-      if (!onlyReads(path, body) || !isTransient(e) || this.closed) throw e;
-      await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+      if (this.closed || !(isRefused(e) || (onlyReads(path, body) && isTransient(e)))) throw e;
+      await (this.gate ?? new Promise((r) => setTimeout(r, RETRY_DELAY_MS)));
+      if (this.closed) throw e;
       return this.send<T>(path, body, timeoutMs);
     }
   }
