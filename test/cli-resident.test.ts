@@ -124,6 +124,55 @@ test('served commands print and exit exactly as the normal path', async () => {
   assert.match(err.stderr, /No such object: no-such-thing/);
 });
 
+test('after a long ps the next workers warm its formatting; what they print is still the normal path\'s', async () => {
+  // two containers with 9 KB labels: `ps -a --format '{{.Labels}}'` prints more than the server's 16 KB mark
+  for (const n of ['res-big1', 'res-big2']) {
+    const r = await d.berth(['create', '--name', n, '--label', `big=${n.repeat(1500)}`, 'busybox', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  try {
+    const s = socket();
+    await started(s);
+    const env = envFor(s, { PATH: NO_NODE });
+    const long = await exec(BERTH, ['ps', '-a', '--format', '{{.Labels}}'], env);
+    assert.equal(long.code, 0, long.stderr);
+    assert.ok(long.stdout.length > 16 * 1024, `long ps printed ${long.stdout.length} bytes`);
+    // the spares started after it ran the warm-up before taking these
+    for (const args of [['ps', '-a'], ['ps', '-a', '--no-trunc'], ['container', 'ls', '-a', '-q'], ['ps', '-a', '--format', 'json'], ['ps', '-a']]) {
+      const served = await exec(BERTH, args, env);
+      const plain = await exec(process.execPath, ['--', BERTH, ...args], env);
+      assert.notEqual(served.code, 127, `berth ${args.join(' ')} was served: ${served.stderr}`);
+      // "3 seconds ago" may tick between the two runs (and a column's width with it)
+      const ago = (t: string) => t.replace(/(\d+|About an?|Less than a) (second|minute)s? ago/g, 'T ago').replace(/ {2,}/g, '  ');
+      assert.deepEqual([ago(served.stdout), served.stderr, served.code], [ago(plain.stdout), plain.stderr, plain.code], `berth ${args.join(' ')}`);
+    }
+    assert.ok(s.pid() !== undefined, 'the server still runs');
+  } finally {
+    await d.berth(['rm', 'res-big1', 'res-big2']);
+  }
+});
+
+test('warmPs formats sample rows without printing; allow.ts marks container listings', async () => {
+  const { warmPs } = await import('../src/cli/warmup');
+  const writes: unknown[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((c: unknown) => { writes.push(c); return true; }) as typeof process.stdout.write;
+  let n: number;
+  try {
+    n = await warmPs(2, 50);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.ok(n > 50 * 2 * 60, `formatted ${n} characters`);
+  assert.deepEqual(writes, []);
+  for (const argv of [['ps'], ['ps', '-a'], ['container', 'ls'], ['container', 'list', '-q'], ['container', 'ps'], ['-D', 'ps']]) {
+    assert.deepEqual(servable(argv, {}), { ok: true, kind: 'ps' }, argv.join(' '));
+  }
+  for (const argv of [['images'], ['container', 'inspect', 'x'], ['version']]) {
+    assert.deepEqual(servable(argv, {}), { ok: true }, argv.join(' '));
+  }
+});
+
 test('the server starts on first use and answers the second; it is per socket and goes idle', async () => {
   const s = socket();
   assert.equal(s.pid(), undefined);
@@ -232,7 +281,7 @@ test('commands off the allow-list, TLS and BERTH_CLI_SERVER=0 take the normal pa
   await new Promise((res) => setTimeout(res, 1500));
   assert.equal(fs.existsSync(off.sock), false);
   // the allow-list itself
-  assert.deepEqual(servable(['-H', 'unix:///x', 'ps', '-a'], {}), { ok: true });
+  assert.deepEqual(servable(['-H', 'unix:///x', 'ps', '-a'], {}), { ok: true, kind: 'ps' });
   assert.deepEqual(servable(['--host=unix:///x', 'container', 'inspect', 'a'], {}), { ok: true });
   assert.equal(servable(['logs', '-tf', 'a'], {}).ok, false);
   assert.equal(servable(['logs', '--follow=true', 'a'], {}).ok, false);

@@ -8,6 +8,9 @@ import './commands';
 import { BERTH_VERSION } from '../version';
 import type { NameKind } from './completion';
 
+// For the resident CLI server's workers (resident/worker.ts): warm a long `ps` ahead.
+export { warmPs } from './warmup';
+
 const PROG = 'berth';
 
 const globalFlags: FlagDef[] = [

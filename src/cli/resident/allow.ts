@@ -33,7 +33,8 @@ export const PROCESS_WIDE_ENV = /^(TZ|LANG|LANGUAGE|LC_[A-Z]+|NODE_[A-Z_]+|UV_[A
 /** Client-side variables that name files: served only when absolute. */
 const PATH_ENV = ['DOCKER_CONFIG', 'DOCKER_CERT_PATH', 'HOME'];
 
-export type Verdict = { ok: true } | { ok: false; reason: string };
+/** `ps`: a container listing (the server may warm its formatting in the next workers). */
+export type Verdict = { ok: true; kind?: 'ps' } | { ok: false; reason: string };
 
 /**
  * `build`'s flags as src/cli/commands/image/build.ts defines them (a test
@@ -165,6 +166,7 @@ export function servable(argv: string[], env: Record<string, string>, cwd?: stri
     return { ok: false, reason: rest[0] };
   }
   if (cmd === 'build') return buildServable(args, cwd);
+  if (cmd === 'ps' || (rest[0] === 'container' && (cmd === 'ls' || cmd === 'list'))) return { ok: true, kind: 'ps' };
   // logs --follow waits for more; its end (^C) belongs to the terminal.
   if (cmd === 'logs' && args.some((a) => a === '--follow' || a.startsWith('--follow=') || /^-[a-zA-Z]*f/.test(a))) return { ok: false, reason: 'logs --follow' };
   return { ok: true };

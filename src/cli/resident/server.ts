@@ -32,6 +32,14 @@ const CHECK_MS = 2_000;
 /** Workers kept started ahead (BERTH_CLI_SPARES; 1 keeps one, as before). */
 const SPARES = Number(process.env.BERTH_CLI_SPARES) >= 1 ? Math.min(4, Math.floor(Number(process.env.BERTH_CLI_SPARES))) : 2;
 
+/**
+ * After a `ps` that printed at least this much (~160 rows), the workers
+ * started next warm its formatting before their command comes
+ * (../warmup.ts); a shorter `ps` stops that. BERTH_CLI_WARM=0: never.
+ */
+const WARM_PS_BYTES = 16 * 1024;
+const WARM = process.env.BERTH_CLI_WARM !== '0';
+
 function stamp(f: string): string {
   const s = fs.statSync(f);
   return `${s.size}:${s.mtimeMs}:${s.ino}`;
@@ -82,8 +90,9 @@ function start(): void {
   const ownEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => PROCESS_WIDE_ENV.test(k) && k !== 'NODE_EXTRA_CA_CERTS'));
 
   const spares: Worker[] = [];
+  let warmPs = false;
   const warm = (): Worker => {
-    const w = new Worker(workerFile, { stdout: true, stderr: true, workerData: { bundle, dist } });
+    const w = new Worker(workerFile, { stdout: true, stderr: true, workerData: { bundle, dist, warm: warmPs ? 'ps' : undefined } });
     w.on('error', () => { /* reported to its request, if it had one */ });
     w.unref();
     return w;
@@ -158,6 +167,7 @@ function start(): void {
       if (done) return;
       done = true;
       sock.end(frame('x', String(code)));
+      if (verdict.kind === 'ps' && code === 0) warmPs = WARM && got.out >= WARM_PS_BYTES;
       rewarm();
     };
     const finish = () => {

@@ -15,8 +15,9 @@ export interface WorkRequest {
 }
 
 type Main = (argv: string[]) => Promise<number>;
+interface Bundle { main?: Main; warmPs?: () => Promise<number> }
 
-function loadBundle(bundle: string, dist: string): Main {
+function loadBundle(bundle: string, dist: string): Bundle {
   const b = fs.statSync(bundle);
   let cachedData: Buffer | undefined;
   try {
@@ -26,14 +27,18 @@ function loadBundle(bundle: string, dist: string): Main {
   }
   const source = `(function (exports, require, module, __filename, __dirname) { ${fs.readFileSync(bundle, 'latin1')}\n});`;
   const script = new vm.Script(source, { filename: bundle, cachedData });
-  const mod = { exports: {} as { main?: Main }, filename: bundle, id: bundle };
+  const mod = { exports: {} as Bundle, filename: bundle, id: bundle };
   script.runInThisContext()(mod.exports, require, mod, bundle, dist);
   if (typeof mod.exports.main !== 'function') throw new Error(`${bundle} exports no main()`);
-  return mod.exports.main;
+  return mod.exports;
 }
 
-const { bundle, dist } = workerData as { bundle: string; dist: string };
-const main = loadBundle(bundle, dist);
+const { bundle, dist, warm } = workerData as { bundle: string; dist: string; warm?: 'ps' };
+const loaded = loadBundle(bundle, dist);
+const main = loaded.main!;
+// Asked by the server after a long `ps` (../warmup.ts); a request that comes
+// meanwhile waits for it (its message is read once this turn is over).
+if (warm === 'ps') loaded.warmPs?.().catch(() => undefined);
 
 /**
  * Bytes written to stdout and stderr, as the server's side receives them

@@ -125,6 +125,11 @@ export function containerContext(c: ContainerSummary, trunc: boolean): Record<st
   return ctx as unknown as Record<string, unknown>;
 }
 
+/** `ps`'s default table (with --size, its SIZE column). */
+export function listTableFormat(size: boolean): string {
+  return 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}' + (size ? '\t{{.Size}}' : '');
+}
+
 export const listCommand: Command = {
   name: 'ls',
   aliases: ['ps', 'list'],
@@ -152,7 +157,6 @@ export const listCommand: Command = {
     // Like docker, ask for sizes when the template uses them ({{json .}} uses every field).
     const size = !!f.size || /\.Size\b/.test(format) || /json \.\s*}}/.test(format);
     const list = await ctx.client.containerList({ all: f.all || limit > 0, limit: limit > 0 ? limit : undefined, size, filters: parseFilters(f.filter) });
-    const table = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}' + (f.size ? '\t{{.Size}}' : '');
-    ctx.out(formatRows({ format, defaultTable: table, headers: psHeaders }, list.map((c) => containerContext(c, !f['no-trunc']))));
+    ctx.out(formatRows({ format, defaultTable: listTableFormat(!!f.size), headers: psHeaders }, list.map((c) => containerContext(c, !f['no-trunc']))));
   },
 };
