@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
 import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon, type TestDaemon } from './helpers/daemon';
 import { startBerthRegistry, freePort } from './helpers/registry';
@@ -264,6 +265,17 @@ test('run, ps, inspect, logs, rm through berth', async (t) => {
   }
   const [pa, pb] = await both(['ps', '-a']);
   assert.equal(pb, pa);
+  const [sa, sb] = await both(['ps', '-s']);
+  assert.equal(sb, sa);
+  // the default table and -q ask berthd for only the keys they show (berth-fields); others ignore it
+  const lean = JSON.parse(await new Promise<string>((resolve, reject) => {
+    http.get({ socketPath: d.socket, path: '/containers/json?berth-fields=Id,Status' }, (res) => {
+      let t = '';
+      res.on('data', (c) => { t += c; }).on('end', () => resolve(t)).on('error', reject);
+    }).on('error', reject);
+  })) as Array<Record<string, unknown>>;
+  assert.deepEqual(lean.map((e) => Object.keys(e)), [['Id', 'Status']]);
+  assert.equal(lean[0].Id, id);
   assert.match(pb, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES\n/);
   assert.match(pb, new RegExp(`\\n${id.slice(0, 12)} +busybox +"sleep 300" +.+ ago +Up .+ sleeper\\n`));
   const [ia, ib] = await both(['inspect', '--format', '{{.Id}} {{.Name}} {{.State.Running}} {{json .Config.Cmd}} {{.Config.Labels.role}}', 'sleeper']);

@@ -54,3 +54,25 @@ test('list body from kept entries equals JSON.stringify of fresh ones, through e
   check('image name changed', 'busybox:1.36');
   assert.equal(rows.body([], now).toString(), '[]\n');
 });
+
+test('a list of some fields keeps only those keys, in the entry\'s order, and follows changes too', () => {
+  const rows = new ListRows();
+  const list = Array.from({ length: 6 }, (_, i) => record(i));
+  const now = Date.now();
+  const check = (what: string, fields: string[]) => {
+    const f = new Set(fields);
+    const want = `${JSON.stringify(list.map((c) => Object.fromEntries(Object.entries(listJson(c, 'busybox')).filter(([k]) => f.has(k)))))}\n`;
+    assert.equal(rows.body(list.map((c) => ({ c, image: 'busybox' })), now, f).toString(), want, what);
+  };
+  const table = ['Status', 'Id', 'Names', 'Image', 'ImageID', 'Command', 'Created', 'Ports'];
+  check('the table\'s fields (asked out of order)', table);
+  check('again, kept', table);
+  check('no Status: one piece', ['Id']);
+  check('only Status', ['Status']);
+  check('unknown keys are left out', ['Id', 'Bogus']);
+  list[2].name = 'renamed';
+  list[3].state = { ...list[3].state, Status: 'paused' };
+  check('after a rename and a pause', table);
+  // the whole entry is still the whole entry
+  assert.equal(rows.body(list.map((c) => ({ c, image: 'busybox' })), now).toString(), `${JSON.stringify(list.map((c) => listJson(c, 'busybox')))}\n`);
+});

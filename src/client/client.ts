@@ -134,12 +134,14 @@ export class EngineClient {
 
   // ---- containers ----
 
-  containerList(opts: { all?: boolean; limit?: number; size?: boolean; filters?: T.Filters } = {}): Promise<T.ContainerSummary[]> {
+  /** `fields`: only these keys of each entry, from berthd (Berth's `berth-fields`; another engine sends them all). */
+  containerList(opts: { all?: boolean; limit?: number; size?: boolean; filters?: T.Filters; fields?: string[] } = {}): Promise<T.ContainerSummary[]> {
     return this.call('GET', '/containers/json', {
       all: opts.all || undefined,
       limit: opts.limit !== undefined && opts.limit > 0 ? opts.limit : undefined,
       size: opts.size || undefined,
       filters: opts.filters && Object.keys(opts.filters).length ? opts.filters : undefined,
+      'berth-fields': opts.fields?.join(','),
     });
   }
   containerCreate(body: T.ContainerCreateBody, opts: { name?: string; platform?: string } = {}): Promise<T.CreateResponse> {

@@ -5,7 +5,9 @@
 // per list; the text around it is reused while every field the entry shows
 // is the same value (scalars) or the same object (the parts the daemon
 // replaces as a whole when they change: network settings, mounts, labels,
-// command args — nothing edits them in place).
+// command args — nothing edits them in place). A list of only some fields
+// (`berth-fields`, Berth's own query parameter) is cut the same way and
+// kept beside the whole entry.
 import type { ContainerRecord } from './types';
 import { listJson, statusText } from './view';
 
@@ -24,6 +26,8 @@ interface Entry {
   head: Buffer;
   /** `,"HostConfig":…}` */
   tail: Buffer;
+  /** The last field subset asked for: its key, and the entry's text cut the same way (no tail: no Status in it). */
+  part?: { key: string; head: Buffer; tail?: Buffer };
 }
 
 const COMMA = Buffer.from(',');
@@ -36,38 +40,58 @@ function fresh(e: Entry, c: ContainerRecord, image: string): boolean {
     && e.labels === c.config.Labels && e.ns === c.networkSettings && e.mounts === c.mounts;
 }
 
-function entry(c: ContainerRecord, image: string): Entry {
-  // listJson's own object, cut around Status: the text is what JSON.stringify of the whole makes
-  const o = listJson(c, image);
-  const keys = Object.keys(o);
+/** The text of `o` with only `keys`, cut around Status: its head and tail, or the whole as head when Status is not kept. */
+function cut(o: Record<string, unknown>, keys: string[]): { head: Buffer; tail?: Buffer } {
   const at = keys.indexOf('Status');
   const half = (ks: string[]) => JSON.stringify(Object.fromEntries(ks.map((k) => [k, o[k]])));
+  if (at < 0) return { head: Buffer.from(half(keys)) };
   const before = half(keys.slice(0, at));
   const after = half(keys.slice(at + 1));
   return {
-    name: c.name, image, imageId: c.imageId, state: c.state.Status, mode: c.hostConfig.NetworkMode,
-    path: c.path, args: c.args, labels: c.config.Labels, ns: c.networkSettings, mounts: c.mounts,
-    head: Buffer.from(`${before.slice(0, -1)},"Status":`),
+    head: Buffer.from(before === '{}' ? '{"Status":' : `${before.slice(0, -1)},"Status":`),
     tail: Buffer.from(after === '{}' ? '}' : `,${after.slice(1)}`),
   };
+}
+
+function entry(c: ContainerRecord, image: string, fields?: Set<string>): Entry {
+  // listJson's own object, cut around Status: the text is what JSON.stringify of the whole makes
+  const o = listJson(c, image);
+  const keys = Object.keys(o);
+  const { head, tail } = cut(o, keys);
+  const e: Entry = {
+    name: c.name, image, imageId: c.imageId, state: c.state.Status, mode: c.hostConfig.NetworkMode,
+    path: c.path, args: c.args, labels: c.config.Labels, ns: c.networkSettings, mounts: c.mounts,
+    head, tail: tail!,
+  };
+  if (fields) e.part = { key: [...fields].join(','), ...cut(o, keys.filter((k) => fields.has(k))) };
+  return e;
 }
 
 export class ListRows {
   // per record object: a removed container's entry goes with it
   private entries = new WeakMap<ContainerRecord, Entry>();
 
-  /** The JSON array of the list entries for these containers (JSON.stringify's text, and a newline). */
-  body(list: Array<{ c: ContainerRecord; image: string }>, now = Date.now()): Buffer {
+  /**
+   * The JSON array of the list entries for these containers (JSON.stringify's
+   * text, and a newline); with `fields`, each entry has only those keys.
+   */
+  body(list: Array<{ c: ContainerRecord; image: string }>, now = Date.now(), fields?: Set<string>): Buffer {
     const parts: Buffer[] = [OPEN];
+    const key = fields && [...fields].join(',');
     for (let i = 0; i < list.length; i++) {
       const { c, image } = list[i];
       let e = this.entries.get(c);
       if (!e || !fresh(e, c, image)) {
-        e = entry(c, image);
+        e = entry(c, image, fields);
         this.entries.set(c, e);
+      } else if (fields && e.part?.key !== key) {
+        const o = listJson(c, image);
+        e.part = { key: key!, ...cut(o, Object.keys(o).filter((k) => fields.has(k))) };
       }
+      const t = fields ? e.part! : e;
       if (i > 0) parts.push(COMMA);
-      parts.push(e.head, Buffer.from(JSON.stringify(statusText(c, now))), e.tail);
+      if (t.tail) parts.push(t.head, Buffer.from(JSON.stringify(statusText(c, now))), t.tail);
+      else parts.push(t.head);
     }
     parts.push(CLOSE);
     return Buffer.concat(parts);

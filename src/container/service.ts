@@ -52,7 +52,11 @@ export interface ContainerServiceDeps {
 const MONITOR_CHECKS = 100;
 
 /** GET /containers/json's parameters. */
-export interface ListOptions { all: boolean; limit?: number; size: boolean; filters: Record<string, string[]> }
+export interface ListOptions {
+  all: boolean; limit?: number; size: boolean; filters: Record<string, string[]>;
+  /** Only these keys of each entry (Berth's `berth-fields`: the berth CLI asks for what its table shows). */
+  fields?: Set<string>;
+}
 
 export interface ContainerCounts { total: number; running: number; paused: number; stopped: number }
 
@@ -1110,8 +1114,9 @@ export class ContainerService {
 
   /** GET /containers/json's body: list()'s JSON, with each entry's text kept between lists (list-rows.ts). */
   async listBody(o: ListOptions): Promise<Buffer> {
-    if (o.size) return Buffer.from(`${JSON.stringify(await this.list(o))}\n`);
-    return this.listRows.body(this.select(o));
+    const f = o.fields;
+    if (o.size) return Buffer.from(`${JSON.stringify((await this.list(o)).map((e) => (f ? Object.fromEntries(Object.entries(e).filter(([k]) => f.has(k))) : e)))}\n`);
+    return this.listRows.body(this.select(o), Date.now(), f);
   }
 
   private readonly listRows = new ListRows();

@@ -41,7 +41,9 @@ export function registerContainerRoutes(r: Router, b: ContainerBackend): void {
 
   r.get('/containers/json', async (ctx) => {
     const limit = ctx.int('limit');
-    ctx.sendJsonText(200, await svc.listBody({ all: ctx.bool('all'), limit, size: ctx.bool('size'), filters: ctx.filters() }));
+    // berth-fields=Id,Names,…: Berth's own parameter (other engines ignore it), for the berth CLI's `ps`
+    const fields = ctx.str('berth-fields')?.split(',').map((k) => k.trim()).filter(Boolean);
+    ctx.sendJsonText(200, await svc.listBody({ all: ctx.bool('all'), limit, size: ctx.bool('size'), filters: ctx.filters(), fields: fields?.length ? new Set(fields) : undefined }));
   });
 
   r.get('/containers/:id/json', async (ctx) => {
