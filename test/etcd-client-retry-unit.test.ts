@@ -13,7 +13,7 @@ import { createCA } from '../src/host/x509';
 const UNAVAILABLE = JSON.stringify({ error: 'missing content-type field', code: 14, message: 'missing content-type field' });
 
 /** A gateway that fails the first `fail` calls of each path with Unavailable; counts calls per path. */
-async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typeof createCA>>): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
+async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typeof createCA>>, onFail?: () => void): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
   const ca = serverCa ?? await createCA('127.0.0.1');
   const calls = new Map<string, number>();
   const srv = https.createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
@@ -23,6 +23,7 @@ async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typ
       calls.set(req.url!, n);
       if (n <= fail) {
         res.writeHead(503, { 'content-type': 'application/json' }).end(UNAVAILABLE);
+        onFail?.();
         return;
       }
       const kv = { key: Buffer.from('k').toString('base64'), value: Buffer.from('v').toString('base64'), mod_revision: '3' };
@@ -59,8 +60,8 @@ test('a read that meets Unavailable once is sent again and answers', async () =>
   }
 });
 
-test('a write that meets Unavailable fails without a second send; a read failing twice fails', async () => {
-  const g = await gateway(2);
+test('a write that meets Unavailable fails without a second send; a read failing three times fails', async () => {
+  const g = await gateway(3);
   const ca = await createCA('client');
   const c = new EtcdClient(g.url, { ca: g.caPem, cert: ca.certPem, key: ca.keyPem }, 2000);
   try {
@@ -69,7 +70,7 @@ test('a write that meets Unavailable fails without a second send; a read failing
     await assert.rejects(c.txn([], [{ put: { key: 'k', value: 'v' } }, { range: { key: 'k' } }]), (e: unknown) => e instanceof EtcdError && e.code === 14);
     assert.equal(g.calls.get('/v3/kv/txn'), 1);
     await assert.rejects(c.get('k'), (e: unknown) => e instanceof EtcdError && e.code === 14);
-    assert.equal(g.calls.get('/v3/kv/range'), 2);
+    assert.equal(g.calls.get('/v3/kv/range'), 3);
   } finally {
     c.close();
     await g.close();
@@ -113,7 +114,7 @@ test('calls refused while the member restarts wait for the hold and are sent aga
   }
 });
 
-test('a refused call with no hold is sent once more, then fails with the refusal', async () => {
+test('a refused call with no hold is sent twice more, then fails with the refusal', async () => {
   const port = await freePort();
   const ca = await createCA('client');
   const c = new EtcdClient(`https://127.0.0.1:${port}`, { ca: ca.certPem, cert: ca.certPem, key: ca.keyPem }, 2000);
@@ -123,5 +124,37 @@ test('a refused call with no hold is sent once more, then fails with the refusal
     assert.ok(Date.now() - t0 < 1500, 'fails at once, not after a timeout');
   } finally {
     c.close();
+  }
+});
+
+test('a hold that begins while a failed read pauses is waited for before the read is sent again', async () => {
+  // leadership moves (Unavailable), then the member restarts: the read must not meet the closed port
+  const serverCa = await createCA('127.0.0.1');
+  const ca = await createCA('client');
+  let c!: EtcdClient;
+  let g2: Awaited<ReturnType<typeof gateway>> | undefined;
+  let release!: () => void;
+  const restarted = new Promise<void>((r) => { release = r; });
+  const g1 = await gateway(1, 0, serverCa, () => {
+    setTimeout(() => {
+      c.hold(restarted);
+      void g1.close().then(async () => {
+        await new Promise((r) => setTimeout(r, 150));
+        g2 = await gateway(0, port, serverCa);
+        release();
+      });
+    }, 15);
+  });
+  const port = Number(new URL(g1.url).port);
+  c = new EtcdClient(g1.url, { ca: serverCa.certPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  try {
+    assert.equal((await c.get('k'))?.value, 'v');
+    assert.equal(g1.calls.get('/v3/kv/range'), 1);
+    assert.equal(g2?.calls.get('/v3/kv/range'), 1);
+  } finally {
+    c.close();
+    // the second gateway comes whatever the read did: close it once it is there
+    await restarted;
+    await g2?.close();
   }
 });

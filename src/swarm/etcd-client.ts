@@ -27,6 +27,8 @@ function onlyReads(path: string, body: unknown): boolean {
   return [...(t.success ?? []), ...(t.failure ?? [])].every((o) => 'request_range' in o);
 }
 const RETRY_DELAY_MS = 50;
+/** Sends of one call, the first included (see sendRetrying). */
+const MAX_SENDS = 3;
 const UNAVAILABLE = 14;
 
 /** Unavailable from the gateway, or a kept-alive socket reset before an answer. */
@@ -155,21 +157,25 @@ export class EtcdClient {
   /**
    * A read that failed as Unavailable (gRPC code 14: the 3.4 gateway's
    * connection to its member broke mid-call, seen under load as "missing
-   * content-type field") or on a reused socket the server had closed is
-   * sent once more, as etcd's own client does for reads. Writes are not:
-   * they may have been applied. A refused connection never reached etcd, so
-   * any call is sent again. Either waits for a hold first: a call already on
-   * its way when the member restarts (election-settle.ts) meets the closed
-   * port, and is sent again once the member serves.
+   * content-type field", or leadership moving) or on a reused socket the
+   * server had closed is sent again, as etcd's own client does for reads.
+   * Writes are not: they may have been applied. A refused connection never
+   * reached etcd, so any call is sent again. Before each new send a hold is
+   * waited for, also one that began during the short pause: a call already
+   * on its way when the member restarts (election-settle.ts) meets the
+   * closed port, and is sent again once the member serves. At most
+   * MAX_SENDS sends.
    */
   private async sendRetrying<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
-    try {
-      return await this.send<T>(path, body, timeoutMs);
-    } catch (e) {
-      if (this.closed || !(isRefused(e) || (onlyReads(path, body) && isTransient(e)))) throw e;
-      await (this.gate ?? new Promise((r) => setTimeout(r, RETRY_DELAY_MS)));
-      if (this.closed) throw e;
-      return this.send<T>(path, body, timeoutMs);
+    for (let sends = 1; ; sends++) {
+      try {
+        return await this.send<T>(path, body, timeoutMs);
+      } catch (e) {
+        if (this.closed || sends >= MAX_SENDS || !(isRefused(e) || (onlyReads(path, body) && isTransient(e)))) throw e;
+        if (!this.gate) await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+        if (this.gate) await this.gate;
+        if (this.closed) throw e;
+      }
     }
   }
 
