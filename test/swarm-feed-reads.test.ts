@@ -66,3 +66,37 @@ test('reads kept while the feed reports no change to their keys, read again afte
     feed.close();
   }
 });
+
+test('changed() waits for a change to a covered key, its time, a wake or close: never longer', async () => {
+  const c = client!;
+  const feed = new ChangeFeed(c);
+  const reads = new FeedReads<[string[]]>(c, feed, [{ op: { range: { key: '/berth/swarm/w/', prefix: true } }, parse: (kvs) => kvs.map((kv) => kv.value) }]);
+  const timed = async (p: Promise<void>) => { const t = Date.now(); await p; return Date.now() - t; };
+  try {
+    await reads.get();
+    await until('the feed live', async () => feed.live);
+    // a change elsewhere does not end the wait; its time does
+    const other = timed(reads.changed(600));
+    await c.put('/berth/swarm/x', '1');
+    assert.ok(await other >= 550, 'waited its time');
+    // a covered key ends it as soon as the feed reports it
+    const waiting = timed(reads.changed(8000));
+    await new Promise((r) => setTimeout(r, 100));
+    await c.put('/berth/swarm/w/1', 'one');
+    assert.ok(await waiting < 4000, 'woken by the change');
+    assert.deepEqual(await reads.get(), [['one']]);
+    // a wake ends it; close ends every waiter
+    let wake!: () => void;
+    const woken = timed(reads.changed(8000, new Promise<void>((r) => { wake = r; })));
+    setTimeout(wake, 50);
+    assert.ok(await woken < 4000);
+    const closing = timed(reads.changed(8000));
+    setTimeout(() => reads.close(), 50);
+    assert.ok(await closing < 4000);
+    // without a live feed (closed reads no longer listen) it looks again within a second
+    assert.ok(await timed(reads.changed(8000)) < 2000);
+  } finally {
+    reads.close();
+    feed.close();
+  }
+});

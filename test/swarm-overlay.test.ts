@@ -200,6 +200,28 @@ test('two containers on two hosts ping each other by address and by name', async
   assert.match(busy.stderr, /active endpoints/);
 });
 
+// A node's sync is held on the manager while nothing changes (10 s): a change must end the wait on
+// every node, not wait for it to run out.
+test('a container started on one host is known on the other within seconds, both ways', async () => {
+  const known = async (from: ClusterHost, via: string, name: string, what: string) => {
+    const t0 = Date.now();
+    await until(`${via} to resolve ${name}`, async () => (await from.docker(['exec', via, 'nslookup', name], { timeout: 10_000 })).code === 0 || undefined, 20_000);
+    times[what] = Date.now() - t0;
+    assert.ok(times[what] < 6000, `${name} known on the other host after ${times[what]} ms`);
+  };
+  try {
+    // on the worker: its sync ends early, its new endpoint wakes the manager's own held sync
+    await w1.ok(['run', '-d', '--name', 'b2', '--network', 'ov1', 'busybox', 'sleep', '600'], 60_000);
+    await known(m1, 'a1', 'b2', 'worker container known on the manager');
+    // on the manager: the worker's held sync wakes on the store's change
+    await m1.ok(['run', '-d', '--name', 'a2', '--network', 'ov1', 'busybox', 'sleep', '600'], 60_000);
+    await known(w1, 'b1', 'a2', 'manager container known on the worker');
+  } finally {
+    await w1.docker(['rm', '-f', 'b2'], { timeout: 30_000 });
+    await m1.docker(['rm', '-f', 'a2'], { timeout: 30_000 });
+  }
+});
+
 /** Every hierarchy's cgroup of a process, by hierarchy (`/proc/<pid>/cgroup`). */
 const cgroupsOf = (pid: number): Map<string, string> => new Map(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter(Boolean)
   .map((l) => { const [, h, p] = /^\d+:([^:]*):(.*)$/.exec(l)!; return [h, p] as [string, string]; }));

@@ -37,6 +37,8 @@ import { IptablesBalancer, type VipBalancer, type VipTable } from './balancer';
 
 const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 const TASK_ID_LABEL = 'com.docker.swarm.task.id';
+/** An overlay's VXLAN table is read back from the kernel at a sync this long after the last read (syncPeers). */
+const VX_REREAD_MS = 8000;
 
 /** A container's published ports (a net_ports row): the endpoint address they go to, and the bindings. */
 interface PublishedPorts {
@@ -89,7 +91,8 @@ export class NetworkService {
   private overlay?: OverlaySnapshot;
   /** Each overlay's VXLAN table as last programmed (the diff base between kernel reads). */
   private readonly vxPeers = new Map<string, vxlan.VxlanTable>();
-  private readonly vxRounds = new Map<string, number>();
+  /** When each overlay's VXLAN table was last read from the kernel (syncPeers). */
+  private readonly vxReadAt = new Map<string, number>();
   /** Namespaces whose inside is still being set up: no VIP rules yet. */
   private readonly nsPending = new Set<string>();
   /** Containers whose namespace file was missing at init (see dropVanished). */
@@ -1419,6 +1422,7 @@ export class NetworkService {
       }
       if (fresh) {
         this.vxPeers.delete(n.id);
+        this.vxReadAt.delete(n.id);
         await this.applyRules();
         await this.startDns(n);
       }
@@ -1428,20 +1432,21 @@ export class NetworkService {
 
   /**
    * The VXLAN table follows the peer table by difference with what was
-   * programmed last; every 10th sync (~10 s) the base is the kernel's own
-   * table instead, so an entry a failed batch line left out (or one removed
-   * behind our back) is back, and a stale one gone, within ~10 s. Entries
+   * programmed last; at a sync 8 s or more after the last read (the syncs of
+   * an idle node come every 10 s) the base is the kernel's own table
+   * instead, so an entry a failed batch line left out (or one removed behind
+   * our back) is back, and a stale one gone, within ~10-20 s. Entries
    * that are right are never touched, so no packet of a flowing connection
    * meets a missing entry.
    */
   private async syncPeers(n: NetworkRecord): Promise<void> {
     const o = this.overlay;
     const want = vxlan.tableOf((o?.peers[n.id] ?? []).filter((p) => p.nodeId !== o?.nodeId && p.addr).map((p) => ({ ip: p.ip, mac: p.mac, dst: p.addr })));
-    const round = (this.vxRounds.get(n.id) ?? 0) + 1;
-    this.vxRounds.set(n.id, round);
     const last = this.vxPeers.get(n.id);
     const ns = this.overlayNs(n);
-    const had = (!last || round % 10 === 0 ? await vxlan.readTable(n.vxlan!, ns) : undefined) ?? last ?? vxlan.tableOf([]);
+    const reread = !last || Date.now() - (this.vxReadAt.get(n.id) ?? 0) >= VX_REREAD_MS;
+    if (reread) this.vxReadAt.set(n.id, Date.now());
+    const had = (reread ? await vxlan.readTable(n.vxlan!, ns) : undefined) ?? last ?? vxlan.tableOf([]);
     await vxlan.syncTable(n.vxlan!, had, want, ns);
     this.vxPeers.set(n.id, want);
   }
@@ -1451,6 +1456,7 @@ export class NetworkService {
     this.dns.get(n.id)?.close();
     this.dns.delete(n.id);
     this.vxPeers.delete(n.id);
+    this.vxReadAt.delete(n.id);
     const had = !!n.bridge && ip.linkExists(n.bridge);
     const ns = this.overlayNs(n);
     if (ns && n.bridge && n.vxlan) await vxlan.removeOverlayNetns({ ns, holders: this.holders(), holderCgroup: this.holderCgroup(), gw: n.bridge, name: n.vxlan });

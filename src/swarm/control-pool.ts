@@ -5,7 +5,8 @@
 // keeps one socket per lane open, and its TLS session for a reconnect:
 //   beat  — heartbeats: never queued behind anything else;
 //   poll  — the agent's long poll for its assignment (held up to ~10 s);
-//   call  — everything else (status reports, overlay sync), a few sockets.
+//   sync  — the overlay's long poll for the swarm's networks and peers (the same);
+//   call  — everything else (status reports, overlay allocations), a few sockets.
 // The node's certificate is part of each pooled socket's key (https.Agent
 // names sockets by ca/cert/key), so a new identity never reuses an old socket.
 // close() destroys every socket (leave, daemon stop); the pool makes agents
@@ -13,9 +14,9 @@
 // not retried through it.
 import https from 'node:https';
 
-export type ControlLane = 'beat' | 'poll' | 'call';
+export type ControlLane = 'beat' | 'poll' | 'sync' | 'call';
 
-const MAX_SOCKETS: Record<ControlLane, number> = { beat: 1, poll: 1, call: 4 };
+const MAX_SOCKETS: Record<ControlLane, number> = { beat: 1, poll: 1, sync: 1, call: 4 };
 
 /**
  * A free socket is closed after this long idle: under the control server's

@@ -136,8 +136,9 @@ export interface ClientTls { ca?: string; cert?: string; key?: string }
  * SwarmErrors with its text. With `agent` (a ControlPool's) the connection is
  * kept for the next call; a kept socket the server closed meanwhile (reset
  * before any answer) is retried once on a new one, unless the pool closed it.
+ * `signal` aborts it (the call then fails).
  */
-export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls, timeoutMs = 10_000, agent?: ControlAgent): Promise<T> {
+export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls, timeoutMs = 10_000, agent?: ControlAgent, signal?: AbortSignal): Promise<T> {
   const data = body === undefined ? '' : JSON.stringify(body);
   const once = (retry: boolean): Promise<T> => new Promise((resolve, reject) => {
     let answered = false;
@@ -151,6 +152,7 @@ export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: strin
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
       timeout: timeoutMs,
       agent: agent ?? false,
+      signal,
     };
     const req = https.request(`https://${addr}${path}`, opts, (res) => {
       answered = true;
@@ -171,7 +173,7 @@ export function controlCall<T>(addr: string, method: 'GET' | 'POST', path: strin
     });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
-      if (retry && !answered && req.reusedSocket && !agent?.closed && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return resolve(once(false));
+      if (retry && !answered && req.reusedSocket && !agent?.closed && !signal?.aborted && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return resolve(once(false));
       reject(e instanceof SwarmError ? e : new UnreachableError(addr, e.message));
     });
     req.end(data);

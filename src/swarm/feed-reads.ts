@@ -11,10 +11,14 @@ import type { EtcdClient, KV, Op, Read } from './etcd-client';
 /** One Read per value of T, in order. */
 export type Reads<T extends unknown[]> = { [I in keyof T]: Read<T[I]> };
 
+/** How often changed() looks again while the feed is not live (nothing to wait on). */
+const NOT_LIVE_MS = 1000;
+
 export class FeedReads<T extends unknown[]> {
   private ranges?: KV[][];
   private gen = 0;
   private unlisten?: () => void;
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     private readonly etcd: EtcdClient,
@@ -34,6 +38,7 @@ export class FeedReads<T extends unknown[]> {
       if (keys.length && !keys.some((k) => this.covers(k))) return;
       this.gen++;
       this.ranges = undefined;
+      for (const w of [...this.waiters]) w();
     });
     let ranges = !writes.length && this.feed.live ? this.ranges : undefined;
     if (!ranges) {
@@ -47,8 +52,27 @@ export class FeedReads<T extends unknown[]> {
     return this.reads.map((x, i) => x.parse(got[i] ?? [])) as T;
   }
 
-  /** Stops listening (the store went: leave, demotion, stop). */
+  /**
+   * Resolves once the feed reports a change to a key of the reads (after a
+   * get(), which starts listening), after `ms`, when `wake` resolves, or
+   * after a second while the feed is not live; never rejects.
+   */
+  changed(ms: number, wake?: Promise<unknown>): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.max(0, this.feed.live && this.unlisten ? ms : Math.min(ms, NOT_LIVE_MS)));
+      this.waiters.add(done);
+      void wake?.then(done, done);
+    });
+  }
+
+  /** Stops listening (the store went: leave, demotion, stop); waiters in changed() return. */
   close(): void {
+    for (const w of [...this.waiters]) w();
     this.unlisten?.();
     this.unlisten = undefined;
     this.ranges = undefined;

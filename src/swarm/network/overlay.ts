@@ -5,8 +5,12 @@
 // every overlay, one etcd key per node. Each node syncs once a second: it
 // sends its endpoints and gets the networks, the live peers and its own
 // address back — managers from etcd directly, workers through the control
-// route /overlay/sync (workers never touch etcd).
-import { randomBytes } from 'node:crypto';
+// route /overlay/sync (workers never touch etcd). A sync names the state the
+// node has (`known`, a digest) and the manager holds it up to SYNC_WAIT_MS
+// while the answer would be the same, so an idle swarm syncs every 10 s
+// instead of every second and a change reaches the nodes as the store's
+// change feed reports it; a local change (kick) ends the wait at once.
+import { createHash, randomBytes } from 'node:crypto';
 import type { SwarmComponent, SwarmContext, ControlRoute } from '../component';
 import { controlCall } from '../control';
 import { SwarmError, NOT_MANAGER } from '../errors';
@@ -58,6 +62,12 @@ const INGRESS_MADE = `${P}ingress-made`;
 export const INGRESS_MARK = 'com.berth.ingress';
 /** Docker's range for published ports a service leaves to the swarm. */
 const DYNAMIC_PORTS = [30000, 32767];
+/** Longest a sync is held on the manager while nothing changed (the agent's assignment poll holds as long). */
+export const SYNC_WAIT_MS = 10_000;
+/** Least time between two syncs of a node (a burst of changes is one sync per this, not one per change). */
+const SYNC_GAP_MS = 50;
+/** After a failed sync. */
+const RETRY_MS = 1000;
 const peerKey = (nodeId: string) => `${P}peers/${nodeId}`;
 const ipKey = (netId: string, ip: string) => `${P}ipam/${netId}/${ip}`;
 const FIRST_VNI = 4096;
@@ -85,11 +95,20 @@ export class OverlayComponent implements SwarmComponent {
   private inSwarm = false;
   /** What every sync reads, kept while the store's change feed reports none of it changed (managers). */
   private syncReads?: { objects: ObjectStore; reads: FeedReads<SyncReads> };
+  /** The digest of the state last applied here: the next sync waits while it is still the answer. */
+  private known?: string;
+  /** Ends the sync in flight (a kick): the worker's call is aborted, the manager's own wait woken. */
+  private interrupt?: AbortController;
 
   constructor(private readonly host: OverlayHost) {}
 
   setContext(ctx: SwarmContext | undefined): void {
     if (this.stopped) return;
+    if (ctx !== this.ctx) {
+      // another role, leader or manager list (the same object while none changed): a held sync ends, the next starts over
+      this.known = undefined;
+      this.interrupt?.abort();
+    }
     this.ctx = ctx;
     if (!ctx?.objects) this.dropSyncReads();
     if (!ctx) {
@@ -107,19 +126,24 @@ export class OverlayComponent implements SwarmComponent {
   detach(): void {
     this.stopped = true;
     this.inSwarm = false;
+    this.interrupt?.abort();
     clearTimeout(this.timer);
     this.dropSyncReads();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.interrupt?.abort();
     clearTimeout(this.timer);
     this.dropSyncReads();
   }
 
-  /** Sync now (after a local change) rather than at the next tick. */
+  /** Sync now (after a local change): a sync waiting for the cluster to change ends, and the next one goes at once. */
   kick(): void {
-    if (this.ctx && !this.stopped) this.schedule(0);
+    if (!this.ctx || this.stopped) return;
+    this.known = undefined;
+    this.interrupt?.abort();
+    if (!this.running) this.schedule(0);
   }
 
   private schedule(ms: number): void {
@@ -130,31 +154,48 @@ export class OverlayComponent implements SwarmComponent {
   private async loop(): Promise<void> {
     if (this.running) return this.schedule(200);
     this.running = true;
+    let next = SYNC_GAP_MS;
+    const interrupt = this.interrupt = new AbortController();
     try {
       const ctx = this.ctx;
       if (ctx) {
         if (ctx.objects && !this.ingressChecked) await this.ensureIngress();
-        const body = { endpoints: this.host.endpoints() };
-        const st = ctx.objects ? await this.serveSync(ctx.nodeId, body) : await this.callManager<OverlayState>('/overlay/sync', body);
-        if (this.ctx && this.ctx.nodeId === st.nodeId) await this.host.apply(st);
+        const known = this.known;
+        const body = { endpoints: this.host.endpoints(), ...(known ? { known, waitMs: SYNC_WAIT_MS } : {}) };
+        const st = ctx.objects
+          ? await this.serveSync(ctx.nodeId, body, interrupt.signal)
+          : await this.callManager<OverlayState & { version?: string }>('/overlay/sync', body, known ? { timeoutMs: SYNC_WAIT_MS + 5000, lane: 'sync', signal: interrupt.signal } : {});
+        if (this.ctx && this.ctx.nodeId === st.nodeId && !interrupt.signal.aborted) {
+          const { version, ...state } = st as OverlayState & { version?: string };
+          await this.host.apply(state);
+          // only a state applied in full is known here (a failed apply is tried again with the next answer)
+          if (!interrupt.signal.aborted) this.known = version;
+        }
       }
     } catch (e) {
-      log.debug('overlay sync failed', { err: String(e) });
+      if (!interrupt.signal.aborted) {
+        this.known = undefined;
+        next = RETRY_MS;
+        log.debug('overlay sync failed', { err: String(e) });
+      }
     } finally {
       this.running = false;
-      if (this.ctx && !this.stopped) this.schedule(1000);
+      if (this.interrupt === interrupt) this.interrupt = undefined;
+      if (interrupt.signal.aborted) next = 0;
+      if (this.ctx && !this.stopped) this.schedule(next);
       else this.timer = undefined;
     }
   }
 
-  private async callManager<T>(path: string, body: unknown): Promise<T> {
+  private async callManager<T>(path: string, body: unknown, o: { timeoutMs?: number; lane?: 'sync'; signal?: AbortSignal } = {}): Promise<T> {
     const ctx = this.ctx;
     if (!ctx) throw new SwarmError(503, NOT_MANAGER);
     let last: unknown;
     for (const m of ctx.managers) {
       try {
-        return await controlCall<T>(m.Addr, 'POST', path, body, ctx.tls, 5000, ctx.pool.agent(m.Addr, 'call'));
+        return await controlCall<T>(m.Addr, 'POST', path, body, ctx.tls, o.timeoutMs ?? 5000, ctx.pool.agent(m.Addr, o.lane ?? 'call'), o.signal);
       } catch (e) {
+        if (o.signal?.aborted) throw e;
         last = e;
         if (e instanceof SwarmError && e.status < 500) throw e;
       }
@@ -205,8 +246,28 @@ export class OverlayComponent implements SwarmComponent {
     log.info('ingress network created', { id: rec.id, subnet: rec.ipam[0].Subnet });
   }
 
-  /** A node's sync, on a manager: store its endpoints, answer with the networks and live peers. */
-  private async serveSync(nodeId: string, body: Record<string, unknown>): Promise<OverlayState> {
+  /**
+   * A node's sync, on a manager: store its endpoints, answer with the
+   * networks and live peers and the answer's digest (`version`). With
+   * `known` and `waitMs`, an answer whose digest is `known` is held (up to
+   * SYNC_WAIT_MS, or until `signal`) and made again at each change the
+   * store's feed reports to what it reads.
+   */
+  private async serveSync(nodeId: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<OverlayState & { version: string }> {
+    const known = typeof body.known === 'string' ? body.known : '';
+    const until = Date.now() + Math.min(SYNC_WAIT_MS, Math.max(0, Number(body.waitMs) || 0));
+    const aborted = signal && new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    for (;;) {
+      const objects = this.managerCtx().objects;
+      const st = await this.syncState(nodeId, body);
+      const version = createHash('sha1').update(JSON.stringify(st)).digest('base64');
+      const left = until - Date.now();
+      if (version !== known || left <= 0 || signal?.aborted || this.ctx?.objects !== objects) return { ...st, version };
+      await this.syncReadsFor(objects).changed(left, aborted);
+    }
+  }
+
+  private async syncState(nodeId: string, body: Record<string, unknown>): Promise<OverlayState> {
     const ctx = this.managerCtx();
     const eps = JSON.stringify(body.endpoints ?? {});
     // the node's endpoints (when they changed) and every read: one transaction, one etcd round trip (it was seven)
