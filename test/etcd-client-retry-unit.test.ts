@@ -131,13 +131,13 @@ test('a hold that begins while a failed read pauses is waited for before the rea
   // leadership moves (Unavailable), then the member restarts: the read must not meet the closed port
   const serverCa = await createCA('127.0.0.1');
   const ca = await createCA('client');
-  let c!: EtcdClient;
+  const client: { c?: EtcdClient } = {};
   let g2: Awaited<ReturnType<typeof gateway>> | undefined;
   let release!: () => void;
   const restarted = new Promise<void>((r) => { release = r; });
   const g1 = await gateway(1, 0, serverCa, () => {
     setTimeout(() => {
-      c.hold(restarted);
+      client.c!.hold(restarted);
       void g1.close().then(async () => {
         await new Promise((r) => setTimeout(r, 150));
         g2 = await gateway(0, port, serverCa);
@@ -146,7 +146,7 @@ test('a hold that begins while a failed read pauses is waited for before the rea
     }, 15);
   });
   const port = Number(new URL(g1.url).port);
-  c = new EtcdClient(g1.url, { ca: serverCa.certPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  const c = client.c = new EtcdClient(g1.url, { ca: serverCa.certPem, cert: ca.certPem, key: ca.keyPem }, 2000);
   try {
     assert.equal((await c.get('k'))?.value, 'v');
     assert.equal(g1.calls.get('/v3/kv/range'), 1);
