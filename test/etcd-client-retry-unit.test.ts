@@ -11,9 +11,11 @@ import { EtcdClient, EtcdError } from '../src/swarm/etcd-client';
 import { createCA } from '../src/host/x509';
 
 const UNAVAILABLE = JSON.stringify({ error: 'missing content-type field', code: 14, message: 'missing content-type field' });
+/** What the gateway of a member that is stopping answered once in CI (code 2, Unknown). */
+const STOPPING = JSON.stringify({ error: 'OK: HTTP status code 200; transport: missing content-type field', code: 2, message: 'OK: HTTP status code 200; transport: missing content-type field' });
 
 /** A gateway that fails the first `fail` calls of each path with Unavailable; counts calls per path. */
-async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typeof createCA>>, onFail?: () => void): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
+async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typeof createCA>>, onFail?: () => void, failWith = UNAVAILABLE): Promise<{ url: string; caPem: string; calls: Map<string, number>; close(): Promise<void> }> {
   const ca = serverCa ?? await createCA('127.0.0.1');
   const calls = new Map<string, number>();
   const srv = https.createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
@@ -22,7 +24,7 @@ async function gateway(fail: number, port = 0, serverCa?: Awaited<ReturnType<typ
       const n = (calls.get(req.url!) ?? 0) + 1;
       calls.set(req.url!, n);
       if (n <= fail) {
-        res.writeHead(503, { 'content-type': 'application/json' }).end(UNAVAILABLE);
+        res.writeHead(503, { 'content-type': 'application/json' }).end(failWith);
         onFail?.();
         return;
       }
@@ -156,5 +158,20 @@ test('a hold that begins while a failed read pauses is waited for before the rea
     // the second gateway comes whatever the read did: close it once it is there
     await restarted;
     await g2?.close();
+  }
+});
+
+test('a read answered "transport: missing content-type field" with another code is sent again; a write is not', async () => {
+  const g = await gateway(1, 0, undefined, undefined, STOPPING);
+  const ca = await createCA('client');
+  const c = new EtcdClient(g.url, { ca: g.caPem, cert: ca.certPem, key: ca.keyPem }, 2000);
+  try {
+    assert.equal((await c.get('k'))?.value, 'v');
+    assert.equal(g.calls.get('/v3/kv/range'), 2);
+    await assert.rejects(c.put('k', 'v'), (e: unknown) => e instanceof EtcdError && /missing content-type/.test(e.message));
+    assert.equal(g.calls.get('/v3/kv/put'), 1);
+  } finally {
+    c.close();
+    await g.close();
   }
 });

@@ -53,7 +53,12 @@ function cut(o: Record<string, unknown>, keys: string[]): { head: Buffer; tail?:
   };
 }
 
-function entry(c: ContainerRecord, image: string, fields?: Set<string>): Entry {
+/** The entry `o` cut to `fields` (named `key`: the fields joined, as the request gave them). */
+function partOf(o: Record<string, unknown>, fields: Set<string>, key: string): NonNullable<Entry['part']> {
+  return { key, ...cut(o, Object.keys(o).filter((k) => fields.has(k))) };
+}
+
+function entry(c: ContainerRecord, image: string, fields?: Set<string>, key = ''): Entry {
   // listJson's own object, cut around Status: the text is what JSON.stringify of the whole makes
   const o = listJson(c, image);
   const keys = Object.keys(o);
@@ -63,7 +68,7 @@ function entry(c: ContainerRecord, image: string, fields?: Set<string>): Entry {
     path: c.path, args: c.args, labels: c.config.Labels, ns: c.networkSettings, mounts: c.mounts,
     head, tail: tail!,
   };
-  if (fields) e.part = { key: [...fields].join(','), ...cut(o, keys.filter((k) => fields.has(k))) };
+  if (fields) e.part = partOf(o, fields, key);
   return e;
 }
 
@@ -77,16 +82,15 @@ export class ListRows {
    */
   body(list: Array<{ c: ContainerRecord; image: string }>, now = Date.now(), fields?: Set<string>): Buffer {
     const parts: Buffer[] = [OPEN];
-    const key = fields && [...fields].join(',');
+    const key = fields ? [...fields].join(',') : '';
     for (let i = 0; i < list.length; i++) {
       const { c, image } = list[i];
       let e = this.entries.get(c);
       if (!e || !fresh(e, c, image)) {
-        e = entry(c, image, fields);
+        e = entry(c, image, fields, key);
         this.entries.set(c, e);
       } else if (fields && e.part?.key !== key) {
-        const o = listJson(c, image);
-        e.part = { key: key!, ...cut(o, Object.keys(o).filter((k) => fields.has(k))) };
+        e.part = partOf(listJson(c, image), fields, key);
       }
       const t = fields ? e.part! : e;
       if (i > 0) parts.push(COMMA);

@@ -31,10 +31,15 @@ const RETRY_DELAY_MS = 50;
 const MAX_SENDS = 3;
 const UNAVAILABLE = 14;
 
-/** Unavailable from the gateway, or a kept-alive socket reset before an answer. */
+/**
+ * Unavailable from the gateway; its own connection to the member broken
+ * whatever code it gives (a member stopping answers "OK: HTTP status code
+ * 200; transport: missing content-type field" as Unknown); or a kept-alive
+ * socket reset before an answer.
+ */
 function isTransient(e: unknown): boolean {
   if (!(e instanceof EtcdError)) return false;
-  return e.code === UNAVAILABLE || /\b(ECONNRESET|EPIPE|socket hang up)\b/.test(e.message);
+  return e.code === UNAVAILABLE || /\b(ECONNRESET|EPIPE|socket hang up)\b|transport: missing content-type field|transport is closing/.test(e.message);
 }
 
 /** The connection was refused: the call never reached etcd, so even a write is safe to send again. */
