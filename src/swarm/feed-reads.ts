@@ -38,7 +38,7 @@ export class FeedReads<T extends unknown[]> {
       if (keys.length && !keys.some((k) => this.covers(k))) return;
       this.gen++;
       this.ranges = undefined;
-      for (const w of [...this.waiters]) w();
+      this.wakeWaiters();
     });
     let ranges = !writes.length && this.feed.live ? this.ranges : undefined;
     if (!ranges) {
@@ -70,9 +70,14 @@ export class FeedReads<T extends unknown[]> {
     });
   }
 
+  /** Ends every wait in changed() (each removes itself). */
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
   /** Stops listening (the store went: leave, demotion, stop); waiters in changed() return. */
   close(): void {
-    for (const w of [...this.waiters]) w();
+    this.wakeWaiters();
     this.unlisten?.();
     this.unlisten = undefined;
     this.ranges = undefined;
