@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { run, waitFor, failureText, sleep, pool, type RunResult, type RunOptions } from './proc';
+import { run, waitFor, failureText, pool, type RunResult, type RunOptions } from './proc';
 import { listProcs, memoryOf, processTree, type ProcInfo } from './host';
 
 export const DOCKER_CLI = fs.existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
@@ -125,17 +125,30 @@ export abstract class Engine {
     return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
   }
 
-  /** Best effort: force-removes every container of this engine. */
-  async removeAllContainers(): Promise<void> {
+  /**
+   * Best effort: force-removes every container of this engine, within
+   * `budgetMs` in all. An engine that stalls on removal (dockerd once did with
+   * 1,000 containers) must not hold the report back: what is left then goes
+   * with the daemon in stop()/cleanup(). Says whether every removal answered.
+   */
+  async removeAllContainers(budgetMs = 300_000): Promise<boolean> {
+    const deadline = Date.now() + budgetMs;
     let ids: string[] = [];
     try {
       ids = await this.containerIds(true);
     } catch {
-      return;
+      return false;
     }
     const chunks: string[][] = [];
     for (let i = 0; i < ids.length; i += 25) chunks.push(ids.slice(i, i + 25));
-    await pool(chunks, 2, (c) => this.docker(['rm', '-f', ...c], { timeout: 120_000 }).catch(() => undefined));
+    let done = true;
+    await pool(chunks, 2, async (c) => {
+      const left = deadline - Date.now();
+      if (left < 1000) return void (done = false);
+      const r = await this.docker(['rm', '-f', ...c], { timeout: Math.min(120_000, left) }).catch(() => undefined);
+      if (r?.code !== 0) done = false;
+    });
+    return done;
   }
 
   memory(): MemorySnapshot {
@@ -155,7 +168,7 @@ export abstract class Engine {
     this.stopped = true;
     if (this.cleaned) return;
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-      await Promise.race([this.removeAllContainers(), sleep(90_000)]);
+      await this.removeAllContainers(90_000);
       await this.terminate();
     }
     this.cleanup();
