@@ -13,6 +13,14 @@ const POLICY_RC = '/usr/sbin/policy-rc.d';
 /** containerd-shim-runc-v2 keeps runc state here, per containerd namespace. */
 const SHIM_RUNC_ROOT = '/run/containerd/runc/moby';
 
+/** Root-namespace veths named as libnetwork names them. */
+function dockerVeths(): string[] {
+  return quiet('ip', ['-o', 'link', 'show', 'type', 'veth'])
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
+    .filter((n) => /^veth[0-9a-f]{7}$/.test(n));
+}
+
 function which(cmd: string): string | undefined {
   const p = quiet('sh', ['-c', `command -v ${cmd}`]).trim();
   return p || undefined;
@@ -50,6 +58,8 @@ export class DockerEngine extends Engine {
   /** iptables before our dockerd started: what was there then is never ours to remove. */
   private iptablesBefore?: IptablesSnapshot;
   private subnet?: string;
+  /** Docker-named veths (veth + 7 hex) before our dockerd started. */
+  private vethsBefore = new Set<string>();
 
   constructor(root: string, logFile: string, readonly id: string) {
     super(root, logFile);
@@ -67,6 +77,7 @@ export class DockerEngine extends Engine {
     const cidr = freeSubnet(parseInt(this.id, 16) % 250);
     this.subnet = cidr.replace(/\.\d+\/24$/, '.');
     this.iptablesBefore = iptablesSnapshot();
+    this.vethsBefore = new Set(dockerVeths());
     execFileSync('ip', ['link', 'add', this.bridge, 'type', 'bridge'], { timeout: 10_000 });
     execFileSync('ip', ['addr', 'add', cidr, 'dev', this.bridge], { timeout: 10_000 });
     execFileSync('ip', ['link', 'set', this.bridge, 'up'], { timeout: 10_000 });
@@ -118,6 +129,9 @@ export class DockerEngine extends Engine {
     removeOwnIptables([this.bridge], this.subnet ? [this.subnet] : [], this.iptablesBefore, othersAlive);
     if (this.forwardPolicy && chainPolicy('FORWARD') !== this.forwardPolicy) quiet('iptables', ['-w', '5', '-P', 'FORWARD', this.forwardPolicy]);
     quiet('ip', ['link', 'delete', this.bridge]);
+    // A dockerd killed while it creates endpoints (the removal budget ran
+    // out with 1,000 containers) leaves both ends of new veth pairs here.
+    if (!othersAlive) for (const v of dockerVeths()) if (!this.vethsBefore.has(v)) quiet('ip', ['link', 'delete', v]);
     if (!this.hadKeyJson) fs.rmSync(KEY_JSON, { force: true });
     // The shims make /run/containerd/s for their sockets; drop it if we made it and it is empty.
     if (!this.hadContainerdRun) quiet('find', ['/run/containerd', '-depth', '-type', 'd', '-empty', '-delete']);
