@@ -6,10 +6,10 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Engine } from './engine';
 import { quiet } from './proc';
+import { ensureCommand } from './apt';
 import { chainPolicy, deleteRuncContainers, freeSubnet, iptablesSnapshot, killByMarker, listProcs, removeOwnIptables, unmountUnder, type IptablesSnapshot, type ProcInfo } from './host';
 
 const KEY_JSON = '/etc/docker/key.json';
-const POLICY_RC = '/usr/sbin/policy-rc.d';
 /** containerd-shim-runc-v2 keeps runc state here, per containerd namespace. */
 const SHIM_RUNC_ROOT = '/run/containerd/runc/moby';
 
@@ -21,29 +21,9 @@ function dockerVeths(): string[] {
     .filter((n) => /^veth[0-9a-f]{7}$/.test(n));
 }
 
-function which(cmd: string): string | undefined {
-  const p = quiet('sh', ['-c', `command -v ${cmd}`]).trim();
-  return p || undefined;
-}
-
 /** Installs Debian's docker.io when dockerd is missing, without starting its service. */
 export function ensureDockerd(log: (s: string) => void): void {
-  if (which('dockerd')) return;
-  log('dockerd not found: installing Debian docker.io (apt-get)');
-  // Without a policy-rc.d, the package's postinst would try to start the
-  // system-wide service on /var/run/docker.sock.
-  const madePolicy = !fs.existsSync(POLICY_RC);
-  if (madePolicy) fs.writeFileSync(POLICY_RC, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  try {
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'docker.io'], {
-      stdio: 'inherit',
-      timeout: 600_000,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  } finally {
-    if (madePolicy) fs.rmSync(POLICY_RC, { force: true });
-  }
-  if (!which('dockerd')) throw new Error('docker.io installed but dockerd is still missing');
+  ensureCommand('dockerd', 'docker.io', log);
 }
 
 export class DockerEngine extends Engine {

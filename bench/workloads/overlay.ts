@@ -18,6 +18,7 @@ import { settled, sleep } from '../lib/proc';
 import { run } from '../../test/helpers/daemon';
 import { gibSeconds, vxlanFloor, type VxlanFloor } from '../lib/vxlan-floor';
 import { summarize } from '../lib/stats';
+import { ensureCommand } from '../lib/apt';
 
 const MIB = 256;
 // iperf3 samples per row per run, overlay and bridge alternated: one
@@ -148,6 +149,11 @@ export const workload: Workload = {
   order: 91,
   ownEngines: true,
   async run(b) {
+    try {
+      ensureCommand('iperf3', 'iperf3', b.log);
+    } catch (err) {
+      b.log(`  ${err instanceof Error ? err.message : String(err)}: the iperf3 rows fail`);
+    }
     const rows = {
       overlay: b.row('overlay-xfer', `${MIB} MiB container→container across the overlay (busybox nc)`, 's', { target: { minRatio: 1 } }),
       bridge: b.row('overlay-bridge-limit', `${MIB} MiB container→container on one user bridge (the limit)`, 's'),
