@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Bench, Row, Workload } from '../lib/bench';
 import { DOCKER_CLI, type Engine } from '../lib/engine';
 import { REPO_ROOT } from '../lib/berth-engine';
-import { failureText, pool, run, sleep, waitFor } from '../lib/proc';
+import { failureText, pool, run, settled, sleep, waitFor } from '../lib/proc';
 
 const MiB = 1024;
 const LABEL = 'bench.scale';
@@ -87,7 +87,11 @@ export const workload: Workload = {
         }
 
         const runs = n >= 1000 ? b.runs(10, 3) : b.runs(15, 5);
+        // Each sample waits (≤ 1 s) for a quiet machine first, as the overlay
+        // and import rows do: right after the other engine's sample its
+        // daemon may still be working (GC, a 370 ms `ps` of 1,000 rows).
         const cli = async (e: Engine, args: string[], check?: (out: string) => string | undefined, timeout = 120_000): Promise<number> => {
+          await settled(1000);
           const r = await e.docker(args, { timeout });
           if (r.code !== 0) throw new Error(failureText(r));
           const bad = check?.(r.stdout);
@@ -98,6 +102,7 @@ export const workload: Workload = {
         await b.interleave(ps, runs, (e) => cli(e, ['ps'], (o) => (lines(o) - 1 !== n ? `ps listed ${lines(o) - 1}, expected ${n}` : undefined)), 1);
         await b.interleave(own, runs, async (e) => {
           const { NODE_OPTIONS: _no, ...env } = e.env;
+          await settled(1000);
           const r = e.key === 'berth'
             ? await run(BERTH, ['ps'], { env: { ...env, BERTH_CLI_SOCKET: path.join(cliDir, 'sock') }, timeout: 120_000 })
             : await run(DOCKER_CLI, ['ps'], { env, timeout: 120_000 });
@@ -105,7 +110,10 @@ export const workload: Workload = {
           if (lines(r.stdout) - 1 !== n) throw new Error(`ps listed ${lines(r.stdout) - 1}, expected ${n}`);
           return r.ms;
         }, 1);
-        await b.interleave(api, runs, (e) => listTime(e.socket, n), 1);
+        await b.interleave(api, runs, async (e) => {
+          await settled(1000);
+          return listTime(e.socket, n);
+        }, 1);
         await b.interleave(
           filter,
           runs,
