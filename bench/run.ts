@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { busyboxArchive } from '../test/fixtures/busybox';
 import { Bench, errorText } from './lib/bench';
 import type { Engine } from './lib/engine';
-import { DockerEngine, ensureDockerd } from './lib/docker-engine';
+import { DockerEngine } from './lib/docker-engine';
+import { ensureCommand } from './lib/apt';
 import { BerthEngine, REPO_ROOT } from './lib/berth-engine';
 import { NamedEngine } from './lib/named-engine';
 import { loadWorkloads } from './lib/registry';
@@ -146,7 +147,7 @@ async function main(): Promise<number> {
       for (const k of args.engines) engines.push(new NamedEngine(k, path.join(tmp, k), path.join(outDir, `${k}.log`)));
     }
     if (args.engines.includes('docker')) {
-      ensureDockerd(log);
+      ensureCommand('dockerd', 'docker.io', log);
     }
     if (args.engines.includes('docker') && !standalone) {
       engines.push(new DockerEngine(path.join(tmp, 'docker'), path.join(outDir, 'dockerd.log'), id));

@@ -6,25 +6,14 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Engine } from './engine';
 import { quiet } from './proc';
-import { ensureCommand } from './apt';
-import { chainPolicy, deleteRuncContainers, freeSubnet, iptablesSnapshot, killByMarker, listProcs, removeOwnIptables, unmountUnder, type IptablesSnapshot, type ProcInfo } from './host';
+import { chainPolicy, deleteLinksMatching, deleteRuncContainers, freeSubnet, iptablesSnapshot, killByMarker, linkNames, listProcs, removeOwnIptables, unmountUnder, type IptablesSnapshot, type ProcInfo } from './host';
 
 const KEY_JSON = '/etc/docker/key.json';
 /** containerd-shim-runc-v2 keeps runc state here, per containerd namespace. */
 const SHIM_RUNC_ROOT = '/run/containerd/runc/moby';
 
-/** Root-namespace veths named as libnetwork names them. */
-function dockerVeths(): string[] {
-  return quiet('ip', ['-o', 'link', 'show', 'type', 'veth'])
-    .split('\n')
-    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '')
-    .filter((n) => /^veth[0-9a-f]{7}$/.test(n));
-}
-
-/** Installs Debian's docker.io when dockerd is missing, without starting its service. */
-export function ensureDockerd(log: (s: string) => void): void {
-  ensureCommand('dockerd', 'docker.io', log);
-}
+/** A veth named as libnetwork names them. */
+const DOCKER_VETH = /^veth[0-9a-f]{7}$/;
 
 export class DockerEngine extends Engine {
   readonly key = 'docker';
@@ -57,7 +46,7 @@ export class DockerEngine extends Engine {
     const cidr = freeSubnet(parseInt(this.id, 16) % 250);
     this.subnet = cidr.replace(/\.\d+\/24$/, '.');
     this.iptablesBefore = iptablesSnapshot();
-    this.vethsBefore = new Set(dockerVeths());
+    this.vethsBefore = new Set(linkNames().filter((n) => DOCKER_VETH.test(n)));
     execFileSync('ip', ['link', 'add', this.bridge, 'type', 'bridge'], { timeout: 10_000 });
     execFileSync('ip', ['addr', 'add', cidr, 'dev', this.bridge], { timeout: 10_000 });
     execFileSync('ip', ['link', 'set', this.bridge, 'up'], { timeout: 10_000 });
@@ -111,7 +100,7 @@ export class DockerEngine extends Engine {
     quiet('ip', ['link', 'delete', this.bridge]);
     // A dockerd killed while it creates endpoints (the removal budget ran
     // out with 1,000 containers) leaves both ends of new veth pairs here.
-    if (!othersAlive) for (const v of dockerVeths()) if (!this.vethsBefore.has(v)) quiet('ip', ['link', 'delete', v]);
+    if (!othersAlive) deleteLinksMatching((n) => DOCKER_VETH.test(n) && !this.vethsBefore.has(n));
     if (!this.hadKeyJson) fs.rmSync(KEY_JSON, { force: true });
     // The shims make /run/containerd/s for their sockets; drop it if we made it and it is empty.
     if (!this.hadContainerdRun) quiet('find', ['/run/containerd', '-depth', '-type', 'd', '-empty', '-delete']);

@@ -109,11 +109,18 @@ export function deleteRuncContainers(dir: string): void {
   walk(dir, 0);
 }
 
-export function deleteLinksMatching(match: (name: string) => boolean): void {
+/** Names of the network interfaces in this network namespace. */
+export function linkNames(): string[] {
+  const names: string[] = [];
   for (const line of quiet('ip', ['-o', 'link', 'show']).split('\n')) {
     const m = /^\d+:\s+([^:@]+)/.exec(line);
-    if (m && match(m[1])) quiet('ip', ['link', 'delete', m[1]]);
+    if (m) names.push(m[1]);
   }
+  return names;
+}
+
+export function deleteLinksMatching(match: (name: string) => boolean): void {
+  for (const name of linkNames()) if (match(name)) quiet('ip', ['link', 'delete', name]);
 }
 
 export function deleteNetnsMatching(match: (name: string) => boolean): void {

@@ -18,7 +18,7 @@ import { settled, sleep } from '../lib/proc';
 import { run } from '../../test/helpers/daemon';
 import { gibSeconds, vxlanFloor, type VxlanFloor } from '../lib/vxlan-floor';
 import { summarize } from '../lib/stats';
-import { ensureCommand } from '../lib/apt';
+import { ensureCommand, which } from '../lib/apt';
 
 const MIB = 256;
 // iperf3 samples per row per run, overlay and bridge alternated: one
@@ -69,7 +69,7 @@ async function transfer(to: ClusterHost, from: ClusterHost, net: string, tag: st
 
 /** Seconds iperf3 takes to move 1 GiB from a container on `from` to one on `to` over `net` (receiver's time). */
 async function iperf(to: ClusterHost, from: ClusterHost, net: string, tag: string): Promise<number> {
-  if ((await run('sh', ['-c', 'command -v iperf3'], { timeout: 10_000 })).code !== 0) throw new Error('iperf3 is not installed (apt-get install iperf3)');
+  if (!which('iperf3')) throw new Error('iperf3 is not installed (apt-get install iperf3)');
   await must(to, ['run', '-d', '--name', `isrv${tag}`, '--network', net, 'busybox', 'sleep', '600']);
   try {
     await must(from, ['run', '-d', '--name', `icli${tag}`, '--network', net, 'busybox', 'sleep', '600']);
