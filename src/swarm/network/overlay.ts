@@ -3,8 +3,9 @@
 // the object store, hand out endpoint addresses (cluster-unique, so two hosts
 // never pick the same one) and keep the peer table: every node's endpoints on
 // every overlay, one etcd key per node. Each node syncs: it sends its
-// endpoints and gets the networks, the live peers and its own address back — managers from etcd directly, workers through the control
-// route /overlay/sync (workers never touch etcd). A sync names the state the
+// endpoints and gets the networks, the live peers and its own address
+// back — managers from etcd directly, workers through the control route
+// /overlay/sync (workers never touch etcd). A sync names the state the
 // node has (`known`, a digest) and the manager holds it up to SYNC_WAIT_MS
 // while the answer would be the same, so an idle swarm syncs every 10 s
 // instead of every second and a change reaches the nodes as the store's
