@@ -1,16 +1,17 @@
 // Overlay networks (swarm part 3) on the namespaces layout: a manager and a
-// worker, an attachable overlay, a busybox `nc` server on one host and a
-// client on the other; the time to push 256 MiB across the VXLAN (less the `docker exec` round trip), against
-// the same pair on one user bridge of one host (the limit), and the average
-// ping RTT across the overlay. busybox `nc` moves 1 KiB per system call, so
-// its rows measure the tool and the CPU left to it more than the network;
-// the iperf3 rows time 1 GiB with Debian's iperf3 run in the two containers'
-// network namespaces (`nsenter -n`: the container's data path, the host's
-// binary), the network path itself, five samples per row per run, overlay
-// and bridge alternated, both engines' clusters up at once and their samples
-// alternated (pairs from the same minute). Docker 20.10 runs the same layout (its
-// attachable overlays need no IPVS). Runnable alone:
-// `node dist/bench/run.js --only overlay`.
+// worker joined by one veth pair (as the bare-kernel floor's hosts are), an
+// attachable overlay, a busybox `nc` server on one host and a client on the
+// other; the time to push 256 MiB across the VXLAN (less the `docker exec`
+// round trip), against the same pair on one user bridge of one host (the
+// limit), and the average ping RTT across the overlay. busybox `nc` moves
+// 1 KiB per system call, so its rows measure the tool and the CPU left to it
+// more than the network; the iperf3 rows time 1 GiB with Debian's iperf3 run
+// in the two containers' network namespaces (`nsenter -n`: the container's
+// data path, the host's binary), the network path itself, five samples per
+// row per run, overlay and bridge alternated, both engines' clusters up at
+// once and their samples alternated (pairs from the same minute). Docker
+// 20.10 runs the same layout (its attachable overlays need no IPVS).
+// Runnable alone: `node dist/bench/run.js --only overlay`.
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
 import { startCluster, type Cluster, type ClusterHost } from '../../test/helpers/cluster';
@@ -113,8 +114,11 @@ interface Setup { cluster: Cluster; m1: ClusterHost; w1: ClusterHost; onExit: ()
 /** One engine's 2-host cluster: a swarm, busybox on both hosts, the attachable overlay and a user bridge. */
 async function setup(b: Bench, e: Engine): Promise<Setup> {
   // dockerd with its default iptables, as the single-host rows run it: berthd
-  // always has its rules, and br_netfilter hands every bridged frame to them
-  const cluster = await startCluster(2, { engine: e.key === 'docker' ? 'dockerd' : 'berthd', names: ['ovm1', 'ovw1'], startTimeout: 120_000, debug: false, dockerIptables: true });
+  // always has its rules, and br_netfilter hands every bridged frame to them.
+  // The two hosts are joined by one veth, as the floor's are: a root-namespace
+  // bridge between them would put a third bridge (and the root namespace's
+  // hooks) on the overlay path only, a cost of the lab, not of the engines
+  const cluster = await startCluster(2, { engine: e.key === 'docker' ? 'dockerd' : 'berthd', names: ['ovm1', 'ovw1'], wire: true, startTimeout: 120_000, debug: false, dockerIptables: true });
   const onExit = () => cluster.destroySync();
   process.once('exit', onExit);
   try {

@@ -45,6 +45,13 @@ export interface ClusterOptions {
    * rows need none).
    */
   dockerIptables?: boolean;
+  /**
+   * Two hosts joined by one veth pair (a wire: real hosts have NICs and a
+   * switch, not a Linux bridge whose frames the root namespace's netfilter
+   * hooks also see), no root-namespace bridge: for data-path benches. At
+   * most two hosts; the root namespace has no address on their link.
+   */
+  wire?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -396,7 +403,7 @@ export class Cluster {
   /** 4 hex digits naming this cluster's namespaces, links and chains. */
   readonly id = randomBytes(2).toString('hex');
   readonly root: string;
-  /** The root-namespace bridge all hosts' veths attach to. */
+  /** The root-namespace bridge all hosts' veths attach to (none with `wire`). */
   readonly bridgeName: string;
   /** `172.30.N` — the hosts' subnet is `${net}.0/24`; the bridge holds .1. */
   readonly net: string;
@@ -431,22 +438,37 @@ export class Cluster {
     const addr = `${this.net}.${i + 1}`;
     const h = new ClusterHost(this, i, hostName, ns, addr, veth);
     this.hosts.push(h);
+    if (this.opts.wire && i > 2) throw new Error('a wired test cluster has two hosts');
     await must('ip', ['netns', 'add', ns]);
-    await must('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    await must('ip', ['link', 'set', veth, 'master', this.bridgeName, 'up']);
-    const r = await run('ip', ['-n', ns, '-batch', '-'], {
-      input: [`addr add ${addr}/24 dev eth0`, 'link set eth0 up', 'link set lo up'].join('\n') + '\n',
-      timeout: 15_000,
-    });
-    if (r.code !== 0) throw new Error(`configuring ${ns}: ${r.stderr}`);
+    if (!this.opts.wire) {
+      await must('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      await must('ip', ['link', 'set', veth, 'master', this.bridgeName, 'up']);
+      await this.configure(h);
+    } else if (i === 2) {
+      // the wire: eth0 of the first host is the peer of this one's
+      await must('ip', ['link', 'add', 'eth0', 'netns', this.hosts[0].ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      for (const x of this.hosts) await this.configure(x);
+    }
     return h;
   }
 
+  /** The host's address on eth0, eth0 and loopback up. */
+  private async configure(h: ClusterHost): Promise<void> {
+    const r = await run('ip', ['-n', h.ns, '-batch', '-'], {
+      input: [`addr add ${h.addr}/24 dev eth0`, 'link set eth0 up', 'link set lo up'].join('\n') + '\n',
+      timeout: 15_000,
+    });
+    if (r.code !== 0) throw new Error(`configuring ${h.ns}: ${r.stderr}`);
+  }
+
   async start(n: number): Promise<void> {
-    await must('ip', ['link', 'add', this.bridgeName, 'type', 'bridge']);
-    await must('ip', ['addr', 'add', `${this.net}.1/24`, 'dev', this.bridgeName]);
-    await must('ip', ['link', 'set', this.bridgeName, 'up']);
-    await must('iptables', ['-w', '5', '-I', ...this.forwardRule]);
+    if (this.opts.wire && n !== 2) throw new Error('a wired test cluster has two hosts');
+    if (!this.opts.wire) {
+      await must('ip', ['link', 'add', this.bridgeName, 'type', 'bridge']);
+      await must('ip', ['addr', 'add', `${this.net}.1/24`, 'dev', this.bridgeName]);
+      await must('ip', ['link', 'set', this.bridgeName, 'up']);
+      await must('iptables', ['-w', '5', '-I', ...this.forwardRule]);
+    }
     for (let i = 0; i < n; i++) await this.addHost();
     // One at a time: the machine is small, and each engine's start is bounded.
     for (const h of this.hosts) await h.start();
