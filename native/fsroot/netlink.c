@@ -6,11 +6,18 @@
  * pool (napi async work), so starts of many containers do not queue on the
  * JS thread; a namespace is entered on a short-lived thread of its own, so
  * no pool thread is ever left in a container's namespace.
+ *
+ * socketsIn: sockets bound inside a namespace (the embedded DNS listens on
+ * 127.0.0.11:53 in each container's own, as Docker's resolver does), made on
+ * such a thread too; a socket stays in the namespace it was made in, and its
+ * fd is handed to Node (dgram and net adopt it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -120,6 +127,23 @@ static void share_dir(const char *dir) {
   done = true;
 }
 
+/* The calling thread joins the namespace at `path`; 0, or the errno with `what` set. */
+static int enter_netns(const char *path, const char **what) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *what = "open namespace";
+    return errno;
+  }
+  int r = setns(fd, CLONE_NEWNET);
+  int e = errno;
+  close(fd);
+  if (r != 0) {
+    *what = "setns";
+    return e;
+  }
+  return 0;
+}
+
 static void *in_netns(void *arg) {
   struct nl_work *w = arg;
   if (w->create) {
@@ -145,21 +169,8 @@ static void *in_netns(void *arg) {
       unlink(w->ns);
       return NULL;
     }
-  } else {
-    int fd = open(w->ns, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      w->fatal = errno;
-      w->what = "open namespace";
-      return NULL;
-    }
-    int r = setns(fd, CLONE_NEWNET);
-    int e = errno;
-    close(fd);
-    if (r != 0) {
-      w->fatal = e;
-      w->what = "setns";
-      return NULL;
-    }
+  } else if ((w->fatal = enter_netns(w->ns, &w->what)) != 0) {
+    return NULL;
   }
   run_msgs(w);
   return NULL;
@@ -280,9 +291,137 @@ static napi_value js_nl_exec(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* ---- socketsIn ---- */
+
+#define MAX_SOCKS 8
+
+struct sock_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  char ns[NS_PATH_MAX];
+  uint32_t n;
+  struct { bool tcp; struct in_addr addr; uint16_t port; int fd; } s[MAX_SOCKS];
+  int fatal;
+  const char *what;
+};
+
+static void *socks_in_netns(void *arg) {
+  struct sock_work *w = arg;
+  if ((w->fatal = enter_netns(w->ns, &w->what)) != 0) return NULL;
+  for (uint32_t i = 0; i < w->n; i++) {
+    int fd = socket(AF_INET, (w->s[i].tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      w->fatal = errno;
+      w->what = "socket";
+      return NULL;
+    }
+    w->s[i].fd = fd;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* bound even while lo is not up yet: 127.0.0.11 is local once it is */
+    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(w->s[i].port), .sin_addr = w->s[i].addr};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+      w->fatal = errno;
+      w->what = "bind";
+      return NULL;
+    }
+    if (w->s[i].tcp && listen(fd, 128) != 0) {
+      w->fatal = errno;
+      w->what = "listen";
+      return NULL;
+    }
+  }
+  return NULL;
+}
+
+static void socks_execute(napi_env env, void *data) {
+  (void)env;
+  struct sock_work *w = data;
+  pthread_t t;
+  int e = pthread_create(&t, NULL, socks_in_netns, w);
+  if (e) {
+    w->fatal = e;
+    w->what = "pthread_create";
+    return;
+  }
+  pthread_join(t, NULL);
+  if (w->fatal) {
+    for (uint32_t i = 0; i < w->n; i++) if (w->s[i].fd >= 0) close(w->s[i].fd);
+  }
+}
+
+static void socks_complete(napi_env env, napi_status status, void *data) {
+  struct sock_work *w = data;
+  if (w->fatal || status != napi_ok) {
+    int e = w->fatal ? w->fatal : EIO;
+    char msg[NS_PATH_MAX + 128];
+    snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "socket", w->ns, strerror(e));
+    napi_reject_deferred(env, w->deferred, job_errno_error(env, e, msg));
+  } else {
+    napi_value arr;
+    napi_create_array_with_length(env, w->n, &arr);
+    for (uint32_t i = 0; i < w->n; i++) {
+      napi_value v;
+      napi_create_int32(env, w->s[i].fd, &v);
+      napi_set_element(env, arr, i, v);
+    }
+    napi_resolve_deferred(env, w->deferred, arr);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+/*
+ * socketsIn(ns: string, specs: ['udp' | 'tcp', ipv4: string, port: number][])
+ *   → Promise<number[]>: a non-blocking, close-on-exec fd per spec, bound in
+ * the namespace (and listening, for tcp). On any failure none is left open.
+ */
+static napi_value js_sockets_in(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], promise;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sock_work *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_type_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  size_t n = 0;
+  uint32_t count = 0;
+  const char *bad = NULL;
+  if (argc < 2) bad = "missing arguments";
+  else if (napi_get_value_string_utf8(env, argv[0], w->ns, sizeof w->ns, &n) != napi_ok || n == 0 || n >= sizeof w->ns - 1) bad = "bad namespace path";
+  else if (napi_get_array_length(env, argv[1], &count) != napi_ok || count == 0 || count > MAX_SOCKS) bad = "bad socket list";
+  for (uint32_t i = 0; !bad && i < count; i++) {
+    napi_value spec, v;
+    char proto[8], addr[INET_ADDRSTRLEN + 1];
+    size_t len = 0;
+    uint32_t port = 0;
+    napi_get_element(env, argv[1], i, &spec);
+    napi_get_element(env, spec, 0, &v);
+    if (napi_get_value_string_utf8(env, v, proto, sizeof proto, &len) != napi_ok || (strcmp(proto, "udp") && strcmp(proto, "tcp"))) bad = "bad protocol";
+    napi_get_element(env, spec, 1, &v);
+    if (!bad && (napi_get_value_string_utf8(env, v, addr, sizeof addr, &len) != napi_ok || inet_pton(AF_INET, addr, &w->s[i].addr) != 1)) bad = "bad address";
+    napi_get_element(env, spec, 2, &v);
+    if (!bad && (napi_get_value_uint32(env, v, &port) != napi_ok || port > 65535)) bad = "bad port";
+    w->s[i].tcp = !strcmp(proto, "tcp");
+    w->s[i].port = (uint16_t)port;
+    w->s[i].fd = -1;
+    w->n = i + 1;
+  }
+  if (bad) {
+    free(w);
+    napi_throw_type_error(env, NULL, bad);
+    return NULL;
+  }
+  if (job_queue(env, "berth:socketsIn", socks_execute, socks_complete, w, &w->deferred, &w->work, &promise, "cannot queue socket work") != 0) free(w);
+  return promise;
+}
+
 void netlink_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"nlExec", NULL, js_nl_exec, NULL, NULL, NULL, napi_default, NULL},
+    {"socketsIn", NULL, js_sockets_in, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

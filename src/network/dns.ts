@@ -1,8 +1,11 @@
-// Embedded DNS for user-defined networks. The daemon listens on each such
-// network's gateway address (udp+tcp 53) and the containers' resolv.conf
-// points there: container names, aliases and short ids of containers on the
-// same network are answered from the service; everything else is forwarded
-// to upstream resolvers with a short timeout, so it never hangs.
+// Embedded DNS for user-defined networks. The containers' resolv.conf names
+// 127.0.0.11; the daemon answers there from sockets it made inside each
+// container's namespace (udp+tcp 53, as Docker's resolver), or, without the
+// native addon, on each network's gateway address with the container's
+// queries DNATed to it. Container names, aliases and short ids of
+// containers on the same network are answered from the service; everything
+// else is forwarded to upstream resolvers with a short timeout, so it never
+// hangs.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import fs from 'node:fs';
@@ -26,18 +29,40 @@ export function hostNameservers(): string[] {
   }
 }
 
+/** Where a server listens: port 53 of an address of berthd's namespace, or two sockets made elsewhere (bound, the tcp one listening). */
+export type DnsBind = string | { udp: number; tcp: number };
+
 export class DnsServer {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
 
   constructor(
-    readonly address: string,
+    readonly bind: DnsBind,
     private readonly resolve: Resolver,
     /** Resolvers to forward to for the client at `from` (its --dns, or the host's). */
     private readonly upstream: (from: string) => string[],
   ) {}
 
   async start(): Promise<void> {
+    try {
+      await this.listen();
+    } catch (e) {
+      // sockets made for us elsewhere are ours to close, adopted or not yet
+      const tcpAdopted = !!this.tcp;
+      this.close();
+      if (typeof this.bind !== 'string' && !tcpAdopted) {
+        try {
+          fs.closeSync(this.bind.tcp);
+        } catch {
+          /* adopted by the failed listen */
+        }
+      }
+      throw e;
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const where = typeof this.bind === 'string' ? this.bind : `fd ${this.bind.udp}`;
     const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     udp.on('message', (msg, rinfo) => {
       this.answer(msg, rinfo.address).then(
@@ -45,15 +70,15 @@ export class DnsServer {
         () => {},
       );
     });
-    udp.on('error', (e) => log.warn('dns udp error', { address: this.address, error: e.message }));
+    udp.on('error', (e) => log.warn('dns udp error', { address: where, error: e.message }));
+    this.udp = udp;
     await new Promise<void>((res, rej) => {
       udp.once('error', rej);
-      udp.bind(53, this.address, () => {
+      udp.bind(typeof this.bind === 'string' ? { port: 53, address: this.bind } : { fd: this.bind.udp }, () => {
         udp.off('error', rej);
         res();
       });
     });
-    this.udp = udp;
     const tcp = net.createServer((sock) => {
       let buf = Buffer.alloc(0);
       sock.setTimeout(10_000, () => sock.destroy());
@@ -73,19 +98,23 @@ export class DnsServer {
         }
       });
     });
+    this.tcp = tcp;
     await new Promise<void>((res, rej) => {
       tcp.once('error', rej);
-      tcp.listen(53, this.address, () => {
+      tcp.listen(typeof this.bind === 'string' ? { port: 53, host: this.bind } : { fd: this.bind.tcp }, () => {
         tcp.off('error', rej);
         res();
       });
     });
     tcp.on('error', () => {});
-    this.tcp = tcp;
   }
 
   close(): void {
-    this.udp?.close();
+    try {
+      this.udp?.close();
+    } catch {
+      /* never bound */
+    }
     this.tcp?.close();
     this.udp = undefined;
     this.tcp = undefined;

@@ -99,9 +99,10 @@ export class NetworkHook implements ContainerHook {
     c.networkSettings = this.net.settingsJson(v);
   }
 
-  /** A container still running at daemon start: its namespace file is made its namespace again if that was lost. */
+  /** A container still running at daemon start: its namespace file is made its namespace again if that was lost; its embedded DNS listens again. */
   async afterRestore(c: ContainerRecord, init: { pid: number; start?: number }): Promise<void> {
     await this.net.restoreNetns(netView(c), init.pid, init.start);
+    await this.net.restoreDns(netView(c));
   }
 
   /** An --rm container's network goes after its removal's answer (forget() tears it down; NetworkService waits for it where it matters). */

@@ -76,6 +76,10 @@ export class NetworkService {
   readonly ipam: Ipam;
   private readonly nets = new Map<string, NetworkRecord>();
   private readonly dns = new Map<string, DnsServer>();
+  /** The embedded DNS inside each running container's namespace, by container id (ip.embeddedDnsSockets). */
+  private readonly ctrDns = new Map<string, DnsServer>();
+  /** Opens of ctrDns in flight: a teardown drops the token, and a DNS opened across one is closed, never kept. */
+  private readonly ctrDnsOpening = new Map<string, object>();
   readonly proxies = new PortProxies();
   private lookup?: ContainerLookup;
   /** Called when a container's networking changed outside its lifecycle (connect/disconnect), to refresh inspect. */
@@ -253,8 +257,53 @@ export class NetworkService {
   async shutdown(): Promise<void> {
     await this.pool.drain();
     this.proxies.closeAll();
-    for (const d of this.dns.values()) d.close();
+    for (const d of [...this.dns.values(), ...this.ctrDns.values()]) d.close();
     this.dns.clear();
+    this.ctrDns.clear();
+  }
+
+  /**
+   * The embedded DNS of a container found running at daemon start: its
+   * sockets inside the namespace died with the last berthd (one started by
+   * a berthd that DNATed to the gateway keeps that way too).
+   */
+  async restoreDns(c: NetContainer): Promise<void> {
+    const nsName = this.netnsName(c.id);
+    if (!ip.embeddedDnsInNamespace() || !ip.netnsExists(nsName) || !this.dnsAttachment(c.id)) return;
+    await this.openCtrDns(c.id, nsName).catch((e) => log.warn('embedded DNS not restored', { id: c.id, error: String(e) }));
+  }
+
+  /** The attachment a container's DNS queries are answered for: its first user-defined network with an endpoint. */
+  private dnsAttachment(containerId: string): Attachment | undefined {
+    return this.attachmentsFor(containerId).find((a) => {
+      const n = a.endpoint && this.nets.get(a.networkId);
+      return !!n && this.isUserBridge(n);
+    });
+  }
+
+  /** udp+tcp 127.0.0.11:53 inside the container's namespace, answered for the container. */
+  private async openCtrDns(containerId: string, nsName: string): Promise<void> {
+    const token = {};
+    this.ctrDnsOpening.set(containerId, token);
+    try {
+      const fds = await ip.embeddedDnsSockets(nsName);
+      const srv = new DnsServer(fds, (name) => this.resolveForContainer(containerId, name), () => this.upstreamForContainer(containerId));
+      await srv.start();
+      if (this.ctrDnsOpening.get(containerId) !== token) {
+        srv.close(); // torn down meanwhile: the sockets would keep its namespace alive
+        return;
+      }
+      this.ctrDns.get(containerId)?.close();
+      this.ctrDns.set(containerId, srv);
+    } finally {
+      if (this.ctrDnsOpening.get(containerId) === token) this.ctrDnsOpening.delete(containerId);
+    }
+  }
+
+  private closeCtrDns(containerId: string): void {
+    this.ctrDnsOpening.delete(containerId);
+    this.ctrDns.get(containerId)?.close();
+    this.ctrDns.delete(containerId);
   }
 
   private ensurePredefined(): void {
@@ -732,9 +781,8 @@ export class NetworkService {
         nsPath = ns.path;
         // On a user-defined network the resolver is 127.0.0.11, as on Docker.
         const dnsAt = made.map((a) => ({ n: this.nets.get(a.networkId), ep: a.endpoint })).find((x) => x.n && this.isUserBridge(x.n) && x.ep);
-        const inside = dnsAt
-          ? ns.inside.then((e) => e ?? ip.redirectEmbeddedDns(nsName, dnsAt.n!.pools[0].gateway, dnsAt.ep!.ip).then(() => undefined, (err: Error) => err))
-          : ns.inside;
+        const dns = (): Promise<void> => (ip.embeddedDnsInNamespace() ? this.openCtrDns(c.id, nsName) : ip.redirectEmbeddedDns(nsName, dnsAt!.n!.pools[0].gateway, dnsAt!.ep!.ip));
+        const inside = dnsAt ? ns.inside.then((e) => e ?? dns().then(() => undefined, (err: Error) => err)) : ns.inside;
         ready = inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
       } catch (e) {
         throw new SystemError(`failed to set up container networking: ${(e as Error).message}`);
@@ -742,7 +790,7 @@ export class NetworkService {
       for (const a of made) this.putAttachment(a);
       // publish the new endpoints to the peer table now, not at the next sync
       if (made.some((a) => this.nets.get(a.networkId)?.driver === 'overlay')) {
-        // VIP rules wait for the namespace's own nat rules (the embedded DNS restore replaces the table)
+        // VIP rules wait for the namespace's own setup (without the addon the embedded DNS's restore replaces the nat table)
         this.nsPending.add(nsName);
         void ready.finally(() => {
           this.nsPending.delete(nsName);
@@ -863,6 +911,7 @@ export class NetworkService {
     // stale rule still sends it to this container would lose its traffic.
     if (hadPorts) await this.applyRules();
     this.proxies.unpublish(containerId);
+    this.closeCtrDns(containerId);
     const nsName = this.netnsName(containerId);
     const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
     await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
@@ -1153,9 +1202,19 @@ export class NetworkService {
   /** Where to forward other names for the client at `from`: its --dns servers, else the host's. */
   private upstreamFor(netId: string, from: string): string[] {
     const asker = this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from);
-    const c = asker ? this.lookup?.find(asker.containerId) : undefined;
+    return this.upstreamForContainer(asker?.containerId);
+  }
+
+  private upstreamForContainer(containerId: string | undefined): string[] {
+    const c = containerId ? this.lookup?.find(containerId) : undefined;
     const own = (c?.dns ?? []).filter((s) => net.isIPv4(s));
     return own.length ? own : hostNameservers();
+  }
+
+  /** A query from inside a container's namespace: as from its address on its first user-defined network. */
+  private resolveForContainer(containerId: string, name: string): string[] {
+    const a = this.dnsAttachment(containerId);
+    return a ? this.resolveFor(a.networkId, name, a.endpoint!.ip) : [];
   }
 
   /** A query from `from` on network `netId`: names on every network the asking container is on. */

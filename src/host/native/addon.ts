@@ -70,6 +70,12 @@ export interface FsRootNative {
   tarExtractNew?(root: string, layerDir: string, thread: boolean): TarExtractHandle;
   tarExtractRunAsync?(h: TarExtractHandle, chunks: Buffer[], last: boolean): Promise<TarExtractResult>;
   tarExtractClose?(h: TarExtractHandle): void;
+  /**
+   * netlink.c (absent from an older addon): sockets made and bound inside the
+   * network namespace at `ns` (tcp ones listening), on a thread that entered
+   * it; non-blocking, close-on-exec fds for Node to adopt. Errors carry `code`.
+   */
+  socketsIn?(ns: string, specs: Array<['udp' | 'tcp', string, number]>): Promise<number[]>;
 }
 
 /** An opaque native extraction. */

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execHost } from '../exec';
-import { fsrootNative } from '../native/addon';
+import { addonWith, fsrootNative } from '../native/addon';
 import * as rt from './rtnetlink';
 
 const NETNS_DIR = '/run/netns';
@@ -330,11 +330,34 @@ export async function removeNetnsFile(name: string): Promise<void> {
 /** The address Docker's embedded DNS has inside every container on a user-defined network. */
 export const EMBEDDED_DNS = '127.0.0.11';
 
+/** The addon's socketsIn, unless BERTH_DNS_IN_NS=0 (or an older addon): then redirectEmbeddedDns. */
+function socketsInNative() {
+  return addonWith('BERTH_DNS_IN_NS', ['socketsIn']);
+}
+
+/** Whether the embedded DNS listens inside the containers' namespaces (embeddedDnsSockets). */
+export function embeddedDnsInNamespace(): boolean {
+  return !!socketsInNative();
+}
+
 /**
- * Inside the namespace: DNS to 127.0.0.11:53 goes to the daemon's resolver at
- * `server`:53 (DNAT in nat OUTPUT), with the container's own `source` address
- * (SNAT; route_localnet lets the loopback-sourced packet leave before it).
- * Docker binds its resolver inside the namespace; ours lives on the gateway.
+ * The embedded DNS's udp and tcp sockets on 127.0.0.11:53 inside the
+ * namespace, as Docker's resolver listens: the container's traffic then
+ * meets no NAT, no conntrack and no route_localnet in its own namespace.
+ * The fds are the caller's (a socket keeps its namespace alive until closed).
+ */
+export async function embeddedDnsSockets(netns: string): Promise<{ udp: number; tcp: number }> {
+  const native = socketsInNative();
+  if (!native) throw new Error('the native addon cannot make sockets in a namespace');
+  const [udp, tcp] = await native.socketsIn(netnsPath(netns), [['udp', EMBEDDED_DNS, 53], ['tcp', EMBEDDED_DNS, 53]]);
+  return { udp, tcp };
+}
+
+/**
+ * Without the addon: inside the namespace, DNS to 127.0.0.11:53 goes to the
+ * daemon's resolver at `server`:53 (DNAT in nat OUTPUT), with the
+ * container's own `source` address (SNAT; route_localnet lets the
+ * loopback-sourced packet leave before it).
  */
 export async function redirectEmbeddedDns(netns: string, server: string, source: string): Promise<void> {
   const rules = ['*nat'];
