@@ -7,8 +7,10 @@
 // requests, a new connection each:
 //   mesh:   http://<w1's address>:8080/ — DNAT and SNAT on w1, across the
 //           ingress VXLAN to the task on m1;
+//   vip:    http://<the service's VIP on the overlay>/ — the VIP's DNAT in
+//           the client's own namespace, then across the overlay's VXLAN;
 //   direct: http://<the task's overlay address>/ — across the overlay's VXLAN
-//           to the same task (the limit: the same hop without the mesh).
+//           to the same task (the limit: the same hop without mesh or VIP).
 // Runnable alone: `node dist/bench/run.js --only mesh [--quick]`.
 import type { Bench, Row, Workload } from '../lib/bench';
 import type { Engine } from '../lib/engine';
@@ -54,13 +56,14 @@ const HTTPD = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec 
 
 export const workload: Workload = {
   name: 'mesh',
-  description: 'routing mesh, 2 hosts in network namespaces (berthd; Docker needs IPVS): HTTP through the mesh vs the task address',
+  description: 'routing mesh and VIP, 2 hosts in network namespaces (berthd; Docker needs IPVS): HTTP through the mesh and the VIP vs the task address',
   order: 92,
   ownEngines: true,
   async run(b: Bench) {
     const n = b.mode.quick ? 500 : 1000;
-    const rows: Record<'mesh' | 'direct', Row> = {
+    const rows: Record<'mesh' | 'vip' | 'direct', Row> = {
       mesh: b.row('mesh-http', `${n} sequential HTTP GETs (new connection each) through the routing mesh, from a node with no task`, 's', { note: 'goal: within 20% of the direct row (mesh/direct ≤ 1.2, logged)' }),
+      vip: b.row('mesh-vip', `${n} sequential HTTP GETs to the service's VIP on the overlay, from a container on a node with no task`, 's'),
       direct: b.row('mesh-direct-limit', `${n} sequential HTTP GETs to the task's overlay address (the limit)`, 's'),
     };
     const berth = b.live.find((e: Engine) => e.key === 'berth');
@@ -88,19 +91,21 @@ export const workload: Workload = {
       for (const t0 = performance.now(); performance.now() - t0 < 30_000 && (await w1.docker(['network', 'inspect', 'ovm'], { timeout: 10_000 })).code !== 0;) await sleep(300);
       await must(w1, ['run', '-d', '--name', 'cli', '--network', 'ovm', 'busybox', 'sleep', '3600']);
       const pid = (await must(w1, ['inspect', '-f', '{{.State.Pid}}', 'cli'])).trim();
-      const urls = { mesh: `http://${w1.addr}:8080/`, direct: `http://${taskIp}/` };
+      const vip = (await must(m1, ['service', 'inspect', '-f', '{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}', 'web'])).trim().split(' ')
+        .map((a) => a.split('/')[0]).find((a) => a.split('.').slice(0, 3).join('.') === taskIp.split('.').slice(0, 3).join('.'));
+      if (!vip) throw new Error('the service has no VIP on the overlay');
+      const urls = { mesh: `http://${w1.addr}:8080/`, vip: `http://${vip}/`, direct: `http://${taskIp}/` };
       // both paths answer (the mesh after every node's sync)
       for (const [k, url] of Object.entries(urls)) {
         let ok = false;
         for (const t0 = performance.now(); performance.now() - t0 < 60_000 && !ok; await sleep(500)) ok = await load(w1, pid, url, 1).then(() => true, () => false);
         if (!ok) throw new Error(`${k} (${url}) does not answer`);
       }
-      await load(w1, pid, urls.mesh, 50);
-      await load(w1, pid, urls.direct, 50);
+      for (const url of Object.values(urls)) await load(w1, pid, url, 50);
       const runs = b.runs(4, 2);
-      const lat: Record<string, number[]> = { mesh: [], direct: [] };
+      const lat: Record<string, number[]> = { mesh: [], vip: [], direct: [] };
       for (let i = 0; i < runs; i++) {
-        const order = (i % 2 === 0 ? ['mesh', 'direct'] : ['direct', 'mesh']) as Array<'mesh' | 'direct'>;
+        const order = (i % 2 === 0 ? ['mesh', 'vip', 'direct'] : ['direct', 'vip', 'mesh']) as Array<'mesh' | 'vip' | 'direct'>;
         for (const k of order) {
           const r = await load(w1, pid, urls[k], n);
           b.add(rows[k], berth, r.total / 1000);
@@ -109,8 +114,9 @@ export const workload: Workload = {
       }
       const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
       const m = rows.mesh.results.berth.summary?.median ?? 0;
+      const v = rows.vip.results.berth.summary?.median ?? 0;
       const d = rows.direct.results.berth.summary?.median ?? 0;
-      b.log(`  mesh ${m.toFixed(2)} s vs direct ${d.toFixed(2)} s for ${n} requests: mesh/direct ${(m / d).toFixed(2)}×; per request (median of run medians) mesh ${med(lat.mesh).toFixed(0)} µs, direct ${med(lat.direct).toFixed(0)} µs`);
+      b.log(`  mesh ${m.toFixed(2)} s, VIP ${v.toFixed(2)} s vs direct ${d.toFixed(2)} s for ${n} requests: mesh/direct ${(m / d).toFixed(2)}×, VIP/direct ${(v / d).toFixed(2)}×; per request (median of run medians) mesh ${med(lat.mesh).toFixed(0)} µs, VIP ${med(lat.vip).toFixed(0)} µs, direct ${med(lat.direct).toFixed(0)} µs`);
     } catch (err) {
       for (const r of Object.values(rows)) b.fail(r, berth, err);
     } finally {
