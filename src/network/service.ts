@@ -29,6 +29,7 @@ import { type Cidr, parseCidr, parseIp, ipStr } from './cidr';
 import { type Cidr6, parseCidr6, parseIp6 } from './cidr6';
 import { Ipam } from './ipam';
 import { DnsServer, hostNameservers } from './dns';
+import { ContainerDns } from './container-dns';
 import { withHostLock } from '../host/hostlock';
 import { PortProxies, wantedBindings, type PortBinding } from './ports';
 import type { AttachConfig, Attachment, ContainerLookup, Endpoint, NetContainer, NetworkRecord } from './types';
@@ -76,10 +77,8 @@ export class NetworkService {
   readonly ipam: Ipam;
   private readonly nets = new Map<string, NetworkRecord>();
   private readonly dns = new Map<string, DnsServer>();
-  /** The embedded DNS inside each running container's namespace, by container id (ip.embeddedDnsSockets). */
-  private readonly ctrDns = new Map<string, DnsServer>();
-  /** Opens of ctrDns in flight: a teardown drops the token, and a DNS opened across one is closed, never kept. */
-  private readonly ctrDnsOpening = new Map<string, object>();
+  /** The embedded DNS inside each running container's namespace. */
+  private readonly ctrDns = new ContainerDns((id, name) => this.resolveForContainer(id, name), (id) => this.upstreamForContainer(id));
   readonly proxies = new PortProxies();
   private lookup?: ContainerLookup;
   /** Called when a container's networking changed outside its lifecycle (connect/disconnect), to refresh inspect. */
@@ -257,9 +256,9 @@ export class NetworkService {
   async shutdown(): Promise<void> {
     await this.pool.drain();
     this.proxies.closeAll();
-    for (const d of [...this.dns.values(), ...this.ctrDns.values()]) d.close();
+    for (const d of this.dns.values()) d.close();
     this.dns.clear();
-    this.ctrDns.clear();
+    this.ctrDns.closeAll();
   }
 
   /**
@@ -269,8 +268,8 @@ export class NetworkService {
    */
   async restoreDns(c: NetContainer): Promise<void> {
     const nsName = this.netnsName(c.id);
-    if (!ip.embeddedDnsInNamespace() || !ip.netnsExists(nsName) || !this.dnsAttachment(c.id)) return;
-    await this.openCtrDns(c.id, nsName).catch((e) => log.warn('embedded DNS not restored', { id: c.id, error: String(e) }));
+    if (!this.ctrDns.enabled || !ip.netnsExists(nsName) || !this.dnsAttachment(c.id)) return;
+    await this.ctrDns.open(c.id, nsName).catch((e) => log.warn('embedded DNS not restored', { id: c.id, error: String(e) }));
   }
 
   /** The attachment a container's DNS queries are answered for: its first user-defined network with an endpoint. */
@@ -279,31 +278,6 @@ export class NetworkService {
       const n = a.endpoint && this.nets.get(a.networkId);
       return !!n && this.isUserBridge(n);
     });
-  }
-
-  /** udp+tcp 127.0.0.11:53 inside the container's namespace, answered for the container. */
-  private async openCtrDns(containerId: string, nsName: string): Promise<void> {
-    const token = {};
-    this.ctrDnsOpening.set(containerId, token);
-    try {
-      const fds = await ip.embeddedDnsSockets(nsName);
-      const srv = new DnsServer(fds, (name) => this.resolveForContainer(containerId, name), () => this.upstreamForContainer(containerId));
-      await srv.start();
-      if (this.ctrDnsOpening.get(containerId) !== token) {
-        srv.close(); // torn down meanwhile: the sockets would keep its namespace alive
-        return;
-      }
-      this.ctrDns.get(containerId)?.close();
-      this.ctrDns.set(containerId, srv);
-    } finally {
-      if (this.ctrDnsOpening.get(containerId) === token) this.ctrDnsOpening.delete(containerId);
-    }
-  }
-
-  private closeCtrDns(containerId: string): void {
-    this.ctrDnsOpening.delete(containerId);
-    this.ctrDns.get(containerId)?.close();
-    this.ctrDns.delete(containerId);
   }
 
   private ensurePredefined(): void {
@@ -781,7 +755,7 @@ export class NetworkService {
         nsPath = ns.path;
         // On a user-defined network the resolver is 127.0.0.11, as on Docker.
         const dnsAt = made.map((a) => ({ n: this.nets.get(a.networkId), ep: a.endpoint })).find((x) => x.n && this.isUserBridge(x.n) && x.ep);
-        const dns = (): Promise<void> => (ip.embeddedDnsInNamespace() ? this.openCtrDns(c.id, nsName) : ip.redirectEmbeddedDns(nsName, dnsAt!.n!.pools[0].gateway, dnsAt!.ep!.ip));
+        const dns = (): Promise<void> => (this.ctrDns.enabled ? this.ctrDns.open(c.id, nsName) : ip.redirectEmbeddedDns(nsName, dnsAt!.n!.pools[0].gateway, dnsAt!.ep!.ip));
         const inside = dnsAt ? ns.inside.then((e) => e ?? dns().then(() => undefined, (err: Error) => err)) : ns.inside;
         ready = inside.then((e) => e && new SystemError(`failed to set up container networking: ${e.message}`));
       } catch (e) {
@@ -911,7 +885,7 @@ export class NetworkService {
     // stale rule still sends it to this container would lose its traffic.
     if (hadPorts) await this.applyRules();
     this.proxies.unpublish(containerId);
-    this.closeCtrDns(containerId);
+    this.ctrDns.close(containerId);
     const nsName = this.netnsName(containerId);
     const live = this.attachmentsFor(containerId).filter((a) => a.endpoint);
     await ip.teardownNetns(nsName, live.map((a) => a.endpoint!.hostIf));
