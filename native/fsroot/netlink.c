@@ -144,6 +144,15 @@ static int enter_netns(const char *path, const char **what) {
   return 0;
 }
 
+/* fn(arg) on a thread of its own, joined: it may die in a container's namespace, the pool's threads never enter one. 0, or pthread_create's error. */
+static int on_own_thread(void *(*fn)(void *), void *arg) {
+  pthread_t t;
+  int e = pthread_create(&t, NULL, fn, arg);
+  if (e) return e;
+  pthread_join(t, NULL);
+  return 0;
+}
+
 static void *in_netns(void *arg) {
   struct nl_work *w = arg;
   if (w->create) {
@@ -183,15 +192,7 @@ static void execute(napi_env env, void *data) {
     run_msgs(w);
     return;
   }
-  /* A thread of its own: it dies in the container's namespace, the pool's threads never enter one. */
-  pthread_t t;
-  int e = pthread_create(&t, NULL, in_netns, w);
-  if (e) {
-    w->fatal = e;
-    w->what = "pthread_create";
-    return;
-  }
-  pthread_join(t, NULL);
+  if ((w->fatal = on_own_thread(in_netns, w)) != 0) w->what = "pthread_create";
 }
 
 static void free_work(struct nl_work *w) {
@@ -201,23 +202,29 @@ static void free_work(struct nl_work *w) {
   free(w);
 }
 
+/* Settles a job's promise: rejected with "what ns: error" after a failure, else resolved with the n ints. */
+static void settle_ints(napi_env env, napi_deferred d, int fatal, napi_status status, const char *what, const char *ns,
+                        const int *vals, uint32_t n) {
+  if (fatal || status != napi_ok) {
+    int e = fatal ? fatal : EIO;
+    char msg[NS_PATH_MAX + 128];
+    snprintf(msg, sizeof msg, "%s%s%s: %s", what, ns[0] ? " " : "", ns, strerror(e));
+    napi_reject_deferred(env, d, job_errno_error(env, e, msg));
+    return;
+  }
+  napi_value arr;
+  napi_create_array_with_length(env, n, &arr);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_create_int32(env, vals[i], &v);
+    napi_set_element(env, arr, i, v);
+  }
+  napi_resolve_deferred(env, d, arr);
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   struct nl_work *w = data;
-  if (w->fatal || status != napi_ok) {
-    int e = w->fatal ? w->fatal : EIO;
-    char msg[NS_PATH_MAX + 128];
-    snprintf(msg, sizeof msg, "%s%s%s: %s", w->what ? w->what : "netlink", w->ns[0] ? " " : "", w->ns, strerror(e));
-    napi_reject_deferred(env, w->deferred, job_errno_error(env, e, msg));
-  } else {
-    napi_value arr;
-    napi_create_array_with_length(env, w->ndone, &arr);
-    for (uint32_t i = 0; i < w->ndone; i++) {
-      napi_value v;
-      napi_create_int32(env, w->results[i], &v);
-      napi_set_element(env, arr, i, v);
-    }
-    napi_resolve_deferred(env, w->deferred, arr);
-  }
+  settle_ints(env, w->deferred, w->fatal, status, w->what ? w->what : "netlink", w->ns, w->results, w->ndone);
   napi_delete_async_work(env, w->work);
   free_work(w);
 }
@@ -300,7 +307,8 @@ struct sock_work {
   napi_deferred deferred;
   char ns[NS_PATH_MAX];
   uint32_t n;
-  struct { bool tcp; struct in_addr addr; uint16_t port; int fd; } s[MAX_SOCKS];
+  struct { bool tcp; struct in_addr addr; uint16_t port; } s[MAX_SOCKS];
+  int fds[MAX_SOCKS];
   int fatal;
   const char *what;
 };
@@ -315,7 +323,7 @@ static void *socks_in_netns(void *arg) {
       w->what = "socket";
       return NULL;
     }
-    w->s[i].fd = fd;
+    w->fds[i] = fd;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     /* bound even while lo is not up yet: 127.0.0.11 is local once it is */
@@ -338,36 +346,19 @@ static void *socks_in_netns(void *arg) {
 static void socks_execute(napi_env env, void *data) {
   (void)env;
   struct sock_work *w = data;
-  pthread_t t;
-  int e = pthread_create(&t, NULL, socks_in_netns, w);
+  int e = on_own_thread(socks_in_netns, w);
   if (e) {
     w->fatal = e;
     w->what = "pthread_create";
-    return;
   }
-  pthread_join(t, NULL);
   if (w->fatal) {
-    for (uint32_t i = 0; i < w->n; i++) if (w->s[i].fd >= 0) close(w->s[i].fd);
+    for (uint32_t i = 0; i < w->n; i++) if (w->fds[i] >= 0) close(w->fds[i]);
   }
 }
 
 static void socks_complete(napi_env env, napi_status status, void *data) {
   struct sock_work *w = data;
-  if (w->fatal || status != napi_ok) {
-    int e = w->fatal ? w->fatal : EIO;
-    char msg[NS_PATH_MAX + 128];
-    snprintf(msg, sizeof msg, "%s %s: %s", w->what ? w->what : "socket", w->ns, strerror(e));
-    napi_reject_deferred(env, w->deferred, job_errno_error(env, e, msg));
-  } else {
-    napi_value arr;
-    napi_create_array_with_length(env, w->n, &arr);
-    for (uint32_t i = 0; i < w->n; i++) {
-      napi_value v;
-      napi_create_int32(env, w->s[i].fd, &v);
-      napi_set_element(env, arr, i, v);
-    }
-    napi_resolve_deferred(env, w->deferred, arr);
-  }
+  settle_ints(env, w->deferred, w->fatal, status, w->what ? w->what : "socket", w->ns, w->fds, w->n);
   napi_delete_async_work(env, w->work);
   free(w);
 }
@@ -406,7 +397,7 @@ static napi_value js_sockets_in(napi_env env, napi_callback_info info) {
     if (!bad && (napi_get_value_uint32(env, v, &port) != napi_ok || port > 65535)) bad = "bad port";
     w->s[i].tcp = !strcmp(proto, "tcp");
     w->s[i].port = (uint16_t)port;
-    w->s[i].fd = -1;
+    w->fds[i] = -1;
     w->n = i + 1;
   }
   if (bad) {
