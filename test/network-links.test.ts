@@ -51,7 +51,7 @@ test('addresses encode as the kernel reads them; bad ones are refused before any
   assert.throws(() => addrAdd('eth0', '10.0.0.2/33'), /invalid prefix/);
 });
 
-test('the addon refuses malformed requests with an error, and reports a missing interface as ENODEV', async () => {
+test('the addon refuses malformed requests with an error, reports a missing interface as ENODEV and a missing namespace as an error', async () => {
   type Exec = (ns: string, create: boolean, msgs: unknown[], patches: unknown[], keepGoing: boolean) => Promise<number[]>;
   const exec = (fsrootNative() as unknown as { nlExec: Exec }).nlExec;
   const up = linkUp('lo');
@@ -64,4 +64,11 @@ test('the addon refuses malformed requests with an error, and reports a missing 
   assert.deepEqual(await exec('', false, [gone.buf, gone.buf], [], true), [19, 19]);
   assert.deepEqual(await exec('', false, [gone.buf, gone.buf], [], false), [19]);
   assert.deepEqual(await exec('', false, [up.buf], [[0, 20, 'berthnosuchif']], false), [19]);
+  // socketsIn (the embedded DNS's sockets) shares the namespace entry and the settling
+  type Sockets = (ns: string, specs: unknown[]) => Promise<number[]>;
+  const sockets = (fsrootNative() as unknown as { socketsIn: Sockets }).socketsIn;
+  assert.throws(() => sockets('/run/netns/x', [['icmp', '127.0.0.11', 53]]), /bad protocol/);
+  assert.throws(() => sockets('/run/netns/x', [['udp', '127.0.0.256', 53]]), /bad address/);
+  assert.throws(() => sockets('/run/netns/x', []), /bad socket list/);
+  await assert.rejects(sockets('/run/netns/berth-no-such-ns', [['udp', '127.0.0.11', 53]]), /open namespace/);
 });

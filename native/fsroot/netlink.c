@@ -192,7 +192,11 @@ static void execute(napi_env env, void *data) {
     run_msgs(w);
     return;
   }
-  if ((w->fatal = on_own_thread(in_netns, w)) != 0) w->what = "pthread_create";
+  int e = on_own_thread(in_netns, w);
+  if (e) {
+    w->fatal = e;
+    w->what = "pthread_create";
+  }
 }
 
 static void free_work(struct nl_work *w) {
