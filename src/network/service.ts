@@ -1185,15 +1185,19 @@ export class NetworkService {
     return own.length ? own : hostNameservers();
   }
 
-  /** A query from inside a container's namespace: as from its address on its first user-defined network. */
+  /** A query from inside a container's namespace: as its attachment to its first user-defined network asks. */
   private resolveForContainer(containerId: string, name: string): string[] {
     const a = this.dnsAttachment(containerId);
-    return a ? this.resolveFor(a.networkId, name, a.endpoint!.ip) : [];
+    return a ? this.resolveAs(a.networkId, name, a) : [];
   }
 
   /** A query from `from` on network `netId`: names on every network the asking container is on. */
   resolveFor(netId: string, name: string, from: string): string[] {
-    const asker = this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from);
+    return this.resolveAs(netId, name, this.attachmentsOf(netId).find((a) => a.endpoint?.ip === from));
+  }
+
+  /** `name` asked on network `netId` by the container of attachment `asker` (unknown: the network's names only). */
+  private resolveAs(netId: string, name: string, asker: Attachment | undefined): string[] {
     const nets = asker ? this.attachmentsFor(asker.containerId).filter((a) => a.endpoint).map((a) => a.networkId) : [netId];
     // --link on a user-defined network: the alias is a name only its linker
     // resolves (libnetwork's container-local aliases).
