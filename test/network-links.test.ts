@@ -70,5 +70,7 @@ test('the addon refuses malformed requests with an error, reports a missing inte
   assert.throws(() => sockets('/run/netns/x', [['icmp', '127.0.0.11', 53]]), /bad protocol/);
   assert.throws(() => sockets('/run/netns/x', [['udp', '127.0.0.256', 53]]), /bad address/);
   assert.throws(() => sockets('/run/netns/x', []), /bad socket list/);
+  assert.throws(() => sockets('/run/netns/x', ['udp']), /bad protocol/);
+  assert.throws(() => sockets('/run/netns/x', [['udp', '127.0.0.11']]), /bad port/);
   await assert.rejects(sockets('/run/netns/berth-no-such-ns', [['udp', '127.0.0.11', 53]]), /open namespace/);
 });

@@ -389,16 +389,15 @@ static napi_value js_sockets_in(napi_env env, napi_callback_info info) {
   else if (napi_get_array_length(env, argv[1], &count) != napi_ok || count == 0 || count > MAX_SOCKS) bad = "bad socket list";
   for (uint32_t i = 0; !bad && i < count; i++) {
     napi_value spec, v;
-    char proto[8], addr[INET_ADDRSTRLEN + 1];
+    char proto[8] = "", addr[INET_ADDRSTRLEN + 1] = "";
     size_t len = 0;
     uint32_t port = 0;
-    napi_get_element(env, argv[1], i, &spec);
-    napi_get_element(env, spec, 0, &v);
-    if (napi_get_value_string_utf8(env, v, proto, sizeof proto, &len) != napi_ok || (strcmp(proto, "udp") && strcmp(proto, "tcp"))) bad = "bad protocol";
-    napi_get_element(env, spec, 1, &v);
-    if (!bad && (napi_get_value_string_utf8(env, v, addr, sizeof addr, &len) != napi_ok || inet_pton(AF_INET, addr, &w->s[i].addr) != 1)) bad = "bad address";
-    napi_get_element(env, spec, 2, &v);
-    if (!bad && (napi_get_value_uint32(env, v, &port) != napi_ok || port > 65535)) bad = "bad port";
+    /* each value read only when its element was: a spec that is not an array is refused, never read */
+    if (napi_get_element(env, argv[1], i, &spec) != napi_ok || napi_get_element(env, spec, 0, &v) != napi_ok ||
+        napi_get_value_string_utf8(env, v, proto, sizeof proto, &len) != napi_ok || (strcmp(proto, "udp") && strcmp(proto, "tcp"))) bad = "bad protocol";
+    else if (napi_get_element(env, spec, 1, &v) != napi_ok || napi_get_value_string_utf8(env, v, addr, sizeof addr, &len) != napi_ok ||
+             inet_pton(AF_INET, addr, &w->s[i].addr) != 1) bad = "bad address";
+    else if (napi_get_element(env, spec, 2, &v) != napi_ok || napi_get_value_uint32(env, v, &port) != napi_ok || port > 65535) bad = "bad port";
     w->s[i].tcp = !strcmp(proto, "tcp");
     w->s[i].port = (uint16_t)port;
     w->fds[i] = -1;
