@@ -263,7 +263,7 @@ static napi_value js_nl_exec(napi_env env, napi_callback_info info) {
   uint32_t count = 0;
   if (napi_get_array_length(env, argv[2], &count) != napi_ok || count > MAX_MSGS) return fail(env, w, "bad message list");
   for (uint32_t i = 0; i < count; i++) {
-    napi_value b;
+    napi_value b = NULL;
     void *data;
     size_t len;
     bool isbuf = false;
@@ -282,7 +282,7 @@ static napi_value js_nl_exec(napi_env env, napi_callback_info info) {
   w->patches = calloc(np ? np : 1, sizeof *w->patches);
   if (!w->patches) return fail(env, w, "out of memory");
   for (uint32_t i = 0; i < np; i++) {
-    napi_value p, v;
+    napi_value p = NULL, v = NULL; /* NULL when an element cannot be read: refused below, never a stale value */
     uint32_t msg, off;
     size_t nl = 0;
     napi_get_element(env, argv[3], i, &p);
